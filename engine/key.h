@@ -1,0 +1,26 @@
+/*
+ * Curve25519 keys as WireGuard and wg(8) write them: 32 bytes, base64 with padding (44 chars).
+ * Callers own every buffer; nothing here allocates.
+ */
+#ifndef TUNLESS_WG_KEY_H
+#define TUNLESS_WG_KEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WG_KEY_LEN 32
+#define WG_KEY_B64_LEN 44 /* without the terminating NUL */
+
+/* A fresh private key, clamped as X25519 wants it. */
+void wg_key_generate(uint8_t priv[WG_KEY_LEN]);
+/* The public key of priv. Returns -1 for a key whose public half is all zeros (unusable). */
+int wg_key_public(uint8_t pub[WG_KEY_LEN], const uint8_t priv[WG_KEY_LEN]);
+/* Exactly 44 base64 characters decoding to 32 bytes; surrounding whitespace is the caller's
+ * business. Returns 0 or -1; on -1 key is zeroed. */
+int wg_key_from_base64(uint8_t key[WG_KEY_LEN], const char *b64, size_t len);
+void wg_key_to_base64(char out[WG_KEY_B64_LEN + 1], const uint8_t key[WG_KEY_LEN]);
+/* Constant time: keys are secrets or are compared against attacker input. */
+int wg_key_equal(const uint8_t a[WG_KEY_LEN], const uint8_t b[WG_KEY_LEN]);
+int wg_key_is_zero(const uint8_t key[WG_KEY_LEN]);
+
+#endif

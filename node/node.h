@@ -1,0 +1,12 @@
+/*
+ * tunless's node: the subcommands of the `tunless` binary and the daemon they start.
+ * Each node_cmd_* takes the arguments after its own name (argv[0] is the subcommand)
+ * and returns the process exit code: 0 success, 1 runtime failure, 2 bad usage or input.
+ */
+#ifndef TUNLESS_NODE_H
+#define TUNLESS_NODE_H
+
+int node_cmd_genkey(int argc, char **argv);
+int node_cmd_pubkey(int argc, char **argv);
+
+#endif
