@@ -1,0 +1,70 @@
+/* Key encoding as wg(8) does it: strict 44-character base64, clamping, public derivation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "key.h"
+
+/* RFC 7748 section 6.1: Alice's private and public keys. */
+static const char *alice_priv_b64 = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
+static const char *alice_pub_b64 = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";
+
+static void test_rfc7748_public(void **state)
+{
+    (void)state;
+    uint8_t priv[WG_KEY_LEN], pub[WG_KEY_LEN];
+    char b64[WG_KEY_B64_LEN + 1];
+
+    assert_int_equal(wg_key_from_base64(priv, alice_priv_b64, strlen(alice_priv_b64)), 0);
+    assert_int_equal(wg_key_public(pub, priv), 0);
+    wg_key_to_base64(b64, pub);
+    assert_string_equal(b64, alice_pub_b64);
+}
+
+static void test_generate_is_clamped_and_fresh(void **state)
+{
+    (void)state;
+    uint8_t a[WG_KEY_LEN], b[WG_KEY_LEN];
+
+    wg_key_generate(a);
+    wg_key_generate(b);
+    assert_int_equal(a[0] & 7, 0);
+    assert_int_equal(a[31] & 128, 0);
+    assert_int_equal(a[31] & 64, 64);
+    assert_false(wg_key_equal(a, b));
+}
+
+static void test_base64_rejects(void **state)
+{
+    (void)state;
+    uint8_t k[WG_KEY_LEN];
+    const char *bad[] = {
+        "",
+        "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo",   /* 43 chars */
+        "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo==", /* 45 chars */
+        "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LC!=",  /* bad character */
+        "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCoA",  /* no padding */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(k, 0xaa, sizeof(k));
+        assert_int_equal(wg_key_from_base64(k, bad[i], strlen(bad[i])), -1);
+        assert_true(wg_key_is_zero(k));
+    }
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rfc7748_public),
+        cmocka_unit_test(test_generate_is_clamped_and_fresh),
+        cmocka_unit_test(test_base64_rejects),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
