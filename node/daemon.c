@@ -1,0 +1,437 @@
+/* `tunless up`: bring the node up from its options and configuration, reload, shut down. */
+#include "daemon.h"
+
+#include <arpa/inet.h>
+#include <libgen.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "state.h"
+
+#define NODE_CONFIG_IN_STATE "tunless.conf"
+#define RELOAD_DEBOUNCE_MS 200
+#define DRAIN_MS 5000
+
+/* ---- glue: engine <-> netstack ---- */
+
+static void deliver_to_stack(void *ctx, uint8_t *pkt, size_t len)
+{
+    struct node_daemon *d = ctx;
+    if (d->stack)
+        ns_stack_input(d->stack, pkt, len);
+}
+
+static int output_to_engine(void *ctx, const uint8_t *pkt, size_t len)
+{
+    struct node_daemon *d = ctx;
+    if (!d->engine)
+        return NS_OUTPUT_NO_ROUTE;
+    int ret = wg_engine_send(d->engine, pkt, len);
+    if (ret == WG_ERR_NO_ROUTE)
+        return NS_OUTPUT_NO_ROUTE;
+    return ret == WG_OK ? 0 : -1;
+}
+
+static bool is_mesh(void *ctx, const struct sockaddr *sa)
+{
+    struct node_daemon *d = ctx;
+    if (!d->engine)
+        return false;
+    const void *ip = sa->sa_family == AF_INET
+                         ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+                         : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+    return wg_engine_route(d->engine, sa->sa_family, ip);
+}
+
+/* ---- logging from the libraries ---- */
+
+static void engine_log(void *ctx, enum wg_log_level level, const char *line)
+{
+    struct node_daemon *d = ctx;
+    char q[1024];
+    node_log(&d->log, (enum node_log_level)level, "engine", "msg=%s",
+             node_log_quote(q, sizeof(q), line));
+}
+
+static void proxy_log(void *ctx, enum proxy_log_level level, const char *msg)
+{
+    struct node_daemon *d = ctx;
+    static const enum node_log_level map[] = {
+        [PROXY_LOG_DEBUG] = NODE_LOG_DEBUG, [PROXY_LOG_INFO] = NODE_LOG_INFO,
+        [PROXY_LOG_WARN] = NODE_LOG_WARN, [PROXY_LOG_ERROR] = NODE_LOG_ERROR};
+    char q[1024];
+    node_log(&d->log, map[level], "proxy", "msg=%s", node_log_quote(q, sizeof(q), msg));
+}
+
+/* ---- configuration ---- */
+
+static int load_config(struct node_daemon *d, struct node_config *out, char *err, size_t errlen)
+{
+    if (d->opts.netmap_path)
+        return node_config_parse_netmap(d->config_path, out, err, errlen);
+    return node_config_parse_ini(d->config_path, out, err, errlen);
+}
+
+/* The configuration's key, or the state directory's. */
+static int choose_key(struct node_daemon *d, const struct node_config *c, char *err, size_t errlen)
+{
+    if (c && c->has_private_key) {
+        memcpy(d->private_key, c->private_key, WG_KEY_LEN);
+        return 0;
+    }
+    int created = 0;
+    if (node_state_load_key(d->state_dir, d->private_key, &created, err, errlen) != 0)
+        return -1;
+    if (created)
+        node_log(&d->log, NODE_LOG_INFO, "key_generated", "dir=%s", d->state_dir);
+    return 0;
+}
+
+static void log_warnings(struct node_daemon *d, const struct node_config *c)
+{
+    char q[1024];
+    for (size_t i = 0; i < c->n_warnings; i++)
+        node_log(&d->log, NODE_LOG_WARN, "config_warning", "msg=%s",
+                 node_log_quote(q, sizeof(q), c->warnings[i]));
+}
+
+/* ---- the engine and the netstack ---- */
+
+static int start_engine(struct node_daemon *d, uint16_t port, char *err, size_t errlen)
+{
+    struct wg_engine_options eo = {
+        .loop = d->loop,
+        .listen_port = port,
+        .deliver = deliver_to_stack,
+        .deliver_ctx = d,
+        .log = engine_log,
+        .log_ctx = d,
+        .log_level = (enum wg_log_level)d->log.level,
+    };
+    memcpy(eo.private_key, d->private_key, WG_KEY_LEN);
+    int ret = wg_engine_create(&d->engine, &eo);
+    sodium_memzero(eo.private_key, WG_KEY_LEN);
+    if (ret != WG_OK) {
+        snprintf(err, errlen, "WireGuard listen port %u: cannot bind UDP (in use?)", port);
+        return -1;
+    }
+    return 0;
+}
+
+static int start_stack(struct node_daemon *d, const struct node_config *c, char *err, size_t errlen)
+{
+    struct ns_config nc = {.mtu = c->mtu};
+    for (size_t i = 0; i < c->n_addresses; i++) {
+        const struct wg_allowed_ip *a = &c->addresses[i];
+        ns_addr *slot = a->family == AF_INET ? &nc.addr4 : &nc.addr6;
+        if (slot->family)
+            continue; /* the netstack takes one address per family: the first */
+        slot->family = a->family;
+        memcpy(slot->ip, a->addr, a->family == AF_INET ? 4 : 16);
+    }
+    d->stack = ns_stack_new(d->loop, &nc, output_to_engine, d);
+    if (!d->stack) {
+        snprintf(err, errlen, "%s: the tunnel addresses or MTU (%u) are not usable", c->file,
+                 c->mtu);
+        return -1;
+    }
+    d->dialer.stack = d->stack;
+    return 0;
+}
+
+static void print_peer_block(struct node_daemon *d)
+{
+    uint8_t pub[WG_KEY_LEN];
+    char b64[WG_KEY_B64_LEN + 1];
+    wg_key_public(pub, d->private_key);
+    wg_key_to_base64(b64, pub);
+    fprintf(stderr,
+            "\ntunless: no configuration yet. This node's public key:\n  %s\n\n"
+            "Add it to the other side (wg-quick):\n\n[Peer]\nPublicKey = %s\n"
+            "AllowedIPs = <this node's tunnel address>/32\nEndpoint = <this host>:%u\n\n"
+            "Then write %s/%s (a wg-quick file whose PrivateKey is the one in %s/%s)\n"
+            "and send SIGHUP, or restart with --config FILE.\n\n",
+            b64, b64, wg_engine_port(d->engine), d->state_dir, NODE_CONFIG_IN_STATE, d->state_dir,
+            NODE_STATE_KEY_FILE);
+}
+
+/* ---- proxies ---- */
+
+static int start_proxy(struct node_daemon *d, const struct node_hostport *hp,
+                       enum proxy_protocols protocols, char *err, size_t errlen)
+{
+    struct proxy_config pc = {
+        .bind_addr = hp->host,
+        .port = hp->port,
+        .protocols = protocols,
+        .username = d->opts.proxy_user,
+        .password = d->opts.proxy_pass,
+        .dialer = node_dialer_proxy(&d->dialer),
+        .log = proxy_log,
+        .log_arg = d,
+    };
+    int uverr = 0;
+    struct proxy_server *srv = proxy_server_new(d->loop, &pc, &uverr);
+    if (!srv) {
+        snprintf(err, errlen, "proxy listener %s:%u: %s", hp->host, hp->port, uv_strerror(uverr));
+        return -1;
+    }
+    d->proxies[d->n_proxies++] = srv;
+    node_log(&d->log, NODE_LOG_INFO, "listening", "service=%s addr=%s port=%u",
+             protocols == PROXY_BOTH ? "socks5+http" : protocols == PROXY_SOCKS5 ? "socks5" : "http",
+             hp->host, hp->port);
+    return 0;
+}
+
+static int start_proxies(struct node_daemon *d, char *err, size_t errlen)
+{
+    const struct node_options *o = &d->opts;
+    if (o->proxy_on && start_proxy(d, &o->proxy, PROXY_BOTH, err, errlen) != 0)
+        return -1;
+    if (o->socks5_on && start_proxy(d, &o->socks5, PROXY_SOCKS5, err, errlen) != 0)
+        return -1;
+    if (o->http_proxy_on && start_proxy(d, &o->http_proxy, PROXY_HTTP, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+/* ---- reload ---- */
+
+static bool same_addresses(const struct node_config *a, const struct node_config *b)
+{
+    return a->mtu == b->mtu && a->n_addresses == b->n_addresses &&
+           memcmp(a->addresses, b->addresses, a->n_addresses * sizeof(*a->addresses)) == 0;
+}
+
+static void reload(struct node_daemon *d)
+{
+    struct node_config next;
+    char err[512], q[600];
+    if (!d->config_path[0] || access(d->config_path, R_OK) != 0) {
+        node_log(&d->log, NODE_LOG_WARN, "reload_skipped", "reason=%s",
+                 node_log_quote(q, sizeof(q), "no configuration file to read"));
+        return;
+    }
+    if (load_config(d, &next, err, sizeof(err)) != 0) {
+        node_log(&d->log, NODE_LOG_ERROR, "reload_rejected", "err=%s",
+                 node_log_quote(q, sizeof(q), err));
+        return;
+    }
+    log_warnings(d, &next);
+    uint8_t key_before[WG_KEY_LEN];
+    memcpy(key_before, d->private_key, WG_KEY_LEN);
+    if (choose_key(d, &next, err, sizeof(err)) != 0 || !wg_key_equal(key_before, d->private_key) ||
+        (d->have_config && next.listen_port != d->cfg.listen_port)) {
+        /* A new identity or port is a new node: that needs a restart, not a reload. */
+        memcpy(d->private_key, key_before, WG_KEY_LEN);
+        sodium_memzero(key_before, WG_KEY_LEN);
+        node_log(&d->log, NODE_LOG_ERROR, "reload_rejected", "err=%s",
+                 node_log_quote(q, sizeof(q), "PrivateKey or ListenPort changed: restart the node"));
+        node_config_free(&next);
+        return;
+    }
+    sodium_memzero(key_before, WG_KEY_LEN);
+    struct node_config old = d->cfg;
+    bool had = d->have_config;
+    d->cfg = next;
+    d->have_config = true;
+    if (had && !same_addresses(&old, &next) && d->stack) {
+        ns_stack_free(d->stack); /* new addresses: open flows cannot survive them */
+        d->stack = NULL;
+        d->dialer.stack = NULL;
+    }
+    if (!d->stack && start_stack(d, &d->cfg, err, sizeof(err)) != 0)
+        node_log(&d->log, NODE_LOG_ERROR, "netstack_failed", "err=%s",
+                 node_log_quote(q, sizeof(q), err));
+    node_peers_apply(d, had ? &old : NULL);
+    node_log(&d->log, NODE_LOG_INFO, "reloaded", "file=%s peers=%zu", d->cfg.file, d->cfg.n_peers);
+    if (had)
+        node_config_free(&old);
+}
+
+static void on_reload_timer(uv_timer_t *t)
+{
+    reload(t->data);
+}
+
+static void on_sighup(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    struct node_daemon *d = s->data;
+    node_log(&d->log, NODE_LOG_INFO, "signal", "name=SIGHUP action=reload");
+    reload(d);
+}
+
+static void on_config_changed(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    (void)events;
+    struct node_daemon *d = h->data;
+    char copy[sizeof(d->config_path)];
+    snprintf(copy, sizeof(copy), "%s", d->config_path);
+    if (status != 0 || !filename || strcmp(filename, basename(copy)) != 0)
+        return;
+    /* Editors write in several steps: reload once they are done. */
+    uv_timer_start(&d->drain_timer, on_reload_timer, RELOAD_DEBOUNCE_MS, 0);
+}
+
+static void watch_config(struct node_daemon *d)
+{
+    char dir[sizeof(d->config_path)];
+    snprintf(dir, sizeof(dir), "%s", d->config_path);
+    if (uv_fs_event_init(d->loop, &d->watch) != 0)
+        return;
+    d->watch.data = d;
+    d->watching = uv_fs_event_start(&d->watch, on_config_changed, dirname(dir), 0) == 0;
+    if (!d->watching)
+        uv_close((uv_handle_t *)&d->watch, NULL);
+}
+
+/* ---- shutdown ---- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void on_engine_closed(void *ctx)
+{
+    (void)ctx;
+}
+
+static void on_proxy_closed(void *ctx)
+{
+    (void)ctx;
+}
+
+void node_daemon_stop(struct node_daemon *d)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    node_log(&d->log, NODE_LOG_INFO, "stopping", NULL);
+    for (size_t i = 0; i < d->n_proxies; i++)
+        proxy_server_close(d->proxies[i], on_proxy_closed, d);
+    d->n_proxies = 0;
+    node_peers_stop(d);
+    if (d->stack) {
+        ns_stack_free(d->stack);
+        d->stack = NULL;
+    }
+    if (d->engine) {
+        wg_engine_close(d->engine, on_engine_closed, d);
+        d->engine = NULL;
+    }
+    node_dialer_close(&d->dialer);
+    if (d->watching)
+        uv_close((uv_handle_t *)&d->watch, on_handle_closed);
+    uv_close((uv_handle_t *)&d->drain_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&d->reresolve_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&d->sig_int, on_handle_closed);
+    uv_close((uv_handle_t *)&d->sig_term, on_handle_closed);
+    uv_close((uv_handle_t *)&d->sig_hup, on_handle_closed);
+    sodium_memzero(d->private_key, WG_KEY_LEN);
+}
+
+static void on_stop_signal(uv_signal_t *s, int signum)
+{
+    struct node_daemon *d = s->data;
+    if (d->stopping) {
+        /* A second signal: the user does not want to wait. */
+        _exit(1);
+    }
+    node_log(&d->log, NODE_LOG_INFO, "signal", "name=%s action=stop",
+             signum == SIGINT ? "SIGINT" : "SIGTERM");
+    node_daemon_stop(d);
+}
+
+static void init_handles(struct node_daemon *d)
+{
+    uv_signal_init(d->loop, &d->sig_int);
+    uv_signal_init(d->loop, &d->sig_term);
+    uv_signal_init(d->loop, &d->sig_hup);
+    uv_timer_init(d->loop, &d->drain_timer);
+    uv_timer_init(d->loop, &d->reresolve_timer);
+    d->sig_int.data = d->sig_term.data = d->sig_hup.data = d;
+    d->drain_timer.data = d->reresolve_timer.data = d;
+}
+
+/* ---- start ---- */
+
+static int resolve_config_path(struct node_daemon *d)
+{
+    const char *given = d->opts.config_path ? d->opts.config_path : d->opts.netmap_path;
+    if (given)
+        return snprintf(d->config_path, sizeof(d->config_path), "%s", given) <
+               (int)sizeof(d->config_path) ? 0 : -1;
+    /* With neither file, a wg-quick file dropped into the state directory later is picked up. */
+    snprintf(d->config_path, sizeof(d->config_path), "%s/%s", d->state_dir, NODE_CONFIG_IN_STATE);
+    return 0;
+}
+
+/* Everything that can fail because of the user's input happens here, before anything is
+ * served: a failure returns 2 with one message and leaves nothing listening. */
+static int bring_up(struct node_daemon *d, char *err, size_t errlen)
+{
+    bool given = d->opts.config_path || d->opts.netmap_path;
+    if (node_state_dir(d->opts.state_dir, d->state_dir, sizeof(d->state_dir)) != 0) {
+        snprintf(err, errlen, "no state directory: give --state-dir or set HOME");
+        return -1;
+    }
+    resolve_config_path(d);
+    if (given || access(d->config_path, F_OK) == 0) {
+        if (load_config(d, &d->cfg, err, errlen) != 0)
+            return -1;
+        d->have_config = true;
+        log_warnings(d, &d->cfg);
+    }
+    if (choose_key(d, d->have_config ? &d->cfg : NULL, err, errlen) != 0)
+        return -1;
+    if (start_engine(d, d->have_config ? d->cfg.listen_port : 0, err, errlen) != 0)
+        return -1;
+    d->dialer.is_mesh = is_mesh;
+    d->dialer.is_mesh_ctx = d;
+    d->dialer.tunnel_only = d->opts.outbound == NODE_OUTBOUND_TUNNEL_ONLY;
+    if (d->have_config && start_stack(d, &d->cfg, err, errlen) != 0)
+        return -1;
+    if (start_proxies(d, err, errlen) != 0)
+        return -1;
+    if (d->have_config && node_peers_apply(d, NULL) != WG_OK) {
+        snprintf(err, errlen, "%s: the engine refused a peer", d->cfg.file);
+        return -1;
+    }
+    return 0;
+}
+
+int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_options *opts)
+{
+    char err[512];
+    memset(d, 0, sizeof(*d));
+    d->loop = loop;
+    d->opts = *opts; /* takes ownership of the option strings */
+    d->log = (struct node_log){.level = opts->log_level, .out = stderr};
+    init_handles(d);
+    node_dialer_init(&d->dialer, loop);
+
+    if (bring_up(d, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tunless up: %s\n", err);
+        d->exit_code = 2;
+        node_daemon_stop(d);
+        return -1;
+    }
+    uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
+    uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
+    uv_signal_start(&d->sig_hup, on_sighup, SIGHUP);
+    watch_config(d);
+
+    uint8_t pub[WG_KEY_LEN];
+    char b64[WG_KEY_B64_LEN + 1];
+    wg_engine_public_key(d->engine, pub);
+    wg_key_to_base64(b64, pub);
+    node_log(&d->log, NODE_LOG_INFO, "up", "public_key=%s port=%u peers=%zu config=%s", b64,
+             wg_engine_port(d->engine), d->cfg.n_peers, d->have_config ? d->cfg.file : "none");
+    if (!d->have_config)
+        print_peer_block(d);
+    return 0;
+}

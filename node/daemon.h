@@ -1,0 +1,64 @@
+/*
+ * The running node (`tunless up`): one struct on one loop owns the engine, the netstack, the
+ * proxies and the DNS service, applies configurations (at start and on reload) and shuts them
+ * down in order. Internal to node/.
+ */
+#ifndef TUNLESS_NODE_DAEMON_H
+#define TUNLESS_NODE_DAEMON_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "config.h"
+#include "dialer.h"
+#include "engine.h"
+#include "log.h"
+#include "netstack.h"
+#include "options.h"
+#include "proxy.h"
+
+#define NODE_MAX_LISTENERS 3
+
+struct node_resolve; /* peers.c: an endpoint name being resolved */
+
+struct node_daemon {
+    uv_loop_t *loop;
+    struct node_options opts;
+    struct node_log log;
+    char state_dir[4096];
+
+    struct node_config cfg; /* the applied configuration; zeroed = none yet */
+    bool have_config;
+    uint8_t private_key[WG_KEY_LEN];
+    char config_path[4096 + 64]; /* the file reload reads */
+
+    struct wg_engine *engine;
+    ns_stack *stack;
+    struct node_dialer dialer;
+    struct proxy_server *proxies[NODE_MAX_LISTENERS];
+    size_t n_proxies;
+
+    struct node_resolve *resolving; /* in flight; each freed by its own callback */
+    uv_timer_t reresolve_timer;
+
+    uv_signal_t sig_int, sig_term, sig_hup;
+    uv_fs_event_t watch;
+    bool watching;
+    uv_timer_t drain_timer;
+    unsigned pending_closes;
+    bool stopping;
+    int exit_code;
+};
+
+/* daemon.c */
+int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_options *opts);
+void node_daemon_stop(struct node_daemon *d);
+
+/* peers.c: push cfg's peers into the engine (resolving endpoint names on libuv's thread pool)
+ * and keep re-resolving those that go silent. node_peers_apply diffs against old (NULL at
+ * start): peers that did not change are not touched, so their sessions survive.
+ * node_peers_stop cancels resolutions; their callbacks still run once, and free themselves. */
+int node_peers_apply(struct node_daemon *d, const struct node_config *old);
+void node_peers_stop(struct node_daemon *d);
+
+#endif

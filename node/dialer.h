@@ -1,0 +1,41 @@
+/*
+ * The proxies' dialer: where a client's destination goes.
+ *   - a name is resolved first (MagicDNS, then the node's DNS configuration);
+ *   - an address some peer's allowed IPs cover goes through the netstack;
+ *   - any other address goes straight out through host sockets, or is refused
+ *     (PROXY_E_POLICY) with --outbound tunnel-only.
+ * The node_dialer is owned by the daemon and must outlive every stream it made; its idle
+ * handle is closed by node_dialer_close.
+ */
+#ifndef TUNLESS_NODE_DIALER_H
+#define TUNLESS_NODE_DIALER_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "netstack.h"
+#include "proxy.h"
+
+struct node_mesh_stream;
+
+struct node_dialer {
+    uv_loop_t *loop;
+    ns_stack *stack;                 /* NULL until a configuration brings tunnel addresses */
+    bool tunnel_only;
+    unsigned connect_timeout_ms;     /* 0 = 10000 */
+    /* Does some peer's allowed IPs cover addr? */
+    bool (*is_mesh)(void *ctx, const struct sockaddr *addr);
+    void *is_mesh_ctx;
+    struct proxy_resolver resolver;  /* names -> addresses */
+    struct proxy_direct direct;      /* host sockets for non-mesh destinations */
+    /* Write completions and closes are reported from here, never from inside a call. */
+    uv_idle_t idle;
+    struct node_mesh_stream *deferred;
+};
+
+void node_dialer_init(struct node_dialer *d, uv_loop_t *loop);
+struct proxy_dialer node_dialer_proxy(struct node_dialer *d);
+void node_dialer_close(struct node_dialer *d);
+
+#endif

@@ -1,0 +1,377 @@
+#include "options.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_PROXY "127.0.0.1:1080"
+#define LOOPBACK "127.0.0.1"
+#define PASS_MAX 1024
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int parse_port(const char *s, uint16_t *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 1 || v > 65535)
+        return -1;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+int node_parse_hostport(const char *spec, const char *default_host, struct node_hostport *out)
+{
+    const char *colon = strrchr(spec, ':');
+    const char *host = spec, *port = spec;
+    size_t host_len = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (spec[0] == '[') { /* [v6]:port */
+        const char *close = strchr(spec, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        host = spec + 1;
+        host_len = (size_t)(close - host);
+        port = close + 2;
+    } else if (colon) {
+        if (strchr(spec, ':') != colon) /* bare IPv6 without brackets is ambiguous */
+            return -1;
+        host_len = (size_t)(colon - spec);
+        port = colon + 1;
+    }
+    if (host_len == 0) {
+        if (!default_host)
+            return -1;
+        host = default_host;
+        host_len = strlen(default_host);
+    }
+    if (host_len >= sizeof(out->host) || parse_port(port, &out->port) != 0)
+        return -1;
+    memcpy(out->host, host, host_len);
+    out->host[host_len] = '\0';
+    return 0;
+}
+
+/* Listeners bind addresses, not names: an IP literal, or "localhost" for the loopback. */
+static int listen_host_ok(struct node_hostport *hp)
+{
+    unsigned char buf[16];
+    if (strcmp(hp->host, "localhost") == 0)
+        snprintf(hp->host, sizeof(hp->host), "%s", LOOPBACK);
+    return inet_pton(AF_INET, hp->host, buf) == 1 || inet_pton(AF_INET6, hp->host, buf) == 1;
+}
+
+/* "tcp:" or "udp:" prefix, TCP when absent. Returns the rest of the spec. */
+static const char *parse_proto(const char *spec, enum node_proto *proto)
+{
+    *proto = NODE_PROTO_TCP;
+    if (strncmp(spec, "tcp:", 4) == 0)
+        return spec + 4;
+    if (strncmp(spec, "udp:", 4) == 0) {
+        *proto = NODE_PROTO_UDP;
+        return spec + 4;
+    }
+    return spec;
+}
+
+/* Splits "left=right" into a bounded copy of left and a pointer to right. */
+static int split_eq(const char *spec, char *left, size_t cap, const char **right)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq || (size_t)(eq - spec) >= cap)
+        return -1;
+    memcpy(left, spec, (size_t)(eq - spec));
+    left[eq - spec] = '\0';
+    *right = eq + 1;
+    return 0;
+}
+
+int node_parse_forward(const char *spec, struct node_forward *out)
+{
+    char left[NODE_HOST_MAX + 8];
+    const char *right;
+
+    memset(out, 0, sizeof(*out));
+    spec = parse_proto(spec, &out->proto);
+    if (split_eq(spec, left, sizeof(left), &right) != 0)
+        return -1;
+    if (node_parse_hostport(left, LOOPBACK, &out->listen) != 0 || !listen_host_ok(&out->listen))
+        return -1;
+    return node_parse_hostport(right, NULL, &out->target);
+}
+
+int node_parse_publish(const char *spec, struct node_publish *out)
+{
+    char left[16];
+    const char *right;
+
+    memset(out, 0, sizeof(*out));
+    spec = parse_proto(spec, &out->proto);
+    if (!strchr(spec, '=')) { /* "22": the same port on the host's loopback */
+        if (parse_port(spec, &out->port) != 0)
+            return -1;
+        snprintf(out->target.host, sizeof(out->target.host), "%s", LOOPBACK);
+        out->target.port = out->port;
+        return 0;
+    }
+    if (split_eq(spec, left, sizeof(left), &right) != 0 || parse_port(left, &out->port) != 0)
+        return -1;
+    return node_parse_hostport(right, LOOPBACK, &out->target);
+}
+
+static int dup_string(char **dst, const char *src)
+{
+    free(*dst);
+    *dst = strdup(src);
+    return *dst ? 0 : -1;
+}
+
+static int read_secret_file(const char *path, char **out, char *err, size_t errlen)
+{
+    char buf[PASS_MAX + 1];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail(err, errlen, "--proxy-pass-file %s: %s", path, strerror(errno));
+    ssize_t n = read(fd, buf, PASS_MAX);
+    close(fd);
+    if (n < 0)
+        return fail(err, errlen, "--proxy-pass-file %s: %s", path, strerror(errno));
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    int ret = n == 0 ? fail(err, errlen, "--proxy-pass-file %s: empty", path)
+                     : dup_string(out, buf);
+    sodium_memzero(buf, sizeof(buf));
+    return ret;
+}
+
+enum {
+    OPT_CONFIG = 1000, OPT_NETMAP, OPT_PROXY, OPT_SOCKS5, OPT_HTTP_PROXY, OPT_PROXY_USER,
+    OPT_PROXY_PASS_FILE, OPT_PROXY_PASS, OPT_DNS_LISTEN, OPT_DNS_SUFFIX, OPT_FORWARD, OPT_PUBLISH,
+    OPT_OUTBOUND, OPT_STATE_DIR, OPT_LOG_LEVEL, OPT_HELP,
+};
+
+/* Each option's flag, environment variable and meaning: one table for parsing and for --help. */
+struct option_doc {
+    int id;
+    const char *flag;
+    const char *env;
+    const char *arg;
+    const char *help;
+};
+
+static const struct option_doc docs[] = {
+    {OPT_CONFIG, "config", "TUNLESS_CONFIG", "FILE", "wg-quick configuration file"},
+    {OPT_NETMAP, "netmap", "TUNLESS_NETMAP", "FILE", "JSON netmap (see examples/netmap.json)"},
+    {OPT_PROXY, "proxy", "TUNLESS_PROXY", "ADDR", "SOCKS5 + HTTP proxy on one port (default " DEFAULT_PROXY "; 'off' disables)"},
+    {OPT_SOCKS5, "socks5", "TUNLESS_SOCKS5", "ADDR", "a SOCKS5-only listener"},
+    {OPT_HTTP_PROXY, "http-proxy", "TUNLESS_HTTP_PROXY", "ADDR", "an HTTP-proxy-only listener"},
+    {OPT_PROXY_USER, "proxy-user", "TUNLESS_PROXY_USER", "USER", "require this user on the proxies"},
+    {OPT_PROXY_PASS_FILE, "proxy-pass-file", "TUNLESS_PROXY_PASS_FILE", "FILE", "the proxy password (or env TUNLESS_PROXY_PASS)"},
+    {OPT_DNS_LISTEN, "dns-listen", "TUNLESS_DNS_LISTEN", "ADDR", "serve MagicDNS on a local address, e.g. 127.0.0.1:5353"},
+    {OPT_DNS_SUFFIX, "dns-suffix", "TUNLESS_DNS_SUFFIX", "NAME", "MagicDNS suffix in wg-quick mode (default mesh.internal)"},
+    {OPT_FORWARD, "forward", "TUNLESS_FORWARD", "SPEC", "[tcp:|udp:][LADDR:]LPORT=HOST:PORT local->mesh (repeatable; env: space-separated)"},
+    {OPT_PUBLISH, "publish", "TUNLESS_PUBLISH", "SPEC", "[tcp:|udp:]PORT[=HOST:PORT] mesh->local (repeatable; env: space-separated)"},
+    {OPT_OUTBOUND, "outbound", "TUNLESS_OUTBOUND", "MODE", "direct (default) or tunnel-only: where non-mesh destinations go"},
+    {OPT_STATE_DIR, "state-dir", "TUNLESS_STATE_DIR", "DIR", "where the node keeps its key (default $XDG_STATE_HOME/tunless)"},
+    {OPT_LOG_LEVEL, "log-level", "TUNLESS_LOG_LEVEL", "LEVEL", "error, warn, info (default) or debug"},
+};
+#define N_DOCS (sizeof(docs) / sizeof(docs[0]))
+
+void node_options_usage(FILE *out)
+{
+    fprintf(out, "usage: tunless up [options]\n\n");
+    for (size_t i = 0; i < N_DOCS; i++)
+        fprintf(out, "  --%s %s\n      %s  [env %s]\n", docs[i].flag, docs[i].arg, docs[i].help,
+                docs[i].env);
+}
+
+static int grow_append(void **arr, size_t *n, size_t size, const void *item)
+{
+    void *p = realloc(*arr, (*n + 1) * size);
+    if (!p)
+        return -1;
+    memcpy((char *)p + *n * size, item, size);
+    *arr = p;
+    (*n)++;
+    return 0;
+}
+
+static int apply_listen(const char *flag, const char *v, bool *on, struct node_hostport *hp,
+                        char *err, size_t errlen)
+{
+    if (strcmp(v, "off") == 0) {
+        *on = false;
+        return 0;
+    }
+    if (node_parse_hostport(v, LOOPBACK, hp) != 0 || !listen_host_ok(hp))
+        return fail(err, errlen, "--%s %s: want IP:PORT, [IPv6]:PORT or PORT", flag, v);
+    *on = true;
+    return 0;
+}
+
+static int apply(struct node_options *o, int id, const char *v, char *err, size_t errlen)
+{
+    struct node_forward fw;
+    struct node_publish pub;
+
+    switch (id) {
+    case OPT_CONFIG: return dup_string(&o->config_path, v);
+    case OPT_NETMAP: return dup_string(&o->netmap_path, v);
+    case OPT_PROXY: return apply_listen("proxy", v, &o->proxy_on, &o->proxy, err, errlen);
+    case OPT_SOCKS5: return apply_listen("socks5", v, &o->socks5_on, &o->socks5, err, errlen);
+    case OPT_HTTP_PROXY:
+        return apply_listen("http-proxy", v, &o->http_proxy_on, &o->http_proxy, err, errlen);
+    case OPT_DNS_LISTEN:
+        return apply_listen("dns-listen", v, &o->dns_listen_on, &o->dns_listen, err, errlen);
+    case OPT_PROXY_USER: return dup_string(&o->proxy_user, v);
+    case OPT_PROXY_PASS_FILE: return read_secret_file(v, &o->proxy_pass, err, errlen);
+    case OPT_PROXY_PASS:
+        return fail(err, errlen, "--proxy-pass: a password on the command line is visible to "
+                                 "every user; use --proxy-pass-file or TUNLESS_PROXY_PASS");
+    case OPT_DNS_SUFFIX: return dup_string(&o->dns_suffix, v);
+    case OPT_FORWARD:
+        if (node_parse_forward(v, &fw) != 0)
+            return fail(err, errlen, "--forward %s: want [tcp:|udp:][LADDR:]LPORT=HOST:PORT", v);
+        return grow_append((void **)&o->forwards, &o->n_forwards, sizeof(fw), &fw);
+    case OPT_PUBLISH:
+        if (node_parse_publish(v, &pub) != 0)
+            return fail(err, errlen, "--publish %s: want [tcp:|udp:]PORT[=HOST:PORT]", v);
+        return grow_append((void **)&o->publishes, &o->n_publishes, sizeof(pub), &pub);
+    case OPT_OUTBOUND:
+        if (strcmp(v, "direct") == 0)
+            o->outbound = NODE_OUTBOUND_DIRECT;
+        else if (strcmp(v, "tunnel-only") == 0)
+            o->outbound = NODE_OUTBOUND_TUNNEL_ONLY;
+        else
+            return fail(err, errlen, "--outbound %s: want direct or tunnel-only", v);
+        return 0;
+    case OPT_STATE_DIR: return dup_string(&o->state_dir, v);
+    case OPT_LOG_LEVEL:
+        if (node_log_level_parse(v, &o->log_level) != 0)
+            return fail(err, errlen, "--log-level %s: want error, warn, info or debug", v);
+        return 0;
+    }
+    return fail(err, errlen, "internal: unknown option %d", id);
+}
+
+/* Environment first, so that flags given afterwards override it. List-valued variables
+ * (TUNLESS_FORWARD, TUNLESS_PUBLISH) hold space-separated specs. */
+static int apply_env(struct node_options *o, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < N_DOCS; i++) {
+        const char *v = getenv(docs[i].env);
+        if (!v || !*v)
+            continue;
+        if (docs[i].id != OPT_FORWARD && docs[i].id != OPT_PUBLISH) {
+            if (apply(o, docs[i].id, v, err, errlen) != 0)
+                return -1;
+            continue;
+        }
+        char *copy = strdup(v), *save = NULL;
+        if (!copy)
+            return fail(err, errlen, "out of memory");
+        int ret = 0;
+        for (char *tok = strtok_r(copy, " \t\n", &save); tok && ret == 0;
+             tok = strtok_r(NULL, " \t\n", &save))
+            ret = apply(o, docs[i].id, tok, err, errlen);
+        free(copy);
+        if (ret != 0)
+            return -1;
+    }
+    const char *pass = getenv("TUNLESS_PROXY_PASS");
+    if (pass && *pass && !o->proxy_pass && dup_string(&o->proxy_pass, pass) != 0)
+        return fail(err, errlen, "out of memory");
+    return 0;
+}
+
+static int finish(struct node_options *o, char *err, size_t errlen)
+{
+    /* The combined listener is the default only when no dedicated one was asked for. */
+    if (!o->proxy_on && o->proxy.port == 0 && !o->socks5_on && !o->http_proxy_on) {
+        node_parse_hostport(DEFAULT_PROXY, NULL, &o->proxy);
+        o->proxy_on = true;
+    }
+    if (!o->dns_suffix && dup_string(&o->dns_suffix, "mesh.internal") != 0)
+        return fail(err, errlen, "out of memory");
+    if (!!o->proxy_user != !!o->proxy_pass)
+        return fail(err, errlen, "--proxy-user and a password (--proxy-pass-file or "
+                                 "TUNLESS_PROXY_PASS) go together");
+    if (o->config_path && o->netmap_path)
+        return fail(err, errlen, "--config and --netmap exclude each other");
+    return 0;
+}
+
+int node_options_parse(int argc, char **argv, struct node_options *out, char *err, size_t errlen)
+{
+    struct option longopts[N_DOCS + 3];
+    size_t n = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->log_level = NODE_LOG_INFO;
+    for (size_t i = 0; i < N_DOCS; i++)
+        longopts[n++] = (struct option){docs[i].flag, required_argument, NULL, docs[i].id};
+    longopts[n++] = (struct option){"proxy-pass", required_argument, NULL, OPT_PROXY_PASS};
+    longopts[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
+    longopts[n] = (struct option){0};
+
+    if (apply_env(out, err, errlen) != 0)
+        goto bad;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+        if (c == OPT_HELP || c == 'h') {
+            out->help = true;
+            return 0;
+        }
+        if (c == '?' || c == ':') {
+            fail(err, errlen, "unknown or incomplete option '%s'", argv[optind - 1]);
+            goto bad;
+        }
+        if (apply(out, c, optarg, err, errlen) != 0)
+            goto bad;
+    }
+    if (optind < argc) {
+        fail(err, errlen, "unexpected argument '%s'", argv[optind]);
+        goto bad;
+    }
+    if (finish(out, err, errlen) == 0)
+        return 0;
+bad:
+    node_options_free(out);
+    return -1;
+}
+
+void node_options_free(struct node_options *o)
+{
+    if (o->proxy_pass) {
+        sodium_memzero(o->proxy_pass, strlen(o->proxy_pass));
+        free(o->proxy_pass);
+    }
+    free(o->config_path);
+    free(o->netmap_path);
+    free(o->proxy_user);
+    free(o->dns_suffix);
+    free(o->forwards);
+    free(o->publishes);
+    free(o->state_dir);
+    memset(o, 0, sizeof(*o));
+}

@@ -1,0 +1,68 @@
+/*
+ * `tunless up` options: flags first, then TUNLESS_* environment variables (for containers), then
+ * defaults. Strings in node_options are heap copies owned by it; node_options_free wipes the
+ * proxy password.
+ */
+#ifndef TUNLESS_NODE_OPTIONS_H
+#define TUNLESS_NODE_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define NODE_HOST_MAX 256
+
+/* host is an IP literal (listen addresses) or a name (forward targets); port 1..65535. */
+struct node_hostport {
+    char host[NODE_HOST_MAX];
+    uint16_t port;
+};
+
+enum node_proto { NODE_PROTO_TCP = 0, NODE_PROTO_UDP };
+enum node_outbound { NODE_OUTBOUND_DIRECT = 0, NODE_OUTBOUND_TUNNEL_ONLY };
+
+/* --forward tcp:127.0.0.1:15432=db:5432: a local listener whose flows go to a mesh destination. */
+struct node_forward {
+    enum node_proto proto;
+    struct node_hostport listen;
+    struct node_hostport target;
+};
+
+/* --publish 8080=127.0.0.1:80: peers reach target through port on the node's tunnel address. */
+struct node_publish {
+    enum node_proto proto;
+    uint16_t port;
+    struct node_hostport target;
+};
+
+struct node_options {
+    char *config_path;
+    char *netmap_path;
+    bool proxy_on, socks5_on, http_proxy_on, dns_listen_on;
+    struct node_hostport proxy, socks5, http_proxy, dns_listen;
+    char *proxy_user;
+    char *proxy_pass;
+    char *dns_suffix;
+    struct node_forward *forwards;
+    size_t n_forwards;
+    struct node_publish *publishes;
+    size_t n_publishes;
+    enum node_outbound outbound;
+    char *state_dir;
+    enum node_log_level log_level;
+    bool help;
+};
+
+/* Parses `up`'s arguments (argv[0] is "up"). Returns 0, or -1 with a one-line message in err. */
+int node_options_parse(int argc, char **argv, struct node_options *out, char *err, size_t errlen);
+void node_options_free(struct node_options *o);
+void node_options_usage(FILE *out);
+
+/* The spec parsers, exposed for tests. default_host fills a spec that gives only a port. */
+int node_parse_hostport(const char *spec, const char *default_host, struct node_hostport *out);
+int node_parse_forward(const char *spec, struct node_forward *out);
+int node_parse_publish(const char *spec, struct node_publish *out);
+
+#endif

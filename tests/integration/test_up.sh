@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# `tunless up` driven as a user would: a wg-quick file against a real wireguard-go peer in a
+# network namespace, the node running as an unprivileged user, curl through its proxy.
+set -euo pipefail
+: "${TUNLESS_BIN:?}" "${TUNLESS_SRC:?}"
+. "$TUNLESS_SRC/tests/support/testbed.sh"
+tb_init tlup
+
+PEER_PORT=51861 NODE_PORT=51862 PROXY=127.0.0.1:18181
+RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+
+tb_peer peer "$PEER_PORT" 100.64.0.2/10 fd7a:115c:a1e0::2/48
+node_key=$("$TUNLESS_BIN" genkey)
+node_pub=$(printf '%s\n' "$node_key" | "$TUNLESS_BIN" pubkey)
+tb_peer_allow peer "$node_pub" 100.64.0.1/32,fd7a:115c:a1e0::1/128 "127.0.0.1:$NODE_PORT"
+
+# What the peer serves: a random file, and a slow endless stream for the reload test.
+mkdir -p "$TB_DIR/www"
+head -c 5000000 /dev/urandom > "$TB_DIR/www/blob"
+want=$(sha256sum < "$TB_DIR/www/blob" | cut -d' ' -f1)
+tb_bg "$TB_NS_peer" python3 -m http.server --bind 100.64.0.2 8000 --directory "$TB_DIR/www" \
+  > "$TB_DIR/http.log" 2>&1
+tb_bg "$TB_NS_peer" python3 -m http.server --bind fd7a:115c:a1e0::2 8000 --directory "$TB_DIR/www" \
+  > "$TB_DIR/http6.log" 2>&1
+tb_wait_tcp "$TB_NS_peer" 100.64.0.2 8000
+
+write_conf() { # extra peer lines appended for the reload test
+  cat > "$TB_DIR/wg0.conf" <<CONF
+[Interface]
+PrivateKey = $node_key
+Address = 100.64.0.1/32, fd7a:115c:a1e0::1/128
+ListenPort = $NODE_PORT
+
+[Peer]
+# Name = web
+PublicKey = $TB_PUB_peer
+Endpoint = 127.0.0.1:$PEER_PORT
+AllowedIPs = 100.64.0.2/32, fd7a:115c:a1e0::2/128
+$1
+CONF
+  chown nobody "$TB_DIR/wg0.conf"
+  chmod 600 "$TB_DIR/wg0.conf"
+}
+write_conf ""
+
+mkdir -p "$TB_DIR/state" && chown nobody "$TB_DIR/state"
+"${RUN_AS[@]}" "$TUNLESS_BIN" up --config "$TB_DIR/wg0.conf" --proxy "$PROXY" \
+  --state-dir "$TB_DIR/state" --log-level debug > "$TB_DIR/node.log" 2>&1 &
+node_pid=$!
+TB_PIDS+=("$node_pid")
+tb_wait_tcp - 127.0.0.1 18181
+
+echo "== unprivileged: the node runs as nobody"
+[ "$(ps -o user= -p "$node_pid")" = nobody ] || { echo "node is not running as nobody"; exit 1; }
+
+echo "== SOCKS5 and HTTP proxy, IPv4 and IPv6, bytes compared"
+got=$(curl -sS --max-time 30 --socks5 "$PROXY" http://100.64.0.2:8000/blob | sha256sum | cut -d' ' -f1)
+[ "$got" = "$want" ] || { echo "socks5 download differs"; exit 1; }
+got=$(curl -sS --max-time 30 -x "http://$PROXY" http://100.64.0.2:8000/blob | sha256sum | cut -d' ' -f1)
+[ "$got" = "$want" ] || { echo "http proxy download differs"; exit 1; }
+got=$(curl -sS --max-time 30 --socks5 "$PROXY" 'http://[fd7a:115c:a1e0::2]:8000/blob' | sha256sum | cut -d' ' -f1)
+[ "$got" = "$want" ] || { echo "IPv6 download differs"; exit 1; }
+got=$(curl -sS --max-time 30 -p -x "http://$PROXY" http://100.64.0.2:8000/blob | sha256sum | cut -d' ' -f1)
+[ "$got" = "$want" ] || { echo "HTTP CONNECT download differs"; exit 1; }
+
+echo "== reload (SIGHUP) keeps an open connection to an unchanged peer"
+# A slow download runs across the reload; it must complete intact.
+curl -sS --max-time 60 --limit-rate 1M --socks5 "$PROXY" http://100.64.0.2:8000/blob \
+  -o "$TB_DIR/slow.out" &
+slow=$!
+sleep 1
+extra_pub=$(wg genkey | wg pubkey)
+write_conf "
+[Peer]
+PublicKey = $extra_pub
+AllowedIPs = 100.64.0.9/32"
+kill -HUP "$node_pid"
+wait "$slow"
+[ "$(sha256sum < "$TB_DIR/slow.out" | cut -d' ' -f1)" = "$want" ] || { echo "download across reload differs"; exit 1; }
+grep -q 'event=reloaded' "$TB_DIR/node.log" || { echo "no reload logged"; exit 1; }
+grep -q 'event=peer_added.*allowed_ips=1' "$TB_DIR/node.log" || { echo "new peer not added"; exit 1; }
+
+echo "== a bad file on reload is rejected, the old configuration stays"
+echo "[Interface]
+PrivateKey = nonsense" > "$TB_DIR/wg0.conf"
+kill -HUP "$node_pid"
+sleep 0.5
+grep -q 'event=reload_rejected' "$TB_DIR/node.log" || { echo "bad reload not rejected"; exit 1; }
+got=$(curl -sS --max-time 30 --socks5 "$PROXY" http://100.64.0.2:8000/blob | sha256sum | cut -d' ' -f1)
+[ "$got" = "$want" ] || { echo "download after rejected reload differs"; exit 1; }
+
+echo "== SIGTERM: exit 0"
+kill -TERM "$node_pid"
+rc=0; wait "$node_pid" || rc=$?
+[ "$rc" -eq 0 ] || { echo "node exited $rc after SIGTERM"; exit 1; }
+! grep -q "$node_key" "$TB_DIR/node.log" || { echo "the private key was logged"; exit 1; }
+echo "up: ok"

@@ -1,0 +1,208 @@
+/* `tunless up` options: specs, env fallback, precedence, and every rejected form. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "options.h"
+
+static void clear_env(void)
+{
+    const char *vars[] = {"TUNLESS_CONFIG", "TUNLESS_NETMAP", "TUNLESS_PROXY", "TUNLESS_SOCKS5",
+                          "TUNLESS_HTTP_PROXY", "TUNLESS_PROXY_USER", "TUNLESS_PROXY_PASS",
+                          "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN", "TUNLESS_DNS_SUFFIX",
+                          "TUNLESS_FORWARD", "TUNLESS_PUBLISH", "TUNLESS_OUTBOUND",
+                          "TUNLESS_STATE_DIR", "TUNLESS_LOG_LEVEL"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+}
+
+static int parse(struct node_options *o, char *err, size_t errlen, ...)
+{
+    char *argv[32] = {"up"};
+    int argc = 1;
+    va_list ap;
+    va_start(ap, errlen);
+    for (char *a; (a = va_arg(ap, char *)) && argc < 31;)
+        argv[argc++] = a;
+    va_end(ap);
+    return node_options_parse(argc, argv, o, err, errlen);
+}
+
+static void test_hostport(void **state)
+{
+    (void)state;
+    struct node_hostport hp;
+    assert_int_equal(node_parse_hostport("127.0.0.1:1080", NULL, &hp), 0);
+    assert_string_equal(hp.host, "127.0.0.1");
+    assert_int_equal(hp.port, 1080);
+    assert_int_equal(node_parse_hostport("[::1]:53", NULL, &hp), 0);
+    assert_string_equal(hp.host, "::1");
+    assert_int_equal(hp.port, 53);
+    assert_int_equal(node_parse_hostport("5353", "127.0.0.1", &hp), 0);
+    assert_string_equal(hp.host, "127.0.0.1");
+    assert_int_equal(node_parse_hostport(":5353", "127.0.0.1", &hp), 0);
+    assert_int_equal(hp.port, 5353);
+    assert_int_equal(node_parse_hostport("db:5432", NULL, &hp), 0);
+    assert_string_equal(hp.host, "db");
+
+    const char *bad[] = {"", "host", "host:", "host:0", "host:65536", "::1:53", "[::1]53",
+                         "[::1", "h:12ab"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(node_parse_hostport(bad[i], NULL, &hp), -1);
+    assert_int_equal(node_parse_hostport("5353", NULL, &hp), -1);
+}
+
+static void test_forward_publish(void **state)
+{
+    (void)state;
+    struct node_forward f;
+    struct node_publish p;
+
+    assert_int_equal(node_parse_forward("tcp:127.0.0.1:15432=db:5432", &f), 0);
+    assert_int_equal(f.proto, NODE_PROTO_TCP);
+    assert_string_equal(f.listen.host, "127.0.0.1");
+    assert_int_equal(f.listen.port, 15432);
+    assert_string_equal(f.target.host, "db");
+    assert_int_equal(f.target.port, 5432);
+    assert_int_equal(node_parse_forward("udp:5353=100.64.0.2:53", &f), 0);
+    assert_int_equal(f.proto, NODE_PROTO_UDP);
+    assert_string_equal(f.listen.host, "127.0.0.1");
+    assert_int_equal(node_parse_forward("15432", &f), -1);
+    assert_int_equal(node_parse_forward("15432=db", &f), -1);
+    assert_int_equal(node_parse_forward("sctp:1=a:2", &f), -1); /* listen host not an IP */
+    assert_int_equal(node_parse_forward("localhost:7=a:2", &f), 0);
+    assert_string_equal(f.listen.host, "127.0.0.1");
+
+    assert_int_equal(node_parse_publish("22", &p), 0);
+    assert_int_equal(p.port, 22);
+    assert_string_equal(p.target.host, "127.0.0.1");
+    assert_int_equal(p.target.port, 22);
+    assert_int_equal(node_parse_publish("8080=127.0.0.1:80", &p), 0);
+    assert_int_equal(p.port, 8080);
+    assert_int_equal(p.target.port, 80);
+    assert_int_equal(node_parse_publish("udp:53=5353", &p), 0);
+    assert_int_equal(p.proto, NODE_PROTO_UDP);
+    assert_int_equal(p.target.port, 5353);
+    assert_int_equal(node_parse_publish("0", &p), -1);
+    assert_int_equal(node_parse_publish("x=1.2.3.4:5", &p), -1);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct node_options o;
+    char err[256];
+    clear_env();
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_true(o.proxy_on);
+    assert_string_equal(o.proxy.host, "127.0.0.1");
+    assert_int_equal(o.proxy.port, 1080);
+    assert_false(o.dns_listen_on);
+    assert_string_equal(o.dns_suffix, "mesh.internal");
+    assert_int_equal(o.outbound, NODE_OUTBOUND_DIRECT);
+    assert_int_equal(o.log_level, NODE_LOG_INFO);
+    node_options_free(&o);
+
+    /* A dedicated listener replaces the default combined one. */
+    assert_int_equal(parse(&o, err, sizeof(err), "--socks5", "1081", NULL), 0);
+    assert_false(o.proxy_on);
+    assert_true(o.socks5_on);
+    assert_int_equal(o.socks5.port, 1081);
+    node_options_free(&o);
+}
+
+static void test_env_and_flags(void **state)
+{
+    (void)state;
+    struct node_options o;
+    char err[256];
+    clear_env();
+    setenv("TUNLESS_PROXY", "0.0.0.0:9000", 1);
+    setenv("TUNLESS_FORWARD", "15432=db:5432 udp:5353=ns:53", 1);
+    setenv("TUNLESS_OUTBOUND", "tunnel-only", 1);
+    setenv("TUNLESS_PROXY_USER", "alice", 1);
+    setenv("TUNLESS_PROXY_PASS", "s3cret", 1);
+    assert_int_equal(parse(&o, err, sizeof(err), "--proxy", "127.0.0.1:9001", "--forward",
+                           "1=a:2", "--log-level", "debug", NULL), 0);
+    assert_int_equal(o.proxy.port, 9001); /* flag overrides env */
+    assert_int_equal(o.n_forwards, 3);    /* lists accumulate */
+    assert_int_equal(o.forwards[1].proto, NODE_PROTO_UDP);
+    assert_int_equal(o.outbound, NODE_OUTBOUND_TUNNEL_ONLY);
+    assert_string_equal(o.proxy_pass, "s3cret");
+    assert_int_equal(o.log_level, NODE_LOG_DEBUG);
+    node_options_free(&o);
+    clear_env();
+}
+
+static void test_pass_file(void **state)
+{
+    (void)state;
+    struct node_options o;
+    char err[256];
+    char path[] = "/tmp/tunless-pass-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "hunter2\n", 8), 8);
+    close(fd);
+    clear_env();
+    assert_int_equal(parse(&o, err, sizeof(err), "--proxy-user", "bob", "--proxy-pass-file", path,
+                           NULL), 0);
+    assert_string_equal(o.proxy_pass, "hunter2");
+    node_options_free(&o);
+    unlink(path);
+}
+
+static void expect_error(const char *want, ...)
+{
+    char *argv[16] = {"up"};
+    int argc = 1;
+    va_list ap;
+    va_start(ap, want);
+    for (char *a; (a = va_arg(ap, char *)) && argc < 15;)
+        argv[argc++] = a;
+    va_end(ap);
+    struct node_options o;
+    char err[256] = "";
+    assert_int_equal(node_options_parse(argc, argv, &o, err, sizeof(err)), -1);
+    if (!strstr(err, want))
+        fail_msg("error '%s' lacks '%s'", err, want);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    clear_env();
+    expect_error("--proxy-pass: a password on the command line", "--proxy-pass", "x", NULL);
+    expect_error("--proxy-user and a password", "--proxy-user", "u", NULL);
+    expect_error("--outbound sideways", "--outbound", "sideways", NULL);
+    expect_error("--log-level loud", "--log-level", "loud", NULL);
+    expect_error("--forward 1=2", "--forward", "1=2", NULL);
+    expect_error("--publish abc", "--publish", "abc", NULL);
+    expect_error("--proxy 1.2.3.4:", "--proxy", "1.2.3.4:", NULL);
+    expect_error("--socks5 example.com:1080", "--socks5", "example.com:1080", NULL);
+    expect_error("unknown or incomplete option '--frobnicate'", "--frobnicate", NULL);
+    expect_error("unexpected argument 'extra'", "extra", NULL);
+    expect_error("exclude each other", "--config", "a", "--netmap", "b", NULL);
+    expect_error("--proxy-pass-file /nonexistent/pass: No such file", "--proxy-user", "u",
+                 "--proxy-pass-file", "/nonexistent/pass", NULL);
+    setenv("TUNLESS_OUTBOUND", "bogus", 1);
+    expect_error("--outbound bogus", NULL);
+    clear_env();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hostport),   cmocka_unit_test(test_forward_publish),
+        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_env_and_flags),
+        cmocka_unit_test(test_pass_file),  cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
