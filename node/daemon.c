@@ -138,7 +138,21 @@ static int start_stack(struct node_daemon *d, const struct node_config *c, char 
         return -1;
     }
     d->dialer.stack = d->stack;
+    if (node_magicdns_attach(&d->dns, d->stack) != 0) {
+        snprintf(err, errlen, "MagicDNS: cannot serve %s inside the netstack", NODE_MAGICDNS_ADDR);
+        return -1;
+    }
     return 0;
+}
+
+static void stop_stack(struct node_daemon *d)
+{
+    if (!d->stack)
+        return;
+    node_magicdns_detach(&d->dns); /* its queries hold flows of this stack */
+    ns_stack_free(d->stack);
+    d->stack = NULL;
+    d->dialer.stack = NULL;
 }
 
 static void print_peer_block(struct node_daemon *d)
@@ -237,15 +251,15 @@ static void reload(struct node_daemon *d)
     bool had = d->have_config;
     d->cfg = next;
     d->have_config = true;
-    if (had && !same_addresses(&old, &next) && d->stack) {
-        ns_stack_free(d->stack); /* new addresses: open flows cannot survive them */
-        d->stack = NULL;
-        d->dialer.stack = NULL;
-    }
+    if (had && !same_addresses(&old, &next))
+        stop_stack(d); /* new addresses: open flows cannot survive them */
     if (!d->stack && start_stack(d, &d->cfg, err, sizeof(err)) != 0)
         node_log(&d->log, NODE_LOG_ERROR, "netstack_failed", "err=%s",
                  node_log_quote(q, sizeof(q), err));
     node_peers_apply(d, had ? &old : NULL);
+    if (node_magicdns_apply(&d->dns, &d->opts, &d->cfg, err, sizeof(err)) != 0)
+        node_log(&d->log, NODE_LOG_ERROR, "dns_config_rejected", "err=%s",
+                 node_log_quote(q, sizeof(q), err));
     node_log(&d->log, NODE_LOG_INFO, "reloaded", "file=%s peers=%zu", d->cfg.file, d->cfg.n_peers);
     if (had)
         node_config_free(&old);
@@ -315,10 +329,8 @@ void node_daemon_stop(struct node_daemon *d)
         proxy_server_close(d->proxies[i], on_proxy_closed, d);
     d->n_proxies = 0;
     node_peers_stop(d);
-    if (d->stack) {
-        ns_stack_free(d->stack);
-        d->stack = NULL;
-    }
+    stop_stack(d);
+    node_magicdns_stop(&d->dns);
     if (d->engine) {
         wg_engine_close(d->engine, on_engine_closed, d);
         d->engine = NULL;
@@ -393,6 +405,13 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
     d->dialer.is_mesh = is_mesh;
     d->dialer.is_mesh_ctx = d;
     d->dialer.tunnel_only = d->opts.outbound == NODE_OUTBOUND_TUNNEL_ONLY;
+    if (node_magicdns_start(&d->dns, d->loop, &d->opts, d->have_config ? &d->cfg : NULL, err,
+                            errlen) != 0)
+        return -1;
+    d->dialer.resolver = node_magicdns_proxy_resolver(&d->dns);
+    if (d->opts.dns_listen_on)
+        node_log(&d->log, NODE_LOG_INFO, "listening", "service=dns addr=%s port=%u",
+                 d->opts.dns_listen.host, d->opts.dns_listen.port);
     if (d->have_config && start_stack(d, &d->cfg, err, errlen) != 0)
         return -1;
     if (start_proxies(d, err, errlen) != 0)

@@ -13,6 +13,7 @@
 #include "dialer.h"
 #include "engine.h"
 #include "log.h"
+#include "magicdns.h"
 #include "netstack.h"
 #include "options.h"
 #include "proxy.h"
@@ -35,6 +36,7 @@ struct node_daemon {
     struct wg_engine *engine;
     ns_stack *stack;
     struct node_dialer dialer;
+    struct node_magicdns dns;
     struct proxy_server *proxies[NODE_MAX_LISTENERS];
     size_t n_proxies;
 

@@ -19,6 +19,7 @@ static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
+    {"demo", node_cmd_demo, "two nodes in this process: try the proxy and MagicDNS at once"},
     {"up", node_cmd_up, "run the node in the foreground (see tunless up --help)"},
     {"genkey", node_cmd_genkey, "print a new base64 private key"},
     {"pubkey", node_cmd_pubkey, "read a private key on stdin, print its public key"},

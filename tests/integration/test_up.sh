@@ -6,13 +6,16 @@ set -euo pipefail
 . "$TUNLESS_SRC/tests/support/testbed.sh"
 tb_init tlup
 
-PEER_PORT=51861 NODE_PORT=51862 PROXY=127.0.0.1:18181
+PEER_PORT=51861 NODE_PORT=51862 PROXY=127.0.0.1:18181 DNS_PORT=15399
 RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 
 tb_peer peer "$PEER_PORT" 100.64.0.2/10 fd7a:115c:a1e0::2/48
 node_key=$("$TUNLESS_BIN" genkey)
 node_pub=$(printf '%s\n' "$node_key" | "$TUNLESS_BIN" pubkey)
-tb_peer_allow peer "$node_pub" 100.64.0.1/32,fd7a:115c:a1e0::1/128 "127.0.0.1:$NODE_PORT"
+# The peer routes MagicDNS (100.100.100.100) to us, as a Tailscale client would.
+tb_peer_allow peer "$node_pub" 100.64.0.1/32,fd7a:115c:a1e0::1/128,100.100.100.100/32 \
+  "127.0.0.1:$NODE_PORT"
+tb_ns peer ip route add 100.100.100.100/32 dev "$TB_IF_peer"
 
 # What the peer serves: a random file, and a slow endless stream for the reload test.
 mkdir -p "$TB_DIR/www"
@@ -45,7 +48,7 @@ write_conf ""
 
 mkdir -p "$TB_DIR/state" && chown nobody "$TB_DIR/state"
 "${RUN_AS[@]}" "$TUNLESS_BIN" up --config "$TB_DIR/wg0.conf" --proxy "$PROXY" \
-  --state-dir "$TB_DIR/state" --log-level debug > "$TB_DIR/node.log" 2>&1 &
+  --dns-listen "127.0.0.1:$DNS_PORT" --state-dir "$TB_DIR/state" --log-level debug > "$TB_DIR/node.log" 2>&1 &
 node_pid=$!
 TB_PIDS+=("$node_pid")
 tb_wait_tcp - 127.0.0.1 18181
@@ -62,6 +65,21 @@ got=$(curl -sS --max-time 30 --socks5 "$PROXY" 'http://[fd7a:115c:a1e0::2]:8000/
 [ "$got" = "$want" ] || { echo "IPv6 download differs"; exit 1; }
 got=$(curl -sS --max-time 30 -p -x "http://$PROXY" http://100.64.0.2:8000/blob | sha256sum | cut -d' ' -f1)
 [ "$got" = "$want" ] || { echo "HTTP CONNECT download differs"; exit 1; }
+
+echo "== MagicDNS: the local listener, names through the proxy, 100.100.100.100 in the tunnel"
+dq() { dig +short +time=2 +tries=1 @127.0.0.1 -p "$DNS_PORT" "$@"; }
+[ "$(dq web.mesh.internal A)" = 100.64.0.2 ] || { echo "A web.mesh.internal: $(dq web.mesh.internal A)"; exit 1; }
+[ "$(dq WEB.Mesh.Internal. AAAA)" = fd7a:115c:a1e0::2 ] || { echo "AAAA by mixed case failed"; exit 1; }
+[ "$(dq web A)" = 100.64.0.2 ] || { echo "short name web failed"; exit 1; }
+[ "$(dq -x 100.64.0.2)" = web.mesh.internal. ] || { echo "PTR failed: $(dq -x 100.64.0.2)"; exit 1; }
+dig +time=2 +tries=1 @127.0.0.1 -p "$DNS_PORT" nosuch.mesh.internal | grep -q 'status: NXDOMAIN' \
+  || { echo "no NXDOMAIN for an unknown mesh name"; exit 1; }
+got=$(curl -sS --max-time 30 --socks5-hostname "$PROXY" http://web:8000/blob | sha256sum | cut -d' ' -f1)
+[ "$got" = "$want" ] || { echo "socks5-hostname download by peer name differs"; exit 1; }
+got=$(curl -sS --max-time 30 -x "http://$PROXY" http://web.mesh.internal:8000/blob | sha256sum | cut -d' ' -f1)
+[ "$got" = "$want" ] || { echo "http proxy download by peer name differs"; exit 1; }
+ans=$(tb_ns peer dig +short +time=3 +tries=2 @100.100.100.100 web.mesh.internal A)
+[ "$ans" = 100.64.0.2 ] || { echo "peer's query to 100.100.100.100 through the tunnel: '$ans'"; exit 1; }
 
 echo "== reload (SIGHUP) keeps an open connection to an unchanged peer"
 # A slow download runs across the reload; it must complete intact.
