@@ -6,21 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-JOBS=$(nproc 2>/dev/null || echo 2)
-GEN=()
-command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)
-
-bash scripts/deps.sh
-
-build() { # dir, cmake args...
-  local dir=$1; shift
-  cmake -S . -B "$dir" "${GEN[@]}" "$@" >/dev/null
-  cmake --build "$dir" -j "$JOBS"
-}
-
-build build
+bash scripts/build.sh build
 if command -v clang >/dev/null 2>&1; then
-  build build-san -DCMAKE_C_COMPILER=clang -DTUNLESS_SANITIZE=ON -DTUNLESS_FUZZ=ON
+  bash scripts/build.sh build-san -DCMAKE_C_COMPILER=clang -DTUNLESS_SANITIZE=ON -DTUNLESS_FUZZ=ON
   echo "== sanitizer build (ASan + UBSan, libFuzzer)"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-san --output-on-failure "$@"
