@@ -18,6 +18,8 @@ int node_cmd_up(int argc, char **argv)
         node_options_free(&opts);
         return 0;
     }
+    if (opts.check)
+        return node_check(&opts);
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct node_daemon d;

@@ -53,6 +53,9 @@ struct node_daemon {
 };
 
 /* daemon.c */
+/* --check: loads and validates the configuration the options name, prints a summary; frees
+ * opts. Returns 0, or 2 with the error on stderr. */
+int node_check(struct node_options *opts);
 int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_options *opts);
 void node_daemon_stop(struct node_daemon *d);
 

@@ -165,7 +165,7 @@ static int read_secret_file(const char *path, char **out, char *err, size_t errl
 enum {
     OPT_CONFIG = 1000, OPT_NETMAP, OPT_PROXY, OPT_SOCKS5, OPT_HTTP_PROXY, OPT_PROXY_USER,
     OPT_PROXY_PASS_FILE, OPT_PROXY_PASS, OPT_DNS_LISTEN, OPT_DNS_SUFFIX, OPT_FORWARD, OPT_PUBLISH,
-    OPT_OUTBOUND, OPT_STATE_DIR, OPT_LOG_LEVEL, OPT_HELP,
+    OPT_OUTBOUND, OPT_STATE_DIR, OPT_LOG_LEVEL, OPT_HELP, OPT_CHECK,
 };
 
 /* Each option's flag, environment variable and meaning: one table for parsing and for --help. */
@@ -197,7 +197,8 @@ static const struct option_doc docs[] = {
 
 void node_options_usage(FILE *out)
 {
-    fprintf(out, "usage: tunless up [options]\n\n");
+    fprintf(out, "usage: tunless up [options]\n\n"
+                 "  --check\n      validate the configuration, print a summary and exit (0 or 2)\n");
     for (size_t i = 0; i < N_DOCS; i++)
         fprintf(out, "  --%s %s\n      %s  [env %s]\n", docs[i].flag, docs[i].arg, docs[i].help,
                 docs[i].env);
@@ -321,7 +322,7 @@ static int finish(struct node_options *o, char *err, size_t errlen)
 
 int node_options_parse(int argc, char **argv, struct node_options *out, char *err, size_t errlen)
 {
-    struct option longopts[N_DOCS + 3];
+    struct option longopts[N_DOCS + 4];
     size_t n = 0;
 
     memset(out, 0, sizeof(*out));
@@ -330,6 +331,7 @@ int node_options_parse(int argc, char **argv, struct node_options *out, char *er
         longopts[n++] = (struct option){docs[i].flag, required_argument, NULL, docs[i].id};
     longopts[n++] = (struct option){"proxy-pass", required_argument, NULL, OPT_PROXY_PASS};
     longopts[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
+    longopts[n++] = (struct option){"check", no_argument, NULL, OPT_CHECK};
     longopts[n] = (struct option){0};
 
     if (apply_env(out, err, errlen) != 0)
@@ -341,6 +343,10 @@ int node_options_parse(int argc, char **argv, struct node_options *out, char *er
         if (c == OPT_HELP || c == 'h') {
             out->help = true;
             return 0;
+        }
+        if (c == OPT_CHECK) {
+            out->check = true;
+            continue;
         }
         if (c == '?' || c == ':') {
             fail(err, errlen, "unknown or incomplete option '%s'", argv[optind - 1]);

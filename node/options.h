@@ -53,6 +53,7 @@ struct node_options {
     char *state_dir;
     enum node_log_level log_level;
     bool help;
+    bool check; /* --check: validate the configuration, print a summary, exit */
 };
 
 /* Parses `up`'s arguments (argv[0] is "up"). Returns 0, or -1 with a one-line message in err. */
