@@ -222,6 +222,8 @@ int node_cmd_demo(int argc, char **argv)
     code = code ? code : a.exit_code | b.exit_code;
     node_config_free(&a.cfg);
     node_config_free(&b.cfg);
+    free(a.publish_ctx);
+    free(b.publish_ctx);
     node_options_free(&a.opts);
     node_options_free(&b.opts);
     uv_loop_close(&loop);

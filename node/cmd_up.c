@@ -1,5 +1,6 @@
 /* `tunless up`: run the node in the foreground until SIGINT or SIGTERM. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "daemon.h"
 #include "node.h"
@@ -27,6 +28,7 @@ int node_cmd_up(int argc, char **argv)
     uv_run(&loop, UV_RUN_DEFAULT);
     int code = d.exit_code;
     node_config_free(&d.cfg);
+    free(d.publish_ctx);
     node_options_free(&d.opts);
     uv_loop_close(&loop);
     return code;

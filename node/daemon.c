@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "relay.h"
 #include "state.h"
 
 #define NODE_CONFIG_IN_STATE "tunless.conf"
@@ -120,6 +121,65 @@ static int start_engine(struct node_daemon *d, uint16_t port, char *err, size_t 
     return 0;
 }
 
+/* ---- --publish: peers reach a service on this host ---- */
+
+static void publish_target(const struct node_publish *p, struct proxy_target *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->proto = PROXY_TCP;
+    t->port = p->target.port;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&t->addr;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t->addr;
+    if (inet_pton(AF_INET, p->target.host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(t->port);
+    } else if (inet_pton(AF_INET6, p->target.host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(t->port);
+    } else {
+        snprintf(t->name, sizeof(t->name), "%s", p->target.host);
+    }
+}
+
+/* A peer connected to a published port: relay it to the host service. */
+static void publish_accept(void *ctx, ns_conn *c)
+{
+    struct node_publish_ctx *pc = ctx;
+    struct node_daemon *d = pc->d;
+    char from[64];
+    ns_addr_format(&ns_conn_remote(c)->addr, from, sizeof(from));
+    node_log(&d->log, NODE_LOG_INFO, "publish_accept", "from=%s:%u port=%u target=%s:%u", from,
+             ns_conn_remote(c)->port, pc->p->port, pc->p->target.host, pc->p->target.port);
+
+    struct node_relay *r = node_relay_new();
+    if (!r) {
+        ns_conn_reset(c);
+        return;
+    }
+    struct proxy_stream *inbound =
+        node_dialer_adopt(&d->dialer, c, &node_relay_cbs, node_relay_side(r, 0));
+    struct proxy_target t;
+    publish_target(pc->p, &t);
+    struct proxy_dialer direct = proxy_direct_dialer(&d->dialer.direct);
+    struct proxy_stream *service =
+        inbound ? direct.dial(direct.ctx, &t, &node_relay_cbs, node_relay_side(r, 1)) : NULL;
+    node_relay_start(r, inbound, service);
+}
+
+static int start_publishes(struct node_daemon *d, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < d->opts.n_publishes; i++) {
+        const struct node_publish *p = &d->opts.publishes[i];
+        d->publish_ctx[i] = (struct node_publish_ctx){.d = d, .p = p};
+        if (ns_stack_handle_tcp(d->stack, NULL, p->port, publish_accept, &d->publish_ctx[i]) !=
+            NS_OK) {
+            snprintf(err, errlen, "--publish %u: the netstack refused the port", p->port);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int start_stack(struct node_daemon *d, const struct node_config *c, char *err, size_t errlen)
 {
     struct ns_config nc = {.mtu = c->mtu};
@@ -142,7 +202,7 @@ static int start_stack(struct node_daemon *d, const struct node_config *c, char 
         snprintf(err, errlen, "MagicDNS: cannot serve %s inside the netstack", NODE_MAGICDNS_ADDR);
         return -1;
     }
-    return 0;
+    return start_publishes(d, err, errlen);
 }
 
 static void stop_stack(struct node_daemon *d)
@@ -419,9 +479,21 @@ static int resolve_config_path(struct node_daemon *d)
 static int bring_up(struct node_daemon *d, char *err, size_t errlen)
 {
     bool given = d->opts.config_path || d->opts.netmap_path;
-    if (d->opts.n_forwards || d->opts.n_publishes) {
-        /* Parsed already so the syntax is settled; refusing beats silently not forwarding. */
-        snprintf(err, errlen, "--forward and --publish are not implemented yet");
+    /* Parsed already so the syntax is settled; refusing beats silently not forwarding. */
+    if (d->opts.n_forwards) {
+        snprintf(err, errlen, "--forward is not implemented yet");
+        return -1;
+    }
+    for (size_t i = 0; i < d->opts.n_publishes; i++) {
+        if (d->opts.publishes[i].proto != NODE_PROTO_TCP) {
+            snprintf(err, errlen, "--publish udp:%u: UDP publishing is not implemented yet",
+                     d->opts.publishes[i].port);
+            return -1;
+        }
+    }
+    d->publish_ctx = calloc(d->opts.n_publishes + 1, sizeof(*d->publish_ctx));
+    if (!d->publish_ctx) {
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     if (node_state_dir(d->opts.state_dir, d->state_dir, sizeof(d->state_dir)) != 0) {

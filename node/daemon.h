@@ -21,6 +21,13 @@
 #define NODE_MAX_LISTENERS 3
 
 struct node_resolve; /* peers.c: an endpoint name being resolved */
+struct node_daemon;
+
+/* What a published port's accept handler needs. */
+struct node_publish_ctx {
+    struct node_daemon *d;
+    const struct node_publish *p;
+};
 
 struct node_daemon {
     uv_loop_t *loop;
@@ -37,6 +44,7 @@ struct node_daemon {
     ns_stack *stack;
     struct node_dialer dialer;
     struct node_magicdns dns;
+    struct node_publish_ctx *publish_ctx; /* one per opts.publishes[i] */
     struct proxy_server *proxies[NODE_MAX_LISTENERS];
     size_t n_proxies;
 

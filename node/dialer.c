@@ -322,6 +322,27 @@ static struct proxy_stream *dial(void *ctx, const struct proxy_target *t,
     return &s->base;
 }
 
+struct proxy_stream *node_dialer_adopt(struct node_dialer *d, ns_conn *c,
+                                       const struct proxy_stream_cbs *cbs, void *ud)
+{
+    struct node_mesh_stream *s = calloc(1, sizeof(*s));
+    if (!s) {
+        ns_conn_reset(c);
+        return NULL;
+    }
+    s->base.ops = &mesh_ops;
+    s->d = d;
+    s->cbs = cbs;
+    s->ud = ud;
+    s->conn = c;
+    s->connected = true;
+    uv_timer_init(d->loop, &s->timer);
+    s->timer.data = s;
+    ns_conn_set_cbs(c, &conn_cbs, s);
+    ns_conn_read_pause(c, 1);
+    return &s->base;
+}
+
 /* ---- proxy_stream ops ---- */
 
 static int mesh_write(struct proxy_stream *base, const uint8_t *data, size_t len,

@@ -36,6 +36,10 @@ struct node_dialer {
 
 void node_dialer_init(struct node_dialer *d, uv_loop_t *loop);
 struct proxy_dialer node_dialer_proxy(struct node_dialer *d);
+/* An inbound netstack connection as a proxy stream (already connected; reading is off until
+ * read_start). The stream owns c from here on. NULL when out of memory (c is then reset). */
+struct proxy_stream *node_dialer_adopt(struct node_dialer *d, ns_conn *c,
+                                       const struct proxy_stream_cbs *cbs, void *ud);
 void node_dialer_close(struct node_dialer *d);
 
 #endif

@@ -27,6 +27,10 @@ tb_bg "$TB_NS_peer" python3 -m http.server --bind fd7a:115c:a1e0::2 8000 --direc
   > "$TB_DIR/http6.log" 2>&1
 tb_wait_tcp "$TB_NS_peer" 100.64.0.2 8000
 
+# A service on this host that peers reach through --publish.
+tb_bg - python3 -m http.server --bind 127.0.0.1 18183 --directory "$TB_DIR/www" > "$TB_DIR/host-http.log" 2>&1
+tb_wait_tcp - 127.0.0.1 18183
+
 write_conf() { # extra peer lines appended for the reload test
   cat > "$TB_DIR/wg0.conf" <<CONF
 [Interface]
@@ -48,7 +52,8 @@ write_conf ""
 
 mkdir -p "$TB_DIR/state" && chown nobody "$TB_DIR/state"
 "${RUN_AS[@]}" "$TUNLESS_BIN" up --config "$TB_DIR/wg0.conf" --proxy "$PROXY" \
-  --dns-listen "127.0.0.1:$DNS_PORT" --state-dir "$TB_DIR/state" --log-level debug > "$TB_DIR/node.log" 2>&1 &
+  --dns-listen "127.0.0.1:$DNS_PORT" --publish 8080=127.0.0.1:18183 --publish 8081=127.0.0.1:18184 \
+  --state-dir "$TB_DIR/state" --log-level debug > "$TB_DIR/node.log" 2>&1 &
 node_pid=$!
 TB_PIDS+=("$node_pid")
 tb_wait_tcp - 127.0.0.1 18181
@@ -80,6 +85,14 @@ got=$(curl -sS --max-time 30 -x "http://$PROXY" http://web.mesh.internal:8000/bl
 [ "$got" = "$want" ] || { echo "http proxy download by peer name differs"; exit 1; }
 ans=$(tb_ns peer dig +short +time=3 +tries=2 @100.100.100.100 web.mesh.internal A)
 [ "$ans" = 100.64.0.2 ] || { echo "peer's query to 100.100.100.100 through the tunnel: '$ans'"; exit 1; }
+
+echo "== --publish: the peer's kernel reaches a service on this host"
+got=$(tb_ns peer curl -sS --max-time 30 http://100.64.0.1:8080/blob | sha256sum | cut -d' ' -f1)
+[ "$got" = "$want" ] || { echo "download through --publish differs"; exit 1; }
+rc=0; tb_ns peer curl -sS --max-time 10 http://100.64.0.1:9999/ >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 7 ] || { echo "unpublished port: curl exit $rc, want 7 (refused)"; exit 1; }
+rc=0; tb_ns peer curl -sS --max-time 10 http://100.64.0.1:8081/ >/dev/null 2>&1 || rc=$?
+[ "$rc" -ne 0 ] && [ "$rc" -ne 28 ] || { echo "published port with no service: curl exit $rc (want a reset, not success or a hang)"; exit 1; }
 
 echo "== reload (SIGHUP) keeps an open connection to an unchanged peer"
 # A slow download runs across the reload; it must complete intact.

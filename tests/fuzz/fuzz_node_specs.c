@@ -1,0 +1,24 @@
+/* The `tunless up` spec parsers (listen addresses, --forward, --publish) on arbitrary text. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "options.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *s = malloc(size + 1);
+    if (!s)
+        return 0;
+    memcpy(s, data, size);
+    s[size] = '\0';
+    struct node_hostport hp;
+    struct node_forward f;
+    struct node_publish p;
+    node_parse_hostport(s, "127.0.0.1", &hp);
+    node_parse_hostport(s, NULL, &hp);
+    node_parse_forward(s, &f);
+    node_parse_publish(s, &p);
+    free(s);
+    return 0;
+}
