@@ -1,0 +1,206 @@
+/*
+ * tunless DNS: MagicDNS answers for the mesh, forwarding of everything else to upstream
+ * resolvers (c-ares, driven by the libuv loop), a TTL cache, and a local UDP/TCP listener.
+ *
+ * The core is transport-agnostic: whoever receives a DNS message (the local listener, the
+ * netstack's 100.100.100.100:53, the proxies' name lookups) hands the bytes to
+ * dns_resolver_handle() and gets the reply bytes in a callback.
+ *
+ * Threading: everything runs on the loop given to dns_resolver_new(); no call blocks.
+ * Memory: the resolver copies everything it keeps from a struct dns_config; reply buffers
+ * passed to callbacks belong to the resolver and are valid only during the callback, and only
+ * until the callback calls into the resolver again (copy or send them first).
+ * Callbacks may start new queries or cancel other requests.
+ */
+#ifndef TUNLESS_DNS_H
+#define TUNLESS_DNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <uv.h>
+
+#define DNS_DEFAULT_SUFFIX "mesh.internal"
+#define DNS_DEFAULT_TTL 600
+#define DNS_DEFAULT_TIMEOUT_MS 2000
+#define DNS_DEFAULT_CACHE_ENTRIES 4096
+/* max_reply value that means "stream transport (TCP): no truncation". */
+#define DNS_REPLY_TCP 65535
+
+/* An address: family is AF_INET (4 bytes of ip used) or AF_INET6. */
+struct dns_addr {
+    int family;
+    uint8_t ip[16];
+};
+
+/* A mesh host: answered as "<name>.<suffix>." and, for single-label queries, as "<name>.".
+ * name may already end in the suffix. A and AAAA from addrs, PTR for every address. */
+struct dns_host {
+    const char *name;
+    const struct dns_addr *addrs;
+    size_t n_addrs;
+};
+
+/* An extra record. type is DNS_TYPE_A/AAAA/CNAME/TXT/PTR (numeric RR type); value is the
+ * text form: "1.2.3.4", "fd7a::1", "target.example" or the TXT string (<= 255 bytes per
+ * record). ttl 0 means the config's ttl. */
+struct dns_record {
+    const char *name;
+    uint16_t type;
+    const char *value;
+    uint32_t ttl;
+};
+
+/* Split DNS: names equal to or under suffix go to servers (longest suffix wins). A server is
+ * "ip", "ip:port", "[ipv6]:port" (default port 53). */
+struct dns_route {
+    const char *suffix;
+    const char *const *servers;
+    size_t n_servers;
+};
+
+/* What the node fills. Zero/NULL fields take the defaults above. The resolver copies it all. */
+struct dns_config {
+    const char *suffix;                 /* MagicDNS suffix, NULL = "mesh.internal" */
+    uint32_t ttl;                       /* local answers, 0 = 600 */
+    const struct dns_host *hosts;       /* every peer and the node itself */
+    size_t n_hosts;
+    const struct dns_record *records;   /* extra records */
+    size_t n_records;
+    const char *const *upstreams;       /* default route (wg-quick DNS=), may be empty */
+    size_t n_upstreams;
+    const struct dns_route *routes;     /* split-DNS routes */
+    size_t n_routes;
+    const char *const *search;          /* search domains for dns_resolver_lookup() */
+    size_t n_search;
+    unsigned timeout_ms;                /* upstream answer deadline, 0 = 2000 */
+    size_t cache_entries;               /* 0 = 4096 */
+};
+
+/* RR types the config speaks of. */
+enum {
+    DNS_TYPE_A = 1,
+    DNS_TYPE_CNAME = 5,
+    DNS_TYPE_PTR = 12,
+    DNS_TYPE_TXT = 16,
+    DNS_TYPE_AAAA = 28,
+};
+
+/* Counters for metrics; monotonically increasing. */
+struct dns_stats {
+    uint64_t queries;           /* messages given to dns_resolver_handle */
+    uint64_t local_answers;     /* answered from MagicDNS / extra records (incl. NXDOMAIN) */
+    uint64_t forwarded;         /* sent upstream */
+    uint64_t cache_hits;
+    uint64_t upstream_failures; /* timeouts and errors answered SERVFAIL */
+    uint64_t no_route;          /* SERVFAIL because no upstream serves the name */
+    uint64_t formerr;           /* malformed queries answered FORMERR */
+    uint64_t dropped;           /* unanswerable garbage (no readable header, or a response) */
+    uint64_t truncated;         /* UDP replies cut and sent with TC */
+};
+
+struct dns_resolver;
+struct dns_request;
+
+/*
+ * Sockets for upstreams inside the mesh (100.64.0.0/10, fd7a:115c:a1e0::/48), supplied by the
+ * node from the netstack. Other upstreams always use host sockets polled on the loop.
+ * Socket calls behave like their BSD namesakes on a nonblocking socket: return -1 and set
+ * errno (EAGAIN when nothing can be read/sent now, EINPROGRESS from a TCP connect that will
+ * finish later). A handle is any int >= 0 unique among the transport's open sockets.
+ * Readiness: whenever a socket has data, EOF or an error to read, or becomes writable (TCP
+ * connect done, send space), the transport calls dns_transport_ready(conn, ...) from the loop,
+ * never from inside one of these functions. After close() it must not mention conn again.
+ */
+struct dns_transport_conn;
+struct dns_transport {
+    void *ctx;
+    /* type is SOCK_DGRAM or SOCK_STREAM; addr is the upstream server. */
+    int (*open)(void *ctx, int type, const struct sockaddr *addr, socklen_t addrlen,
+                struct dns_transport_conn *conn);
+    ssize_t (*send)(void *ctx, int handle, const struct iovec *iov, int iovcnt);
+    /* One datagram per call for SOCK_DGRAM; 0 = EOF for SOCK_STREAM. */
+    ssize_t (*recv)(void *ctx, int handle, void *buf, size_t len);
+    void (*close)(void *ctx, int handle);
+};
+void dns_transport_ready(struct dns_transport_conn *conn, int readable, int writable);
+
+/* Returns NULL on failure with a message in err (errlen may be 0); its timers are then
+ * closing, so run the loop (as at any shutdown) for them to be freed. */
+struct dns_resolver *dns_resolver_new(uv_loop_t *loop, const struct dns_config *cfg,
+                                      char *err, size_t errlen);
+/* Reload: replaces records, routes and settings; the cache is flushed; queries in flight
+ * finish on the old upstreams. On error (-1, message in err) the old config stays. */
+int dns_resolver_set_config(struct dns_resolver *r, const struct dns_config *cfg, char *err,
+                            size_t errlen);
+/* The transport for in-mesh upstreams; NULL = none (those upstreams then fail). The struct is
+ * copied. Takes effect for sockets opened afterwards. */
+void dns_resolver_set_mesh_transport(struct dns_resolver *r, const struct dns_transport *t);
+/* Cancels every request in flight (their callbacks are NOT called), then frees the resolver
+ * once its handles are closed (keep running the loop). Not from inside a resolver callback. */
+void dns_resolver_free(struct dns_resolver *r);
+void dns_resolver_stats(const struct dns_resolver *r, struct dns_stats *out);
+
+/*
+ * Answers one DNS message. max_reply: DNS_REPLY_TCP for stream transports; for UDP the
+ * largest datagram the caller can send (the reply is cut further to the client's EDNS0 size,
+ * or 512 without EDNS0, with TC set). The query bytes are not kept after the call.
+ * The callback is called exactly once unless the request is canceled: with the reply, or
+ * with reply NULL / len 0 when the message must be dropped (garbage without a header).
+ * Returns the request when the answer comes later, or NULL when the callback has already
+ * been called (local answers, cache hits, errors).
+ */
+typedef void (*dns_reply_cb)(void *ctx, const uint8_t *reply, size_t len);
+struct dns_request *dns_resolver_handle(struct dns_resolver *r, const uint8_t *query, size_t len,
+                                        size_t max_reply, dns_reply_cb cb, void *ctx);
+
+/* Name lookup for the proxies. */
+enum dns_family {
+    DNS_FAMILY_ANY = 0, /* A and AAAA; IPv4 addresses listed first */
+    DNS_FAMILY_V4,
+    DNS_FAMILY_V6,
+};
+enum dns_lookup_status {
+    DNS_LOOKUP_OK = 0,
+    DNS_LOOKUP_NOTFOUND, /* NXDOMAIN or no address records, for every candidate name */
+    DNS_LOOKUP_FAIL,     /* SERVFAIL, timeout, no route */
+    DNS_LOOKUP_BADNAME,  /* not a valid host name */
+};
+#define DNS_LOOKUP_MAX_ADDRS 32
+/* addrs (never NULL) valid only during the callback; n = 0 unless status is DNS_LOOKUP_OK. */
+typedef void (*dns_lookup_cb)(void *ctx, enum dns_lookup_status status,
+                              const struct dns_addr *addrs, size_t n);
+/* IP literals answer at once. A single-label name is tried as <name>.<MagicDNS suffix> first,
+ * then with each search domain; a name ending in '.' is tried as is only. Same return
+ * convention as dns_resolver_handle(): NULL = callback already called. */
+struct dns_request *dns_resolver_lookup(struct dns_resolver *r, const char *name,
+                                        enum dns_family family, dns_lookup_cb cb, void *ctx);
+
+/* The callback will not be called; the resolver frees the request. Only for requests whose
+ * callback has not run yet. */
+void dns_request_cancel(struct dns_request *req);
+
+/* Local listener: UDP and TCP (2-byte length prefix, pipelined) on addr. */
+struct dns_listener_options {
+    unsigned tcp_idle_ms;      /* close idle TCP connections, 0 = 10000 */
+    unsigned max_tcp_conns;    /* 0 = 64; more are accepted and closed at once */
+    unsigned max_udp_inflight; /* queries waiting for upstreams, 0 = 1024; more are dropped */
+};
+struct dns_listener;
+/* Binds UDP, then TCP on the same port (port 0: the port UDP got). Returns 0, or a negative
+ * libuv error; its handles are then closing (run the loop for them to be freed). */
+int dns_listener_start(uv_loop_t *loop, struct dns_resolver *r, const struct sockaddr *addr,
+                       const struct dns_listener_options *opts, struct dns_listener **out);
+/* The UDP port actually bound (for port 0). */
+int dns_listener_port(const struct dns_listener *l);
+/* Cancels its requests, closes everything; memory freed in close callbacks. Call before
+ * dns_resolver_free(). */
+void dns_listener_close(struct dns_listener *l);
+
+/* Parses "ip", "ip:port", "[ipv6]:port" into ss (default_port when absent). 0 or -1. */
+int dns_parse_hostport(const char *s, uint16_t default_port, struct sockaddr_storage *ss,
+                       socklen_t *len);
+
+#endif

@@ -1,0 +1,429 @@
+/*
+ * The local listener: DNS over UDP and TCP (RFC 7766: 2-byte length prefix, several queries
+ * per connection, answered as they complete) for host programs.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns_internal.h"
+
+#define UDP_MAX_REPLY 65507
+/* recvmmsg: libuv cuts the receive buffer into 64 KiB slots, one datagram each. Only the
+ * first bytes of each slot are ever touched, so the untouched pages cost no memory. */
+#define UDP_MMSG_SLOTS 16
+#define UDP_SLOT 65536
+#define TCP_MAX_INFLIGHT 32
+
+struct dns_listener;
+struct tcp_conn;
+
+/* One query waiting for the resolver. */
+struct pending {
+    struct pending *prev, *next;
+    struct dns_listener *l;
+    struct tcp_conn *conn; /* NULL for UDP */
+    struct dns_request *req;
+    int sync;
+    struct sockaddr_storage from;
+};
+
+struct tcp_conn {
+    uv_tcp_t tcp;
+    uv_timer_t idle;
+    struct tcp_conn *prev, *next;
+    struct dns_listener *l;
+    struct pending *pending;
+    unsigned inflight;
+    int closing, reading, handles;
+    size_t len;
+    uint8_t buf[2 + DNS_MSG_MAX];
+};
+
+struct dns_listener {
+    uv_loop_t *loop;
+    struct dns_resolver *r;
+    struct dns_listener_options o;
+    uv_udp_t udp;
+    uv_tcp_t tcp;
+    int handles;
+    int closing;
+    struct pending *udp_pending;
+    unsigned udp_inflight;
+    struct tcp_conn *conns;
+    unsigned nconns;
+    uint8_t *udp_buf; /* UDP_MMSG_SLOTS * UDP_SLOT */
+};
+
+static void list_add(struct pending **head, struct pending *p)
+{
+    p->prev = NULL;
+    p->next = *head;
+    if (*head)
+        (*head)->prev = p;
+    *head = p;
+}
+
+static void list_del(struct pending **head, struct pending *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        *head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+}
+
+static void listener_handle_closed(uv_handle_t *h)
+{
+    struct dns_listener *l = h->data;
+    if (--l->handles == 0) {
+        free(l->udp_buf);
+        free(l);
+    }
+}
+
+/* ---- UDP ---- */
+
+static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct dns_listener *l = h->data;
+    (void)hint;
+    *buf = uv_buf_init((char *)l->udp_buf, UDP_MMSG_SLOTS * UDP_SLOT);
+}
+
+struct udp_send {
+    uv_udp_send_t req;
+    uint8_t data[];
+};
+
+static void udp_sent(uv_udp_send_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+static void udp_reply(struct dns_listener *l, const struct sockaddr *to, const uint8_t *msg,
+                      size_t len)
+{
+    /* Queued, not uv_udp_try_send: replies given while libuv is delivering a batch of
+     * datagrams go out together in one sendmmsg. */
+    uv_buf_t b;
+    struct udp_send *s = malloc(sizeof(*s) + len);
+    if (!s)
+        return;
+    memcpy(s->data, msg, len);
+    b = uv_buf_init((char *)s->data, (unsigned)len);
+    if (uv_udp_send(&s->req, &l->udp, &b, 1, to, udp_sent) < 0)
+        free(s);
+}
+
+static void udp_answer(void *ctx, const uint8_t *reply, size_t len)
+{
+    struct pending *p = ctx;
+    struct dns_listener *l = p->l;
+    if (reply && len && !l->closing)
+        udp_reply(l, (const struct sockaddr *)&p->from, reply, len);
+    if (p->sync) {
+        p->sync = 2; /* answered inside dns_resolver_handle */
+        return;
+    }
+    list_del(&l->udp_pending, p);
+    l->udp_inflight--;
+    free(p);
+}
+
+static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
+                     unsigned flags)
+{
+    struct dns_listener *l = h->data;
+    if (n <= 0 || !from || (flags & UV_UDP_PARTIAL) || l->closing)
+        return;
+    if (l->udp_inflight >= l->o.max_udp_inflight)
+        return; /* overloaded: the client retries */
+    struct pending *p = calloc(1, sizeof(*p));
+    if (!p)
+        return;
+    p->l = l;
+    memcpy(&p->from, from, from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                      : sizeof(struct sockaddr_in));
+    p->sync = 1;
+    p->req = dns_resolver_handle(l->r, (const uint8_t *)buf->base, (size_t)n, UDP_MAX_REPLY,
+                                 udp_answer, p);
+    if (p->sync == 2) {
+        free(p);
+        return;
+    }
+    p->sync = 0;
+    list_add(&l->udp_pending, p);
+    l->udp_inflight++;
+}
+
+/* ---- TCP ---- */
+
+static void conn_closed(uv_handle_t *h)
+{
+    struct tcp_conn *c = h->data;
+    if (--c->handles)
+        return;
+    struct dns_listener *l = c->l;
+    free(c);
+    listener_handle_closed((uv_handle_t *)&l->tcp);
+}
+
+static void conn_close(struct tcp_conn *c)
+{
+    struct dns_listener *l = c->l;
+    if (c->closing)
+        return;
+    c->closing = 1;
+    while (c->pending) {
+        struct pending *p = c->pending;
+        list_del(&c->pending, p);
+        dns_request_cancel(p->req);
+        free(p);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    l->nconns--;
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    uv_close((uv_handle_t *)&c->idle, conn_closed);
+}
+
+static void conn_idle(uv_timer_t *t)
+{
+    struct tcp_conn *c = t->data;
+    if (c->inflight) {
+        uv_timer_again(t); /* busy upstream: not idle */
+        return;
+    }
+    conn_close(c);
+}
+
+static void tcp_written(uv_write_t *w, int status)
+{
+    (void)status;
+    free(w);
+}
+
+static void tcp_reply(struct tcp_conn *c, const uint8_t *msg, size_t len)
+{
+    uv_write_t *w = malloc(sizeof(*w) + 2 + len);
+    if (!w) {
+        conn_close(c);
+        return;
+    }
+    uint8_t *data = (uint8_t *)(w + 1);
+    dns_put16(data, (uint16_t)len);
+    memcpy(data + 2, msg, len);
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)(len + 2));
+    if (uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, tcp_written) < 0) {
+        free(w);
+        conn_close(c);
+    }
+}
+
+static void tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+static void tcp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct tcp_conn *c = h->data;
+    (void)hint;
+    *buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(sizeof(c->buf) - c->len));
+}
+
+static void tcp_set_reading(struct tcp_conn *c)
+{
+    int want = !c->closing && c->inflight < TCP_MAX_INFLIGHT;
+    if (want && !c->reading)
+        uv_read_start((uv_stream_t *)&c->tcp, tcp_alloc, tcp_read);
+    else if (!want && c->reading)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = want;
+}
+
+static void tcp_process(struct tcp_conn *c);
+
+static void tcp_answer(void *ctx, const uint8_t *reply, size_t len)
+{
+    struct pending *p = ctx;
+    struct tcp_conn *c = p->conn;
+    int sync = p->sync;
+    if (sync) {
+        p->sync = 2; /* tcp_process frees it */
+    } else {
+        list_del(&c->pending, p);
+        free(p);
+        c->inflight--;
+    }
+    if (reply && len)
+        tcp_reply(c, reply, len);
+    else
+        conn_close(c); /* garbage on a stream: no way to resync */
+    if (!sync && !c->closing) {
+        tcp_process(c); /* frames that waited for a free slot */
+        tcp_set_reading(c);
+    }
+}
+
+/* Answers every complete frame in the buffer while slots are free. */
+static void tcp_process(struct tcp_conn *c)
+{
+    size_t off = 0;
+    while (!c->closing && c->inflight < TCP_MAX_INFLIGHT && c->len - off >= 2) {
+        size_t flen = dns_get16(c->buf + off);
+        if (c->len - off - 2 < flen)
+            break;
+        struct pending *p = calloc(1, sizeof(*p));
+        if (!p) {
+            conn_close(c);
+            return;
+        }
+        p->l = c->l;
+        p->conn = c;
+        p->sync = 1;
+        c->inflight++;
+        p->req = dns_resolver_handle(c->l->r, c->buf + off + 2, flen, DNS_REPLY_TCP, tcp_answer, p);
+        off += 2 + flen;
+        if (p->sync == 2) {
+            free(p);
+            c->inflight--;
+            continue;
+        }
+        p->sync = 0;
+        list_add(&c->pending, p);
+    }
+    if (c->closing)
+        return;
+    memmove(c->buf, c->buf + off, c->len - off);
+    c->len -= off;
+}
+
+static void tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct tcp_conn *c = s->data;
+    (void)buf;
+    if (n < 0) {
+        conn_close(c);
+        return;
+    }
+    if (n == 0)
+        return;
+    c->len += (size_t)n;
+    uv_timer_again(&c->idle);
+    tcp_process(c);
+    if (!c->closing)
+        tcp_set_reading(c);
+}
+
+static void tcp_accept(uv_stream_t *server, int status)
+{
+    struct dns_listener *l = server->data;
+    if (status < 0 || l->closing)
+        return;
+    struct tcp_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->l = l;
+    uv_tcp_init(l->loop, &c->tcp);
+    uv_timer_init(l->loop, &c->idle);
+    c->tcp.data = c->idle.data = c;
+    c->handles = 2;
+    l->handles++; /* a connection keeps the listener's memory alive */
+    c->next = l->conns;
+    if (l->conns)
+        l->conns->prev = c;
+    l->conns = c;
+    l->nconns++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || l->nconns > l->o.max_tcp_conns) {
+        conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->idle, conn_idle, l->o.tcp_idle_ms, l->o.tcp_idle_ms);
+    tcp_set_reading(c);
+}
+
+/* ---- lifecycle ---- */
+
+int dns_listener_start(uv_loop_t *loop, struct dns_resolver *r, const struct sockaddr *addr,
+                       const struct dns_listener_options *opts, struct dns_listener **out)
+{
+    struct dns_listener *l = calloc(1, sizeof(*l));
+    int rc;
+    if (!l)
+        return UV_ENOMEM;
+    l->loop = loop;
+    l->r = r;
+    if (opts)
+        l->o = *opts;
+    if (!l->o.tcp_idle_ms)
+        l->o.tcp_idle_ms = 10000;
+    if (!l->o.max_tcp_conns)
+        l->o.max_tcp_conns = 64;
+    if (!l->o.max_udp_inflight)
+        l->o.max_udp_inflight = 1024;
+    l->udp_buf = malloc(UDP_MMSG_SLOTS * UDP_SLOT);
+    if (!l->udp_buf) {
+        free(l);
+        return UV_ENOMEM;
+    }
+    uv_udp_init_ex(loop, &l->udp, addr->sa_family | UV_UDP_RECVMMSG);
+    uv_tcp_init(loop, &l->tcp);
+    l->udp.data = l->tcp.data = l;
+    l->handles = 2;
+    rc = uv_udp_bind(&l->udp, addr, 0);
+    if (rc == 0) {
+        struct sockaddr_storage ss = {0};
+        int sl = sizeof(ss);
+        /* Port 0: TCP takes the port UDP got, so both answer on one port. */
+        memcpy(&ss, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                      : sizeof(struct sockaddr_in));
+        if (uv_udp_getsockname(&l->udp, (struct sockaddr *)&ss, &sl) == 0)
+            rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
+        else
+            rc = uv_tcp_bind(&l->tcp, addr, 0);
+    }
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&l->tcp, 128, tcp_accept);
+    if (rc == 0)
+        rc = uv_udp_recv_start(&l->udp, udp_alloc, udp_recv);
+    if (rc < 0) {
+        l->closing = 1;
+        uv_close((uv_handle_t *)&l->udp, listener_handle_closed);
+        uv_close((uv_handle_t *)&l->tcp, listener_handle_closed);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+int dns_listener_port(const struct dns_listener *l)
+{
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    if (uv_udp_getsockname(&l->udp, (struct sockaddr *)&ss, &sl) < 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+void dns_listener_close(struct dns_listener *l)
+{
+    if (!l || l->closing)
+        return;
+    l->closing = 1;
+    while (l->udp_pending) {
+        struct pending *p = l->udp_pending;
+        list_del(&l->udp_pending, p);
+        dns_request_cancel(p->req);
+        free(p);
+    }
+    while (l->conns)
+        conn_close(l->conns);
+    uv_close((uv_handle_t *)&l->udp, listener_handle_closed);
+    uv_close((uv_handle_t *)&l->tcp, listener_handle_closed);
+}
