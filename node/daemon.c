@@ -76,7 +76,7 @@ static int load_config(struct node_daemon *d, struct node_config *out, char *err
 }
 
 /* The configuration's key, or the state directory's. */
-static int choose_key(struct node_daemon *d, const struct node_config *c, char *err, size_t errlen)
+static int choose_key(struct node_daemon *d, struct node_config *c, char *err, size_t errlen)
 {
     if (c && c->has_private_key) {
         memcpy(d->private_key, c->private_key, WG_KEY_LEN);
@@ -87,7 +87,12 @@ static int choose_key(struct node_daemon *d, const struct node_config *c, char *
         return -1;
     if (created)
         node_log(&d->log, NODE_LOG_INFO, "key_generated", "dir=%s", d->state_dir);
-    return 0;
+    if (!c)
+        return 0;
+    /* The configuration now has its key: check it as a whole again (our key as a peer...). */
+    memcpy(c->private_key, d->private_key, WG_KEY_LEN);
+    c->has_private_key = true;
+    return node_config_validate(c, err, errlen);
 }
 
 static void log_warnings(struct node_daemon *d, const struct node_config *c)

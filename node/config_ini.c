@@ -1,0 +1,501 @@
+/*
+ * wg-quick(8) configuration files: [Interface] and [Peer] sections of `Key = Value` lines,
+ * keys case-insensitive, '#' starts a comment, lists separated by commas. Read as wg-quick and
+ * wg(8) read them, plus one extension that keeps the file valid for them: a `# Name = db`
+ * comment line names the peer (or, in [Interface], this node) for MagicDNS.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+#define INI_MAX_FILE (16u << 20)
+
+enum section { SEC_NONE = 0, SEC_INTERFACE, SEC_PEER };
+
+struct ini {
+    struct node_config *c;
+    const char *file;
+    unsigned line;
+    enum section section;
+    unsigned interface_line; /* 0 = no [Interface] yet */
+    unsigned seen[32];       /* line where each key of the current section was given */
+    unsigned name_line;      /* line of the current section's `# Name =` */
+    char *err;
+    size_t errlen;
+};
+
+static int ini_fail(struct ini *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int ini_fail(struct ini *p, const char *fmt, ...)
+{
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (p->err && p->errlen) {
+        if (p->line)
+            snprintf(p->err, p->errlen, "%s:%u: %s", p->file, p->line, msg);
+        else
+            snprintf(p->err, p->errlen, "%s: %s", p->file, msg);
+    }
+    return -1;
+}
+
+static int oom(struct ini *p)
+{
+    return ini_fail(p, "out of memory");
+}
+
+static struct node_peer *cur_peer(struct ini *p)
+{
+    return &p->c->peers[p->c->n_peers - 1];
+}
+
+/* ---- values ---- */
+
+static int parse_key(struct ini *p, const char *key, const char *v, uint8_t out[WG_KEY_LEN])
+{
+    if (wg_key_from_base64(out, v, strlen(v)) < 0)
+        return ini_fail(p, "%s: not a base64 key (44 characters)", key);
+    return 0;
+}
+
+static int parse_number(struct ini *p, const char *key, const char *v, unsigned long min,
+                        unsigned long max, unsigned long *out)
+{
+    char b[80];
+    unsigned long n = 0;
+    size_t len = strlen(v);
+    bool ok = len > 0 && len <= 5;
+    for (size_t i = 0; ok && i < len; i++) {
+        ok = isdigit((unsigned char)v[i]);
+        n = n * 10 + (unsigned long)(v[i] - '0');
+    }
+    if (!ok || n < min || n > max)
+        return ini_fail(p, "%s: '%s': not a number from %lu to %lu", key, node_config_shown(b, sizeof(b), v), min,
+                        max);
+    *out = n;
+    return 0;
+}
+
+/* Calls fn for each comma-separated item, trimmed. */
+static int each_item(struct ini *p, const char *key, char *v, int (*fn)(struct ini *, const char *, char *))
+{
+    if (*v == '\0')
+        return 0;
+    for (;;) {
+        char *comma = strchr(v, ',');
+        if (comma)
+            *comma = '\0';
+        char *end = v + strlen(v);
+        while (isspace((unsigned char)*v))
+            v++;
+        while (end > v && isspace((unsigned char)end[-1]))
+            *--end = '\0';
+        if (*v == '\0')
+            return ini_fail(p, "%s: empty item in the list", key);
+        if (fn(p, key, v) < 0)
+            return -1;
+        if (!comma)
+            return 0;
+        v = comma + 1;
+    }
+}
+
+static int add_prefix(struct ini *p, const char *key, const char *v, bool mask,
+                      struct wg_allowed_ip **arr, size_t *n)
+{
+    char b[80];
+    struct wg_allowed_ip pfx;
+    const char *why = node_config_parse_prefix(v, mask, &pfx);
+    if (why)
+        return ini_fail(p, "%s: '%s': %s", key, node_config_shown(b, sizeof(b), v), why);
+    char text[64];
+    if (mask && node_config_host_bits(v, text, sizeof(text)) &&
+        node_config_warn(p->c, "%s:%u: %s: '%s' has bits set beyond its prefix: read as %s", p->file, p->line, key,
+                         node_config_shown(b, sizeof(b), v), text) < 0)
+        return oom(p);
+    struct wg_allowed_ip *slot = node_config_push(arr, n, sizeof(*slot));
+    if (!slot)
+        return oom(p);
+    *slot = pfx;
+    return 0;
+}
+
+static int item_address(struct ini *p, const char *key, char *v)
+{
+    return add_prefix(p, key, v, false, &p->c->addresses, &p->c->n_addresses);
+}
+
+static int item_allowed_ip(struct ini *p, const char *key, char *v)
+{
+    struct node_peer *peer = cur_peer(p);
+    return add_prefix(p, key, v, true, &peer->allowed_ips, &peer->n_allowed_ips);
+}
+
+/* wg-quick: IP entries of DNS= are resolvers, anything else a search domain. */
+static int item_dns(struct ini *p, const char *key, char *v)
+{
+    char b[80];
+    struct node_ipport ip;
+    if (!node_config_parse_ipport(v, false, &ip)) {
+        struct node_ipport *slot = node_config_push(&p->c->resolvers, &p->c->n_resolvers, sizeof(*slot));
+        if (!slot)
+            return oom(p);
+        *slot = ip;
+        return 0;
+    }
+    char *domain = NULL;
+    const char *why = node_config_parse_domain(v, false, &domain);
+    if (why)
+        return ini_fail(p, "%s: '%s': not an IP address or search domain (%s)", key, node_config_shown(b, sizeof(b), v),
+                        why);
+    char **slot = node_config_push(&p->c->search, &p->c->n_search, sizeof(*slot));
+    if (!slot) {
+        free(domain);
+        return oom(p);
+    }
+    *slot = domain;
+    return 0;
+}
+
+/* ---- keys ---- */
+
+static int on_private_key(struct ini *p, const char *key, char *v)
+{
+    if (parse_key(p, key, v, p->c->private_key) < 0)
+        return -1;
+    p->c->has_private_key = true;
+    return 0;
+}
+
+static int on_address(struct ini *p, const char *key, char *v)
+{
+    return each_item(p, key, v, item_address);
+}
+
+static int on_listen_port(struct ini *p, const char *key, char *v)
+{
+    unsigned long n;
+    if (parse_number(p, key, v, 0, 65535, &n) < 0)
+        return -1;
+    p->c->listen_port = (uint16_t)n;
+    return 0;
+}
+
+static int on_dns(struct ini *p, const char *key, char *v)
+{
+    return each_item(p, key, v, item_dns);
+}
+
+static int on_mtu(struct ini *p, const char *key, char *v)
+{
+    unsigned long n;
+    if (parse_number(p, key, v, 576, 65535, &n) < 0)
+        return -1;
+    p->c->mtu = (uint16_t)n;
+    return 0;
+}
+
+static int on_ignored(struct ini *p, const char *key, char *v)
+{
+    (void)v;
+    if (node_config_warn(p->c, "%s:%u: %s: ignored (tunless has no TUN device)", p->file, p->line, key) < 0)
+        return oom(p);
+    return 0;
+}
+
+static int on_public_key(struct ini *p, const char *key, char *v)
+{
+    return parse_key(p, key, v, cur_peer(p)->public_key);
+}
+
+static int on_preshared_key(struct ini *p, const char *key, char *v)
+{
+    if (parse_key(p, key, v, cur_peer(p)->preshared_key) < 0)
+        return -1;
+    cur_peer(p)->has_preshared_key = true;
+    return 0;
+}
+
+static int on_endpoint(struct ini *p, const char *key, char *v)
+{
+    char b[80];
+    struct node_endpoint ep;
+    const char *why = node_config_parse_endpoint(v, &ep);
+    if (why)
+        return ini_fail(p, "%s: '%s': %s", key, node_config_shown(b, sizeof(b), v), why);
+    struct node_peer *peer = cur_peer(p);
+    struct node_endpoint *slot = node_config_push(&peer->endpoints, &peer->n_endpoints, sizeof(*slot));
+    if (!slot)
+        return oom(p);
+    *slot = ep;
+    return 0;
+}
+
+static int on_allowed_ips(struct ini *p, const char *key, char *v)
+{
+    return each_item(p, key, v, item_allowed_ip);
+}
+
+static int on_keepalive(struct ini *p, const char *key, char *v)
+{
+    char b[80];
+    unsigned long n = 0;
+    if (strcasecmp(v, "off") != 0 && parse_number(p, key, v, 0, 65535, &n) < 0)
+        return ini_fail(p, "%s: '%s': not a number of seconds (0-65535) or off", key, node_config_shown(b, sizeof(b), v));
+    cur_peer(p)->persistent_keepalive = (uint16_t)n;
+    return 0;
+}
+
+struct key_def {
+    const char *name;
+    enum section section;
+    bool repeatable; /* wg-quick appends repeated list keys; single values may appear once */
+    int (*handle)(struct ini *p, const char *key, char *value);
+};
+
+static const struct key_def keys[] = {
+    {"PrivateKey", SEC_INTERFACE, false, on_private_key},
+    {"Address", SEC_INTERFACE, true, on_address},
+    {"ListenPort", SEC_INTERFACE, false, on_listen_port},
+    {"DNS", SEC_INTERFACE, true, on_dns},
+    {"MTU", SEC_INTERFACE, false, on_mtu},
+    {"PreUp", SEC_INTERFACE, true, on_ignored},
+    {"PostUp", SEC_INTERFACE, true, on_ignored},
+    {"PreDown", SEC_INTERFACE, true, on_ignored},
+    {"PostDown", SEC_INTERFACE, true, on_ignored},
+    {"Table", SEC_INTERFACE, false, on_ignored},
+    {"FwMark", SEC_INTERFACE, false, on_ignored},
+    {"SaveConfig", SEC_INTERFACE, false, on_ignored},
+    {"PublicKey", SEC_PEER, false, on_public_key},
+    {"PresharedKey", SEC_PEER, false, on_preshared_key},
+    {"Endpoint", SEC_PEER, false, on_endpoint},
+    {"AllowedIPs", SEC_PEER, true, on_allowed_ips},
+    {"PersistentKeepalive", SEC_PEER, false, on_keepalive},
+};
+
+_Static_assert(sizeof(keys) / sizeof(keys[0]) <= sizeof(((struct ini *)0)->seen) / sizeof(unsigned),
+               "struct ini.seen must have room for every key");
+
+static size_t key_index(const char *name)
+{
+    size_t k = 0;
+    while (k < sizeof(keys) / sizeof(keys[0]) && strcasecmp(keys[k].name, name) != 0)
+        k++;
+    return k;
+}
+
+static const char *section_name(enum section s)
+{
+    return s == SEC_INTERFACE ? "[Interface]" : "[Peer]";
+}
+
+/* ---- lines ---- */
+
+static char *trim(char *s)
+{
+    char *end = s + strlen(s);
+    while (isspace((unsigned char)*s))
+        s++;
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+/* Checks the section being left is complete. */
+static int end_section(struct ini *p)
+{
+    if (p->section == SEC_PEER && !p->seen[key_index("PublicKey")]) {
+        unsigned at = cur_peer(p)->line;
+        p->line = at;
+        return ini_fail(p, "[Peer] has no PublicKey");
+    }
+    return 0;
+}
+
+static int begin_section(struct ini *p, const char *header)
+{
+    if (end_section(p) < 0)
+        return -1;
+    memset(p->seen, 0, sizeof(p->seen));
+    p->name_line = 0;
+    if (strcasecmp(header, "[Interface]") == 0) {
+        if (p->interface_line)
+            return ini_fail(p, "[Interface] given twice (first at line %u)", p->interface_line);
+        p->interface_line = p->line;
+        p->section = SEC_INTERFACE;
+        return 0;
+    }
+    if (strcasecmp(header, "[Peer]") == 0) {
+        struct node_peer *peer = node_config_push(&p->c->peers, &p->c->n_peers, sizeof(*peer));
+        if (!peer)
+            return oom(p);
+        peer->line = p->line;
+        p->section = SEC_PEER;
+        return 0;
+    }
+    char b[80];
+    return ini_fail(p, "%s: unknown section (expected [Interface] or [Peer])", node_config_shown(b, sizeof(b), header));
+}
+
+/* `# Name = db`: names the current peer, or this node in [Interface]. Names that are not DNS
+ * labels are left alone with a warning: other tools write `# Name = Alice's phone` too. */
+static int name_comment(struct ini *p, char *comment)
+{
+    char *s = trim(comment + 1);
+    if (strncasecmp(s, "name", 4) != 0)
+        return 0;
+    s = trim(s + 4);
+    if (*s != '=' || p->section == SEC_NONE)
+        return 0;
+    s = trim(s + 1);
+    char **slot = p->section == SEC_PEER ? &cur_peer(p)->name : &p->c->name;
+    if (p->name_line)
+        return ini_fail(p, "# Name: given twice in this section (first at line %u)", p->name_line);
+    char b[80];
+    const char *why = node_config_parse_label(s, slot);
+    if (why && strcmp(why, "out of memory") == 0)
+        return oom(p);
+    if (why) {
+        if (node_config_warn(p->c, "%s:%u: # Name: '%s': %s; no MagicDNS name from it", p->file, p->line,
+                             node_config_shown(b, sizeof(b), s), why) < 0)
+            return oom(p);
+        return 0;
+    }
+    p->name_line = p->line;
+    return 0;
+}
+
+static int key_line(struct ini *p, char *line)
+{
+    char b[80];
+    char *eq = strchr(line, '=');
+    if (!eq)
+        return ini_fail(p, "'%s': expected Key = Value", node_config_shown(b, sizeof(b), line));
+    *eq = '\0';
+    char *key = trim(line), *value = trim(eq + 1);
+    if (*key == '\0')
+        return ini_fail(p, "no key before '='");
+    size_t k = key_index(key);
+    if (p->section == SEC_NONE) {
+        return ini_fail(p, "%s: outside of any [Interface] or [Peer] section",
+                        k < sizeof(keys) / sizeof(keys[0]) ? keys[k].name : node_config_shown(b, sizeof(b), key));
+    }
+    if (k == sizeof(keys) / sizeof(keys[0]) && strcasecmp(key, "Name") == 0)
+        return ini_fail(p, "Name: unknown key in %s (a name is given as a comment, `# Name = %s`, which "
+                           "wg-quick ignores)", section_name(p->section), node_config_shown(b, sizeof(b), value));
+    if (k == sizeof(keys) / sizeof(keys[0]))
+        return ini_fail(p, "%s: unknown key in %s", node_config_shown(b, sizeof(b), key), section_name(p->section));
+    const struct key_def *def = &keys[k];
+    if (def->section != p->section)
+        return ini_fail(p, "%s: belongs in %s, not in %s", def->name, section_name(def->section),
+                        section_name(p->section));
+    if (p->seen[k] && !def->repeatable)
+        return ini_fail(p, "%s: given twice in this section (first at line %u)", def->name, p->seen[k]);
+    if (*value == '\0' && def->handle != on_allowed_ips && def->handle != on_ignored)
+        return ini_fail(p, "%s: empty value", def->name);
+    if (!p->seen[k])
+        p->seen[k] = p->line;
+    return def->handle(p, def->name, value);
+}
+
+static int parse_line(struct ini *p, char *line)
+{
+    char *s = trim(line);
+    if (*s == '#')
+        return name_comment(p, s);
+    char *hash = strchr(s, '#'); /* as wg-quick: a '#' anywhere starts a comment */
+    if (hash)
+        *hash = '\0';
+    s = trim(s);
+    if (*s == '\0')
+        return 0;
+    if (*s == '[')
+        return begin_section(p, s);
+    return key_line(p, s);
+}
+
+static int parse_all(struct ini *p, const char *buf, size_t len)
+{
+    size_t pos = 0;
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) /* a UTF-8 BOM some editors add */
+        pos = 3;
+    while (pos < len) {
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - (buf + pos)) : len - pos;
+        p->line++;
+        if (memchr(buf + pos, '\0', n))
+            return ini_fail(p, "contains a NUL byte");
+        char *line = malloc(n + 1);
+        if (!line)
+            return oom(p);
+        memcpy(line, buf + pos, n);
+        line[n] = '\0';
+        int r = parse_line(p, line);
+        sodium_memzero(line, n); /* it may have held a key */
+        free(line);
+        if (r < 0)
+            return -1;
+        pos += n + 1;
+    }
+    if (end_section(p) < 0)
+        return -1;
+    p->line = 0;
+    if (!p->interface_line)
+        return ini_fail(p, "no [Interface] section");
+    if (!p->c->has_private_key)
+        return ini_fail(p, "[Interface] has no PrivateKey");
+    return 0;
+}
+
+int node_config_parse_ini_buffer(const char *name, const char *buf, size_t len,
+                                 struct node_config *out, char *err, size_t errlen)
+{
+    struct ini p = {.c = out, .file = name ? name : "config", .err = err, .errlen = errlen};
+    memset(out, 0, sizeof(*out));
+    out->source = NODE_CONFIG_INI;
+    out->mtu = NODE_CONFIG_DEFAULT_MTU;
+    if (!(out->file = strdup(p.file))) {
+        ini_fail(&p, "out of memory");
+        goto fail;
+    }
+    if (parse_all(&p, buf, len) < 0 || node_config_validate(out, err, errlen) < 0)
+        goto fail;
+    return 0;
+fail:
+    node_config_free(out);
+    return -1;
+}
+
+int node_config_parse_ini(const char *path, struct node_config *out, char *err, size_t errlen)
+{
+    char *buf;
+    size_t len = 0;
+    mode_t mode = 0;
+    memset(out, 0, sizeof(*out));
+    if (node_config_read_file(path, INI_MAX_FILE, &buf, &len, &mode, err, errlen) < 0)
+        return -1;
+    int r = node_config_parse_ini_buffer(path, buf, len, out, err, errlen);
+    sodium_memzero(buf, len);
+    free(buf);
+    if (r == 0 && (mode & 077) &&
+        node_config_warn(out, "%s: readable by other users although it holds a private key (chmod 600 it)",
+                         path) < 0) {
+        node_config_free(out);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    return r;
+}

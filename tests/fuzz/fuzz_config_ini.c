@@ -1,0 +1,23 @@
+/* wg-quick configuration parser: any bytes give a config or an error, never a crash or leak. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct node_config c;
+    char err[256];
+    if (node_config_parse_ini_buffer("fuzz.conf", (const char *)data, size, &c, err, sizeof(err)) == 0) {
+        /* a parsed config is a validated one */
+        if (node_config_validate(&c, err, sizeof(err)) != 0)
+            __builtin_trap();
+        node_config_free(&c);
+    } else if (memchr(err, '\0', sizeof(err)) == NULL || err[0] == '\0') {
+        __builtin_trap(); /* every failure explains itself */
+    }
+    return 0;
+}

@@ -1,0 +1,23 @@
+/* JSON netmap parser: any bytes give a config or an error, never a crash or leak. No base
+ * directory: private_key_file is refused, so the fuzzer never reads files. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct node_config c;
+    char err[256];
+    if (node_config_parse_netmap_buffer("fuzz.json", (const char *)data, size, NULL, &c, err, sizeof(err)) == 0) {
+        if (node_config_validate(&c, err, sizeof(err)) != 0)
+            __builtin_trap();
+        node_config_free(&c);
+    } else if (memchr(err, '\0', sizeof(err)) == NULL || err[0] == '\0') {
+        __builtin_trap();
+    }
+    return 0;
+}
