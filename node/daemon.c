@@ -312,6 +312,10 @@ static void reload(struct node_daemon *d)
         return;
     }
     sodium_memzero(key_before, WG_KEY_LEN);
+    if (!d->have_config && next.listen_port && next.listen_port != wg_engine_port(d->engine))
+        node_log(&d->log, NODE_LOG_WARN, "listen_port_unchanged",
+                 "want=%u have=%u reason=%s", next.listen_port, wg_engine_port(d->engine),
+                 node_log_quote(q, sizeof(q), "the UDP port changes only on restart"));
     struct node_config old = d->cfg;
     bool had = d->have_config;
     d->cfg = next;
