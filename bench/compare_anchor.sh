@@ -71,10 +71,11 @@ TICKS=$(getconf CLK_TCK)
 measure() {
   local name=$1 start=$2; shift 2
   $start
-  curl -s -o /dev/null "$@" -x "socks5://$PROXY_ADDR" "http://100.64.0.2:8000/zero?n=1000" || true
+  # Warm-up: the handshake and first connection are not part of the transfer.
+  curl -s -o /dev/null -x "socks5://$PROXY_ADDR" "http://100.64.0.2:8000/zero?n=1000" || true
   local rss0 c0 c1 t0 t1
   rss0=$(rss_kb "$PROXY_PID"); c0=$(cpu_ticks "$PROXY_PID"); t0=$(date +%s.%N)
-  "$@"
+  "$@" > /dev/null 2>&1
   t1=$(date +%s.%N); c1=$(cpu_ticks "$PROXY_PID")
   local hwm; hwm=$(hwm_kb "$PROXY_PID")
   stop_proxy
@@ -90,7 +91,7 @@ down_connect() { curl -sS -o /dev/null --max-time 300 -p -x "http://$PROXY_ADDR"
 up() { head -c "$BYTES" /dev/zero | curl -sS -o /dev/null --max-time 300 -T - -x "socks5://$PROXY_ADDR" "http://100.64.0.2:8000/sink"; }
 
 echo "bytes per transfer: $BYTES"
-for round in 1 2 3; do
+for round in $(seq "${ROUNDS:-3}"); do
   measure "tunless download socks5 #$round" start_tunless down
   measure "anchor  download socks5 #$round" start_anchor down
   measure "tunless upload   socks5 #$round" start_tunless up
