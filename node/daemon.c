@@ -128,24 +128,6 @@ static int start_engine(struct node_daemon *d, uint16_t port, char *err, size_t 
 
 /* ---- --publish: peers reach a service on this host ---- */
 
-static void publish_target(const struct node_publish *p, struct proxy_target *t)
-{
-    memset(t, 0, sizeof(*t));
-    t->proto = PROXY_TCP;
-    t->port = p->target.port;
-    struct sockaddr_in *sin = (struct sockaddr_in *)&t->addr;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t->addr;
-    if (inet_pton(AF_INET, p->target.host, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(t->port);
-    } else if (inet_pton(AF_INET6, p->target.host, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(t->port);
-    } else {
-        snprintf(t->name, sizeof(t->name), "%s", p->target.host);
-    }
-}
-
 /* A peer connected to a published port: relay it to the host service. */
 static void publish_accept(void *ctx, ns_conn *c)
 {
@@ -164,7 +146,7 @@ static void publish_accept(void *ctx, ns_conn *c)
     struct proxy_stream *inbound =
         node_dialer_adopt(&d->dialer, c, &node_relay_cbs, node_relay_side(r, 0));
     struct proxy_target t;
-    publish_target(pc->p, &t);
+    node_target_from_hostport(&pc->p->target, &t);
     struct proxy_dialer direct = proxy_direct_dialer(&d->dialer.direct);
     struct proxy_stream *service =
         inbound ? direct.dial(direct.ctx, &t, &node_relay_cbs, node_relay_side(r, 1)) : NULL;

@@ -1,5 +1,7 @@
 #include "dialer.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -471,4 +473,22 @@ struct proxy_dialer node_dialer_proxy(struct node_dialer *d)
 void node_dialer_close(struct node_dialer *d)
 {
     uv_close((uv_handle_t *)&d->idle, NULL);
+}
+
+void node_target_from_hostport(const struct node_hostport *hp, struct proxy_target *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->proto = PROXY_TCP;
+    t->port = hp->port;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&t->addr;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t->addr;
+    if (inet_pton(AF_INET, hp->host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(hp->port);
+    } else if (inet_pton(AF_INET6, hp->host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(hp->port);
+    } else {
+        snprintf(t->name, sizeof(t->name), "%s", hp->host);
+    }
 }

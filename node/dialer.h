@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "netstack.h"
+#include "options.h"
 #include "proxy.h"
 
 struct node_mesh_stream;
@@ -41,5 +42,8 @@ struct proxy_dialer node_dialer_proxy(struct node_dialer *d);
 struct proxy_stream *node_dialer_adopt(struct node_dialer *d, ns_conn *c,
                                        const struct proxy_stream_cbs *cbs, void *ud);
 void node_dialer_close(struct node_dialer *d);
+/* A TCP target from a --forward/--publish host:port: an address if the host is an IP literal,
+ * else a name for the dialer to resolve. */
+void node_target_from_hostport(const struct node_hostport *hp, struct proxy_target *t);
 
 #endif
