@@ -1,0 +1,208 @@
+/*
+ * The direct dialer's UDP side for SOCKS5 UDP ASSOCIATE: one unconnected socket per address
+ * family. Datagrams to names wait (copied) for the resolver; nothing else is queued.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy.h"
+
+#define DGRAM_MAX 65536
+#define DGRAM_MAX_PENDING 16 /* datagrams waiting for a name, beyond that they are dropped */
+
+struct pending;
+
+struct direct_dgram {
+    struct proxy_dgram base;
+    struct proxy_direct *d;
+    struct proxy_dgram_cbs cbs;
+    void *ud;
+    uv_udp_t udp[2]; /* [0] IPv4, [1] IPv6 */
+    int open[2];   /* handle initialised and not yet closed */
+    int usable[2]; /* bound and receiving */
+    int closing;
+    struct pending *pending;
+    size_t npending;
+    uint8_t rbuf[DGRAM_MAX];
+};
+
+struct pending {
+    struct pending *next;
+    struct direct_dgram *g;
+    struct proxy_resolve_req *rr;
+    uint16_t port;
+    size_t len;
+    uint8_t data[];
+};
+
+static void maybe_free(struct direct_dgram *g)
+{
+    if (!g->closing || g->open[0] || g->open[1])
+        return;
+    if (g->cbs.on_close)
+        g->cbs.on_close(g->ud);
+    free(g);
+}
+
+static void on_udp_closed(uv_handle_t *h)
+{
+    struct direct_dgram *g = h->data;
+    g->open[(uv_udp_t *)h == &g->udp[1]] = 0;
+    maybe_free(g);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)hint;
+    struct direct_dgram *g = h->data;
+    *buf = uv_buf_init((char *)g->rbuf, sizeof(g->rbuf));
+}
+
+static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
+                    unsigned flags)
+{
+    (void)buf;
+    struct direct_dgram *g = h->data;
+    if (nread < 0 || !from || (flags & UV_UDP_PARTIAL) || g->closing)
+        return;
+    g->cbs.on_recv(g->ud, from, g->rbuf, (size_t)nread);
+}
+
+static int send_addr(struct direct_dgram *g, const struct sockaddr *sa, const uint8_t *data,
+                     size_t len)
+{
+    int v6 = sa->sa_family == AF_INET6;
+    if (!g->usable[v6])
+        return PROXY_E_NET_UNREACH;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int rc = uv_udp_try_send(&g->udp[v6], &b, 1, sa);
+    return rc < 0 ? proxy_err_from_uv(rc) : 0;
+}
+
+static void unlink_pending(struct direct_dgram *g, struct pending *p)
+{
+    for (struct pending **pp = &g->pending; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            g->npending--;
+            return;
+        }
+    }
+}
+
+static void on_resolved(void *arg, int err, const struct sockaddr_storage *addrs, size_t n)
+{
+    struct pending *p = arg;
+    struct direct_dgram *g = p->g;
+    unlink_pending(g, p);
+    if (!err && n > 0) {
+        struct sockaddr_storage sa = addrs[0];
+        if (sa.ss_family == AF_INET)
+            ((struct sockaddr_in *)&sa)->sin_port = htons(p->port);
+        else
+            ((struct sockaddr_in6 *)&sa)->sin6_port = htons(p->port);
+        send_addr(g, (struct sockaddr *)&sa, p->data, p->len);
+    }
+    free(p);
+}
+
+static int dg_send_to(struct proxy_dgram *pg, const struct proxy_target *dst, const uint8_t *data,
+                      size_t len)
+{
+    struct direct_dgram *g = (struct direct_dgram *)pg;
+    if (g->closing)
+        return PROXY_E_OTHER;
+    int deny = g->d->allow ? g->d->allow(g->d->allow_arg, dst) : 0;
+    if (deny)
+        return deny;
+    if (!dst->name[0])
+        return send_addr(g, (const struct sockaddr *)&dst->addr, data, len);
+    if (g->npending >= DGRAM_MAX_PENDING)
+        return PROXY_E_OTHER;
+    struct pending *p = malloc(sizeof(*p) + len);
+    if (!p)
+        return PROXY_E_OTHER;
+    p->g = g;
+    p->port = dst->port;
+    p->len = len;
+    memcpy(p->data, data, len);
+    p->rr = g->d->resolver.resolve(g->d->resolver.ctx, dst->name, on_resolved, p);
+    if (!p->rr) {
+        free(p);
+        return PROXY_E_OTHER;
+    }
+    p->next = g->pending;
+    g->pending = p;
+    g->npending++;
+    return 0;
+}
+
+static void dg_close(struct proxy_dgram *pg)
+{
+    struct direct_dgram *g = (struct direct_dgram *)pg;
+    if (g->closing)
+        return;
+    g->closing = 1;
+    while (g->pending) {
+        struct pending *p = g->pending;
+        g->pending = p->next;
+        g->d->resolver.cancel(g->d->resolver.ctx, p->rr);
+        free(p);
+    }
+    g->npending = 0;
+    for (int i = 0; i < 2; i++) {
+        if (g->open[i] && g->usable[i])
+            uv_close((uv_handle_t *)&g->udp[i], on_udp_closed);
+        g->usable[i] = 0;
+    }
+    maybe_free(g); /* both sockets already closed: nothing to wait for */
+}
+
+static const struct proxy_dgram_ops dgram_ops = {.send_to = dg_send_to, .close = dg_close};
+
+static int open_one(struct direct_dgram *g, int v6)
+{
+    struct sockaddr_storage any;
+    memset(&any, 0, sizeof(any));
+    if (v6) {
+        ((struct sockaddr_in6 *)&any)->sin6_family = AF_INET6;
+        ((struct sockaddr_in6 *)&any)->sin6_addr = in6addr_any;
+    } else {
+        ((struct sockaddr_in *)&any)->sin_family = AF_INET;
+    }
+    if (uv_udp_init(g->d->loop, &g->udp[v6]) != 0)
+        return -1;
+    g->udp[v6].data = g;
+    g->open[v6] = 1;
+    if (uv_udp_bind(&g->udp[v6], (struct sockaddr *)&any, v6 ? UV_UDP_IPV6ONLY : 0) != 0 ||
+        uv_udp_recv_start(&g->udp[v6], alloc_cb, recv_cb) != 0) {
+        uv_close((uv_handle_t *)&g->udp[v6], on_udp_closed);
+        return -1;
+    }
+    g->usable[v6] = 1;
+    return 0;
+}
+
+struct proxy_dgram *proxy_direct_dgram_open(void *ctx, const struct proxy_dgram_cbs *cbs,
+                                            void *ud);
+struct proxy_dgram *proxy_direct_dgram_open(void *ctx, const struct proxy_dgram_cbs *cbs, void *ud)
+{
+    struct proxy_direct *d = ctx;
+    struct direct_dgram *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->base.ops = &dgram_ops;
+    g->d = d;
+    g->cbs = *cbs;
+    g->ud = ud;
+    int ok4 = open_one(g, 0) == 0;
+    int ok6 = open_one(g, 1) == 0; /* a host without IPv6 still gets IPv4 */
+    if (!ok4 && !ok6) {
+        /* Never handed out, so no on_close; freed once the failed handles are closed. */
+        g->cbs.on_close = NULL;
+        g->closing = 1;
+        maybe_free(g);
+        return NULL;
+    }
+    return &g->base;
+}
