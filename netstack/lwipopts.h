@@ -29,7 +29,7 @@
 #define LWIP_TCP 1
 #define LWIP_UDP 1
 #define LWIP_ICMP 1
-#define LWIP_RAW 1
+#define LWIP_RAW 0
 #define LWIP_ARP 0
 #define LWIP_ETHERNET 0
 #define LWIP_DHCP 0
@@ -89,10 +89,14 @@
 #define TCP_WND_UPDATE_THRESHOLD (TCP_WND / 8)
 #define PBUF_POOL_BUFSIZE LWIP_MEM_ALIGN_SIZE(TUNLESS_TUNNEL_MTU + 40)
 
-/* ---- hooks: accept flows to any address/port, unpredictable ISNs (RFC 6528) ---- */
+/* Inbound UDP flows from different peers share a local port: one connected pcb each. */
+#define SO_REUSE 1
+
+/* ---- hooks: route by source (several nodes' netifs in one process), RFC 6528 ISNs.
+ * Inbound flows to any port are set up by ns_stack_input before lwIP sees the packet. ---- */
 #define LWIP_HOOK_FILENAME "ns_hooks.h"
-#define LWIP_HOOK_IP4_INPUT(pbuf, input_netif) ns_hook_ip4_input((pbuf), (input_netif))
-#define LWIP_HOOK_IP6_INPUT(pbuf, input_netif) ns_hook_ip6_input((pbuf), (input_netif))
+#define LWIP_HOOK_IP4_ROUTE_SRC(src, dest) ns_hook_ip4_route_src((src), (dest))
+#define LWIP_HOOK_IP6_ROUTE(src, dest) ns_hook_ip6_route((src), (dest))
 #define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port) \
   ns_hook_tcp_isn((local_ip), (local_port), (remote_ip), (remote_port))
 

@@ -5,12 +5,12 @@
 #include "lwip/arch.h"
 #include "lwip/ip_addr.h"
 
-struct pbuf;
 struct netif;
 
-/* Return 1 when the hook consumed (and freed) the packet, 0 to let lwIP go on. */
-int ns_hook_ip4_input(struct pbuf *p, struct netif *inp);
-int ns_hook_ip6_input(struct pbuf *p, struct netif *inp);
+/* The netif of the stack that owns src, so each node's packets leave through its own output. */
+struct netif *ns_hook_ip4_route_src(const ip4_addr_t *src, const ip4_addr_t *dest);
+struct netif *ns_hook_ip6_route(const ip6_addr_t *src, const ip6_addr_t *dest);
+/* RFC 6528: keyed hash of the 4-tuple plus a 4 microsecond clock. */
 u32_t ns_hook_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
                       const ip_addr_t *remote_ip, u16_t remote_port);
 

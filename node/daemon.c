@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "forward.h"
 #include "relay.h"
 #include "state.h"
 
@@ -105,7 +106,8 @@ static void log_warnings(struct node_daemon *d, const struct node_config *c)
 
 /* ---- the engine and the netstack ---- */
 
-static int start_engine(struct node_daemon *d, uint16_t port, char *err, size_t errlen)
+static int start_engine(struct node_daemon *d, uint16_t port, uint16_t mtu, char *err,
+                        size_t errlen)
 {
     struct wg_engine_options eo = {
         .loop = d->loop,
@@ -115,6 +117,7 @@ static int start_engine(struct node_daemon *d, uint16_t port, char *err, size_t 
         .log = engine_log,
         .log_ctx = d,
         .log_level = (enum wg_log_level)d->log.level,
+        .mtu = mtu,
     };
     memcpy(eo.private_key, d->private_key, WG_KEY_LEN);
     int ret = wg_engine_create(&d->engine, &eo);
@@ -243,6 +246,24 @@ static int start_proxy(struct node_daemon *d, const struct node_hostport *hp,
     node_log(&d->log, NODE_LOG_INFO, "listening", "service=%s addr=%s port=%u",
              protocols == PROXY_BOTH ? "socks5+http" : protocols == PROXY_SOCKS5 ? "socks5" : "http",
              hp->host, hp->port);
+    return 0;
+}
+
+static int start_forwards(struct node_daemon *d, char *err, size_t errlen)
+{
+    d->forwards = calloc(d->opts.n_forwards + 1, sizeof(*d->forwards));
+    if (!d->forwards) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < d->opts.n_forwards; i++) {
+        const struct node_forward *f = &d->opts.forwards[i];
+        d->forwards[i] = node_forward_start(d->loop, &d->dialer, f, err, errlen);
+        if (!d->forwards[i])
+            return -1;
+        node_log(&d->log, NODE_LOG_INFO, "listening", "service=forward addr=%s port=%u target=%s:%u",
+                 f->listen.host, f->listen.port, f->target.host, f->target.port);
+    }
     return 0;
 }
 
@@ -379,6 +400,11 @@ void node_daemon_stop(struct node_daemon *d)
     for (size_t i = 0; i < d->n_proxies; i++)
         proxy_server_close(d->proxies[i], on_proxy_closed, d);
     d->n_proxies = 0;
+    for (size_t i = 0; d->forwards && i < d->opts.n_forwards; i++)
+        if (d->forwards[i])
+            node_forward_close(d->forwards[i]);
+    free(d->forwards);
+    d->forwards = NULL;
     node_peers_stop(d);
     stop_stack(d);
     node_magicdns_stop(&d->dns);
@@ -471,9 +497,12 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
 {
     bool given = d->opts.config_path || d->opts.netmap_path;
     /* Parsed already so the syntax is settled; refusing beats silently not forwarding. */
-    if (d->opts.n_forwards) {
-        snprintf(err, errlen, "--forward is not implemented yet");
-        return -1;
+    for (size_t i = 0; i < d->opts.n_forwards; i++) {
+        if (d->opts.forwards[i].proto != NODE_PROTO_TCP) {
+            snprintf(err, errlen, "--forward udp:%u: UDP forwarding is not implemented yet",
+                     d->opts.forwards[i].listen.port);
+            return -1;
+        }
     }
     for (size_t i = 0; i < d->opts.n_publishes; i++) {
         if (d->opts.publishes[i].proto != NODE_PROTO_TCP) {
@@ -500,7 +529,8 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
     }
     if (choose_key(d, d->have_config ? &d->cfg : NULL, err, errlen) != 0)
         return -1;
-    if (start_engine(d, d->have_config ? d->cfg.listen_port : 0, err, errlen) != 0)
+    if (start_engine(d, d->have_config ? d->cfg.listen_port : 0,
+                     d->have_config ? d->cfg.mtu : 0, err, errlen) != 0)
         return -1;
     d->dialer.is_mesh = is_mesh;
     d->dialer.is_mesh_ctx = d;
@@ -514,7 +544,7 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
                  d->opts.dns_listen.host, d->opts.dns_listen.port);
     if (d->have_config && start_stack(d, &d->cfg, err, errlen) != 0)
         return -1;
-    if (start_proxies(d, err, errlen) != 0)
+    if (start_proxies(d, err, errlen) != 0 || start_forwards(d, err, errlen) != 0)
         return -1;
     if (d->have_config && node_peers_apply(d, NULL) != WG_OK) {
         snprintf(err, errlen, "%s: the engine refused a peer", d->cfg.file);

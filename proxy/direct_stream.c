@@ -308,6 +308,38 @@ static struct proxy_stream *direct_dial(void *ctx, const struct proxy_target *t,
     return &s->base;
 }
 
+static void on_close_nobody(void *ud)
+{
+    (void)ud;
+}
+
+struct proxy_stream *proxy_direct_accept(struct proxy_direct *d, uv_stream_t *server,
+                                         const struct proxy_stream_cbs *cbs, void *ud)
+{
+    struct direct_stream *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->base.ops = &direct_ops;
+    s->d = d;
+    s->cbs = *cbs;
+    s->ud = ud;
+    uv_timer_init(d->loop, &s->timer);
+    s->timer.data = s;
+    s->timer_open = 1;
+    uv_tcp_init(d->loop, &s->tcp);
+    s->tcp.data = s;
+    s->tcp_state = DS_OPEN;
+    if (uv_accept(server, (uv_stream_t *)&s->tcp) != 0) {
+        /* The caller gets NULL and hears nothing more of this stream. */
+        s->cbs.on_close = on_close_nobody;
+        close_common(s, 0);
+        return NULL;
+    }
+    s->connected = 1;
+    s->reported = 1; /* connected already: no on_connect */
+    return &s->base;
+}
+
 void proxy_direct_init(struct proxy_direct *d, uv_loop_t *loop)
 {
     memset(d, 0, sizeof(*d));

@@ -145,6 +145,10 @@ struct proxy_direct {
 /* Defaults: 10 s connect timeout, getaddrinfo, allow all. d must outlive its streams. */
 void proxy_direct_init(struct proxy_direct *d, uv_loop_t *loop);
 struct proxy_dialer proxy_direct_dialer(struct proxy_direct *d);
+/* A connection accepted on server (a listening uv_tcp_t) as a stream: connected already (no
+ * on_connect), reading off until read_start. NULL if accepting failed or memory ran out. */
+struct proxy_stream *proxy_direct_accept(struct proxy_direct *d, uv_stream_t *server,
+                                         const struct proxy_stream_cbs *cbs, void *ud);
 
 /* ---- The listener ---- */
 enum proxy_log_level { PROXY_LOG_DEBUG, PROXY_LOG_INFO, PROXY_LOG_WARN, PROXY_LOG_ERROR };

@@ -53,6 +53,7 @@ write_conf ""
 mkdir -p "$TB_DIR/state" && chown nobody "$TB_DIR/state"
 "${RUN_AS[@]}" "$TUNLESS_BIN" up --config "$TB_DIR/wg0.conf" --proxy "$PROXY" \
   --dns-listen "127.0.0.1:$DNS_PORT" --publish 8080=127.0.0.1:18183 --publish 8081=127.0.0.1:18184 \
+  --forward tcp:127.0.0.1:18185=web:8000 --forward 18186=100.64.0.2:8000 \
   --state-dir "$TB_DIR/state" --log-level debug > "$TB_DIR/node.log" 2>&1 &
 node_pid=$!
 TB_PIDS+=("$node_pid")
@@ -93,6 +94,12 @@ rc=0; tb_ns peer curl -sS --max-time 10 http://100.64.0.1:9999/ >/dev/null 2>&1 
 [ "$rc" -eq 7 ] || { echo "unpublished port: curl exit $rc, want 7 (refused)"; exit 1; }
 rc=0; tb_ns peer curl -sS --max-time 10 http://100.64.0.1:8081/ >/dev/null 2>&1 || rc=$?
 [ "$rc" -ne 0 ] && [ "$rc" -ne 28 ] || { echo "published port with no service: curl exit $rc (want a reset, not success or a hang)"; exit 1; }
+
+echo "== --forward: a local port to a mesh destination, by name and by address"
+got=$(curl -sS --max-time 30 http://127.0.0.1:18185/blob | sha256sum | cut -d' ' -f1)
+[ "$got" = "$want" ] || { echo "download through --forward (by name) differs"; exit 1; }
+got=$(curl -sS --max-time 30 http://127.0.0.1:18186/blob | sha256sum | cut -d' ' -f1)
+[ "$got" = "$want" ] || { echo "download through --forward (by address) differs"; exit 1; }
 
 echo "== reload (SIGHUP) keeps an open connection to an unchanged peer"
 # A slow download runs across the reload; it must complete intact.

@@ -1,0 +1,76 @@
+/*
+ * The engine's UDP transport on libuv: one IPv4 and/or one IPv6 socket on the same port,
+ * batched receives (recvmmsg through UV_UDP_RECVMMSG) and batched sends (sendmmsg on the
+ * socket's fd, flushed when a receive batch ends, before the loop blocks, or when full).
+ * Big kernel buffers (7 MiB; the FORCE variants when permitted). Nonblocking throughout.
+ *
+ * Memory: struct wg_udp is embedded in its owner; it owns one receive buffer (shared by both
+ * sockets: callbacks never overlap) and one send arena per socket.
+ */
+#ifndef TUNLESS_WG_UDP_H
+#define TUNLESS_WG_UDP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#define WG_UDP_BATCH 64
+#define WG_UDP_TX_ARENA (256 * 1024)
+#define WG_UDP_SOCKBUF (7 * 1024 * 1024)
+
+struct wg_udp_tx {
+    unsigned count;
+    size_t used;
+    uint8_t *arena;
+    struct mmsghdr msgs[WG_UDP_BATCH];
+    struct iovec iov[WG_UDP_BATCH];
+    struct sockaddr_storage addrs[WG_UDP_BATCH];
+};
+
+struct wg_udp_sock {
+    uv_udp_t handle;
+    bool open;
+    struct wg_udp_tx tx;
+};
+
+struct wg_udp {
+    struct wg_udp_sock s4, s6;
+    uv_prepare_t prepare;
+    bool prepare_open;
+    uint16_t port;
+    uint8_t *rxbuf;
+    size_t rxbuf_len;
+    /* One datagram: data is the engine's receive buffer, writable, valid during the call. */
+    void (*on_datagram)(void *ctx, uint8_t *data, size_t len, const struct sockaddr *src);
+    void *ctx;
+    uint64_t tx_errors; /* datagrams the kernel refused (buffer full, unreachable...) */
+    unsigned open_handles;
+    void (*on_closed)(struct wg_udp *u);
+};
+
+struct wg_udp_config {
+    uv_loop_t *loop;
+    uint16_t port; /* 0 = ephemeral, the same one for both families */
+    const struct sockaddr_in *bind4;   /* NULL = 0.0.0.0 */
+    const struct sockaddr_in6 *bind6;  /* NULL = :: */
+    bool no_ipv4, no_ipv6;
+};
+
+/* Binds and starts receiving. Returns 0 or a negative errno-style code (nothing left open, no
+ * handle initialised). */
+int wg_udp_open(struct wg_udp *u, const struct wg_udp_config *cfg);
+/* Closes every handle; on_closed(u) runs when the last close callback has. */
+void wg_udp_close(struct wg_udp *u, void (*on_closed)(struct wg_udp *u));
+
+/* Room for one datagram of up to len bytes towards dst's family, or NULL (no socket of that
+ * family, len too big). The caller writes it and calls wg_udp_commit() or nothing. */
+uint8_t *wg_udp_reserve(struct wg_udp *u, const struct sockaddr *dst, size_t len);
+void wg_udp_commit(struct wg_udp *u, const struct sockaddr *dst, size_t len);
+/* Hands every queued datagram to the kernel. */
+void wg_udp_flush(struct wg_udp *u);
+
+socklen_t wg_sockaddr_len(const struct sockaddr *sa);
+
+#endif

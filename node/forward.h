@@ -1,0 +1,23 @@
+/*
+ * --forward tcp:127.0.0.1:15432=db:5432: a local listener whose connections go to a mesh
+ * destination (for programs that cannot use a proxy). The target is dialed through the
+ * node's dialer, so names resolve through MagicDNS and the outbound policy applies.
+ * Owned by the daemon; node_forward_close frees it in its handles' close callbacks.
+ */
+#ifndef TUNLESS_NODE_FORWARD_H
+#define TUNLESS_NODE_FORWARD_H
+
+#include <uv.h>
+
+#include "dialer.h"
+#include "options.h"
+
+struct node_forward_listener;
+
+/* Binds spec->listen. Returns NULL with a message in err. */
+struct node_forward_listener *node_forward_start(uv_loop_t *loop, struct node_dialer *dialer,
+                                                 const struct node_forward *spec, char *err,
+                                                 size_t errlen);
+void node_forward_close(struct node_forward_listener *f);
+
+#endif

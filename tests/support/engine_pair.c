@@ -1,0 +1,212 @@
+#include "engine_pair.h"
+
+#include "device.h"
+
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t te_mono(void *ctx)
+{
+    return ((struct te_clock *)ctx)->mono_ns;
+}
+
+static uint64_t te_wall(void *ctx)
+{
+    return ((struct te_clock *)ctx)->wall_ns;
+}
+
+static void te_deliver(void *ctx, uint8_t *pkt, size_t len)
+{
+    struct te_node *node = ctx;
+    node->delivered++;
+    node->last_len = len;
+    memcpy(node->last, pkt, len < sizeof(node->last) ? len : sizeof(node->last));
+}
+
+static void te_log(void *ctx, enum wg_log_level level, const char *line)
+{
+    struct te_node *node = ctx;
+    (void)level;
+    if (getenv("TE_VERBOSE"))
+        fprintf(stderr, "[node %u] %s\n", (unsigned)node->addr[3], line);
+}
+
+void te_net_init(struct te_net *n, unsigned count)
+{
+    te_net_init_family(n, count, AF_INET);
+}
+
+void te_net_init_family(struct te_net *n, unsigned count, int family)
+{
+    memset(n, 0, sizeof(*n));
+    n->transport_family = family;
+    if (uv_loop_init(&n->loop) != 0)
+        abort();
+    n->clock.mono_ns = 1000 * 1000000000ULL;
+    n->clock.wall_ns = (uint64_t)time(NULL) * 1000000000ULL;
+    n->wg_clock.mono_ns = te_mono;
+    n->wg_clock.wall_ns = te_wall;
+    n->wg_clock.ctx = &n->clock;
+    n->count = count;
+    for (unsigned i = 0; i < count; i++) {
+        struct te_node *node = &n->nodes[i];
+        struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        struct sockaddr_in6 lo6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+        wg_key_generate(node->priv);
+        wg_key_public(node->pub, node->priv);
+        node->addr[0] = 100, node->addr[1] = 64, node->addr[2] = 0, node->addr[3] = (uint8_t)(i + 1);
+        static const uint8_t prefix6[6] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0};
+        memcpy(node->addr6, prefix6, sizeof(prefix6));
+        node->addr6[15] = (uint8_t)(i + 1);
+        struct wg_engine_options opt = {
+            .loop = &n->loop, .bind4 = &lo, .bind6 = &lo6, .no_ipv4 = family == AF_INET6,
+            .no_ipv6 = family == AF_INET, .deliver = te_deliver,
+            .deliver_ctx = node, .clock = &n->wg_clock, .log = te_log, .log_ctx = node,
+            .log_level = WG_LOG_DEBUG,
+        };
+        memcpy(opt.private_key, node->priv, WG_KEY_LEN);
+        if (wg_engine_create(&node->engine, &opt) != WG_OK)
+            abort();
+    }
+}
+
+static void te_closed(void *ctx)
+{
+    (*(unsigned *)ctx)++;
+}
+
+void te_net_free(struct te_net *n)
+{
+    unsigned closed = 0;
+    for (unsigned i = 0; i < n->count; i++)
+        wg_engine_close(n->nodes[i].engine, te_closed, &closed);
+    uv_run(&n->loop, UV_RUN_DEFAULT);
+    if (closed != n->count || uv_loop_close(&n->loop) != 0)
+        abort();
+}
+
+int te_peer(struct te_net *n, unsigned a, unsigned b, uint16_t persistent_keepalive)
+{
+    struct sockaddr_in ep = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                             .sin_port = htons(wg_engine_port(n->nodes[b].engine))};
+    struct sockaddr_in6 ep6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT,
+                               .sin6_port = htons(wg_engine_port(n->nodes[b].engine))};
+    struct wg_allowed_ip aips[2] = {{.family = AF_INET, .cidr = 32},
+                                    {.family = AF_INET6, .cidr = 128}};
+    memcpy(aips[0].addr, n->nodes[b].addr, 4);
+    memcpy(aips[1].addr, n->nodes[b].addr6, 16);
+    struct wg_peer_config cfg = {.endpoint = n->transport_family == AF_INET6
+                                                 ? (struct sockaddr *)&ep6
+                                                 : (struct sockaddr *)&ep,
+                                 .allowed_ips = aips, .allowed_ips_len = 2,
+                                 .persistent_keepalive = persistent_keepalive};
+    memcpy(cfg.public_key, n->nodes[b].pub, WG_KEY_LEN);
+    return wg_engine_set_peer(n->nodes[a].engine, &cfg);
+}
+
+bool te_run_until(struct te_net *n, const unsigned *counter, unsigned want)
+{
+    for (int i = 0; i < 2000; i++) {
+        if (*counter >= want)
+            return true;
+        uv_run(&n->loop, UV_RUN_NOWAIT);
+        if (*counter >= want)
+            return true;
+        usleep(1000);
+    }
+    return *counter >= want;
+}
+
+void te_settle(struct te_net *n)
+{
+    for (int i = 0; i < 50; i++) {
+        uv_run(&n->loop, UV_RUN_NOWAIT);
+        usleep(500);
+    }
+}
+
+/* Deadline to deadline (at most a second at a time), letting loopback traffic flow in between,
+ * so timers interleave with the packets they cause as they would in real time. */
+void te_advance(struct te_net *n, uint64_t ns)
+{
+    while (ns) {
+        uint64_t step = ns < 1000000000ULL ? ns : 1000000000ULL;
+        for (unsigned i = 0; i < n->count; i++) {
+            uint64_t d = n->nodes[i].engine->timer_deadline;
+            if (d > n->clock.mono_ns && d - n->clock.mono_ns < step)
+                step = d - n->clock.mono_ns;
+        }
+        ns -= step;
+        n->clock.mono_ns += step;
+        n->clock.wall_ns += step;
+        for (unsigned i = 0; i < n->count; i++)
+            wg_engine_clock_changed(n->nodes[i].engine);
+        for (int r = 0; r < 4; r++)
+            uv_run(&n->loop, UV_RUN_NOWAIT);
+    }
+}
+
+static uint16_t csum(const uint8_t *p, size_t len)
+{
+    uint32_t sum = 0;
+    for (size_t i = 0; i + 1 < len; i += 2)
+        sum += (uint32_t)p[i] << 8 | p[i + 1];
+    if (len & 1)
+        sum += (uint32_t)p[len - 1] << 8;
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+size_t te_ping(uint8_t *buf, const uint8_t src[4], const uint8_t dst[4], uint16_t seq,
+               size_t payload_len)
+{
+    size_t total = 20 + 8 + payload_len;
+    memset(buf, 0, total);
+    buf[0] = 0x45;
+    buf[2] = (uint8_t)(total >> 8);
+    buf[3] = (uint8_t)total;
+    buf[8] = 64;
+    buf[9] = 1; /* ICMP */
+    memcpy(buf + 12, src, 4);
+    memcpy(buf + 16, dst, 4);
+    uint16_t c = csum(buf, 20);
+    buf[10] = (uint8_t)(c >> 8);
+    buf[11] = (uint8_t)c;
+    uint8_t *icmp = buf + 20;
+    icmp[0] = 8;
+    icmp[4] = 0x12, icmp[5] = 0x34;
+    icmp[6] = (uint8_t)(seq >> 8), icmp[7] = (uint8_t)seq;
+    for (size_t i = 0; i < payload_len; i++)
+        icmp[8 + i] = (uint8_t)(i * 7 + seq);
+    c = csum(icmp, 8 + payload_len);
+    icmp[2] = (uint8_t)(c >> 8);
+    icmp[3] = (uint8_t)c;
+    return total;
+}
+
+size_t te_ipv6(uint8_t *buf, const uint8_t src[16], const uint8_t dst[16], size_t payload_len)
+{
+    memset(buf, 0, 40 + payload_len);
+    buf[0] = 0x60;
+    buf[4] = (uint8_t)(payload_len >> 8);
+    buf[5] = (uint8_t)payload_len;
+    buf[6] = 59;
+    buf[7] = 64;
+    memcpy(buf + 8, src, 16);
+    memcpy(buf + 24, dst, 16);
+    for (size_t i = 0; i < payload_len; i++)
+        buf[40 + i] = (uint8_t)(i * 13);
+    return 40 + payload_len;
+}
+
+int te_send_ping(struct te_net *n, unsigned a, unsigned b, uint16_t seq)
+{
+    uint8_t buf[256];
+    size_t len = te_ping(buf, n->nodes[a].addr, n->nodes[b].addr, seq, 56);
+    return wg_engine_send(n->nodes[a].engine, buf, len);
+}
