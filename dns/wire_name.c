@@ -19,8 +19,10 @@ int dns_name_read(const uint8_t *msg, size_t len, size_t *off, uint8_t out[DNS_N
             if (pos + 1 >= len)
                 return -1;
             size_t target = (size_t)(c & 0x3f) << 8 | msg[pos + 1];
-            /* Strictly decreasing targets: no loops, no forward pointers. */
-            if (target >= limit)
+            /* Strictly decreasing targets: no loops, no forward pointers. Nor into the header:
+             * no name lives there, and truncation rewrites it (a name read from it would
+             * change under the reader). */
+            if (target >= limit || target < DNS_HDR_LEN)
                 return -1;
             if (!jumped)
                 *off = pos + 2;

@@ -386,25 +386,10 @@ static void on_engine_closed(void *ctx)
     (void)ctx;
 }
 
-static void on_proxy_closed(void *ctx)
+/* Phase 2 of stopping: with the proxies gone, nothing needs the mesh any more. */
+static void finish_stop(struct node_daemon *d)
 {
-    (void)ctx;
-}
-
-void node_daemon_stop(struct node_daemon *d)
-{
-    if (d->stopping)
-        return;
-    d->stopping = true;
-    node_log(&d->log, NODE_LOG_INFO, "stopping", NULL);
-    for (size_t i = 0; i < d->n_proxies; i++)
-        proxy_server_close(d->proxies[i], on_proxy_closed, d);
-    d->n_proxies = 0;
-    for (size_t i = 0; d->forwards && i < d->opts.n_forwards; i++)
-        if (d->forwards[i])
-            node_forward_close(d->forwards[i]);
-    free(d->forwards);
-    d->forwards = NULL;
+    uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
     node_peers_stop(d);
     stop_stack(d);
     node_magicdns_stop(&d->dns);
@@ -421,6 +406,46 @@ void node_daemon_stop(struct node_daemon *d)
     uv_close((uv_handle_t *)&d->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_handle_closed);
     sodium_memzero(d->private_key, WG_KEY_LEN);
+    node_log(&d->log, NODE_LOG_INFO, "stopped", NULL);
+}
+
+static void on_proxy_closed(void *ctx)
+{
+    struct node_daemon *d = ctx;
+    if (--d->proxies_open == 0)
+        finish_stop(d);
+}
+
+/* The drain time is over: cut what is still open. */
+static void on_stop_timer(uv_timer_t *t)
+{
+    struct node_daemon *d = t->data;
+    node_log(&d->log, NODE_LOG_INFO, "drain_timeout", "open_listeners=%u", d->proxies_open);
+    for (size_t i = 0; i < d->n_proxies; i++)
+        if (d->proxies[i])
+            proxy_server_close(d->proxies[i], on_proxy_closed, d);
+}
+
+/* Phase 1: listeners close at once, open proxy connections get DRAIN_MS to finish. */
+void node_daemon_stop(struct node_daemon *d)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    node_log(&d->log, NODE_LOG_INFO, "stopping", NULL);
+    for (size_t i = 0; d->forwards && i < d->opts.n_forwards; i++)
+        if (d->forwards[i])
+            node_forward_close(d->forwards[i]);
+    free(d->forwards);
+    d->forwards = NULL;
+    d->proxies_open = (unsigned)d->n_proxies;
+    if (d->proxies_open == 0) {
+        finish_stop(d);
+        return;
+    }
+    uv_timer_start(&d->stop_timer, on_stop_timer, DRAIN_MS, 0);
+    for (size_t i = 0; i < d->n_proxies; i++)
+        proxy_server_drain(d->proxies[i], on_proxy_closed, d);
 }
 
 static void on_stop_signal(uv_signal_t *s, int signum)
@@ -442,6 +467,8 @@ static void init_handles(struct node_daemon *d)
     uv_signal_init(d->loop, &d->sig_hup);
     uv_timer_init(d->loop, &d->drain_timer);
     uv_timer_init(d->loop, &d->reresolve_timer);
+    uv_timer_init(d->loop, &d->stop_timer);
+    d->stop_timer.data = d;
     d->sig_int.data = d->sig_term.data = d->sig_hup.data = d;
     d->drain_timer.data = d->reresolve_timer.data = d;
 }

@@ -31,6 +31,7 @@ struct proxy_server {
     unsigned long next_id;
     int port;
     int closing;
+    int forced; /* proxy_server_close: connections are being cut, not drained */
     int listener_open;
     void (*close_cb)(void *arg);
     void *close_arg;

@@ -180,5 +180,9 @@ struct proxy_server *proxy_server_new(uv_loop_t *loop, const struct proxy_config
 int proxy_server_port(const struct proxy_server *srv);
 /* Closes the listener and every connection; cb runs once everything is freed. */
 void proxy_server_close(struct proxy_server *srv, void (*cb)(void *arg), void *arg);
+/* Closes the listener at once and lets open connections finish by themselves; cb runs once
+ * the last is gone. proxy_server_close() afterwards cuts those still open (cb is the one given
+ * first). */
+void proxy_server_drain(struct proxy_server *srv, void (*cb)(void *arg), void *arg);
 
 #endif

@@ -123,14 +123,31 @@ static void on_listener_closed(uv_handle_t *h)
     proxy_server_check_done(srv);
 }
 
-void proxy_server_close(struct proxy_server *srv, void (*cb)(void *arg), void *arg)
+static void begin_close(struct proxy_server *srv, void (*cb)(void *arg), void *arg)
 {
-    if (srv->closing)
-        return;
     srv->closing = 1;
     srv->close_cb = cb;
     srv->close_arg = arg;
     uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
-    for (struct conn *c = srv->conns; c; c = c->next)
+}
+
+void proxy_server_drain(struct proxy_server *srv, void (*cb)(void *arg), void *arg)
+{
+    if (srv->closing)
+        return;
+    begin_close(srv, cb, arg);
+    /* The listener is closing; with no connection left that alone finishes the server. */
+}
+
+void proxy_server_close(struct proxy_server *srv, void (*cb)(void *arg), void *arg)
+{
+    if (srv->forced)
+        return;
+    if (!srv->closing)
+        begin_close(srv, cb, arg);
+    srv->forced = 1;
+    for (struct conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
         conn_close(c);
+    }
 }

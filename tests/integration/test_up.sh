@@ -127,9 +127,20 @@ grep -q 'event=reload_rejected' "$TB_DIR/node.log" || { echo "bad reload not rej
 got=$(curl -sS --max-time 30 --socks5 "$PROXY" http://100.64.0.2:8000/blob | sha256sum | cut -d' ' -f1)
 [ "$got" = "$want" ] || { echo "download after rejected reload differs"; exit 1; }
 
-echo "== SIGTERM: exit 0"
+echo "== SIGTERM: listeners close at once, an open transfer gets up to 5 s to finish, exit 0"
+curl -sS --max-time 30 --limit-rate 2M --socks5 "$PROXY" http://100.64.0.2:8000/blob \
+  -o "$TB_DIR/drain.out" &
+drain=$!
+sleep 0.7
 kill -TERM "$node_pid"
+sleep 0.3
+if curl -sS --max-time 3 --socks5 "$PROXY" http://100.64.0.2:8000/blob -o /dev/null 2>/dev/null; then
+  echo "a new connection was accepted after SIGTERM"; exit 1
+fi
+wait "$drain" || { echo "the transfer in flight was cut"; exit 1; }
+[ "$(sha256sum < "$TB_DIR/drain.out" | cut -d' ' -f1)" = "$want" ] || { echo "drained download differs"; exit 1; }
 rc=0; wait "$node_pid" || rc=$?
 [ "$rc" -eq 0 ] || { echo "node exited $rc after SIGTERM"; exit 1; }
+grep -q 'event=stopped' "$TB_DIR/node.log" || { echo "no clean stop logged"; exit 1; }
 ! grep -q "$node_key" "$TB_DIR/node.log" || { echo "the private key was logged"; exit 1; }
 echo "up: ok"
