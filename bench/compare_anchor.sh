@@ -138,3 +138,7 @@ for k, (mbit, cpu) in sorted(med.items()):
     if k.startswith("tunless") and other in med:
         print(f"ratio {k[8:]:26} throughput x{mbit / med[other][0]:.2f}  CPU per GiB x{cpu / med[other][1]:.2f}")
 PY
+
+echo
+echo "== reference: kernel TCP between two namespaces through two wireguard-go TUNs"
+SOCKBUF="$ANCHOR/bin/sockbuf" bash "$SRC/bench/kernel_reference.sh" 2>&1 | tail -1

@@ -127,6 +127,16 @@ grep -q 'event=reload_rejected' "$TB_DIR/node.log" || { echo "bad reload not rej
 got=$(curl -sS --max-time 30 --socks5 "$PROXY" http://100.64.0.2:8000/blob | sha256sum | cut -d' ' -f1)
 [ "$got" = "$want" ] || { echo "download after rejected reload differs"; exit 1; }
 
+echo "== an edit of the config file is picked up without a signal"
+before=$(grep -c 'event=reloaded' "$TB_DIR/node.log")
+write_conf ""
+for _ in $(seq 50); do
+  [ "$(grep -c 'event=reloaded' "$TB_DIR/node.log")" -gt "$before" ] && break
+  sleep 0.1
+done
+[ "$(grep -c 'event=reloaded' "$TB_DIR/node.log")" -gt "$before" ] || { echo "file change not picked up"; exit 1; }
+grep -q 'event=peer_removed' "$TB_DIR/node.log" || { echo "the extra peer was not removed"; exit 1; }
+
 echo "== SIGTERM: listeners close at once, an open transfer gets up to 5 s to finish, exit 0"
 curl -sS --max-time 30 --limit-rate 2M --socks5 "$PROXY" http://100.64.0.2:8000/blob \
   -o "$TB_DIR/drain.out" &
