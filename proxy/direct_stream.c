@@ -271,10 +271,10 @@ static const struct proxy_stream_ops direct_ops = {
     .close = ds_close,
 };
 
-static struct proxy_stream *direct_dial(void *ctx, const struct proxy_target *t,
-                                        const struct proxy_stream_cbs *cbs, void *ud)
+/* A stream with its timer running (dial timeout, deferred reports); no socket yet. */
+static struct direct_stream *stream_new(struct proxy_direct *d, const struct proxy_stream_cbs *cbs,
+                                        void *ud)
 {
-    struct proxy_direct *d = ctx;
     struct direct_stream *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
@@ -285,6 +285,16 @@ static struct proxy_stream *direct_dial(void *ctx, const struct proxy_target *t,
     uv_timer_init(d->loop, &s->timer);
     s->timer.data = s;
     s->timer_open = 1;
+    return s;
+}
+
+static struct proxy_stream *direct_dial(void *ctx, const struct proxy_target *t,
+                                        const struct proxy_stream_cbs *cbs, void *ud)
+{
+    struct proxy_direct *d = ctx;
+    struct direct_stream *s = stream_new(d, cbs, ud);
+    if (!s)
+        return NULL;
     int deny = d->allow ? d->allow(d->allow_arg, t) : 0;
     if (deny || t->proto != PROXY_TCP) {
         s->pending_err = deny ? deny : PROXY_E_OTHER;
@@ -316,16 +326,9 @@ static void on_close_nobody(void *ud)
 struct proxy_stream *proxy_direct_accept(struct proxy_direct *d, uv_stream_t *server,
                                          const struct proxy_stream_cbs *cbs, void *ud)
 {
-    struct direct_stream *s = calloc(1, sizeof(*s));
+    struct direct_stream *s = stream_new(d, cbs, ud);
     if (!s)
         return NULL;
-    s->base.ops = &direct_ops;
-    s->d = d;
-    s->cbs = *cbs;
-    s->ud = ud;
-    uv_timer_init(d->loop, &s->timer);
-    s->timer.data = s;
-    s->timer_open = 1;
     uv_tcp_init(d->loop, &s->tcp);
     s->tcp.data = s;
     s->tcp_state = DS_OPEN;
