@@ -93,6 +93,8 @@ int ns_stack_owns(const ns_stack *ns, const ns_addr *a);
 void ns_addr_from_lwip(ns_addr *out, const ip_addr_t *ip);
 /* The netif holding a local address (an extra address has its own), NULL if none does. */
 struct netif *ns_netif_of(const ns_addr *a);
+/* Is idx the index of one of the stack's netifs (its own or an extra address's)? */
+int ns_stack_has_netif_idx(const ns_stack *ns, u8_t idx);
 void ns_addr_to_lwip(ip_addr_t *out, const ns_addr *a);
 const ns_addr *ns_stack_addr_for(const ns_stack *ns, int family);
 struct ns_handler *ns_handler_find(ns_stack *ns, int proto, const ns_addr *local, uint16_t port);

@@ -180,6 +180,16 @@ static ns_stack *owner_of(const ns_addr *a)
 
 /* The netif that holds a source address: an extra address (100.100.100.100) has its own, and
  * lwIP's udp_sendto_if refuses a pcb whose local address is not the chosen netif's. */
+int ns_stack_has_netif_idx(const ns_stack *ns, u8_t idx)
+{
+  if (netif_get_index(&ns->netif) == idx)
+    return 1;
+  for (int i = 0; i < ns->n_extra; i++)
+    if (netif_get_index(&ns->extra[i]) == idx)
+      return 1;
+  return 0;
+}
+
 struct netif *ns_netif_of(const ns_addr *a)
 {
   ns_stack *ns = owner_of(a);

@@ -288,7 +288,9 @@ static struct ns_listener *listener_get(ns_stack *ns, const ns_endpoint *local)
     return NULL;
   }
   ip_set_option(pcb, SOF_REUSEADDR);
-  tcp_bind_netif(pcb, &ns->netif);
+  /* On the netif that holds the address: an extra address (100.100.100.100) has its own. */
+  struct netif *nif = ns_netif_of(&local->addr);
+  tcp_bind_netif(pcb, nif ? nif : &ns->netif);
   if (tcp_bind(pcb, &ip, local->port) != ERR_OK) {
     tcp_abort(pcb);
     free(l);
@@ -315,10 +317,9 @@ static struct ns_listener *listener_get(ns_stack *ns, const ns_endpoint *local)
 static unsigned half_open(ns_stack *ns, struct tcp_pcb **oldest)
 {
   unsigned n = 0;
-  u8_t idx = netif_get_index(&ns->netif);
   *oldest = NULL;
   for (struct tcp_pcb *p = tcp_active_pcbs; p; p = p->next) {
-    if (p->state == SYN_RCVD && p->netif_idx == idx) {
+    if (p->state == SYN_RCVD && ns_stack_has_netif_idx(ns, p->netif_idx)) {
       n++;
       *oldest = p;
     }

@@ -624,6 +624,30 @@ static void test_many_connections(void **state)
   assert_int_equal(ns_stack_counters(B.ns)->tcp_open, 0);
 }
 
+/* TCP to an extra address (100.100.100.100, where MagicDNS listens): the listener and its
+ * replies must live on that address's own netif, or lwIP refuses to answer from it. */
+static void test_extra_address_tcp(void **state)
+{
+  (void)state;
+  memset(many, 0, sizeof(many));
+  many_connected = many_echoed = many_server_open = 0;
+  ns_addr_parse(&B.extra, "100.100.100.100"); /* the wiring routes it to B */
+  assert_int_equal(ns_stack_add_address(B.ns, &B.extra), NS_OK);
+  assert_int_equal(ns_stack_handle_tcp(B.ns, &B.extra, 53, echo_accept, NULL), NS_OK);
+  ns_endpoint r = ep(&B.extra, 53);
+  int err;
+  many[0].c = ns_conn_connect(A.ns, &r, &m_cbs, &many[0], &err);
+  assert_non_null(many[0].c);
+  run_until_n(&many_connected, 1);
+  uint8_t msg[100];
+  memset(msg, 'm', sizeof(msg));
+  assert_int_equal(ns_conn_write(many[0].c, msg, sizeof(msg)), 100);
+  run_until_n(&many_echoed, 1);
+  ns_conn_shutdown(many[0].c);
+  run_until(&many[0].eof);
+  ns_conn_close(many[0].c);
+}
+
 /* ---- half-open flood: capped, oldest dropped ---- */
 
 static size_t build_syn(uint8_t *p, const ns_addr *src, const ns_addr *dst, uint16_t sport,
@@ -927,6 +951,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_isolation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_udp, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ping, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_extra_address_tcp, setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_half_open_flood, setup, teardown),
       cmocka_unit_test_setup_teardown(test_flow_control, setup, teardown),
