@@ -14,12 +14,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_asserts.h"
 
-#define SELF_PRIV "yAA0DwX4KFc8pmR2npx6FpP/sk8nc3HboYJK4HOnTXk="
-#define SELF_PUB "1WXR2p4zfcd0LCNt6Rx2zh5FNVr39ehEYTp7X4TpwTE="
-#define PEER_B "YlhzCQYSkjkikOLNKodzWIzOukkXhLXvDgFOKInI6UQ="
-#define PEER_C "RO+BwsN43kmIQGnQK35txdeJQd7h7emE2kaLmj9TkjA="
-#define PSK "VNjKA/2Pb1coSYIftSiWELBb+zN9SG9pvJSUoac1lDs="
 
 #define IFACE "[Interface]\nPrivateKey = " SELF_PRIV "\nAddress = 100.64.0.1/10\n"
 
@@ -33,34 +29,6 @@ static const char *data_path(const char *name)
     return path;
 }
 
-static void assert_prefix(const struct wg_allowed_ip *p, const char *addr, unsigned cidr)
-{
-    char buf[INET6_ADDRSTRLEN];
-    assert_non_null(inet_ntop(p->family, p->addr, buf, sizeof(buf)));
-    assert_string_equal(buf, addr);
-    assert_int_equal(p->cidr, cidr);
-}
-
-static void assert_ip(const struct node_ipport *p, const char *addr, unsigned port)
-{
-    char buf[INET6_ADDRSTRLEN];
-    assert_non_null(inet_ntop(p->family, p->addr, buf, sizeof(buf)));
-    assert_string_equal(buf, addr);
-    assert_int_equal(p->port, port);
-}
-
-static void assert_key(const uint8_t key[WG_KEY_LEN], const char *b64)
-{
-    char buf[WG_KEY_B64_LEN + 1];
-    wg_key_to_base64(buf, key);
-    assert_string_equal(buf, b64);
-}
-
-static void assert_zeroed(const struct node_config *c)
-{
-    static const struct node_config zero;
-    assert_memory_equal(c, &zero, sizeof(zero));
-}
 
 /* The warning that contains needle, or fail. */
 static void assert_warning(const struct node_config *c, const char *needle)

@@ -1,0 +1,19 @@
+/* Assertions and fixed keys shared by the configuration tests (wg-quick and netmap). */
+#ifndef TUNLESS_TEST_CONFIG_ASSERTS_H
+#define TUNLESS_TEST_CONFIG_ASSERTS_H
+
+#include "config.h"
+
+#define SELF_PRIV "yAA0DwX4KFc8pmR2npx6FpP/sk8nc3HboYJK4HOnTXk="
+#define SELF_PUB "1WXR2p4zfcd0LCNt6Rx2zh5FNVr39ehEYTp7X4TpwTE="
+#define PEER_B "YlhzCQYSkjkikOLNKodzWIzOukkXhLXvDgFOKInI6UQ="
+#define PEER_C "RO+BwsN43kmIQGnQK35txdeJQd7h7emE2kaLmj9TkjA="
+#define PSK "VNjKA/2Pb1coSYIftSiWELBb+zN9SG9pvJSUoac1lDs="
+
+void assert_prefix(const struct wg_allowed_ip *p, const char *addr, unsigned cidr);
+void assert_ip(const struct node_ipport *p, const char *addr, unsigned port);
+void assert_key(const uint8_t key[WG_KEY_LEN], const char *b64);
+/* A parser that failed must leave nothing half filled. */
+void assert_zeroed(const struct node_config *c);
+
+#endif
