@@ -156,15 +156,22 @@ static void publish_accept(void *ctx, ns_conn *c)
     node_relay_start(r, inbound, service);
 }
 
-static int start_publishes(struct node_daemon *d, char *err, size_t errlen)
+/* Published ports live on the node's tunnel addresses only, not on 100.100.100.100. */
+static int start_publishes(struct node_daemon *d, const struct ns_config *nc, char *err,
+                           size_t errlen)
 {
+    const ns_addr *own[] = {&nc->addr4, &nc->addr6};
     for (size_t i = 0; i < d->opts.n_publishes; i++) {
         const struct node_publish *p = &d->opts.publishes[i];
         d->publish_ctx[i] = (struct node_publish_ctx){.d = d, .p = p};
-        if (ns_stack_handle_tcp(d->stack, NULL, p->port, publish_accept, &d->publish_ctx[i]) !=
-            NS_OK) {
-            snprintf(err, errlen, "--publish %u: the netstack refused the port", p->port);
-            return -1;
+        for (size_t k = 0; k < 2; k++) {
+            if (!own[k]->family)
+                continue;
+            if (ns_stack_handle_tcp(d->stack, own[k], p->port, publish_accept,
+                                    &d->publish_ctx[i]) != NS_OK) {
+                snprintf(err, errlen, "--publish %u: the netstack refused the port", p->port);
+                return -1;
+            }
         }
     }
     return 0;
@@ -192,7 +199,7 @@ static int start_stack(struct node_daemon *d, const struct node_config *c, char 
         snprintf(err, errlen, "MagicDNS: cannot serve %s inside the netstack", NODE_MAGICDNS_ADDR);
         return -1;
     }
-    return start_publishes(d, err, errlen);
+    return start_publishes(d, &nc, err, errlen);
 }
 
 static void stop_stack(struct node_daemon *d)

@@ -92,6 +92,8 @@ got=$(tb_ns peer curl -sS --max-time 30 http://100.64.0.1:8080/blob | sha256sum 
 [ "$got" = "$want" ] || { echo "download through --publish differs"; exit 1; }
 rc=0; tb_ns peer curl -sS --max-time 10 http://100.64.0.1:9999/ >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 7 ] || { echo "unpublished port: curl exit $rc, want 7 (refused)"; exit 1; }
+rc=0; tb_ns peer curl -sS --max-time 10 http://100.100.100.100:8080/ >/dev/null 2>&1 || rc=$?
+[ "$rc" -eq 7 ] || { echo "published port answered on the MagicDNS address: curl exit $rc, want 7"; exit 1; }
 rc=0; tb_ns peer curl -sS --max-time 10 http://100.64.0.1:8081/ >/dev/null 2>&1 || rc=$?
 [ "$rc" -ne 0 ] && [ "$rc" -ne 28 ] || { echo "published port with no service: curl exit $rc (want a reset, not success or a hang)"; exit 1; }
 
