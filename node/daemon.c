@@ -366,7 +366,7 @@ static void on_config_changed(uv_fs_event_t *h, const char *filename, int events
     if (status != 0 || !filename || strcmp(filename, basename(copy)) != 0)
         return;
     /* Editors write in several steps: reload once they are done. */
-    uv_timer_start(&d->drain_timer, on_reload_timer, RELOAD_DEBOUNCE_MS, 0);
+    uv_timer_start(&d->reload_timer, on_reload_timer, RELOAD_DEBOUNCE_MS, 0);
 }
 
 static void watch_config(struct node_daemon *d)
@@ -407,7 +407,7 @@ static void finish_stop(struct node_daemon *d)
     node_dialer_close(&d->dialer);
     if (d->watching)
         uv_close((uv_handle_t *)&d->watch, on_handle_closed);
-    uv_close((uv_handle_t *)&d->drain_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&d->reload_timer, on_handle_closed);
     uv_close((uv_handle_t *)&d->reresolve_timer, on_handle_closed);
     uv_close((uv_handle_t *)&d->sig_int, on_handle_closed);
     uv_close((uv_handle_t *)&d->sig_term, on_handle_closed);
@@ -472,12 +472,12 @@ static void init_handles(struct node_daemon *d)
     uv_signal_init(d->loop, &d->sig_int);
     uv_signal_init(d->loop, &d->sig_term);
     uv_signal_init(d->loop, &d->sig_hup);
-    uv_timer_init(d->loop, &d->drain_timer);
+    uv_timer_init(d->loop, &d->reload_timer);
     uv_timer_init(d->loop, &d->reresolve_timer);
     uv_timer_init(d->loop, &d->stop_timer);
     d->stop_timer.data = d;
     d->sig_int.data = d->sig_term.data = d->sig_hup.data = d;
-    d->drain_timer.data = d->reresolve_timer.data = d;
+    d->reload_timer.data = d->reresolve_timer.data = d;
 }
 
 static int resolve_config_path(struct node_daemon *d);

@@ -55,7 +55,7 @@ struct node_daemon {
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_fs_event_t watch;
     bool watching;
-    uv_timer_t drain_timer; /* debounces config file changes */
+    uv_timer_t reload_timer; /* debounces config file changes */
     uv_timer_t stop_timer;  /* ends the drain on shutdown */
     unsigned proxies_open;
     unsigned pending_closes;
