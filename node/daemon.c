@@ -335,7 +335,8 @@ static void reload(struct node_daemon *d)
     if (!d->stack && start_stack(d, &d->cfg, err, sizeof(err)) != 0)
         node_log(&d->log, NODE_LOG_ERROR, "netstack_failed", "err=%s",
                  node_log_quote(q, sizeof(q), err));
-    node_peers_apply(d, had ? &old : NULL);
+    if (node_peers_apply(d, had ? &old : NULL) != WG_OK)
+        node_log(&d->log, NODE_LOG_ERROR, "peers_apply_failed", "file=%s", d->cfg.file);
     if (node_magicdns_apply(&d->dns, &d->opts, &d->cfg, err, sizeof(err)) != 0)
         node_log(&d->log, NODE_LOG_ERROR, "dns_config_rejected", "err=%s",
                  node_log_quote(q, sizeof(q), err));
