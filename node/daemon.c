@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "forward.h"
-#include "relay.h"
 #include "state.h"
 
 #define NODE_CONFIG_IN_STATE "tunless.conf"
@@ -129,54 +128,6 @@ static int start_engine(struct node_daemon *d, uint16_t port, uint16_t mtu, char
     return 0;
 }
 
-/* ---- --publish: peers reach a service on this host ---- */
-
-/* A peer connected to a published port: relay it to the host service. */
-static void publish_accept(void *ctx, ns_conn *c)
-{
-    struct node_publish_ctx *pc = ctx;
-    struct node_daemon *d = pc->d;
-    char from[64];
-    ns_addr_format(&ns_conn_remote(c)->addr, from, sizeof(from));
-    node_log(&d->log, NODE_LOG_INFO, "publish_accept", "from=%s:%u port=%u target=%s:%u", from,
-             ns_conn_remote(c)->port, pc->p->port, pc->p->target.host, pc->p->target.port);
-
-    struct node_relay *r = node_relay_new();
-    if (!r) {
-        ns_conn_reset(c);
-        return;
-    }
-    struct proxy_stream *inbound =
-        node_dialer_adopt(&d->dialer, c, &node_relay_cbs, node_relay_side(r, 0));
-    struct proxy_target t;
-    node_target_from_hostport(&pc->p->target, &t);
-    struct proxy_dialer direct = proxy_direct_dialer(&d->dialer.direct);
-    struct proxy_stream *service =
-        inbound ? direct.dial(direct.ctx, &t, &node_relay_cbs, node_relay_side(r, 1)) : NULL;
-    node_relay_start(r, inbound, service);
-}
-
-/* Published ports live on the node's tunnel addresses only, not on 100.100.100.100. */
-static int start_publishes(struct node_daemon *d, const struct ns_config *nc, char *err,
-                           size_t errlen)
-{
-    const ns_addr *own[] = {&nc->addr4, &nc->addr6};
-    for (size_t i = 0; i < d->opts.n_publishes; i++) {
-        const struct node_publish *p = &d->opts.publishes[i];
-        d->publish_ctx[i] = (struct node_publish_ctx){.d = d, .p = p};
-        for (size_t k = 0; k < 2; k++) {
-            if (!own[k]->family)
-                continue;
-            if (ns_stack_handle_tcp(d->stack, own[k], p->port, publish_accept,
-                                    &d->publish_ctx[i]) != NS_OK) {
-                snprintf(err, errlen, "--publish %u: the netstack refused the port", p->port);
-                return -1;
-            }
-        }
-    }
-    return 0;
-}
-
 static int start_stack(struct node_daemon *d, const struct node_config *c, char *err, size_t errlen)
 {
     struct ns_config nc = {.mtu = c->mtu};
@@ -199,7 +150,7 @@ static int start_stack(struct node_daemon *d, const struct node_config *c, char 
         snprintf(err, errlen, "MagicDNS: cannot serve %s inside the netstack", NODE_MAGICDNS_ADDR);
         return -1;
     }
-    return start_publishes(d, &nc, err, errlen);
+    return node_publish_start(d, &nc, err, errlen);
 }
 
 static void stop_stack(struct node_daemon *d)
@@ -207,6 +158,8 @@ static void stop_stack(struct node_daemon *d)
     if (!d->stack)
         return;
     node_magicdns_detach(&d->dns); /* its queries hold flows of this stack */
+    node_publish_stop(d);
+    node_dialer_detach_stack(&d->dialer);
     ns_stack_free(d->stack);
     d->stack = NULL;
     d->dialer.stack = NULL;
@@ -531,21 +484,6 @@ static int resolve_config_path(struct node_daemon *d)
 static int bring_up(struct node_daemon *d, char *err, size_t errlen)
 {
     bool given = d->opts.config_path || d->opts.netmap_path;
-    /* Parsed already so the syntax is settled; refusing beats silently not forwarding. */
-    for (size_t i = 0; i < d->opts.n_forwards; i++) {
-        if (d->opts.forwards[i].proto != NODE_PROTO_TCP) {
-            snprintf(err, errlen, "--forward udp:%u: UDP forwarding is not implemented yet",
-                     d->opts.forwards[i].listen.port);
-            return -1;
-        }
-    }
-    for (size_t i = 0; i < d->opts.n_publishes; i++) {
-        if (d->opts.publishes[i].proto != NODE_PROTO_TCP) {
-            snprintf(err, errlen, "--publish udp:%u: UDP publishing is not implemented yet",
-                     d->opts.publishes[i].port);
-            return -1;
-        }
-    }
     d->publish_ctx = calloc(d->opts.n_publishes + 1, sizeof(*d->publish_ctx));
     if (!d->publish_ctx) {
         snprintf(err, errlen, "out of memory");

@@ -17,16 +17,18 @@
 #include "netstack.h"
 #include "options.h"
 #include "proxy.h"
+#include "udp_relay.h"
 
 #define NODE_MAX_LISTENERS 3
 
 struct node_resolve; /* peers.c: an endpoint name being resolved */
 struct node_daemon;
 
-/* What a published port's accept handler needs. */
+/* What a published port's handlers need. */
 struct node_publish_ctx {
     struct node_daemon *d;
     const struct node_publish *p;
+    struct node_udp_relay udp; /* udp: one session per peer flow */
 };
 
 struct node_daemon {
@@ -69,6 +71,12 @@ struct node_daemon {
 int node_check(struct node_options *opts);
 int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_options *opts);
 void node_daemon_stop(struct node_daemon *d);
+
+/* publish.c: --publish on the stack's tunnel addresses (not on 100.100.100.100); stop ends
+ * the UDP sessions, whose flows die with the stack. */
+int node_publish_start(struct node_daemon *d, const struct ns_config *nc, char *err,
+                       size_t errlen);
+void node_publish_stop(struct node_daemon *d);
 
 /* peers.c: push cfg's peers into the engine (resolving endpoint names on libuv's thread pool)
  * and keep re-resolving those that go silent. node_peers_apply diffs against old (NULL at

@@ -31,8 +31,10 @@ struct node_mesh_stream {
     struct write_req *queue, *queue_tail; /* not yet fully taken by lwIP */
     struct write_req *done;               /* finished, callback not yet called */
     int connect_err;                      /* an early failure to report from the idle handle */
+    int late_err;                         /* the netstack went away under an open stream */
     bool connecting, connected, shutdown_pending, closed, on_close_due, deferred;
     struct node_mesh_stream *next_deferred;
+    struct node_mesh_stream *live_prev, *live_next; /* in d->streams until freed */
 };
 
 static const struct proxy_stream_ops mesh_ops;
@@ -104,9 +106,24 @@ static void fail_queue(struct node_mesh_stream *s, int err)
     s->queue_tail = NULL;
 }
 
+static void live_add(struct node_mesh_stream *s)
+{
+    s->live_next = s->d->streams;
+    if (s->live_next)
+        s->live_next->live_prev = s;
+    s->d->streams = s;
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct node_mesh_stream *s = h->data;
+    if (s->live_prev)
+        s->live_prev->live_next = s->live_next;
+    else
+        s->d->streams = s->live_next;
+    if (s->live_next)
+        s->live_next->live_prev = s->live_prev;
+    free(s);
 }
 
 static void run_deferred(struct node_mesh_stream *s)
@@ -130,7 +147,14 @@ static void run_deferred(struct node_mesh_stream *s)
         s->connect_err = 0;
         s->cbs->on_connect(s->ud, err, NULL);
     }
-    if (s->on_close_due && !s->done) {
+    if (s->late_err && !s->closed) {
+        int err = s->late_err;
+        s->late_err = 0;
+        s->cbs->on_error(s->ud, err);
+    }
+    /* A callback above may have closed the stream and queued it again: the queued run ends
+     * it, so freeing it here would leave it in the queue. */
+    if (s->on_close_due && !s->done && !s->deferred) {
         s->on_close_due = false;
         s->cbs->on_close(s->ud);
         uv_close((uv_handle_t *)&s->timer, on_timer_closed);
@@ -166,20 +190,8 @@ static void ns_on_connect(ns_conn *c, int status)
     s->connected = true;
     ns_conn_read_pause(c, 1); /* reading is off until read_start */
 
-    const ns_endpoint *l = ns_conn_local(c);
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    if (l->addr.family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(l->port);
-        memcpy(&sin->sin_addr, l->addr.ip, 4);
-    } else {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(l->port);
-        memcpy(&sin6->sin6_addr, l->addr.ip, 16);
-    }
+    node_endpoint_to_sockaddr(ns_conn_local(c), &ss);
     s->cbs->on_connect(s->ud, PROXY_OK, (struct sockaddr *)&ss);
     drain(s);
 }
@@ -240,23 +252,6 @@ static void fail_later(struct node_mesh_stream *s, int err)
     defer(s);
 }
 
-static int sockaddr_to_endpoint(const struct sockaddr *sa, uint16_t port, ns_endpoint *ep)
-{
-    memset(ep, 0, sizeof(*ep));
-    ep->port = port;
-    if (sa->sa_family == AF_INET) {
-        ep->addr.family = AF_INET;
-        memcpy(ep->addr.ip, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-        return 0;
-    }
-    if (sa->sa_family == AF_INET6) {
-        ep->addr.family = AF_INET6;
-        memcpy(ep->addr.ip, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-        return 0;
-    }
-    return -1;
-}
-
 static void connect_addr(struct node_mesh_stream *s, const struct sockaddr *sa)
 {
     struct node_dialer *d = s->d;
@@ -278,7 +273,7 @@ static void connect_addr(struct node_mesh_stream *s, const struct sockaddr *sa)
     }
     ns_endpoint ep;
     int err = NS_EINVAL;
-    if (sockaddr_to_endpoint(sa, s->target.port, &ep) == 0)
+    if (node_sockaddr_to_endpoint(sa, s->target.port, &ep) == 0)
         s->conn = ns_conn_connect(d->stack, &ep, &conn_cbs, s, &err);
     if (!s->conn) {
         fail_later(s, map_ns_err(err));
@@ -314,6 +309,7 @@ static struct proxy_stream *dial(void *ctx, const struct proxy_target *t,
     s->target = *t;
     uv_timer_init(d->loop, &s->timer);
     s->timer.data = s;
+    live_add(s);
     if (t->name[0]) {
         s->resolving = d->resolver.resolve(d->resolver.ctx, t->name, on_resolved, s);
         if (!s->resolving)
@@ -340,6 +336,7 @@ struct proxy_stream *node_dialer_adopt(struct node_dialer *d, ns_conn *c,
     s->connected = true;
     uv_timer_init(d->loop, &s->timer);
     s->timer.data = s;
+    live_add(s);
     ns_conn_set_cbs(c, &conn_cbs, s);
     ns_conn_read_pause(c, 1);
     return &s->base;
@@ -467,7 +464,67 @@ void node_dialer_init(struct node_dialer *d, uv_loop_t *loop)
 
 struct proxy_dialer node_dialer_proxy(struct node_dialer *d)
 {
-    return (struct proxy_dialer){.ctx = d, .dial = dial, .dgram_open = NULL};
+    return (struct proxy_dialer){.ctx = d, .dial = dial, .dgram_open = node_dialer_dgram_open};
+}
+
+/* A stream whose conn dies with the stack: reset it while the stack still exists, and tell
+ * the user from the idle handle. */
+static void stream_lose_stack(struct node_mesh_stream *s)
+{
+    if (!s->conn)
+        return;
+    ns_conn_reset(s->conn);
+    s->conn = NULL;
+    uv_timer_stop(&s->timer);
+    if (s->connecting) {
+        s->connecting = false;
+        fail_later(s, PROXY_E_NET_UNREACH);
+        return;
+    }
+    fail_queue(s, PROXY_E_RESET);
+    s->late_err = PROXY_E_RESET;
+    defer(s);
+}
+
+void node_dialer_detach_stack(struct node_dialer *d)
+{
+    for (struct node_mesh_stream *s = d->streams; s; s = s->live_next)
+        stream_lose_stack(s);
+    node_dialer_dgrams_detach(d);
+    d->stack = NULL;
+}
+
+int node_sockaddr_to_endpoint(const struct sockaddr *sa, uint16_t port, ns_endpoint *ep)
+{
+    memset(ep, 0, sizeof(*ep));
+    ep->port = port;
+    if (sa->sa_family == AF_INET) {
+        ep->addr.family = AF_INET;
+        memcpy(ep->addr.ip, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        ep->addr.family = AF_INET6;
+        memcpy(ep->addr.ip, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        return 0;
+    }
+    return -1;
+}
+
+void node_endpoint_to_sockaddr(const ns_endpoint *ep, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (ep->addr.family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(ep->port);
+        memcpy(&sin->sin_addr, ep->addr.ip, 4);
+        return;
+    }
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(ep->port);
+    memcpy(&sin6->sin6_addr, ep->addr.ip, 16);
 }
 
 void node_dialer_close(struct node_dialer *d)

@@ -19,6 +19,7 @@
 #include "proxy.h"
 
 struct node_mesh_stream;
+struct node_dgram;
 
 struct node_dialer {
     uv_loop_t *loop;
@@ -33,6 +34,9 @@ struct node_dialer {
     /* Write completions and closes are reported from here, never from inside a call. */
     uv_idle_t idle;
     struct node_mesh_stream *deferred;
+    /* Everything alive that may hold netstack conns and flows (node_dialer_detach_stack). */
+    struct node_mesh_stream *streams;
+    struct node_dgram *dgrams;
 };
 
 void node_dialer_init(struct node_dialer *d, uv_loop_t *loop);
@@ -42,6 +46,20 @@ struct proxy_dialer node_dialer_proxy(struct node_dialer *d);
 struct proxy_stream *node_dialer_adopt(struct node_dialer *d, ns_conn *c,
                                        const struct proxy_stream_cbs *cbs, void *ud);
 void node_dialer_close(struct node_dialer *d);
+/* The stack is about to be freed (new tunnel addresses, shutdown): open mesh streams are reset
+ * and report PROXY_E_RESET (or a failed connect), datagram flows are closed (later datagrams
+ * open new ones on the next stack). Call before ns_stack_free. */
+void node_dialer_detach_stack(struct node_dialer *d);
+
+/* dialer_dgram.c: the proxy_dialer's dgram_open. Datagrams to mesh addresses travel in netstack
+ * UDP flows, one per destination; others through the direct dialer's sockets, or are refused
+ * (PROXY_E_POLICY) with tunnel_only. */
+struct proxy_dgram *node_dialer_dgram_open(void *ctx, const struct proxy_dgram_cbs *cbs, void *ud);
+void node_dialer_dgrams_detach(struct node_dialer *d);
+
+/* Conversions between socket addresses and netstack endpoints; port in host order. */
+int node_sockaddr_to_endpoint(const struct sockaddr *sa, uint16_t port, ns_endpoint *ep);
+void node_endpoint_to_sockaddr(const ns_endpoint *ep, struct sockaddr_storage *ss);
 /* A TCP target from a --forward/--publish host:port: an address if the host is an IP literal,
  * else a name for the dialer to resolve. */
 void node_target_from_hostport(const struct node_hostport *hp, struct proxy_target *t);

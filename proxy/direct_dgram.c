@@ -1,6 +1,6 @@
 /*
  * The direct dialer's UDP side for SOCKS5 UDP ASSOCIATE: one unconnected socket per address
- * family. Datagrams to names wait (copied) for the resolver; nothing else is queued.
+ * family. Datagrams to names wait for the resolver (proxy_name_queue); nothing else is queued.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +8,6 @@
 #include "proxy.h"
 
 #define DGRAM_MAX 65536
-#define DGRAM_MAX_PENDING 16 /* datagrams waiting for a name, beyond that they are dropped */
-
-struct pending;
 
 struct direct_dgram {
     struct proxy_dgram base;
@@ -21,18 +18,8 @@ struct direct_dgram {
     int open[2];   /* handle initialised and not yet closed */
     int usable[2]; /* bound and receiving */
     int closing;
-    struct pending *pending;
-    size_t npending;
+    struct proxy_name_queue names;
     uint8_t rbuf[DGRAM_MAX];
-};
-
-struct pending {
-    struct pending *next;
-    struct direct_dgram *g;
-    struct proxy_resolve_req *rr;
-    uint16_t port;
-    size_t len;
-    uint8_t data[];
 };
 
 static void maybe_free(struct direct_dgram *g)
@@ -79,31 +66,9 @@ static int send_addr(struct direct_dgram *g, const struct sockaddr *sa, const ui
     return rc < 0 ? proxy_err_from_uv(rc) : 0;
 }
 
-static void unlink_pending(struct direct_dgram *g, struct pending *p)
+static void send_resolved(void *arg, const struct sockaddr *sa, const uint8_t *data, size_t len)
 {
-    for (struct pending **pp = &g->pending; *pp; pp = &(*pp)->next) {
-        if (*pp == p) {
-            *pp = p->next;
-            g->npending--;
-            return;
-        }
-    }
-}
-
-static void on_resolved(void *arg, int err, const struct sockaddr_storage *addrs, size_t n)
-{
-    struct pending *p = arg;
-    struct direct_dgram *g = p->g;
-    unlink_pending(g, p);
-    if (!err && n > 0) {
-        struct sockaddr_storage sa = addrs[0];
-        if (sa.ss_family == AF_INET)
-            ((struct sockaddr_in *)&sa)->sin_port = htons(p->port);
-        else
-            ((struct sockaddr_in6 *)&sa)->sin6_port = htons(p->port);
-        send_addr(g, (struct sockaddr *)&sa, p->data, p->len);
-    }
-    free(p);
+    send_addr(arg, sa, data, len);
 }
 
 static int dg_send_to(struct proxy_dgram *pg, const struct proxy_target *dst, const uint8_t *data,
@@ -117,24 +82,7 @@ static int dg_send_to(struct proxy_dgram *pg, const struct proxy_target *dst, co
         return deny;
     if (!dst->name[0])
         return send_addr(g, (const struct sockaddr *)&dst->addr, data, len);
-    if (g->npending >= DGRAM_MAX_PENDING)
-        return PROXY_E_OTHER;
-    struct pending *p = malloc(sizeof(*p) + len);
-    if (!p)
-        return PROXY_E_OTHER;
-    p->g = g;
-    p->port = dst->port;
-    p->len = len;
-    memcpy(p->data, data, len);
-    p->rr = g->d->resolver.resolve(g->d->resolver.ctx, dst->name, on_resolved, p);
-    if (!p->rr) {
-        free(p);
-        return PROXY_E_OTHER;
-    }
-    p->next = g->pending;
-    g->pending = p;
-    g->npending++;
-    return 0;
+    return proxy_name_queue_send(&g->names, dst->name, dst->port, data, len);
 }
 
 static void dg_close(struct proxy_dgram *pg)
@@ -143,13 +91,7 @@ static void dg_close(struct proxy_dgram *pg)
     if (g->closing)
         return;
     g->closing = 1;
-    while (g->pending) {
-        struct pending *p = g->pending;
-        g->pending = p->next;
-        g->d->resolver.cancel(g->d->resolver.ctx, p->rr);
-        free(p);
-    }
-    g->npending = 0;
+    proxy_name_queue_clear(&g->names);
     for (int i = 0; i < 2; i++) {
         if (g->open[i] && g->usable[i])
             uv_close((uv_handle_t *)&g->udp[i], on_udp_closed);
@@ -195,6 +137,7 @@ struct proxy_dgram *proxy_direct_dgram_open(void *ctx, const struct proxy_dgram_
     g->d = d;
     g->cbs = *cbs;
     g->ud = ud;
+    g->names = (struct proxy_name_queue){.resolver = d->resolver, .send = send_resolved, .arg = g};
     int ok4 = open_one(g, 0) == 0;
     int ok6 = open_one(g, 1) == 0; /* a host without IPv6 still gets IPv4 */
     if (!ok4 && !ok6) {

@@ -133,6 +133,24 @@ struct proxy_resolver {
 /* uv_getaddrinfo on loop. */
 struct proxy_resolver proxy_resolver_getaddrinfo(uv_loop_t *loop);
 
+/* Datagrams addressed to a name wait (copied, at most PROXY_NAME_QUEUE_MAX) for the resolver,
+ * then go to send() with the first address and the port filled in; a name that does not
+ * resolve drops its datagram, as the network would. Shared by every proxy_dgram. */
+#define PROXY_NAME_QUEUE_MAX 16
+struct proxy_name_pending;
+struct proxy_name_queue {
+    struct proxy_resolver resolver;
+    void (*send)(void *arg, const struct sockaddr *dst, const uint8_t *data, size_t len);
+    void *arg;
+    struct proxy_name_pending *head; /* private */
+    size_t n;                        /* private */
+};
+/* 0, or a proxy_err when the datagram is dropped at once (queue full, no memory). */
+int proxy_name_queue_send(struct proxy_name_queue *q, const char *name, uint16_t port,
+                          const uint8_t *data, size_t len);
+/* Cancels every lookup and drops the datagrams (send is not called). */
+void proxy_name_queue_clear(struct proxy_name_queue *q);
+
 /* ---- Direct dialer: host sockets ---- */
 struct proxy_direct {
     uv_loop_t *loop;
