@@ -50,6 +50,9 @@
 #define LWIP_NETIF_STATUS_CALLBACK 0
 #define LWIP_NETIF_LINK_CALLBACK 0
 #define LWIP_IP_ACCEPT_UDP_PORT(port) 0
+/* Exposes lwip_cyclic_timer (and nothing else in 2.1.3) so the netstack can stop nd6_tmr: ND
+ * never reaches lwIP (ns_icmp.c drops it), and an idle node must not wake every second. */
+#define LWIP_TESTMODE 1
 /* Forwarding off: the node terminates every flow itself. */
 #define IP_FORWARD 0
 #define LWIP_IPV6_FORWARD 0

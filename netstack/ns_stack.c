@@ -10,6 +10,7 @@
 #include "lwip/init.h"
 #include "lwip/ip.h"
 #include "lwip/ip4_frag.h"
+#include "lwip/nd6.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
 #include "lwip/priv/tcp_priv.h"
@@ -241,6 +242,16 @@ u32_t ns_hook_tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr
   return f + (uint32_t)(uv_hrtime() / 4000);   /* RFC 6528's 4 microsecond timer */
 }
 
+/* lwIP's cyclic ND timer ages neighbour and destination caches that a tunnel never fills (ND
+ * is dropped before lwIP, addresses are static and PREFERRED): without it an idle stack has no
+ * timer at all. */
+static void stop_idle_timers(void)
+{
+  for (int i = 0; i < lwip_num_cyclic_timers; i++)
+    if (lwip_cyclic_timers[i].handler == nd6_tmr)
+      sys_untimeout(lwip_cyclic_timer, LWIP_CONST_CAST(void *, &lwip_cyclic_timers[i]));
+}
+
 /* ---- serialized entry into lwIP ---- */
 
 static void timer_cb(uv_timer_t *t)
@@ -460,6 +471,7 @@ ns_stack *ns_stack_new(uv_loop_t *loop, const struct ns_config *cfg, ns_output_f
   ns_enter();
   if (!g.inited) {
     lwip_init();
+    stop_idle_timers();
     randombytes_buf(g.isn_key, sizeof(g.isn_key));
     g.inited = 1;
   }

@@ -306,6 +306,30 @@ static void transfer(const ns_addr *dst, uint64_t bytes)
   assert_int_equal(ns_stack_counters(B.ns)->tcp_open, 0);
 }
 
+static void idle_guard_cb(uv_timer_t *t)
+{
+  deadline_hit = 1;
+  uv_stop(t->loop);
+}
+
+/* Two idle stacks with IPv4 and IPv6 addresses hold no active timer: the loop has nothing to
+ * wait for and returns at once (an unref'd guard ends it otherwise). */
+static void test_idle_no_wakeups(void **state)
+{
+  (void)state;
+  uv_timer_t guard;
+  uv_timer_init(&loop, &guard);
+  uv_timer_start(&guard, idle_guard_cb, 2500, 0);
+  uv_unref((uv_handle_t *)&guard);
+  deadline_hit = 0;
+  uv_run(&loop, UV_RUN_DEFAULT);
+  int woke = deadline_hit;
+  uv_close((uv_handle_t *)&guard, NULL);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  deadline_hit = 0;
+  assert_false(woke);
+}
+
 static void test_transfer_v4_100mb(void **state)
 {
   (void)state;
@@ -943,6 +967,7 @@ int main(void)
 {
   uv_loop_init(&loop);
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_idle_no_wakeups, setup, teardown),
       cmocka_unit_test_setup_teardown(test_syn_options, setup, teardown),
       cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
