@@ -36,6 +36,16 @@ void *node_config_push(void *arr_ptr, size_t *n, size_t size)
     return slot;
 }
 
+int node_config_vfail(char *err, size_t errlen, const char *file, const char *where,
+                      const char *fmt, va_list ap)
+{
+    char msg[384];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (err && errlen)
+        snprintf(err, errlen, "%s%s: %s", file, where, msg);
+    return -1;
+}
+
 int node_config_warn(struct node_config *c, const char *fmt, ...)
 {
     char *line = NULL;

@@ -11,6 +11,7 @@
 #ifndef TUNLESS_NODE_CONFIG_H
 #define TUNLESS_NODE_CONFIG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -138,6 +139,10 @@ const char *node_config_parse_domain(const char *s, bool trailing_dot, char **ou
 const char *node_config_parse_label(const char *s, char **out);
 /* v as it may be echoed in a message: at most 64 characters, the unprintable ones as '?'. */
 const char *node_config_shown(char *buf, size_t cap, const char *v);
+/* A parse error as "FILE WHERE: MESSAGE" in err (WHERE: ":12" for a line, ": $.peers[0]" for a
+ * JSON path, "" for none). Returns -1, for the parsers' `return fail(...)`. */
+int node_config_vfail(char *err, size_t errlen, const char *file, const char *where,
+                      const char *fmt, va_list ap);
 /* Appends a formatted warning. Returns -1 on allocation failure. */
 int node_config_warn(struct node_config *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

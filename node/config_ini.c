@@ -38,17 +38,13 @@ static int ini_fail(struct ini *p, const char *fmt, ...) __attribute__((format(p
 
 static int ini_fail(struct ini *p, const char *fmt, ...)
 {
-    char msg[384];
+    char where[16] = "";
+    if (p->line)
+        snprintf(where, sizeof(where), ":%u", p->line);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    node_config_vfail(p->err, p->errlen, p->file, where, fmt, ap);
     va_end(ap);
-    if (p->err && p->errlen) {
-        if (p->line)
-            snprintf(p->err, p->errlen, "%s:%u: %s", p->file, p->line, msg);
-        else
-            snprintf(p->err, p->errlen, "%s: %s", p->file, msg);
-    }
     return -1;
 }
 

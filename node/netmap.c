@@ -35,17 +35,13 @@ static int nm_fail(struct nm *m, const char *fmt, ...) __attribute__((format(pri
 
 static int nm_fail(struct nm *m, const char *fmt, ...)
 {
-    char msg[384];
+    char where[sizeof(m->path) + 2] = "";
+    if (m->plen)
+        snprintf(where, sizeof(where), ": %s", m->path);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    node_config_vfail(m->err, m->errlen, m->file, where, fmt, ap);
     va_end(ap);
-    if (m->err && m->errlen) {
-        if (m->plen)
-            snprintf(m->err, m->errlen, "%s: %s: %s", m->file, m->path, msg);
-        else
-            snprintf(m->err, m->errlen, "%s: %s", m->file, msg);
-    }
     return -1;
 }
 
