@@ -105,18 +105,27 @@ struct dns_resolver;
 struct dns_request;
 
 /*
- * Sockets for upstreams inside the mesh (100.64.0.0/10, fd7a:115c:a1e0::/48), supplied by the
- * node from the netstack. Other upstreams always use host sockets polled on the loop.
+ * Sockets for upstreams inside the mesh, supplied by the node from its netstack. Whether an
+ * upstream is "inside" is the transport's call (covers(): some peer's allowed IPs cover the
+ * address); every other upstream, and every upstream while no transport is set, uses host
+ * sockets polled on the loop.
  * Socket calls behave like their BSD namesakes on a nonblocking socket: return -1 and set
- * errno (EAGAIN when nothing can be read/sent now, EINPROGRESS from a TCP connect that will
- * finish later). A handle is any int >= 0 unique among the transport's open sockets.
+ * errno (EAGAIN when nothing can be read/sent now). A handle is any int >= 0 unique among the
+ * transport's open sockets. open() of a SOCK_STREAM only starts the connection: send fails
+ * with EAGAIN until it is up, and the transport then reports it writable (or readable, with
+ * recv failing, when it could not be made).
  * Readiness: whenever a socket has data, EOF or an error to read, or becomes writable (TCP
  * connect done, send space), the transport calls dns_transport_ready(conn, ...) from the loop,
  * never from inside one of these functions. After close() it must not mention conn again.
+ * Replacing or clearing the transport (dns_resolver_set_mesh_transport) closes every socket
+ * opened through the old one (its close() is called from inside that call); the queries on
+ * them fail over to the next server or end in SERVFAIL.
  */
 struct dns_transport_conn;
 struct dns_transport {
     void *ctx;
+    /* Non-zero when addr (a server) is reached through this transport. */
+    int (*covers)(void *ctx, const struct sockaddr *addr);
     /* type is SOCK_DGRAM or SOCK_STREAM; addr is the upstream server. */
     int (*open)(void *ctx, int type, const struct sockaddr *addr, socklen_t addrlen,
                 struct dns_transport_conn *conn);
@@ -135,8 +144,9 @@ struct dns_resolver *dns_resolver_new(uv_loop_t *loop, const struct dns_config *
  * finish on the old upstreams. On error (-1, message in err) the old config stays. */
 int dns_resolver_set_config(struct dns_resolver *r, const struct dns_config *cfg, char *err,
                             size_t errlen);
-/* The transport for in-mesh upstreams; NULL = none (those upstreams then fail). The struct is
- * copied. Takes effect for sockets opened afterwards. */
+/* The transport for in-mesh upstreams; NULL = none (every upstream then uses host sockets).
+ * The struct is copied. Sockets open through the previous transport are closed at once (see
+ * struct dns_transport); new sockets use the new one. */
 void dns_resolver_set_mesh_transport(struct dns_resolver *r, const struct dns_transport *t);
 /* Cancels every request in flight (their callbacks are NOT called), then frees the resolver
  * once its handles are closed (keep running the loop). Not from inside a resolver callback. */
@@ -181,6 +191,53 @@ struct dns_request *dns_resolver_lookup(struct dns_resolver *r, const char *name
 /* The callback will not be called; the resolver frees the request. Only for requests whose
  * callback has not run yet. */
 void dns_request_cancel(struct dns_request *req);
+
+/*
+ * DNS over a byte stream (RFC 7766), whatever carries the bytes: a 2-byte length prefix per
+ * message, several queries per connection answered as they complete (not in order), at most
+ * DNS_STREAM_MAX_INFLIGHT waiting for upstreams at once, idle connections closed.
+ * The transport (a uv_tcp in the local listener, an ns_conn at 100.100.100.100:53) creates one
+ * session per connection, feeds it what it reads and writes out what the session hands it
+ * through struct dns_stream_ops.
+ *
+ * Ownership: the transport owns the session and frees it with dns_stream_free(), at the
+ * latest right after the session asked it to close. The session copies what it is fed; the
+ * data given to ops->write() is valid only during the call. Its idle timer runs on the
+ * resolver's loop, so the session must be freed before the resolver (dns_stream_free cancels
+ * the queries in flight without replies; its memory goes in the timer's close callback).
+ * Re-entrancy: ops are called from inside dns_stream_* calls and from resolver callbacks on
+ * the loop. ops->pause(ctx, 0) may feed held bytes back (dns_stream_feed from inside it).
+ * ops->close() may call dns_stream_free() from inside it; after close no op is called again.
+ */
+#define DNS_STREAM_MAX_INFLIGHT 32
+#define DNS_STREAM_OUT_MAX 65536 /* replies queued beyond this stop new queries */
+struct dns_stream;
+struct dns_stream_ops {
+    /* Send up to len bytes; returns how many were taken (0 = none now: call
+     * dns_stream_writable() when there is room again) or -1 (the connection is broken). */
+    ssize_t (*write)(void *ctx, const uint8_t *data, size_t len);
+    /* Stop (1) or restart (0) calling dns_stream_feed. Bytes of a feed in progress and what
+     * the transport had already read are still accepted. */
+    void (*pause)(void *ctx, int paused);
+    /* The session is done with n bytes it was fed (a flow-controlled transport reopens its
+     * window by n). NULL when the transport does not care. */
+    void (*consumed)(void *ctx, size_t n);
+    /* The session is done: graceful (1: EOF or idle, every reply handed to write) or abort
+     * (0: garbage, broken write, out of memory, idle with replies the client never read).
+     * The transport closes the connection and frees the session. */
+    void (*close)(void *ctx, int graceful);
+};
+/* idle_ms: close after that long without a byte while nothing is in flight (0 = 10000).
+ * NULL when out of memory. */
+struct dns_stream *dns_stream_new(struct dns_resolver *r, unsigned idle_ms,
+                                  const struct dns_stream_ops *ops, void *ctx);
+/* Bytes read from the connection, any split. */
+void dns_stream_feed(struct dns_stream *s, const uint8_t *data, size_t len);
+/* The client's FIN: queries in flight are still answered, then the session closes. */
+void dns_stream_eof(struct dns_stream *s);
+/* The transport can take more output after write() took less than offered. */
+void dns_stream_writable(struct dns_stream *s);
+void dns_stream_free(struct dns_stream *s);
 
 /* Local listener: UDP and TCP (2-byte length prefix, pipelined) on addr. */
 struct dns_listener_options {

@@ -26,14 +26,14 @@ struct dns_transport_conn {
     struct dns_upstream *up;
     int id;     /* the number c-ares knows it by */
     int family, type;
-    int kind;   /* DNS_SOCK_NONE, _HOST, _MESH */
+    int kind;   /* DNS_SOCK_NONE, _HOST, _MESH, _DEAD (its transport went away) */
     int fd;     /* host fd or transport handle */
     uv_poll_t *poll;
     struct sockaddr_storage peer;
     socklen_t peerlen;
     int want_read, want_write;
 };
-enum { DNS_SOCK_NONE, DNS_SOCK_HOST, DNS_SOCK_MESH };
+enum { DNS_SOCK_NONE, DNS_SOCK_HOST, DNS_SOCK_MESH, DNS_SOCK_DEAD };
 
 enum { DNS_REQ_FORWARD, DNS_REQ_LOOKUP };
 
@@ -87,6 +87,7 @@ int dns_upstreams_build(struct dns_resolver *r, const struct dns_config *cfg,
                         struct dns_upstream **out, char *err, size_t errlen);
 void dns_upstream_retire(struct dns_upstream *up);
 void dns_upstreams_reap(struct dns_resolver *r, int all);
+void dns_upstream_drop_mesh(struct dns_resolver *r);
 struct dns_upstream *dns_upstream_route(struct dns_resolver *r, const uint8_t *name);
 void dns_upstream_send(struct dns_upstream *up, const uint8_t *q, size_t len,
                        struct dns_request *req);

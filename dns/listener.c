@@ -1,6 +1,6 @@
 /*
- * The local listener: DNS over UDP and TCP (RFC 7766: 2-byte length prefix, several queries
- * per connection, answered as they complete) for host programs.
+ * The local listener: DNS over UDP and TCP for host programs. TCP connections carry a
+ * dns_stream session (stream.c: RFC 7766 framing, pipelining, idle timeout).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,9 @@
  * first bytes of each slot are ever touched, so the untouched pages cost no memory. */
 #define UDP_MMSG_SLOTS 16
 #define UDP_SLOT 65536
-#define TCP_MAX_INFLIGHT 32
+/* libuv's queue of replies not yet in the kernel: beyond this the session waits. */
+#define TCP_WRITE_QUEUE_MAX (64 * 1024)
+#define TCP_READ_BUF 65536
 
 struct dns_listener;
 struct tcp_conn;
@@ -21,22 +23,20 @@ struct tcp_conn;
 struct pending {
     struct pending *prev, *next;
     struct dns_listener *l;
-    struct tcp_conn *conn; /* NULL for UDP */
     struct dns_request *req;
     int sync;
     struct sockaddr_storage from;
 };
 
+/* One TCP connection: the socket; the DNS framing lives in its dns_stream session. Listed
+ * until its handle is closed (a graceful close first drains libuv's write queue). */
 struct tcp_conn {
     uv_tcp_t tcp;
-    uv_timer_t idle;
+    uv_shutdown_t shutdown;
     struct tcp_conn *prev, *next;
     struct dns_listener *l;
-    struct pending *pending;
-    unsigned inflight;
-    int closing, reading, handles;
-    size_t len;
-    uint8_t buf[2 + DNS_MSG_MAX];
+    struct dns_stream *s; /* NULL once closing */
+    int want_writable;
 };
 
 struct dns_listener {
@@ -52,6 +52,7 @@ struct dns_listener {
     struct tcp_conn *conns;
     unsigned nconns;
     uint8_t *udp_buf; /* UDP_MMSG_SLOTS * UDP_SLOT */
+    uint8_t tcp_buf[TCP_READ_BUF]; /* one read at a time; the session copies it */
 };
 
 static void list_add(struct pending **head, struct pending *p)
@@ -158,30 +159,12 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
     l->udp_inflight++;
 }
 
-/* ---- TCP ---- */
+/* ---- TCP: a uv_tcp carrying a dns_stream session ---- */
 
 static void conn_closed(uv_handle_t *h)
 {
     struct tcp_conn *c = h->data;
-    if (--c->handles)
-        return;
     struct dns_listener *l = c->l;
-    free(c);
-    listener_handle_closed((uv_handle_t *)&l->tcp);
-}
-
-static void conn_close(struct tcp_conn *c)
-{
-    struct dns_listener *l = c->l;
-    if (c->closing)
-        return;
-    c->closing = 1;
-    while (c->pending) {
-        struct pending *p = c->pending;
-        list_del(&c->pending, p);
-        dns_request_cancel(p->req);
-        free(p);
-    }
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -189,135 +172,98 @@ static void conn_close(struct tcp_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     l->nconns--;
-    uv_close((uv_handle_t *)&c->tcp, conn_closed);
-    uv_close((uv_handle_t *)&c->idle, conn_closed);
+    free(c);
+    listener_handle_closed((uv_handle_t *)&l->tcp);
 }
 
-static void conn_idle(uv_timer_t *t)
+static void conn_shut(uv_shutdown_t *req, int status)
 {
-    struct tcp_conn *c = t->data;
-    if (c->inflight) {
-        uv_timer_again(t); /* busy upstream: not idle */
+    struct tcp_conn *c = req->handle->data;
+    (void)status;
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+/* Ends the session; graceful lets queued replies reach the client before the FIN. */
+static void conn_close(struct tcp_conn *c, int graceful)
+{
+    if (!c->s)
         return;
-    }
-    conn_close(c);
+    dns_stream_free(c->s);
+    c->s = NULL;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (graceful && uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, conn_shut) == 0)
+        return;
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
 }
 
 static void tcp_written(uv_write_t *w, int status)
 {
-    (void)status;
+    struct tcp_conn *c = w->handle->data;
     free(w);
-}
-
-static void tcp_reply(struct tcp_conn *c, const uint8_t *msg, size_t len)
-{
-    uv_write_t *w = malloc(sizeof(*w) + 2 + len);
-    if (!w) {
-        conn_close(c);
+    if (status < 0 || !c->s) {
+        if (c->s)
+            conn_close(c, 0);
         return;
     }
-    uint8_t *data = (uint8_t *)(w + 1);
-    dns_put16(data, (uint16_t)len);
-    memcpy(data + 2, msg, len);
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)(len + 2));
-    if (uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, tcp_written) < 0) {
-        free(w);
-        conn_close(c);
+    if (c->want_writable && c->tcp.write_queue_size < TCP_WRITE_QUEUE_MAX) {
+        c->want_writable = 0;
+        dns_stream_writable(c->s);
     }
 }
 
-static void tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+static ssize_t op_write(void *ctx, const uint8_t *data, size_t len)
+{
+    struct tcp_conn *c = ctx;
+    if (c->tcp.write_queue_size >= TCP_WRITE_QUEUE_MAX) {
+        c->want_writable = 1; /* the client is not reading: wait for it */
+        return 0;
+    }
+    uv_write_t *w = malloc(sizeof(*w) + len);
+    if (!w)
+        return -1;
+    memcpy(w + 1, data, len);
+    uv_buf_t b = uv_buf_init((char *)(w + 1), (unsigned)len);
+    if (uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, tcp_written) < 0) {
+        free(w);
+        return -1;
+    }
+    return (ssize_t)len;
+}
 
 static void tcp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     struct tcp_conn *c = h->data;
     (void)hint;
-    *buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(sizeof(c->buf) - c->len));
+    *buf = uv_buf_init((char *)c->l->tcp_buf, sizeof(c->l->tcp_buf));
 }
 
-static void tcp_set_reading(struct tcp_conn *c)
+static void tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
-    int want = !c->closing && c->inflight < TCP_MAX_INFLIGHT;
-    if (want && !c->reading)
-        uv_read_start((uv_stream_t *)&c->tcp, tcp_alloc, tcp_read);
-    else if (!want && c->reading)
+    struct tcp_conn *c = st->data;
+    if (!c->s)
+        return;
+    if (n == UV_EOF)
+        dns_stream_eof(c->s);
+    else if (n < 0)
+        conn_close(c, 0);
+    else if (n > 0)
+        dns_stream_feed(c->s, (const uint8_t *)buf->base, (size_t)n);
+}
+
+static void op_pause(void *ctx, int paused)
+{
+    struct tcp_conn *c = ctx;
+    if (paused)
         uv_read_stop((uv_stream_t *)&c->tcp);
-    c->reading = want;
-}
-
-static void tcp_process(struct tcp_conn *c);
-
-static void tcp_answer(void *ctx, const uint8_t *reply, size_t len)
-{
-    struct pending *p = ctx;
-    struct tcp_conn *c = p->conn;
-    int sync = p->sync;
-    if (sync) {
-        p->sync = 2; /* tcp_process frees it */
-    } else {
-        list_del(&c->pending, p);
-        free(p);
-        c->inflight--;
-    }
-    if (reply && len)
-        tcp_reply(c, reply, len);
     else
-        conn_close(c); /* garbage on a stream: no way to resync */
-    if (!sync && !c->closing) {
-        tcp_process(c); /* frames that waited for a free slot */
-        tcp_set_reading(c);
-    }
+        uv_read_start((uv_stream_t *)&c->tcp, tcp_alloc, tcp_read);
 }
 
-/* Answers every complete frame in the buffer while slots are free. */
-static void tcp_process(struct tcp_conn *c)
-{
-    size_t off = 0;
-    while (!c->closing && c->inflight < TCP_MAX_INFLIGHT && c->len - off >= 2) {
-        size_t flen = dns_get16(c->buf + off);
-        if (c->len - off - 2 < flen)
-            break;
-        struct pending *p = calloc(1, sizeof(*p));
-        if (!p) {
-            conn_close(c);
-            return;
-        }
-        p->l = c->l;
-        p->conn = c;
-        p->sync = 1;
-        c->inflight++;
-        p->req = dns_resolver_handle(c->l->r, c->buf + off + 2, flen, DNS_REPLY_TCP, tcp_answer, p);
-        off += 2 + flen;
-        if (p->sync == 2) {
-            free(p);
-            c->inflight--;
-            continue;
-        }
-        p->sync = 0;
-        list_add(&c->pending, p);
-    }
-    if (c->closing)
-        return;
-    memmove(c->buf, c->buf + off, c->len - off);
-    c->len -= off;
-}
+static void op_close(void *ctx, int graceful) { conn_close(ctx, graceful); }
 
-static void tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-    struct tcp_conn *c = s->data;
-    (void)buf;
-    if (n < 0) {
-        conn_close(c);
-        return;
-    }
-    if (n == 0)
-        return;
-    c->len += (size_t)n;
-    uv_timer_again(&c->idle);
-    tcp_process(c);
-    if (!c->closing)
-        tcp_set_reading(c);
-}
+static const struct dns_stream_ops tcp_ops = {
+    .write = op_write, .pause = op_pause, .consumed = NULL, .close = op_close};
 
 static void tcp_accept(uv_stream_t *server, int status)
 {
@@ -329,21 +275,19 @@ static void tcp_accept(uv_stream_t *server, int status)
         return;
     c->l = l;
     uv_tcp_init(l->loop, &c->tcp);
-    uv_timer_init(l->loop, &c->idle);
-    c->tcp.data = c->idle.data = c;
-    c->handles = 2;
+    c->tcp.data = c;
     l->handles++; /* a connection keeps the listener's memory alive */
     c->next = l->conns;
     if (l->conns)
         l->conns->prev = c;
     l->conns = c;
     l->nconns++;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || l->nconns > l->o.max_tcp_conns) {
-        conn_close(c);
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || l->nconns > l->o.max_tcp_conns ||
+        !(c->s = dns_stream_new(l->r, l->o.tcp_idle_ms, &tcp_ops, c))) {
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
         return;
     }
-    uv_timer_start(&c->idle, conn_idle, l->o.tcp_idle_ms, l->o.tcp_idle_ms);
-    tcp_set_reading(c);
+    uv_read_start((uv_stream_t *)&c->tcp, tcp_alloc, tcp_read);
 }
 
 /* ---- lifecycle ---- */
@@ -422,8 +366,11 @@ void dns_listener_close(struct dns_listener *l)
         dns_request_cancel(p->req);
         free(p);
     }
-    while (l->conns)
-        conn_close(l->conns);
+    for (struct tcp_conn *c = l->conns; c; c = c->next) {
+        conn_close(c, 0);
+        if (!uv_is_closing((uv_handle_t *)&c->tcp)) /* a graceful close still draining */
+            uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    }
     uv_close((uv_handle_t *)&l->udp, listener_handle_closed);
     uv_close((uv_handle_t *)&l->tcp, listener_handle_closed);
 }

@@ -456,6 +456,8 @@ int dns_resolver_set_config(struct dns_resolver *r, const struct dns_config *cfg
 
 void dns_resolver_set_mesh_transport(struct dns_resolver *r, const struct dns_transport *t)
 {
+    if (r->has_mesh)
+        dns_upstream_drop_mesh(r);
     r->has_mesh = t != NULL;
     if (t)
         r->mesh = *t;

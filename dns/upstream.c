@@ -1,7 +1,7 @@
 /*
  * Upstream resolvers through c-ares, driven by the loop: every socket c-ares opens goes
  * through our socket functions, which connect it to a host socket (watched by a uv_poll) or,
- * for servers inside the mesh, to the node's dns_transport. A uv_timer per channel runs
+ * for servers the node's dns_transport covers (inside the mesh), to that transport. A uv_timer per channel runs
  * c-ares' retransmission timeouts.
  */
 #include <arpa/inet.h>
@@ -13,19 +13,6 @@
 #include <unistd.h>
 
 #include "dns_internal.h"
-
-static int is_mesh_addr(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET) {
-        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-        return a[0] == 100 && (a[1] & 0xc0) == 64;
-    }
-    if (sa->sa_family == AF_INET6) {
-        static const uint8_t pfx[6] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0};
-        return memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, pfx, 6) == 0;
-    }
-    return 0;
-}
 
 static void reschedule(struct dns_upstream *up);
 
@@ -181,12 +168,8 @@ static int s_connect(ares_socket_t s, const struct sockaddr *sa, ares_socklen_t 
     }
     memcpy(&c->peer, sa, len);
     c->peerlen = len;
-    if (!is_mesh_addr(sa))
+    if (!r->has_mesh || !r->mesh.covers(r->mesh.ctx, sa))
         return host_connect(c, sa, len);
-    if (!r->has_mesh) {
-        errno = ENETUNREACH;
-        return -1;
-    }
     errno = 0;
     int h = r->mesh.open(r->mesh.ctx, c->type, sa, len, c);
     if (h < 0)
@@ -194,7 +177,29 @@ static int s_connect(ares_socket_t s, const struct sockaddr *sa, ares_socklen_t 
     c->fd = h;
     c->kind = DNS_SOCK_MESH;
     conn_apply_wants(c);
+    if (c->type == SOCK_STREAM) {
+        errno = EINPROGRESS; /* up when the transport reports it writable */
+        return -1;
+    }
     return 0;
+}
+
+/* The transport is going away (or being replaced): its sockets are closed now, and c-ares
+ * learns it on its next read (ECONNRESET), which the reaper triggers from the loop. */
+void dns_upstream_drop_mesh(struct dns_resolver *r)
+{
+    int any = 0;
+    for (size_t i = 0; i < r->nsocks; i++) {
+        struct dns_transport_conn *c = r->socks[i];
+        if (!c || c->kind != DNS_SOCK_MESH)
+            continue;
+        r->mesh.close(r->mesh.ctx, c->fd);
+        c->fd = -1;
+        c->kind = DNS_SOCK_DEAD;
+        any = 1;
+    }
+    if (any && !r->closing)
+        uv_timer_start(&r->reaper, r->reaper.timer_cb, 0, 0);
 }
 
 static ares_ssize_t s_recvfrom(ares_socket_t s, void *buf, size_t len, int flags,
@@ -208,6 +213,10 @@ static ares_ssize_t s_recvfrom(ares_socket_t s, void *buf, size_t len, int flags
     }
     if (c->kind == DNS_SOCK_HOST)
         return recvfrom(c->fd, buf, len, flags, from, fromlen);
+    if (c->kind == DNS_SOCK_DEAD) {
+        errno = ECONNRESET;
+        return -1;
+    }
     ssize_t n = up->r->mesh.recv(up->r->mesh.ctx, c->fd, buf, len);
     if (n >= 0 && from && fromlen) {
         socklen_t l = *fromlen < c->peerlen ? *fromlen : c->peerlen;
@@ -227,6 +236,10 @@ static ares_ssize_t s_sendv(ares_socket_t s, const struct iovec *iov, int n, voi
     }
     if (c->kind == DNS_SOCK_HOST)
         return writev(c->fd, iov, n);
+    if (c->kind == DNS_SOCK_DEAD) {
+        errno = ECONNRESET;
+        return -1;
+    }
     return up->r->mesh.send(up->r->mesh.ctx, c->fd, iov, n);
 }
 
@@ -436,6 +449,8 @@ static void on_reaper(uv_timer_t *t)
         struct dns_transport_conn *c = r->socks[i];
         if (c && c->kind == DNS_SOCK_MESH && c->want_write)
             dns_transport_ready(c, 0, 1);
+        else if (c && c->kind == DNS_SOCK_DEAD)
+            dns_transport_ready(c, 1, 1);
     }
 }
 

@@ -146,7 +146,7 @@ static int start_stack(struct node_daemon *d, const struct node_config *c, char 
         return -1;
     }
     d->dialer.stack = d->stack;
-    if (node_magicdns_attach(&d->dns, d->stack) != 0) {
+    if (node_magicdns_attach(&d->dns, d->stack, d->dialer.is_mesh, d->dialer.is_mesh_ctx) != 0) {
         snprintf(err, errlen, "MagicDNS: cannot serve %s inside the netstack", NODE_MAGICDNS_ADDR);
         return -1;
     }

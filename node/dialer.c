@@ -511,6 +511,13 @@ int node_sockaddr_to_endpoint(const struct sockaddr *sa, uint16_t port, ns_endpo
     return -1;
 }
 
+uint16_t node_sockaddr_port(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+}
+
 void node_endpoint_to_sockaddr(const ns_endpoint *ep, struct sockaddr_storage *ss)
 {
     memset(ss, 0, sizeof(*ss));

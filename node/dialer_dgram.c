@@ -135,9 +135,7 @@ static int send_mesh(struct node_dgram *g, const struct sockaddr *sa, const uint
                      size_t len)
 {
     ns_endpoint ep;
-    uint16_t port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
-                                                   : ((const struct sockaddr_in6 *)sa)->sin6_port);
-    if (node_sockaddr_to_endpoint(sa, port, &ep) != 0)
+    if (node_sockaddr_to_endpoint(sa, node_sockaddr_port(sa), &ep) != 0)
         return PROXY_E_OTHER;
     int err = NS_OK;
     struct flow *f = flow_get(g, &ep, &err);

@@ -163,6 +163,10 @@ int node_magicdns_apply(struct node_magicdns *m, const struct node_options *o,
     if (!m->resolver) {
         m->resolver = dns_resolver_new(m->loop, &b.cfg, err, errlen);
         ret = m->resolver ? 0 : -1;
+        if (m->resolver && m->mesh) {
+            struct dns_transport tr = node_dns_mesh_transport(m->mesh);
+            dns_resolver_set_mesh_transport(m->resolver, &tr);
+        }
     } else {
         ret = dns_resolver_set_config(m->resolver, &b.cfg, err, errlen);
     }
@@ -272,15 +276,121 @@ static void on_udp_accept(void *ctx, ns_udp *u)
     ns_udp_set_cbs(u, &udp_cbs, ctx);
 }
 
-int node_magicdns_attach(struct node_magicdns *m, ns_stack *stack)
+/* TCP: the conn carries a dns_stream session; this is only the glue between the two. */
+struct node_magicdns_tcp {
+    struct node_magicdns *m;
+    ns_conn *c;
+    struct dns_stream *s;
+    struct node_magicdns_tcp *prev, *next;
+};
+
+static void tcp_release(struct node_magicdns_tcp *t, int graceful)
+{
+    struct node_magicdns *m = t->m;
+    dns_stream_free(t->s);
+    if (graceful)
+        ns_conn_close(t->c);
+    else
+        ns_conn_reset(t->c);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        m->tcp = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    m->n_tcp--;
+    free(t);
+}
+
+static ssize_t op_write(void *ctx, const uint8_t *data, size_t len)
+{
+    struct node_magicdns_tcp *t = ctx;
+    ssize_t n = ns_conn_write(t->c, data, len);
+    return n < 0 ? -1 : n; /* 0: full, on_writable follows */
+}
+
+static void op_pause(void *ctx, int paused)
+{
+    struct node_magicdns_tcp *t = ctx;
+    ns_conn_read_pause(t->c, paused);
+}
+
+static void op_consumed(void *ctx, size_t n)
+{
+    struct node_magicdns_tcp *t = ctx;
+    ns_conn_consumed(t->c, n);
+}
+
+static void op_close(void *ctx, int graceful) { tcp_release(ctx, graceful); }
+
+static const struct dns_stream_ops stream_ops = {
+    .write = op_write, .pause = op_pause, .consumed = op_consumed, .close = op_close};
+
+static void on_tcp_read(ns_conn *c, const uint8_t *data, size_t len)
+{
+    struct node_magicdns_tcp *t = ns_conn_data(c);
+    if (len)
+        dns_stream_feed(t->s, data, len);
+    else
+        dns_stream_eof(t->s);
+}
+
+static void on_tcp_writable(ns_conn *c)
+{
+    struct node_magicdns_tcp *t = ns_conn_data(c);
+    dns_stream_writable(t->s);
+}
+
+static void on_tcp_error(ns_conn *c, int err)
+{
+    (void)err;
+    tcp_release(ns_conn_data(c), 1); /* dead already: close only releases it */
+}
+
+static const struct ns_conn_cbs tcp_cbs = {
+    .on_read = on_tcp_read, .on_writable = on_tcp_writable, .on_error = on_tcp_error};
+
+static void on_tcp_accept(void *ctx, ns_conn *c)
+{
+    struct node_magicdns *m = ctx;
+    struct node_magicdns_tcp *t = NULL;
+    if (m->n_tcp < NODE_MAGICDNS_MAX_TCP && m->resolver)
+        t = calloc(1, sizeof(*t));
+    if (t)
+        t->s = dns_stream_new(m->resolver, 0, &stream_ops, t);
+    if (!t || !t->s) {
+        free(t);
+        ns_conn_reset(c);
+        return;
+    }
+    t->m = m;
+    t->c = c;
+    t->next = m->tcp;
+    if (m->tcp)
+        m->tcp->prev = t;
+    m->tcp = t;
+    m->n_tcp++;
+    ns_conn_set_cbs(c, &tcp_cbs, t);
+}
+
+int node_magicdns_attach(struct node_magicdns *m, ns_stack *stack, node_dns_covers_fn covers,
+                         void *covers_ctx)
 {
     ns_addr magic;
     ns_addr_parse(&magic, NODE_MAGICDNS_ADDR);
     if (ns_stack_add_address(stack, &magic) != NS_OK)
         return -1;
-    if (ns_stack_handle_udp(stack, &magic, 53, on_udp_accept, m) != NS_OK)
+    if (ns_stack_handle_udp(stack, &magic, 53, on_udp_accept, m) != NS_OK ||
+        ns_stack_handle_tcp(stack, &magic, 53, on_tcp_accept, m) != NS_OK)
         return -1;
     m->stack = stack;
+    m->mesh = node_dns_mesh_new(stack, covers, covers_ctx);
+    if (!m->mesh)
+        return -1;
+    if (m->resolver) {
+        struct dns_transport tr = node_dns_mesh_transport(m->mesh);
+        dns_resolver_set_mesh_transport(m->resolver, &tr);
+    }
     return 0;
 }
 
@@ -294,6 +404,12 @@ void node_magicdns_detach(struct node_magicdns *m)
         ns_udp_close(q->flow);
         free(q);
     }
+    while (m->tcp)
+        tcp_release(m->tcp, 0);
+    if (m->resolver && m->mesh)
+        dns_resolver_set_mesh_transport(m->resolver, NULL); /* closes its sockets */
+    node_dns_mesh_free(m->mesh);
+    m->mesh = NULL;
     m->stack = NULL;
 }
 

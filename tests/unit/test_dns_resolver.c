@@ -498,6 +498,14 @@ static void fake_poll(uv_poll_t *p, int status, int events)
     dns_transport_ready(t->conn, 1, 0);
 }
 
+/* "Inside the mesh": 100.100.0.0/16 here, whatever the real mesh's prefix. */
+static int fake_covers(void *ctx, const struct sockaddr *sa)
+{
+    (void)ctx;
+    const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+    return sa->sa_family == AF_INET && a[0] == 100 && a[1] == 100;
+}
+
 static int fake_open(void *ctx, int type, const struct sockaddr *addr, socklen_t len,
                      struct dns_transport_conn *conn)
 {
@@ -590,7 +598,7 @@ static void test_mesh_transport(void **state)
     c.routes = &route;
     c.n_routes = 1;
     assert_int_equal(dns_resolver_set_config(f->r, &c, err, sizeof(err)), 0);
-    struct dns_transport tr = {&t, fake_open, fake_send, fake_recv, fake_close};
+    struct dns_transport tr = {&t, fake_covers, fake_open, fake_send, fake_recv, fake_close};
     dns_resolver_set_mesh_transport(f->r, &tr);
 
     struct lk l = {0};
