@@ -53,7 +53,7 @@ cat > "$TB_DIR/netmap.json" <<JSON
   "peers": [{"name": "gw", "public_key": "$TB_PUB_gw", "endpoints": ["127.0.0.1:$PEER_PORT"],
              "allowed_ips": ["10.77.0.2/32", "10.77.0.9/32"]}],
   "dns": {"suffix": "mesh.internal.", "resolvers": ["10.77.0.2:5353"],
-          "routes": {"corp.example.": ["10.77.0.2"]}}
+          "routes": {"corp.example.": ["10.77.0.2"]}, "search": ["example"]}
 }
 JSON
 chmod 600 "$TB_DIR/netmap.json"
@@ -141,6 +141,12 @@ echo "== the proxy resolves a name only the in-mesh resolver knows"
 got=$(curl -sS --max-time 30 --socks5-hostname "$PROXY" http://files.example:8000/blob | sha256sum | cut -d' ' -f1)
 [ "$got" = "$want" ] || fail "download from files.example through SOCKS5 differs"
 pass "curl --socks5-hostname files.example"
+# A single label the proxy resolves: files.mesh.internal is NXDOMAIN, then the search domain.
+got=$(curl -sS --max-time 30 --socks5-hostname "$PROXY" http://files:8000/blob | sha256sum | cut -d' ' -f1)
+[ "$got" = "$want" ] || fail "download from files (search domain example) differs"
+rc=0; curl -sS --max-time 30 --socks5-hostname "$PROXY" http://nosuchhost:8000/ -o /dev/null 2>/dev/null || rc=$?
+[ "$rc" -eq 97 ] || fail "an unknown single label: curl exit $rc, want 97 (SOCKS5 host unreachable)"
+pass "single-label names through the search domain; unknown ones refused"
 
 echo "== new addresses restart the netstack: held conns released, upstreams move to the new one"
 # A TCP connection to 100.100.100.100 held open across the restart must be closed, not hang.
