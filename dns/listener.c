@@ -192,7 +192,10 @@ static void conn_close(struct tcp_conn *c, int graceful)
     dns_stream_free(c->s);
     c->s = NULL;
     uv_read_stop((uv_stream_t *)&c->tcp);
-    if (graceful && uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, conn_shut) == 0)
+    /* Graceful only when libuv holds no reply: one that is not reading would keep the
+     * connection (and its slot) forever. */
+    if (graceful && c->tcp.write_queue_size == 0 &&
+        uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, conn_shut) == 0)
         return;
     uv_close((uv_handle_t *)&c->tcp, conn_closed);
 }
@@ -201,6 +204,11 @@ static void tcp_written(uv_write_t *w, int status)
 {
     struct tcp_conn *c = w->handle->data;
     free(w);
+    if (status < 0 && !c->s) { /* broken while a graceful close waited for it */
+        if (!uv_is_closing((uv_handle_t *)&c->tcp))
+            uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        return;
+    }
     if (status < 0 || !c->s) {
         if (c->s)
             conn_close(c, 0);

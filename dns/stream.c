@@ -32,6 +32,7 @@ struct dns_stream {
     uint8_t *out;
     size_t out_off, out_len, out_cap;
     int paused, eof, blocked, kick, closed, freed;
+    int processing, again; /* inside process(); another pass wanted */
 };
 
 static size_t out_pending(const struct dns_stream *s) { return s->out_len - s->out_off; }
@@ -131,6 +132,7 @@ static void set_reading(struct dns_stream *s)
 }
 
 static void process(struct dns_stream *s);
+static void on_timer(uv_timer_t *t);
 
 /* Frames answered, EOF honoured, reading adjusted: what follows any change of state. */
 static void progress(struct dns_stream *s)
@@ -171,7 +173,7 @@ static void on_reply(void *ctx, const uint8_t *reply, size_t len)
 }
 
 /* Hands every complete frame to the resolver while there is room. */
-static void process(struct dns_stream *s)
+static void process_frames(struct dns_stream *s)
 {
     size_t start = s->in_off;
     while (!s->closed && can_take(s) && s->in_len - s->in_off >= 2) {
@@ -208,6 +210,10 @@ static void process(struct dns_stream *s)
     }
     if (s->closed)
         return;
+    /* Only whole queries count as activity: a client trickling a byte now and then must
+     * not hold its slot forever. */
+    if (s->in_off > start && !s->kick)
+        uv_timer_start(&s->timer, on_timer, s->idle_ms, 0);
     if (s->in_off > start && s->ops->consumed)
         s->ops->consumed(s->ctx, s->in_off - start);
     if (s->in_off) {
@@ -215,6 +221,22 @@ static void process(struct dns_stream *s)
         s->in_len -= s->in_off;
         s->in_off = 0;
     }
+}
+
+/* A reply delivered from inside dns_resolver_handle() must not run a nested pass over the
+ * input buffer (it would move the bytes under the outer pass): it asks for another pass. */
+static void process(struct dns_stream *s)
+{
+    if (s->processing) {
+        s->again = 1;
+        return;
+    }
+    s->processing = 1;
+    do {
+        s->again = 0;
+        process_frames(s);
+    } while (s->again && !s->closed);
+    s->processing = 0;
 }
 
 static void on_timer(uv_timer_t *t)
@@ -260,8 +282,6 @@ void dns_stream_feed(struct dns_stream *s, const uint8_t *data, size_t len)
     }
     memcpy(s->in + s->in_len, data, len);
     s->in_len += len;
-    if (!s->kick)
-        uv_timer_start(&s->timer, on_timer, s->idle_ms, 0);
     progress(s);
 }
 

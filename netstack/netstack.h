@@ -146,6 +146,9 @@ const ns_endpoint *ns_conn_remote(const ns_conn *c);
  * on_writable; 0 before on_connect, which is the signal to start) or a negative error. */
 ssize_t ns_conn_write(ns_conn *c, const void *data, size_t len);
 size_t ns_conn_write_space(const ns_conn *c);
+/* Cap the bytes queued but not yet acknowledged on this conn (0 = the stack's tcp_snd_buf):
+ * a service whose client may stop reading keeps its memory bounded per connection. */
+void ns_conn_set_send_limit(ns_conn *c, size_t bytes);
 /* The user is done with n bytes handed to on_read: reopen the window by n. */
 void ns_conn_consumed(ns_conn *c, size_t n);
 /* Pause (1) / resume (0) on_read; bytes arriving meanwhile are held, bounded by the window.

@@ -56,6 +56,7 @@ struct ns_conn {
   struct pbuf *held, *held_tail;   /* received, not yet given to the user */
   int paused, connected, outbound, eof_seen, eof_pending;
   int want_writable;
+  size_t snd_limit;     /* ns_conn_set_send_limit, 0 = the stack's send buffer */
   int in_cb;            /* inside one of our lwIP callbacks: defer release */
   int released;         /* user released: free when the callback returns */
   int release_reset;

@@ -186,7 +186,8 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
   (void)len;
   if (!c || !c->want_writable || c->released)
     return ERR_OK;
-  if (tcp_sndbuf(pcb) < NS_WRITABLE_MIN(c->ns) && pcb->unacked)
+  size_t min = c->snd_limit ? c->snd_limit / 4 : NS_WRITABLE_MIN(c->ns);
+  if (ns_conn_write_space(c) < min && pcb->unacked)
     return ERR_OK;
   c->want_writable = 0;
   if (c->cbs.on_writable) {
@@ -475,7 +476,18 @@ size_t ns_conn_write_space(const ns_conn *c)
     return 0;
   if (tcp_sndqueuelen(c->pcb) >= TCP_SND_QUEUELEN - 4)
     return 0;
-  return tcp_sndbuf(c->pcb);
+  size_t space = tcp_sndbuf(c->pcb);
+  if (!c->snd_limit)
+    return space;
+  size_t queued = (u32_t)(c->pcb->snd_lbb - c->pcb->lastack); /* written, not yet acked */
+  if (queued >= c->snd_limit)
+    return 0;
+  return space < c->snd_limit - queued ? space : c->snd_limit - queued;
+}
+
+void ns_conn_set_send_limit(ns_conn *c, size_t bytes)
+{
+  c->snd_limit = bytes;
 }
 
 ssize_t ns_conn_write(ns_conn *c, const void *data, size_t len)

@@ -277,10 +277,17 @@ static void on_udp_accept(void *ctx, ns_udp *u)
 }
 
 /* TCP: the conn carries a dns_stream session; this is only the glue between the two. */
+/* What one connection may hold of a peer's bytes the session has not answered yet: two
+ * maximum-size queries. The netstack's window (MiBs) would let a peer that never reads park
+ * far more, so reading is never paused here; a peer that overruns this is reset. */
+#define TCP_HELD_MAX (2 * (2 + 65535))
+#define TCP_PER_PEER_MAX 8 /* connections from one address, so one peer cannot take them all */
+
 struct node_magicdns_tcp {
     struct node_magicdns *m;
     ns_conn *c;
     struct dns_stream *s;
+    size_t held; /* fed to the session, not yet consumed */
     struct node_magicdns_tcp *prev, *next;
 };
 
@@ -311,13 +318,15 @@ static ssize_t op_write(void *ctx, const uint8_t *data, size_t len)
 
 static void op_pause(void *ctx, int paused)
 {
-    struct node_magicdns_tcp *t = ctx;
-    ns_conn_read_pause(t->c, paused);
+    /* See TCP_HELD_MAX: the session's input is bounded in on_tcp_read instead. */
+    (void)ctx;
+    (void)paused;
 }
 
 static void op_consumed(void *ctx, size_t n)
 {
     struct node_magicdns_tcp *t = ctx;
+    t->held -= n;
     ns_conn_consumed(t->c, n);
 }
 
@@ -329,10 +338,16 @@ static const struct dns_stream_ops stream_ops = {
 static void on_tcp_read(ns_conn *c, const uint8_t *data, size_t len)
 {
     struct node_magicdns_tcp *t = ns_conn_data(c);
-    if (len)
-        dns_stream_feed(t->s, data, len);
-    else
+    if (!len) {
         dns_stream_eof(t->s);
+        return;
+    }
+    if (t->held + len > TCP_HELD_MAX) {
+        tcp_release(t, 0);
+        return;
+    }
+    t->held += len;
+    dns_stream_feed(t->s, data, len);
 }
 
 static void on_tcp_writable(ns_conn *c)
@@ -350,11 +365,22 @@ static void on_tcp_error(ns_conn *c, int err)
 static const struct ns_conn_cbs tcp_cbs = {
     .on_read = on_tcp_read, .on_writable = on_tcp_writable, .on_error = on_tcp_error};
 
+static unsigned tcp_count_from(const struct node_magicdns *m, const ns_addr *a)
+{
+    unsigned n = 0;
+    for (const struct node_magicdns_tcp *t = m->tcp; t; t = t->next) {
+        const ns_addr *b = &ns_conn_remote(t->c)->addr;
+        n += b->family == a->family && memcmp(b->ip, a->ip, a->family == AF_INET ? 4 : 16) == 0;
+    }
+    return n;
+}
+
 static void on_tcp_accept(void *ctx, ns_conn *c)
 {
     struct node_magicdns *m = ctx;
     struct node_magicdns_tcp *t = NULL;
-    if (m->n_tcp < NODE_MAGICDNS_MAX_TCP && m->resolver)
+    if (m->n_tcp < NODE_MAGICDNS_MAX_TCP && m->resolver &&
+        tcp_count_from(m, &ns_conn_remote(c)->addr) < TCP_PER_PEER_MAX)
         t = calloc(1, sizeof(*t));
     if (t)
         t->s = dns_stream_new(m->resolver, 0, &stream_ops, t);
@@ -370,6 +396,7 @@ static void on_tcp_accept(void *ctx, ns_conn *c)
         m->tcp->prev = t;
     m->tcp = t;
     m->n_tcp++;
+    ns_conn_set_send_limit(c, DNS_STREAM_OUT_MAX);
     ns_conn_set_cbs(c, &tcp_cbs, t);
 }
 

@@ -1,4 +1,5 @@
 /* The `tunless` binary: one table of subcommands, each implemented in node/cmd_*.c. */
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -54,6 +55,8 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* A client that resets while we write must cost one connection (EPIPE), not the node. */
+    signal(SIGPIPE, SIG_IGN);
     if (sodium_init() < 0) {
         fprintf(stderr, "tunless: libsodium failed to initialise\n");
         return 1;

@@ -391,6 +391,35 @@ static void test_idle_close(void **state)
     assert_int_equal(f->c->graceful, 1);
 }
 
+static void trickle_cb(uv_timer_t *t)
+{
+    struct fixture *f = t->data;
+    static const uint8_t byte = 0xff;
+    if (f->c->closed) {
+        uv_timer_stop(t);
+        return;
+    }
+    dns_stream_feed(f->c->s, &byte, 1); /* a length prefix that never completes */
+}
+
+/* A byte every 10 ms never makes a query: the 50 ms idle timeout still ends the session. */
+static void test_trickle_is_idle(void **state)
+{
+    struct fixture *f = *state;
+    dns_stream_free(f->c->s);
+    f->c->s = dns_stream_new(f->r, 50, &ops, f->c);
+    uv_timer_t t;
+    uv_timer_init(&f->loop, &t);
+    t.data = f;
+    uv_timer_start(&t, trickle_cb, 10, 10);
+    for (int i = 0; i < 300 && !f->c->closed; i++)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL); /* before any assert: t lives on this stack */
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_true(f->c->closed);
+    assert_int_equal(f->c->graceful, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +432,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_frame_formerr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trickle_is_idle, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -516,6 +516,60 @@ static void test_reset(void **state)
   ns_conn_close(hc.c);
 }
 
+/* ---- a per-connection send limit ---- */
+
+static struct {
+  ns_conn *a;
+  size_t b_len;
+  int connected, writable;
+} sl;
+
+static void sl_connect(ns_conn *c, int status)
+{
+  (void)c;
+  sl.connected = status == NS_OK ? 1 : -1;
+}
+static void sl_writable(ns_conn *c)
+{
+  (void)c;
+  sl.writable = 1;
+}
+static void sl_b_read(ns_conn *c, const uint8_t *d, size_t len)
+{
+  (void)d;
+  sl.b_len += len;
+  ns_conn_consumed(c, len);
+}
+static const struct ns_conn_cbs sl_a_cbs = {sl_connect, NULL, sl_writable, NULL};
+static const struct ns_conn_cbs sl_b_cbs = {NULL, sl_b_read, NULL, NULL};
+static void sl_accept(void *ctx, ns_conn *c)
+{
+  (void)ctx;
+  ns_conn_set_cbs(c, &sl_b_cbs, NULL);
+}
+
+/* A 64 KiB limit: one write takes exactly 64 KiB of 1 MiB, nothing more fits until the peer
+ * acknowledges, then on_writable says there is room again. */
+static void test_send_limit(void **state)
+{
+  (void)state;
+  memset(&sl, 0, sizeof(sl));
+  ns_stack_handle_tcp(B.ns, &B.v4, 9, sl_accept, NULL);
+  ns_endpoint r = ep(&B.v4, 9);
+  sl.a = ns_conn_connect(A.ns, &r, &sl_a_cbs, NULL, NULL);
+  run_until(&sl.connected);
+  assert_int_equal(sl.connected, 1);
+  ns_conn_set_send_limit(sl.a, 65536);
+  static uint8_t big[1 << 20];
+  assert_int_equal(ns_conn_write(sl.a, big, sizeof(big)), 65536);
+  assert_int_equal(ns_conn_write_space(sl.a), 0);
+  run_until(&sl.writable);
+  assert_true(sl.b_len > 0);
+  assert_true(ns_conn_write_space(sl.a) >= 65536 / 4);
+  assert_true(ns_conn_write_space(sl.a) <= 65536);
+  ns_conn_close(sl.a);
+}
+
 static void test_refused(void **state)
 {
   (void)state;
@@ -972,6 +1026,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_send_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
       cmocka_unit_test_setup_teardown(test_isolation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_udp, setup, teardown),
