@@ -245,6 +245,9 @@ u32_t ns_hook_tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr
 /* lwIP's cyclic ND timer ages neighbour and destination caches that a tunnel never fills (ND
  * is dropped before lwIP, addresses are static and PREFERRED): without it an idle stack has no
  * timer at all. */
+#if LWIP_VERSION_MAJOR != 2 || LWIP_VERSION_MINOR != 1
+#error "stop_idle_timers relies on lwIP 2.1's cyclic timers: check nd6_tmr's duties again"
+#endif
 static void stop_idle_timers(void)
 {
   for (int i = 0; i < lwip_num_cyclic_timers; i++)

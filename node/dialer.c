@@ -255,7 +255,12 @@ static void fail_later(struct node_mesh_stream *s, int err)
 static void connect_addr(struct node_mesh_stream *s, const struct sockaddr *sa)
 {
     struct node_dialer *d = s->d;
-    if (!(d->stack && d->is_mesh && d->is_mesh(d->is_mesh_ctx, sa))) {
+    bool mesh = d->is_mesh && d->is_mesh(d->is_mesh_ctx, sa);
+    if (mesh && !d->stack) { /* between netstacks: never out through the host instead */
+        fail_later(s, PROXY_E_NET_UNREACH);
+        return;
+    }
+    if (!mesh) {
         if (d->tunnel_only) {
             fail_later(s, PROXY_E_POLICY);
             return;

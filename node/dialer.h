@@ -37,6 +37,7 @@ struct node_dialer {
     /* Everything alive that may hold netstack conns and flows (node_dialer_detach_stack). */
     struct node_mesh_stream *streams;
     struct node_dgram *dgrams;
+    unsigned dgram_flows; /* netstack UDP flows all associations hold (NODE_DIALER_FLOWS_MAX) */
 };
 
 void node_dialer_init(struct node_dialer *d, uv_loop_t *loop);

@@ -11,8 +11,11 @@
 
 #include "dialer.h"
 
-/* Distinct mesh destinations per association; the least recently used flow gives way. */
+/* Distinct mesh destinations per association, and for all of them together (a quarter of
+ * the netstack's default UDP flows, which MagicDNS and published ports need too); the
+ * association's least recently used flow gives way. */
 #define FLOWS_MAX 64
+#define NODE_DIALER_FLOWS_MAX 1024
 
 struct flow {
     struct flow *prev, *next; /* most recently used first */
@@ -59,6 +62,7 @@ static void flow_unlink(struct node_dgram *g, struct flow *f)
     if (f->next)
         f->next->prev = f->prev;
     g->nflows--;
+    g->d->dgram_flows--;
 }
 
 static void flow_push_front(struct node_dgram *g, struct flow *f)
@@ -69,6 +73,7 @@ static void flow_push_front(struct node_dgram *g, struct flow *f)
         f->next->prev = f;
     g->flows = f;
     g->nflows++;
+    g->d->dgram_flows++;
 }
 
 static void flow_close(struct node_dgram *g, struct flow *f)
@@ -110,11 +115,15 @@ static struct flow *flow_get(struct node_dgram *g, const ns_endpoint *ep, int *e
             return f;
         }
     }
-    if (g->nflows >= FLOWS_MAX) {
+    if (g->nflows >= FLOWS_MAX || (g->d->dgram_flows >= NODE_DIALER_FLOWS_MAX && g->flows)) {
         struct flow *last = g->flows;
         while (last->next)
             last = last->next;
         flow_close(g, last);
+    }
+    if (g->d->dgram_flows >= NODE_DIALER_FLOWS_MAX) {
+        *err = NS_ELIMIT;
+        return NULL;
     }
     struct flow *f = calloc(1, sizeof(*f));
     if (!f) {
@@ -191,8 +200,8 @@ static int send_addr(struct node_dgram *g, const struct sockaddr *sa, const uint
                      size_t len)
 {
     struct node_dialer *d = g->d;
-    if (d->stack && d->is_mesh && d->is_mesh(d->is_mesh_ctx, sa))
-        return send_mesh(g, sa, data, len);
+    if (d->is_mesh && d->is_mesh(d->is_mesh_ctx, sa))
+        return d->stack ? send_mesh(g, sa, data, len) : PROXY_E_NET_UNREACH;
     if (d->tunnel_only)
         return PROXY_E_POLICY;
     return send_direct(g, sa, data, len);

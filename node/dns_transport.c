@@ -181,7 +181,15 @@ static int t_open(void *ctx, int type, const struct sockaddr *addr, socklen_t ad
     struct node_dns_mesh *t = ctx;
     ns_endpoint ep;
     (void)addrlen;
-    if (node_sockaddr_to_endpoint(addr, node_sockaddr_port(addr), &ep) < 0 || (type != SOCK_DGRAM && type != SOCK_STREAM)) {
+    if (!t->stack) { /* between netstacks: a mesh resolver must not be asked in the clear */
+        errno = ENETUNREACH;
+        return -1;
+    }
+    if (type != SOCK_DGRAM && type != SOCK_STREAM) {
+        errno = EPROTONOSUPPORT;
+        return -1;
+    }
+    if (node_sockaddr_to_endpoint(addr, node_sockaddr_port(addr), &ep) < 0) {
         errno = EAFNOSUPPORT;
         return -1;
     }

@@ -88,6 +88,7 @@ static int start_udp(struct node_forward_listener *f, uv_loop_t *loop, const str
         return UV_ENOMEM;
     f->relay = (struct node_udp_relay){.loop = loop,
                                        .dialer = node_dialer_proxy(f->dialer),
+                                       .resolver = f->dialer->resolver,
                                        .reply = udp_reply,
                                        .ctx = f};
     node_target_from_hostport(&f->spec.target, &f->relay.target);

@@ -411,13 +411,19 @@ int node_magicdns_attach(struct node_magicdns *m, ns_stack *stack, node_dns_cove
         ns_stack_handle_tcp(stack, &magic, 53, on_tcp_accept, m) != NS_OK)
         return -1;
     m->stack = stack;
+    m->covers = covers;
+    m->covers_ctx = covers_ctx;
+    struct node_dns_mesh *old = m->mesh; /* the refusing one detach left, if any */
     m->mesh = node_dns_mesh_new(stack, covers, covers_ctx);
-    if (!m->mesh)
+    if (!m->mesh) {
+        m->mesh = old;
         return -1;
+    }
     if (m->resolver) {
         struct dns_transport tr = node_dns_mesh_transport(m->mesh);
         dns_resolver_set_mesh_transport(m->resolver, &tr);
     }
+    node_dns_mesh_free(old);
     return 0;
 }
 
@@ -433,10 +439,14 @@ void node_magicdns_detach(struct node_magicdns *m)
     }
     while (m->tcp)
         tcp_release(m->tcp, 0);
-    if (m->resolver && m->mesh)
-        dns_resolver_set_mesh_transport(m->resolver, NULL); /* closes its sockets */
+    /* Until the next stack, mesh upstreams fail rather than leave through the host. */
+    struct node_dns_mesh *none = m->mesh ? node_dns_mesh_new(NULL, m->covers, m->covers_ctx) : NULL;
+    if (m->resolver && m->mesh) {
+        struct dns_transport tr = node_dns_mesh_transport(none);
+        dns_resolver_set_mesh_transport(m->resolver, none ? &tr : NULL); /* closes its sockets */
+    }
     node_dns_mesh_free(m->mesh);
-    m->mesh = NULL;
+    m->mesh = none;
     m->stack = NULL;
 }
 
@@ -449,6 +459,8 @@ void node_magicdns_stop(struct node_magicdns *m)
     if (m->resolver)
         dns_resolver_free(m->resolver);
     m->resolver = NULL;
+    node_dns_mesh_free(m->mesh); /* refusing: it never opened a socket */
+    m->mesh = NULL;
 }
 
 /* ---- the proxies' resolver ---- */

@@ -40,7 +40,9 @@ struct node_magicdns {
     struct node_magicdns_query *pending; /* canceled on detach */
     struct node_magicdns_tcp *tcp;       /* reset on detach */
     unsigned n_tcp;
-    struct node_dns_mesh *mesh;          /* the resolver's transport while attached */
+    struct node_dns_mesh *mesh;          /* the resolver's transport (stack NULL: refusing) */
+    node_dns_covers_fn covers;
+    void *covers_ctx;
 };
 
 /* Creates the resolver from cfg (NULL: no configuration yet) and starts --dns-listen. */
@@ -62,6 +64,7 @@ struct proxy_resolver node_magicdns_proxy_resolver(struct node_magicdns *m);
 /* node/dns_transport.c: struct dns_transport over a netstack. The transport holds flows and
  * conns of stack until the resolver closes its sockets (dns_resolver_set_mesh_transport with
  * another transport or NULL); node_dns_mesh_free releases whatever is left. */
+/* stack NULL: a transport that covers the same servers and fails every open (ENETUNREACH). */
 struct node_dns_mesh *node_dns_mesh_new(ns_stack *stack, node_dns_covers_fn covers,
                                         void *covers_ctx);
 struct dns_transport node_dns_mesh_transport(struct node_dns_mesh *t);

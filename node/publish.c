@@ -96,6 +96,7 @@ int node_publish_start(struct node_daemon *d, const struct ns_config *nc, char *
         *pc = (struct node_publish_ctx){.d = d, .p = p};
         pc->udp = (struct node_udp_relay){.loop = d->loop,
                                           .dialer = proxy_direct_dialer(&d->dialer.direct),
+                                          .resolver = d->dialer.direct.resolver,
                                           .reply = udp_reply,
                                           .release = udp_release,
                                           .ctx = pc};

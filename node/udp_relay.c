@@ -30,11 +30,15 @@ static void maybe_free(struct node_udp_session *s)
         free(s);
 }
 
+static bool same_sockaddr(const struct sockaddr *a, const struct sockaddr_storage *b);
+
 static void on_dg_recv(void *ud, const struct sockaddr *from, const uint8_t *data, size_t len)
 {
-    (void)from; /* the dgram only ever sends to the target */
     struct node_udp_session *s = ud;
     if (!s->relay)
+        return;
+    /* Host sockets are unconnected: anyone may write to their port. */
+    if (s->dst.name[0] || !same_sockaddr(from, &s->dst.addr))
         return;
     uv_timer_again(&s->idle);
     s->relay->reply(s->relay, s, data, len);
@@ -70,6 +74,7 @@ void node_udp_session_end(struct node_udp_session *s)
     if (r->release)
         r->release(r, s);
     s->relay = NULL;
+    proxy_name_queue_clear(&s->names);
     s->dg->ops->close(s->dg);
     uv_close((uv_handle_t *)&s->idle, on_timer_closed);
 }
@@ -84,6 +89,18 @@ static bool same_sockaddr(const struct sockaddr *a, const struct sockaddr_storag
     }
     const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
     return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+}
+
+/* The first answer fixes the session's address; datagrams queued behind it follow it. */
+static void send_resolved(void *arg, const struct sockaddr *sa, const uint8_t *data, size_t len)
+{
+    struct node_udp_session *s = arg;
+    if (s->dst.name[0]) {
+        s->dst.name[0] = '\0';
+        memcpy(&s->dst.addr, sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                          : sizeof(struct sockaddr_in));
+    }
+    s->dg->ops->send_to(s->dg, &s->dst, data, len);
 }
 
 struct node_udp_session *node_udp_session_find(struct node_udp_relay *r,
@@ -117,6 +134,8 @@ struct node_udp_session *node_udp_session_new(struct node_udp_relay *r,
            client->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
     s->client_data = client_data;
     s->relay = r;
+    s->dst = r->target;
+    s->names = (struct proxy_name_queue){.resolver = r->resolver, .send = send_resolved, .arg = s};
     uv_timer_init(r->loop, &s->idle);
     s->idle.data = s;
     s->timer_open = true;
@@ -136,7 +155,10 @@ void node_udp_session_send(struct node_udp_session *s, const uint8_t *data, size
         push_front(r, s);
     }
     /* A datagram that cannot go is dropped, as the network would. */
-    s->dg->ops->send_to(s->dg, &r->target, data, len);
+    if (s->dst.name[0])
+        proxy_name_queue_send(&s->names, s->dst.name, s->dst.port, data, len);
+    else
+        s->dg->ops->send_to(s->dg, &s->dst, data, len);
 }
 
 void node_udp_relay_end_all(struct node_udp_relay *r)

@@ -28,11 +28,16 @@ struct node_udp_session {
     bool dg_open, timer_open;
     struct sockaddr_storage client; /* where replies go */
     void *client_data;              /* the owner's (a netstack flow), or NULL */
+    /* The relay's target; a name is resolved once, by the first datagram, and the session
+     * keeps the address (every datagram to one place; replies only from there). */
+    struct proxy_target dst;
+    struct proxy_name_queue names;
 };
 
 struct node_udp_relay {
     uv_loop_t *loop;
     struct proxy_dialer dialer;
+    struct proxy_resolver resolver; /* for a target given by name */
     struct proxy_target target;
     /* A datagram from the target, for the session's client. */
     void (*reply)(struct node_udp_relay *r, struct node_udp_session *s, const uint8_t *data,

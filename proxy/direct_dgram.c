@@ -2,6 +2,7 @@
  * The direct dialer's UDP side for SOCKS5 UDP ASSOCIATE: one unconnected socket per address
  * family. Datagrams to names wait for the resolver (proxy_name_queue); nothing else is queued.
  */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,17 @@ static int send_addr(struct direct_dgram *g, const struct sockaddr *sa, const ui
                      size_t len)
 {
     int v6 = sa->sa_family == AF_INET6;
+    if (g->d->allow) { /* also for a name's address, which the policy has not seen */
+        struct proxy_target t;
+        memset(&t, 0, sizeof(t));
+        t.proto = PROXY_UDP;
+        memcpy(&t.addr, sa, v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+        t.port = ntohs(v6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+                          : ((const struct sockaddr_in *)sa)->sin_port);
+        int deny = g->d->allow(g->d->allow_arg, &t);
+        if (deny)
+            return deny;
+    }
     if (!g->usable[v6])
         return PROXY_E_NET_UNREACH;
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
@@ -77,11 +89,11 @@ static int dg_send_to(struct proxy_dgram *pg, const struct proxy_target *dst, co
     struct direct_dgram *g = (struct direct_dgram *)pg;
     if (g->closing)
         return PROXY_E_OTHER;
+    if (!dst->name[0])
+        return send_addr(g, (const struct sockaddr *)&dst->addr, data, len);
     int deny = g->d->allow ? g->d->allow(g->d->allow_arg, dst) : 0;
     if (deny)
         return deny;
-    if (!dst->name[0])
-        return send_addr(g, (const struct sockaddr *)&dst->addr, data, len);
     return proxy_name_queue_send(&g->names, dst->name, dst->port, data, len);
 }
 

@@ -71,6 +71,18 @@ wait "$first"
 echo "== --publish udp: the peer's kernel reaches a UDP service on this host"
 tb_ns peer "${PROBE[@]}" send 100.64.0.1 5353
 grep -q 'event=publish_accept proto=udp' "$TB_DIR/node.log" || { echo "no UDP publish logged"; exit 1; }
+echo "== the published service's replies come only from the service"
+# The session's host socket is unconnected: datagrams from anyone else must not reach the peer.
+tb_ns peer "${PROBE[@]}" quiet 100.64.0.1 5353 3 > "$TB_DIR/quiet.log" 2>&1 &
+quiet=$!
+for _ in $(seq 50); do grep -q ready "$TB_DIR/quiet.log" && break; sleep 0.1; done
+ports=$(ss -Hunap | awk -v pid="pid=$node_pid," '$0 ~ pid && ($4 ~ /^0\.0\.0\.0:/ || $4 ~ /^\*:/) {sub(/.*:/, "", $4); print $4}')
+[ -n "$ports" ] || { echo "no host socket of the publish session found"; exit 1; }
+for p in $ports; do
+  python3 -c 'import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"spoofed", ("127.0.0.1", int(sys.argv[1])))' "$p"
+done
+wait "$quiet" || { cat "$TB_DIR/quiet.log"; echo "a stranger's datagram was relayed to the peer"; exit 1; }
+
 echo "== an unpublished UDP port answers ICMP port unreachable"
 tb_ns peer "${PROBE[@]}" send 100.64.0.1 5354 --refused
 

@@ -4,6 +4,8 @@ section 7), each checking random payloads byte for byte. Exits non-zero on any m
 
   udp_probe.py serve ADDR PORT                     echo every datagram back to its sender
   udp_probe.py send HOST PORT [--refused]          payloads out, echoes back (or ICMP refusal)
+  udp_probe.py quiet HOST PORT SECONDS             one echo, prints "ready", then fails if
+                                                   anything else arrives within SECONDS
   udp_probe.py socks5 PROXY_HOST PROXY_PORT TARGET...
       TARGET is HOST:PORT (HOST an IPv4 address, [IPv6] or a name); every target is echoed
       through one association, then the RFC's edge cases are checked against the first.
@@ -64,6 +66,22 @@ def send(host, port, refused=False):
         if exchange(s, s.send, payload) != payload:
             fail("echo differs for %d bytes via %s:%d" % (size, host, port))
     print("ok: %d payloads echoed via %s:%d" % (len(SIZES), host, port))
+
+
+def quiet(host, port, seconds):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.settimeout(1.0)
+    s.connect((host, port))
+    if exchange(s, s.send, b"open") != b"open":
+        fail("no echo from %s:%d" % (host, port))
+    print("ready", flush=True)
+    s.settimeout(seconds)
+    try:
+        data = s.recv(65535)
+        fail("an unexpected datagram arrived: %r" % data[:40])
+    except socket.timeout:
+        print("ok: nothing but the echo arrived")
 
 
 def parse_target(text):
@@ -181,6 +199,8 @@ def main(argv):
         serve(argv[1], int(argv[2]))
     elif len(argv) >= 3 and argv[0] == "send":
         send(argv[1], int(argv[2]), refused="--refused" in argv[3:])
+    elif len(argv) >= 4 and argv[0] == "quiet":
+        quiet(argv[1], int(argv[2]), float(argv[3]))
     elif len(argv) >= 4 and argv[0] == "socks5":
         socks5(argv[1], int(argv[2]), [parse_target(t) for t in argv[3:]])
     else:
