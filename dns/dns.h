@@ -148,6 +148,11 @@ int dns_resolver_set_config(struct dns_resolver *r, const struct dns_config *cfg
  * The struct is copied. Sockets open through the previous transport are closed at once (see
  * struct dns_transport); new sockets use the new one. */
 void dns_resolver_set_mesh_transport(struct dns_resolver *r, const struct dns_transport *t);
+/* What covers() answers has changed (peers' allowed IPs reloaded): sockets now on the wrong
+ * side (a host socket to a server the mesh covers, a mesh socket to one it no longer does)
+ * are closed like the transport's on replacement (c-ares learns it on the next loop turn);
+ * the others stay. */
+void dns_resolver_routes_changed(struct dns_resolver *r);
 /* Cancels every request in flight (their callbacks are NOT called), then frees the resolver
  * once its handles are closed (keep running the loop). Not from inside a resolver callback. */
 void dns_resolver_free(struct dns_resolver *r);

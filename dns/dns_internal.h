@@ -87,7 +87,9 @@ int dns_upstreams_build(struct dns_resolver *r, const struct dns_config *cfg,
                         struct dns_upstream **out, char *err, size_t errlen);
 void dns_upstream_retire(struct dns_upstream *up);
 void dns_upstreams_reap(struct dns_resolver *r, int all);
-void dns_upstream_drop_mesh(struct dns_resolver *r);
+/* Closes the mesh transport's sockets (all, or with misrouted_only those it no longer
+ * covers, and host sockets to servers it now covers); c-ares sees them fail. */
+void dns_upstream_drop_mesh(struct dns_resolver *r, int misrouted_only);
 struct dns_upstream *dns_upstream_route(struct dns_resolver *r, const uint8_t *name);
 void dns_upstream_send(struct dns_upstream *up, const uint8_t *q, size_t len,
                        struct dns_request *req);

@@ -457,10 +457,15 @@ int dns_resolver_set_config(struct dns_resolver *r, const struct dns_config *cfg
 void dns_resolver_set_mesh_transport(struct dns_resolver *r, const struct dns_transport *t)
 {
     if (r->has_mesh)
-        dns_upstream_drop_mesh(r);
+        dns_upstream_drop_mesh(r, 0);
     r->has_mesh = t != NULL;
     if (t)
         r->mesh = *t;
+}
+
+void dns_resolver_routes_changed(struct dns_resolver *r)
+{
+    dns_upstream_drop_mesh(r, 1);
 }
 
 void dns_resolver_stats(const struct dns_resolver *r, struct dns_stats *out) { *out = r->stats; }

@@ -103,6 +103,15 @@ static ares_socket_t s_socket(int family, int type, int protocol, void *ud)
 
 static void poll_closed(uv_handle_t *h) { free(h); }
 
+static void host_release(struct dns_transport_conn *c)
+{
+    uv_poll_stop(c->poll);
+    close(c->fd);
+    uv_close((uv_handle_t *)c->poll, poll_closed);
+    c->poll = NULL;
+    c->fd = -1;
+}
+
 static int s_close(ares_socket_t s, void *ud)
 {
     struct dns_upstream *up = ud;
@@ -110,9 +119,7 @@ static int s_close(ares_socket_t s, void *ud)
     if (!c)
         return -1;
     if (c->kind == DNS_SOCK_HOST) {
-        uv_poll_stop(c->poll);
-        close(c->fd);
-        uv_close((uv_handle_t *)c->poll, poll_closed);
+        host_release(c);
     } else if (c->kind == DNS_SOCK_MESH) {
         up->r->mesh.close(up->r->mesh.ctx, c->fd);
     }
@@ -186,15 +193,25 @@ static int s_connect(ares_socket_t s, const struct sockaddr *sa, ares_socklen_t 
 
 /* The transport is going away (or being replaced): its sockets are closed now, and c-ares
  * learns it on its next read (ECONNRESET), which the reaper triggers from the loop. */
-void dns_upstream_drop_mesh(struct dns_resolver *r)
+void dns_upstream_drop_mesh(struct dns_resolver *r, int misrouted_only)
 {
     int any = 0;
     for (size_t i = 0; i < r->nsocks; i++) {
         struct dns_transport_conn *c = r->socks[i];
-        if (!c || c->kind != DNS_SOCK_MESH)
+        if (!c || (c->kind != DNS_SOCK_MESH && c->kind != DNS_SOCK_HOST))
             continue;
-        r->mesh.close(r->mesh.ctx, c->fd);
-        c->fd = -1;
+        int covered = r->has_mesh && r->mesh.covers &&
+                      r->mesh.covers(r->mesh.ctx, (struct sockaddr *)&c->peer);
+        if (c->kind == DNS_SOCK_HOST) {
+            if (!misrouted_only || !covered)
+                continue;
+            host_release(c); /* a server the mesh now covers must not be asked in the clear */
+        } else {
+            if (misrouted_only && covered)
+                continue;
+            r->mesh.close(r->mesh.ctx, c->fd);
+            c->fd = -1;
+        }
         c->kind = DNS_SOCK_DEAD;
         any = 1;
     }

@@ -60,6 +60,8 @@ typedef struct ns_endpoint {
 
 int ns_addr_parse(ns_addr *out, const char *text);            /* 0 or NS_EINVAL */
 const char *ns_addr_format(const ns_addr *a, char *buf, size_t len); /* len >= 46 */
+int ns_addr_equal(const ns_addr *a, const ns_addr *b);          /* bytes of the family only */
+int ns_endpoint_equal(const ns_endpoint *a, const ns_endpoint *b);
 
 /* Return value of the output callback when no peer's allowed IPs cover the destination: the
  * stack counts it and answers the local side with ICMP unreachable (a TCP connect fails with

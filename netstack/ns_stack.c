@@ -108,19 +108,24 @@ void ns_addr_to_lwip(ip_addr_t *out, const ns_addr *a)
   }
 }
 
-static int addr_eq(const ns_addr *a, const ns_addr *b)
+int ns_addr_equal(const ns_addr *a, const ns_addr *b)
 {
   if (a->family != b->family)
     return 0;
   return memcmp(a->ip, b->ip, a->family == AF_INET ? 4 : 16) == 0;
 }
 
+int ns_endpoint_equal(const ns_endpoint *a, const ns_endpoint *b)
+{
+  return a->port == b->port && ns_addr_equal(&a->addr, &b->addr);
+}
+
 int ns_stack_owns(const ns_stack *ns, const ns_addr *a)
 {
-  if (addr_eq(a, &ns->cfg.addr4) || addr_eq(a, &ns->cfg.addr6))
+  if (ns_addr_equal(a, &ns->cfg.addr4) || ns_addr_equal(a, &ns->cfg.addr6))
     return 1;
   for (int i = 0; i < ns->n_extra; i++)
-    if (addr_eq(a, &ns->extra_addr[i]))
+    if (ns_addr_equal(a, &ns->extra_addr[i]))
       return 1;
   return 0;
 }
@@ -147,7 +152,7 @@ struct ns_handler *ns_handler_find(ns_stack *ns, int proto, const ns_addr *local
   for (struct ns_handler *h = ns->handlers; h; h = h->next) {
     if (h->proto != proto)
       continue;
-    if (h->local.family && !addr_eq(&h->local, local))
+    if (h->local.family && !ns_addr_equal(&h->local, local))
       continue;
     if (h->port && h->port != port)
       continue;
@@ -197,7 +202,7 @@ struct netif *ns_netif_of(const ns_addr *a)
   if (!ns)
     return NULL;
   for (int i = 0; i < ns->n_extra; i++)
-    if (addr_eq(a, &ns->extra_addr[i]))
+    if (ns_addr_equal(a, &ns->extra_addr[i]))
       return &ns->extra[i];
   return &ns->netif;
 }
@@ -540,7 +545,7 @@ static int handle(ns_stack *ns, int proto, const ns_addr *local, uint16_t port, 
     return NS_EINVAL;
   for (struct ns_handler *h = ns->handlers; h; h = h->next) {
     if (h->proto == proto && h->port == port && (h->local.family == local->family) &&
-        (!local->family || addr_eq(&h->local, local))) {
+        (!local->family || ns_addr_equal(&h->local, local))) {
       h->fn = fn;
       h->ctx = ctx;
       return NS_OK;
@@ -567,7 +572,7 @@ static void unhandle(ns_stack *ns, int proto, const ns_addr *local, uint16_t por
   for (struct ns_handler **pp = &ns->handlers; *pp; pp = &(*pp)->next) {
     struct ns_handler *h = *pp;
     if (h->proto == proto && h->port == port && h->local.family == local->family &&
-        (!local->family || addr_eq(&h->local, local))) {
+        (!local->family || ns_addr_equal(&h->local, local))) {
       *pp = h->next;
       free(h);
       return;

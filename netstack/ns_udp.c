@@ -6,12 +6,6 @@
 
 #include "lwip/udp.h"
 
-static int ep_eq(const ns_endpoint *a, const ns_endpoint *b)
-{
-  return a->port == b->port && a->addr.family == b->addr.family &&
-         memcmp(a->addr.ip, b->addr.ip, 16) == 0;
-}
-
 static void flow_free(ns_udp *u)
 {
   ns_stack *ns = u->ns;
@@ -122,7 +116,7 @@ static ns_udp *flow_new(ns_stack *ns, const ip_addr_t *lip, uint16_t lport, cons
 int ns_udp_prepare(ns_stack *ns, const ns_endpoint *local, const ns_endpoint *remote)
 {
   for (ns_udp *u = ns->udps; u; u = u->next)
-    if (!u->released && ep_eq(&u->local, local) && ep_eq(&u->remote, remote))
+    if (!u->released && ns_endpoint_equal(&u->local, local) && ns_endpoint_equal(&u->remote, remote))
       return 0;
   struct ns_handler *h = ns_handler_find(ns, IP_PROTO_UDP, &local->addr, local->port);
   if (!h) {
@@ -152,7 +146,7 @@ int ns_udp_prepare(ns_stack *ns, const ns_endpoint *local, const ns_endpoint *re
 void ns_udp_icmp_error(ns_stack *ns, const ns_endpoint *local, const ns_endpoint *remote, int err)
 {
   for (ns_udp *u = ns->udps; u; u = u->next) {
-    if (u->released || !ep_eq(&u->local, local) || !ep_eq(&u->remote, remote))
+    if (u->released || !ns_endpoint_equal(&u->local, local) || !ns_endpoint_equal(&u->remote, remote))
       continue;
     if (u->cbs.on_error) {
       u->in_cb++;

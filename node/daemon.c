@@ -128,6 +128,8 @@ static int start_engine(struct node_daemon *d, uint16_t port, uint16_t mtu, char
     return 0;
 }
 
+static void stop_stack(struct node_daemon *d);
+
 static int start_stack(struct node_daemon *d, const struct node_config *c, char *err, size_t errlen)
 {
     struct ns_config nc = {.mtu = c->mtu};
@@ -148,9 +150,14 @@ static int start_stack(struct node_daemon *d, const struct node_config *c, char 
     d->dialer.stack = d->stack;
     if (node_magicdns_attach(&d->dns, d->stack, d->dialer.is_mesh, d->dialer.is_mesh_ctx) != 0) {
         snprintf(err, errlen, "MagicDNS: cannot serve %s inside the netstack", NODE_MAGICDNS_ADDR);
+        stop_stack(d);
         return -1;
     }
-    return node_publish_start(d, &nc, err, errlen);
+    if (node_publish_start(d, &nc, err, errlen) != 0) {
+        stop_stack(d); /* all or nothing: no half-published stack */
+        return -1;
+    }
+    return 0;
 }
 
 static void stop_stack(struct node_daemon *d)

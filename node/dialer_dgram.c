@@ -32,14 +32,14 @@ struct node_dgram {
     struct flow *flows;
     size_t nflows;
     struct proxy_dgram *direct; /* host sockets, until its on_close */
-    uv_timer_t end;             /* closed on close(); its callback may end the association */
-    bool closing, end_closed;
+    uv_timer_t close_defer;     /* never started: closing it defers on_close out of close() */
+    bool closing, close_deferred;
     struct node_dgram *live_prev, *live_next; /* in d->dgrams */
 };
 
 static void maybe_end(struct node_dgram *g)
 {
-    if (!g->closing || !g->end_closed || g->direct)
+    if (!g->closing || !g->close_deferred || g->direct)
         return;
     if (g->live_prev)
         g->live_prev->live_next = g->live_next;
@@ -100,16 +100,10 @@ static void flow_on_error(ns_udp *u, int err)
 
 static const struct ns_udp_cbs flow_cbs = {.on_recv = flow_on_recv, .on_error = flow_on_error};
 
-static bool same_endpoint(const ns_endpoint *a, const ns_endpoint *b)
-{
-    return a->port == b->port && a->addr.family == b->addr.family &&
-           memcmp(a->addr.ip, b->addr.ip, a->addr.family == AF_INET ? 4 : 16) == 0;
-}
-
 static struct flow *flow_get(struct node_dgram *g, const ns_endpoint *ep, int *err)
 {
     for (struct flow *f = g->flows; f; f = f->next) {
-        if (same_endpoint(ns_udp_remote(f->u), ep)) {
+        if (ns_endpoint_equal(ns_udp_remote(f->u), ep)) {
             flow_unlink(g, f);
             flow_push_front(g, f);
             return f;
@@ -229,10 +223,10 @@ static void close_flows(struct node_dgram *g)
         flow_close(g, g->flows);
 }
 
-static void on_end_closed(uv_handle_t *h)
+static void on_close_deferred(uv_handle_t *h)
 {
     struct node_dgram *g = h->data;
-    g->end_closed = true;
+    g->close_deferred = true;
     maybe_end(g);
 }
 
@@ -247,7 +241,7 @@ static void dg_close(struct proxy_dgram *pg)
     if (g->direct)
         g->direct->ops->close(g->direct);
     /* on_close must not run inside close(): the timer's close callback brings it. */
-    uv_close((uv_handle_t *)&g->end, on_end_closed);
+    uv_close((uv_handle_t *)&g->close_defer, on_close_deferred);
 }
 
 static const struct proxy_dgram_ops dgram_ops = {.send_to = dg_send_to, .close = dg_close};
@@ -263,8 +257,8 @@ struct proxy_dgram *node_dialer_dgram_open(void *ctx, const struct proxy_dgram_c
     g->cbs = *cbs;
     g->ud = ud;
     g->names = (struct proxy_name_queue){.resolver = d->resolver, .send = send_resolved, .arg = g};
-    uv_timer_init(d->loop, &g->end);
-    g->end.data = g;
+    uv_timer_init(d->loop, &g->close_defer);
+    g->close_defer.data = g;
     g->live_next = d->dgrams;
     if (g->live_next)
         g->live_next->live_prev = g;

@@ -169,6 +169,8 @@ int node_magicdns_apply(struct node_magicdns *m, const struct node_options *o,
         }
     } else {
         ret = dns_resolver_set_config(m->resolver, &b.cfg, err, errlen);
+        /* The peers' allowed IPs may have moved a resolver into or out of the mesh. */
+        dns_resolver_routes_changed(m->resolver);
     }
     build_free(&b);
     return ret;
@@ -369,8 +371,7 @@ static unsigned tcp_count_from(const struct node_magicdns *m, const ns_addr *a)
 {
     unsigned n = 0;
     for (const struct node_magicdns_tcp *t = m->tcp; t; t = t->next) {
-        const ns_addr *b = &ns_conn_remote(t->c)->addr;
-        n += b->family == a->family && memcmp(b->ip, a->ip, a->family == AF_INET ? 4 : 16) == 0;
+        n += ns_addr_equal(&ns_conn_remote(t->c)->addr, a);
     }
     return n;
 }

@@ -487,6 +487,7 @@ struct fake_transport {
     uv_poll_t poll;
     struct dns_transport_conn *conn;
     int opened, closed;
+    int cover_loopback; /* covers() claims 127.0.0.1 too (peers reloaded) */
     struct sockaddr_in asked;
 };
 
@@ -501,9 +502,11 @@ static void fake_poll(uv_poll_t *p, int status, int events)
 /* "Inside the mesh": 100.100.0.0/16 here, whatever the real mesh's prefix. */
 static int fake_covers(void *ctx, const struct sockaddr *sa)
 {
-    (void)ctx;
+    struct fake_transport *t = ctx;
     const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-    return sa->sa_family == AF_INET && a[0] == 100 && a[1] == 100;
+    if (sa->sa_family != AF_INET)
+        return 0;
+    return (a[0] == 100 && a[1] == 100) || (t->cover_loopback && a[0] == 127);
 }
 
 static int fake_open(void *ctx, int type, const struct sockaddr *addr, socklen_t len,
@@ -624,6 +627,57 @@ static void test_mesh_transport(void **state)
     assert_int_equal(t.closed, 1);
 }
 
+/* A server first reached through a host socket becomes covered by the mesh (a reload gave a
+ * peer its address): after dns_resolver_routes_changed the next query goes through the mesh
+ * transport, not through the host socket c-ares kept open. */
+static void test_routes_changed(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_transport t = {.loop = &f->loop, .fd = -1};
+    uv_udp_t upstream;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(PORT_MESH_UPSTREAM)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    uv_udp_init(&f->loop, &upstream);
+    assert_int_equal(uv_udp_bind(&upstream, (struct sockaddr *)&sin, 0), 0);
+    uv_udp_recv_start(&upstream, upstream_alloc, upstream_recv);
+
+    char server[32];
+    snprintf(server, sizeof(server), "127.0.0.1:%d", PORT_MESH_UPSTREAM);
+    const char *servers[] = {server};
+    struct dns_route route = {"corp.example", servers, 1};
+    struct dns_config c = base_config();
+    char err[128];
+    c.routes = &route;
+    c.n_routes = 1;
+    assert_int_equal(dns_resolver_set_config(f->r, &c, err, sizeof(err)), 0);
+    struct dns_transport tr = {&t, fake_covers, fake_open, fake_send, fake_recv, fake_close};
+    dns_resolver_set_mesh_transport(f->r, &tr);
+
+    const char *names[] = {"a.corp.example", "b.corp.example"};
+    int st[2], opened[2];
+    for (int i = 0; i < 2; i++) {
+        struct lk l = {0};
+        if (dns_resolver_lookup(f->r, names[i], DNS_FAMILY_V4, on_lookup, &l))
+            for (int k = 0; k < 100 && !l.called; k++)
+                uv_run(&f->loop, UV_RUN_ONCE);
+        st[i] = l.called ? (int)l.st : -1;
+        opened[i] = t.opened;
+        t.cover_loopback = 1;
+        dns_resolver_routes_changed(f->r);
+        uv_run(&f->loop, UV_RUN_NOWAIT); /* c-ares learns of the closed socket */
+    }
+    /* Handles on this stack are closed before any assert can leave the function. */
+    uv_close((uv_handle_t *)&upstream, NULL);
+    dns_resolver_free(f->r);
+    f->r = NULL;
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(st[0], DNS_LOOKUP_OK);
+    assert_int_equal(opened[0], 0); /* a host socket first */
+    assert_int_equal(st[1], DNS_LOOKUP_OK);
+    assert_int_equal(opened[1], 1); /* the mesh after the change */
+    assert_int_equal(t.closed, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -639,6 +693,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mesh_transport, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_routes_changed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
