@@ -18,9 +18,10 @@ struct direct_dgram {
     uv_udp_t udp[2]; /* [0] IPv4, [1] IPv6 */
     int open[2];   /* handle initialised and not yet closed */
     int usable[2]; /* bound and receiving */
+    int tried[2];  /* one attempt per family: the second family opens on first use */
     int closing;
     struct proxy_name_queue names;
-    uint8_t rbuf[DGRAM_MAX];
+    uint8_t *rbuf; /* DGRAM_MAX, malloc'd: only the pages datagrams touch become resident */
 };
 
 static void maybe_free(struct direct_dgram *g)
@@ -29,6 +30,7 @@ static void maybe_free(struct direct_dgram *g)
         return;
     if (g->cbs.on_close)
         g->cbs.on_close(g->ud);
+    free(g->rbuf);
     free(g);
 }
 
@@ -43,7 +45,7 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)hint;
     struct direct_dgram *g = h->data;
-    *buf = uv_buf_init((char *)g->rbuf, sizeof(g->rbuf));
+    *buf = uv_buf_init((char *)g->rbuf, DGRAM_MAX);
 }
 
 static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from,
@@ -56,10 +58,14 @@ static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     g->cbs.on_recv(g->ud, from, g->rbuf, (size_t)nread);
 }
 
+static int open_one(struct direct_dgram *g, int v6);
+
 static int send_addr(struct direct_dgram *g, const struct sockaddr *sa, const uint8_t *data,
                      size_t len)
 {
     int v6 = sa->sa_family == AF_INET6;
+    if (!g->tried[v6])
+        open_one(g, v6);
     if (g->d->allow) { /* also for a name's address, which the policy has not seen */
         struct proxy_target t;
         memset(&t, 0, sizeof(t));
@@ -124,6 +130,7 @@ static int open_one(struct direct_dgram *g, int v6)
     } else {
         ((struct sockaddr_in *)&any)->sin_family = AF_INET;
     }
+    g->tried[v6] = 1;
     if (uv_udp_init(g->d->loop, &g->udp[v6]) != 0)
         return -1;
     g->udp[v6].data = g;
@@ -150,9 +157,11 @@ struct proxy_dgram *proxy_direct_dgram_open(void *ctx, const struct proxy_dgram_
     g->cbs = *cbs;
     g->ud = ud;
     g->names = (struct proxy_name_queue){.resolver = d->resolver, .send = send_resolved, .arg = g};
-    int ok4 = open_one(g, 0) == 0;
-    int ok6 = open_one(g, 1) == 0; /* a host without IPv6 still gets IPv4 */
-    if (!ok4 && !ok6) {
+    g->rbuf = malloc(DGRAM_MAX);
+    /* IPv4 now (a handle to close keeps on_close out of close()); IPv6 when first needed,
+     * or now on a host without IPv4. */
+    int ok = g->rbuf && (open_one(g, 0) == 0 || open_one(g, 1) == 0);
+    if (!ok) {
         /* Never handed out, so no on_close; freed once the failed handles are closed. */
         g->cbs.on_close = NULL;
         g->closing = 1;
