@@ -105,36 +105,8 @@ grep -q "flags: qr.* tc" <<<"$got" || { echo "$got"; fail "TC over UDP from 100.
 pass "TC over UDP from 100.100.100.100"
 
 # RFC 7766 on the netstack: two queries in one segment, both answered on one connection.
-tb_ns gw python3 - <<'EOF' || fail "pipelined TCP at 100.100.100.100"
-import socket, struct
-def q(qid, name, qtype=1):
-    msg = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
-    for l in name.split("."):
-        msg += bytes([len(l)]) + l.encode()
-    return msg + b"\0" + struct.pack(">HH", qtype, 1)
-def recv_exact(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c: raise SystemExit("EOF")
-        b += c
-    return b
-s = socket.create_connection(("100.100.100.100", 53), timeout=5)
-a, b = q(0x1111, "x.corp.example"), q(0x2222, "node.mesh.internal")
-s.sendall(struct.pack(">H", len(a)) + a + struct.pack(">H", len(b)) + b)
-ids = []
-for _ in range(2):
-    n, = struct.unpack(">H", recv_exact(s, 2))
-    r = recv_exact(s, n)
-    qid, flags, qd, an = struct.unpack(">HHHH", r[:8])
-    assert flags & 0x8000 and (flags & 15) == 0 and an == 1, (hex(flags), an)
-    ids.append(qid)
-# the local answer does not wait for the forwarded one
-assert ids == [0x2222, 0x1111], ids
-s.shutdown(socket.SHUT_WR)
-assert s.recv(10) == b""  # the server closes after our FIN
-print("pipelined ok")
-EOF
+tb_ns gw python3 "$TUNLESS_SRC/tests/tools/dns_pipeline.py" 100.100.100.100 53 \
+  x.corp.example node.mesh.internal --order --fin || fail "pipelined TCP at 100.100.100.100"
 pass "pipelined TCP at 100.100.100.100, answered as they complete, closed after FIN"
 
 echo "== the proxy resolves a name only the in-mesh resolver knows"
