@@ -40,7 +40,7 @@ struct node_mesh_stream {
 static const struct proxy_stream_ops mesh_ops;
 static void on_idle(uv_idle_t *h);
 
-static int map_ns_err(int err)
+int node_proxy_err(int err)
 {
     switch (err) {
     case NS_EREFUSED: return PROXY_E_REFUSED;
@@ -78,7 +78,7 @@ static void drain(struct node_mesh_stream *s)
         ssize_t n = ns_conn_write(s->conn, w->data + w->off, w->len - w->off);
         if (n < 0) {
             s->queue = w->next;
-            finish_write(s, w, map_ns_err((int)n));
+            finish_write(s, w, node_proxy_err((int)n));
             continue;
         }
         w->off += (size_t)n;
@@ -184,7 +184,7 @@ static void ns_on_connect(ns_conn *c, int status)
     s->connecting = false;
     uv_timer_stop(&s->timer);
     if (status != NS_OK) {
-        s->cbs->on_connect(s->ud, map_ns_err(status), NULL);
+        s->cbs->on_connect(s->ud, node_proxy_err(status), NULL);
         return;
     }
     s->connected = true;
@@ -222,8 +222,8 @@ static void ns_on_error(ns_conn *c, int err)
         ns_on_connect(c, err);
         return;
     }
-    fail_queue(s, map_ns_err(err));
-    s->cbs->on_error(s->ud, map_ns_err(err));
+    fail_queue(s, node_proxy_err(err));
+    s->cbs->on_error(s->ud, node_proxy_err(err));
 }
 
 static const struct ns_conn_cbs conn_cbs = {
@@ -266,10 +266,7 @@ static void connect_addr(struct node_mesh_stream *s, const struct sockaddr *sa)
             return;
         }
         struct proxy_target t = s->target;
-        t.name[0] = '\0';
-        memcpy(&t.addr, sa, sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                                      : sizeof(struct sockaddr_in6));
-        ((struct sockaddr_in *)&t.addr)->sin_port = htons(t.port);
+        proxy_target_set_addr(&t, sa, t.port);
         struct proxy_dialer direct = proxy_direct_dialer(&d->direct);
         s->inner = direct.dial(direct.ctx, &t, s->cbs, s->ud);
         if (!s->inner)
@@ -281,7 +278,7 @@ static void connect_addr(struct node_mesh_stream *s, const struct sockaddr *sa)
     if (node_sockaddr_to_endpoint(sa, s->target.port, &ep) == 0)
         s->conn = ns_conn_connect(d->stack, &ep, &conn_cbs, s, &err);
     if (!s->conn) {
-        fail_later(s, map_ns_err(err));
+        fail_later(s, node_proxy_err(err));
         return;
     }
     s->connecting = true;

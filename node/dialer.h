@@ -61,6 +61,8 @@ void node_dialer_dgrams_detach(struct node_dialer *d);
 /* Conversions between socket addresses and netstack endpoints; port in host order. */
 int node_sockaddr_to_endpoint(const struct sockaddr *sa, uint16_t port, ns_endpoint *ep);
 uint16_t node_sockaddr_port(const struct sockaddr *sa);
+/* A netstack error (NS_E...) as a proxy_err. */
+int node_proxy_err(int ns_err);
 void node_endpoint_to_sockaddr(const ns_endpoint *ep, struct sockaddr_storage *ss);
 /* A TCP target from a --forward/--publish host:port: an address if the host is an IP literal,
  * else a name for the dialer to resolve. */

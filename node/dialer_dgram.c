@@ -144,12 +144,7 @@ static int send_mesh(struct node_dgram *g, const struct sockaddr *sa, const uint
     struct flow *f = flow_get(g, &ep, &err);
     if (f)
         err = ns_udp_send(f->u, data, len);
-    switch (err) {
-    case NS_OK: return PROXY_OK;
-    case NS_EUNREACH: return PROXY_E_NET_UNREACH;
-    case NS_EREFUSED: return PROXY_E_REFUSED;
-    default: return PROXY_E_OTHER;
-    }
+    return err == NS_OK ? PROXY_OK : node_proxy_err(err);
 }
 
 /* ---- host sockets ---- */
@@ -180,11 +175,8 @@ static int send_direct(struct node_dgram *g, const struct sockaddr *sa, const ui
         if (!g->direct)
             return PROXY_E_OTHER;
     }
-    struct proxy_target t;
-    memset(&t, 0, sizeof(t));
-    t.proto = PROXY_UDP;
-    memcpy(&t.addr, sa, sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                                  : sizeof(struct sockaddr_in6));
+    struct proxy_target t = {.proto = PROXY_UDP};
+    proxy_target_set_addr(&t, sa, node_sockaddr_port(sa));
     return g->direct->ops->send_to(g->direct, &t, data, len);
 }
 

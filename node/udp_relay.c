@@ -95,11 +95,8 @@ static bool same_sockaddr(const struct sockaddr *a, const struct sockaddr_storag
 static void send_resolved(void *arg, const struct sockaddr *sa, const uint8_t *data, size_t len)
 {
     struct node_udp_session *s = arg;
-    if (s->dst.name[0]) {
-        s->dst.name[0] = '\0';
-        memcpy(&s->dst.addr, sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                          : sizeof(struct sockaddr_in));
-    }
+    if (s->dst.name[0])
+        proxy_target_set_addr(&s->dst, sa, s->dst.port);
     s->dg->ops->send_to(s->dg, &s->dst, data, len);
 }
 

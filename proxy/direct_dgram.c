@@ -67,12 +67,9 @@ static int send_addr(struct direct_dgram *g, const struct sockaddr *sa, const ui
     if (!g->tried[v6])
         open_one(g, v6);
     if (g->d->allow) { /* also for a name's address, which the policy has not seen */
-        struct proxy_target t;
-        memset(&t, 0, sizeof(t));
-        t.proto = PROXY_UDP;
-        memcpy(&t.addr, sa, v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-        t.port = ntohs(v6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
-                          : ((const struct sockaddr_in *)sa)->sin_port);
+        struct proxy_target t = {.proto = PROXY_UDP};
+        proxy_target_set_addr(&t, sa, ntohs(v6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+                                               : ((const struct sockaddr_in *)sa)->sin_port));
         int deny = g->d->allow(g->d->allow_arg, &t);
         if (deny)
             return deny;

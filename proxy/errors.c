@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "proxy.h"
 #include "socks5.h"
@@ -65,6 +66,20 @@ int proxy_err_from_uv(int uverr)
     case UV_EPIPE: return PROXY_E_RESET;
     case UV_ECANCELED: return PROXY_E_CANCELED;
     default: return PROXY_E_OTHER;
+    }
+}
+
+void proxy_target_set_addr(struct proxy_target *t, const struct sockaddr *sa, uint16_t port)
+{
+    t->name[0] = '\0';
+    t->port = port;
+    memset(&t->addr, 0, sizeof(t->addr));
+    if (sa->sa_family == AF_INET6) {
+        memcpy(&t->addr, sa, sizeof(struct sockaddr_in6));
+        ((struct sockaddr_in6 *)&t->addr)->sin6_port = htons(port);
+    } else {
+        memcpy(&t->addr, sa, sizeof(struct sockaddr_in));
+        ((struct sockaddr_in *)&t->addr)->sin_port = htons(port);
     }
 }
 

@@ -49,6 +49,9 @@ struct proxy_target {
     char name[PROXY_NAME_MAX + 1];
     struct sockaddr_storage addr;
 };
+/* t becomes the address sa (IPv4 or IPv6) with port (host order; written into the sockaddr
+ * too); the name is cleared, proto kept. */
+void proxy_target_set_addr(struct proxy_target *t, const struct sockaddr *sa, uint16_t port);
 /* "host:port" or "[v6]:port" into buf; returns buf. */
 const char *proxy_target_str(const struct proxy_target *t, char *buf, size_t len);
 
