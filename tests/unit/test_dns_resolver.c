@@ -583,26 +583,34 @@ static void upstream_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     *buf = uv_buf_init(mem, sizeof(mem));
 }
 
-static void test_mesh_transport(void **state)
+/* The answering upstream on 127.0.0.1:PORT_MESH_UPSTREAM, corp.example routed to server,
+ * and t as the mesh transport. */
+static void start_mesh_upstream(struct fixture *f, struct fake_transport *t, uv_udp_t *upstream,
+                                const char *server)
 {
-    struct fixture *f = *state;
-    struct fake_transport t = {.loop = &f->loop, .fd = -1};
-    uv_udp_t upstream;
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(PORT_MESH_UPSTREAM)};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    uv_udp_init(&f->loop, &upstream);
-    assert_int_equal(uv_udp_bind(&upstream, (struct sockaddr *)&sin, 0), 0);
-    uv_udp_recv_start(&upstream, upstream_alloc, upstream_recv);
-
-    const char *servers[] = {"100.100.5.5"};
+    uv_udp_init(&f->loop, upstream);
+    assert_int_equal(uv_udp_bind(upstream, (struct sockaddr *)&sin, 0), 0);
+    uv_udp_recv_start(upstream, upstream_alloc, upstream_recv);
+    const char *servers[] = {server};
     struct dns_route route = {"corp.example", servers, 1};
     struct dns_config c = base_config();
     char err[128];
     c.routes = &route;
     c.n_routes = 1;
     assert_int_equal(dns_resolver_set_config(f->r, &c, err, sizeof(err)), 0);
-    struct dns_transport tr = {&t, fake_covers, fake_open, fake_send, fake_recv, fake_close};
+    struct dns_transport tr = {t, fake_covers, fake_open, fake_send, fake_recv, fake_close};
     dns_resolver_set_mesh_transport(f->r, &tr);
+}
+
+static void test_mesh_transport(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_transport t = {.loop = &f->loop, .fd = -1};
+    uv_udp_t upstream;
+
+    start_mesh_upstream(f, &t, &upstream, "100.100.5.5");
 
     struct lk l = {0};
     assert_non_null(dns_resolver_lookup(f->r, "wiki.corp.example", DNS_FAMILY_V4, on_lookup, &l));
@@ -635,23 +643,10 @@ static void test_routes_changed(void **state)
     struct fixture *f = *state;
     struct fake_transport t = {.loop = &f->loop, .fd = -1};
     uv_udp_t upstream;
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(PORT_MESH_UPSTREAM)};
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    uv_udp_init(&f->loop, &upstream);
-    assert_int_equal(uv_udp_bind(&upstream, (struct sockaddr *)&sin, 0), 0);
-    uv_udp_recv_start(&upstream, upstream_alloc, upstream_recv);
 
     char server[32];
     snprintf(server, sizeof(server), "127.0.0.1:%d", PORT_MESH_UPSTREAM);
-    const char *servers[] = {server};
-    struct dns_route route = {"corp.example", servers, 1};
-    struct dns_config c = base_config();
-    char err[128];
-    c.routes = &route;
-    c.n_routes = 1;
-    assert_int_equal(dns_resolver_set_config(f->r, &c, err, sizeof(err)), 0);
-    struct dns_transport tr = {&t, fake_covers, fake_open, fake_send, fake_recv, fake_close};
-    dns_resolver_set_mesh_transport(f->r, &tr);
+    start_mesh_upstream(f, &t, &upstream, server);
 
     const char *names[] = {"a.corp.example", "b.corp.example"};
     int st[2], opened[2];
