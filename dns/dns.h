@@ -63,20 +63,20 @@ struct dns_route {
 
 /* What the node fills. Zero/NULL fields take the defaults above. The resolver copies it all. */
 struct dns_config {
-    const char *suffix;                 /* MagicDNS suffix, NULL = "mesh.internal" */
-    uint32_t ttl;                       /* local answers, 0 = 600 */
-    const struct dns_host *hosts;       /* every peer and the node itself */
+    const char *suffix;           /* MagicDNS suffix, NULL = "mesh.internal" */
+    uint32_t ttl;                 /* local answers, 0 = 600 */
+    const struct dns_host *hosts; /* every peer and the node itself */
     size_t n_hosts;
-    const struct dns_record *records;   /* extra records */
+    const struct dns_record *records; /* extra records */
     size_t n_records;
-    const char *const *upstreams;       /* default route (wg-quick DNS=), may be empty */
+    const char *const *upstreams; /* default route (wg-quick DNS=), may be empty */
     size_t n_upstreams;
-    const struct dns_route *routes;     /* split-DNS routes */
+    const struct dns_route *routes; /* split-DNS routes */
     size_t n_routes;
-    const char *const *search;          /* search domains for dns_resolver_lookup() */
+    const char *const *search; /* search domains for dns_resolver_lookup() */
     size_t n_search;
-    unsigned timeout_ms;                /* upstream answer deadline, 0 = 2000 */
-    size_t cache_entries;               /* 0 = 4096 */
+    unsigned timeout_ms;  /* upstream answer deadline, 0 = 2000 */
+    size_t cache_entries; /* 0 = 4096 */
 };
 
 /* RR types the config speaks of. */
@@ -90,9 +90,9 @@ enum {
 
 /* Counters for metrics; monotonically increasing. */
 struct dns_stats {
-    uint64_t queries;           /* messages given to dns_resolver_handle */
-    uint64_t local_answers;     /* answered from MagicDNS / extra records (incl. NXDOMAIN) */
-    uint64_t forwarded;         /* sent upstream */
+    uint64_t queries;       /* messages given to dns_resolver_handle */
+    uint64_t local_answers; /* answered from MagicDNS / extra records (incl. NXDOMAIN) */
+    uint64_t forwarded;     /* sent upstream */
     uint64_t cache_hits;
     uint64_t upstream_failures; /* timeouts and errors answered SERVFAIL */
     uint64_t no_route;          /* SERVFAIL because no upstream serves the name */
@@ -138,8 +138,8 @@ void dns_transport_ready(struct dns_transport_conn *conn, int readable, int writ
 
 /* Returns NULL on failure with a message in err (errlen may be 0); its timers are then
  * closing, so run the loop (as at any shutdown) for them to be freed. */
-struct dns_resolver *dns_resolver_new(uv_loop_t *loop, const struct dns_config *cfg,
-                                      char *err, size_t errlen);
+struct dns_resolver *dns_resolver_new(uv_loop_t *loop, const struct dns_config *cfg, char *err,
+                                      size_t errlen);
 /* Reload: replaces records, routes and settings; the cache is flushed; queries in flight
  * finish on the old upstreams. On error (-1, message in err) the old config stays. */
 int dns_resolver_set_config(struct dns_resolver *r, const struct dns_config *cfg, char *err,

@@ -14,7 +14,7 @@ struct dns_upstream {
     struct dns_upstream *next;
     struct dns_resolver *r;
     ares_channel ch;
-    uv_timer_t timer; /* c-ares' own retransmission timeouts */
+    uv_timer_t timer;             /* c-ares' own retransmission timeouts */
     uint8_t suffix[DNS_NAME_MAX]; /* root for the default route */
     unsigned pending;
     int retired;
@@ -24,10 +24,10 @@ struct dns_upstream {
 struct dns_transport_conn {
     struct dns_resolver *r;
     struct dns_upstream *up;
-    int id;     /* the number c-ares knows it by */
+    int id; /* the number c-ares knows it by */
     int family, type;
-    int kind;   /* DNS_SOCK_NONE, _HOST, _MESH, _DEAD (its transport went away) */
-    int fd;     /* host fd or transport handle */
+    int kind; /* DNS_SOCK_NONE, _HOST, _MESH, _DEAD (its transport went away) */
+    int fd;   /* host fd or transport handle */
     uv_poll_t *poll;
     struct sockaddr_storage peer;
     socklen_t peerlen;
@@ -50,11 +50,11 @@ struct dns_request {
     struct dns_upstream *up;
     dns_reply_cb cb;
     void *ctx;
-    size_t limit;       /* reply size limit for the client */
+    size_t limit; /* reply size limit for the client */
     int client_edns;
     uint32_t client_edns_ttl;
     uint16_t id;
-    size_t qlen;        /* header + question, kept for SERVFAIL */
+    size_t qlen; /* header + question, kept for SERVFAIL */
     uint8_t query[DNS_HDR_LEN + DNS_NAME_MAX + 4];
     struct dns_lookup_state *lookup;
 };

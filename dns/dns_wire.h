@@ -46,15 +46,25 @@ enum {
 #define DNS_F_CD 0x0010
 #define DNS_F_RCODE 0x000f
 
-static inline uint16_t dns_get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint16_t dns_get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
 static inline uint32_t dns_get32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
-static inline void dns_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void dns_put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
 static inline void dns_put32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
 }
 
 struct dns_header {
@@ -91,10 +101,10 @@ struct dns_rr {
     uint16_t type, cls;
     uint32_t ttl;
     uint16_t rdlen;
-    size_t start;     /* offset of the owner name */
-    size_t ttl_off;   /* offset of the TTL field */
+    size_t start;   /* offset of the owner name */
+    size_t ttl_off; /* offset of the TTL field */
     size_t rdata_off;
-    size_t end;       /* offset after rdata */
+    size_t end; /* offset after rdata */
 };
 int dns_rr_read(const uint8_t *msg, size_t len, size_t *off, struct dns_rr *rr);
 
@@ -104,11 +114,11 @@ struct dns_msg_info {
     struct dns_question q; /* valid when hdr.qdcount == 1 */
     size_t q_end;          /* offset after the question section */
     int has_edns;
-    uint16_t edns_udp;     /* max(512, requestor's size) when has_edns */
+    uint16_t edns_udp; /* max(512, requestor's size) when has_edns */
     uint8_t edns_version;
-    uint32_t edns_ttl;     /* extended rcode, version, DO */
+    uint32_t edns_ttl;         /* extended rcode, version, DO */
     size_t opt_start, opt_end; /* the OPT RR's bytes */
-    size_t sec_end[3];     /* offsets after answer, authority, additional */
+    size_t sec_end[3];         /* offsets after answer, authority, additional */
 };
 /* Returns 0, or -1 when the message is malformed. Needs at least a header (len >= 12). */
 int dns_msg_parse(const uint8_t *msg, size_t len, struct dns_msg_info *info);

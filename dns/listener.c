@@ -51,7 +51,7 @@ struct dns_listener {
     unsigned udp_inflight;
     struct tcp_conn *conns;
     unsigned nconns;
-    uint8_t *udp_buf; /* UDP_MMSG_SLOTS * UDP_SLOT */
+    uint8_t *udp_buf;              /* UDP_MMSG_SLOTS * UDP_SLOT */
     uint8_t tcp_buf[TCP_READ_BUF]; /* one read at a time; the session copies it */
 };
 
@@ -145,8 +145,8 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
     if (!p)
         return;
     p->l = l;
-    memcpy(&p->from, from, from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                      : sizeof(struct sockaddr_in));
+    memcpy(&p->from, from,
+           from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     p->sync = 1;
     p->req = dns_resolver_handle(l->r, (const uint8_t *)buf->base, (size_t)n, UDP_MAX_REPLY,
                                  udp_answer, p);
@@ -268,7 +268,10 @@ static void op_pause(void *ctx, int paused)
         uv_read_start((uv_stream_t *)&c->tcp, tcp_alloc, tcp_read);
 }
 
-static void op_close(void *ctx, int graceful) { conn_close(ctx, graceful); }
+static void op_close(void *ctx, int graceful)
+{
+    conn_close(ctx, graceful);
+}
 
 static const struct dns_stream_ops tcp_ops = {
     .write = op_write, .pause = op_pause, .consumed = NULL, .close = op_close};
@@ -331,8 +334,9 @@ int dns_listener_start(uv_loop_t *loop, struct dns_resolver *r, const struct soc
         struct sockaddr_storage ss = {0};
         int sl = sizeof(ss);
         /* Port 0: TCP takes the port UDP got, so both answer on one port. */
-        memcpy(&ss, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                      : sizeof(struct sockaddr_in));
+        memcpy(&ss, addr,
+               addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                           : sizeof(struct sockaddr_in));
         if (uv_udp_getsockname(&l->udp, (struct sockaddr *)&ss, &sl) == 0)
             rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
         else

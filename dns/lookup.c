@@ -105,8 +105,8 @@ static void issue(struct dns_lookup_state *ls, int which)
     ls->outstanding++;
     ls->subctx[which].ls = ls;
     ls->subctx[which].which = which;
-    ls->sub[which] = dns_resolver_handle(ls->req->r, q, b.len, DNS_REPLY_TCP, on_sub,
-                                         &ls->subctx[which]);
+    ls->sub[which] =
+        dns_resolver_handle(ls->req->r, q, b.len, DNS_REPLY_TCP, on_sub, &ls->subctx[which]);
 }
 
 /* Tries candidates until one is pending upstream, has addresses, or none are left. */

@@ -116,12 +116,13 @@ static size_t answer_local(struct dns_resolver *r, const struct dns_msg_info *qi
 
 /* ---- delivering upstream/cached replies ---- */
 
-static void deliver(struct dns_resolver *r, uint8_t *msg, size_t len, size_t limit,
-                    dns_reply_cb cb, void *ctx)
+static void deliver(struct dns_resolver *r, uint8_t *msg, size_t len, size_t limit, dns_reply_cb cb,
+                    void *ctx)
 {
     struct dns_msg_info info;
     if (len > limit) {
-        size_t n = dns_msg_parse(msg, len, &info) == 0 ? dns_msg_truncate(msg, len, &info, limit) : 0;
+        size_t n =
+            dns_msg_parse(msg, len, &info) == 0 ? dns_msg_truncate(msg, len, &info, limit) : 0;
         if (!n) {
             cb(ctx, NULL, 0);
             return;
@@ -254,9 +255,8 @@ static void on_deadline(uv_timer_t *t)
 }
 
 static struct dns_request *forward(struct dns_resolver *r, struct dns_upstream *up,
-                                   const uint8_t *query, size_t len,
-                                   const struct dns_msg_info *qi, size_t limit, dns_reply_cb cb,
-                                   void *ctx)
+                                   const uint8_t *query, size_t len, const struct dns_msg_info *qi,
+                                   size_t limit, dns_reply_cb cb, void *ctx)
 {
     struct dns_request *req = dns_request_new(r, DNS_REQ_FORWARD);
     if (!req) {
@@ -468,7 +468,10 @@ void dns_resolver_routes_changed(struct dns_resolver *r)
     dns_upstream_drop_mesh(r, 1);
 }
 
-void dns_resolver_stats(const struct dns_resolver *r, struct dns_stats *out) { *out = r->stats; }
+void dns_resolver_stats(const struct dns_resolver *r, struct dns_stats *out)
+{
+    *out = r->stats;
+}
 
 void dns_resolver_free(struct dns_resolver *r)
 {

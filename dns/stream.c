@@ -35,7 +35,10 @@ struct dns_stream {
     int processing, again; /* inside process(); another pass wanted */
 };
 
-static size_t out_pending(const struct dns_stream *s) { return s->out_len - s->out_off; }
+static size_t out_pending(const struct dns_stream *s)
+{
+    return s->out_len - s->out_off;
+}
 
 static void query_unlink(struct dns_stream *s, struct stream_query *q)
 {
@@ -190,8 +193,7 @@ static void process_frames(struct dns_stream *s)
         q->s = s;
         q->sync = 1;
         s->inflight++;
-        struct dns_request *req =
-            dns_resolver_handle(s->r, msg, flen, DNS_REPLY_TCP, on_reply, q);
+        struct dns_request *req = dns_resolver_handle(s->r, msg, flen, DNS_REPLY_TCP, on_reply, q);
         if (q->sync == 2) {
             free(q);
             continue;

@@ -61,8 +61,7 @@ static void sock_state_cb(void *data, ares_socket_t s, int readable, int writabl
 void dns_transport_ready(struct dns_transport_conn *c, int readable, int writable)
 {
     struct dns_upstream *up = c->up;
-    ares_process_fd(up->ch, readable ? c->id : ARES_SOCKET_BAD,
-                    writable ? c->id : ARES_SOCKET_BAD);
+    ares_process_fd(up->ch, readable ? c->id : ARES_SOCKET_BAD, writable ? c->id : ARES_SOCKET_BAD);
     reschedule(up);
 }
 
@@ -101,7 +100,10 @@ static ares_socket_t s_socket(int family, int type, int protocol, void *ud)
     return (ares_socket_t)i;
 }
 
-static void poll_closed(uv_handle_t *h) { free(h); }
+static void poll_closed(uv_handle_t *h)
+{
+    free(h);
+}
 
 static void host_release(struct dns_transport_conn *c)
 {
@@ -376,7 +378,10 @@ int dns_parse_hostport(const char *s, uint16_t default_port, struct sockaddr_sto
     return -1;
 }
 
-static void upstream_closed(uv_handle_t *h) { free(h->data); }
+static void upstream_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
 
 static void upstream_destroy(struct dns_upstream *up)
 {
@@ -407,7 +412,8 @@ static int upstream_new(struct dns_resolver *r, const char *suffix, const char *
         struct sockaddr_storage ss;
         socklen_t sl;
         if (!servers[i] || dns_parse_hostport(servers[i], 53, &ss, &sl) < 0) {
-            dns_set_err(err, errlen, "bad upstream server '%s'", servers[i] ? servers[i] : "(null)");
+            dns_set_err(err, errlen, "bad upstream server '%s'",
+                        servers[i] ? servers[i] : "(null)");
             goto fail;
         }
         nodes[i].next = i + 1 < n ? &nodes[i + 1] : NULL;

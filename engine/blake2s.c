@@ -39,16 +39,16 @@ static inline uint32_t rotr32(uint32_t x, unsigned n)
     return (x >> n) | (x << (32 - n));
 }
 
-#define G(a, b, c, d, x, y)                                                                        \
-    do {                                                                                           \
-        a = a + b + (x);                                                                           \
-        d = rotr32(d ^ a, 16);                                                                     \
-        c = c + d;                                                                                 \
-        b = rotr32(b ^ c, 12);                                                                     \
-        a = a + b + (y);                                                                           \
-        d = rotr32(d ^ a, 8);                                                                      \
-        c = c + d;                                                                                 \
-        b = rotr32(b ^ c, 7);                                                                      \
+#define G(a, b, c, d, x, y)    \
+    do {                       \
+        a = a + b + (x);       \
+        d = rotr32(d ^ a, 16); \
+        c = c + d;             \
+        b = rotr32(b ^ c, 12); \
+        a = a + b + (y);       \
+        d = rotr32(d ^ a, 8);  \
+        c = c + d;             \
+        b = rotr32(b ^ c, 7);  \
     } while (0)
 
 static void compress(struct wg_blake2s_state *s, const uint8_t block[WG_BLAKE2S_BLOCK_LEN])

@@ -30,7 +30,8 @@ static bool older_than(uint64_t now_ns, uint64_t birth_ns, uint64_t max_ns)
     return now_ns < birth_ns || now_ns - birth_ns >= max_ns;
 }
 
-void wg_cookie_checker_init(struct wg_cookie_checker *c, const uint8_t our_public[WG_PUBLIC_KEY_LEN])
+void wg_cookie_checker_init(struct wg_cookie_checker *c,
+                            const uint8_t our_public[WG_PUBLIC_KEY_LEN])
 {
     sodium_memzero(c, sizeof(*c));
     derive_key(c->mac1_key, WG_LABEL_MAC1, our_public);

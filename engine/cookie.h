@@ -45,7 +45,8 @@ struct wg_cookie_maker {
 #define WG_COOKIE_SOURCE_MAX 18
 
 /* (Re)keys the checker from our public key; keeps no secret (the first reply makes one). */
-void wg_cookie_checker_init(struct wg_cookie_checker *c, const uint8_t our_public[WG_PUBLIC_KEY_LEN]);
+void wg_cookie_checker_init(struct wg_cookie_checker *c,
+                            const uint8_t our_public[WG_PUBLIC_KEY_LEN]);
 void wg_cookie_checker_wipe(struct wg_cookie_checker *c);
 
 /* msg/len: a whole received initiation or response (len >= 32). Constant-time compare. */

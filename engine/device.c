@@ -444,8 +444,11 @@ int wg_engine_create(struct wg_engine **out, const struct wg_engine_options *opt
         free_engine(e);
         return WG_ERR_NOMEM;
     }
-    struct wg_udp_config ucfg = {.loop = opt->loop, .port = opt->listen_port, .bind4 = opt->bind4,
-                                 .bind6 = opt->bind6, .no_ipv4 = opt->no_ipv4,
+    struct wg_udp_config ucfg = {.loop = opt->loop,
+                                 .port = opt->listen_port,
+                                 .bind4 = opt->bind4,
+                                 .bind6 = opt->bind6,
+                                 .no_ipv4 = opt->no_ipv4,
                                  .no_ipv6 = opt->no_ipv6};
     e->udp.on_datagram = on_datagram;
     e->udp.ctx = e;

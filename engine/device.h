@@ -55,10 +55,10 @@ struct wg_engine {
 uint64_t wg_engine_now(const struct wg_engine *e);
 void wg_engine_logf(const struct wg_engine *e, enum wg_log_level level, const struct wg_peer *p,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-#define wg_log(e, level, p, ...)                                                                   \
-    do {                                                                                           \
-        if ((level) <= (e)->log_level)                                                             \
-            wg_engine_logf((e), (level), (p), __VA_ARGS__);                                        \
+#define wg_log(e, level, p, ...)                            \
+    do {                                                    \
+        if ((level) <= (e)->log_level)                      \
+            wg_engine_logf((e), (level), (p), __VA_ARGS__); \
     } while (0)
 
 /* A peer's timers changed: make sure the engine's uv timer fires no later than they need. */

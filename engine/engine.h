@@ -27,13 +27,13 @@
 /* Results of wg_engine_send() and the configuration calls (negative = not done). */
 enum {
     WG_OK = 0,
-    WG_ERR_NO_ROUTE = -1,    /* no peer's allowed IPs cover the destination: answer ICMP unreachable */
-    WG_ERR_INVALID = -2,     /* not an IPv4/IPv6 packet, bad length, bad argument */
+    WG_ERR_NO_ROUTE = -1, /* no peer's allowed IPs cover the destination: answer ICMP unreachable */
+    WG_ERR_INVALID = -2,  /* not an IPv4/IPv6 packet, bad length, bad argument */
     WG_ERR_NO_ENDPOINT = -3, /* the peer has no endpoint yet: nothing can be sent to it */
     WG_ERR_NOMEM = -4,
-    WG_ERR_NOT_FOUND = -5,   /* no such peer */
-    WG_ERR_SOCKET = -6,      /* binding or configuring the UDP sockets failed */
-    WG_ERR_CLOSING = -7,     /* wg_engine_close() was called */
+    WG_ERR_NOT_FOUND = -5, /* no such peer */
+    WG_ERR_SOCKET = -6,    /* binding or configuring the UDP sockets failed */
+    WG_ERR_CLOSING = -7,   /* wg_engine_close() was called */
 };
 
 /* The largest IP packet wg_engine_send() accepts. */
@@ -118,12 +118,12 @@ int wg_engine_remove_peer(struct wg_engine *e, const uint8_t public_key[WG_KEY_L
 
 struct wg_peer_stats {
     uint8_t public_key[WG_KEY_LEN];
-    uint64_t rx_bytes, tx_bytes;       /* UDP payload bytes of authenticated/sent messages */
-    uint64_t last_handshake_wall_ns;   /* 0 = never */
-    struct sockaddr_storage endpoint;  /* ss_family 0 = none */
+    uint64_t rx_bytes, tx_bytes;      /* UDP payload bytes of authenticated/sent messages */
+    uint64_t last_handshake_wall_ns;  /* 0 = never */
+    struct sockaddr_storage endpoint; /* ss_family 0 = none */
     uint16_t persistent_keepalive;
-    bool has_session;                  /* a usable current keypair exists */
-    uint64_t tx_queue_dropped;         /* queued packets dropped (overflow, handshake gave up) */
+    bool has_session;          /* a usable current keypair exists */
+    uint64_t tx_queue_dropped; /* queued packets dropped (overflow, handshake gave up) */
 };
 
 int wg_engine_peer_stats(const struct wg_engine *e, const uint8_t public_key[WG_KEY_LEN],
@@ -133,13 +133,13 @@ void wg_engine_foreach_peer(const struct wg_engine *e,
                             void (*fn)(void *ctx, const struct wg_peer_stats *st), void *ctx);
 
 struct wg_engine_stats {
-    uint64_t rx_garbage;             /* too short/long, unknown type, malformed */
-    uint64_t rx_bad_mac;             /* MAC1/MAC2 wrong, or a handshake that did not decrypt */
-    uint64_t rx_bad_index;           /* receiver index not ours */
-    uint64_t rx_bad_packet;          /* transport data that failed to authenticate, or stale key */
+    uint64_t rx_garbage;    /* too short/long, unknown type, malformed */
+    uint64_t rx_bad_mac;    /* MAC1/MAC2 wrong, or a handshake that did not decrypt */
+    uint64_t rx_bad_index;  /* receiver index not ours */
+    uint64_t rx_bad_packet; /* transport data that failed to authenticate, or stale key */
     uint64_t rx_replayed;
-    uint64_t rx_bad_allowed_ip;      /* inner source address not in the sender's allowed IPs */
-    uint64_t rx_unknown_peer;        /* handshake from a key we do not have */
+    uint64_t rx_bad_allowed_ip; /* inner source address not in the sender's allowed IPs */
+    uint64_t rx_unknown_peer;   /* handshake from a key we do not have */
     uint64_t rx_handshake_rate_limited;
     uint64_t cookie_replies_sent;
     uint64_t tx_no_route;

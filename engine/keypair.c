@@ -6,8 +6,7 @@
 
 #define PADDED(len) (((len) + WG_MSG_PADDING_MULTIPLE - 1) & ~(size_t)(WG_MSG_PADDING_MULTIPLE - 1))
 
-static void make_nonce(uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES],
-                       uint64_t counter)
+static void make_nonce(uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES], uint64_t counter)
 {
     memset(nonce, 0, 4);
     wg_le64_write(nonce + 4, counter);

@@ -30,14 +30,14 @@
 
 enum wg_noise_result {
     WG_NOISE_OK = 0,
-    WG_NOISE_ERR_NO_IDENTITY = -1, /* our private key is unset */
-    WG_NOISE_ERR_BAD_KEY = -2,     /* a DH produced all zeros (low-order / invalid public key) */
-    WG_NOISE_ERR_STATE = -3,       /* message does not fit the handshake's state or index */
-    WG_NOISE_ERR_DECRYPT = -4,     /* AEAD failed: wrong keys, wrong PSK, forged or corrupt */
-    WG_NOISE_ERR_UNKNOWN_PEER = -5,/* initiation from a static key the lookup does not know */
-    WG_NOISE_ERR_REPLAY = -6,      /* initiation timestamp not newer than the latest seen */
-    WG_NOISE_ERR_FLOOD = -7,       /* initiation within WG_HANDSHAKE_INITIATION_RATE_NS */
-    WG_NOISE_ERR_MALFORMED = -8,   /* wrong message type or reserved bytes */
+    WG_NOISE_ERR_NO_IDENTITY = -1,  /* our private key is unset */
+    WG_NOISE_ERR_BAD_KEY = -2,      /* a DH produced all zeros (low-order / invalid public key) */
+    WG_NOISE_ERR_STATE = -3,        /* message does not fit the handshake's state or index */
+    WG_NOISE_ERR_DECRYPT = -4,      /* AEAD failed: wrong keys, wrong PSK, forged or corrupt */
+    WG_NOISE_ERR_UNKNOWN_PEER = -5, /* initiation from a static key the lookup does not know */
+    WG_NOISE_ERR_REPLAY = -6,       /* initiation timestamp not newer than the latest seen */
+    WG_NOISE_ERR_FLOOD = -7,        /* initiation within WG_HANDSHAKE_INITIATION_RATE_NS */
+    WG_NOISE_ERR_MALFORMED = -8,    /* wrong message type or reserved bytes */
 };
 
 /* Our own static key, with what depends only on it precomputed. */
@@ -114,7 +114,7 @@ int wg_noise_create_initiation(struct wg_handshake *hs, const struct wg_static_i
 
 /* Finds the peer whose static public key is remote_static, or NULL if unknown. */
 typedef struct wg_handshake *(*wg_noise_lookup_fn)(void *ctx,
-                                                    const uint8_t remote_static[WG_PUBLIC_KEY_LEN]);
+                                                   const uint8_t remote_static[WG_PUBLIC_KEY_LEN]);
 
 /*
  * Responder, step 1. Decrypts the initiator's static key, asks lookup(ctx, key) for that peer's

@@ -36,8 +36,8 @@ void wg_ratelimit_free(struct wg_ratelimit *rl);
 bool wg_ratelimit_allow(struct wg_ratelimit *rl, const struct sockaddr *src, uint64_t now_ns);
 
 struct wg_load {
-    uint32_t threshold;       /* handshake messages per second */
-    uint32_t count;           /* in the current one-second window */
+    uint32_t threshold; /* handshake messages per second */
+    uint32_t count;     /* in the current one-second window */
     uint64_t window_start_ns;
     uint64_t under_load_until_ns;
 };

@@ -35,8 +35,8 @@ static void set_endpoint(struct wg_peer *p, const struct sockaddr *src)
  * MAC1 always; under load also MAC2, answering a cookie instead when it is missing or stale,
  * and then the per-source token bucket. Returns true if the message may be processed.
  */
-static bool handshake_admitted(struct wg_engine *e, uint8_t *msg, size_t len,
-                               uint32_t sender_index, const struct sockaddr *src, uint64_t now)
+static bool handshake_admitted(struct wg_engine *e, uint8_t *msg, size_t len, uint32_t sender_index,
+                               const struct sockaddr *src, uint64_t now)
 {
     uint8_t srcbytes[WG_COOKIE_SOURCE_MAX];
     size_t srclen = cookie_source(src, srcbytes);
@@ -249,7 +249,8 @@ static size_t ip_length(const uint8_t *pt, size_t len, int *family, const uint8_
 static void receive_transport(struct wg_engine *e, uint8_t *data, size_t len,
                               const struct sockaddr *src, uint64_t now)
 {
-    struct wg_index_entry *ie = wg_index_lookup(&e->index, wg_message_receiver_index(data, WG_MSG_TRANSPORT));
+    struct wg_index_entry *ie =
+        wg_index_lookup(&e->index, wg_message_receiver_index(data, WG_MSG_TRANSPORT));
     if (!ie || ie->kind != WG_INDEX_KEYPAIR) {
         e->stats.rx_bad_index++;
         return;

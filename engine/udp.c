@@ -220,8 +220,9 @@ void wg_udp_close(struct wg_udp *u, void (*on_closed)(struct wg_udp *u))
 
 static struct wg_udp_sock *sock_for(struct wg_udp *u, const struct sockaddr *dst)
 {
-    struct wg_udp_sock *s = dst->sa_family == AF_INET ? &u->s4
-                            : dst->sa_family == AF_INET6 ? &u->s6 : NULL;
+    struct wg_udp_sock *s = dst->sa_family == AF_INET    ? &u->s4
+                            : dst->sa_family == AF_INET6 ? &u->s6
+                                                         : NULL;
     return s && s->open ? s : NULL;
 }
 

@@ -52,9 +52,9 @@ struct wg_udp {
 
 struct wg_udp_config {
     uv_loop_t *loop;
-    uint16_t port; /* 0 = ephemeral, the same one for both families */
-    const struct sockaddr_in *bind4;   /* NULL = 0.0.0.0 */
-    const struct sockaddr_in6 *bind6;  /* NULL = :: */
+    uint16_t port;                    /* 0 = ephemeral, the same one for both families */
+    const struct sockaddr_in *bind4;  /* NULL = 0.0.0.0 */
+    const struct sockaddr_in6 *bind6; /* NULL = :: */
     bool no_ipv4, no_ipv6;
 };
 

@@ -101,7 +101,7 @@
 #define LWIP_HOOK_IP4_ROUTE_SRC(src, dest) ns_hook_ip4_route_src((src), (dest))
 #define LWIP_HOOK_IP6_ROUTE(src, dest) ns_hook_ip6_route((src), (dest))
 #define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port) \
-  ns_hook_tcp_isn((local_ip), (local_port), (remote_ip), (remote_port))
+    ns_hook_tcp_isn((local_ip), (local_port), (remote_ip), (remote_port))
 
 /* ---- statistics: counters for status and metrics ---- */
 #define LWIP_STATS 1

@@ -34,33 +34,33 @@ typedef struct ns_ping ns_ping;
 
 /* Error codes (negative); ns_strerror() names them. */
 enum {
-  NS_OK = 0,
-  NS_EREFUSED = -1,    /* TCP RST to our SYN, ICMP port unreachable */
-  NS_EUNREACH = -2,    /* no route (no peer's allowed IPs cover it) or ICMP unreachable */
-  NS_ETIMEDOUT = -3,   /* retransmissions / ping timed out */
-  NS_ERESET = -4,      /* connection reset by the peer */
-  NS_ENOMEM = -5,      /* out of memory */
-  NS_EINVAL = -6,      /* bad argument (wrong family, no such address, ...) */
-  NS_ECLOSED = -7,     /* the connection is closed (write after FIN or error) */
-  NS_ELIMIT = -8,      /* a configured cap (connections, flows) is reached */
-  NS_EADDRINUSE = -9,  /* no free local port */
+    NS_OK = 0,
+    NS_EREFUSED = -1,   /* TCP RST to our SYN, ICMP port unreachable */
+    NS_EUNREACH = -2,   /* no route (no peer's allowed IPs cover it) or ICMP unreachable */
+    NS_ETIMEDOUT = -3,  /* retransmissions / ping timed out */
+    NS_ERESET = -4,     /* connection reset by the peer */
+    NS_ENOMEM = -5,     /* out of memory */
+    NS_EINVAL = -6,     /* bad argument (wrong family, no such address, ...) */
+    NS_ECLOSED = -7,    /* the connection is closed (write after FIN or error) */
+    NS_ELIMIT = -8,     /* a configured cap (connections, flows) is reached */
+    NS_EADDRINUSE = -9, /* no free local port */
 };
 const char *ns_strerror(int err);
 
 /* An IP address: family AF_INET (first 4 bytes of ip) or AF_INET6; family 0 = none/any. */
 typedef struct ns_addr {
-  int family;
-  uint8_t ip[16];
+    int family;
+    uint8_t ip[16];
 } ns_addr;
 
 typedef struct ns_endpoint {
-  ns_addr addr;
-  uint16_t port;
+    ns_addr addr;
+    uint16_t port;
 } ns_endpoint;
 
-int ns_addr_parse(ns_addr *out, const char *text);            /* 0 or NS_EINVAL */
+int ns_addr_parse(ns_addr *out, const char *text);                   /* 0 or NS_EINVAL */
 const char *ns_addr_format(const ns_addr *a, char *buf, size_t len); /* len >= 46 */
-int ns_addr_equal(const ns_addr *a, const ns_addr *b);          /* bytes of the family only */
+int ns_addr_equal(const ns_addr *a, const ns_addr *b);               /* bytes of the family only */
 int ns_endpoint_equal(const ns_endpoint *a, const ns_endpoint *b);
 
 /* Return value of the output callback when no peer's allowed IPs cover the destination: the
@@ -70,30 +70,30 @@ int ns_endpoint_equal(const ns_endpoint *a, const ns_endpoint *b);
 typedef int (*ns_output_fn)(void *ctx, const uint8_t *pkt, size_t len);
 
 struct ns_config {
-  ns_addr addr4;           /* the node's tunnel IPv4 address (family 0: none) */
-  ns_addr addr6;           /* the node's tunnel IPv6 address (family 0: none) */
-  uint32_t mtu;            /* tunnel MTU; 0 = 1420. TCP MSS = mtu - 40 (v4) / - 60 (v6) */
-  uint32_t tcp_rcv_wnd;    /* per-connection receive window, 0 = NS_TCP_WND_MAX; >= 65535 */
-  uint32_t tcp_snd_buf;    /* per-connection send buffer, 0 = NS_TCP_SND_BUF_MAX */
-  uint32_t max_tcp;        /* open TCP connections (incl. half-open inbound); 0 = 4096 */
-  uint32_t max_udp;        /* open UDP flows; 0 = 4096 */
-  uint32_t max_pending;    /* half-open inbound TCP per stack (oldest dropped); 0 = 128 */
+    ns_addr addr4;        /* the node's tunnel IPv4 address (family 0: none) */
+    ns_addr addr6;        /* the node's tunnel IPv6 address (family 0: none) */
+    uint32_t mtu;         /* tunnel MTU; 0 = 1420. TCP MSS = mtu - 40 (v4) / - 60 (v6) */
+    uint32_t tcp_rcv_wnd; /* per-connection receive window, 0 = NS_TCP_WND_MAX; >= 65535 */
+    uint32_t tcp_snd_buf; /* per-connection send buffer, 0 = NS_TCP_SND_BUF_MAX */
+    uint32_t max_tcp;     /* open TCP connections (incl. half-open inbound); 0 = 4096 */
+    uint32_t max_udp;     /* open UDP flows; 0 = 4096 */
+    uint32_t max_pending; /* half-open inbound TCP per stack (oldest dropped); 0 = 128 */
 };
 #define NS_TCP_WND_MAX (4u * 1024 * 1024)
 #define NS_TCP_SND_BUF_MAX (4u * 1024 * 1024)
 
 /* Counters for status; the gauges (tcp_open, udp_open) go up and down, the rest only up. */
 struct ns_counters {
-  uint64_t pkts_in, bytes_in;       /* packets accepted from the tunnel */
-  uint64_t pkts_out, bytes_out;     /* packets handed to output */
-  uint64_t drop_malformed;          /* bad IP/TCP/UDP/ICMP from the tunnel */
-  uint64_t drop_not_ours;           /* addressed to an address this stack does not own */
-  uint64_t drop_limit;              /* refused by a cap (max_tcp, max_udp, queue) */
-  uint64_t drop_pending;            /* oldest half-open inbound TCP dropped for a new one */
-  uint64_t no_route;                /* output said NS_OUTPUT_NO_ROUTE */
-  uint64_t tcp_open, udp_open;      /* gauges: conns / flows held by users */
-  uint64_t tcp_accepted, tcp_connected, tcp_unhandled, udp_accepted, udp_unhandled;
-  uint64_t tcp_bytes_rx, tcp_bytes_tx, udp_bytes_rx, udp_bytes_tx;
+    uint64_t pkts_in, bytes_in;   /* packets accepted from the tunnel */
+    uint64_t pkts_out, bytes_out; /* packets handed to output */
+    uint64_t drop_malformed;      /* bad IP/TCP/UDP/ICMP from the tunnel */
+    uint64_t drop_not_ours;       /* addressed to an address this stack does not own */
+    uint64_t drop_limit;          /* refused by a cap (max_tcp, max_udp, queue) */
+    uint64_t drop_pending;        /* oldest half-open inbound TCP dropped for a new one */
+    uint64_t no_route;            /* output said NS_OUTPUT_NO_ROUTE */
+    uint64_t tcp_open, udp_open;  /* gauges: conns / flows held by users */
+    uint64_t tcp_accepted, tcp_connected, tcp_unhandled, udp_accepted, udp_unhandled;
+    uint64_t tcp_bytes_rx, tcp_bytes_tx, udp_bytes_rx, udp_bytes_tx;
 };
 
 /* Create a stack on loop. Returns NULL on bad config (no address, MTU < 1280 with IPv6,
@@ -114,16 +114,16 @@ unsigned ns_stack_tcp_lingering(const ns_stack *ns);
 
 /* ---- TCP ---- */
 struct ns_conn_cbs {
-  /* Outbound only: the handshake finished (status NS_OK) or failed (then the conn is dead and
+    /* Outbound only: the handshake finished (status NS_OK) or failed (then the conn is dead and
    * must still be released with ns_conn_close). */
-  void (*on_connect)(ns_conn *c, int status);
-  /* Bytes from the peer (len > 0) or the peer's FIN (data NULL, len 0). The receive window
+    void (*on_connect)(ns_conn *c, int status);
+    /* Bytes from the peer (len > 0) or the peer's FIN (data NULL, len 0). The receive window
    * reopens only as the user calls ns_conn_consumed(). */
-  void (*on_read)(ns_conn *c, const uint8_t *data, size_t len);
-  /* The send buffer drained after ns_conn_write() accepted less than it was offered. */
-  void (*on_writable)(ns_conn *c);
-  /* The conn died (NS_ERESET, NS_ETIMEDOUT, NS_EUNREACH, ...); release it with ns_conn_close. */
-  void (*on_error)(ns_conn *c, int err);
+    void (*on_read)(ns_conn *c, const uint8_t *data, size_t len);
+    /* The send buffer drained after ns_conn_write() accepted less than it was offered. */
+    void (*on_writable)(ns_conn *c);
+    /* The conn died (NS_ERESET, NS_ETIMEDOUT, NS_EUNREACH, ...); release it with ns_conn_close. */
+    void (*on_error)(ns_conn *c, int err);
 };
 
 /* Handler for new inbound TCP: must call ns_conn_set_cbs() (and later release c) or release c
@@ -164,9 +164,9 @@ void ns_conn_reset(ns_conn *c);
 
 /* ---- UDP ---- */
 struct ns_udp_cbs {
-  void (*on_recv)(ns_udp *u, const uint8_t *data, size_t len);
-  /* ICMP error about this flow (NS_EUNREACH, NS_EREFUSED); the flow stays usable. */
-  void (*on_error)(ns_udp *u, int err);
+    void (*on_recv)(ns_udp *u, const uint8_t *data, size_t len);
+    /* ICMP error about this flow (NS_EUNREACH, NS_EREFUSED); the flow stays usable. */
+    void (*on_error)(ns_udp *u, int err);
 };
 typedef void (*ns_udp_accept_fn)(void *ctx, ns_udp *u);
 /* Like ns_stack_handle_tcp for new UDP flows (one per remote endpoint); with no handler the
@@ -181,7 +181,7 @@ void ns_udp_set_cbs(ns_udp *u, const struct ns_udp_cbs *cbs, void *data);
 void *ns_udp_data(const ns_udp *u);
 const ns_endpoint *ns_udp_local(const ns_udp *u);
 const ns_endpoint *ns_udp_remote(const ns_udp *u);
-int ns_udp_send(ns_udp *u, const void *data, size_t len);   /* NS_OK or error */
+int ns_udp_send(ns_udp *u, const void *data, size_t len); /* NS_OK or error */
 void ns_udp_close(ns_udp *u);
 
 /* ---- ICMP echo ---- */
@@ -190,6 +190,6 @@ void ns_udp_close(ns_udp *u);
 typedef void (*ns_ping_fn)(void *data, int status, uint64_t rtt_ms);
 ns_ping *ns_ping_send(ns_stack *ns, const ns_addr *dst, uint16_t seq, size_t payload_len,
                       uint64_t timeout_ms, ns_ping_fn cb, void *data, int *err);
-void ns_ping_cancel(ns_ping *p);   /* no callback afterwards */
+void ns_ping_cancel(ns_ping *p); /* no callback afterwards */
 
 #endif

@@ -11,7 +11,7 @@ struct netif;
 struct netif *ns_hook_ip4_route_src(const ip4_addr_t *src, const ip4_addr_t *dest);
 struct netif *ns_hook_ip6_route(const ip6_addr_t *src, const ip6_addr_t *dest);
 /* RFC 6528: keyed hash of the 4-tuple plus a 4 microsecond clock. */
-u32_t ns_hook_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
-                      const ip_addr_t *remote_ip, u16_t remote_port);
+u32_t ns_hook_tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t *remote_ip,
+                      u16_t remote_port);
 
 #endif

@@ -16,29 +16,29 @@
 
 static uint32_t sum16(const uint8_t *p, size_t len, uint32_t acc)
 {
-  for (size_t i = 0; i + 1 < len; i += 2)
-    acc += (uint32_t)(p[i] << 8 | p[i + 1]);
-  if (len & 1)
-    acc += (uint32_t)(p[len - 1] << 8);
-  return acc;
+    for (size_t i = 0; i + 1 < len; i += 2)
+        acc += (uint32_t)(p[i] << 8 | p[i + 1]);
+    if (len & 1)
+        acc += (uint32_t)(p[len - 1] << 8);
+    return acc;
 }
 
 static uint16_t fold(uint32_t acc)
 {
-  while (acc >> 16)
-    acc = (acc & 0xffff) + (acc >> 16);
-  return (uint16_t)~acc;
+    while (acc >> 16)
+        acc = (acc & 0xffff) + (acc >> 16);
+    return (uint16_t)~acc;
 }
 
 static void put16(uint8_t *p, uint16_t v)
 {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
 }
 
 static uint16_t get16(const uint8_t *p)
 {
-  return (uint16_t)(p[0] << 8 | p[1]);
+    return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 /* An ICMP/ICMPv6 packet from src to dst around the body (type, code, ... already in body[0..]).
@@ -46,193 +46,193 @@ static uint16_t get16(const uint8_t *p)
 static size_t build_icmp(uint8_t *out, const ns_addr *src, const ns_addr *dst, uint8_t *body,
                          size_t body_len)
 {
-  if (src->family == AF_INET) {
-    memset(out, 0, 20);
-    out[0] = 0x45;
-    put16(out + 2, (uint16_t)(20 + body_len));
-    put16(out + 4, (uint16_t)randombytes_random());
-    out[8] = 64;
-    out[9] = 1;
-    memcpy(out + 12, src->ip, 4);
-    memcpy(out + 16, dst->ip, 4);
-    put16(out + 10, fold(sum16(out, 20, 0)));
+    if (src->family == AF_INET) {
+        memset(out, 0, 20);
+        out[0] = 0x45;
+        put16(out + 2, (uint16_t)(20 + body_len));
+        put16(out + 4, (uint16_t)randombytes_random());
+        out[8] = 64;
+        out[9] = 1;
+        memcpy(out + 12, src->ip, 4);
+        memcpy(out + 16, dst->ip, 4);
+        put16(out + 10, fold(sum16(out, 20, 0)));
+        body[2] = body[3] = 0;
+        put16(body + 2, fold(sum16(body, body_len, 0)));
+        memcpy(out + 20, body, body_len);
+        return 20 + body_len;
+    }
+    memset(out, 0, 40);
+    out[0] = 0x60;
+    put16(out + 4, (uint16_t)body_len);
+    out[6] = 58;
+    out[7] = 64;
+    memcpy(out + 8, src->ip, 16);
+    memcpy(out + 24, dst->ip, 16);
+    uint8_t pseudo[8] = {0};
+    pseudo[2] = (uint8_t)(body_len >> 8);
+    pseudo[3] = (uint8_t)body_len;
+    pseudo[7] = 58;
     body[2] = body[3] = 0;
-    put16(body + 2, fold(sum16(body, body_len, 0)));
-    memcpy(out + 20, body, body_len);
-    return 20 + body_len;
-  }
-  memset(out, 0, 40);
-  out[0] = 0x60;
-  put16(out + 4, (uint16_t)body_len);
-  out[6] = 58;
-  out[7] = 64;
-  memcpy(out + 8, src->ip, 16);
-  memcpy(out + 24, dst->ip, 16);
-  uint8_t pseudo[8] = {0};
-  pseudo[2] = (uint8_t)(body_len >> 8);
-  pseudo[3] = (uint8_t)body_len;
-  pseudo[7] = 58;
-  body[2] = body[3] = 0;
-  uint32_t acc = sum16(out + 8, 32, 0);
-  acc = sum16(pseudo, 8, acc);
-  put16(body + 2, fold(sum16(body, body_len, acc)));
-  memcpy(out + 40, body, body_len);
-  return 40 + body_len;
+    uint32_t acc = sum16(out + 8, 32, 0);
+    acc = sum16(pseudo, 8, acc);
+    put16(body + 2, fold(sum16(body, body_len, acc)));
+    memcpy(out + 40, body, body_len);
+    return 40 + body_len;
 }
 
 static int is_icmp_error(const uint8_t *pkt, size_t len)
 {
-  if ((pkt[0] >> 4) == 4) {
-    size_t hl = (size_t)(pkt[0] & 0x0f) * 4;
-    if (pkt[9] != 1 || len < hl + 1)
-      return 0;
-    uint8_t t = pkt[hl];
-    return t != ICMP4_ECHO && t != ICMP4_ECHO_REPLY;
-  }
-  return pkt[6] == 58 && len > 40 && pkt[40] < 128;
+    if ((pkt[0] >> 4) == 4) {
+        size_t hl = (size_t)(pkt[0] & 0x0f) * 4;
+        if (pkt[9] != 1 || len < hl + 1)
+            return 0;
+        uint8_t t = pkt[hl];
+        return t != ICMP4_ECHO && t != ICMP4_ECHO_REPLY;
+    }
+    return pkt[6] == 58 && len > 40 && pkt[40] < 128;
 }
 
 /* Our own packet found no peer: answer it to ourselves as the network would (RFC 1812). */
 void ns_icmp_no_route(ns_stack *ns, const uint8_t *pkt, size_t len)
 {
-  uint8_t body[1280], out[1280 + 48];
-  ns_addr src = {0}, dst = {0};
-  if (len < 20 || is_icmp_error(pkt, len))
-    return;
-  size_t quote;
-  if ((pkt[0] >> 4) == 4) {
-    src.family = dst.family = AF_INET;
-    memcpy(src.ip, pkt + 16, 4);
-    memcpy(dst.ip, pkt + 12, 4);
-    quote = len < 548 ? len : 548;
-    body[0] = ICMP4_UNREACH;
-    body[1] = 1;   /* host unreachable */
-  } else {
-    if (len < 40)
-      return;
-    src.family = dst.family = AF_INET6;
-    memcpy(src.ip, pkt + 24, 16);
-    memcpy(dst.ip, pkt + 8, 16);
-    quote = len < 1280 - 48 ? len : 1280 - 48;
-    body[0] = ICMP6_UNREACH;
-    body[1] = 0;   /* no route to destination */
-  }
-  memset(body + 4, 0, 4);
-  memcpy(body + 8, pkt, quote);
-  size_t n = build_icmp(out, &src, &dst, body, 8 + quote);
-  ns_stack_input(ns, out, n);   /* inside lwIP: queued for the next loop turn */
+    uint8_t body[1280], out[1280 + 48];
+    ns_addr src = {0}, dst = {0};
+    if (len < 20 || is_icmp_error(pkt, len))
+        return;
+    size_t quote;
+    if ((pkt[0] >> 4) == 4) {
+        src.family = dst.family = AF_INET;
+        memcpy(src.ip, pkt + 16, 4);
+        memcpy(dst.ip, pkt + 12, 4);
+        quote = len < 548 ? len : 548;
+        body[0] = ICMP4_UNREACH;
+        body[1] = 1; /* host unreachable */
+    } else {
+        if (len < 40)
+            return;
+        src.family = dst.family = AF_INET6;
+        memcpy(src.ip, pkt + 24, 16);
+        memcpy(dst.ip, pkt + 8, 16);
+        quote = len < 1280 - 48 ? len : 1280 - 48;
+        body[0] = ICMP6_UNREACH;
+        body[1] = 0; /* no route to destination */
+    }
+    memset(body + 4, 0, 4);
+    memcpy(body + 8, pkt, quote);
+    size_t n = build_icmp(out, &src, &dst, body, 8 + quote);
+    ns_stack_input(ns, out, n); /* inside lwIP: queued for the next loop turn */
 }
 
 /* ---- ping ---- */
 
 static void ping_unlink(ns_ping *p)
 {
-  ns_stack *ns = p->ns;
-  if (p->prev)
-    p->prev->next = p->next;
-  else
-    ns->pings = p->next;
-  if (p->next)
-    p->next->prev = p->prev;
-  p->prev = p->next = NULL;
+    ns_stack *ns = p->ns;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        ns->pings = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
 }
 
 static void ping_release(ns_ping *p)
 {
-  ping_unlink(p);
-  uv_timer_stop(p->timer);
-  uv_close((uv_handle_t *)p->timer, (uv_close_cb)free);
-  free(p);
+    ping_unlink(p);
+    uv_timer_stop(p->timer);
+    uv_close((uv_handle_t *)p->timer, (uv_close_cb)free);
+    free(p);
 }
 
 static void ping_done(ns_ping *p, int status)
 {
-  uint64_t rtt = uv_now(p->ns->loop) - p->sent_ms;
-  ns_ping_fn cb = p->cb;
-  void *data = p->data;
-  ping_release(p);
-  cb(data, status, status == NS_OK ? rtt : 0);
+    uint64_t rtt = uv_now(p->ns->loop) - p->sent_ms;
+    ns_ping_fn cb = p->cb;
+    void *data = p->data;
+    ping_release(p);
+    cb(data, status, status == NS_OK ? rtt : 0);
 }
 
 static void ping_timeout(uv_timer_t *t)
 {
-  ping_done(t->data, NS_ETIMEDOUT);
+    ping_done(t->data, NS_ETIMEDOUT);
 }
 
 static ns_ping *ping_find(ns_stack *ns, const ns_addr *peer, uint16_t id, uint16_t seq)
 {
-  for (ns_ping *p = ns->pings; p; p = p->next)
-    if (p->id == id && p->seq == seq && p->dst.family == peer->family &&
-        memcmp(p->dst.ip, peer->ip, 16) == 0)
-      return p;
-  return NULL;
+    for (ns_ping *p = ns->pings; p; p = p->next)
+        if (p->id == id && p->seq == seq && p->dst.family == peer->family &&
+            memcmp(p->dst.ip, peer->ip, 16) == 0)
+            return p;
+    return NULL;
 }
 
 ns_ping *ns_ping_send(ns_stack *ns, const ns_addr *dst, uint16_t seq, size_t payload_len,
                       uint64_t timeout_ms, ns_ping_fn cb, void *data, int *err)
 {
-  int dummy;
-  if (!err)
-    err = &dummy;
-  const ns_addr *src = dst ? ns_stack_addr_for(ns, dst->family) : NULL;
-  if (!src || !cb || payload_len > 1400) {
-    *err = NS_EINVAL;
-    return NULL;
-  }
-  ns_ping *p = calloc(1, sizeof(*p));
-  uv_timer_t *t = p ? malloc(sizeof(*t)) : NULL;
-  if (!t) {
-    free(p);
-    *err = NS_ENOMEM;
-    return NULL;
-  }
-  p->ns = ns;
-  p->timer = t;
-  p->dst = *dst;
-  p->id = ns->ping_id++;
-  p->seq = seq;
-  p->cb = cb;
-  p->data = data;
-  p->sent_ms = uv_now(ns->loop);
-  uv_timer_init(ns->loop, t);
-  t->data = p;
-  uv_timer_start(t, ping_timeout, timeout_ms, 0);
-  p->next = ns->pings;
-  if (ns->pings)
-    ns->pings->prev = p;
-  ns->pings = p;
+    int dummy;
+    if (!err)
+        err = &dummy;
+    const ns_addr *src = dst ? ns_stack_addr_for(ns, dst->family) : NULL;
+    if (!src || !cb || payload_len > 1400) {
+        *err = NS_EINVAL;
+        return NULL;
+    }
+    ns_ping *p = calloc(1, sizeof(*p));
+    uv_timer_t *t = p ? malloc(sizeof(*t)) : NULL;
+    if (!t) {
+        free(p);
+        *err = NS_ENOMEM;
+        return NULL;
+    }
+    p->ns = ns;
+    p->timer = t;
+    p->dst = *dst;
+    p->id = ns->ping_id++;
+    p->seq = seq;
+    p->cb = cb;
+    p->data = data;
+    p->sent_ms = uv_now(ns->loop);
+    uv_timer_init(ns->loop, t);
+    t->data = p;
+    uv_timer_start(t, ping_timeout, timeout_ms, 0);
+    p->next = ns->pings;
+    if (ns->pings)
+        ns->pings->prev = p;
+    ns->pings = p;
 
-  uint8_t body[8 + 1400], out[48 + 8 + 1400];
-  body[0] = dst->family == AF_INET ? ICMP4_ECHO : ICMP6_ECHO;
-  body[1] = 0;
-  put16(body + 4, p->id);
-  put16(body + 6, seq);
-  for (size_t i = 0; i < payload_len; i++)
-    body[8 + i] = (uint8_t)i;
-  size_t n = build_icmp(out, src, dst, body, 8 + payload_len);
-  ns_enter();
-  int rc = ns->output(ns->output_ctx, out, n);
-  if (rc == NS_OUTPUT_NO_ROUTE) {
-    ns->ctr.no_route++;
-    ns_icmp_no_route(ns, out, n);
-  } else if (rc == 0) {
-    ns->ctr.pkts_out++;
-    ns->ctr.bytes_out += n;
-  }
-  ns_leave();
-  *err = NS_OK;
-  return p;
+    uint8_t body[8 + 1400], out[48 + 8 + 1400];
+    body[0] = dst->family == AF_INET ? ICMP4_ECHO : ICMP6_ECHO;
+    body[1] = 0;
+    put16(body + 4, p->id);
+    put16(body + 6, seq);
+    for (size_t i = 0; i < payload_len; i++)
+        body[8 + i] = (uint8_t)i;
+    size_t n = build_icmp(out, src, dst, body, 8 + payload_len);
+    ns_enter();
+    int rc = ns->output(ns->output_ctx, out, n);
+    if (rc == NS_OUTPUT_NO_ROUTE) {
+        ns->ctr.no_route++;
+        ns_icmp_no_route(ns, out, n);
+    } else if (rc == 0) {
+        ns->ctr.pkts_out++;
+        ns->ctr.bytes_out += n;
+    }
+    ns_leave();
+    *err = NS_OK;
+    return p;
 }
 
 void ns_ping_cancel(ns_ping *p)
 {
-  ping_release(p);
+    ping_release(p);
 }
 
 void ns_ping_free_all(ns_stack *ns)
 {
-  while (ns->pings)
-    ping_release(ns->pings);
+    while (ns->pings)
+        ping_release(ns->pings);
 }
 
 /* ---- ICMP from the tunnel ---- */
@@ -241,75 +241,75 @@ void ns_ping_free_all(ns_stack *ns)
 static int quoted_flow(const uint8_t *q, size_t qlen, int *proto, ns_endpoint *local,
                        ns_endpoint *remote)
 {
-  size_t hl;
-  memset(local, 0, sizeof(*local));
-  memset(remote, 0, sizeof(*remote));
-  if (qlen >= 20 && (q[0] >> 4) == 4) {
-    hl = (size_t)(q[0] & 0x0f) * 4;
-    if (hl < 20 || qlen < hl + 8)
-      return -1;
-    local->addr.family = remote->addr.family = AF_INET;
-    memcpy(local->addr.ip, q + 12, 4);
-    memcpy(remote->addr.ip, q + 16, 4);
-    *proto = q[9];
-  } else if (qlen >= 48 && (q[0] >> 4) == 6) {
-    hl = 40;
-    local->addr.family = remote->addr.family = AF_INET6;
-    memcpy(local->addr.ip, q + 8, 16);
-    memcpy(remote->addr.ip, q + 24, 16);
-    *proto = q[6];
-  } else {
-    return -1;
-  }
-  local->port = get16(q + hl);
-  remote->port = get16(q + hl + 2);
-  if (*proto == 1 || *proto == 58) {   /* echo: the id stands for our port, seq for theirs */
-    local->port = get16(q + hl + 4);
-    remote->port = get16(q + hl + 6);
-  }
-  if ((*proto == 1 && q[hl] != ICMP4_ECHO) || (*proto == 58 && q[hl] != ICMP6_ECHO))
-    return -1;
-  return 0;
+    size_t hl;
+    memset(local, 0, sizeof(*local));
+    memset(remote, 0, sizeof(*remote));
+    if (qlen >= 20 && (q[0] >> 4) == 4) {
+        hl = (size_t)(q[0] & 0x0f) * 4;
+        if (hl < 20 || qlen < hl + 8)
+            return -1;
+        local->addr.family = remote->addr.family = AF_INET;
+        memcpy(local->addr.ip, q + 12, 4);
+        memcpy(remote->addr.ip, q + 16, 4);
+        *proto = q[9];
+    } else if (qlen >= 48 && (q[0] >> 4) == 6) {
+        hl = 40;
+        local->addr.family = remote->addr.family = AF_INET6;
+        memcpy(local->addr.ip, q + 8, 16);
+        memcpy(remote->addr.ip, q + 24, 16);
+        *proto = q[6];
+    } else {
+        return -1;
+    }
+    local->port = get16(q + hl);
+    remote->port = get16(q + hl + 2);
+    if (*proto == 1 || *proto == 58) { /* echo: the id stands for our port, seq for theirs */
+        local->port = get16(q + hl + 4);
+        remote->port = get16(q + hl + 6);
+    }
+    if ((*proto == 1 && q[hl] != ICMP4_ECHO) || (*proto == 58 && q[hl] != ICMP6_ECHO))
+        return -1;
+    return 0;
 }
 
 static void icmp_error(ns_stack *ns, const uint8_t *q, size_t qlen, int err)
 {
-  int proto;
-  ns_endpoint local, remote;
-  if (quoted_flow(q, qlen, &proto, &local, &remote) != 0 || !ns_stack_owns(ns, &local.addr))
-    return;
-  if (proto == 6) {
-    ns_tcp_icmp_error(ns, &local, &remote, err);
-  } else if (proto == 17) {
-    ns_udp_icmp_error(ns, &local, &remote, err);
-  } else {
-    ns_ping *p = ping_find(ns, &remote.addr, local.port, remote.port);
-    if (p)
-      ping_done(p, err);
-  }
+    int proto;
+    ns_endpoint local, remote;
+    if (quoted_flow(q, qlen, &proto, &local, &remote) != 0 || !ns_stack_owns(ns, &local.addr))
+        return;
+    if (proto == 6) {
+        ns_tcp_icmp_error(ns, &local, &remote, err);
+    } else if (proto == 17) {
+        ns_udp_icmp_error(ns, &local, &remote, err);
+    } else {
+        ns_ping *p = ping_find(ns, &remote.addr, local.port, remote.port);
+        if (p)
+            ping_done(p, err);
+    }
 }
 
 /* 1 when the packet was ours to take (echo replies, errors); lwIP gets the rest. */
 int ns_icmp_input(ns_stack *ns, const uint8_t *pkt, size_t len)
 {
-  int v4 = (pkt[0] >> 4) == 4;
-  size_t hl = v4 ? (size_t)(pkt[0] & 0x0f) * 4 : 40;
-  const uint8_t *icmp = pkt + hl;
-  size_t ilen = len - hl;
-  ns_addr from = {.family = v4 ? AF_INET : AF_INET6};
-  memcpy(from.ip, v4 ? pkt + 12 : pkt + 8, v4 ? 4 : 16);
-  uint8_t type = icmp[0], code = icmp[1];
-  if (type == (v4 ? ICMP4_ECHO_REPLY : ICMP6_ECHO_REPLY)) {
-    ns_ping *p = ping_find(ns, &from, get16(icmp + 4), get16(icmp + 6));
-    if (p)
-      ping_done(p, NS_OK);
-    return 1;
-  }
-  if (type == (v4 ? ICMP4_UNREACH : ICMP6_UNREACH)) {
-    int port_unreach = v4 ? code == 3 : code == 4;
-    icmp_error(ns, icmp + 8, ilen - 8, port_unreach ? NS_EREFUSED : NS_EUNREACH);
-    return 1;
-  }
-  /* lwIP answers echo requests; nothing else (ND, MLD, redirects) has a use in a tunnel. */
-  return type != (v4 ? ICMP4_ECHO : ICMP6_ECHO);
+    int v4 = (pkt[0] >> 4) == 4;
+    size_t hl = v4 ? (size_t)(pkt[0] & 0x0f) * 4 : 40;
+    const uint8_t *icmp = pkt + hl;
+    size_t ilen = len - hl;
+    ns_addr from = {.family = v4 ? AF_INET : AF_INET6};
+    memcpy(from.ip, v4 ? pkt + 12 : pkt + 8, v4 ? 4 : 16);
+    uint8_t type = icmp[0], code = icmp[1];
+    if (type == (v4 ? ICMP4_ECHO_REPLY : ICMP6_ECHO_REPLY)) {
+        ns_ping *p = ping_find(ns, &from, get16(icmp + 4), get16(icmp + 6));
+        if (p)
+            ping_done(p, NS_OK);
+        return 1;
+    }
+    if (type == (v4 ? ICMP4_UNREACH : ICMP6_UNREACH)) {
+        int port_unreach = v4 ? code == 3 : code == 4;
+        icmp_error(ns, icmp + 8, ilen - 8, port_unreach ? NS_EREFUSED : NS_EUNREACH);
+        return 1;
+    }
+    /* lwIP answers echo requests; nothing else (ND, MLD, redirects) has a use in a tunnel. */
+    return type != (v4 ? ICMP4_ECHO : ICMP6_ECHO);
 }

@@ -82,8 +82,9 @@ static int write_conf(const char *path, const char *priv, const char *addr, int 
     if (!f)
         return -1;
     fchmod(fileno(f), 0600);
-    fprintf(f, "[Interface]\nPrivateKey = %s\nAddress = %s/32\nListenPort = %d\n\n"
-               "[Peer]\n# Name = %s\nPublicKey = %s\nEndpoint = 127.0.0.1:%d\nAllowedIPs = %s/32\n",
+    fprintf(f,
+            "[Interface]\nPrivateKey = %s\nAddress = %s/32\nListenPort = %d\n\n"
+            "[Peer]\n# Name = %s\nPublicKey = %s\nEndpoint = 127.0.0.1:%d\nAllowedIPs = %s/32\n",
             priv, addr, port, peer_name, peer_pub, peer_port, peer_addr);
     return fclose(f);
 }

@@ -102,8 +102,8 @@ void node_config_free(struct node_config *c)
     memset(c, 0, sizeof(*c));
 }
 
-int node_config_read_file(const char *path, size_t max, char **buf, size_t *len, mode_t *mode, char *err,
-                          size_t errlen)
+int node_config_read_file(const char *path, size_t max, char **buf, size_t *len, mode_t *mode,
+                          char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     struct stat st;
@@ -387,7 +387,8 @@ struct where {
     char buf[320];
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -415,7 +416,8 @@ static const char *peer_field(struct where *w, const struct node_config *c, size
                               const char *ini_key, const char *json_key)
 {
     if (ini(c))
-        snprintf(w->buf, sizeof(w->buf), "%s:%u: [Peer] %s", file_name(c), c->peers[i].line, ini_key);
+        snprintf(w->buf, sizeof(w->buf), "%s:%u: [Peer] %s", file_name(c), c->peers[i].line,
+                 ini_key);
     else
         snprintf(w->buf, sizeof(w->buf), "%s: peers[%zu].%s", file_name(c), i, json_key);
     return w->buf;
@@ -463,13 +465,14 @@ static int check_addresses(const struct node_config *c, char *err, size_t errlen
         for (size_t j = 0; j < i; j++) {
             const struct wg_allowed_ip *b = &c->addresses[j];
             if (a->family == b->family && memcmp(a->addr, b->addr, 16) == 0)
-                return fail(err, errlen, "%s: %s given twice", self_field(&w, c, "Address", "addresses"),
+                return fail(err, errlen, "%s: %s given twice",
+                            self_field(&w, c, "Address", "addresses"),
                             prefix_text(text, sizeof(text), a));
         }
     }
     if (v6 && c->mtu < 1280)
-        return fail(err, errlen, "%s: %u is below IPv6's minimum of 1280", self_field(&w, c, "MTU", "mtu"),
-                    c->mtu);
+        return fail(err, errlen, "%s: %u is below IPv6's minimum of 1280",
+                    self_field(&w, c, "MTU", "mtu"), c->mtu);
     return 0;
 }
 
@@ -535,7 +538,8 @@ static int check_peer_keys(const struct node_config *c, char *err, size_t errlen
     }
     free(refs);
     if (later != SIZE_MAX)
-        return fail(err, errlen, "%s: same key as %s", peer_field(&w1, c, later, "PublicKey", "public_key"),
+        return fail(err, errlen, "%s: same key as %s",
+                    peer_field(&w1, c, later, "PublicKey", "public_key"),
                     peer_ref(&w2, c, earlier));
     return 0;
 }
@@ -581,7 +585,8 @@ static int check_allowed_ips(const struct node_config *c, char *err, size_t errl
             if (p->cidr != family_bits(p->family))
                 continue;
             for (size_t a = 0; a < c->n_addresses; a++) {
-                if (c->addresses[a].family == p->family && memcmp(c->addresses[a].addr, p->addr, 16) == 0)
+                if (c->addresses[a].family == p->family &&
+                    memcmp(c->addresses[a].addr, p->addr, 16) == 0)
                     return fail(err, errlen, "%s: %s is this node's own address",
                                 peer_field(&w1, c, i, "AllowedIPs", "allowed_ips"),
                                 prefix_text(text, sizeof(text), p));
@@ -599,8 +604,8 @@ static int check_names(const struct node_config *c, char *err, size_t errlen)
         if (!name)
             continue;
         if (c->name && strcmp(name, c->name) == 0)
-            return fail(err, errlen, "%s: '%s' is this node's own name", peer_field(&w1, c, i, "Name", "name"),
-                        name);
+            return fail(err, errlen, "%s: '%s' is this node's own name",
+                        peer_field(&w1, c, i, "Name", "name"), name);
         /* names are few and short; quadratic is fine up to thousands of peers */
         for (size_t j = 0; j < i; j++) {
             if (c->peers[j].name && strcmp(name, c->peers[j].name) == 0)
@@ -616,7 +621,8 @@ static int check_routes(const struct node_config *c, char *err, size_t errlen)
     for (size_t i = 0; i < c->n_routes; i++) {
         for (size_t j = 0; j < i; j++) {
             if (strcmp(c->routes[i].suffix, c->routes[j].suffix) == 0)
-                return fail(err, errlen, "%s: dns.routes: '%s' given twice", file_name(c), c->routes[i].suffix);
+                return fail(err, errlen, "%s: dns.routes: '%s' given twice", file_name(c),
+                            c->routes[i].suffix);
         }
     }
     return 0;

@@ -70,7 +70,7 @@ struct node_config {
     char *file; /* name used in messages (the path, or the name given with a buffer) */
 
     /* [Interface] / "self" */
-    char *name; /* this node's MagicDNS label, or NULL */
+    char *name;           /* this node's MagicDNS label, or NULL */
     bool has_private_key; /* netmap only may leave it out: the node then uses its state dir */
     uint8_t private_key[WG_KEY_LEN]; /* wiped by node_config_free */
     /* Keep their host bits: 100.64.0.1/10 is "address 100.64.0.1 in 100.64.0.0/10". */
@@ -80,7 +80,8 @@ struct node_config {
     uint16_t mtu;         /* NODE_CONFIG_DEFAULT_MTU unless given */
 
     /* DNS: wg-quick's DNS= fills resolvers (IP entries) and search (the others). */
-    char *dns_suffix; /* MagicDNS suffix, lowercase with the dot ("mesh.example."), or NULL = default */
+    char *
+        dns_suffix; /* MagicDNS suffix, lowercase with the dot ("mesh.example."), or NULL = default */
     struct node_ipport *resolvers;
     size_t n_resolvers;
     char **search; /* search domains, lowercase, without the trailing dot */

@@ -79,14 +79,15 @@ static int parse_number(struct ini *p, const char *key, const char *v, unsigned 
         n = n * 10 + (unsigned long)(v[i] - '0');
     }
     if (!ok || n < min || n > max)
-        return ini_fail(p, "%s: '%s': not a number from %lu to %lu", key, node_config_shown(b, sizeof(b), v), min,
-                        max);
+        return ini_fail(p, "%s: '%s': not a number from %lu to %lu", key,
+                        node_config_shown(b, sizeof(b), v), min, max);
     *out = n;
     return 0;
 }
 
 /* Calls fn for each comma-separated item, trimmed. */
-static int each_item(struct ini *p, const char *key, char *v, int (*fn)(struct ini *, const char *, char *))
+static int each_item(struct ini *p, const char *key, char *v,
+                     int (*fn)(struct ini *, const char *, char *))
 {
     if (*v == '\0')
         return 0;
@@ -119,8 +120,8 @@ static int add_prefix(struct ini *p, const char *key, const char *v, bool mask,
         return ini_fail(p, "%s: '%s': %s", key, node_config_shown(b, sizeof(b), v), why);
     char text[64];
     if (mask && node_config_host_bits(v, text, sizeof(text)) &&
-        node_config_warn(p->c, "%s:%u: %s: '%s' has bits set beyond its prefix: read as %s", p->file, p->line, key,
-                         node_config_shown(b, sizeof(b), v), text) < 0)
+        node_config_warn(p->c, "%s:%u: %s: '%s' has bits set beyond its prefix: read as %s",
+                         p->file, p->line, key, node_config_shown(b, sizeof(b), v), text) < 0)
         return oom(p);
     struct wg_allowed_ip *slot = node_config_push(arr, n, sizeof(*slot));
     if (!slot)
@@ -146,7 +147,8 @@ static int item_dns(struct ini *p, const char *key, char *v)
     char b[80];
     struct node_ipport ip;
     if (!node_config_parse_ipport(v, false, &ip)) {
-        struct node_ipport *slot = node_config_push(&p->c->resolvers, &p->c->n_resolvers, sizeof(*slot));
+        struct node_ipport *slot =
+            node_config_push(&p->c->resolvers, &p->c->n_resolvers, sizeof(*slot));
         if (!slot)
             return oom(p);
         *slot = ip;
@@ -155,8 +157,8 @@ static int item_dns(struct ini *p, const char *key, char *v)
     char *domain = NULL;
     const char *why = node_config_parse_domain(v, false, &domain);
     if (why)
-        return ini_fail(p, "%s: '%s': not an IP address or search domain (%s)", key, node_config_shown(b, sizeof(b), v),
-                        why);
+        return ini_fail(p, "%s: '%s': not an IP address or search domain (%s)", key,
+                        node_config_shown(b, sizeof(b), v), why);
     char **slot = node_config_push(&p->c->search, &p->c->n_search, sizeof(*slot));
     if (!slot) {
         free(domain);
@@ -207,7 +209,8 @@ static int on_mtu(struct ini *p, const char *key, char *v)
 static int on_ignored(struct ini *p, const char *key, char *v)
 {
     (void)v;
-    if (node_config_warn(p->c, "%s:%u: %s: ignored (tunless has no TUN device)", p->file, p->line, key) < 0)
+    if (node_config_warn(p->c, "%s:%u: %s: ignored (tunless has no TUN device)", p->file, p->line,
+                         key) < 0)
         return oom(p);
     return 0;
 }
@@ -233,7 +236,8 @@ static int on_endpoint(struct ini *p, const char *key, char *v)
     if (why)
         return ini_fail(p, "%s: '%s': %s", key, node_config_shown(b, sizeof(b), v), why);
     struct node_peer *peer = cur_peer(p);
-    struct node_endpoint *slot = node_config_push(&peer->endpoints, &peer->n_endpoints, sizeof(*slot));
+    struct node_endpoint *slot =
+        node_config_push(&peer->endpoints, &peer->n_endpoints, sizeof(*slot));
     if (!slot)
         return oom(p);
     *slot = ep;
@@ -250,7 +254,8 @@ static int on_keepalive(struct ini *p, const char *key, char *v)
     char b[80];
     unsigned long n = 0;
     if (strcasecmp(v, "off") != 0 && parse_number(p, key, v, 0, 65535, &n) < 0)
-        return ini_fail(p, "%s: '%s': not a number of seconds (0-65535) or off", key, node_config_shown(b, sizeof(b), v));
+        return ini_fail(p, "%s: '%s': not a number of seconds (0-65535) or off", key,
+                        node_config_shown(b, sizeof(b), v));
     cur_peer(p)->persistent_keepalive = (uint16_t)n;
     return 0;
 }
@@ -343,7 +348,8 @@ static int begin_section(struct ini *p, const char *header)
         return 0;
     }
     char b[80];
-    return ini_fail(p, "%s: unknown section (expected [Interface] or [Peer])", node_config_shown(b, sizeof(b), header));
+    return ini_fail(p, "%s: unknown section (expected [Interface] or [Peer])",
+                    node_config_shown(b, sizeof(b), header));
 }
 
 /* `# Name = db`: names the current peer, or this node in [Interface]. Names that are not DNS
@@ -365,8 +371,8 @@ static int name_comment(struct ini *p, char *comment)
     if (why && strcmp(why, "out of memory") == 0)
         return oom(p);
     if (why) {
-        if (node_config_warn(p->c, "%s:%u: # Name: '%s': %s; no MagicDNS name from it", p->file, p->line,
-                             node_config_shown(b, sizeof(b), s), why) < 0)
+        if (node_config_warn(p->c, "%s:%u: # Name: '%s': %s; no MagicDNS name from it", p->file,
+                             p->line, node_config_shown(b, sizeof(b), s), why) < 0)
             return oom(p);
         return 0;
     }
@@ -387,19 +393,25 @@ static int key_line(struct ini *p, char *line)
     size_t k = key_index(key);
     if (p->section == SEC_NONE) {
         return ini_fail(p, "%s: outside of any [Interface] or [Peer] section",
-                        k < sizeof(keys) / sizeof(keys[0]) ? keys[k].name : node_config_shown(b, sizeof(b), key));
+                        k < sizeof(keys) / sizeof(keys[0]) ? keys[k].name
+                                                           : node_config_shown(b, sizeof(b), key));
     }
     if (k == sizeof(keys) / sizeof(keys[0]) && strcasecmp(key, "Name") == 0)
-        return ini_fail(p, "Name: unknown key in %s (a name is given as a comment, `# Name = %s`, which "
-                           "wg-quick ignores)", section_name(p->section), node_config_shown(b, sizeof(b), value));
+        return ini_fail(
+            p,
+            "Name: unknown key in %s (a name is given as a comment, `# Name = %s`, which "
+            "wg-quick ignores)",
+            section_name(p->section), node_config_shown(b, sizeof(b), value));
     if (k == sizeof(keys) / sizeof(keys[0]))
-        return ini_fail(p, "%s: unknown key in %s", node_config_shown(b, sizeof(b), key), section_name(p->section));
+        return ini_fail(p, "%s: unknown key in %s", node_config_shown(b, sizeof(b), key),
+                        section_name(p->section));
     const struct key_def *def = &keys[k];
     if (def->section != p->section)
         return ini_fail(p, "%s: belongs in %s, not in %s", def->name, section_name(def->section),
                         section_name(p->section));
     if (p->seen[k] && !def->repeatable)
-        return ini_fail(p, "%s: given twice in this section (first at line %u)", def->name, p->seen[k]);
+        return ini_fail(p, "%s: given twice in this section (first at line %u)", def->name,
+                        p->seen[k]);
     if (*value == '\0' && def->handle != on_allowed_ips && def->handle != on_ignored)
         return ini_fail(p, "%s: empty value", def->name);
     if (!p->seen[k])
@@ -487,8 +499,9 @@ int node_config_parse_ini(const char *path, struct node_config *out, char *err, 
     sodium_memzero(buf, len);
     free(buf);
     if (r == 0 && (mode & 077) &&
-        node_config_warn(out, "%s: readable by other users although it holds a private key (chmod 600 it)",
-                         path) < 0) {
+        node_config_warn(
+            out, "%s: readable by other users although it holds a private key (chmod 600 it)",
+            path) < 0) {
         node_config_free(out);
         snprintf(err, errlen, "%s: out of memory", path);
         return -1;

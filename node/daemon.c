@@ -59,9 +59,10 @@ static void engine_log(void *ctx, enum wg_log_level level, const char *line)
 static void proxy_log(void *ctx, enum proxy_log_level level, const char *msg)
 {
     struct node_daemon *d = ctx;
-    static const enum node_log_level map[] = {
-        [PROXY_LOG_DEBUG] = NODE_LOG_DEBUG, [PROXY_LOG_INFO] = NODE_LOG_INFO,
-        [PROXY_LOG_WARN] = NODE_LOG_WARN, [PROXY_LOG_ERROR] = NODE_LOG_ERROR};
+    static const enum node_log_level map[] = {[PROXY_LOG_DEBUG] = NODE_LOG_DEBUG,
+                                              [PROXY_LOG_INFO] = NODE_LOG_INFO,
+                                              [PROXY_LOG_WARN] = NODE_LOG_WARN,
+                                              [PROXY_LOG_ERROR] = NODE_LOG_ERROR};
     char q[1024];
     node_log(&d->log, map[level], "proxy", "msg=%s", node_log_quote(q, sizeof(q), msg));
 }
@@ -211,7 +212,9 @@ static int start_proxy(struct node_daemon *d, const struct node_hostport *hp,
     }
     d->proxies[d->n_proxies++] = srv;
     node_log(&d->log, NODE_LOG_INFO, "listening", "service=%s addr=%s port=%u",
-             protocols == PROXY_BOTH ? "socks5+http" : protocols == PROXY_SOCKS5 ? "socks5" : "http",
+             protocols == PROXY_BOTH     ? "socks5+http"
+             : protocols == PROXY_SOCKS5 ? "socks5"
+                                         : "http",
              hp->host, hp->port);
     return 0;
 }
@@ -228,8 +231,9 @@ static int start_forwards(struct node_daemon *d, char *err, size_t errlen)
         d->forwards[i] = node_forward_start(d->loop, &d->dialer, f, err, errlen);
         if (!d->forwards[i])
             return -1;
-        node_log(&d->log, NODE_LOG_INFO, "listening", "service=forward addr=%s port=%u target=%s:%u",
-                 f->listen.host, f->listen.port, f->target.host, f->target.port);
+        node_log(&d->log, NODE_LOG_INFO, "listening",
+                 "service=forward addr=%s port=%u target=%s:%u", f->listen.host, f->listen.port,
+                 f->target.host, f->target.port);
     }
     return 0;
 }
@@ -276,15 +280,16 @@ static void reload(struct node_daemon *d)
         /* A new identity or port is a new node: that needs a restart, not a reload. */
         memcpy(d->private_key, key_before, WG_KEY_LEN);
         sodium_memzero(key_before, WG_KEY_LEN);
-        node_log(&d->log, NODE_LOG_ERROR, "reload_rejected", "err=%s",
-                 node_log_quote(q, sizeof(q), "PrivateKey or ListenPort changed: restart the node"));
+        node_log(
+            &d->log, NODE_LOG_ERROR, "reload_rejected", "err=%s",
+            node_log_quote(q, sizeof(q), "PrivateKey or ListenPort changed: restart the node"));
         node_config_free(&next);
         return;
     }
     sodium_memzero(key_before, WG_KEY_LEN);
     if (!d->have_config && next.listen_port && next.listen_port != wg_engine_port(d->engine))
-        node_log(&d->log, NODE_LOG_WARN, "listen_port_unchanged",
-                 "want=%u have=%u reason=%s", next.listen_port, wg_engine_port(d->engine),
+        node_log(&d->log, NODE_LOG_WARN, "listen_port_unchanged", "want=%u have=%u reason=%s",
+                 next.listen_port, wg_engine_port(d->engine),
                  node_log_quote(q, sizeof(q), "the UDP port changes only on restart"));
     struct node_config old = d->cfg;
     bool had = d->have_config;
@@ -480,7 +485,9 @@ static int resolve_config_path(struct node_daemon *d)
     const char *given = d->opts.config_path ? d->opts.config_path : d->opts.netmap_path;
     if (given)
         return snprintf(d->config_path, sizeof(d->config_path), "%s", given) <
-               (int)sizeof(d->config_path) ? 0 : -1;
+                       (int)sizeof(d->config_path)
+                   ? 0
+                   : -1;
     /* With neither file, a wg-quick file dropped into the state directory later is picked up. */
     snprintf(d->config_path, sizeof(d->config_path), "%s/%s", d->state_dir, NODE_CONFIG_IN_STATE);
     return 0;
@@ -509,8 +516,8 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
     }
     if (choose_key(d, d->have_config ? &d->cfg : NULL, err, errlen) != 0)
         return -1;
-    if (start_engine(d, d->have_config ? d->cfg.listen_port : 0,
-                     d->have_config ? d->cfg.mtu : 0, err, errlen) != 0)
+    if (start_engine(d, d->have_config ? d->cfg.listen_port : 0, d->have_config ? d->cfg.mtu : 0,
+                     err, errlen) != 0)
         return -1;
     d->dialer.is_mesh = is_mesh;
     d->dialer.is_mesh_ctx = d;

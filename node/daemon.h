@@ -46,7 +46,7 @@ struct node_daemon {
     ns_stack *stack;
     struct node_dialer dialer;
     struct node_magicdns dns;
-    struct node_publish_ctx *publish_ctx; /* one per opts.publishes[i] */
+    struct node_publish_ctx *publish_ctx;    /* one per opts.publishes[i] */
     struct node_forward_listener **forwards; /* one per opts.forwards[i] */
     struct proxy_server *proxies[NODE_MAX_LISTENERS];
     size_t n_proxies;
@@ -58,7 +58,7 @@ struct node_daemon {
     uv_fs_event_t watch;
     bool watching;
     uv_timer_t reload_timer; /* debounces config file changes */
-    uv_timer_t stop_timer;  /* ends the drain on shutdown */
+    uv_timer_t stop_timer;   /* ends the drain on shutdown */
     unsigned proxies_open;
     unsigned pending_closes;
     bool stopping;
@@ -74,8 +74,7 @@ void node_daemon_stop(struct node_daemon *d);
 
 /* publish.c: --publish on the stack's tunnel addresses (not on 100.100.100.100); stop ends
  * the UDP sessions, whose flows die with the stack. */
-int node_publish_start(struct node_daemon *d, const struct ns_config *nc, char *err,
-                       size_t errlen);
+int node_publish_start(struct node_daemon *d, const struct ns_config *nc, char *err, size_t errlen);
 void node_publish_stop(struct node_daemon *d);
 
 /* peers.c: push cfg's peers into the engine (resolving endpoint names on libuv's thread pool)

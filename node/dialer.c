@@ -27,7 +27,7 @@ struct node_mesh_stream {
     struct proxy_resolve_req *resolving;
     struct proxy_stream *inner;
     ns_conn *conn;
-    uv_timer_t timer; /* connect timeout; its close callback frees the stream */
+    uv_timer_t timer;                     /* connect timeout; its close callback frees the stream */
     struct write_req *queue, *queue_tail; /* not yet fully taken by lwIP */
     struct write_req *done;               /* finished, callback not yet called */
     int connect_err;                      /* an early failure to report from the idle handle */
@@ -43,12 +43,18 @@ static void on_idle(uv_idle_t *h);
 int node_proxy_err(int err)
 {
     switch (err) {
-    case NS_EREFUSED: return PROXY_E_REFUSED;
-    case NS_EUNREACH: return PROXY_E_NET_UNREACH;
-    case NS_ETIMEDOUT: return PROXY_E_TIMEOUT;
-    case NS_ERESET: return PROXY_E_RESET;
-    case NS_ECLOSED: return PROXY_E_CANCELED;
-    default: return PROXY_E_OTHER;
+    case NS_EREFUSED:
+        return PROXY_E_REFUSED;
+    case NS_EUNREACH:
+        return PROXY_E_NET_UNREACH;
+    case NS_ETIMEDOUT:
+        return PROXY_E_TIMEOUT;
+    case NS_ERESET:
+        return PROXY_E_RESET;
+    case NS_ECLOSED:
+        return PROXY_E_CANCELED;
+    default:
+        return PROXY_E_OTHER;
     }
 }
 
@@ -346,8 +352,8 @@ struct proxy_stream *node_dialer_adopt(struct node_dialer *d, ns_conn *c,
 
 /* ---- proxy_stream ops ---- */
 
-static int mesh_write(struct proxy_stream *base, const uint8_t *data, size_t len,
-                      proxy_write_cb cb, void *arg)
+static int mesh_write(struct proxy_stream *base, const uint8_t *data, size_t len, proxy_write_cb cb,
+                      void *arg)
 {
     struct node_mesh_stream *s = (struct node_mesh_stream *)base;
     if (s->inner)

@@ -23,14 +23,14 @@ struct node_dgram;
 
 struct node_dialer {
     uv_loop_t *loop;
-    ns_stack *stack;                 /* NULL until a configuration brings tunnel addresses */
+    ns_stack *stack; /* NULL until a configuration brings tunnel addresses */
     bool tunnel_only;
-    unsigned connect_timeout_ms;     /* 0 = 10000 */
+    unsigned connect_timeout_ms; /* 0 = 10000 */
     /* Does some peer's allowed IPs cover addr? */
     bool (*is_mesh)(void *ctx, const struct sockaddr *addr);
     void *is_mesh_ctx;
-    struct proxy_resolver resolver;  /* names -> addresses */
-    struct proxy_direct direct;      /* host sockets for non-mesh destinations */
+    struct proxy_resolver resolver; /* names -> addresses */
+    struct proxy_direct direct;     /* host sockets for non-mesh destinations */
     /* Write completions and closes are reported from here, never from inside a call. */
     uv_idle_t idle;
     struct node_mesh_stream *deferred;

@@ -47,14 +47,22 @@ struct node_dns_mesh {
 static int ns_errno(int err)
 {
     switch (err) {
-    case NS_EREFUSED: return ECONNREFUSED;
-    case NS_EUNREACH: return EHOSTUNREACH;
-    case NS_ETIMEDOUT: return ETIMEDOUT;
-    case NS_ENOMEM: return ENOMEM;
-    case NS_EINVAL: return EAFNOSUPPORT;
-    case NS_ELIMIT: return ENOBUFS;
-    case NS_EADDRINUSE: return EADDRINUSE;
-    default: return ECONNRESET;
+    case NS_EREFUSED:
+        return ECONNREFUSED;
+    case NS_EUNREACH:
+        return EHOSTUNREACH;
+    case NS_ETIMEDOUT:
+        return ETIMEDOUT;
+    case NS_ENOMEM:
+        return ENOMEM;
+    case NS_EINVAL:
+        return EAFNOSUPPORT;
+    case NS_ELIMIT:
+        return ENOBUFS;
+    case NS_EADDRINUSE:
+        return EADDRINUSE;
+    default:
+        return ECONNRESET;
     }
 }
 

@@ -78,10 +78,10 @@ static void build_records_and_upstreams(struct dns_build *b, const struct node_c
     for (size_t i = 0; i < c->n_records; i++) {
         const struct node_dns_record *r = &c->records[i];
         inet_ntop(r->family, r->addr, b->record_values[i], INET6_ADDRSTRLEN);
-        b->records[i] = (struct dns_record){.name = r->name,
-                                            .type = r->family == AF_INET ? DNS_TYPE_A
-                                                                         : DNS_TYPE_AAAA,
-                                            .value = b->record_values[i]};
+        b->records[i] =
+            (struct dns_record){.name = r->name,
+                                .type = r->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA,
+                                .value = b->record_values[i]};
     }
     b->cfg.records = b->records;
     b->cfg.n_records = c->n_records;
@@ -194,7 +194,8 @@ int node_magicdns_start(struct node_magicdns *m, uv_loop_t *loop, const struct n
     if (dns_parse_hostport(spec, 53, &ss, &sslen) == 0)
         ret = dns_listener_start(loop, m->resolver, (struct sockaddr *)&ss, NULL, &m->listener);
     if (ret != 0) {
-        snprintf(err, errlen, "DNS listener %s: %s", spec, ret == -1 ? "bad address" : uv_strerror(ret));
+        snprintf(err, errlen, "DNS listener %s: %s", spec,
+                 ret == -1 ? "bad address" : uv_strerror(ret));
         return -1;
     }
     return 0;
@@ -332,7 +333,10 @@ static void op_consumed(void *ctx, size_t n)
     ns_conn_consumed(t->c, n);
 }
 
-static void op_close(void *ctx, int graceful) { tcp_release(ctx, graceful); }
+static void op_close(void *ctx, int graceful)
+{
+    tcp_release(ctx, graceful);
+}
 
 static const struct dns_stream_ops stream_ops = {
     .write = op_write, .pause = op_pause, .consumed = op_consumed, .close = op_close};

@@ -40,7 +40,7 @@ struct node_magicdns {
     struct node_magicdns_query *pending; /* canceled on detach */
     struct node_magicdns_tcp *tcp;       /* reset on detach */
     unsigned n_tcp;
-    struct node_dns_mesh *mesh;          /* the resolver's transport (stack NULL: refusing) */
+    struct node_dns_mesh *mesh; /* the resolver's transport (stack NULL: refusing) */
     node_dns_covers_fn covers;
     void *covers_ctx;
 };

@@ -38,7 +38,8 @@ static int cmd_version(int argc, char **argv)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "tunless %s: a userspace WireGuard mesh node, no TUN, no root\n\n", TUNLESS_VERSION);
+    fprintf(out, "tunless %s: a userspace WireGuard mesh node, no TUN, no root\n\n",
+            TUNLESS_VERSION);
     fprintf(out, "usage: tunless <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);

@@ -58,7 +58,9 @@ static size_t push_key(struct nm *m, const char *key)
     size_t old = m->plen;
     int n = snprintf(m->path + old, sizeof(m->path) - old, "%s%s", old ? "." : "",
                      node_config_shown(b, sizeof(b), key));
-    m->plen = n < 0 ? old : old + (size_t)n >= sizeof(m->path) ? sizeof(m->path) - 1 : old + (size_t)n;
+    m->plen = n < 0                                ? old
+              : old + (size_t)n >= sizeof(m->path) ? sizeof(m->path) - 1
+                                                   : old + (size_t)n;
     return old;
 }
 
@@ -67,8 +69,11 @@ static size_t push_name(struct nm *m, const char *key)
 {
     char b[80];
     size_t old = m->plen;
-    int n = snprintf(m->path + old, sizeof(m->path) - old, "[\"%s\"]", node_config_shown(b, sizeof(b), key));
-    m->plen = n < 0 ? old : old + (size_t)n >= sizeof(m->path) ? sizeof(m->path) - 1 : old + (size_t)n;
+    int n = snprintf(m->path + old, sizeof(m->path) - old, "[\"%s\"]",
+                     node_config_shown(b, sizeof(b), key));
+    m->plen = n < 0                                ? old
+              : old + (size_t)n >= sizeof(m->path) ? sizeof(m->path) - 1
+                                                   : old + (size_t)n;
     return old;
 }
 
@@ -76,7 +81,9 @@ static size_t push_index(struct nm *m, size_t i)
 {
     size_t old = m->plen;
     int n = snprintf(m->path + old, sizeof(m->path) - old, "[%zu]", i);
-    m->plen = n < 0 ? old : old + (size_t)n >= sizeof(m->path) ? sizeof(m->path) - 1 : old + (size_t)n;
+    m->plen = n < 0                                ? old
+              : old + (size_t)n >= sizeof(m->path) ? sizeof(m->path) - 1
+                                                   : old + (size_t)n;
     return old;
 }
 
@@ -91,14 +98,21 @@ static void pop(struct nm *m, size_t old)
 static const char *type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
     }
 }
 
@@ -107,7 +121,8 @@ static int only_fields(struct nm *m, const json_t *obj, const char *const *allow
 {
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         size_t i = 0;
         while (allowed[i] && strcmp(allowed[i], key) != 0)
             i++;
@@ -183,7 +198,8 @@ static int each(struct nm *m, const json_t *v, const char *what,
         return -1;
     size_t i;
     json_t *e;
-    json_array_foreach((json_t *)v, i, e) {
+    json_array_foreach((json_t *)v, i, e)
+    {
         size_t old = push_index(m, i);
         if (item(m, e, ctx) < 0)
             return -1;
@@ -213,8 +229,8 @@ static int item_prefix(struct nm *m, const json_t *e, void *ctx)
         return nm_fail(m, "'%s': %s", node_config_shown(b, sizeof(b), s), why);
     char text[64];
     if (l->mask && node_config_host_bits(s, text, sizeof(text)) &&
-        node_config_warn(m->c, "%s: %s: '%s' has bits set beyond its prefix: read as %s", m->file, m->path,
-                         node_config_shown(b, sizeof(b), s), text) < 0)
+        node_config_warn(m->c, "%s: %s: '%s' has bits set beyond its prefix: read as %s", m->file,
+                         m->path, node_config_shown(b, sizeof(b), s), text) < 0)
         return oom(m);
     struct wg_allowed_ip *slot = node_config_push(l->arr, l->n, sizeof(*slot));
     if (!slot)
@@ -257,7 +273,8 @@ static int item_endpoint(struct nm *m, const json_t *e, void *ctx)
     const char *why = node_config_parse_endpoint(s, &ep);
     if (why)
         return nm_fail(m, "'%s': %s", node_config_shown(b, sizeof(b), s), why);
-    struct node_endpoint *slot = node_config_push(&peer->endpoints, &peer->n_endpoints, sizeof(*slot));
+    struct node_endpoint *slot =
+        node_config_push(&peer->endpoints, &peer->n_endpoints, sizeof(*slot));
     if (!slot)
         return oom(m);
     *slot = ep;
@@ -306,17 +323,19 @@ static int read_key_file(struct nm *m, const json_t *v)
     sodium_memzero(buf, len);
     free(buf);
     if (r < 0)
-        return nm_fail(m, "%s: not a base64 key (44 characters)", node_config_shown(b, sizeof(b), path));
+        return nm_fail(m, "%s: not a base64 key (44 characters)",
+                       node_config_shown(b, sizeof(b), path));
     if ((mode & 077) &&
-        node_config_warn(m->c, "%s: %s: %s is readable by other users (chmod 600 it)", m->file, m->path, path) < 0)
+        node_config_warn(m->c, "%s: %s: %s is readable by other users (chmod 600 it)", m->file,
+                         m->path, path) < 0)
         return oom(m);
     return 0;
 }
 
 static int parse_self(struct nm *m, const json_t *self)
 {
-    static const char *const fields[] = {"name", "addresses", "private_key", "private_key_file",
-                                         "listen_port", "mtu", NULL};
+    static const char *const fields[] = {
+        "name", "addresses", "private_key", "private_key_file", "listen_port", "mtu", NULL};
     struct node_config *c = m->c;
     if (want_type(m, self, JSON_OBJECT, "an object") < 0 || only_fields(m, self, fields) < 0)
         return -1;
@@ -324,7 +343,8 @@ static int parse_self(struct nm *m, const json_t *self)
         return nm_fail(m, "private_key and private_key_file exclude each other");
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)self, key, v) {
+    json_object_foreach((json_t *)self, key, v)
+    {
         size_t old = push_key(m, key);
         int r = 0;
         if (strcmp(key, "name") == 0) {
@@ -356,8 +376,8 @@ static int parse_self(struct nm *m, const json_t *self)
 static int item_peer(struct nm *m, const json_t *e, void *ctx)
 {
     (void)ctx;
-    static const char *const fields[] = {"name", "public_key", "preshared_key", "endpoints",
-                                         "allowed_ips", "keepalive", NULL};
+    static const char *const fields[] = {
+        "name", "public_key", "preshared_key", "endpoints", "allowed_ips", "keepalive", NULL};
     if (want_type(m, e, JSON_OBJECT, "an object") < 0 || only_fields(m, e, fields) < 0)
         return -1;
     if (!json_object_get(e, "public_key")) {
@@ -371,7 +391,8 @@ static int item_peer(struct nm *m, const json_t *e, void *ctx)
         return oom(m);
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)e, key, v) {
+    json_object_foreach((json_t *)e, key, v)
+    {
         size_t old = push_key(m, key);
         int r = 0;
         if (strcmp(key, "name") == 0) {
@@ -404,7 +425,8 @@ static int parse_routes(struct nm *m, const json_t *routes)
         return -1;
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)routes, key, v) {
+    json_object_foreach((json_t *)routes, key, v)
+    {
         size_t old = push_name(m, key);
         struct node_dns_route *rt = node_config_push(&m->c->routes, &m->c->n_routes, sizeof(*rt));
         if (!rt)
@@ -463,7 +485,8 @@ static int item_record(struct nm *m, const json_t *e, void *ctx)
     if (!value)
         return -1;
     if (node_config_parse_ipport(value, false, &ip) || ip.family != rec->family)
-        return nm_fail(m, "'%s': not an %s address (type %s)", node_config_shown(b, sizeof(b), value),
+        return nm_fail(m, "'%s': not an %s address (type %s)",
+                       node_config_shown(b, sizeof(b), value),
                        rec->family == AF_INET ? "IPv4" : "IPv6", type);
     memcpy(rec->addr, ip.addr, sizeof(rec->addr));
     pop(m, old);
@@ -472,12 +495,14 @@ static int item_record(struct nm *m, const json_t *e, void *ctx)
 
 static int parse_dns(struct nm *m, const json_t *dns)
 {
-    static const char *const fields[] = {"suffix", "resolvers", "routes", "search", "extra_records", NULL};
+    static const char *const fields[] = {"suffix", "resolvers",     "routes",
+                                         "search", "extra_records", NULL};
     if (want_type(m, dns, JSON_OBJECT, "an object") < 0 || only_fields(m, dns, fields) < 0)
         return -1;
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)dns, key, v) {
+    json_object_foreach((json_t *)dns, key, v)
+    {
         size_t old = push_key(m, key);
         int r = 0;
         if (strcmp(key, "suffix") == 0) {
@@ -567,7 +592,8 @@ static int parse(struct nm *m, const char *buf, size_t len)
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         if (m->err && m->errlen)
-            snprintf(m->err, m->errlen, "%s:%d:%d: not valid JSON: %s", m->file, jerr.line, jerr.column, jerr.text);
+            snprintf(m->err, m->errlen, "%s:%d:%d: not valid JSON: %s", m->file, jerr.line,
+                     jerr.column, jerr.text);
         return -1;
     }
     int r = parse_top(m, root);
@@ -579,7 +605,11 @@ static int parse(struct nm *m, const char *buf, size_t len)
 static int parse_netmap(const char *name, const char *buf, size_t len, const char *base_dir,
                         struct node_config *out, bool *inline_key, char *err, size_t errlen)
 {
-    struct nm m = {.c = out, .file = name ? name : "netmap", .base_dir = base_dir, .err = err, .errlen = errlen};
+    struct nm m = {.c = out,
+                   .file = name ? name : "netmap",
+                   .base_dir = base_dir,
+                   .err = err,
+                   .errlen = errlen};
     memset(out, 0, sizeof(*out));
     out->source = NODE_CONFIG_NETMAP;
     out->mtu = NODE_CONFIG_DEFAULT_MTU;
@@ -624,8 +654,9 @@ int node_config_parse_netmap(const char *path, struct node_config *out, char *er
     sodium_memzero(buf, len);
     free(buf);
     if (r == 0 && inline_key && (mode & 077) &&
-        node_config_warn(out, "%s: readable by other users although it holds a private key (chmod 600 it)",
-                         path) < 0) {
+        node_config_warn(
+            out, "%s: readable by other users although it holds a private key (chmod 600 it)",
+            path) < 0) {
         node_config_free(out);
         snprintf(err, errlen, "%s: out of memory", path);
         return -1;

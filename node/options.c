@@ -15,7 +15,8 @@
 #define LOOPBACK "127.0.0.1"
 #define PASS_MAX 1024
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -156,16 +157,30 @@ static int read_secret_file(const char *path, char **out, char *err, size_t errl
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
     buf[n] = '\0';
-    int ret = n == 0 ? fail(err, errlen, "--proxy-pass-file %s: empty", path)
-                     : dup_string(out, buf);
+    int ret =
+        n == 0 ? fail(err, errlen, "--proxy-pass-file %s: empty", path) : dup_string(out, buf);
     sodium_memzero(buf, sizeof(buf));
     return ret;
 }
 
 enum {
-    OPT_CONFIG = 1000, OPT_NETMAP, OPT_PROXY, OPT_SOCKS5, OPT_HTTP_PROXY, OPT_PROXY_USER,
-    OPT_PROXY_PASS_FILE, OPT_PROXY_PASS, OPT_DNS_LISTEN, OPT_DNS_SUFFIX, OPT_FORWARD, OPT_PUBLISH,
-    OPT_OUTBOUND, OPT_STATE_DIR, OPT_LOG_LEVEL, OPT_HELP, OPT_CHECK,
+    OPT_CONFIG = 1000,
+    OPT_NETMAP,
+    OPT_PROXY,
+    OPT_SOCKS5,
+    OPT_HTTP_PROXY,
+    OPT_PROXY_USER,
+    OPT_PROXY_PASS_FILE,
+    OPT_PROXY_PASS,
+    OPT_DNS_LISTEN,
+    OPT_DNS_SUFFIX,
+    OPT_FORWARD,
+    OPT_PUBLISH,
+    OPT_OUTBOUND,
+    OPT_STATE_DIR,
+    OPT_LOG_LEVEL,
+    OPT_HELP,
+    OPT_CHECK,
 };
 
 /* Each option's flag, environment variable and meaning: one table for parsing and for --help. */
@@ -180,25 +195,36 @@ struct option_doc {
 static const struct option_doc docs[] = {
     {OPT_CONFIG, "config", "TUNLESS_CONFIG", "FILE", "wg-quick configuration file"},
     {OPT_NETMAP, "netmap", "TUNLESS_NETMAP", "FILE", "JSON netmap (see examples/netmap.json)"},
-    {OPT_PROXY, "proxy", "TUNLESS_PROXY", "ADDR", "SOCKS5 + HTTP proxy on one port (default " DEFAULT_PROXY "; 'off' disables)"},
+    {OPT_PROXY, "proxy", "TUNLESS_PROXY", "ADDR",
+     "SOCKS5 + HTTP proxy on one port (default " DEFAULT_PROXY "; 'off' disables)"},
     {OPT_SOCKS5, "socks5", "TUNLESS_SOCKS5", "ADDR", "a SOCKS5-only listener"},
     {OPT_HTTP_PROXY, "http-proxy", "TUNLESS_HTTP_PROXY", "ADDR", "an HTTP-proxy-only listener"},
-    {OPT_PROXY_USER, "proxy-user", "TUNLESS_PROXY_USER", "USER", "require this user on the proxies"},
-    {OPT_PROXY_PASS_FILE, "proxy-pass-file", "TUNLESS_PROXY_PASS_FILE", "FILE", "the proxy password (or env TUNLESS_PROXY_PASS)"},
-    {OPT_DNS_LISTEN, "dns-listen", "TUNLESS_DNS_LISTEN", "ADDR", "serve MagicDNS on a local address, e.g. 127.0.0.1:5353"},
-    {OPT_DNS_SUFFIX, "dns-suffix", "TUNLESS_DNS_SUFFIX", "NAME", "MagicDNS suffix in wg-quick mode (default mesh.internal)"},
-    {OPT_FORWARD, "forward", "TUNLESS_FORWARD", "SPEC", "[tcp:|udp:][LADDR:]LPORT=HOST:PORT local->mesh (repeatable; env: space-separated)"},
-    {OPT_PUBLISH, "publish", "TUNLESS_PUBLISH", "SPEC", "[tcp:|udp:]PORT[=HOST:PORT] mesh->local (repeatable; env: space-separated)"},
-    {OPT_OUTBOUND, "outbound", "TUNLESS_OUTBOUND", "MODE", "direct (default) or tunnel-only: where non-mesh destinations go"},
-    {OPT_STATE_DIR, "state-dir", "TUNLESS_STATE_DIR", "DIR", "where the node keeps its key (default $XDG_STATE_HOME/tunless)"},
-    {OPT_LOG_LEVEL, "log-level", "TUNLESS_LOG_LEVEL", "LEVEL", "error, warn, info (default) or debug"},
+    {OPT_PROXY_USER, "proxy-user", "TUNLESS_PROXY_USER", "USER",
+     "require this user on the proxies"},
+    {OPT_PROXY_PASS_FILE, "proxy-pass-file", "TUNLESS_PROXY_PASS_FILE", "FILE",
+     "the proxy password (or env TUNLESS_PROXY_PASS)"},
+    {OPT_DNS_LISTEN, "dns-listen", "TUNLESS_DNS_LISTEN", "ADDR",
+     "serve MagicDNS on a local address, e.g. 127.0.0.1:5353"},
+    {OPT_DNS_SUFFIX, "dns-suffix", "TUNLESS_DNS_SUFFIX", "NAME",
+     "MagicDNS suffix in wg-quick mode (default mesh.internal)"},
+    {OPT_FORWARD, "forward", "TUNLESS_FORWARD", "SPEC",
+     "[tcp:|udp:][LADDR:]LPORT=HOST:PORT local->mesh (repeatable; env: space-separated)"},
+    {OPT_PUBLISH, "publish", "TUNLESS_PUBLISH", "SPEC",
+     "[tcp:|udp:]PORT[=HOST:PORT] mesh->local (repeatable; env: space-separated)"},
+    {OPT_OUTBOUND, "outbound", "TUNLESS_OUTBOUND", "MODE",
+     "direct (default) or tunnel-only: where non-mesh destinations go"},
+    {OPT_STATE_DIR, "state-dir", "TUNLESS_STATE_DIR", "DIR",
+     "where the node keeps its key (default $XDG_STATE_HOME/tunless)"},
+    {OPT_LOG_LEVEL, "log-level", "TUNLESS_LOG_LEVEL", "LEVEL",
+     "error, warn, info (default) or debug"},
 };
 #define N_DOCS (sizeof(docs) / sizeof(docs[0]))
 
 void node_options_usage(FILE *out)
 {
-    fprintf(out, "usage: tunless up [options]\n\n"
-                 "  --check\n      validate the configuration, print a summary and exit (0 or 2)\n");
+    fprintf(out,
+            "usage: tunless up [options]\n\n"
+            "  --check\n      validate the configuration, print a summary and exit (0 or 2)\n");
     for (size_t i = 0; i < N_DOCS; i++)
         fprintf(out, "  --%s %s\n      %s  [env %s]\n", docs[i].flag, docs[i].arg, docs[i].help,
                 docs[i].env);
@@ -234,20 +260,28 @@ static int apply(struct node_options *o, int id, const char *v, char *err, size_
     struct node_publish pub;
 
     switch (id) {
-    case OPT_CONFIG: return dup_string(&o->config_path, v);
-    case OPT_NETMAP: return dup_string(&o->netmap_path, v);
-    case OPT_PROXY: return apply_listen("proxy", v, &o->proxy_on, &o->proxy, err, errlen);
-    case OPT_SOCKS5: return apply_listen("socks5", v, &o->socks5_on, &o->socks5, err, errlen);
+    case OPT_CONFIG:
+        return dup_string(&o->config_path, v);
+    case OPT_NETMAP:
+        return dup_string(&o->netmap_path, v);
+    case OPT_PROXY:
+        return apply_listen("proxy", v, &o->proxy_on, &o->proxy, err, errlen);
+    case OPT_SOCKS5:
+        return apply_listen("socks5", v, &o->socks5_on, &o->socks5, err, errlen);
     case OPT_HTTP_PROXY:
         return apply_listen("http-proxy", v, &o->http_proxy_on, &o->http_proxy, err, errlen);
     case OPT_DNS_LISTEN:
         return apply_listen("dns-listen", v, &o->dns_listen_on, &o->dns_listen, err, errlen);
-    case OPT_PROXY_USER: return dup_string(&o->proxy_user, v);
-    case OPT_PROXY_PASS_FILE: return read_secret_file(v, &o->proxy_pass, err, errlen);
+    case OPT_PROXY_USER:
+        return dup_string(&o->proxy_user, v);
+    case OPT_PROXY_PASS_FILE:
+        return read_secret_file(v, &o->proxy_pass, err, errlen);
     case OPT_PROXY_PASS:
-        return fail(err, errlen, "--proxy-pass: a password on the command line is visible to "
-                                 "every user; use --proxy-pass-file or TUNLESS_PROXY_PASS");
-    case OPT_DNS_SUFFIX: return dup_string(&o->dns_suffix, v);
+        return fail(err, errlen,
+                    "--proxy-pass: a password on the command line is visible to "
+                    "every user; use --proxy-pass-file or TUNLESS_PROXY_PASS");
+    case OPT_DNS_SUFFIX:
+        return dup_string(&o->dns_suffix, v);
     case OPT_FORWARD:
         if (node_parse_forward(v, &fw) != 0)
             return fail(err, errlen, "--forward %s: want [tcp:|udp:][LADDR:]LPORT=HOST:PORT", v);
@@ -264,7 +298,8 @@ static int apply(struct node_options *o, int id, const char *v, char *err, size_
         else
             return fail(err, errlen, "--outbound %s: want direct or tunnel-only", v);
         return 0;
-    case OPT_STATE_DIR: return dup_string(&o->state_dir, v);
+    case OPT_STATE_DIR:
+        return dup_string(&o->state_dir, v);
     case OPT_LOG_LEVEL:
         if (node_log_level_parse(v, &o->log_level) != 0)
             return fail(err, errlen, "--log-level %s: want error, warn, info or debug", v);
@@ -313,8 +348,9 @@ static int finish(struct node_options *o, char *err, size_t errlen)
     if (!o->dns_suffix && dup_string(&o->dns_suffix, "mesh.internal") != 0)
         return fail(err, errlen, "out of memory");
     if (!!o->proxy_user != !!o->proxy_pass)
-        return fail(err, errlen, "--proxy-user and a password (--proxy-pass-file or "
-                                 "TUNLESS_PROXY_PASS) go together");
+        return fail(err, errlen,
+                    "--proxy-user and a password (--proxy-pass-file or "
+                    "TUNLESS_PROXY_PASS) go together");
     if (o->config_path && o->netmap_path)
         return fail(err, errlen, "--config and --netmap exclude each other");
     return 0;

@@ -99,8 +99,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     if (status == UV_ECANCELED || d->stopping || !p) {
         /* nothing to do: stopping, or the peer left the configuration meanwhile */
     } else if (status != 0 || !res) {
-        node_log(&d->log, NODE_LOG_WARN, "endpoint_resolve_failed", "peer=%s host=%s err=%s",
-                 who, p->endpoints[0].host, uv_strerror(status));
+        node_log(&d->log, NODE_LOG_WARN, "endpoint_resolve_failed", "peer=%s host=%s err=%s", who,
+                 p->endpoints[0].host, uv_strerror(status));
     } else if (set_peer(d, p, res->ai_addr) == WG_OK) {
         log_resolved(d, who, p->endpoints[0].host, res);
     }
@@ -153,9 +153,8 @@ static bool same_endpoint(const struct node_peer *a, const struct node_peer *b)
 {
     if (a->n_endpoints != b->n_endpoints)
         return false;
-    return a->n_endpoints == 0 ||
-           (strcmp(a->endpoints[0].host, b->endpoints[0].host) == 0 &&
-            strcmp(a->endpoints[0].port, b->endpoints[0].port) == 0);
+    return a->n_endpoints == 0 || (strcmp(a->endpoints[0].host, b->endpoints[0].host) == 0 &&
+                                   strcmp(a->endpoints[0].port, b->endpoints[0].port) == 0);
 }
 
 static bool peer_unchanged(const struct node_peer *a, const struct node_peer *b)
@@ -191,8 +190,7 @@ int node_peers_apply(struct node_daemon *d, const struct node_config *old)
         char who[9];
         short_key(who, p->public_key);
         node_log(&d->log, NODE_LOG_INFO, before ? "peer_updated" : "peer_added",
-                 "peer=%s name=%s allowed_ips=%zu", who, p->name ? p->name : "-",
-                 p->n_allowed_ips);
+                 "peer=%s name=%s allowed_ips=%zu", who, p->name ? p->name : "-", p->n_allowed_ips);
     }
     if (!uv_is_active((uv_handle_t *)&d->reresolve_timer))
         uv_timer_start(&d->reresolve_timer, on_reresolve, RERESOLVE_INTERVAL_MS,

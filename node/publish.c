@@ -9,8 +9,9 @@ static void log_accept(struct node_publish_ctx *pc, const char *proto, const ns_
 {
     char addr[64];
     ns_addr_format(&from->addr, addr, sizeof(addr));
-    node_log(&pc->d->log, NODE_LOG_INFO, "publish_accept", "proto=%s from=%s:%u port=%u target=%s:%u",
-             proto, addr, from->port, pc->p->port, pc->p->target.host, pc->p->target.port);
+    node_log(&pc->d->log, NODE_LOG_INFO, "publish_accept",
+             "proto=%s from=%s:%u port=%u target=%s:%u", proto, addr, from->port, pc->p->port,
+             pc->p->target.host, pc->p->target.port);
 }
 
 /* ---- TCP: a relay per connection ---- */
@@ -86,8 +87,7 @@ static int handle(struct node_publish_ctx *pc, const ns_addr *own)
     return ns_stack_handle_tcp(stack, own, pc->p->port, tcp_accept, pc);
 }
 
-int node_publish_start(struct node_daemon *d, const struct ns_config *nc, char *err,
-                       size_t errlen)
+int node_publish_start(struct node_daemon *d, const struct ns_config *nc, char *err, size_t errlen)
 {
     const ns_addr *own[] = {&nc->addr4, &nc->addr6};
     for (size_t i = 0; i < d->opts.n_publishes; i++) {

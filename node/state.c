@@ -59,8 +59,8 @@ static int read_key(const char *path, uint8_t priv[WG_KEY_LEN], char *err, size_
     }
     if (fstat(fd, &st) == 0 && (st.st_mode & 077)) {
         close(fd);
-        snprintf(err, errlen, "%s: readable by others (mode %03o); chmod 600 it",
-                 path, st.st_mode & 0777);
+        snprintf(err, errlen, "%s: readable by others (mode %03o); chmod 600 it", path,
+                 st.st_mode & 0777);
         return -1;
     }
     ssize_t n = read(fd, buf, sizeof(buf));
@@ -74,8 +74,8 @@ static int read_key(const char *path, uint8_t priv[WG_KEY_LEN], char *err, size_
     return ret;
 }
 
-static int write_key(const char *dir, const char *path, const uint8_t priv[WG_KEY_LEN],
-                     char *err, size_t errlen)
+static int write_key(const char *dir, const char *path, const uint8_t priv[WG_KEY_LEN], char *err,
+                     size_t errlen)
 {
     char tmp[4200], b64[WG_KEY_B64_LEN + 2];
     snprintf(tmp, sizeof(tmp), "%s/.private.key.XXXXXX", dir);
@@ -98,8 +98,8 @@ static int write_key(const char *dir, const char *path, const uint8_t priv[WG_KE
     return 0;
 }
 
-int node_state_load_key(const char *dir, uint8_t priv[WG_KEY_LEN], int *created,
-                        char *err, size_t errlen)
+int node_state_load_key(const char *dir, uint8_t priv[WG_KEY_LEN], int *created, char *err,
+                        size_t errlen)
 {
     char path[4200];
     snprintf(path, sizeof(path), "%s/%s", dir, NODE_STATE_KEY_FILE);

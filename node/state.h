@@ -18,7 +18,7 @@ int node_state_dir(const char *flag, char *out, size_t cap);
 
 /* Reads dir/private.key, or creates the directory and a fresh key. *created says which.
  * Returns 0, or -1 with a message naming the path in err. */
-int node_state_load_key(const char *dir, uint8_t priv[WG_KEY_LEN], int *created,
-                        char *err, size_t errlen);
+int node_state_load_key(const char *dir, uint8_t priv[WG_KEY_LEN], int *created, char *err,
+                        size_t errlen);
 
 #endif

@@ -246,10 +246,15 @@ static void dispatch(struct conn *c, struct rbuf *rb, const uint8_t *data, size_
         else
             httpproxy_conn_data(c, rb, data, len);
         break;
-    case PH_RELAY: conn_up_write_ref(c, rb, data, len); break;
+    case PH_RELAY:
+        conn_up_write_ref(c, rb, data, len);
+        break;
     case PH_DIALING:
-    case PH_HTTP_WAIT: conn_hold(c, rb, data, len); break; /* not reading; cannot happen */
-    default: break; /* UDP control connection, finishing: input is ignored */
+    case PH_HTTP_WAIT:
+        conn_hold(c, rb, data, len);
+        break; /* not reading; cannot happen */
+    default:
+        break; /* UDP control connection, finishing: input is ignored */
     }
 }
 
@@ -264,8 +269,12 @@ static void on_client_eof(struct conn *c)
         if (c->up_eof && !c->cl_pending && !c->up_pending)
             conn_close(c);
         break;
-    case PH_HTTP_WAIT: httpproxy_conn_client_eof(c); break;
-    default: conn_close(c); break;
+    case PH_HTTP_WAIT:
+        httpproxy_conn_client_eof(c);
+        break;
+    default:
+        conn_close(c);
+        break;
     }
 }
 

@@ -16,9 +16,9 @@ struct direct_dgram {
     struct proxy_dgram_cbs cbs;
     void *ud;
     uv_udp_t udp[2]; /* [0] IPv4, [1] IPv6 */
-    int open[2];   /* handle initialised and not yet closed */
-    int usable[2]; /* bound and receiving */
-    int tried[2];  /* one attempt per family: the second family opens on first use */
+    int open[2];     /* handle initialised and not yet closed */
+    int usable[2];   /* bound and receiving */
+    int tried[2];    /* one attempt per family: the second family opens on first use */
     int closing;
     struct proxy_name_queue names;
     uint8_t *rbuf; /* DGRAM_MAX, malloc'd: only the pages datagrams touch become resident */
@@ -68,8 +68,9 @@ static int send_addr(struct direct_dgram *g, const struct sockaddr *sa, const ui
         open_one(g, v6);
     if (g->d->allow) { /* also for a name's address, which the policy has not seen */
         struct proxy_target t = {.proto = PROXY_UDP};
-        proxy_target_set_addr(&t, sa, ntohs(v6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
-                                               : ((const struct sockaddr_in *)sa)->sin_port));
+        proxy_target_set_addr(&t, sa,
+                              ntohs(v6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+                                       : ((const struct sockaddr_in *)sa)->sin_port));
         int deny = g->d->allow(g->d->allow_arg, &t);
         if (deny)
             return deny;
@@ -141,8 +142,7 @@ static int open_one(struct direct_dgram *g, int v6)
     return 0;
 }
 
-struct proxy_dgram *proxy_direct_dgram_open(void *ctx, const struct proxy_dgram_cbs *cbs,
-                                            void *ud);
+struct proxy_dgram *proxy_direct_dgram_open(void *ctx, const struct proxy_dgram_cbs *cbs, void *ud);
 struct proxy_dgram *proxy_direct_dgram_open(void *ctx, const struct proxy_dgram_cbs *cbs, void *ud)
 {
     struct proxy_direct *d = ctx;

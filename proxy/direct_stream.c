@@ -27,7 +27,7 @@ struct direct_stream {
     uint16_t port; /* host order, for resolved addresses */
     enum tcp_state tcp_state;
     int timer_open;
-    int reported;  /* on_connect delivered (or no longer wanted) */
+    int reported; /* on_connect delivered (or no longer wanted) */
     int connected;
     int closing;
     int shut_sent;

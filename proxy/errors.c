@@ -9,63 +9,94 @@
 const char *proxy_strerror(int err)
 {
     switch (err) {
-    case PROXY_OK: return "ok";
-    case PROXY_E_REFUSED: return "connection refused";
-    case PROXY_E_NET_UNREACH: return "network unreachable";
-    case PROXY_E_HOST_UNREACH: return "host unreachable";
-    case PROXY_E_NAME: return "name not found";
-    case PROXY_E_TIMEOUT: return "connection timed out";
-    case PROXY_E_POLICY: return "not allowed by policy";
-    case PROXY_E_RESET: return "connection reset";
-    case PROXY_E_CANCELED: return "canceled";
-    default: return "connection failed";
+    case PROXY_OK:
+        return "ok";
+    case PROXY_E_REFUSED:
+        return "connection refused";
+    case PROXY_E_NET_UNREACH:
+        return "network unreachable";
+    case PROXY_E_HOST_UNREACH:
+        return "host unreachable";
+    case PROXY_E_NAME:
+        return "name not found";
+    case PROXY_E_TIMEOUT:
+        return "connection timed out";
+    case PROXY_E_POLICY:
+        return "not allowed by policy";
+    case PROXY_E_RESET:
+        return "connection reset";
+    case PROXY_E_CANCELED:
+        return "canceled";
+    default:
+        return "connection failed";
     }
 }
 
 uint8_t proxy_err_socks5(int err)
 {
     switch (err) {
-    case PROXY_OK: return SOCKS5_REP_OK;
-    case PROXY_E_POLICY: return SOCKS5_REP_POLICY;
-    case PROXY_E_NET_UNREACH: return SOCKS5_REP_NET_UNREACH;
+    case PROXY_OK:
+        return SOCKS5_REP_OK;
+    case PROXY_E_POLICY:
+        return SOCKS5_REP_POLICY;
+    case PROXY_E_NET_UNREACH:
+        return SOCKS5_REP_NET_UNREACH;
     case PROXY_E_HOST_UNREACH:
-    case PROXY_E_NAME: return SOCKS5_REP_HOST_UNREACH;
-    case PROXY_E_REFUSED: return SOCKS5_REP_REFUSED;
-    case PROXY_E_TIMEOUT: return SOCKS5_REP_TTL;
-    default: return SOCKS5_REP_FAIL;
+    case PROXY_E_NAME:
+        return SOCKS5_REP_HOST_UNREACH;
+    case PROXY_E_REFUSED:
+        return SOCKS5_REP_REFUSED;
+    case PROXY_E_TIMEOUT:
+        return SOCKS5_REP_TTL;
+    default:
+        return SOCKS5_REP_FAIL;
     }
 }
 
 int proxy_err_http(int err)
 {
     switch (err) {
-    case PROXY_OK: return 200;
-    case PROXY_E_POLICY: return 403;
-    case PROXY_E_TIMEOUT: return 504;
-    default: return 502;
+    case PROXY_OK:
+        return 200;
+    case PROXY_E_POLICY:
+        return 403;
+    case PROXY_E_TIMEOUT:
+        return 504;
+    default:
+        return 502;
     }
 }
 
 int proxy_err_from_uv(int uverr)
 {
     switch (uverr) {
-    case 0: return PROXY_OK;
-    case UV_ECONNREFUSED: return PROXY_E_REFUSED;
+    case 0:
+        return PROXY_OK;
+    case UV_ECONNREFUSED:
+        return PROXY_E_REFUSED;
     case UV_ENETUNREACH:
-    case UV_ENETDOWN: return PROXY_E_NET_UNREACH;
+    case UV_ENETDOWN:
+        return PROXY_E_NET_UNREACH;
     case UV_EHOSTUNREACH:
-    case UV_EHOSTDOWN: return PROXY_E_HOST_UNREACH;
+    case UV_EHOSTDOWN:
+        return PROXY_E_HOST_UNREACH;
     case UV_EAI_NONAME:
     case UV_EAI_NODATA:
     case UV_EAI_FAIL:
-    case UV_EAI_AGAIN: return PROXY_E_NAME;
-    case UV_ETIMEDOUT: return PROXY_E_TIMEOUT;
+    case UV_EAI_AGAIN:
+        return PROXY_E_NAME;
+    case UV_ETIMEDOUT:
+        return PROXY_E_TIMEOUT;
     case UV_EACCES:
-    case UV_EPERM: return PROXY_E_POLICY;
+    case UV_EPERM:
+        return PROXY_E_POLICY;
     case UV_ECONNRESET:
-    case UV_EPIPE: return PROXY_E_RESET;
-    case UV_ECANCELED: return PROXY_E_CANCELED;
-    default: return PROXY_E_OTHER;
+    case UV_EPIPE:
+        return PROXY_E_RESET;
+    case UV_ECANCELED:
+        return PROXY_E_CANCELED;
+    default:
+        return PROXY_E_OTHER;
     }
 }
 

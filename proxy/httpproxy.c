@@ -108,9 +108,16 @@ static int listed_in_connection(const struct httpproxy_req *r, const char *name,
 
 static int is_hop_by_hop(const struct httpproxy_req *r, size_t i)
 {
-    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
-                                      "proxy-authorization", "proxy-authenticate", "te",
-                                      "trailer", "transfer-encoding", "upgrade", "host"};
+    static const char *const hop[] = {"connection",
+                                      "keep-alive",
+                                      "proxy-connection",
+                                      "proxy-authorization",
+                                      "proxy-authenticate",
+                                      "te",
+                                      "trailer",
+                                      "transfer-encoding",
+                                      "upgrade",
+                                      "host"};
     for (size_t k = 0; k < sizeof(hop) / sizeof(hop[0]); k++) {
         if (name_is(r, i, hop[k]))
             return 1;
@@ -137,8 +144,8 @@ static int build_upstream_head(struct httpproxy_req *r, const char *path, size_t
 {
     llhttp_t *p = &r->parser;
     char line[64];
-    int bad = out_str(r, llhttp_method_name((llhttp_method_t)llhttp_get_method(p))) ||
-              out_str(r, " ");
+    int bad =
+        out_str(r, llhttp_method_name((llhttp_method_t)llhttp_get_method(p))) || out_str(r, " ");
     if (path_len == 0 || path[0] != '/')
         bad |= out_str(r, "/");
     bad |= out_add(r, path, path_len);
@@ -379,8 +386,8 @@ int httpproxy_parse_authority(const char *s, size_t len, uint16_t default_port,
     return 0;
 }
 
-int httpproxy_parse_absolute(const char *url, size_t len, struct proxy_target *t,
-                             const char **path, size_t *path_len)
+int httpproxy_parse_absolute(const char *url, size_t len, struct proxy_target *t, const char **path,
+                             size_t *path_len)
 {
     /* Only http: an https:// absolute URI would need us to speak TLS; clients use CONNECT. */
     if (len < 8 || strncasecmp(url, "http://", 7) != 0)
@@ -427,15 +434,24 @@ int httpproxy_check_basic(const struct proxy_auth *auth, const char *val, size_t
 static const char *reason(int status)
 {
     switch (status) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 407: return "Proxy Authentication Required";
-    case 408: return "Request Timeout";
-    case 431: return "Request Header Fields Too Large";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Error";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 407:
+        return "Proxy Authentication Required";
+    case 408:
+        return "Request Timeout";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Error";
     }
 }
 

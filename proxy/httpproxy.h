@@ -67,8 +67,8 @@ enum httpproxy_event httpproxy_input(struct httpproxy_req *r, const uint8_t *dat
 void httpproxy_next(struct httpproxy_req *r);
 
 /* Pieces, exposed for tests. */
-int httpproxy_parse_absolute(const char *url, size_t len, struct proxy_target *t,
-                             const char **path, size_t *path_len);
+int httpproxy_parse_absolute(const char *url, size_t len, struct proxy_target *t, const char **path,
+                             size_t *path_len);
 /* host:port, [v6]:port; default_port 0 = the port is required. */
 int httpproxy_parse_authority(const char *s, size_t len, uint16_t default_port,
                               struct proxy_target *t);

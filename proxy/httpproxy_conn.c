@@ -195,8 +195,7 @@ void httpproxy_conn_up_read(struct conn *c, const uint8_t *data, size_t len)
     if (err == HPE_PAUSED) {
         n = (size_t)((const uint8_t *)llhttp_get_error_pos(&c->resp) - data);
     } else if (err != HPE_OK) {
-        conn_log(c, PROXY_LOG_INFO, "http: bad response from upstream: %s",
-                 llhttp_errno_name(err));
+        conn_log(c, PROXY_LOG_INFO, "http: bad response from upstream: %s", llhttp_errno_name(err));
         if (!c->resp_started)
             send_error(c, 502);
         else

@@ -157,7 +157,7 @@ void proxy_name_queue_clear(struct proxy_name_queue *q);
 /* ---- Direct dialer: host sockets ---- */
 struct proxy_direct {
     uv_loop_t *loop;
-    unsigned connect_timeout_ms;  /* 0 = 10000 */
+    unsigned connect_timeout_ms; /* 0 = 10000 */
     struct proxy_resolver resolver;
     /* Optional policy: return 0 to allow, or a proxy_err (PROXY_E_POLICY) to refuse. */
     int (*allow)(void *arg, const struct proxy_target *t);
@@ -187,9 +187,9 @@ struct proxy_config {
      * proxy_server_new; the caller may wipe them afterwards. */
     const char *username;
     const char *password;
-    unsigned head_timeout_ms;  /* request head must arrive within; 0 = 30000 */
-    size_t max_header_bytes;   /* HTTP request head cap; 0 = 16384 */
-    unsigned max_connections;  /* 0 = 1024 */
+    unsigned head_timeout_ms; /* request head must arrive within; 0 = 30000 */
+    size_t max_header_bytes;  /* HTTP request head cap; 0 = 16384 */
+    unsigned max_connections; /* 0 = 1024 */
     struct proxy_dialer dialer;
     void (*log)(void *arg, enum proxy_log_level level, const char *msg);
     void *log_arg;

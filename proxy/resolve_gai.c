@@ -37,7 +37,7 @@ static void on_gai(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 }
 
 static struct proxy_resolve_req *gai_req_resolve(void *ctx, const char *name, proxy_resolve_cb cb,
-                                             void *arg)
+                                                 void *arg)
 {
     struct proxy_resolve_req *r = calloc(1, sizeof(*r));
     if (!r)

@@ -24,14 +24,19 @@ static int parse_addr(const uint8_t *a, size_t len, struct proxy_target *t, size
         return ADDR_MORE;
     size_t need;
     switch (a[0]) {
-    case ATYP_V4: need = 1 + 4 + 2; break;
-    case ATYP_V6: need = 1 + 16 + 2; break;
+    case ATYP_V4:
+        need = 1 + 4 + 2;
+        break;
+    case ATYP_V6:
+        need = 1 + 16 + 2;
+        break;
     case ATYP_NAME:
         if (len < 2)
             return ADDR_MORE;
         need = 2 + a[1] + 2;
         break;
-    default: return ADDR_BAD_ATYP;
+    default:
+        return ADDR_BAD_ATYP;
     }
     if (len < need)
         return ADDR_MORE;
@@ -63,7 +68,8 @@ static size_t message_len(const struct socks5_parser *p)
 {
     const uint8_t *b = p->buf;
     switch (p->state) {
-    case SOCKS5_S_GREETING: return p->len < 2 ? 2 : 2 + (size_t)b[1];
+    case SOCKS5_S_GREETING:
+        return p->len < 2 ? 2 : 2 + (size_t)b[1];
     case SOCKS5_S_AUTH:
         if (p->len < 2)
             return 2;
@@ -74,12 +80,17 @@ static size_t message_len(const struct socks5_parser *p)
         if (p->len < 5)
             return 5;
         switch (b[3]) {
-        case ATYP_V4: return 4 + 4 + 2;
-        case ATYP_V6: return 4 + 16 + 2;
-        case ATYP_NAME: return 4 + 1 + (size_t)b[4] + 2;
-        default: return p->len; /* let the parser reject it now */
+        case ATYP_V4:
+            return 4 + 4 + 2;
+        case ATYP_V6:
+            return 4 + 16 + 2;
+        case ATYP_NAME:
+            return 4 + 1 + (size_t)b[4] + 2;
+        default:
+            return p->len; /* let the parser reject it now */
         }
-    default: return 0;
+    default:
+        return 0;
     }
 }
 
@@ -182,9 +193,15 @@ enum socks5_event socks5_input(struct socks5_parser *p, const uint8_t *data, siz
             continue;
         enum socks5_event ev;
         switch (p->state) {
-        case SOCKS5_S_GREETING: ev = on_greeting(p, r); break;
-        case SOCKS5_S_AUTH: ev = on_auth(p, r); break;
-        default: ev = on_request(p, r); break;
+        case SOCKS5_S_GREETING:
+            ev = on_greeting(p, r);
+            break;
+        case SOCKS5_S_AUTH:
+            ev = on_auth(p, r);
+            break;
+        default:
+            ev = on_request(p, r);
+            break;
         }
         /* The auth message held the password. */
         sodium_memzero(p->buf, p->len);

@@ -31,8 +31,13 @@
 /* Longest UDP header: RSV RSV FRAG ATYP LEN + 255-byte name + port. */
 #define SOCKS5_UDP_HDR_MAX 262
 
-enum socks5_state { SOCKS5_S_GREETING, SOCKS5_S_AUTH, SOCKS5_S_REQUEST, SOCKS5_S_DONE,
-                    SOCKS5_S_FAILED };
+enum socks5_state {
+    SOCKS5_S_GREETING,
+    SOCKS5_S_AUTH,
+    SOCKS5_S_REQUEST,
+    SOCKS5_S_DONE,
+    SOCKS5_S_FAILED
+};
 
 struct socks5_parser {
     enum socks5_state state;

@@ -62,8 +62,8 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
         goto out;
     if (socks5_udp_parse((const uint8_t *)buf->base, (size_t)nread, &t, &hdr) != 0)
         goto out; /* fragments and malformed headers are dropped */
-    memcpy(&c->udp_peer, from, from->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                                          : sizeof(struct sockaddr_in6));
+    memcpy(&c->udp_peer, from,
+           from->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
     c->udp_peer_known = 1;
     c->dg->ops->send_to(c->dg, &t, (const uint8_t *)buf->base + hdr, (size_t)nread - hdr);
 out:
@@ -175,8 +175,11 @@ void socks5_conn_data(struct conn *c, struct rbuf *rb, const uint8_t *data, size
         data += used;
         len -= used;
         switch (ev) {
-        case SOCKS5_MORE: break;
-        case SOCKS5_SEND: conn_client_write(c, r.reply, r.reply_len); break;
+        case SOCKS5_MORE:
+            break;
+        case SOCKS5_SEND:
+            conn_client_write(c, r.reply, r.reply_len);
+            break;
         case SOCKS5_FAIL:
             conn_log(c, PROXY_LOG_INFO, "socks5: bad request, reply %u",
                      r.reply_len > 1 ? r.reply[1] : 0);

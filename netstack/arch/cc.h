@@ -15,10 +15,16 @@
 #define BYTE_ORDER BIG_ENDIAN
 #endif
 
-#define LWIP_PLATFORM_DIAG(x) do { printf x; } while (0)
+#define LWIP_PLATFORM_DIAG(x) \
+    do {                      \
+        printf x;             \
+    } while (0)
 /* An lwIP assertion is a bug in our glue or in lwIP: stop loudly rather than corrupt state. */
-#define LWIP_PLATFORM_ASSERT(x) do { fprintf(stderr, "lwip assert: %s (%s:%d)\n", \
-                                             x, __FILE__, __LINE__); abort(); } while (0)
+#define LWIP_PLATFORM_ASSERT(x)                                              \
+    do {                                                                     \
+        fprintf(stderr, "lwip assert: %s (%s:%d)\n", x, __FILE__, __LINE__); \
+        abort();                                                             \
+    } while (0)
 
 /* Unpredictable numbers (RFC 6056 ports, RFC 6528 ISNs) come from libsodium. */
 #include <sodium/randombytes.h>

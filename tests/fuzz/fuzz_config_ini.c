@@ -11,7 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct node_config c;
     char err[256];
-    if (node_config_parse_ini_buffer("fuzz.conf", (const char *)data, size, &c, err, sizeof(err)) == 0) {
+    if (node_config_parse_ini_buffer("fuzz.conf", (const char *)data, size, &c, err, sizeof(err)) ==
+        0) {
         /* a parsed config is a validated one */
         if (node_config_validate(&c, err, sizeof(err)) != 0)
             __builtin_trap();

@@ -104,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uv_run(&loop, UV_RUN_NOWAIT);
     }
     if (!c.closed)
-        abort(); /* no upstreams: nothing can stay in flight */
+        abort();                  /* no upstreams: nothing can stay in flight */
     uv_run(&loop, UV_RUN_NOWAIT); /* the session's timer closes */
     return 0;
 }

@@ -12,7 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct node_config c;
     char err[256];
-    if (node_config_parse_netmap_buffer("fuzz.json", (const char *)data, size, NULL, &c, err, sizeof(err)) == 0) {
+    if (node_config_parse_netmap_buffer("fuzz.json", (const char *)data, size, NULL, &c, err,
+                                        sizeof(err)) == 0) {
         if (node_config_validate(&c, err, sizeof(err)) != 0)
             __builtin_trap();
         node_config_free(&c);

@@ -44,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct wg_engine *target = net.nodes[1].engine;
     struct wg_peer *sender = wg_engine_peer(net.nodes[0].engine, net.nodes[1].pub);
     struct wg_peer *receiver = wg_engine_peer(target, net.nodes[0].pub);
-    struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+    struct sockaddr_in src = {.sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
                               .sin_port = htons(wg_engine_port(net.nodes[0].engine))};
     size_t len = size - 1;
 

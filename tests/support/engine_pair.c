@@ -58,14 +58,22 @@ void te_net_init_family(struct te_net *n, unsigned count, int family)
         struct sockaddr_in6 lo6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
         wg_key_generate(node->priv);
         wg_key_public(node->pub, node->priv);
-        node->addr[0] = 100, node->addr[1] = 64, node->addr[2] = 0, node->addr[3] = (uint8_t)(i + 1);
+        node->addr[0] = 100, node->addr[1] = 64, node->addr[2] = 0,
+        node->addr[3] = (uint8_t)(i + 1);
         static const uint8_t prefix6[6] = {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0};
         memcpy(node->addr6, prefix6, sizeof(prefix6));
         node->addr6[15] = (uint8_t)(i + 1);
         struct wg_engine_options opt = {
-            .loop = &n->loop, .bind4 = &lo, .bind6 = &lo6, .no_ipv4 = family == AF_INET6,
-            .no_ipv6 = family == AF_INET, .deliver = te_deliver,
-            .deliver_ctx = node, .clock = &n->wg_clock, .log = te_log, .log_ctx = node,
+            .loop = &n->loop,
+            .bind4 = &lo,
+            .bind6 = &lo6,
+            .no_ipv4 = family == AF_INET6,
+            .no_ipv6 = family == AF_INET,
+            .deliver = te_deliver,
+            .deliver_ctx = node,
+            .clock = &n->wg_clock,
+            .log = te_log,
+            .log_ctx = node,
             .log_level = WG_LOG_DEBUG,
         };
         memcpy(opt.private_key, node->priv, WG_KEY_LEN);
@@ -91,9 +99,11 @@ void te_net_free(struct te_net *n)
 
 int te_peer(struct te_net *n, unsigned a, unsigned b, uint16_t persistent_keepalive)
 {
-    struct sockaddr_in ep = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+    struct sockaddr_in ep = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
                              .sin_port = htons(wg_engine_port(n->nodes[b].engine))};
-    struct sockaddr_in6 ep6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT,
+    struct sockaddr_in6 ep6 = {.sin6_family = AF_INET6,
+                               .sin6_addr = IN6ADDR_LOOPBACK_INIT,
                                .sin6_port = htons(wg_engine_port(n->nodes[b].engine))};
     struct wg_allowed_ip aips[2] = {{.family = AF_INET, .cidr = 32},
                                     {.family = AF_INET6, .cidr = 128}};
@@ -102,7 +112,8 @@ int te_peer(struct te_net *n, unsigned a, unsigned b, uint16_t persistent_keepal
     struct wg_peer_config cfg = {.endpoint = n->transport_family == AF_INET6
                                                  ? (struct sockaddr *)&ep6
                                                  : (struct sockaddr *)&ep,
-                                 .allowed_ips = aips, .allowed_ips_len = 2,
+                                 .allowed_ips = aips,
+                                 .allowed_ips_len = 2,
                                  .persistent_keepalive = persistent_keepalive};
     memcpy(cfg.public_key, n->nodes[b].pub, WG_KEY_LEN);
     return wg_engine_set_peer(n->nodes[a].engine, &cfg);

@@ -55,8 +55,11 @@ static int type_of(const char *s)
     static const struct {
         const char *n;
         int t;
-    } tab[] = {{"A", DNS_TYPE_A}, {"AAAA", DNS_TYPE_AAAA}, {"CNAME", DNS_TYPE_CNAME},
-               {"TXT", DNS_TYPE_TXT}, {"PTR", DNS_TYPE_PTR}};
+    } tab[] = {{"A", DNS_TYPE_A},
+               {"AAAA", DNS_TYPE_AAAA},
+               {"CNAME", DNS_TYPE_CNAME},
+               {"TXT", DNS_TYPE_TXT},
+               {"PTR", DNS_TYPE_PTR}};
     for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
         if (!strcasecmp(s, tab[i].n))
             return tab[i].t;

@@ -25,363 +25,383 @@
 #include "netstack.h"
 
 struct tool {
-  uv_loop_t *loop;
-  struct wg_engine *engine;
-  ns_stack *ns;
-  ns_conn *conn;
-  uint64_t to_send, sent, recvd;
-  uint32_t tx;
-  uint8_t buf[65536];
-  size_t off, len;
-  int shut, eof, done, status;
-  crypto_hash_sha256_state tx_sha, rx_sha;
-  ns_addr dst;
-  int ping_left, ping_received, ping_seq, ping_out;
-  uv_timer_t timer;
+    uv_loop_t *loop;
+    struct wg_engine *engine;
+    ns_stack *ns;
+    ns_conn *conn;
+    uint64_t to_send, sent, recvd;
+    uint32_t tx;
+    uint8_t buf[65536];
+    size_t off, len;
+    int shut, eof, done, status;
+    crypto_hash_sha256_state tx_sha, rx_sha;
+    ns_addr dst;
+    int ping_left, ping_received, ping_seq, ping_out;
+    uv_timer_t timer;
 };
 
 static struct tool t;
 
 static void deliver(void *ctx, uint8_t *pkt, size_t len)
 {
-  (void)ctx;
-  ns_stack_input(t.ns, pkt, len);
+    (void)ctx;
+    ns_stack_input(t.ns, pkt, len);
 }
 
 static int output(void *ctx, const uint8_t *pkt, size_t len)
 {
-  (void)ctx;
-  int rc = wg_engine_send(t.engine, pkt, len);
-  if (rc == WG_ERR_NO_ROUTE)
-    return NS_OUTPUT_NO_ROUTE;
-  return rc == WG_OK ? 0 : -1;
+    (void)ctx;
+    int rc = wg_engine_send(t.engine, pkt, len);
+    if (rc == WG_ERR_NO_ROUTE)
+        return NS_OUTPUT_NO_ROUTE;
+    return rc == WG_OK ? 0 : -1;
 }
 
 static void log_line(void *ctx, enum wg_log_level level, const char *line)
 {
-  (void)ctx;
-  (void)level;
-  fprintf(stderr, "engine: %s\n", line);
+    (void)ctx;
+    (void)level;
+    fprintf(stderr, "engine: %s\n", line);
 }
 
 static void hex(const uint8_t *h, char *out)
 {
-  for (int i = 0; i < 32; i++)
-    sprintf(out + 2 * i, "%02x", h[i]);
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", h[i]);
 }
 
 /* Closed connections may still be sending their last bytes: wait for them (bounded). */
 static void linger_tick(uv_timer_t *tm)
 {
-  static int ticks;
-  if (ns_stack_tcp_lingering(t.ns) == 0 || ++ticks > 600) {
-    uv_timer_stop(tm);
-    uv_stop(t.loop);
-  }
+    static int ticks;
+    if (ns_stack_tcp_lingering(t.ns) == 0 || ++ticks > 600) {
+        uv_timer_stop(tm);
+        uv_stop(t.loop);
+    }
 }
 
 static void finish(int status)
 {
-  if (t.done)
-    return;
-  t.done = 1;
-  t.status = status;
-  uv_timer_start(&t.timer, linger_tick, 0, 50);
+    if (t.done)
+        return;
+    t.done = 1;
+    t.status = status;
+    uv_timer_start(&t.timer, linger_tick, 0, 50);
 }
 
 static void report(void)
 {
-  uint8_t h1[32], h2[32];
-  char x1[65], x2[65];
-  crypto_hash_sha256_final(&t.tx_sha, h1);
-  crypto_hash_sha256_final(&t.rx_sha, h2);
-  hex(h1, x1);
-  hex(h2, x2);
-  printf("sent=%llu sent_sha256=%s recv=%llu recv_sha256=%s\n", (unsigned long long)t.sent, x1,
-         (unsigned long long)t.recvd, x2);
-  fflush(stdout);
+    uint8_t h1[32], h2[32];
+    char x1[65], x2[65];
+    crypto_hash_sha256_final(&t.tx_sha, h1);
+    crypto_hash_sha256_final(&t.rx_sha, h2);
+    hex(h1, x1);
+    hex(h2, x2);
+    printf("sent=%llu sent_sha256=%s recv=%llu recv_sha256=%s\n", (unsigned long long)t.sent, x1,
+           (unsigned long long)t.recvd, x2);
+    fflush(stdout);
 }
 
 static void maybe_done(void)
 {
-  if (t.eof && t.shut) {
-    report();
-    ns_conn_close(t.conn);
-    t.conn = NULL;
-    finish(0);
-  }
+    if (t.eof && t.shut) {
+        report();
+        ns_conn_close(t.conn);
+        t.conn = NULL;
+        finish(0);
+    }
 }
 
 static uint8_t next_byte(uint32_t *s)
 {
-  uint32_t x = *s;
-  x ^= x << 13;
-  x ^= x >> 17;
-  x ^= x << 5;
-  *s = x;
-  return (uint8_t)x;
+    uint32_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *s = x;
+    return (uint8_t)x;
 }
 
 static void pump(void)
 {
-  while (t.sent < t.to_send) {
-    if (t.off == t.len) {
-      uint64_t left = t.to_send - t.sent;
-      t.len = left < sizeof(t.buf) ? (size_t)left : sizeof(t.buf);
-      for (size_t i = 0; i < t.len; i++)
-        t.buf[i] = next_byte(&t.tx);
-      t.off = 0;
+    while (t.sent < t.to_send) {
+        if (t.off == t.len) {
+            uint64_t left = t.to_send - t.sent;
+            t.len = left < sizeof(t.buf) ? (size_t)left : sizeof(t.buf);
+            for (size_t i = 0; i < t.len; i++)
+                t.buf[i] = next_byte(&t.tx);
+            t.off = 0;
+        }
+        ssize_t n = ns_conn_write(t.conn, t.buf + t.off, t.len - t.off);
+        if (n < 0) {
+            fprintf(stderr, "tool: write: %s\n", ns_strerror((int)n));
+            finish(1);
+            return;
+        }
+        if (n == 0)
+            return;
+        crypto_hash_sha256_update(&t.tx_sha, t.buf + t.off, (size_t)n);
+        t.off += (size_t)n;
+        t.sent += (uint64_t)n;
     }
-    ssize_t n = ns_conn_write(t.conn, t.buf + t.off, t.len - t.off);
-    if (n < 0) {
-      fprintf(stderr, "tool: write: %s\n", ns_strerror((int)n));
-      finish(1);
-      return;
+    if (!t.shut) {
+        t.shut = 1;
+        ns_conn_shutdown(t.conn);
+        maybe_done();
     }
-    if (n == 0)
-      return;
-    crypto_hash_sha256_update(&t.tx_sha, t.buf + t.off, (size_t)n);
-    t.off += (size_t)n;
-    t.sent += (uint64_t)n;
-  }
-  if (!t.shut) {
-    t.shut = 1;
-    ns_conn_shutdown(t.conn);
-    maybe_done();
-  }
 }
 
 static void c_read(ns_conn *c, const uint8_t *d, size_t len)
 {
-  if (!d) {
-    t.eof = 1;
-    if (!t.shut)
-      pump();   /* serve: answer after the client's FIN */
-    maybe_done();
-    return;
-  }
-  crypto_hash_sha256_update(&t.rx_sha, d, len);
-  t.recvd += len;
-  ns_conn_consumed(c, len);
+    if (!d) {
+        t.eof = 1;
+        if (!t.shut)
+            pump(); /* serve: answer after the client's FIN */
+        maybe_done();
+        return;
+    }
+    crypto_hash_sha256_update(&t.rx_sha, d, len);
+    t.recvd += len;
+    ns_conn_consumed(c, len);
 }
 
 static void c_writable(ns_conn *c)
 {
-  (void)c;
-  pump();
+    (void)c;
+    pump();
 }
 
 static void c_error(ns_conn *c, int err)
 {
-  (void)c;
-  fprintf(stderr, "tool: connection error: %s\n", ns_strerror(err));
-  printf("error=%s\n", ns_strerror(err));
-  finish(1);
+    (void)c;
+    fprintf(stderr, "tool: connection error: %s\n", ns_strerror(err));
+    printf("error=%s\n", ns_strerror(err));
+    finish(1);
 }
 
 static void c_connect(ns_conn *c, int status)
 {
-  (void)c;
-  if (status != NS_OK) {
-    c_error(c, status);
-    return;
-  }
-  pump();
+    (void)c;
+    if (status != NS_OK) {
+        c_error(c, status);
+        return;
+    }
+    pump();
 }
 
 static const struct ns_conn_cbs cbs = {c_connect, c_read, c_writable, c_error};
 
 static void on_accept(void *ctx, ns_conn *c)
 {
-  (void)ctx;
-  if (t.conn) {
-    ns_conn_reset(c);
-    return;
-  }
-  t.conn = c;
-  ns_conn_set_cbs(c, &cbs, NULL);
+    (void)ctx;
+    if (t.conn) {
+        ns_conn_reset(c);
+        return;
+    }
+    t.conn = c;
+    ns_conn_set_cbs(c, &cbs, NULL);
 }
 
 static void ping_cb(void *data, int status, uint64_t rtt)
 {
-  (void)data;
-  (void)rtt;
-  t.ping_out--;
-  if (status == NS_OK)
-    t.ping_received++;
-  else
-    fprintf(stderr, "tool: ping: %s\n", ns_strerror(status));
-  if (!t.ping_left && !t.ping_out) {
-    printf("received=%d\n", t.ping_received);
-    fflush(stdout);
-    finish(0);
-  }
+    (void)data;
+    (void)rtt;
+    t.ping_out--;
+    if (status == NS_OK)
+        t.ping_received++;
+    else
+        fprintf(stderr, "tool: ping: %s\n", ns_strerror(status));
+    if (!t.ping_left && !t.ping_out) {
+        printf("received=%d\n", t.ping_received);
+        fflush(stdout);
+        finish(0);
+    }
 }
 
 static void ping_tick(uv_timer_t *tm)
 {
-  if (!t.ping_left) {
-    uv_timer_stop(tm);
-    return;
-  }
-  t.ping_left--;
-  t.ping_out++;
-  if (!ns_ping_send(t.ns, &t.dst, (uint16_t)++t.ping_seq, 56, 5000, ping_cb, NULL, NULL)) {
-    t.ping_out--;
-    fprintf(stderr, "tool: cannot ping\n");
-  }
+    if (!t.ping_left) {
+        uv_timer_stop(tm);
+        return;
+    }
+    t.ping_left--;
+    t.ping_out++;
+    if (!ns_ping_send(t.ns, &t.dst, (uint16_t)++t.ping_seq, 56, 5000, ping_cb, NULL, NULL)) {
+        t.ping_out--;
+        fprintf(stderr, "tool: cannot ping\n");
+    }
 }
 
 static void idle_ping_cb(void *data, int status, uint64_t rtt)
 {
-  (void)data;
-  (void)rtt;
-  printf("ready pinged=%s\n", ns_strerror(status));
-  fflush(stdout);
+    (void)data;
+    (void)rtt;
+    printf("ready pinged=%s\n", ns_strerror(status));
+    fflush(stdout);
 }
 
 static void idle_done(uv_timer_t *tm)
 {
-  (void)tm;
-  printf("idle done\n");
-  fflush(stdout);
-  finish(0);
+    (void)tm;
+    printf("idle done\n");
+    fflush(stdout);
+    finish(0);
 }
 
 static int key_arg(uint8_t key[WG_KEY_LEN], const char *s)
 {
-  return wg_key_from_base64(key, s, strlen(s)) == 0 ? 0 : -1;
+    return wg_key_from_base64(key, s, strlen(s)) == 0 ? 0 : -1;
 }
 
 static void engine_closed(void *ctx)
 {
-  (void)ctx;
+    (void)ctx;
 }
 
 int main(int argc, char **argv)
 {
-  struct wg_engine_options opt = {.log = log_line, .log_level = WG_LOG_WARN, .no_ipv6 = true};
-  struct wg_peer_config peer = {0};
-  struct wg_allowed_ip allowed = {.family = AF_INET};
-  struct sockaddr_in ep = {.sin_family = AF_INET};
-  struct ns_config cfg = {0};
-  static const struct option longopts[] = {
-      {"private-key", required_argument, 0, 'k'}, {"address", required_argument, 0, 'a'},
-      {"listen-port", required_argument, 0, 'l'}, {"peer-key", required_argument, 0, 'p'},
-      {"peer-endpoint", required_argument, 0, 'e'}, {"peer-allowed", required_argument, 0, 'A'},
-      {"tcp-snd-buf", required_argument, 0, 'S'}, {"tcp-rcv-wnd", required_argument, 0, 'R'},
-      {0, 0, 0, 0}};
-  int c;
-  if (sodium_init() < 0)
-    return 1;
-  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-    switch (c) {
-    case 'k': if (key_arg(opt.private_key, optarg)) return 2; break;
-    case 'a': if (ns_addr_parse(&cfg.addr4, optarg) || cfg.addr4.family != AF_INET) return 2; break;
-    case 'l': opt.listen_port = (uint16_t)atoi(optarg); break;
-    case 'S': cfg.tcp_snd_buf = (uint32_t)strtoul(optarg, NULL, 10); break;
-    case 'R': cfg.tcp_rcv_wnd = (uint32_t)strtoul(optarg, NULL, 10); break;
-    case 'p': if (key_arg(peer.public_key, optarg)) return 2; break;
-    case 'e': {
-      char host[64];
-      snprintf(host, sizeof(host), "%s", optarg);
-      char *colon = strrchr(host, ':');
-      if (!colon)
-        return 2;
-      *colon = '\0';
-      ep.sin_port = htons((uint16_t)atoi(colon + 1));
-      if (inet_pton(AF_INET, host, &ep.sin_addr) != 1)
-        return 2;
-      peer.endpoint = (struct sockaddr *)&ep;
-      break;
+    struct wg_engine_options opt = {.log = log_line, .log_level = WG_LOG_WARN, .no_ipv6 = true};
+    struct wg_peer_config peer = {0};
+    struct wg_allowed_ip allowed = {.family = AF_INET};
+    struct sockaddr_in ep = {.sin_family = AF_INET};
+    struct ns_config cfg = {0};
+    static const struct option longopts[] = {{"private-key", required_argument, 0, 'k'},
+                                             {"address", required_argument, 0, 'a'},
+                                             {"listen-port", required_argument, 0, 'l'},
+                                             {"peer-key", required_argument, 0, 'p'},
+                                             {"peer-endpoint", required_argument, 0, 'e'},
+                                             {"peer-allowed", required_argument, 0, 'A'},
+                                             {"tcp-snd-buf", required_argument, 0, 'S'},
+                                             {"tcp-rcv-wnd", required_argument, 0, 'R'},
+                                             {0, 0, 0, 0}};
+    int c;
+    if (sodium_init() < 0)
+        return 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'k':
+            if (key_arg(opt.private_key, optarg))
+                return 2;
+            break;
+        case 'a':
+            if (ns_addr_parse(&cfg.addr4, optarg) || cfg.addr4.family != AF_INET)
+                return 2;
+            break;
+        case 'l':
+            opt.listen_port = (uint16_t)atoi(optarg);
+            break;
+        case 'S':
+            cfg.tcp_snd_buf = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'R':
+            cfg.tcp_rcv_wnd = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'p':
+            if (key_arg(peer.public_key, optarg))
+                return 2;
+            break;
+        case 'e': {
+            char host[64];
+            snprintf(host, sizeof(host), "%s", optarg);
+            char *colon = strrchr(host, ':');
+            if (!colon)
+                return 2;
+            *colon = '\0';
+            ep.sin_port = htons((uint16_t)atoi(colon + 1));
+            if (inet_pton(AF_INET, host, &ep.sin_addr) != 1)
+                return 2;
+            peer.endpoint = (struct sockaddr *)&ep;
+            break;
+        }
+        case 'A': {
+            char pfx[64];
+            snprintf(pfx, sizeof(pfx), "%s", optarg);
+            char *slash = strchr(pfx, '/');
+            if (!slash)
+                return 2;
+            *slash = '\0';
+            allowed.cidr = (uint8_t)atoi(slash + 1);
+            if (inet_pton(AF_INET, pfx, allowed.addr) != 1)
+                return 2;
+            break;
+        }
+        default:
+            return 2;
+        }
     }
-    case 'A': {
-      char pfx[64];
-      snprintf(pfx, sizeof(pfx), "%s", optarg);
-      char *slash = strchr(pfx, '/');
-      if (!slash)
+    if (optind >= argc || cfg.addr4.family != AF_INET) {
+        fprintf(stderr, "usage: see the top of ns_peer_tool.c\n");
         return 2;
-      *slash = '\0';
-      allowed.cidr = (uint8_t)atoi(slash + 1);
-      if (inet_pton(AF_INET, pfx, allowed.addr) != 1)
+    }
+    const char *mode = argv[optind];
+    t.loop = uv_default_loop();
+    struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    opt.loop = t.loop;
+    opt.bind4 = &lo;
+    opt.deliver = deliver;
+    if (wg_engine_create(&t.engine, &opt) != WG_OK) {
+        fprintf(stderr, "tool: cannot create engine\n");
+        return 1;
+    }
+    sodium_memzero(opt.private_key, sizeof(opt.private_key));
+    peer.allowed_ips = &allowed;
+    peer.allowed_ips_len = 1;
+    if (wg_engine_set_peer(t.engine, &peer) != WG_OK)
+        return 1;
+    t.ns = ns_stack_new(t.loop, &cfg, output, NULL);
+    if (!t.ns)
+        return 1;
+    crypto_hash_sha256_init(&t.tx_sha);
+    crypto_hash_sha256_init(&t.rx_sha);
+    t.tx = 0x12345678;
+    uv_timer_init(t.loop, &t.timer);
+    int err = 0;
+    if (!strcmp(mode, "connect") && optind + 3 < argc) {
+        ns_endpoint r = {.port = (uint16_t)atoi(argv[optind + 2])};
+        if (ns_addr_parse(&r.addr, argv[optind + 1]))
+            return 2;
+        t.to_send = strtoull(argv[optind + 3], NULL, 10);
+        t.conn = ns_conn_connect(t.ns, &r, &cbs, NULL, &err);
+        if (!t.conn) {
+            printf("error=%s\n", ns_strerror(err));
+            return 1;
+        }
+    } else if (!strcmp(mode, "serve") && optind + 2 < argc) {
+        t.to_send = strtoull(argv[optind + 2], NULL, 10);
+        ns_stack_handle_tcp(t.ns, NULL, (uint16_t)atoi(argv[optind + 1]), on_accept, NULL);
+        /* A fresh engine: one ping first makes the session the peer's kernel will use. */
+        if (optind + 3 < argc && !ns_addr_parse(&t.dst, argv[optind + 3]))
+            ns_ping_send(t.ns, &t.dst, 1, 8, 5000, idle_ping_cb, NULL, NULL);
+    } else if (!strcmp(mode, "ping") && optind + 2 < argc) {
+        if (ns_addr_parse(&t.dst, argv[optind + 1]))
+            return 2;
+        t.ping_left = atoi(argv[optind + 2]);
+        uv_timer_start(&t.timer, ping_tick, 0, 200);
+    } else if (!strcmp(mode, "idle") && optind + 1 < argc) {
+        uv_timer_start(&t.timer, idle_done, (uint64_t)atoi(argv[optind + 1]) * 1000, 0);
+        /* A fresh engine: one ping first makes the session the peer will answer on. */
+        if (optind + 2 < argc && !ns_addr_parse(&t.dst, argv[optind + 2]))
+            ns_ping_send(t.ns, &t.dst, 1, 8, 5000, idle_ping_cb, NULL, NULL);
+    } else {
         return 2;
-      break;
     }
-    default: return 2;
-    }
-  }
-  if (optind >= argc || cfg.addr4.family != AF_INET) {
-    fprintf(stderr, "usage: see the top of ns_peer_tool.c\n");
-    return 2;
-  }
-  const char *mode = argv[optind];
-  t.loop = uv_default_loop();
-  struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  opt.loop = t.loop;
-  opt.bind4 = &lo;
-  opt.deliver = deliver;
-  if (wg_engine_create(&t.engine, &opt) != WG_OK) {
-    fprintf(stderr, "tool: cannot create engine\n");
-    return 1;
-  }
-  sodium_memzero(opt.private_key, sizeof(opt.private_key));
-  peer.allowed_ips = &allowed;
-  peer.allowed_ips_len = 1;
-  if (wg_engine_set_peer(t.engine, &peer) != WG_OK)
-    return 1;
-  t.ns = ns_stack_new(t.loop, &cfg, output, NULL);
-  if (!t.ns)
-    return 1;
-  crypto_hash_sha256_init(&t.tx_sha);
-  crypto_hash_sha256_init(&t.rx_sha);
-  t.tx = 0x12345678;
-  uv_timer_init(t.loop, &t.timer);
-  int err = 0;
-  if (!strcmp(mode, "connect") && optind + 3 < argc) {
-    ns_endpoint r = {.port = (uint16_t)atoi(argv[optind + 2])};
-    if (ns_addr_parse(&r.addr, argv[optind + 1]))
-      return 2;
-    t.to_send = strtoull(argv[optind + 3], NULL, 10);
-    t.conn = ns_conn_connect(t.ns, &r, &cbs, NULL, &err);
-    if (!t.conn) {
-      printf("error=%s\n", ns_strerror(err));
-      return 1;
-    }
-  } else if (!strcmp(mode, "serve") && optind + 2 < argc) {
-    t.to_send = strtoull(argv[optind + 2], NULL, 10);
-    ns_stack_handle_tcp(t.ns, NULL, (uint16_t)atoi(argv[optind + 1]), on_accept, NULL);
-    /* A fresh engine: one ping first makes the session the peer's kernel will use. */
-    if (optind + 3 < argc && !ns_addr_parse(&t.dst, argv[optind + 3]))
-      ns_ping_send(t.ns, &t.dst, 1, 8, 5000, idle_ping_cb, NULL, NULL);
-  } else if (!strcmp(mode, "ping") && optind + 2 < argc) {
-    if (ns_addr_parse(&t.dst, argv[optind + 1]))
-      return 2;
-    t.ping_left = atoi(argv[optind + 2]);
-    uv_timer_start(&t.timer, ping_tick, 0, 200);
-  } else if (!strcmp(mode, "idle") && optind + 1 < argc) {
-    uv_timer_start(&t.timer, idle_done, (uint64_t)atoi(argv[optind + 1]) * 1000, 0);
-    /* A fresh engine: one ping first makes the session the peer will answer on. */
-    if (optind + 2 < argc && !ns_addr_parse(&t.dst, argv[optind + 2]))
-      ns_ping_send(t.ns, &t.dst, 1, 8, 5000, idle_ping_cb, NULL, NULL);
-  } else {
-    return 2;
-  }
-  printf("ready port=%u\n", wg_engine_port(t.engine));
-  fflush(stdout);
-  uv_run(t.loop, UV_RUN_DEFAULT);
-  const struct ns_counters *ctr = ns_stack_counters(t.ns);
-  fprintf(stderr, "tool: pkts_in=%llu pkts_out=%llu drop_malformed=%llu no_route=%llu\n",
-          (unsigned long long)ctr->pkts_in, (unsigned long long)ctr->pkts_out,
-          (unsigned long long)ctr->drop_malformed, (unsigned long long)ctr->no_route);
-  struct wg_engine_stats es;
-  wg_engine_stats(t.engine, &es);
-  fprintf(stderr, "tool: engine tx_udp_errors=%llu tx_queue_dropped=%llu rx_replayed=%llu "
-          "rx_bad_packet=%llu\n", (unsigned long long)es.tx_udp_errors,
-          (unsigned long long)es.tx_queue_dropped, (unsigned long long)es.rx_replayed,
-          (unsigned long long)es.rx_bad_packet);
-  ns_stack_free(t.ns);
-  uv_close((uv_handle_t *)&t.timer, NULL);
-  wg_engine_close(t.engine, engine_closed, NULL);
-  uv_run(t.loop, UV_RUN_DEFAULT);
-  return t.status;
+    printf("ready port=%u\n", wg_engine_port(t.engine));
+    fflush(stdout);
+    uv_run(t.loop, UV_RUN_DEFAULT);
+    const struct ns_counters *ctr = ns_stack_counters(t.ns);
+    fprintf(stderr, "tool: pkts_in=%llu pkts_out=%llu drop_malformed=%llu no_route=%llu\n",
+            (unsigned long long)ctr->pkts_in, (unsigned long long)ctr->pkts_out,
+            (unsigned long long)ctr->drop_malformed, (unsigned long long)ctr->no_route);
+    struct wg_engine_stats es;
+    wg_engine_stats(t.engine, &es);
+    fprintf(stderr,
+            "tool: engine tx_udp_errors=%llu tx_queue_dropped=%llu rx_replayed=%llu "
+            "rx_bad_packet=%llu\n",
+            (unsigned long long)es.tx_udp_errors, (unsigned long long)es.tx_queue_dropped,
+            (unsigned long long)es.rx_replayed, (unsigned long long)es.rx_bad_packet);
+    ns_stack_free(t.ns);
+    uv_close((uv_handle_t *)&t.timer, NULL);
+    wg_engine_close(t.engine, engine_closed, NULL);
+    uv_run(t.loop, UV_RUN_DEFAULT);
+    return t.status;
 }

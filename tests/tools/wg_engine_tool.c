@@ -300,32 +300,64 @@ int main(int argc, char **argv)
     long under_load = -1;
     char prefix[64] = "";
     const char *endpoint = NULL;
-    static const struct option longopts[] = {
-        {"private-key", required_argument, 0, 'k'}, {"address", required_argument, 0, 'a'},
-        {"listen-port", required_argument, 0, 'l'}, {"peer-key", required_argument, 0, 'p'},
-        {"peer-endpoint", required_argument, 0, 'e'}, {"peer-allowed", required_argument, 0, 'A'},
-        {"psk", required_argument, 0, 's'}, {"keepalive", required_argument, 0, 'K'},
-        {"rekey-after-messages", required_argument, 0, 'r'}, {"verbose", no_argument, 0, 'v'},
-        {"under-load-threshold", required_argument, 0, 'u'},
-        {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"private-key", required_argument, 0, 'k'},
+                                             {"address", required_argument, 0, 'a'},
+                                             {"listen-port", required_argument, 0, 'l'},
+                                             {"peer-key", required_argument, 0, 'p'},
+                                             {"peer-endpoint", required_argument, 0, 'e'},
+                                             {"peer-allowed", required_argument, 0, 'A'},
+                                             {"psk", required_argument, 0, 's'},
+                                             {"keepalive", required_argument, 0, 'K'},
+                                             {"rekey-after-messages", required_argument, 0, 'r'},
+                                             {"verbose", no_argument, 0, 'v'},
+                                             {"under-load-threshold", required_argument, 0, 'u'},
+                                             {0, 0, 0, 0}};
     int c;
 
     if (sodium_init() < 0)
         return 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case 'k': if (key_arg(opt.private_key, optarg)) return 2; break;
-        case 'a': if (inet_pton(AF_INET, optarg, t.addr) != 1) return 2; break;
-        case 'l': opt.listen_port = (uint16_t)atoi(optarg); break;
-        case 'p': if (key_arg(t.peer_key, optarg)) return 2; break;
-        case 'e': endpoint = optarg; break;
-        case 'A': snprintf(prefix, sizeof(prefix), "%s", optarg); break;
-        case 's': if (key_arg(t.psk, optarg)) return 2; t.has_psk = true; break;
-        case 'K': t.cfg.persistent_keepalive = (uint16_t)atoi(optarg); break;
-        case 'r': rekey_after = strtoull(optarg, NULL, 10); break;
-        case 'v': opt.log_level = WG_LOG_DEBUG; break;
-        case 'u': under_load = atol(optarg); break;
-        default: return 2;
+        case 'k':
+            if (key_arg(opt.private_key, optarg))
+                return 2;
+            break;
+        case 'a':
+            if (inet_pton(AF_INET, optarg, t.addr) != 1)
+                return 2;
+            break;
+        case 'l':
+            opt.listen_port = (uint16_t)atoi(optarg);
+            break;
+        case 'p':
+            if (key_arg(t.peer_key, optarg))
+                return 2;
+            break;
+        case 'e':
+            endpoint = optarg;
+            break;
+        case 'A':
+            snprintf(prefix, sizeof(prefix), "%s", optarg);
+            break;
+        case 's':
+            if (key_arg(t.psk, optarg))
+                return 2;
+            t.has_psk = true;
+            break;
+        case 'K':
+            t.cfg.persistent_keepalive = (uint16_t)atoi(optarg);
+            break;
+        case 'r':
+            rekey_after = strtoull(optarg, NULL, 10);
+            break;
+        case 'v':
+            opt.log_level = WG_LOG_DEBUG;
+            break;
+        case 'u':
+            under_load = atol(optarg);
+            break;
+        default:
+            return 2;
         }
     }
     char *slash = strchr(prefix, '/');

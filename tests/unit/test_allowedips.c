@@ -378,7 +378,8 @@ static void ref_remove_at(struct ref *ref, size_t i)
 /* Addresses cluster under a few bases so prefixes overlap and nest at many depths. */
 static void random_addr(int family, uint8_t *addr)
 {
-    static const uint8_t bases4[4][4] = {{10, 0, 0, 0}, {100, 64, 0, 0}, {192, 168, 0, 0}, {0, 0, 0, 0}};
+    static const uint8_t bases4[4][4] = {
+        {10, 0, 0, 0}, {100, 64, 0, 0}, {192, 168, 0, 0}, {0, 0, 0, 0}};
     static const uint8_t bases6[3][16] = {
         {0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0},
         {0x20, 0x01, 0x0d, 0xb8},

@@ -177,12 +177,9 @@ static void test_outlen_in_parameter_block(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc7693_abc),
-        cmocka_unit_test(test_rfc7693_selftest),
-        cmocka_unit_test(test_keyed_kat),
-        cmocka_unit_test(test_hmac),
-        cmocka_unit_test(test_kdf),
-        cmocka_unit_test(test_outlen_in_parameter_block),
+        cmocka_unit_test(test_rfc7693_abc), cmocka_unit_test(test_rfc7693_selftest),
+        cmocka_unit_test(test_keyed_kat),   cmocka_unit_test(test_hmac),
+        cmocka_unit_test(test_kdf),         cmocka_unit_test(test_outlen_in_parameter_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,6 @@
 #include "config.h"
 #include "config_asserts.h"
 
-
 #define IFACE "[Interface]\nPrivateKey = " SELF_PRIV "\nAddress = 100.64.0.1/10\n"
 
 /* tests/data/ next to this file: unit tests run from the build tree. */
@@ -28,7 +27,6 @@ static const char *data_path(const char *name)
     snprintf(path, sizeof(path), "%.*s/../data/%s", dir, slash ? __FILE__ : ".", name);
     return path;
 }
-
 
 /* The warning that contains needle, or fail. */
 static void assert_warning(const struct node_config *c, const char *needle)
@@ -159,22 +157,21 @@ static void test_buffer_details(void **state)
     (void)state;
     struct node_config c;
     char err[512] = "";
-    static const char text[] =
-        "\xEF\xBB\xBF[INTERFACE]\n"
-        "privatekey=" SELF_PRIV "\n"
-        "ADDRESS = 100.64.0.1/10\n"
-        "Address = fd7a:115c:a1e0::1\n"
-        "DNS = Mesh.Example.\n"
-        "[Peer]\n"
-        "PublicKey = " PEER_B "\n"
-        "#Name=Laptop-1\n"
-        "AllowedIPs = 10.1.2.3/8, fd00::ff/8\n"
-        "AllowedIPs =\n"
-        "PersistentKeepalive = OFF\n"
-        "[Peer]\n"
-        "PublicKey = " PEER_C "\n"
-        "# Name = Alice's phone\n"
-        "# name: not a name comment\n";
+    static const char text[] = "\xEF\xBB\xBF[INTERFACE]\n"
+                               "privatekey=" SELF_PRIV "\n"
+                               "ADDRESS = 100.64.0.1/10\n"
+                               "Address = fd7a:115c:a1e0::1\n"
+                               "DNS = Mesh.Example.\n"
+                               "[Peer]\n"
+                               "PublicKey = " PEER_B "\n"
+                               "#Name=Laptop-1\n"
+                               "AllowedIPs = 10.1.2.3/8, fd00::ff/8\n"
+                               "AllowedIPs =\n"
+                               "PersistentKeepalive = OFF\n"
+                               "[Peer]\n"
+                               "PublicKey = " PEER_C "\n"
+                               "# Name = Alice's phone\n"
+                               "# name: not a name comment\n";
     /* not NUL-terminated: the length is what counts */
     char *buf = malloc(sizeof(text) - 1);
     memcpy(buf, text, sizeof(text) - 1);
@@ -192,13 +189,18 @@ static void test_buffer_details(void **state)
     assert_int_equal(c.peers[0].n_allowed_ips, 2);
     assert_null(c.peers[1].name);
     assert_int_equal(c.n_warnings, 3);
-    assert_string_equal(c.warnings[0], "mem.conf:9: AllowedIPs: '10.1.2.3/8' has bits set beyond its prefix: read as "
-                                       "10.0.0.0/8");
-    assert_string_equal(c.warnings[1], "mem.conf:9: AllowedIPs: 'fd00::ff/8' has bits set beyond its prefix: read as "
-                                       "fd00::/8");
-    assert_string_equal(c.warnings[2],
-                        "mem.conf:14: # Name: 'Alice's phone': not a name (letters, digits and '-'); "
-                        "no MagicDNS name from it");
+    assert_string_equal(
+        c.warnings[0],
+        "mem.conf:9: AllowedIPs: '10.1.2.3/8' has bits set beyond its prefix: read as "
+        "10.0.0.0/8");
+    assert_string_equal(
+        c.warnings[1],
+        "mem.conf:9: AllowedIPs: 'fd00::ff/8' has bits set beyond its prefix: read as "
+        "fd00::/8");
+    assert_string_equal(
+        c.warnings[2],
+        "mem.conf:14: # Name: 'Alice's phone': not a name (letters, digits and '-'); "
+        "no MagicDNS name from it");
     node_config_free(&c);
 }
 
@@ -209,8 +211,10 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
     /* keys */
-    {"[Interface]\nPrivateKey = nope\nAddress = 100.64.0.1\n", "wg0.conf:2: PrivateKey: not a base64 key (44 characters)"},
-    {IFACE "[Peer]\nPublicKey = " PEER_B "x\n", "wg0.conf:5: PublicKey: not a base64 key (44 characters)"},
+    {"[Interface]\nPrivateKey = nope\nAddress = 100.64.0.1\n",
+     "wg0.conf:2: PrivateKey: not a base64 key (44 characters)"},
+    {IFACE "[Peer]\nPublicKey = " PEER_B "x\n",
+     "wg0.conf:5: PublicKey: not a base64 key (44 characters)"},
     {IFACE "[Peer]\nPublicKey = YlhzCQYSkjkikOLNKodzWIzOukkXhLXvDgFOKInI6U!=\n",
      "wg0.conf:5: PublicKey: not a base64 key (44 characters)"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nPresharedKey = abc=\n",
@@ -229,7 +233,8 @@ static const struct bad_case bad_cases[] = {
      "wg0.conf:3: Address: '10.0.0.1/+8': prefix length is not 0-32"},
     {"[Interface]\nPrivateKey = " SELF_PRIV "\nAddress = 10.0.0.1/24,,10.0.0.2\n",
      "wg0.conf:3: Address: empty item in the list"},
-    {"[Interface]\nPrivateKey = " SELF_PRIV "\nAddress = 10.0.0.1/24,\n", "wg0.conf:3: Address: empty item in the list"},
+    {"[Interface]\nPrivateKey = " SELF_PRIV "\nAddress = 10.0.0.1/24,\n",
+     "wg0.conf:3: Address: empty item in the list"},
     {"[Interface]\nPrivateKey = " SELF_PRIV "\nAddress = [fd00::1]/64\n",
      "wg0.conf:3: Address: '[fd00::1]/64': not an IP address"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nAllowedIPs = 10.0.0.0/8, 10.0.0.0/x\n",
@@ -239,19 +244,23 @@ static const struct bad_case bad_cases[] = {
     {IFACE "DNS = 1.1.1.1, bad domain!\n",
      "wg0.conf:4: DNS: 'bad domain!': not an IP address or search domain (not a DNS name (letters, "
      "digits, '-', '_' and dots))"},
-    {IFACE "DNS = a..b\n", "wg0.conf:4: DNS: 'a..b': not an IP address or search domain (empty label in name)"},
+    {IFACE "DNS = a..b\n",
+     "wg0.conf:4: DNS: 'a..b': not an IP address or search domain (empty label in name)"},
     /* numbers */
     {IFACE "ListenPort = 70000\n", "wg0.conf:4: ListenPort: '70000': not a number from 0 to 65535"},
     {IFACE "ListenPort = -1\n", "wg0.conf:4: ListenPort: '-1': not a number from 0 to 65535"},
-    {IFACE "ListenPort = 51820x\n", "wg0.conf:4: ListenPort: '51820x': not a number from 0 to 65535"},
-    {IFACE "ListenPort = 0051820\n", "wg0.conf:4: ListenPort: '0051820': not a number from 0 to 65535"},
+    {IFACE "ListenPort = 51820x\n",
+     "wg0.conf:4: ListenPort: '51820x': not a number from 0 to 65535"},
+    {IFACE "ListenPort = 0051820\n",
+     "wg0.conf:4: ListenPort: '0051820': not a number from 0 to 65535"},
     {IFACE "MTU = 100\n", "wg0.conf:4: MTU: '100': not a number from 576 to 65535"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nPersistentKeepalive = sometimes\n",
      "wg0.conf:6: PersistentKeepalive: 'sometimes': not a number of seconds (0-65535) or off"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nPersistentKeepalive = 65536\n",
      "wg0.conf:6: PersistentKeepalive: '65536': not a number of seconds (0-65535) or off"},
     /* endpoints */
-    {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = example.com\n", "wg0.conf:6: Endpoint: 'example.com': no :port"},
+    {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = example.com\n",
+     "wg0.conf:6: Endpoint: 'example.com': no :port"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = example.com:0\n",
      "wg0.conf:6: Endpoint: 'example.com:0': port is not 1-65535"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = example.com:http\n",
@@ -260,50 +269,65 @@ static const struct bad_case bad_cases[] = {
      "wg0.conf:6: Endpoint: '2001:db8::1:51820': IPv6 endpoints are written [address]:port"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = [2001:db8::1]\n",
      "wg0.conf:6: Endpoint: '[2001:db8::1]': no :port after [IPv6]"},
-    {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = [10.0.0.1]:5\n", "wg0.conf:6: Endpoint: '[10.0.0.1]:5': not [IPv6]:port"},
-    {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = :51820\n", "wg0.conf:6: Endpoint: ':51820': host is not an IP address or DNS name"},
+    {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = [10.0.0.1]:5\n",
+     "wg0.conf:6: Endpoint: '[10.0.0.1]:5': not [IPv6]:port"},
+    {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = :51820\n",
+     "wg0.conf:6: Endpoint: ':51820': host is not an IP address or DNS name"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = a b:51820\n",
      "wg0.conf:6: Endpoint: 'a b:51820': host is not an IP address or DNS name"},
     /* structure */
-    {IFACE "[Peer]\nEndpoint = 1.2.3.4:5\n[Peer]\nPublicKey = " PEER_B "\n", "wg0.conf:4: [Peer] has no PublicKey"},
+    {IFACE "[Peer]\nEndpoint = 1.2.3.4:5\n[Peer]\nPublicKey = " PEER_B "\n",
+     "wg0.conf:4: [Peer] has no PublicKey"},
     {IFACE "[Peer]\nAllowedIPs = 10.0.0.0/8\n", "wg0.conf:4: [Peer] has no PublicKey"},
     {"[Interface]\nAddress = 100.64.0.1/10\n", "wg0.conf: [Interface] has no PrivateKey"},
     {"", "wg0.conf: no [Interface] section"},
     {"# only a comment\n[Peer]\nPublicKey = " PEER_B "\n", "wg0.conf: no [Interface] section"},
     {IFACE "[Interface]\n", "wg0.conf:4: [Interface] given twice (first at line 1)"},
-    {"PrivateKey = " SELF_PRIV "\n[Interface]\n", "wg0.conf:1: PrivateKey: outside of any [Interface] or [Peer] section"},
+    {"PrivateKey = " SELF_PRIV "\n[Interface]\n",
+     "wg0.conf:1: PrivateKey: outside of any [Interface] or [Peer] section"},
     {"Foo = bar\n", "wg0.conf:1: Foo: outside of any [Interface] or [Peer] section"},
     {IFACE "Foo = bar\n", "wg0.conf:4: Foo: unknown key in [Interface]"},
-    {IFACE "[Peer]\nPublicKey = " PEER_B "\nAllowedIP = 10.0.0.0/8\n", "wg0.conf:6: AllowedIP: unknown key in [Peer]"},
-    {IFACE "PublicKey = " PEER_B "\n", "wg0.conf:4: PublicKey: belongs in [Peer], not in [Interface]"},
-    {IFACE "[Peer]\nName = db\n",
-     "wg0.conf:5: Name: unknown key in [Peer] (a name is given as a comment, `# Name = db`, which wg-quick ignores)"},
-    {IFACE "[Peer]\nPublicKey = " PEER_B "\nListenPort = 1\n", "wg0.conf:6: ListenPort: belongs in [Interface], not in [Peer]"},
+    {IFACE "[Peer]\nPublicKey = " PEER_B "\nAllowedIP = 10.0.0.0/8\n",
+     "wg0.conf:6: AllowedIP: unknown key in [Peer]"},
+    {IFACE "PublicKey = " PEER_B "\n",
+     "wg0.conf:4: PublicKey: belongs in [Peer], not in [Interface]"},
+    {IFACE "[Peer]\nName = db\n", "wg0.conf:5: Name: unknown key in [Peer] (a name is given as a "
+                                  "comment, `# Name = db`, which wg-quick ignores)"},
+    {IFACE "[Peer]\nPublicKey = " PEER_B "\nListenPort = 1\n",
+     "wg0.conf:6: ListenPort: belongs in [Interface], not in [Peer]"},
     {IFACE "[Peers]\n", "wg0.conf:4: [Peers]: unknown section (expected [Interface] or [Peer])"},
-    {IFACE "[Interface\n", "wg0.conf:4: [Interface: unknown section (expected [Interface] or [Peer])"},
+    {IFACE "[Interface\n",
+     "wg0.conf:4: [Interface: unknown section (expected [Interface] or [Peer])"},
     {IFACE "just some words\n", "wg0.conf:4: 'just some words': expected Key = Value"},
     {IFACE " = 5\n", "wg0.conf:4: no key before '='"},
-    {IFACE "ListenPort = 1\nlistenport = 2\n", "wg0.conf:5: ListenPort: given twice in this section (first at line 4)"},
+    {IFACE "ListenPort = 1\nlistenport = 2\n",
+     "wg0.conf:5: ListenPort: given twice in this section (first at line 4)"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nPublicKey = " PEER_C "\n",
      "wg0.conf:6: PublicKey: given twice in this section (first at line 5)"},
     {IFACE "[Peer]\n# Name = a\n# Name = b\nPublicKey = " PEER_B "\n",
      "wg0.conf:6: # Name: given twice in this section (first at line 5)"},
     /* whole-config checks (node_config_validate) */
-    {"[Interface]\nPrivateKey = " SELF_PRIV "\n", "wg0.conf: [Interface] Address: missing (the node needs its mesh address)"},
+    {"[Interface]\nPrivateKey = " SELF_PRIV "\n",
+     "wg0.conf: [Interface] Address: missing (the node needs its mesh address)"},
     {IFACE "Address = 100.64.0.1/32\n", "wg0.conf: [Interface] Address: 100.64.0.1/32 given twice"},
-    {IFACE "Address = fd00::1/64\nMTU = 1000\n", "wg0.conf: [Interface] MTU: 1000 is below IPv6's minimum of 1280"},
+    {IFACE "Address = fd00::1/64\nMTU = 1000\n",
+     "wg0.conf: [Interface] MTU: 1000 is below IPv6's minimum of 1280"},
     {IFACE "[Peer]\nPublicKey = " SELF_PUB "\n",
      "wg0.conf:4: [Peer] PublicKey: this node's own public key (a node is not its own peer)"},
-    {IFACE "[Peer]\nPublicKey = " PEER_B "\n[Peer]\nPublicKey = " PEER_C "\n[Peer]\nPublicKey = " PEER_B "\n",
+    {IFACE "[Peer]\nPublicKey = " PEER_B "\n[Peer]\nPublicKey = " PEER_C
+           "\n[Peer]\nPublicKey = " PEER_B "\n",
      "wg0.conf:8: [Peer] PublicKey: same key as the [Peer] at line 4"},
-    {IFACE "[Peer]\nPublicKey = " PEER_B "\nAllowedIPs = 10.0.0.0/8, 100.64.0.5\n[Peer]\nPublicKey = " PEER_C
+    {IFACE "[Peer]\nPublicKey = " PEER_B
+           "\nAllowedIPs = 10.0.0.0/8, 100.64.0.5\n[Peer]\nPublicKey = " PEER_C
            "\nAllowedIPs = 100.64.0.5/32\n",
      "wg0.conf:7: [Peer] AllowedIPs: 100.64.0.5/32 is also given to the [Peer] at line 4"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nAllowedIPs = 100.64.0.1/32\n",
      "wg0.conf:4: [Peer] AllowedIPs: 100.64.0.1/32 is this node's own address"},
-    {"[Interface]\n# Name = gw\nPrivateKey = " SELF_PRIV "\nAddress = 100.64.0.1/10\n[Peer]\n# Name = GW\nPublicKey = " PEER_B "\n",
+    {"[Interface]\n# Name = gw\nPrivateKey = " SELF_PRIV
+     "\nAddress = 100.64.0.1/10\n[Peer]\n# Name = GW\nPublicKey = " PEER_B "\n",
      "wg0.conf:5: [Peer] Name: 'gw' is this node's own name"},
-    {IFACE "[Peer]\n# Name = db\nPublicKey = " PEER_B "\n[Peer]\n# Name = DB\nPublicKey = " PEER_C "\n",
+    {IFACE "[Peer]\n# Name = db\nPublicKey = " PEER_B "\n[Peer]\n# Name = DB\nPublicKey = " PEER_C
+           "\n",
      "wg0.conf:7: [Peer] Name: 'db' is also the name of the [Peer] at line 4"},
 };
 
@@ -315,8 +339,8 @@ static void test_errors(void **state)
         struct node_config c;
         char err[512] = "";
         memset(&c, 0xA5, sizeof(c)); /* the parser must zero it, whatever was there */
-        int r = node_config_parse_ini_buffer("wg0.conf", bad_cases[i].text, strlen(bad_cases[i].text), &c, err,
-                                             sizeof(err));
+        int r = node_config_parse_ini_buffer("wg0.conf", bad_cases[i].text,
+                                             strlen(bad_cases[i].text), &c, err, sizeof(err));
         if (r != -1) {
             print_error("case %zu parsed but should fail with: %s\n", i, bad_cases[i].error);
             failed++;
@@ -338,7 +362,8 @@ static void test_nul_byte(void **state)
     static const char text[] = IFACE "ListenPort = 1\0\n";
     struct node_config c;
     char err[256];
-    assert_int_equal(node_config_parse_ini_buffer("wg0.conf", text, sizeof(text) - 1, &c, err, sizeof(err)), -1);
+    assert_int_equal(
+        node_config_parse_ini_buffer("wg0.conf", text, sizeof(text) - 1, &c, err, sizeof(err)), -1);
     assert_string_equal(err, "wg0.conf:4: contains a NUL byte");
     assert_zeroed(&c);
 }
@@ -354,9 +379,12 @@ static void test_long_value_is_shortened(void **state)
     snprintf(text, sizeof(text), IFACE "MTU = %s\n", big);
     struct node_config c;
     char err[256];
-    assert_int_equal(node_config_parse_ini_buffer("wg0.conf", text, strlen(text), &c, err, sizeof(err)), -1);
-    assert_string_equal(err, "wg0.conf:4: MTU: '999?999999999999999999999999999999999999999999999999999999999999...': "
-                             "not a number from 576 to 65535");
+    assert_int_equal(
+        node_config_parse_ini_buffer("wg0.conf", text, strlen(text), &c, err, sizeof(err)), -1);
+    assert_string_equal(
+        err,
+        "wg0.conf:4: MTU: '999?999999999999999999999999999999999999999999999999999999999999...': "
+        "not a number from 576 to 65535");
 }
 
 static void test_unreadable(void **state)
@@ -400,7 +428,8 @@ static void test_file_permissions_warn(void **state)
     write_file(path, IFACE, 0644);
     assert_int_equal(node_config_parse_ini(path, &c, err, sizeof(err)), 0);
     assert_int_equal(c.n_warnings, 1);
-    snprintf(want, sizeof(want), "%s: readable by other users although it holds a private key (chmod 600 it)", path);
+    snprintf(want, sizeof(want),
+             "%s: readable by other users although it holds a private key (chmod 600 it)", path);
     assert_string_equal(c.warnings[0], want);
     node_config_free(&c);
 
@@ -420,12 +449,15 @@ static void test_validate_again(void **state)
     struct node_config c;
     char err[512];
     static const char text[] = IFACE "[Peer]\nPublicKey = " PEER_B "\n";
-    assert_int_equal(node_config_parse_ini_buffer("wg0.conf", text, strlen(text), &c, err, sizeof(err)), 0);
+    assert_int_equal(
+        node_config_parse_ini_buffer("wg0.conf", text, strlen(text), &c, err, sizeof(err)), 0);
     assert_int_equal(node_config_validate(&c, err, sizeof(err)), 0);
     /* a change made after parsing is checked on the next validate */
     assert_int_equal(wg_key_from_base64(c.peers[0].public_key, SELF_PUB, strlen(SELF_PUB)), 0);
     assert_int_equal(node_config_validate(&c, err, sizeof(err)), -1);
-    assert_string_equal(err, "wg0.conf:4: [Peer] PublicKey: this node's own public key (a node is not its own peer)");
+    assert_string_equal(
+        err,
+        "wg0.conf:4: [Peer] PublicKey: this node's own public key (a node is not its own peer)");
     node_config_free(&c);
 }
 
@@ -456,7 +488,8 @@ static void test_value_parsers(void **state)
     char long_label[80];
     memset(long_label, 'a', 64);
     long_label[64] = '\0';
-    assert_string_equal(node_config_parse_domain(long_label, false, NULL), "label longer than 63 characters");
+    assert_string_equal(node_config_parse_domain(long_label, false, NULL),
+                        "label longer than 63 characters");
     long_label[63] = '\0';
     assert_null(node_config_parse_domain(long_label, false, NULL));
 

@@ -134,7 +134,10 @@ static struct reply *ask(struct fixture *f, const char *name, uint16_t type, siz
     return &rep;
 }
 
-static unsigned rcode(const struct reply *r) { return r->info.hdr.flags & DNS_F_RCODE; }
+static unsigned rcode(const struct reply *r)
+{
+    return r->info.hdr.flags & DNS_F_RCODE;
+}
 
 /* The rdata of answer i, checking its type. */
 static const uint8_t *answer(const struct reply *r, unsigned i, uint16_t type)

@@ -49,7 +49,10 @@ static ssize_t sink_recv(void *ctx, int h, void *buf, size_t len)
     return -1;
 }
 
-static void sink_close(void *ctx, int h) { (void)ctx, (void)h; }
+static void sink_close(void *ctx, int h)
+{
+    (void)ctx, (void)h;
+}
 
 /* ---- the fake stream transport ---- */
 
@@ -57,8 +60,8 @@ struct conn {
     struct dns_stream *s;
     uint8_t out[1 << 20];
     size_t out_len;
-    size_t take;    /* bytes write() accepts per call; 0 = unlimited */
-    int full;       /* write() takes nothing */
+    size_t take; /* bytes write() accepts per call; 0 = unlimited */
+    int full;    /* write() takes nothing */
     int paused, pauses, closed, graceful;
     size_t consumed;
 };
@@ -118,14 +121,14 @@ static int setup_with(void **state, unsigned timeout_ms)
     static const char *servers[] = {"100.100.9.9"};
     static struct dns_route route = {"slow.example", servers, 1};
     struct fixture *f = calloc(1, sizeof(*f));
-    struct dns_config cfg = {.hosts = &host, .n_hosts = 1, .routes = &route, .n_routes = 1,
-                             .timeout_ms = timeout_ms};
+    struct dns_config cfg = {
+        .hosts = &host, .n_hosts = 1, .routes = &route, .n_routes = 1, .timeout_ms = timeout_ms};
     char err[128];
     uv_loop_init(&f->loop);
     f->r = dns_resolver_new(&f->loop, &cfg, err, sizeof(err));
     assert_non_null(f->r);
-    struct dns_transport t = {&f->handles, sink_covers, sink_open, sink_send, sink_recv,
-                              sink_close};
+    struct dns_transport t = {&f->handles, sink_covers, sink_open,
+                              sink_send,   sink_recv,   sink_close};
     dns_resolver_set_mesh_transport(f->r, &t);
     f->c = calloc(1, sizeof(*f->c));
     f->c->s = dns_stream_new(f->r, 0, &ops, f->c);
@@ -134,8 +137,14 @@ static int setup_with(void **state, unsigned timeout_ms)
     return 0;
 }
 
-static int setup(void **state) { return setup_with(state, 60000); }
-static int setup_short(void **state) { return setup_with(state, 200); }
+static int setup(void **state)
+{
+    return setup_with(state, 60000);
+}
+static int setup_short(void **state)
+{
+    return setup_with(state, 200);
+}
 
 static int teardown(void **state)
 {
@@ -358,7 +367,7 @@ static void test_backpressure(void **state)
         assert_true(fed < 4000);
     }
     size_t consumed = f->c->consumed;
-    assert_true(consumed < total); /* the last frames wait in the session */
+    assert_true(consumed < total);     /* the last frames wait in the session */
     dns_stream_feed(f->c->s, one, n1); /* held, not answered */
     assert_int_equal(f->c->consumed, consumed);
     total += n1;

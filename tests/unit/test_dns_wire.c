@@ -82,7 +82,8 @@ static size_t build_reply(uint8_t *buf, size_t cap, int nanswers, int edns)
     assert_int_equal(dns_b_question(&b, name, DNS_TYPE_A, DNS_CLASS_IN), 0);
     for (int i = 0; i < nanswers; i++) {
         ip[3] = (uint8_t)i;
-        assert_int_equal(dns_b_rr(&b, name, DNS_TYPE_A, DNS_CLASS_IN, 300 - (uint32_t)i, ip, 4, NULL), 0);
+        assert_int_equal(
+            dns_b_rr(&b, name, DNS_TYPE_A, DNS_CLASS_IN, 300 - (uint32_t)i, ip, 4, NULL), 0);
         h.ancount++;
     }
     if (edns) {
@@ -226,7 +227,7 @@ static size_t build_negative(uint8_t *buf, uint32_t soa_ttl, uint32_t minimum)
     uint8_t name[DNS_NAME_MAX], zone[DNS_NAME_MAX], rdata[DNS_NAME_MAX * 2 + 20];
     wire("gone.example", name);
     int zl = wire("example", zone);
-    memcpy(rdata, zone, (size_t)zl); /* mname */
+    memcpy(rdata, zone, (size_t)zl);      /* mname */
     memcpy(rdata + zl, zone, (size_t)zl); /* rname */
     memset(rdata + 2 * zl, 0, 16);
     dns_put32(rdata + 2 * zl + 16, minimum);
@@ -234,7 +235,8 @@ static size_t build_negative(uint8_t *buf, uint32_t soa_ttl, uint32_t minimum)
     dns_b_bytes(&b, "\0\0\0\0\0\0\0\0\0\0\0\0", 12);
     dns_b_question(&b, name, DNS_TYPE_A, DNS_CLASS_IN);
     assert_int_equal(dns_b_rr(&b, zone, DNS_TYPE_SOA, DNS_CLASS_IN, soa_ttl, rdata,
-                              (uint16_t)(2 * zl + 20), NULL), 0);
+                              (uint16_t)(2 * zl + 20), NULL),
+                     0);
     dns_header_write(buf, &h);
     return b.len;
 }

@@ -358,8 +358,9 @@ static void test_runtime_peer_changes_keep_other_sessions(void **state)
     assert_int_equal(peer_of(n, 0, 1)->current->kp.local_index, idx01);
 
     /* Change node 1's config (another allowed IP, keepalive): its session stays. */
-    struct wg_allowed_ip aips[2] = {{.family = AF_INET, .addr = {100, 64, 0, 2}, .cidr = 32},
-                                    {.family = AF_INET6, .addr = {0xfd, 0x7a, 0x11, 0x5c}, .cidr = 64}};
+    struct wg_allowed_ip aips[2] = {
+        {.family = AF_INET, .addr = {100, 64, 0, 2}, .cidr = 32},
+        {.family = AF_INET6, .addr = {0xfd, 0x7a, 0x11, 0x5c}, .cidr = 64}};
     struct wg_peer_config cfg = {.allowed_ips = aips, .allowed_ips_len = 2};
     memcpy(cfg.public_key, n->nodes[1].pub, WG_KEY_LEN);
     assert_int_equal(wg_engine_set_peer(n->nodes[0].engine, &cfg), WG_OK);
@@ -394,11 +395,11 @@ static void test_endpoint_roaming(void **state)
     struct te_net *n = *state;
     ping_both_ways(n, 0, 1, 1);
     /* Node 0 believes node 1 is elsewhere; node 1's next authenticated packet corrects it. */
-    struct sockaddr_in wrong = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-                                .sin_port = htons(9)};
+    struct sockaddr_in wrong = {
+        .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = htons(9)};
     struct wg_allowed_ip aip = {.family = AF_INET, .addr = {100, 64, 0, 2}, .cidr = 32};
-    struct wg_peer_config cfg = {.endpoint = (struct sockaddr *)&wrong, .allowed_ips = &aip,
-                                 .allowed_ips_len = 1};
+    struct wg_peer_config cfg = {
+        .endpoint = (struct sockaddr *)&wrong, .allowed_ips = &aip, .allowed_ips_len = 1};
     memcpy(cfg.public_key, n->nodes[1].pub, WG_KEY_LEN);
     assert_int_equal(wg_engine_set_peer(n->nodes[0].engine, &cfg), WG_OK);
     assert_int_equal(te_send_ping(n, 1, 0, 2), WG_OK);
@@ -413,7 +414,8 @@ static void test_endpoint_roaming(void **state)
 static void send_raw(struct te_net *n, unsigned to, const void *data, size_t len)
 {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+    struct sockaddr_in dst = {.sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
                               .sin_port = htons(wg_engine_port(n->nodes[to].engine))};
     assert_true(fd >= 0);
     assert_int_equal(sendto(fd, data, len, 0, (struct sockaddr *)&dst, sizeof(dst)), (ssize_t)len);
@@ -429,9 +431,9 @@ static void test_garbage_counted(void **state)
     struct wg_engine_stats before = stats_of(n, 1);
     randombytes_buf(buf, sizeof(buf));
     buf[0] = 9;
-    send_raw(n, 1, buf, sizeof(buf));         /* unknown type */
-    send_raw(n, 1, "\x01\0\0\0abc", 7);       /* truncated initiation */
-    send_raw(n, 1, buf, 0);                   /* empty */
+    send_raw(n, 1, buf, sizeof(buf));   /* unknown type */
+    send_raw(n, 1, "\x01\0\0\0abc", 7); /* truncated initiation */
+    send_raw(n, 1, buf, 0);             /* empty */
     memset(buf, 0, sizeof(buf));
     buf[0] = 1;
     send_raw(n, 1, buf, WG_MSG_INITIATION_LEN); /* initiation with a wrong mac1 */
@@ -458,7 +460,8 @@ static void test_replay_and_forgery_counted(void **state)
     size_t len = te_ping(pkt, n->nodes[0].addr, n->nodes[1].addr, 7, 16), mlen = 0;
     assert_int_equal(wg_keypair_seal(kp, pkt, len, msg, sizeof(msg), &mlen, n->clock.mono_ns),
                      WG_KEYPAIR_OK);
-    struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+    struct sockaddr_in src = {.sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
                               .sin_port = htons(wg_engine_port(n->nodes[0].engine))};
     memcpy(copy, msg, mlen);
     wg_engine_receive(n->nodes[1].engine, copy, mlen, (struct sockaddr *)&src);

@@ -233,12 +233,9 @@ int main(void)
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_absolute_get),
-        cmocka_unit_test(test_hop_by_hop_removed),
-        cmocka_unit_test(test_chunked_reframed),
-        cmocka_unit_test(test_connect_and_pipelining),
-        cmocka_unit_test(test_refused_requests),
-        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_absolute_get),     cmocka_unit_test(test_hop_by_hop_removed),
+        cmocka_unit_test(test_chunked_reframed), cmocka_unit_test(test_connect_and_pipelining),
+        cmocka_unit_test(test_refused_requests), cmocka_unit_test(test_auth),
         cmocka_unit_test(test_error_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

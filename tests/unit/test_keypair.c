@@ -109,17 +109,17 @@ static void test_padding_capped_by_mtu(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t want = 16 + cases[i].padded + 16;
         assert_int_equal(wg_keypair_sealed_len_mtu(cases[i].len, cases[i].mtu), want);
-        assert_int_equal(wg_keypair_seal_mtu(&a, pt, cases[i].len, cases[i].mtu, buf, want, &len,
-                                             NOW),
-                         WG_KEYPAIR_OK);
+        assert_int_equal(
+            wg_keypair_seal_mtu(&a, pt, cases[i].len, cases[i].mtu, buf, want, &len, NOW),
+            WG_KEYPAIR_OK);
         assert_int_equal(len, want);
         assert_int_equal(wg_keypair_open(&b, buf, len, &out, &out_len, NULL, NOW), WG_KEYPAIR_OK);
         assert_int_equal(out_len, cases[i].padded);
         if (cases[i].len)
             assert_memory_equal(out, pt, cases[i].len);
-        assert_int_equal(wg_keypair_seal_mtu(&a, pt, cases[i].len, cases[i].mtu, buf, want - 1,
-                                             &len, NOW),
-                         WG_KEYPAIR_ERR_SPACE);
+        assert_int_equal(
+            wg_keypair_seal_mtu(&a, pt, cases[i].len, cases[i].mtu, buf, want - 1, &len, NOW),
+            WG_KEYPAIR_ERR_SPACE);
     }
 }
 

@@ -16,7 +16,6 @@
 #include "config.h"
 #include "config_asserts.h"
 
-
 #define V "\"version\": 1"
 #define SELF "\"self\": {\"addresses\": [\"100.64.0.1/10\"], \"private_key\": \"" SELF_PRIV "\"}"
 #define TOP V ", " SELF
@@ -30,7 +29,6 @@ static const char *source_path(const char *rel)
     snprintf(path, sizeof(path), "%.*s/../../%s", dir, slash ? __FILE__ : ".", rel);
     return path;
 }
-
 
 static char *slurp(const char *path)
 {
@@ -138,7 +136,8 @@ static void test_example_netmap(void **state)
     char buf[INET6_ADDRSTRLEN];
     assert_string_equal(inet_ntop(AF_INET, c.records[0].addr, buf, sizeof(buf)), "192.168.30.9");
     assert_int_equal(c.records[1].family, AF_INET6);
-    assert_string_equal(inet_ntop(AF_INET6, c.records[1].addr, buf, sizeof(buf)), "fd7a:115c:a1e0::99");
+    assert_string_equal(inet_ntop(AF_INET6, c.records[1].addr, buf, sizeof(buf)),
+                        "fd7a:115c:a1e0::99");
     node_config_free(&c);
     assert_zeroed(&c);
     tmpdir_remove(&t);
@@ -150,7 +149,8 @@ static void test_minimal_and_keyless(void **state)
     struct node_config c;
     char err[512] = "";
     static const char text[] = "{\"version\": 1, \"self\": {\"addresses\": [\"100.64.0.9\"]}}";
-    if (node_config_parse_netmap_buffer("netmap.json", text, strlen(text), NULL, &c, err, sizeof(err)) != 0)
+    if (node_config_parse_netmap_buffer("netmap.json", text, strlen(text), NULL, &c, err,
+                                        sizeof(err)) != 0)
         fail_msg("%s", err);
     /* no key: the node takes the one in its state directory */
     assert_false(c.has_private_key);
@@ -168,13 +168,14 @@ static void test_host_bits_warned(void **state)
     char err[512] = "";
     static const char text[] = "{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B "\", "
                                "\"allowed_ips\": [\"10.9.9.9/16\", \"10.10.0.0/16\"]}]}";
-    if (node_config_parse_netmap_buffer("netmap.json", text, strlen(text), NULL, &c, err, sizeof(err)) != 0)
+    if (node_config_parse_netmap_buffer("netmap.json", text, strlen(text), NULL, &c, err,
+                                        sizeof(err)) != 0)
         fail_msg("%s", err);
     assert_prefix(&c.peers[0].allowed_ips[0], "10.9.0.0", 16);
     assert_int_equal(c.n_warnings, 1);
-    assert_string_equal(c.warnings[0],
-                        "netmap.json: peers[0].allowed_ips[0]: '10.9.9.9/16' has bits set beyond its prefix: read as "
-                        "10.9.0.0/16");
+    assert_string_equal(c.warnings[0], "netmap.json: peers[0].allowed_ips[0]: '10.9.9.9/16' has "
+                                       "bits set beyond its prefix: read as "
+                                       "10.9.0.0/16");
     node_config_free(&c);
 }
 
@@ -193,40 +194,53 @@ static const struct bad_case bad_cases[] = {
     /* top level */
     {"{" TOP ", \"peer\": []}", "netmap.json: peer: unknown field"},
     {"{" SELF "}", "netmap.json: version: missing"},
-    {"{\"version\": 2, " SELF "}", "netmap.json: version: 2 is not supported (this tunless reads version 1)"},
+    {"{\"version\": 2, " SELF "}",
+     "netmap.json: version: 2 is not supported (this tunless reads version 1)"},
     {"{\"version\": \"1\", " SELF "}", "netmap.json: version: not an integer"},
     {"{" V "}", "netmap.json: self: missing"},
     /* self */
     {"{" V ", \"self\": []}", "netmap.json: self: an object, not an array"},
     {"{" V ", \"self\": {\"port\": 1}}", "netmap.json: self.port: unknown field"},
-    {"{" V ", \"self\": {\"private_key\": \"abc\"}}", "netmap.json: self.private_key: not a base64 key (44 characters)"},
-    {"{" V ", \"self\": {\"private_key\": 5}}", "netmap.json: self.private_key: a base64 key, not an integer"},
+    {"{" V ", \"self\": {\"private_key\": \"abc\"}}",
+     "netmap.json: self.private_key: not a base64 key (44 characters)"},
+    {"{" V ", \"self\": {\"private_key\": 5}}",
+     "netmap.json: self.private_key: a base64 key, not an integer"},
     {"{" V ", \"self\": {\"private_key\": \"" SELF_PRIV "\", \"private_key_file\": \"k\"}}",
      "netmap.json: self: private_key and private_key_file exclude each other"},
     {"{" V ", \"self\": {\"private_key_file\": \"gw.key\"}}",
      "netmap.json: self.private_key_file: not allowed here (the netmap was not read from a file)"},
-    {"{" V ", \"self\": {\"addresses\": \"100.64.0.1\"}}", "netmap.json: self.addresses: an array of addresses, not a string"},
+    {"{" V ", \"self\": {\"addresses\": \"100.64.0.1\"}}",
+     "netmap.json: self.addresses: an array of addresses, not a string"},
     {"{" V ", \"self\": {\"addresses\": [\"100.64.0.1\", \"100.64.0.300\"]}}",
      "netmap.json: self.addresses[1]: '100.64.0.300': not an IP address"},
-    {"{" V ", \"self\": {\"addresses\": [7]}}", "netmap.json: self.addresses[0]: an IP prefix, not an integer"},
-    {"{" V ", \"self\": {\"listen_port\": 70000}}", "netmap.json: self.listen_port: not an integer from 0 to 65535"},
-    {"{" V ", \"self\": {\"listen_port\": \"51820\"}}", "netmap.json: self.listen_port: not an integer from 0 to 65535"},
-    {"{" V ", \"self\": {\"listen_port\": 1.5}}", "netmap.json: self.listen_port: not an integer from 0 to 65535"},
-    {"{" V ", \"self\": {\"mtu\": 100}}", "netmap.json: self.mtu: not an integer from 576 to 65535"},
-    {"{" V ", \"self\": {\"name\": \"my node\"}}", "netmap.json: self.name: 'my node': not a name (letters, digits and '-')"},
+    {"{" V ", \"self\": {\"addresses\": [7]}}",
+     "netmap.json: self.addresses[0]: an IP prefix, not an integer"},
+    {"{" V ", \"self\": {\"listen_port\": 70000}}",
+     "netmap.json: self.listen_port: not an integer from 0 to 65535"},
+    {"{" V ", \"self\": {\"listen_port\": \"51820\"}}",
+     "netmap.json: self.listen_port: not an integer from 0 to 65535"},
+    {"{" V ", \"self\": {\"listen_port\": 1.5}}",
+     "netmap.json: self.listen_port: not an integer from 0 to 65535"},
+    {"{" V ", \"self\": {\"mtu\": 100}}",
+     "netmap.json: self.mtu: not an integer from 576 to 65535"},
+    {"{" V ", \"self\": {\"name\": \"my node\"}}",
+     "netmap.json: self.name: 'my node': not a name (letters, digits and '-')"},
     {"{" V ", \"self\": {\"name\": \"a\\u0000b\"}}",
-     "netmap.json:1:42: not valid JSON: \\u0000 is not allowed without JSON_ALLOW_NUL near '\"a\\u0000b\"'"},
+     "netmap.json:1:42: not valid JSON: \\u0000 is not allowed without JSON_ALLOW_NUL near "
+     "'\"a\\u0000b\"'"},
     /* peers */
     {"{" TOP ", \"peers\": {}}", "netmap.json: peers: an array of peers, not an object"},
     {"{" TOP ", \"peers\": [\"x\"]}", "netmap.json: peers[0]: an object, not a string"},
     {"{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B "\", \"endpoint\": \"a:1\"}]}",
      "netmap.json: peers[0].endpoint: unknown field"},
-    {"{" TOP ", \"peers\": [" PB ", {\"name\": \"x\"}]}", "netmap.json: peers[1].public_key: missing"},
+    {"{" TOP ", \"peers\": [" PB ", {\"name\": \"x\"}]}",
+     "netmap.json: peers[1].public_key: missing"},
     {"{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B "=\"}]}",
      "netmap.json: peers[0].public_key: not a base64 key (44 characters)"},
     {"{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B "\", \"preshared_key\": null}]}",
      "netmap.json: peers[0].preshared_key: a base64 key, not null"},
-    {"{" TOP ", \"peers\": [" PB ", {\"public_key\": \"" PEER_C "\", \"allowed_ips\": [\"10.0.0.0/33\"]}]}",
+    {"{" TOP ", \"peers\": [" PB ", {\"public_key\": \"" PEER_C
+     "\", \"allowed_ips\": [\"10.0.0.0/33\"]}]}",
      "netmap.json: peers[1].allowed_ips[0]: '10.0.0.0/33': prefix length is not 0-32"},
     {"{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B "\", \"allowed_ips\": \"10.0.0.0/8\"}]}",
      "netmap.json: peers[0].allowed_ips: an array of IP prefixes, not a string"},
@@ -243,12 +257,14 @@ static const struct bad_case bad_cases[] = {
     /* dns */
     {"{" TOP ", \"dns\": []}", "netmap.json: dns: an object, not an array"},
     {"{" TOP ", \"dns\": {\"servers\": []}}", "netmap.json: dns.servers: unknown field"},
-    {"{" TOP ", \"dns\": {\"suffix\": \"a..b\"}}", "netmap.json: dns.suffix: 'a..b': empty label in name"},
+    {"{" TOP ", \"dns\": {\"suffix\": \"a..b\"}}",
+     "netmap.json: dns.suffix: 'a..b': empty label in name"},
     {"{" TOP ", \"dns\": {\"resolvers\": [\"1.1.1.1:99999\"]}}",
      "netmap.json: dns.resolvers[0]: '1.1.1.1:99999': port is not 1-65535"},
     {"{" TOP ", \"dns\": {\"resolvers\": [\"dns.google\"]}}",
      "netmap.json: dns.resolvers[0]: 'dns.google': not an IP address, IPv4:port or [IPv6]:port"},
-    {"{" TOP ", \"dns\": {\"routes\": []}}", "netmap.json: dns.routes: an object of suffix: [resolvers], not an array"},
+    {"{" TOP ", \"dns\": {\"routes\": []}}",
+     "netmap.json: dns.routes: an object of suffix: [resolvers], not an array"},
     {"{" TOP ", \"dns\": {\"routes\": {\"corp..example\": [\"10.0.0.53\"]}}}",
      "netmap.json: dns.routes[\"corp..example\"]: 'corp..example': empty label in name"},
     {"{" TOP ", \"dns\": {\"routes\": {\"corp.example.\": \"10.0.0.53\"}}}",
@@ -256,20 +272,27 @@ static const struct bad_case bad_cases[] = {
     {"{" TOP ", \"dns\": {\"routes\": {\"corp.example.\": []}}}",
      "netmap.json: dns.routes[\"corp.example.\"]: no resolvers for this suffix"},
     {"{" TOP ", \"dns\": {\"routes\": {\"corp.example.\": [\"10.0.0.53\", \"x\"]}}}",
-     "netmap.json: dns.routes[\"corp.example.\"][1]: 'x': not an IP address, IPv4:port or [IPv6]:port"},
-    {"{" TOP ", \"dns\": {\"routes\": {\"corp.example.\": [\"10.0.0.53\"], \"Corp.Example\": [\"10.0.0.54\"]}}}",
+     "netmap.json: dns.routes[\"corp.example.\"][1]: 'x': not an IP address, IPv4:port or "
+     "[IPv6]:port"},
+    {"{" TOP ", \"dns\": {\"routes\": {\"corp.example.\": [\"10.0.0.53\"], \"Corp.Example\": "
+     "[\"10.0.0.54\"]}}}",
      "netmap.json: dns.routes: 'corp.example.' given twice"},
     {"{" TOP ", \"dns\": {\"search\": [\"ok.example\", \"not ok\"]}}",
      "netmap.json: dns.search[1]: 'not ok': not a DNS name (letters, digits, '-', '_' and dots)"},
     {"{" TOP ", \"dns\": {\"extra_records\": [{\"name\": \"a.\", \"value\": \"1.2.3.4\"}]}}",
      "netmap.json: dns.extra_records[0].type: missing"},
-    {"{" TOP ", \"dns\": {\"extra_records\": [{\"name\": \"a.\", \"type\": \"MX\", \"value\": \"1.2.3.4\"}]}}",
+    {"{" TOP ", \"dns\": {\"extra_records\": [{\"name\": \"a.\", \"type\": \"MX\", \"value\": "
+     "\"1.2.3.4\"}]}}",
      "netmap.json: dns.extra_records[0].type: not \"A\" or \"AAAA\""},
-    {"{" TOP ", \"dns\": {\"extra_records\": [{\"name\": \"a.\", \"type\": \"AAAA\", \"value\": \"1.2.3.4\"}]}}",
+    {"{" TOP ", \"dns\": {\"extra_records\": [{\"name\": \"a.\", \"type\": \"AAAA\", \"value\": "
+     "\"1.2.3.4\"}]}}",
      "netmap.json: dns.extra_records[0].value: '1.2.3.4': not an IPv6 address (type AAAA)"},
-    {"{" TOP ", \"dns\": {\"extra_records\": [{\"name\": \"a b\", \"type\": \"A\", \"value\": \"1.2.3.4\"}]}}",
-     "netmap.json: dns.extra_records[0].name: 'a b': not a DNS name (letters, digits, '-', '_' and dots)"},
-    {"{" TOP ", \"dns\": {\"extra_records\": [{\"name\": \"a.\", \"type\": \"A\", \"value\": \"1.2.3.4\", \"ttl\": 5}]}}",
+    {"{" TOP ", \"dns\": {\"extra_records\": [{\"name\": \"a b\", \"type\": \"A\", \"value\": "
+     "\"1.2.3.4\"}]}}",
+     "netmap.json: dns.extra_records[0].name: 'a b': not a DNS name (letters, digits, '-', '_' and "
+     "dots)"},
+    {"{" TOP ", \"dns\": {\"extra_records\": [{\"name\": \"a.\", \"type\": \"A\", \"value\": "
+     "\"1.2.3.4\", \"ttl\": 5}]}}",
      "netmap.json: dns.extra_records[0].ttl: unknown field"},
     /* whole-config checks */
     {"{" V ", \"self\": {\"private_key\": \"" SELF_PRIV "\"}}",
@@ -280,13 +303,14 @@ static const struct bad_case bad_cases[] = {
      "netmap.json: peers[0].public_key: this node's own public key (a node is not its own peer)"},
     {"{" TOP ", \"peers\": [" PB ", {\"public_key\": \"" PEER_C "\"}, " PB "]}",
      "netmap.json: peers[2].public_key: same key as peers[0]"},
-    {"{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B "\", \"allowed_ips\": [\"10.1.0.0/16\"]}, {\"public_key\": \"" PEER_C
+    {"{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B
+     "\", \"allowed_ips\": [\"10.1.0.0/16\"]}, {\"public_key\": \"" PEER_C
      "\", \"allowed_ips\": [\"10.1.2.3/16\"]}]}",
      "netmap.json: peers[1].allowed_ips: 10.1.0.0/16 is also given to peers[0]"},
     {"{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B "\", \"allowed_ips\": [\"100.64.0.1\"]}]}",
      "netmap.json: peers[0].allowed_ips: 100.64.0.1/32 is this node's own address"},
-    {"{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B "\", \"name\": \"db\"}, {\"public_key\": \"" PEER_C
-     "\", \"name\": \"DB\"}]}",
+    {"{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B
+     "\", \"name\": \"db\"}, {\"public_key\": \"" PEER_C "\", \"name\": \"DB\"}]}",
      "netmap.json: peers[1].name: 'db' is also the name of peers[0]"},
 };
 
@@ -298,8 +322,9 @@ static void test_errors(void **state)
         struct node_config c;
         char err[512] = "";
         memset(&c, 0xA5, sizeof(c));
-        int r = node_config_parse_netmap_buffer("netmap.json", bad_cases[i].text, strlen(bad_cases[i].text), NULL, &c,
-                                                err, sizeof(err));
+        int r =
+            node_config_parse_netmap_buffer("netmap.json", bad_cases[i].text,
+                                            strlen(bad_cases[i].text), NULL, &c, err, sizeof(err));
         if (r != -1) {
             print_error("case %zu parsed but should fail with: %s\n", i, bad_cases[i].error);
             failed++;
@@ -328,7 +353,8 @@ static void test_key_file(void **state)
 
     /* missing */
     assert_int_equal(node_config_parse_netmap(t.netmap, &c, err, sizeof(err)), -1);
-    snprintf(want, sizeof(want), "%s: self.private_key_file: %s: cannot read: No such file or directory", t.netmap,
+    snprintf(want, sizeof(want),
+             "%s: self.private_key_file: %s: cannot read: No such file or directory", t.netmap,
              t.key);
     assert_string_equal(err, want);
     assert_zeroed(&c);
@@ -336,7 +362,8 @@ static void test_key_file(void **state)
     /* not a key */
     write_file(t.key, "hello\n", 0600);
     assert_int_equal(node_config_parse_netmap(t.netmap, &c, err, sizeof(err)), -1);
-    snprintf(want, sizeof(want), "%s: self.private_key_file: %s: not a base64 key (44 characters)", t.netmap, t.key);
+    snprintf(want, sizeof(want), "%s: self.private_key_file: %s: not a base64 key (44 characters)",
+             t.netmap, t.key);
     assert_string_equal(err, want);
 
     /* readable by others: accepted with a warning */
@@ -344,7 +371,8 @@ static void test_key_file(void **state)
     assert_int_equal(node_config_parse_netmap(t.netmap, &c, err, sizeof(err)), 0);
     assert_key(c.private_key, SELF_PRIV);
     assert_int_equal(c.n_warnings, 1);
-    snprintf(want, sizeof(want), "%s: self.private_key_file: %s is readable by other users (chmod 600 it)", t.netmap,
+    snprintf(want, sizeof(want),
+             "%s: self.private_key_file: %s is readable by other users (chmod 600 it)", t.netmap,
              t.key);
     assert_string_equal(c.warnings[0], want);
     node_config_free(&c);
@@ -352,11 +380,13 @@ static void test_key_file(void **state)
     /* an absolute path, from a netmap in memory with a base directory */
     char abs_text[512];
     snprintf(abs_text, sizeof(abs_text),
-             "{\"version\": 1, \"self\": {\"addresses\": [\"100.64.0.1/10\"], \"private_key_file\": \"%s\"}}", t.key);
+             "{\"version\": 1, \"self\": {\"addresses\": [\"100.64.0.1/10\"], "
+             "\"private_key_file\": \"%s\"}}",
+             t.key);
     assert_int_equal(chmod(t.key, 0600), 0);
-    assert_int_equal(
-        node_config_parse_netmap_buffer("mem.json", abs_text, strlen(abs_text), "/nonexistent", &c, err, sizeof(err)),
-        0);
+    assert_int_equal(node_config_parse_netmap_buffer("mem.json", abs_text, strlen(abs_text),
+                                                     "/nonexistent", &c, err, sizeof(err)),
+                     0);
     assert_key(c.private_key, SELF_PRIV);
     assert_int_equal(c.n_warnings, 0);
     node_config_free(&c);
@@ -366,13 +396,15 @@ static void test_key_file(void **state)
     write_file(t.netmap, inline_text, 0644);
     assert_int_equal(node_config_parse_netmap(t.netmap, &c, err, sizeof(err)), 0);
     assert_int_equal(c.n_warnings, 1);
-    snprintf(want, sizeof(want), "%s: readable by other users although it holds a private key (chmod 600 it)",
+    snprintf(want, sizeof(want),
+             "%s: readable by other users although it holds a private key (chmod 600 it)",
              t.netmap);
     assert_string_equal(c.warnings[0], want);
     node_config_free(&c);
     tmpdir_remove(&t);
 
-    assert_int_equal(node_config_parse_netmap("/nonexistent/netmap.json", &c, err, sizeof(err)), -1);
+    assert_int_equal(node_config_parse_netmap("/nonexistent/netmap.json", &c, err, sizeof(err)),
+                     -1);
     assert_string_equal(err, "/nonexistent/netmap.json: cannot read: No such file or directory");
     assert_zeroed(&c);
 }
@@ -380,10 +412,8 @@ static void test_key_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_example_netmap),
-        cmocka_unit_test(test_minimal_and_keyless),
-        cmocka_unit_test(test_host_bits_warned),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_example_netmap),   cmocka_unit_test(test_minimal_and_keyless),
+        cmocka_unit_test(test_host_bits_warned), cmocka_unit_test(test_errors),
         cmocka_unit_test(test_key_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

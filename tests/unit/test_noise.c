@@ -98,9 +98,9 @@ static void assert_transport_works(struct wg_keypair *from, struct wg_keypair *t
     size_t len, pt_len;
     const char *msg = "ping over the tunnel";
 
-    assert_int_equal(wg_keypair_seal(from, (const uint8_t *)msg, strlen(msg), buf, sizeof(buf),
-                                     &len, now),
-                     WG_KEYPAIR_OK);
+    assert_int_equal(
+        wg_keypair_seal(from, (const uint8_t *)msg, strlen(msg), buf, sizeof(buf), &len, now),
+        WG_KEYPAIR_OK);
     assert_int_equal(wg_keypair_open(to, buf, len, &pt, &pt_len, NULL, now), WG_KEYPAIR_OK);
     assert_int_equal(pt_len, 32);
     assert_memory_equal(pt, msg, strlen(msg));
@@ -131,10 +131,8 @@ static void test_kat_handshake(void **state)
 
     assert_int_equal(wg_noise_identity_init(&ini_id, kat_initiator_static_private), 0);
     assert_int_equal(wg_noise_identity_init(&resp_id, kat_responder_static_private), 0);
-    assert_int_equal(
-        wg_noise_handshake_init(&ini_hs, &ini_id, resp_id.public_key, kat_psk), 0);
-    assert_int_equal(
-        wg_noise_handshake_init(&resp_hs, &resp_id, ini_id.public_key, kat_psk), 0);
+    assert_int_equal(wg_noise_handshake_init(&ini_hs, &ini_id, resp_id.public_key, kat_psk), 0);
+    assert_int_equal(wg_noise_handshake_init(&resp_hs, &resp_id, ini_id.public_key, kat_psk), 0);
     wg_cookie_maker_init(&ini_maker, resp_id.public_key);
     wg_cookie_maker_init(&resp_maker, ini_id.public_key);
     wg_cookie_checker_init(&ini_checker, ini_id.public_key);
@@ -191,9 +189,9 @@ static void test_kat_handshake(void **state)
     /* One data message each way: initiator -> responder, responder keepalive back. */
     uint8_t buf[128], *pt;
     size_t len, pt_len;
-    assert_int_equal(wg_keypair_seal(&ini_kp, kat_payload, sizeof(kat_payload), buf, sizeof(buf),
-                                     &len, 7),
-                     WG_KEYPAIR_OK);
+    assert_int_equal(
+        wg_keypair_seal(&ini_kp, kat_payload, sizeof(kat_payload), buf, sizeof(buf), &len, 7),
+        WG_KEYPAIR_OK);
     assert_int_equal(len, sizeof(kat_transport));
     assert_memory_equal(buf, kat_transport, len);
     assert_int_equal(wg_keypair_open(&resp_kp, buf, len, &pt, &pt_len, NULL, 7), WG_KEYPAIR_OK);

@@ -14,11 +14,11 @@
 
 static void clear_env(void)
 {
-    const char *vars[] = {"TUNLESS_CONFIG", "TUNLESS_NETMAP", "TUNLESS_PROXY", "TUNLESS_SOCKS5",
-                          "TUNLESS_HTTP_PROXY", "TUNLESS_PROXY_USER", "TUNLESS_PROXY_PASS",
-                          "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN", "TUNLESS_DNS_SUFFIX",
-                          "TUNLESS_FORWARD", "TUNLESS_PUBLISH", "TUNLESS_OUTBOUND",
-                          "TUNLESS_STATE_DIR", "TUNLESS_LOG_LEVEL"};
+    const char *vars[] = {"TUNLESS_CONFIG",     "TUNLESS_NETMAP",          "TUNLESS_PROXY",
+                          "TUNLESS_SOCKS5",     "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
+                          "TUNLESS_PROXY_PASS", "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
+                          "TUNLESS_DNS_SUFFIX", "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
+                          "TUNLESS_OUTBOUND",   "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -52,8 +52,8 @@ static void test_hostport(void **state)
     assert_int_equal(node_parse_hostport("db:5432", NULL, &hp), 0);
     assert_string_equal(hp.host, "db");
 
-    const char *bad[] = {"", "host", "host:", "host:0", "host:65536", "::1:53", "[::1]53",
-                         "[::1", "h:12ab"};
+    const char *bad[] = {"",       "host",    "host:", "host:0", "host:65536",
+                         "::1:53", "[::1]53", "[::1",  "h:12ab"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(node_parse_hostport(bad[i], NULL, &hp), -1);
     assert_int_equal(node_parse_hostport("5353", NULL, &hp), -1);
@@ -129,8 +129,9 @@ static void test_env_and_flags(void **state)
     setenv("TUNLESS_OUTBOUND", "tunnel-only", 1);
     setenv("TUNLESS_PROXY_USER", "alice", 1);
     setenv("TUNLESS_PROXY_PASS", "s3cret", 1);
-    assert_int_equal(parse(&o, err, sizeof(err), "--proxy", "127.0.0.1:9001", "--forward",
-                           "1=a:2", "--log-level", "debug", NULL), 0);
+    assert_int_equal(parse(&o, err, sizeof(err), "--proxy", "127.0.0.1:9001", "--forward", "1=a:2",
+                           "--log-level", "debug", NULL),
+                     0);
     assert_int_equal(o.proxy.port, 9001); /* flag overrides env */
     assert_int_equal(o.n_forwards, 3);    /* lists accumulate */
     assert_int_equal(o.forwards[1].proto, NODE_PROTO_UDP);
@@ -152,8 +153,8 @@ static void test_pass_file(void **state)
     assert_int_equal(write(fd, "hunter2\n", 8), 8);
     close(fd);
     clear_env();
-    assert_int_equal(parse(&o, err, sizeof(err), "--proxy-user", "bob", "--proxy-pass-file", path,
-                           NULL), 0);
+    assert_int_equal(
+        parse(&o, err, sizeof(err), "--proxy-user", "bob", "--proxy-pass-file", path, NULL), 0);
     assert_string_equal(o.proxy_pass, "hunter2");
     node_options_free(&o);
     unlink(path);
@@ -200,9 +201,9 @@ static void test_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hostport),   cmocka_unit_test(test_forward_publish),
-        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_env_and_flags),
-        cmocka_unit_test(test_pass_file),  cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_hostport),  cmocka_unit_test(test_forward_publish),
+        cmocka_unit_test(test_defaults),  cmocka_unit_test(test_env_and_flags),
+        cmocka_unit_test(test_pass_file), cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

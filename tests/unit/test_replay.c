@@ -109,12 +109,9 @@ static void test_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_zero_and_duplicates),
-        cmocka_unit_test(test_reordering_within_window),
-        cmocka_unit_test(test_window_edge),
-        cmocka_unit_test(test_far_jump_clears_ring),
-        cmocka_unit_test(test_sequential_long_run),
-        cmocka_unit_test(test_limit),
+        cmocka_unit_test(test_zero_and_duplicates), cmocka_unit_test(test_reordering_within_window),
+        cmocka_unit_test(test_window_edge),         cmocka_unit_test(test_far_jump_clears_ring),
+        cmocka_unit_test(test_sequential_long_run), cmocka_unit_test(test_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,8 +74,8 @@ static void test_connect_ipv4(void **state)
 static void test_connect_ipv6_and_name(void **state)
 {
     (void)state;
-    uint8_t in6[] = {5, 1, 0, 5, 1, 0, 4, 0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0, 0, 0,
-                     0, 0, 0, 0, 0, 0, 0, 1, 0, 80};
+    uint8_t in6[] = {5, 1, 0, 5, 1, 0, 4, 0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0,
+                     0, 0, 0, 0, 0, 0, 0, 0,    0,    1,    0,    80};
     struct socks5_parser p;
     struct run r;
     socks5_init(&p, NULL);
@@ -86,8 +86,8 @@ static void test_connect_ipv6_and_name(void **state)
     assert_memory_equal(&s6->sin6_addr, in6 + 7, 16);
     assert_int_equal(r.req.target.port, 80);
 
-    static const uint8_t inn[] = {5, 2, 1, 0, 5, 1, 0, 3, 9, 'l', 'o', 'c', 'a', 'l',
-                                  'h', 'o', 's', 't', 0x01, 0xbb};
+    static const uint8_t inn[] = {5,   2,   1,   0,   5,   1,   0,   3,   9,    'l',
+                                  'o', 'c', 'a', 'l', 'h', 'o', 's', 't', 0x01, 0xbb};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         socks5_init(&p, NULL);
         feed(&p, inn, sizeof(inn), steps[i], &r);
@@ -166,8 +166,8 @@ static void test_auth(void **state)
     /* With credentials configured, no-auth is refused. */
     expect_fail((const uint8_t *)"\x05\x01\x00", 3, &auth, (const uint8_t *)"\x05\xff", 2);
 
-    static const uint8_t ok[] = {5, 2, 0, 2, 1, 5, 'a', 'l', 'i', 'c', 'e', 6, 's', '3', 'c',
-                                 'r', 'e', 't', 5, 1, 0, 1, 10, 0, 0, 1, 0, 22};
+    static const uint8_t ok[] = {5,   2,   0,   2,   1, 5, 'a', 'l', 'i', 'c', 'e', 6, 's', '3',
+                                 'c', 'r', 'e', 't', 5, 1, 0,   1,   10,  0,   0,   1, 0,   22};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         struct socks5_parser p;
         struct run r;
@@ -178,21 +178,21 @@ static void test_auth(void **state)
         assert_memory_equal(r.out, "\x05\x02\x01\x00", 4);
         assert_int_equal(r.req.target.port, 22);
     }
-    static const uint8_t bad_pass[] = {5, 1, 2, 1, 5, 'a', 'l', 'i', 'c', 'e', 6, 's', '3', 'c',
-                                       'r', 'e', 'T'};
+    static const uint8_t bad_pass[] = {5,   1, 2,   1,   5,   'a', 'l', 'i', 'c',
+                                       'e', 6, 's', '3', 'c', 'r', 'e', 'T'};
     expect_fail(bad_pass, sizeof(bad_pass), &auth, (const uint8_t *)"\x05\x02\x01\x01", 4);
-    static const uint8_t prefix[] = {5, 1, 2, 1, 5, 'a', 'l', 'i', 'c', 'e', 5, 's', '3', 'c',
-                                     'r', 'e'};
+    static const uint8_t prefix[] = {5,   1,   2, 1,   5,   'a', 'l', 'i',
+                                     'c', 'e', 5, 's', '3', 'c', 'r', 'e'};
     expect_fail(prefix, sizeof(prefix), &auth, (const uint8_t *)"\x05\x02\x01\x01", 4);
-    static const uint8_t bad_user[] = {5, 1, 2, 1, 3, 'b', 'o', 'b', 6, 's', '3', 'c', 'r', 'e',
-                                       't'};
+    static const uint8_t bad_user[] = {5, 1,   2,   1,   3,   'b', 'o', 'b',
+                                       6, 's', '3', 'c', 'r', 'e', 't'};
     expect_fail(bad_user, sizeof(bad_user), &auth, (const uint8_t *)"\x05\x02\x01\x01", 4);
-    static const uint8_t bad_ver[] = {5, 1, 2, 2, 5, 'a', 'l', 'i', 'c', 'e', 6, 's', '3', 'c',
-                                      'r', 'e', 't'};
+    static const uint8_t bad_ver[] = {5,   1, 2,   2,   5,   'a', 'l', 'i', 'c',
+                                      'e', 6, 's', '3', 'c', 'r', 'e', 't'};
     expect_fail(bad_ver, sizeof(bad_ver), &auth, (const uint8_t *)"\x05\x02\x01\x01", 4);
     /* Swapped user and password must not pass. */
-    static const uint8_t swapped[] = {5, 1, 2, 1, 6, 's', '3', 'c', 'r', 'e', 't', 5, 'a', 'l',
-                                      'i', 'c', 'e'};
+    static const uint8_t swapped[] = {5,   1,   2, 1,   6,   's', '3', 'c', 'r',
+                                      'e', 't', 5, 'a', 'l', 'i', 'c', 'e'};
     expect_fail(swapped, sizeof(swapped), &auth, (const uint8_t *)"\x05\x02\x01\x01", 4);
     proxy_auth_wipe(&auth);
 }
@@ -259,12 +259,9 @@ int main(void)
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_connect_ipv4),
-        cmocka_unit_test(test_connect_ipv6_and_name),
-        cmocka_unit_test(test_udp_associate),
-        cmocka_unit_test(test_bind_and_bad_requests),
-        cmocka_unit_test(test_auth),
-        cmocka_unit_test(test_reply_and_udp_header),
+        cmocka_unit_test(test_connect_ipv4),  cmocka_unit_test(test_connect_ipv6_and_name),
+        cmocka_unit_test(test_udp_associate), cmocka_unit_test(test_bind_and_bad_requests),
+        cmocka_unit_test(test_auth),          cmocka_unit_test(test_reply_and_udp_header),
         cmocka_unit_test(test_error_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,8 +24,8 @@ struct fake_stream {
     struct proxy_stream_cbs cbs;
     void *ud;
     uv_timer_t timer;
-    int err;        /* what on_connect reports */
-    int never;      /* on_connect never comes */
+    int err;   /* what on_connect reports */
+    int never; /* on_connect never comes */
     int connected;
     int closed;
     uint8_t echo[65536];
@@ -122,8 +122,14 @@ static struct proxy_stream *fake_dial(void *ctx, const struct proxy_target *t,
     s->cbs = *cbs;
     s->ud = ud;
     g.dials++;
-    static const int errs[] = {0, PROXY_E_REFUSED, PROXY_E_NET_UNREACH, PROXY_E_HOST_UNREACH,
-                               PROXY_E_NAME, PROXY_E_TIMEOUT, PROXY_E_POLICY, PROXY_E_OTHER};
+    static const int errs[] = {0,
+                               PROXY_E_REFUSED,
+                               PROXY_E_NET_UNREACH,
+                               PROXY_E_HOST_UNREACH,
+                               PROXY_E_NAME,
+                               PROXY_E_TIMEOUT,
+                               PROXY_E_POLICY,
+                               PROXY_E_OTHER};
     if (t->port < sizeof(errs) / sizeof(errs[0]))
         s->err = errs[t->port];
     s->never = t->port == 99;
@@ -159,9 +165,8 @@ static int setup(void **state)
     memset(&g, 0, sizeof(g));
     uv_loop_init(&g.loop);
     uv_async_init(&g.loop, &g.stop, on_stop);
-    struct proxy_config cfg = {.protocols = PROXY_BOTH,
-                               .dialer = {.dial = fake_dial},
-                               .head_timeout_ms = 5000};
+    struct proxy_config cfg = {
+        .protocols = PROXY_BOTH, .dialer = {.dial = fake_dial}, .head_timeout_ms = 5000};
     int err;
     g.srv = proxy_server_new(&g.loop, &cfg, &err);
     assert_non_null(g.srv);

@@ -130,13 +130,13 @@ static void test_several_fire_together_and_next_is_earliest(void **state)
     (void)state;
     struct wg_timers t;
     wg_timers_init(&t, 0);
-    wg_timers_data_received(&t, T0);           /* T0 + 10 */
-    wg_timers_data_sent(&t, T0 + 2 * SEC);     /* T0 + 17 */
-    wg_timers_handshake_initiated(&t, T0, 0);  /* T0 + 5 */
+    wg_timers_data_received(&t, T0);          /* T0 + 10 */
+    wg_timers_data_sent(&t, T0 + 2 * SEC);    /* T0 + 17 */
+    wg_timers_handshake_initiated(&t, T0, 0); /* T0 + 5 */
     assert_int_equal(wg_timers_next(&t), T0 + 5 * SEC);
-    assert_int_equal(wg_timers_expire(&t, T0 + 20 * SEC),
-                     BIT(WG_TIMER_SEND_KEEPALIVE) | BIT(WG_TIMER_NEW_HANDSHAKE) |
-                         BIT(WG_TIMER_RETRANSMIT_HANDSHAKE));
+    assert_int_equal(wg_timers_expire(&t, T0 + 20 * SEC), BIT(WG_TIMER_SEND_KEEPALIVE) |
+                                                              BIT(WG_TIMER_NEW_HANDSHAKE) |
+                                                              BIT(WG_TIMER_RETRANSMIT_HANDSHAKE));
     wg_timers_session_derived(&t, T0);
     wg_timers_stop(&t);
     assert_int_equal(wg_timers_next(&t), 0);
