@@ -1,0 +1,194 @@
+/*
+ * base: the vocabulary every library of tunless shares, and nothing else. No I/O, no
+ * allocation, no global state: addresses and their text forms, one error space, log levels and
+ * the log callback, and an intrusive list.
+ *
+ * Memory: every function writes only into buffers the caller passes and keeps no pointer.
+ */
+#ifndef TUNLESS_BASE_H
+#define TUNLESS_BASE_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* ---- Errors ----
+ * One error space for every module, as libuv has: 0 is success, a negative errno value is what
+ * the system (or a module, where errno has the right word: -ECONNREFUSED, -EHOSTUNREACH,
+ * -ETIMEDOUT, -EDESTADDRREQ, ...) reports, and the codes below name what errno has no word for.
+ * Every code has a string (base_strerror) and a short name for logs (base_errname).
+ */
+enum {
+    BASE_ELIMIT = -4000,   /* a configured cap (connections, flows, queue) is reached */
+    BASE_ECLOSING = -4001, /* the object is closing; nothing new is accepted */
+    BASE_EPARSE = -4002,   /* malformed input (a message, a file, a string) */
+    BASE_EAUTH = -4003,    /* authentication failed */
+    BASE_ENXDOMAIN = -4004, /* the name does not exist */
+    BASE_ENOANSWER = -4005, /* the name exists but has no address of the kind asked for */
+    BASE_EPOLICY = -4006,  /* refused by policy (tunnel-only, a packet filter rule) */
+    BASE_ESTOPPED = -4007, /* the node is stopped (want-running false) */
+    BASE_ECONFIG = -4008,  /* the configuration is invalid */
+};
+/* A sentence for err ("connection refused"); "unknown error" for none. Never NULL. */
+const char *base_strerror(int err);
+/* A short name for logs: "ECONNREFUSED", "ELIMIT"; "EUNKNOWN" for none. Never NULL. */
+const char *base_errname(int err);
+
+/* ---- Log levels and the log callback ----
+ * Libraries report events through a base_logger their owner fills in; a line is the event's
+ * `event=NAME key=value ...` text, without time or level (the owner adds those). Levels are in
+ * order of verbosity: a logger passes what is <= its level.
+ */
+enum base_log_level { BASE_LOG_ERROR = 0, BASE_LOG_WARN, BASE_LOG_INFO, BASE_LOG_DEBUG };
+typedef void (*base_log_fn)(void *arg, enum base_log_level level, const char *line);
+struct base_logger {
+    base_log_fn fn; /* NULL: nothing is logged */
+    void *arg;
+    enum base_log_level level;
+};
+#define BASE_LOG_LINE_MAX 1024
+static inline bool base_log_enabled(const struct base_logger *l, enum base_log_level level)
+{
+    return l && l->fn && level <= l->level;
+}
+/* Formats one line (cut at BASE_LOG_LINE_MAX) and hands it to l->fn when the level passes. */
+void base_logf(const struct base_logger *l, enum base_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void base_vlogf(const struct base_logger *l, enum base_log_level level, const char *fmt,
+                va_list ap) __attribute__((format(printf, 3, 0)));
+/* "error", "warn", "info", "debug" <-> the enum. parse returns 0 or BASE_EPARSE. */
+int base_log_level_parse(const char *name, enum base_log_level *out);
+const char *base_log_level_name(enum base_log_level level);
+/* value as a key=value value: as it is when it has no space, quote, '=' or control character,
+ * else in double quotes with \" \\ \n and \xNN escapes. Returns buf (cut to cap). */
+const char *base_log_quote(char *buf, size_t cap, const char *value);
+
+/* ---- Addresses ----
+ * An IP address is its family and its bytes in network order (4 used for AF_INET); family 0 is
+ * "none". Endpoints add a port (host order); prefixes add a length in bits.
+ */
+struct base_addr {
+    int family; /* AF_INET, AF_INET6, or 0 */
+    uint8_t ip[16];
+};
+struct base_endpoint {
+    struct base_addr addr;
+    uint16_t port;
+};
+struct base_prefix {
+    struct base_addr addr;
+    uint8_t bits; /* <= 32 for AF_INET, <= 128 for AF_INET6 */
+};
+
+#define BASE_ADDR_STRLEN     46 /* INET6_ADDRSTRLEN */
+#define BASE_ENDPOINT_STRLEN 54 /* "[" addr "]:" 5 digits, NUL */
+#define BASE_PREFIX_STRLEN   50 /* addr "/128", NUL */
+#define BASE_HOST_MAX        253 /* the longest DNS name in text, without the final dot */
+
+void base_addr_v4(struct base_addr *a, const uint8_t ip[4]);
+void base_addr_v6(struct base_addr *a, const uint8_t ip[16]);
+/* 4 or 16 by family; 0 for none. */
+size_t base_addr_len(const struct base_addr *a);
+bool base_addr_equal(const struct base_addr *a, const struct base_addr *b);
+bool base_addr_is_unspecified(const struct base_addr *a); /* 0.0.0.0, ::, or none */
+bool base_addr_is_loopback(const struct base_addr *a);    /* 127/8, ::1 */
+/* An IPv4 literal or an IPv6 literal without brackets or zone, exactly len bytes of s.
+ * Returns 0 or BASE_EPARSE. */
+int base_addr_parse(struct base_addr *out, const char *s, size_t len);
+/* The text form (IPv6 compressed, RFC 5952); "none" for family 0. Returns buf. */
+const char *base_addr_format(const struct base_addr *a, char *buf, size_t cap);
+
+bool base_endpoint_equal(const struct base_endpoint *a, const struct base_endpoint *b);
+/* "1.2.3.4:80" or "[::1]:80" (port required, 0 allowed). Returns 0 or BASE_EPARSE. */
+int base_endpoint_parse(struct base_endpoint *out, const char *s, size_t len);
+/* "1.2.3.4:80" / "[fd00::1]:80". Returns buf. */
+const char *base_endpoint_format(const struct base_endpoint *e, char *buf, size_t cap);
+/* sockaddr (AF_INET / AF_INET6) <-> endpoint. from returns 0 or -EAFNOSUPPORT; to returns the
+ * sockaddr's length (0 for family 0). */
+int base_endpoint_from_sockaddr(struct base_endpoint *out, const struct sockaddr *sa);
+socklen_t base_endpoint_to_sockaddr(const struct base_endpoint *e, struct sockaddr_storage *ss);
+
+/* "10.0.0.0/8", "fd00::/64"; a bare address is a host prefix (/32, /128). Host bits set below
+ * the length are kept as written (base_prefix_masked clears them). Returns 0 or BASE_EPARSE. */
+int base_prefix_parse(struct base_prefix *out, const char *s, size_t len);
+const char *base_prefix_format(const struct base_prefix *p, char *buf, size_t cap);
+void base_prefix_masked(struct base_prefix *p);
+bool base_prefix_contains(const struct base_prefix *p, const struct base_addr *a);
+
+/* ---- host:port ----
+ * Splits "name:80", "1.2.3.4:80", "[fd00::1]:80" and, by flags, the forms without a port
+ * ("name", "1.2.3.4", "[fd00::1]", "fd00::1"). host receives the host without brackets,
+ * NUL-terminated; an address literal comes back as text too (base_addr_parse it to know).
+ * Returns 0 or BASE_EPARSE, with *why (if given) a short static reason.
+ */
+enum {
+    BASE_HOSTPORT_PORT_OPTIONAL = 1, /* a missing port leaves *port as it was */
+    BASE_HOSTPORT_PORT_ZERO = 2,     /* port 0 is accepted */
+};
+int base_hostport_parse(const char *s, size_t len, char *host, size_t host_cap, uint16_t *port,
+                        unsigned flags, const char **why);
+/* A decimal port 1..65535 (0 too with BASE_HOSTPORT_PORT_ZERO), exactly len bytes. */
+int base_port_parse(const char *s, size_t len, uint16_t *out, unsigned flags);
+
+/* ---- Intrusive doubly linked list ----
+ * A struct base_list is both the head of a list and the link inside each element; an element
+ * finds its struct with container_of. A removed link points at itself, so removing it again, or
+ * asking base_list_linked, is safe.
+ */
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
+struct base_list {
+    struct base_list *prev, *next;
+};
+static inline void base_list_init(struct base_list *l)
+{
+    l->prev = l->next = l;
+}
+static inline bool base_list_empty(const struct base_list *l)
+{
+    return l->next == l;
+}
+/* A link that is in some list (not removed, not just initialised). */
+static inline bool base_list_linked(const struct base_list *n)
+{
+    return n->next != NULL && n->next != n;
+}
+static inline void base_list_insert_after(struct base_list *at, struct base_list *n)
+{
+    n->prev = at;
+    n->next = at->next;
+    at->next->prev = n;
+    at->next = n;
+}
+static inline void base_list_push_back(struct base_list *head, struct base_list *n)
+{
+    base_list_insert_after(head->prev, n);
+}
+static inline void base_list_push_front(struct base_list *head, struct base_list *n)
+{
+    base_list_insert_after(head, n);
+}
+static inline void base_list_remove(struct base_list *n)
+{
+    if (!n->next)
+        return;
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = n;
+}
+/* The first element, or NULL when the list is empty. */
+static inline struct base_list *base_list_first(const struct base_list *head)
+{
+    return head->next == head ? NULL : head->next;
+}
+/* Walks every link; _safe allows removing the current one. */
+#define base_list_foreach(pos, head) for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
+#define base_list_foreach_safe(pos, tmp, head)                                                     \
+    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)
+
+#endif
