@@ -83,8 +83,8 @@ int base_endpoint_parse(struct base_endpoint *out, const char *s, size_t len)
 {
     char host[BASE_ADDR_STRLEN];
     struct base_endpoint e = {0};
-    int err = base_hostport_parse(s, len, host, sizeof(host), &e.port, BASE_HOSTPORT_PORT_ZERO,
-                                  NULL);
+    int err =
+        base_hostport_parse(s, len, host, sizeof(host), &e.port, BASE_HOSTPORT_PORT_ZERO, NULL);
     if (err)
         return err;
     if (base_addr_parse(&e.addr, host, strlen(host)) != 0)

@@ -22,15 +22,22 @@
  * Every code has a string (base_strerror) and a short name for logs (base_errname).
  */
 enum {
-    BASE_ELIMIT = -4000,   /* a configured cap (connections, flows, queue) is reached */
-    BASE_ECLOSING = -4001, /* the object is closing; nothing new is accepted */
-    BASE_EPARSE = -4002,   /* malformed input (a message, a file, a string) */
-    BASE_EAUTH = -4003,    /* authentication failed */
+    BASE_ELIMIT = -4000,    /* a configured cap (connections, flows, queue) is reached */
+    BASE_ECLOSING = -4001,  /* the object is closing; nothing new is accepted */
+    BASE_EPARSE = -4002,    /* malformed input (a message, a file, a string) */
+    BASE_EAUTH = -4003,     /* authentication failed */
     BASE_ENXDOMAIN = -4004, /* the name does not exist */
     BASE_ENOANSWER = -4005, /* the name exists but has no address of the kind asked for */
-    BASE_EPOLICY = -4006,  /* refused by policy (tunnel-only, a packet filter rule) */
-    BASE_ESTOPPED = -4007, /* the node is stopped (want-running false) */
-    BASE_ECONFIG = -4008,  /* the configuration is invalid */
+    BASE_EPOLICY = -4006,   /* refused by policy (tunnel-only, a packet filter rule) */
+    BASE_ESTOPPED = -4007,  /* the node is stopped (want-running false) */
+    BASE_ECONFIG = -4008,   /* the configuration is invalid */
+    /* engine (-4100...) */
+    /* netstack (-4200...) */
+    /* proxy (-4300...) */
+    /* dns (-4400...) */
+    /* config (-4500...) */
+    /* derp (-4600...) */
+    /* node (-4700...) */
 };
 /* A sentence for err ("connection refused"); "unknown error" for none. Never NULL. */
 const char *base_strerror(int err);
@@ -57,8 +64,8 @@ static inline bool base_log_enabled(const struct base_logger *l, enum base_log_l
 /* Formats one line (cut at BASE_LOG_LINE_MAX) and hands it to l->fn when the level passes. */
 void base_logf(const struct base_logger *l, enum base_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void base_vlogf(const struct base_logger *l, enum base_log_level level, const char *fmt,
-                va_list ap) __attribute__((format(printf, 3, 0)));
+void base_vlogf(const struct base_logger *l, enum base_log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* "error", "warn", "info", "debug" <-> the enum. parse returns 0 or BASE_EPARSE. */
 int base_log_level_parse(const char *name, enum base_log_level *out);
 const char *base_log_level_name(enum base_log_level level);
@@ -83,10 +90,10 @@ struct base_prefix {
     uint8_t bits; /* <= 32 for AF_INET, <= 128 for AF_INET6 */
 };
 
-#define BASE_ADDR_STRLEN     46 /* INET6_ADDRSTRLEN */
+#define BASE_ADDR_STRLEN 46     /* INET6_ADDRSTRLEN */
 #define BASE_ENDPOINT_STRLEN 54 /* "[" addr "]:" 5 digits, NUL */
-#define BASE_PREFIX_STRLEN   50 /* addr "/128", NUL */
-#define BASE_HOST_MAX        253 /* the longest DNS name in text, without the final dot */
+#define BASE_PREFIX_STRLEN 50   /* addr "/128", NUL */
+#define BASE_HOST_MAX 253       /* the longest DNS name in text, without the final dot */
 
 void base_addr_v4(struct base_addr *a, const uint8_t ip[4]);
 void base_addr_v6(struct base_addr *a, const uint8_t ip[16]);
@@ -139,7 +146,7 @@ int base_port_parse(const char *s, size_t len, uint16_t *out, unsigned flags);
  * asking base_list_linked, is safe.
  */
 #ifndef container_of
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 #endif
 
 struct base_list {
@@ -187,8 +194,10 @@ static inline struct base_list *base_list_first(const struct base_list *head)
     return head->next == head ? NULL : head->next;
 }
 /* Walks every link; _safe allows removing the current one. */
-#define base_list_foreach(pos, head) for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
-#define base_list_foreach_safe(pos, tmp, head)                                                     \
-    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)
+#define base_list_foreach(pos, head) \
+    for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
+#define base_list_foreach_safe(pos, tmp, head)                       \
+    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); \
+         (pos) = (tmp), (tmp) = (pos)->next)
 
 #endif

@@ -19,6 +19,13 @@ static const struct code own_codes[] = {
     {BASE_EPOLICY, "EPOLICY", "refused by policy"},
     {BASE_ESTOPPED, "ESTOPPED", "the node is stopped"},
     {BASE_ECONFIG, "ECONFIG", "invalid configuration"},
+    /* engine */
+    /* netstack */
+    /* proxy */
+    /* dns */
+    /* config */
+    /* derp */
+    /* node */
 };
 
 /* The errno values the modules report; strerror gives their text, this their name. */

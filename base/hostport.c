@@ -31,8 +31,8 @@ static int fail(const char **why, const char *reason)
 }
 
 /* Splits s into the host part and the port part (port_len 0 when there is none). */
-static int split(const char *s, size_t len, const char **host, size_t *host_len,
-                 const char **port, size_t *port_len, const char **why)
+static int split(const char *s, size_t len, const char **host, size_t *host_len, const char **port,
+                 size_t *port_len, const char **why)
 {
     *port = NULL;
     *port_len = 0;

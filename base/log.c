@@ -24,8 +24,7 @@ const char *base_log_level_name(enum base_log_level level)
     return level_names[level];
 }
 
-void base_vlogf(const struct base_logger *l, enum base_log_level level, const char *fmt,
-                va_list ap)
+void base_vlogf(const struct base_logger *l, enum base_log_level level, const char *fmt, va_list ap)
 {
     if (!base_log_enabled(l, level))
         return;

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if git rev-parse --git-dir >/dev/null 2>&1; then
-  mapfile -t files < <(git ls-files '*.c' '*.h')
+  mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 else
   mapfile -t files < <(find . -path ./build -prune -o -path './build-*' -prune -o \
     \( -name '*.c' -o -name '*.h' \) -print)

@@ -45,9 +45,9 @@ static void test_hostport_errors(void **state)
     (void)state;
     char host[BASE_HOST_MAX + 1];
     uint16_t port = 0;
-    const char *bad[] = {"name", "name:", ":80", "[fd00::1", "[fd00::1]x", "[name]:80",
-                         "a:b:c", "host:0", "host:65536", "host:8o", "fd00::1", "ho st:1",
-                         "[1.2.3.4]:80", ""};
+    const char *bad[] = {
+        "name",   "name:",      ":80",     "[fd00::1", "[fd00::1]x", "[name]:80",    "a:b:c",
+        "host:0", "host:65536", "host:8o", "fd00::1",  "ho st:1",    "[1.2.3.4]:80", ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const char *why = NULL;
         int err = base_hostport_parse(bad[i], strlen(bad[i]), host, sizeof(host), &port, 0, &why);
@@ -190,8 +190,7 @@ static void test_list(void **state)
     base_list_remove(&items[1].link); /* twice is harmless */
     assert_false(base_list_linked(&items[1].link));
     int sum = 0, count = 0;
-    base_list_foreach_safe(pos, tmp, &head)
-    {
+    base_list_foreach_safe (pos, tmp, &head) {
         struct item *it = container_of(pos, struct item, link);
         sum += it->v;
         count++;
@@ -205,10 +204,14 @@ static void test_list(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hostport_shapes),  cmocka_unit_test(test_hostport_errors),
-        cmocka_unit_test(test_endpoint_round_trip), cmocka_unit_test(test_prefixes),
-        cmocka_unit_test(test_addr_kinds),       cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_log),              cmocka_unit_test(test_list),
+        cmocka_unit_test(test_hostport_shapes),
+        cmocka_unit_test(test_hostport_errors),
+        cmocka_unit_test(test_endpoint_round_trip),
+        cmocka_unit_test(test_prefixes),
+        cmocka_unit_test(test_addr_kinds),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_log),
+        cmocka_unit_test(test_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
