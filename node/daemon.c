@@ -56,15 +56,18 @@ static void engine_log(void *ctx, enum wg_log_level level, const char *line)
              node_log_quote(q, sizeof(q), line));
 }
 
-static void proxy_log(void *ctx, enum proxy_log_level level, const char *msg)
+static void proxy_log(void *ctx, enum base_log_level level, const char *line)
 {
     struct node_daemon *d = ctx;
-    static const enum node_log_level map[] = {[PROXY_LOG_DEBUG] = NODE_LOG_DEBUG,
-                                              [PROXY_LOG_INFO] = NODE_LOG_INFO,
-                                              [PROXY_LOG_WARN] = NODE_LOG_WARN,
-                                              [PROXY_LOG_ERROR] = NODE_LOG_ERROR};
-    char q[1024];
-    node_log(&d->log, map[level], "proxy", "msg=%s", node_log_quote(q, sizeof(q), msg));
+    /* The proxy's lines are `event=NAME key=value ...`: the node adds time and level. */
+    char event[64] = "proxy";
+    const char *fields = line;
+    if (strncmp(line, "event=", 6) == 0) {
+        size_t n = strcspn(line + 6, " ");
+        snprintf(event, sizeof(event), "%.*s", (int)n, line + 6);
+        fields = line + 6 + n + (line[6 + n] == ' ');
+    }
+    node_log(&d->log, (enum node_log_level)level, event, "%s", fields);
 }
 
 /* ---- configuration ---- */
@@ -201,13 +204,12 @@ static int start_proxy(struct node_daemon *d, const struct node_hostport *hp,
         .username = d->opts.proxy_user,
         .password = d->opts.proxy_pass,
         .dialer = node_dialer_proxy(&d->dialer),
-        .log = proxy_log,
-        .log_arg = d,
+        .logger = {.fn = proxy_log, .arg = d, .level = (enum base_log_level)d->log.level},
     };
-    int uverr = 0;
-    struct proxy_server *srv = proxy_server_new(d->loop, &pc, &uverr);
-    if (!srv) {
-        snprintf(err, errlen, "proxy listener %s:%u: %s", hp->host, hp->port, uv_strerror(uverr));
+    struct proxy_server *srv;
+    int rc = proxy_server_new(d->loop, &pc, &srv);
+    if (rc != 0) {
+        snprintf(err, errlen, "proxy listener %s:%u: %s", hp->host, hp->port, base_strerror(rc));
         return -1;
     }
     d->proxies[d->n_proxies++] = srv;

@@ -491,23 +491,15 @@ static void lookup_closed(uv_handle_t *h)
 
 static void deliver(struct lookup *l)
 {
-    struct sockaddr_storage ss[DNS_LOOKUP_MAX_ADDRS];
+    struct base_addr addrs[DNS_LOOKUP_MAX_ADDRS];
     for (size_t i = 0; i < l->n; i++) {
-        memset(&ss[i], 0, sizeof(ss[i]));
-        if (l->addrs[i].family == AF_INET) {
-            struct sockaddr_in *sin = (struct sockaddr_in *)&ss[i];
-            sin->sin_family = AF_INET;
-            memcpy(&sin->sin_addr, l->addrs[i].ip, 4);
-        } else {
-            struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss[i];
-            sin6->sin6_family = AF_INET6;
-            memcpy(&sin6->sin6_addr, l->addrs[i].ip, 16);
-        }
+        addrs[i].family = l->addrs[i].family;
+        memcpy(addrs[i].ip, l->addrs[i].ip, sizeof(addrs[i].ip));
     }
     int err = l->status == DNS_LOOKUP_OK     ? 0
-              : l->status == DNS_LOOKUP_FAIL ? PROXY_E_HOST_UNREACH
-                                             : PROXY_E_NAME;
-    l->cb(l->arg, err, ss, l->n);
+              : l->status == DNS_LOOKUP_FAIL ? -EHOSTUNREACH
+                                             : BASE_ENXDOMAIN;
+    l->cb(l->arg, err, addrs, l->n);
     uv_close((uv_handle_t *)&l->timer, lookup_closed);
 }
 

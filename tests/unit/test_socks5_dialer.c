@@ -59,9 +59,10 @@ static void fs_tick(uv_timer_t *t)
         return;
     if (!s->connected) {
         s->connected = 1;
-        struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = htons(4242)};
-        local.sin_addr.s_addr = htonl(0x64400001); /* 100.64.0.1, as the netstack would say */
-        s->cbs.on_connect(s->ud, s->err, s->err ? NULL : (struct sockaddr *)&local);
+        /* 100.64.0.1:4242, as the netstack would say */
+        struct base_endpoint local = {.addr = {.family = AF_INET, .ip = {100, 64, 0, 1}},
+                                      .port = 4242};
+        s->cbs.on_connect(s->ud, s->err, s->err ? NULL : &local);
         return;
     }
     /* Echo what was written, then complete the write. */
@@ -78,7 +79,7 @@ static int fs_write(struct proxy_stream *ps, const uint8_t *data, size_t len, pr
 {
     struct fake_stream *s = (struct fake_stream *)ps;
     if (s->wcb || len > sizeof(s->echo))
-        return PROXY_E_OTHER; /* the proxy never has two writes of one read in flight here */
+        return -EIO; /* the proxy never has two writes of one read in flight here */
     memcpy(s->echo, data, len);
     s->echo_len = len;
     s->wcb = cb;
@@ -99,7 +100,7 @@ static void fs_close(struct proxy_stream *ps)
     s->closed = 1;
     g.closes++;
     if (s->wcb)
-        s->wcb(s->warg, PROXY_E_CANCELED);
+        s->wcb(s->warg, -ECANCELED);
     uv_close((uv_handle_t *)&s->timer, fs_closed);
 }
 
@@ -122,17 +123,12 @@ static struct proxy_stream *fake_dial(void *ctx, const struct proxy_target *t,
     s->cbs = *cbs;
     s->ud = ud;
     g.dials++;
-    static const int errs[] = {0,
-                               PROXY_E_REFUSED,
-                               PROXY_E_NET_UNREACH,
-                               PROXY_E_HOST_UNREACH,
-                               PROXY_E_NAME,
-                               PROXY_E_TIMEOUT,
-                               PROXY_E_POLICY,
-                               PROXY_E_OTHER};
-    if (t->port < sizeof(errs) / sizeof(errs[0]))
-        s->err = errs[t->port];
-    s->never = t->port == 99;
+    static const int errs[] = {
+        0,          -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH, BASE_ENXDOMAIN,
+        -ETIMEDOUT, BASE_EPOLICY,  -EIO};
+    if (t->ep.port < sizeof(errs) / sizeof(errs[0]))
+        s->err = errs[t->ep.port];
+    s->never = t->ep.port == 99;
     uv_timer_init(&g.loop, &s->timer);
     s->timer.data = s;
     if (!s->never)
@@ -167,9 +163,7 @@ static int setup(void **state)
     uv_async_init(&g.loop, &g.stop, on_stop);
     struct proxy_config cfg = {
         .protocols = PROXY_BOTH, .dialer = {.dial = fake_dial}, .head_timeout_ms = 5000};
-    int err;
-    g.srv = proxy_server_new(&g.loop, &cfg, &err);
-    assert_non_null(g.srv);
+    assert_int_equal(proxy_server_new(&g.loop, &cfg, &g.srv), 0);
     g.port = proxy_server_port(g.srv);
     pthread_create(&g.thread, NULL, loop_thread, NULL);
     return 0;
