@@ -204,7 +204,7 @@ static const struct option_doc docs[] = {
     {OPT_PROXY_PASS_FILE, "proxy-pass-file", "TUNLESS_PROXY_PASS_FILE", "FILE",
      "the proxy password (or env TUNLESS_PROXY_PASS)"},
     {OPT_DNS_LISTEN, "dns-listen", "TUNLESS_DNS_LISTEN", "ADDR",
-     "serve MagicDNS on a local address, e.g. 127.0.0.1:5353"},
+     "serve MagicDNS on a local address, e.g. 127.0.0.1:5300"},
     {OPT_DNS_SUFFIX, "dns-suffix", "TUNLESS_DNS_SUFFIX", "NAME",
      "MagicDNS suffix in wg-quick mode (default mesh.internal)"},
     {OPT_FORWARD, "forward", "TUNLESS_FORWARD", "SPEC",
