@@ -2,11 +2,12 @@
  * The TCP relay (--forward tcp:, --publish tcp:): each connection is a pump between the inbound
  * stream and one dialed to the target. Flow: add -> open (inbound) + dial -> connected ->
  * relay -> done (close both) or error (reset both) -> closed x2 -> conn freed; close/drain ->
- * the closer handle and every conn gone -> on_closed.
+ * the closer: once every conn is gone -> on_closed.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "closer.h"
 #include "pump.h"
 
 enum relay_state { RELAY_OPEN, RELAY_DRAINING, RELAY_CLOSING };
@@ -15,10 +16,7 @@ struct proxy_relay {
     struct proxy_relay_config cfg;
     struct base_list conns;
     enum relay_state state;
-    uv_timer_t closer; /* never started: its close callback makes on_closed asynchronous */
-    bool closer_open;
-    void (*on_closed)(void *arg);
-    void *arg;
+    struct proxy_closer closer; /* holds one per conn */
 };
 
 struct relay_conn {
@@ -27,17 +25,6 @@ struct relay_conn {
     struct proxy_pump pump; /* A: inbound, B: the target */
     unsigned open;          /* streams still to close */
 };
-
-static void check_done(struct proxy_relay *r)
-{
-    if (r->state == RELAY_OPEN || r->closer_open || !base_list_empty(&r->conns))
-        return;
-    void (*cb)(void *) = r->on_closed;
-    void *arg = r->arg;
-    free(r);
-    if (cb)
-        cb(arg);
-}
 
 static void end_conn(struct relay_conn *c, bool reset)
 {
@@ -76,7 +63,7 @@ static void conn_closed(void *owner, int side)
     struct proxy_relay *r = c->r;
     base_list_remove(&c->link);
     free(c);
-    check_done(r);
+    proxy_closer_release(&r->closer);
 }
 
 static const struct proxy_pump_ops conn_ops = {
@@ -103,6 +90,7 @@ int proxy_relay_add(struct proxy_relay *r, proxy_relay_open_fn open, void *arg)
     proxy_pump_attach(&c->pump, PROXY_PUMP_A, in, true);
     c->open = 1;
     base_list_push_back(&r->conns, &c->link);
+    proxy_closer_hold(&r->closer);
     const struct proxy_dialer *d = &r->cfg.dialer;
     struct proxy_stream *out =
         d->dial(d->ctx, &r->cfg.target, &proxy_pump_cbs, proxy_pump_ud(&c->pump, PROXY_PUMP_B));
@@ -125,18 +113,9 @@ int proxy_relay_new(uv_loop_t *loop, const struct proxy_relay_config *cfg, struc
         return -ENOMEM;
     r->cfg = *cfg;
     base_list_init(&r->conns);
-    uv_timer_init(loop, &r->closer);
-    r->closer.data = r;
-    r->closer_open = true;
+    proxy_closer_init(&r->closer, loop, free, r);
     *out = r;
     return 0;
-}
-
-static void on_closer_closed(uv_handle_t *h)
-{
-    struct proxy_relay *r = h->data;
-    r->closer_open = false;
-    check_done(r);
 }
 
 void proxy_relay_drain(struct proxy_relay *r, void (*on_closed)(void *arg), void *arg)
@@ -144,9 +123,7 @@ void proxy_relay_drain(struct proxy_relay *r, void (*on_closed)(void *arg), void
     if (r->state != RELAY_OPEN)
         return;
     r->state = RELAY_DRAINING;
-    r->on_closed = on_closed;
-    r->arg = arg;
-    uv_close((uv_handle_t *)&r->closer, on_closer_closed);
+    proxy_closer_close(&r->closer, on_closed, arg);
 }
 
 void proxy_relay_close(struct proxy_relay *r, void (*on_closed)(void *arg), void *arg)

@@ -4,11 +4,12 @@
  * the first datagram, and the session keeps the address (every datagram to one place; replies
  * only from there). Flow: session_new -> send (-> name queue) / on_dg_recv -> reply; idle
  * timer or end -> the dgram and the timer close -> maybe_free; relay close -> every session
- * ends -> the closer handle and the last session gone -> on_closed.
+ * ends -> the closer: once the last session is freed -> on_closed.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "closer.h"
 #include "proxy.h"
 
 enum udp_session_state { US_OPEN, US_ENDED };
@@ -32,25 +33,10 @@ struct proxy_udp_relay {
     uv_loop_t *loop;
     struct proxy_udp_relay_config cfg;
     struct base_list sessions;
-    size_t n;     /* sessions in the list */
-    size_t alive; /* sessions not yet freed */
+    size_t n; /* sessions in the list */
     enum udp_relay_state state;
-    uv_timer_t closer; /* never started: its close callback makes on_closed asynchronous */
-    bool closer_open;
-    void (*on_closed)(void *arg);
-    void *arg;
+    struct proxy_closer closer; /* holds one per session not yet freed */
 };
-
-static void relay_check_done(struct proxy_udp_relay *r)
-{
-    if (r->state != UR_CLOSING || r->closer_open || r->alive)
-        return;
-    void (*cb)(void *) = r->on_closed;
-    void *arg = r->arg;
-    free(r);
-    if (cb)
-        cb(arg);
-}
 
 static void maybe_free(struct proxy_udp_session *s)
 {
@@ -58,8 +44,7 @@ static void maybe_free(struct proxy_udp_session *s)
         return;
     struct proxy_udp_relay *r = s->relay;
     free(s);
-    r->alive--;
-    relay_check_done(r);
+    proxy_closer_release(&r->closer);
 }
 
 static void on_dg_recv(void *ud, const struct base_endpoint *from, const uint8_t *data, size_t len)
@@ -161,7 +146,7 @@ int proxy_udp_session_new(struct proxy_udp_relay *r, const struct base_endpoint 
     uv_timer_start(&s->idle, on_idle, PROXY_UDP_IDLE_MS, PROXY_UDP_IDLE_MS);
     base_list_push_front(&r->sessions, &s->link);
     r->n++;
-    r->alive++;
+    proxy_closer_hold(&r->closer);
     *out = s;
     return 0;
 }
@@ -202,18 +187,9 @@ int proxy_udp_relay_new(uv_loop_t *loop, const struct proxy_udp_relay_config *cf
     r->loop = loop;
     r->cfg = *cfg;
     base_list_init(&r->sessions);
-    uv_timer_init(loop, &r->closer);
-    r->closer.data = r;
-    r->closer_open = true;
+    proxy_closer_init(&r->closer, loop, free, r);
     *out = r;
     return 0;
-}
-
-static void on_closer_closed(uv_handle_t *h)
-{
-    struct proxy_udp_relay *r = h->data;
-    r->closer_open = false;
-    relay_check_done(r);
 }
 
 void proxy_udp_relay_close(struct proxy_udp_relay *r, void (*on_closed)(void *arg), void *arg)
@@ -221,9 +197,7 @@ void proxy_udp_relay_close(struct proxy_udp_relay *r, void (*on_closed)(void *ar
     if (r->state != UR_OPEN)
         return;
     r->state = UR_CLOSING;
-    r->on_closed = on_closed;
-    r->arg = arg;
     while (!base_list_empty(&r->sessions))
         proxy_udp_session_end(container_of(r->sessions.next, struct proxy_udp_session, link));
-    uv_close((uv_handle_t *)&r->closer, on_closer_closed);
+    proxy_closer_close(&r->closer, on_closed, arg);
 }
