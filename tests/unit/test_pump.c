@@ -12,91 +12,14 @@
 
 #include <cmocka.h>
 
+#include "proxy_fakes.h"
 #include "pump.h"
-
-#define MAX_WRITES 64
-
-struct fake {
-    struct proxy_stream base;
-    bool reading;
-    int read_starts, read_stops, shutdowns, closes, resets;
-    struct {
-        proxy_write_cb cb;
-        void *arg;
-        size_t len;
-    } w[MAX_WRITES];
-    size_t nw, done; /* writes made, writes completed */
-    size_t bytes;    /* bytes written */
-};
 
 struct owner {
     int reads, eofs, errors, drained[2], done, closed[2], connected;
     int last_err;
     size_t read_bytes;
 };
-
-static struct fake *fake_of(struct proxy_stream *s)
-{
-    return container_of(s, struct fake, base);
-}
-
-static int f_write(struct proxy_stream *s, const uint8_t *data, size_t len, proxy_write_cb cb,
-                   void *arg)
-{
-    (void)data;
-    struct fake *f = fake_of(s);
-    assert_true(f->nw < MAX_WRITES);
-    f->w[f->nw].cb = cb;
-    f->w[f->nw].arg = arg;
-    f->w[f->nw].len = len;
-    f->nw++;
-    f->bytes += len;
-    return 0;
-}
-
-static void f_shutdown(struct proxy_stream *s)
-{
-    fake_of(s)->shutdowns++;
-}
-
-static void f_read_start(struct proxy_stream *s)
-{
-    fake_of(s)->reading = true;
-    fake_of(s)->read_starts++;
-}
-
-static void f_read_stop(struct proxy_stream *s)
-{
-    fake_of(s)->reading = false;
-    fake_of(s)->read_stops++;
-}
-
-static void f_reset(struct proxy_stream *s)
-{
-    fake_of(s)->resets++;
-}
-
-static void f_close(struct proxy_stream *s)
-{
-    fake_of(s)->closes++;
-}
-
-static const struct proxy_stream_ops fake_ops = {
-    .write = f_write,
-    .shutdown = f_shutdown,
-    .read_start = f_read_start,
-    .read_stop = f_read_stop,
-    .reset = f_reset,
-    .close = f_close,
-};
-
-/* Completes the oldest outstanding write of f with err. */
-static void complete(struct fake *f, int err)
-{
-    assert_true(f->done < f->nw);
-    f->w[f->done].cb(f->w[f->done].arg, err);
-    f->done++;
-}
 
 static void o_connected(void *owner, int err, const struct base_endpoint *local)
 {
@@ -156,7 +79,7 @@ static const struct proxy_pump_ops owner_ops = {
 
 struct rig {
     struct proxy_pump p;
-    struct fake a, b;
+    struct px_fake_stream a, b;
     struct owner o;
 };
 
@@ -164,7 +87,8 @@ struct rig {
 static void rig_init(struct rig *r)
 {
     memset(r, 0, sizeof(*r));
-    r->a.base.ops = r->b.base.ops = &fake_ops;
+    px_fake_stream_init(&r->a, NULL, NULL);
+    px_fake_stream_init(&r->b, NULL, NULL);
     proxy_pump_init(&r->p, &owner_ops, &r->o);
     proxy_pump_attach(&r->p, PROXY_PUMP_A, &r->a.base, true);
     proxy_pump_attach(&r->p, PROXY_PUMP_B, &r->b.base, false);
@@ -198,7 +122,7 @@ static void test_owner_reads_until_relay(void **state)
     deliver(&r, PROXY_PUMP_A, 100);
     assert_int_equal(r.o.reads, 1); /* relaying: the bytes crossed instead */
     assert_int_equal(r.b.bytes, 100);
-    complete(&r.b, 0);
+    px_fake_complete(&r.b, 0);
     assert_int_equal(r.o.drained[PROXY_PUMP_B], 1);
 }
 
@@ -223,7 +147,7 @@ static void test_backpressure(void **state)
     /* Completions bring it back only at the low mark. */
     while (proxy_pump_pending(&r.p, PROXY_PUMP_A) > PROXY_PUMP_LOW_WATER) {
         assert_false(r.b.reading);
-        complete(&r.a, 0);
+        px_fake_complete(&r.a, 0);
     }
     assert_true(r.b.reading);
     assert_int_equal(r.b.read_starts, 2);
@@ -239,13 +163,13 @@ static void test_eof_crosses_after_bytes(void **state)
     deliver(&r, PROXY_PUMP_A, 1000);
     proxy_pump_cbs.on_eof(proxy_pump_ud(&r.p, PROXY_PUMP_A));
     assert_int_equal(r.b.shutdowns, 0); /* 1000 bytes still on their way to B */
-    complete(&r.b, 0);
+    px_fake_complete(&r.b, 0);
     assert_int_equal(r.b.shutdowns, 1);
     assert_int_equal(r.o.done, 0);
     deliver(&r, PROXY_PUMP_B, 5);
     proxy_pump_cbs.on_eof(proxy_pump_ud(&r.p, PROXY_PUMP_B));
     assert_int_equal(r.a.shutdowns, 0);
-    complete(&r.a, 0);
+    px_fake_complete(&r.a, 0);
     assert_int_equal(r.a.shutdowns, 1);
     assert_int_equal(r.o.done, 1);
     assert_int_equal(r.o.eofs, 0); /* relaying: the owner hears done(), not each EOF */
@@ -258,7 +182,7 @@ static void test_errors_and_stale_completions(void **state)
     rig_init(&r);
     proxy_pump_cbs.on_connect(proxy_pump_ud(&r.p, PROXY_PUMP_B), 0, NULL);
     assert_int_equal(proxy_pump_write(&r.p, PROXY_PUMP_B, "x", 1), 0);
-    complete(&r.b, -ECONNRESET);
+    px_fake_complete(&r.b, -ECONNRESET);
     assert_int_equal(r.o.errors, 1);
     assert_int_equal(r.o.last_err, -ECONNRESET);
 
@@ -272,7 +196,7 @@ static void test_errors_and_stale_completions(void **state)
     assert_true(r.a.reading); /* nothing waits for B any more */
     assert_int_equal(proxy_pump_pending(&r.p, PROXY_PUMP_B), 0);
     while (r.b.done < r.b.nw)
-        complete(&r.b, -ECANCELED);
+        px_fake_complete(&r.b, -ECANCELED);
     assert_int_equal(r.o.errors, 1);
     assert_int_equal(proxy_pump_write(&r.p, PROXY_PUMP_B, "x", 1), -ENOTCONN);
     proxy_pump_cbs.on_close(proxy_pump_ud(&r.p, PROXY_PUMP_B));

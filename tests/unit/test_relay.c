@@ -13,95 +13,20 @@
 
 #include <cmocka.h>
 
-#include "proxy.h"
-
-struct fake {
-    struct proxy_stream base;
-    const struct proxy_stream_cbs *cbs;
-    void *ud;
-    bool reading;
-    int closes, resets;
-    size_t bytes;
-    proxy_write_cb wcb[4]; /* completions due: delivered when the stream is closed */
-    void *warg[4];
-    int nw;
-};
+#include "proxy_fakes.h"
 
 static struct {
     uv_loop_t loop;
-    struct fake streams[8];
+    struct px_fake_stream streams[8];
     int nstreams;
     int closed_cbs;
 } g;
 
-static struct fake *fake_of(struct proxy_stream *s)
-{
-    return container_of(s, struct fake, base);
-}
-
-static int f_write(struct proxy_stream *s, const uint8_t *data, size_t len, proxy_write_cb cb,
-                   void *arg)
-{
-    (void)data;
-    struct fake *f = fake_of(s);
-    assert_true(f->nw < 4);
-    f->bytes += len;
-    f->wcb[f->nw] = cb;
-    f->warg[f->nw++] = arg;
-    return 0;
-}
-
-static void f_noop(struct proxy_stream *s)
-{
-    (void)s;
-}
-
-static void f_read_start(struct proxy_stream *s)
-{
-    fake_of(s)->reading = true;
-}
-
-static void f_read_stop(struct proxy_stream *s)
-{
-    fake_of(s)->reading = false;
-}
-
-static void cancel_writes(struct fake *f)
-{
-    for (int i = 0; i < f->nw; i++)
-        f->wcb[i](f->warg[i], -ECANCELED);
-    f->nw = 0;
-}
-
-static void f_reset(struct proxy_stream *s)
-{
-    fake_of(s)->resets++;
-    cancel_writes(fake_of(s));
-}
-
-static void f_close(struct proxy_stream *s)
-{
-    fake_of(s)->closes++;
-    cancel_writes(fake_of(s));
-}
-
-static const struct proxy_stream_ops fake_ops = {
-    .write = f_write,
-    .shutdown = f_noop,
-    .read_start = f_read_start,
-    .read_stop = f_read_stop,
-    .reset = f_reset,
-    .close = f_close,
-};
-
 static struct proxy_stream *fake_new(const struct proxy_stream_cbs *cbs, void *ud)
 {
     assert_true(g.nstreams < 8);
-    struct fake *f = &g.streams[g.nstreams++];
-    memset(f, 0, sizeof(*f));
-    f->base.ops = &fake_ops;
-    f->cbs = cbs;
-    f->ud = ud;
+    struct px_fake_stream *f = &g.streams[g.nstreams++];
+    px_fake_stream_init(f, cbs, ud);
     return &f->base;
 }
 
@@ -123,12 +48,6 @@ static void on_closed(void *arg)
 {
     (void)arg;
     g.closed_cbs++;
-}
-
-/* The stream's last callback, as its dialer would deliver it. */
-static void gone(struct fake *f)
-{
-    f->cbs->on_close(f->ud);
 }
 
 static struct proxy_relay *relay_new(void)
@@ -153,7 +72,7 @@ static void test_tcp_relay(void **state)
     (void)state;
     struct proxy_relay *r = relay_new();
     assert_int_equal(proxy_relay_add(r, open_inbound, NULL), 0);
-    struct fake *in = &g.streams[0], *out = &g.streams[1];
+    struct px_fake_stream *in = &g.streams[0], *out = &g.streams[1];
     assert_false(in->reading); /* nothing is read before the target answers */
     out->cbs->on_connect(out->ud, 0, NULL);
     assert_true(in->reading && out->reading);
@@ -166,7 +85,7 @@ static void test_tcp_relay(void **state)
 
     /* A refused dial: the inbound side sees a reset. */
     assert_int_equal(proxy_relay_add(r, open_inbound, NULL), 0);
-    struct fake *in2 = &g.streams[2], *out2 = &g.streams[3];
+    struct px_fake_stream *in2 = &g.streams[2], *out2 = &g.streams[3];
     out2->cbs->on_connect(out2->ud, -ECONNREFUSED, NULL);
     assert_int_equal(in2->resets, 1);
 
@@ -175,12 +94,12 @@ static void test_tcp_relay(void **state)
     assert_int_not_equal(proxy_relay_add(r, open_inbound, NULL), 0);
     uv_run(&g.loop, UV_RUN_NOWAIT);
     assert_int_equal(g.closed_cbs, 0);
-    gone(in);
-    gone(out);
-    gone(in2);
+    px_fake_gone(in);
+    px_fake_gone(out);
+    px_fake_gone(in2);
     uv_run(&g.loop, UV_RUN_NOWAIT);
     assert_int_equal(g.closed_cbs, 0);
-    gone(out2);
+    px_fake_gone(out2);
     assert_int_equal(g.closed_cbs, 1);
     loop_end();
 }
@@ -190,13 +109,13 @@ static void test_tcp_relay_close_cuts(void **state)
     (void)state;
     struct proxy_relay *r = relay_new();
     assert_int_equal(proxy_relay_add(r, open_inbound, NULL), 0);
-    struct fake *in = &g.streams[0], *out = &g.streams[1];
+    struct px_fake_stream *in = &g.streams[0], *out = &g.streams[1];
     out->cbs->on_connect(out->ud, 0, NULL);
     proxy_relay_close(r, on_closed, NULL);
     assert_int_equal(in->resets, 1);
     assert_int_equal(out->resets, 1);
-    gone(in);
-    gone(out);
+    px_fake_gone(in);
+    px_fake_gone(out);
     assert_int_equal(g.closed_cbs, 0); /* never from inside close: after the loop's turn */
     loop_end();
     assert_int_equal(g.closed_cbs, 1);
