@@ -1,3 +1,8 @@
+/*
+ * The HTTP proxy request side (see httpproxy.h): llhttp callbacks collect the head, then
+ * on_headers_complete checks credentials, finds the target and rewrites the head for the
+ * upstream; the body is passed on re-framed; the authority and error-response helpers last.
+ */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@ struct proxy_resolve_req {
     uv_getaddrinfo_t req;
     proxy_resolve_cb cb;
     void *arg;
-    int canceled;
+    bool canceled;
 };
 
 static void on_gai(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -53,7 +53,7 @@ static void gai_req_cancel(void *ctx, struct proxy_resolve_req *r)
 {
     (void)ctx;
     /* If the lookup already runs, its result arrives later and is dropped in on_gai. */
-    r->canceled = 1;
+    r->canceled = true;
     uv_cancel((uv_req_t *)&r->req);
 }
 

@@ -1,3 +1,7 @@
+/*
+ * SOCKS5 on the wire (see socks5.h): proxy_socks5_input gathers one message at a time (greeting,
+ * credentials, request) and answers it; the UDP ASSOCIATE datagram header both ways.
+ */
 #include <sodium.h>
 #include <string.h>
 
