@@ -94,6 +94,17 @@ static void rig_init(struct rig *r)
     proxy_pump_attach(&r->p, PROXY_PUMP_B, &r->b.base, false);
 }
 
+/* Closes both sides; the writes still out end as a closed stream's do. */
+static void rig_end(struct rig *r)
+{
+    proxy_pump_close(&r->p, PROXY_PUMP_A, false);
+    proxy_pump_close(&r->p, PROXY_PUMP_B, false);
+    while (r->a.done < r->a.nw)
+        px_fake_complete(&r->a, -ECANCELED);
+    while (r->b.done < r->b.nw)
+        px_fake_complete(&r->b, -ECANCELED);
+}
+
 static void deliver(struct rig *r, int side, size_t len)
 {
     static uint8_t buf[128 * 1024];
@@ -124,6 +135,7 @@ static void test_owner_reads_until_relay(void **state)
     assert_int_equal(r.b.bytes, 100);
     px_fake_complete(&r.b, 0);
     assert_int_equal(r.o.drained[PROXY_PUMP_B], 1);
+    rig_end(&r);
 }
 
 static void test_backpressure(void **state)
@@ -151,6 +163,7 @@ static void test_backpressure(void **state)
     }
     assert_true(r.b.reading);
     assert_int_equal(r.b.read_starts, 2);
+    rig_end(&r);
 }
 
 static void test_eof_crosses_after_bytes(void **state)
@@ -173,6 +186,7 @@ static void test_eof_crosses_after_bytes(void **state)
     assert_int_equal(r.a.shutdowns, 1);
     assert_int_equal(r.o.done, 1);
     assert_int_equal(r.o.eofs, 0); /* relaying: the owner hears done(), not each EOF */
+    rig_end(&r);
 }
 
 static void test_errors_and_stale_completions(void **state)
@@ -208,6 +222,8 @@ static void test_errors_and_stale_completions(void **state)
     proxy_pump_cbs.on_connect(proxy_pump_ud(&q.p, PROXY_PUMP_B), -ECONNREFUSED, NULL);
     assert_int_equal(q.o.last_err, -ECONNREFUSED);
     assert_false(proxy_pump_open(&q.p, PROXY_PUMP_B));
+    rig_end(&r);
+    rig_end(&q);
 }
 
 int main(void)
