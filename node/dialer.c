@@ -371,6 +371,17 @@ static int mesh_write(struct proxy_stream *base, const uint8_t *data, size_t len
     return 0;
 }
 
+static ssize_t mesh_try_write(struct proxy_stream *base, const uint8_t *data, size_t len)
+{
+    struct mesh_stream *s = from_base(base);
+    if (s->inner)
+        return s->inner->ops->try_write ? s->inner->ops->try_write(s->inner, data, len) : 0;
+    if (s->state != MESH_CONNECTED || !base_list_empty(&s->queue))
+        return 0;
+    ssize_t n = ns_conn_write(s->conn, data, len);
+    return n < 0 ? node_proxy_err((int)n) : n;
+}
+
 static void mesh_shutdown(struct proxy_stream *base)
 {
     struct mesh_stream *s = from_base(base);
@@ -442,6 +453,7 @@ static void mesh_reset(struct proxy_stream *base)
 
 static const struct proxy_stream_ops mesh_ops = {
     .write = mesh_write,
+    .try_write = mesh_try_write,
     .shutdown = mesh_shutdown,
     .read_start = mesh_read_start,
     .read_stop = mesh_read_stop,

@@ -216,6 +216,16 @@ static int ds_write(struct proxy_stream *ps, const uint8_t *data, size_t len, pr
     return 0;
 }
 
+static ssize_t ds_try_write(struct proxy_stream *ps, const uint8_t *data, size_t len)
+{
+    struct direct_stream *s = from_base(ps);
+    if (s->state != DS_CONNECTED)
+        return -ENOTCONN;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    return n == UV_EAGAIN ? 0 : n < 0 ? proxy_err_from_uv(n) : n;
+}
+
 static void shutdown_cb(uv_shutdown_t *req, int status)
 {
     (void)req;
@@ -276,6 +286,7 @@ static void ds_close(struct proxy_stream *ps)
 
 static const struct proxy_stream_ops direct_ops = {
     .write = ds_write,
+    .try_write = ds_try_write,
     .shutdown = ds_shutdown,
     .read_start = ds_read_start,
     .read_stop = ds_read_stop,

@@ -56,6 +56,9 @@ struct proxy_stream_ops {
      * without calling cb. */
     int (*write)(struct proxy_stream *s, const uint8_t *data, size_t len, proxy_write_cb cb,
                  void *arg);
+    /* Optional (NULL: not offered): what the transport takes at once, copied, without a
+     * callback; only while no write() is outstanding. Returns the count (0..len) or an error. */
+    ssize_t (*try_write)(struct proxy_stream *s, const uint8_t *data, size_t len);
     /* Half-close: FIN after the queued writes. Reading continues. */
     void (*shutdown)(struct proxy_stream *s);
     /* Reading is off after connect until read_start; read_stop is backpressure. */

@@ -94,6 +94,14 @@ int proxy_pump_write(struct proxy_pump *p, int side, const void *data, size_t le
     struct proxy_pump_side *x = &p->side[side];
     if (x->state != PROXY_PUMP_CONNECTED)
         return -ENOTCONN;
+    if (x->pending == 0 && x->s->ops->try_write && len > 0) {
+        /* Most writes go at once: no copy, no completion to wait for. */
+        ssize_t n = x->s->ops->try_write(x->s, data, len);
+        if (n < 0)
+            return (int)n;
+        data = (const uint8_t *)data + n;
+        len -= (size_t)n;
+    }
     if (len == 0)
         return 0;
     struct pump_write *w = malloc(sizeof(*w) + len);
