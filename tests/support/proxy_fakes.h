@@ -19,7 +19,9 @@ struct px_fake_stream {
     void *ud;
     bool reading;
     int read_starts, read_stops, shutdowns, closes, resets;
-    size_t bytes; /* written */
+    size_t bytes; /* written through write() */
+    size_t take;  /* what try_write takes at once (0: nothing) */
+    size_t taken; /* written through try_write */
     proxy_write_cb wcb[PX_FAKE_WRITES];
     void *warg[PX_FAKE_WRITES];
     size_t nw, done; /* writes made, writes completed */

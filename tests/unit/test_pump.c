@@ -2,7 +2,8 @@
  * The stream pump with two fake streams the test drives by hand: backpressure stops and
  * resumes the other side's reading at the water marks, a FIN crosses only after the bytes
  * before it, done() comes once both directions are finished, a failed write reaches the owner,
- * and the completions of a closed stream change nothing.
+ * the completions of a closed stream change nothing, and what a stream takes at once is not
+ * queued.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -226,6 +227,28 @@ static void test_errors_and_stale_completions(void **state)
     rig_end(&q);
 }
 
+static void test_try_write_first(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_init(&r);
+    r.a.take = 1000;
+    assert_int_equal(proxy_pump_write(&r.p, PROXY_PUMP_A, "x", 1), 0);
+    assert_int_equal(r.a.taken, 1); /* all at once: nothing queued, nothing pending */
+    assert_int_equal(r.a.nw, 0);
+    static const uint8_t big[5000];
+    assert_int_equal(proxy_pump_write(&r.p, PROXY_PUMP_A, big, sizeof(big)), 0);
+    assert_int_equal(r.a.taken, 1001);
+    assert_int_equal(r.a.bytes, 4000); /* only the rest is queued */
+    assert_int_equal(proxy_pump_pending(&r.p, PROXY_PUMP_A), 4000);
+    assert_int_equal(proxy_pump_write(&r.p, PROXY_PUMP_A, big, 10), 0);
+    assert_int_equal(r.a.taken, 1001); /* behind a queued write: in order, queued too */
+    px_fake_complete(&r.a, 0);
+    px_fake_complete(&r.a, 0);
+    assert_int_equal(r.o.drained[PROXY_PUMP_A], 1);
+    rig_end(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_eof_crosses_after_bytes),
         cmocka_unit_test(test_errors_and_stale_completions),
+        cmocka_unit_test(test_try_write_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
