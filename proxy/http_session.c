@@ -255,7 +255,7 @@ static void http_client_eof(struct proxy_session *s)
         proxy_session_close(s);
         return;
     }
-    h->req.keep_alive = 0; /* the request is upstream; its response can still be delivered */
+    h->req.keep_alive = false; /* the request is upstream; its response can still be delivered */
 }
 
 static void http_timeout(struct proxy_session *s)

@@ -21,7 +21,7 @@ static struct proxy_http_req *req_of(llhttp_t *p)
 static int append(struct proxy_http_req *r, const char *at, size_t n)
 {
     if (r->len + n > r->max_head) {
-        r->overflow = 1;
+        r->overflow = true;
         return -1;
     }
     memcpy(r->buf + r->len, at, n);
@@ -35,8 +35,9 @@ static int on_message_begin(llhttp_t *p)
     r->len = 0;
     r->url_off = r->url_len = 0;
     r->nhdr = 0;
-    r->in_value = 0;
-    r->status = r->connect = r->chunked = r->keep_alive = r->head_method = 0;
+    r->in_value = false;
+    r->status = 0;
+    r->connect = r->chunked = r->keep_alive = r->head_method = false;
     r->out_len = 0;
     memset(&r->target, 0, sizeof(r->target));
     return 0;
@@ -54,13 +55,13 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
     struct proxy_http_req *r = req_of(p);
     if (r->in_value || r->nhdr == 0) {
         if (r->nhdr == PROXY_HTTP_MAX_HEADERS) {
-            r->overflow = 1;
+            r->overflow = true;
             return -1;
         }
         r->hdr[r->nhdr].name_off = (uint32_t)r->len;
         r->hdr[r->nhdr].name_len = r->hdr[r->nhdr].val_off = r->hdr[r->nhdr].val_len = 0;
         r->nhdr++;
-        r->in_value = 0;
+        r->in_value = false;
     }
     r->hdr[r->nhdr - 1].name_len += (uint32_t)n;
     return append(r, at, n);
@@ -79,7 +80,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 
 static int on_header_field_complete(llhttp_t *p)
 {
-    req_of(p)->in_value = 1; /* the next field callback starts a new header */
+    req_of(p)->in_value = true; /* the next field callback starts a new header */
     return 0;
 }
 
@@ -189,7 +190,7 @@ static int on_headers_complete(llhttp_t *p)
     if (!check_auth(r)) {
         r->status = 407;
     } else if (llhttp_get_method(p) == HTTP_CONNECT) {
-        r->connect = 1;
+        r->connect = true;
         if (proxy_http_parse_authority(url, r->url_len, 0, &r->target) != 0)
             r->status = 400;
     } else {
@@ -232,7 +233,7 @@ static int on_message_complete(llhttp_t *p)
     struct proxy_http_req *r = req_of(p);
     if (r->chunked && r->on_body)
         r->on_body(r->arg, (const uint8_t *)"0\r\n\r\n", 5, 0); /* trailers are dropped */
-    r->paused_done = 1;
+    r->paused_done = true;
     return HPE_PAUSED;
 }
 
@@ -301,7 +302,7 @@ enum proxy_http_event proxy_http_input(struct proxy_http_req *r, const uint8_t *
 
 void proxy_http_next(struct proxy_http_req *r)
 {
-    r->paused_done = 0;
+    r->paused_done = false;
     r->len = r->url_len = 0; /* nothing of the next request yet */
     r->nhdr = 0;
     if (llhttp_get_errno(&r->parser) == HPE_PAUSED)

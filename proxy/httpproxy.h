@@ -8,6 +8,7 @@
 #define TUNLESS_HTTPPROXY_H
 
 #include <llhttp.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,16 +37,16 @@ struct proxy_http_req {
         uint32_t name_off, name_len, val_off, val_len;
     } hdr[PROXY_HTTP_MAX_HEADERS];
     size_t nhdr;
-    int in_value;
-    int overflow;
-    int paused_done; /* on_message_complete paused the parser */
+    bool in_value;
+    bool overflow;
+    bool paused_done; /* on_message_complete paused the parser */
 
     /* Results, valid after PROXY_HTTP_HEAD / PROXY_HTTP_ERROR. */
     int status; /* 0 = forward; else answer this status (400, 403, 407, 431...) */
-    int connect;
-    int chunked;     /* body is forwarded re-chunked */
-    int keep_alive;  /* the client wants the connection kept after this request */
-    int head_method; /* HEAD: its response has no body */
+    bool connect;
+    bool chunked;     /* body is forwarded re-chunked */
+    bool keep_alive;  /* the client wants the connection kept after this request */
+    bool head_method; /* HEAD: its response has no body */
     struct proxy_target target;
     char *out; /* head to send upstream (not for CONNECT) */
     size_t out_len, out_cap;
