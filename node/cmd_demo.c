@@ -221,8 +221,8 @@ int node_cmd_demo(int argc, char **argv)
     unlink(conf_b);
     uv_run(&loop, UV_RUN_DEFAULT);
     code = code ? code : a.exit_code | b.exit_code;
-    node_config_free(&a.cfg);
-    node_config_free(&b.cfg);
+    cfg_free(&a.cfg);
+    cfg_free(&b.cfg);
     free(a.publish_ctx);
     free(b.publish_ctx);
     node_options_free(&a.opts);

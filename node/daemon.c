@@ -69,15 +69,15 @@ static void proxy_log(void *ctx, enum proxy_log_level level, const char *msg)
 
 /* ---- configuration ---- */
 
-static int load_config(struct node_daemon *d, struct node_config *out, char *err, size_t errlen)
+static int load_config(struct node_daemon *d, struct cfg_config *out, char *err, size_t errlen)
 {
     if (d->opts.netmap_path)
-        return node_config_parse_netmap(d->config_path, out, err, errlen);
-    return node_config_parse_ini(d->config_path, out, err, errlen);
+        return cfg_parse_netmap(d->config_path, out, err, errlen);
+    return cfg_parse_ini(d->config_path, out, err, errlen);
 }
 
 /* The configuration's key, or the state directory's. */
-static int choose_key(struct node_daemon *d, struct node_config *c, char *err, size_t errlen)
+static int choose_key(struct node_daemon *d, struct cfg_config *c, char *err, size_t errlen)
 {
     if (c && c->has_private_key) {
         memcpy(d->private_key, c->private_key, WG_KEY_LEN);
@@ -93,10 +93,10 @@ static int choose_key(struct node_daemon *d, struct node_config *c, char *err, s
     /* The configuration now has its key: check it as a whole again (our key as a peer...). */
     memcpy(c->private_key, d->private_key, WG_KEY_LEN);
     c->has_private_key = true;
-    return node_config_validate(c, err, errlen);
+    return cfg_validate(c, err, errlen);
 }
 
-static void log_warnings(struct node_daemon *d, const struct node_config *c)
+static void log_warnings(struct node_daemon *d, const struct cfg_config *c)
 {
     char q[1024];
     for (size_t i = 0; i < c->n_warnings; i++)
@@ -131,16 +131,16 @@ static int start_engine(struct node_daemon *d, uint16_t port, uint16_t mtu, char
 
 static void stop_stack(struct node_daemon *d);
 
-static int start_stack(struct node_daemon *d, const struct node_config *c, char *err, size_t errlen)
+static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *err, size_t errlen)
 {
     struct ns_config nc = {.mtu = c->mtu};
     for (size_t i = 0; i < c->n_addresses; i++) {
-        const struct wg_allowed_ip *a = &c->addresses[i];
+        const struct base_addr *a = &c->addresses[i].addr;
         ns_addr *slot = a->family == AF_INET ? &nc.addr4 : &nc.addr6;
         if (slot->family)
             continue; /* the netstack takes one address per family: the first */
         slot->family = a->family;
-        memcpy(slot->ip, a->addr, a->family == AF_INET ? 4 : 16);
+        memcpy(slot->ip, a->ip, base_addr_len(a));
     }
     d->stack = ns_stack_new(d->loop, &nc, output_to_engine, d);
     if (!d->stack) {
@@ -252,7 +252,7 @@ static int start_proxies(struct node_daemon *d, char *err, size_t errlen)
 
 /* ---- reload ---- */
 
-static bool same_addresses(const struct node_config *a, const struct node_config *b)
+static bool same_addresses(const struct cfg_config *a, const struct cfg_config *b)
 {
     return a->mtu == b->mtu && a->n_addresses == b->n_addresses &&
            memcmp(a->addresses, b->addresses, a->n_addresses * sizeof(*a->addresses)) == 0;
@@ -260,7 +260,7 @@ static bool same_addresses(const struct node_config *a, const struct node_config
 
 static void reload(struct node_daemon *d)
 {
-    struct node_config next;
+    struct cfg_config next;
     char err[512], q[600];
     if (!d->config_path[0] || access(d->config_path, R_OK) != 0) {
         node_log(&d->log, NODE_LOG_WARN, "reload_skipped", "reason=%s",
@@ -283,7 +283,7 @@ static void reload(struct node_daemon *d)
         node_log(
             &d->log, NODE_LOG_ERROR, "reload_rejected", "err=%s",
             node_log_quote(q, sizeof(q), "PrivateKey or ListenPort changed: restart the node"));
-        node_config_free(&next);
+        cfg_free(&next);
         return;
     }
     sodium_memzero(key_before, WG_KEY_LEN);
@@ -291,7 +291,7 @@ static void reload(struct node_daemon *d)
         node_log(&d->log, NODE_LOG_WARN, "listen_port_unchanged", "want=%u have=%u reason=%s",
                  next.listen_port, wg_engine_port(d->engine),
                  node_log_quote(q, sizeof(q), "the UDP port changes only on restart"));
-    struct node_config old = d->cfg;
+    struct cfg_config old = d->cfg;
     bool had = d->have_config;
     d->cfg = next;
     d->have_config = true;
@@ -307,7 +307,7 @@ static void reload(struct node_daemon *d)
                  node_log_quote(q, sizeof(q), err));
     node_log(&d->log, NODE_LOG_INFO, "reloaded", "file=%s peers=%zu", d->cfg.file, d->cfg.n_peers);
     if (had)
-        node_config_free(&old);
+        cfg_free(&old);
 }
 
 static void on_reload_timer(uv_timer_t *t)
@@ -472,7 +472,7 @@ int node_check(struct node_options *opts)
             printf("warning: %s\n", d.cfg.warnings[i]);
         printf("%s: ok: %zu address(es), %zu peer(s), listen port %u, MTU %u\n", d.cfg.file,
                d.cfg.n_addresses, d.cfg.n_peers, d.cfg.listen_port, d.cfg.mtu);
-        node_config_free(&d.cfg);
+        cfg_free(&d.cfg);
     }
     node_options_free(&d.opts);
     return code;

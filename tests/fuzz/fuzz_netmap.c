@@ -10,13 +10,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct node_config c;
+    struct cfg_config c;
     char err[256];
-    if (node_config_parse_netmap_buffer("fuzz.json", (const char *)data, size, NULL, &c, err,
-                                        sizeof(err)) == 0) {
-        if (node_config_validate(&c, err, sizeof(err)) != 0)
+    if (cfg_parse_netmap_buffer("fuzz.json", (const char *)data, size, NULL, &c, err,
+                                sizeof(err)) == 0) {
+        if (cfg_validate(&c, err, sizeof(err)) != 0)
             __builtin_trap();
-        node_config_free(&c);
+        cfg_free(&c);
     } else if (memchr(err, '\0', sizeof(err)) == NULL || err[0] == '\0') {
         __builtin_trap();
     }
