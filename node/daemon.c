@@ -191,12 +191,14 @@ static void print_peer_block(struct node_daemon *d)
 
 /* ---- proxies ---- */
 
-static int start_proxy(struct node_daemon *d, const struct node_hostport *hp,
+static int start_proxy(struct node_daemon *d, const struct base_endpoint *ep,
                        enum proxy_protocols protocols, char *err, size_t errlen)
 {
+    char host[BASE_ADDR_STRLEN];
+    base_addr_format(&ep->addr, host, sizeof(host));
     struct proxy_config pc = {
-        .bind_addr = hp->host,
-        .port = hp->port,
+        .bind_addr = host,
+        .port = ep->port,
         .protocols = protocols,
         .username = d->opts.proxy_user,
         .password = d->opts.proxy_pass,
@@ -207,7 +209,7 @@ static int start_proxy(struct node_daemon *d, const struct node_hostport *hp,
     int uverr = 0;
     struct proxy_server *srv = proxy_server_new(d->loop, &pc, &uverr);
     if (!srv) {
-        snprintf(err, errlen, "proxy listener %s:%u: %s", hp->host, hp->port, uv_strerror(uverr));
+        snprintf(err, errlen, "proxy listener %s:%u: %s", host, ep->port, uv_strerror(uverr));
         return -1;
     }
     d->proxies[d->n_proxies++] = srv;
@@ -215,7 +217,7 @@ static int start_proxy(struct node_daemon *d, const struct node_hostport *hp,
              protocols == PROXY_BOTH     ? "socks5+http"
              : protocols == PROXY_SOCKS5 ? "socks5"
                                          : "http",
-             hp->host, hp->port);
+             host, ep->port);
     return 0;
 }
 
@@ -228,11 +230,13 @@ static int start_forwards(struct node_daemon *d, char *err, size_t errlen)
     }
     for (size_t i = 0; i < d->opts.n_forwards; i++) {
         const struct node_forward *f = &d->opts.forwards[i];
+        char addr[BASE_ADDR_STRLEN];
         d->forwards[i] = node_forward_start(d->loop, &d->dialer, f, err, errlen);
         if (!d->forwards[i])
             return -1;
         node_log(&d->log, NODE_LOG_INFO, "listening",
-                 "service=forward addr=%s port=%u target=%s:%u", f->listen.host, f->listen.port,
+                 "service=forward addr=%s port=%u target=%s:%u",
+                 base_addr_format(&f->listen.addr, addr, sizeof(addr)), f->listen.port,
                  f->target.host, f->target.port);
     }
     return 0;
@@ -526,9 +530,11 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
                             errlen) != 0)
         return -1;
     d->dialer.resolver = node_magicdns_proxy_resolver(&d->dns);
+    char addr[BASE_ADDR_STRLEN];
     if (d->opts.dns_listen_on)
         node_log(&d->log, NODE_LOG_INFO, "listening", "service=dns addr=%s port=%u",
-                 d->opts.dns_listen.host, d->opts.dns_listen.port);
+                 base_addr_format(&d->opts.dns_listen.addr, addr, sizeof(addr)),
+                 d->opts.dns_listen.port);
     if (d->have_config && start_stack(d, &d->cfg, err, errlen) != 0)
         return -1;
     if (start_proxies(d, err, errlen) != 0 || start_forwards(d, err, errlen) != 0)

@@ -180,9 +180,8 @@ int node_magicdns_start(struct node_magicdns *m, uv_loop_t *loop, const struct n
         return 0;
     struct sockaddr_storage ss;
     socklen_t sslen;
-    char spec[NODE_HOST_MAX + 16];
-    snprintf(spec, sizeof(spec), strchr(o->dns_listen.host, ':') ? "[%s]:%u" : "%s:%u",
-             o->dns_listen.host, o->dns_listen.port);
+    char spec[BASE_ENDPOINT_STRLEN];
+    base_endpoint_format(&o->dns_listen, spec, sizeof(spec));
     int ret = -1;
     if (dns_parse_hostport(spec, 53, &ss, &sslen) == 0)
         ret = dns_listener_start(loop, m->resolver, (struct sockaddr *)&ss, NULL, &m->listener);
