@@ -145,6 +145,10 @@ struct cfg_diff {
     bool dns_changed;       /* names, suffix, resolvers, search, routes or records */
 };
 
+/* what as words for a log line or an API answer: "endpoints,allowed_ips" ("" for 0). Returns buf
+ * (cut to cap). */
+const char *cfg_peer_changes_format(unsigned what, char *buf, size_t cap);
+
 /* old may be NULL (a first configuration: every peer is added). The entries point into old and
  * new, which must outlive the diff. Returns 0 or -ENOMEM (*out then zeroed). */
 int cfg_diff(const struct cfg_config *old, const struct cfg_config *new, struct cfg_diff *out);

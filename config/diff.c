@@ -200,6 +200,22 @@ int cfg_diff(const struct cfg_config *old, const struct cfg_config *new, struct 
     return 0;
 }
 
+const char *cfg_peer_changes_format(unsigned what, char *buf, size_t cap)
+{
+    static const char *const names[] = {"preshared_key", "endpoints", "allowed_ips", "keepalive",
+                                        "name"};
+    size_t len = 0;
+    if (cap)
+        buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (!(what & (1u << i)) || len >= cap)
+            continue;
+        int n = snprintf(buf + len, cap - len, "%s%s", len ? "," : "", names[i]);
+        len = n < 0 ? len : len + (size_t)n;
+    }
+    return buf;
+}
+
 void cfg_diff_free(struct cfg_diff *d)
 {
     free(d->added);

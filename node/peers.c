@@ -1,6 +1,7 @@
 /* Configured peers -> the engine, with endpoint names resolved asynchronously and again when a
  * peer goes silent (as wireguard-tools' reresolve-dns does). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ static int set_peer(struct node_daemon *d, const struct cfg_peer *p, const struc
 {
     struct wg_allowed_ip *aips = calloc(p->n_allowed_ips + 1, sizeof(*aips));
     if (!aips)
-        return WG_ERR_NOMEM;
+        return -ENOMEM;
     for (size_t i = 0; i < p->n_allowed_ips; i++) {
         aips[i].family = p->allowed_ips[i].addr.family;
         memcpy(aips[i].addr, p->allowed_ips[i].addr.ip, sizeof(aips[i].addr));
@@ -161,7 +162,7 @@ int node_peers_apply(struct node_daemon *d, const struct cfg_config *old)
 {
     struct cfg_diff diff;
     if (cfg_diff(old, &d->cfg, &diff) != 0)
-        return WG_ERR_NOMEM;
+        return -ENOMEM;
     /* Peers gone from the configuration leave the engine first. */
     for (size_t i = 0; i < diff.n_removed; i++) {
         wg_engine_remove_peer(d->engine, diff.removed[i].old->public_key);

@@ -139,6 +139,20 @@ static void test_each_field_is_named(void **state)
     cfg_free(&a);
 }
 
+static void test_changes_format(void **state)
+{
+    (void)state;
+    char buf[128];
+    assert_string_equal(cfg_peer_changes_format(0, buf, sizeof(buf)), "");
+    assert_string_equal(cfg_peer_changes_format(CFG_PEER_NAME, buf, sizeof(buf)), "name");
+    assert_string_equal(
+        cfg_peer_changes_format(CFG_PEER_ENDPOINTS | CFG_PEER_ALLOWED_IPS, buf, sizeof(buf)),
+        "endpoints,allowed_ips");
+    assert_string_equal(cfg_peer_changes_format(CFG_PEER_ENGINE | CFG_PEER_NAME, buf, sizeof(buf)),
+                        "preshared_key,endpoints,allowed_ips,keepalive,name");
+    assert_string_equal(cfg_peer_changes_format(CFG_PEER_ENGINE, buf, 10), "preshared"); /* cut */
+}
+
 static void test_addresses_and_dns(void **state)
 {
     (void)state;
@@ -209,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_first_config_adds_everything),
         cmocka_unit_test(test_peers_sorted_into_four_lists),
         cmocka_unit_test(test_each_field_is_named),
+        cmocka_unit_test(test_changes_format),
         cmocka_unit_test(test_addresses_and_dns),
         cmocka_unit_test(test_netmap_dns_routes_and_records),
     };
