@@ -1,9 +1,11 @@
-/* wg-quick configuration parser: any bytes give a config or an error, never a crash or leak. */
+/* wg-quick configuration parser: any bytes give a config or an error, never a crash or leak; a
+ * config diffs cleanly against itself. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "config.h"
+#include "config_asserts.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -15,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* a parsed config is a validated one */
         if (cfg_validate(&c, err, sizeof(err)) != 0)
             __builtin_trap();
+        check_self_diff(&c);
         cfg_free(&c);
     } else if (memchr(err, '\0', sizeof(err)) == NULL || err[0] == '\0') {
         __builtin_trap(); /* every failure explains itself */

@@ -34,3 +34,19 @@ void assert_zeroed(const struct cfg_config *c)
     static const struct cfg_config zero;
     assert_memory_equal(c, &zero, sizeof(zero));
 }
+
+void check_self_diff(const struct cfg_config *c)
+{
+    struct cfg_diff d;
+    if (cfg_diff(c, c, &d) == 0) {
+        if (d.n_unchanged != c->n_peers || d.n_added + d.n_removed + d.n_changed ||
+            d.addresses_changed || d.dns_changed)
+            __builtin_trap();
+        cfg_diff_free(&d);
+    }
+    if (cfg_diff(NULL, c, &d) == 0) {
+        if (d.n_added != c->n_peers || d.n_unchanged + d.n_removed + d.n_changed)
+            __builtin_trap();
+        cfg_diff_free(&d);
+    }
+}

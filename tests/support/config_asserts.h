@@ -13,6 +13,9 @@
 void assert_prefix(const struct base_prefix *p, const char *addr, unsigned bits);
 void assert_ip(const struct base_endpoint *p, const char *addr, unsigned port);
 void assert_key(const uint8_t key[CFG_KEY_LEN], const char *b64);
+/* For the fuzzers: a parsed config diffs as all unchanged against itself and all added against
+ * none; traps otherwise. */
+void check_self_diff(const struct cfg_config *c);
 /* A parser that failed must leave nothing half filled. */
 void assert_zeroed(const struct cfg_config *c);
 
