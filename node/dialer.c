@@ -559,7 +559,7 @@ void node_endpoint_to_ns(ns_endpoint *out, const struct base_endpoint *ep)
     out->port = ep->port;
 }
 
-void node_target_from_hostport(const struct node_hostport *hp, struct proxy_target *t)
+void node_target_from_hostport(const struct cfg_hostport *hp, struct proxy_target *t)
 {
     memset(t, 0, sizeof(*t));
     t->proto = PROXY_TCP;

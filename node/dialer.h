@@ -67,6 +67,6 @@ void node_endpoint_to_ns(ns_endpoint *out, const struct base_endpoint *ep);
 int node_proxy_err(int ns_err);
 /* A TCP target from a --forward/--publish host:port: an address if the host is an IP literal,
  * else a name for the dialer to resolve. */
-void node_target_from_hostport(const struct node_hostport *hp, struct proxy_target *t);
+void node_target_from_hostport(const struct cfg_hostport *hp, struct proxy_target *t);
 
 #endif

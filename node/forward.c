@@ -102,13 +102,10 @@ struct node_forward_listener *node_forward_start(uv_loop_t *loop, struct node_di
                                                  const struct node_forward *spec, char *err,
                                                  size_t errlen)
 {
-    struct base_endpoint ep = {.port = spec->listen.port};
-    if (base_addr_parse(&ep.addr, spec->listen.host, strlen(spec->listen.host)) != 0) {
-        snprintf(err, errlen, "--forward: %s is not an IP address", spec->listen.host);
-        return NULL;
-    }
     struct sockaddr_storage ss;
-    base_endpoint_to_sockaddr(&ep, &ss);
+    char host[BASE_ADDR_STRLEN];
+    base_endpoint_to_sockaddr(&spec->listen, &ss);
+    base_addr_format(&spec->listen.addr, host, sizeof(host));
     struct node_forward_listener *f = calloc(1, sizeof(*f));
     if (!f) {
         snprintf(err, errlen, "out of memory");
@@ -120,8 +117,8 @@ struct node_forward_listener *node_forward_start(uv_loop_t *loop, struct node_di
     f->handle->data = f;
     if (ret != 0) {
         snprintf(err, errlen, "--forward listener %s:%s:%u: %s",
-                 spec->proto == NODE_PROTO_UDP ? "udp" : "tcp", spec->listen.host,
-                 spec->listen.port, base_strerror(ret));
+                 spec->proto == NODE_PROTO_UDP ? "udp" : "tcp", host, spec->listen.port,
+                 base_strerror(ret));
         node_forward_close(f);
         return NULL;
     }
