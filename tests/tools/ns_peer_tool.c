@@ -27,15 +27,15 @@
 struct tool {
     uv_loop_t *loop;
     struct wg_engine *engine;
-    ns_stack *ns;
-    ns_conn *conn;
+    struct ns_stack *ns;
+    struct ns_conn *conn;
     uint64_t to_send, sent, recvd;
     uint32_t tx;
     uint8_t buf[65536];
     size_t off, len;
     int shut, eof, done, status;
     crypto_hash_sha256_state tx_sha, rx_sha;
-    ns_addr dst;
+    struct base_addr dst;
     int ping_left, ping_received, ping_seq, ping_out;
     uv_timer_t timer;
 };
@@ -62,6 +62,16 @@ static void log_line(void *ctx, enum wg_log_level level, const char *line)
     (void)ctx;
     (void)level;
     fprintf(stderr, "engine: %s\n", line);
+}
+
+/* The words the integration script looks for ("pinged=ok", "error=unreachable"). */
+static const char *status_text(int err)
+{
+    if (err == 0)
+        return "ok";
+    if (err == -ENETUNREACH || err == -EHOSTUNREACH)
+        return "unreachable";
+    return base_strerror(err);
 }
 
 static void hex(const uint8_t *h, char *out)
@@ -134,7 +144,7 @@ static void pump(void)
         }
         ssize_t n = ns_conn_write(t.conn, t.buf + t.off, t.len - t.off);
         if (n < 0) {
-            fprintf(stderr, "tool: write: %s\n", ns_strerror((int)n));
+            fprintf(stderr, "tool: write: %s\n", base_strerror((int)n));
             finish(1);
             return;
         }
@@ -151,7 +161,7 @@ static void pump(void)
     }
 }
 
-static void c_read(ns_conn *c, const uint8_t *d, size_t len)
+static void c_read(struct ns_conn *c, const uint8_t *d, size_t len)
 {
     if (!d) {
         t.eof = 1;
@@ -165,24 +175,24 @@ static void c_read(ns_conn *c, const uint8_t *d, size_t len)
     ns_conn_consumed(c, len);
 }
 
-static void c_writable(ns_conn *c)
+static void c_writable(struct ns_conn *c)
 {
     (void)c;
     pump();
 }
 
-static void c_error(ns_conn *c, int err)
+static void c_error(struct ns_conn *c, int err)
 {
     (void)c;
-    fprintf(stderr, "tool: connection error: %s\n", ns_strerror(err));
-    printf("error=%s\n", ns_strerror(err));
+    fprintf(stderr, "tool: connection error: %s\n", status_text(err));
+    printf("error=%s\n", status_text(err));
     finish(1);
 }
 
-static void c_connect(ns_conn *c, int status)
+static void c_connect(struct ns_conn *c, int status)
 {
     (void)c;
-    if (status != NS_OK) {
+    if (status != 0) {
         c_error(c, status);
         return;
     }
@@ -191,7 +201,7 @@ static void c_connect(ns_conn *c, int status)
 
 static const struct ns_conn_cbs cbs = {c_connect, c_read, c_writable, c_error};
 
-static void on_accept(void *ctx, ns_conn *c)
+static void on_accept(void *ctx, struct ns_conn *c)
 {
     (void)ctx;
     if (t.conn) {
@@ -206,11 +216,13 @@ static void ping_cb(void *data, int status, uint64_t rtt)
 {
     (void)data;
     (void)rtt;
+    if (status == BASE_ECLOSING)
+        return; /* the tool is ending */
     t.ping_out--;
-    if (status == NS_OK)
+    if (status == 0)
         t.ping_received++;
     else
-        fprintf(stderr, "tool: ping: %s\n", ns_strerror(status));
+        fprintf(stderr, "tool: ping: %s\n", base_strerror(status));
     if (!t.ping_left && !t.ping_out) {
         printf("received=%d\n", t.ping_received);
         fflush(stdout);
@@ -226,7 +238,7 @@ static void ping_tick(uv_timer_t *tm)
     }
     t.ping_left--;
     t.ping_out++;
-    if (!ns_ping_send(t.ns, &t.dst, (uint16_t)++t.ping_seq, 56, 5000, ping_cb, NULL, NULL)) {
+    if (ns_ping_send(t.ns, &t.dst, (uint16_t)++t.ping_seq, 56, 5000, ping_cb, NULL, NULL) != 0) {
         t.ping_out--;
         fprintf(stderr, "tool: cannot ping\n");
     }
@@ -236,7 +248,9 @@ static void idle_ping_cb(void *data, int status, uint64_t rtt)
 {
     (void)data;
     (void)rtt;
-    printf("ready pinged=%s\n", ns_strerror(status));
+    if (status == BASE_ECLOSING)
+        return; /* the tool is ending */
+    printf("ready pinged=%s\n", status_text(status));
     fflush(stdout);
 }
 
@@ -284,7 +298,7 @@ int main(int argc, char **argv)
                 return 2;
             break;
         case 'a':
-            if (ns_addr_parse(&cfg.addr4, optarg) || cfg.addr4.family != AF_INET)
+            if (base_addr_parse(&cfg.addr4, optarg, strlen(optarg)) || cfg.addr4.family != AF_INET)
                 return 2;
             break;
         case 'l':
@@ -348,8 +362,8 @@ int main(int argc, char **argv)
     peer.allowed_ips_len = 1;
     if (wg_engine_set_peer(t.engine, &peer) != WG_OK)
         return 1;
-    t.ns = ns_stack_new(t.loop, &cfg, output, NULL);
-    if (!t.ns)
+    cfg.output = output;
+    if (ns_stack_new(t.loop, &cfg, &t.ns) != 0)
         return 1;
     crypto_hash_sha256_init(&t.tx_sha);
     crypto_hash_sha256_init(&t.rx_sha);
@@ -357,30 +371,32 @@ int main(int argc, char **argv)
     uv_timer_init(t.loop, &t.timer);
     int err = 0;
     if (!strcmp(mode, "connect") && optind + 3 < argc) {
-        ns_endpoint r = {.port = (uint16_t)atoi(argv[optind + 2])};
-        if (ns_addr_parse(&r.addr, argv[optind + 1]))
+        struct base_endpoint r = {.port = (uint16_t)atoi(argv[optind + 2])};
+        if (base_addr_parse(&r.addr, argv[optind + 1], strlen(argv[optind + 1])))
             return 2;
         t.to_send = strtoull(argv[optind + 3], NULL, 10);
-        t.conn = ns_conn_connect(t.ns, &r, &cbs, NULL, &err);
-        if (!t.conn) {
-            printf("error=%s\n", ns_strerror(err));
+        err = ns_conn_connect(t.ns, &r, &cbs, NULL, &t.conn);
+        if (err != 0) {
+            printf("error=%s\n", status_text(err));
             return 1;
         }
     } else if (!strcmp(mode, "serve") && optind + 2 < argc) {
         t.to_send = strtoull(argv[optind + 2], NULL, 10);
         ns_stack_handle_tcp(t.ns, NULL, (uint16_t)atoi(argv[optind + 1]), on_accept, NULL);
         /* A fresh engine: one ping first makes the session the peer's kernel will use. */
-        if (optind + 3 < argc && !ns_addr_parse(&t.dst, argv[optind + 3]))
+        if (optind + 3 < argc &&
+            !base_addr_parse(&t.dst, argv[optind + 3], strlen(argv[optind + 3])))
             ns_ping_send(t.ns, &t.dst, 1, 8, 5000, idle_ping_cb, NULL, NULL);
     } else if (!strcmp(mode, "ping") && optind + 2 < argc) {
-        if (ns_addr_parse(&t.dst, argv[optind + 1]))
+        if (base_addr_parse(&t.dst, argv[optind + 1], strlen(argv[optind + 1])))
             return 2;
         t.ping_left = atoi(argv[optind + 2]);
         uv_timer_start(&t.timer, ping_tick, 0, 200);
     } else if (!strcmp(mode, "idle") && optind + 1 < argc) {
         uv_timer_start(&t.timer, idle_done, (uint64_t)atoi(argv[optind + 1]) * 1000, 0);
         /* A fresh engine: one ping first makes the session the peer will answer on. */
-        if (optind + 2 < argc && !ns_addr_parse(&t.dst, argv[optind + 2]))
+        if (optind + 2 < argc &&
+            !base_addr_parse(&t.dst, argv[optind + 2], strlen(argv[optind + 2])))
             ns_ping_send(t.ns, &t.dst, 1, 8, 5000, idle_ping_cb, NULL, NULL);
     } else {
         return 2;
@@ -399,7 +415,9 @@ int main(int argc, char **argv)
             "rx_bad_packet=%llu\n",
             (unsigned long long)es.tx_udp_errors, (unsigned long long)es.tx_queue_dropped,
             (unsigned long long)es.rx_replayed, (unsigned long long)es.rx_bad_packet);
-    ns_stack_free(t.ns);
+    if (t.conn)
+        ns_conn_reset(t.conn);
+    ns_stack_close(t.ns, NULL, NULL);
     uv_close((uv_handle_t *)&t.timer, NULL);
     wg_engine_close(t.engine, engine_closed, NULL);
     uv_run(t.loop, UV_RUN_DEFAULT);
