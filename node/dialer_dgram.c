@@ -93,9 +93,12 @@ static void flow_on_recv(struct ns_udp *u, const uint8_t *data, size_t len)
 
 static void flow_on_error(struct ns_udp *u, int err)
 {
-    /* ICMP errors have no SOCKS5 reply to travel in: the client sees silence, as it would. */
-    (void)u;
-    (void)err;
+    /* ICMP errors have no SOCKS5 reply to travel in: the client sees silence, as it would.
+     * A closing netstack ends the flow; a later datagram opens one on the next stack. */
+    if (err == BASE_ECLOSING) {
+        struct flow *f = ns_udp_data(u);
+        flow_close(f->g, f);
+    }
 }
 
 static const struct ns_udp_cbs flow_cbs = {.on_recv = flow_on_recv, .on_error = flow_on_error};

@@ -231,7 +231,18 @@ static void on_answer(void *ctx, const uint8_t *reply, size_t len)
     free(q);
 }
 
-static void on_udp_error(struct ns_udp *u, int err);
+/* The netstack is closing: the query goes with its flow. */
+static void on_udp_busy_error(struct ns_udp *u, int err)
+{
+    struct node_magicdns_query *q = ns_udp_data(u);
+    if (err != BASE_ECLOSING)
+        return;
+    if (q->req)
+        dns_request_cancel(q->req);
+    ns_udp_close(q->flow);
+    query_unlink(q);
+    free(q);
+}
 
 /* A flow whose query is being answered: more datagrams on it are dropped (clients retry on
  * a new source port, which is a new flow). */
@@ -243,7 +254,7 @@ static void on_udp_recv_busy(struct ns_udp *u, const uint8_t *data, size_t len)
 }
 
 static const struct ns_udp_cbs udp_busy_cbs = {.on_recv = on_udp_recv_busy,
-                                               .on_error = on_udp_error};
+                                               .on_error = on_udp_busy_error};
 
 static void on_udp_recv(struct ns_udp *u, const uint8_t *data, size_t len)
 {
@@ -268,8 +279,8 @@ static void on_udp_recv(struct ns_udp *u, const uint8_t *data, size_t len)
 
 static void on_udp_error(struct ns_udp *u, int err)
 {
-    (void)u;
-    (void)err;
+    if (err == BASE_ECLOSING)
+        ns_udp_close(u);
 }
 
 static const struct ns_udp_cbs udp_cbs = {.on_recv = on_udp_recv, .on_error = on_udp_error};

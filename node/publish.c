@@ -46,8 +46,8 @@ static void udp_flow_recv(struct ns_udp *u, const uint8_t *data, size_t len)
 
 static void udp_flow_error(struct ns_udp *u, int err)
 {
-    (void)u;
-    (void)err;
+    if (err == BASE_ECLOSING) /* the netstack is closing: the session ends with its flow */
+        node_udp_session_end(ns_udp_data(u));
 }
 
 static const struct ns_udp_cbs udp_flow_cbs = {.on_recv = udp_flow_recv,
