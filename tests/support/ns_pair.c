@@ -92,6 +92,19 @@ void tn_free_sides(void)
         tn_close_stack(b);
 }
 
+int tn_group_setup(void **state)
+{
+    (void)state;
+    return uv_loop_init(&tn_loop);
+}
+
+int tn_group_teardown(void **state)
+{
+    (void)state;
+    uv_run(&tn_loop, UV_RUN_NOWAIT);
+    return uv_loop_close(&tn_loop);
+}
+
 int tn_setup(void **state)
 {
     (void)state;

@@ -27,6 +27,9 @@ extern uv_loop_t tn_loop;
 extern struct tn_side tn_a, tn_b;
 extern int tn_deadline_hit;
 
+/* cmocka group setup/teardown: the loop. */
+int tn_group_setup(void **state);
+int tn_group_teardown(void **state);
 /* cmocka setup/teardown: both sides with the default configuration / closed and freed. */
 int tn_setup(void **state);
 int tn_teardown(void **state);

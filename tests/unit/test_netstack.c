@@ -652,7 +652,6 @@ static void test_syn_options(void **state)
 
 int main(void)
 {
-    uv_loop_init(&tn_loop);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_idle_no_wakeups, tn_setup, tn_teardown),
         cmocka_unit_test_setup_teardown(test_syn_options, tn_setup, tn_teardown),
@@ -668,8 +667,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transfer_v6_10mb, tn_setup, tn_teardown),
         cmocka_unit_test_setup_teardown(test_transfer_v4_100mb, tn_setup, tn_teardown),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    uv_run(&tn_loop, UV_RUN_NOWAIT);
-    uv_loop_close(&tn_loop);
-    return rc;
+    return cmocka_run_group_tests(tests, tn_group_setup, tn_group_teardown);
 }

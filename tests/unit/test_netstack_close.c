@@ -164,12 +164,8 @@ static void test_close_tells_holders(void **state)
 
 int main(void)
 {
-    uv_loop_init(&tn_loop);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_close_tells_holders, tn_setup, tn_teardown),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    uv_run(&tn_loop, UV_RUN_NOWAIT);
-    uv_loop_close(&tn_loop);
-    return rc;
+    return cmocka_run_group_tests(tests, tn_group_setup, tn_group_teardown);
 }

@@ -208,15 +208,11 @@ static void test_malformed(void **state)
 
 int main(void)
 {
-    uv_loop_init(&tn_loop);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_udp, tn_setup, tn_teardown),
         cmocka_unit_test_setup_teardown(test_ping, tn_setup, tn_teardown),
         cmocka_unit_test_setup_teardown(test_malformed, tn_setup, tn_teardown),
         cmocka_unit_test_setup_teardown(test_half_open_flood, tn_setup, tn_teardown),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    uv_run(&tn_loop, UV_RUN_NOWAIT);
-    uv_loop_close(&tn_loop);
-    return rc;
+    return cmocka_run_group_tests(tests, tn_group_setup, tn_group_teardown);
 }
