@@ -22,30 +22,30 @@
  * Packets a stack sends to itself or that arrive while lwIP is busy (a back-to-back stack in
  * the same process) are queued (bounded, 32 MiB) and handled on the next loop turn.
  *
- * Closing (ns_stack_close), the contract with whoever holds the stack's objects:
+ * Closing (ns_stack_close), the contract with whoever holds the stack or its objects:
  *   1. The stack stops at once: no new inbound conns or flows, ns_stack_input drops, and every
  *      call that would make something new (ns_conn_connect, ns_udp_open, ns_ping_send,
- *      ns_stack_handle_*, ns_stack_add_address) fails with BASE_ECLOSING.
- *   2. Every object still held hears of it through its own callback, with BASE_ECLOSING:
- *      an outbound conn still connecting through on_connect, any other conn through on_error
- *      (its pcb is reset: the peer gets a RST), a flow through on_error, a ping through its
- *      callback (the ping is then released, as after any completion). A conn that already
- *      reported its death is not told again.
- *      For a conn or a flow BASE_ECLOSING is final: it is dead (writes and sends fail with
- *      BASE_ECLOSING) and must still be released (ns_conn_close/reset, ns_udp_close), in the
- *      callback or later. Holders therefore need no detach call of their own before the stack
- *      goes: reacting to BASE_ECLOSING as to any fatal error is enough.
- *   Whoever keeps the ns_stack pointer itself, to open conns and flows later (a dialer, a DNS
- *   transport), registers a struct ns_stack_watch: its on_closing runs first thing in
- *   ns_stack_close, before any object hears BASE_ECLOSING. It forgets the pointer there, and
- *   may release what it holds (then those objects hear nothing more). Watches run in the order
- *   they were registered; each is unregistered just before it runs. With watches and
- *   BASE_ECLOSING, the owner of the stack needs no order of detach calls: each part cleans up
- *   after itself.
- *   3. Once every object is released, the stack frees itself in its timer's close callback and
+ *      ns_stack_handle_*, ns_stack_add_address, ns_stack_watch) fails with BASE_ECLOSING.
+ *   2. Whoever keeps the ns_stack pointer itself, to open conns and flows later (a dialer, a
+ *      DNS transport), registers a struct ns_stack_watch: its on_closing runs first, before any
+ *      object hears anything. It forgets the pointer there, and may release what it holds
+ *      (those objects then hear nothing more). Watches run in the order they were registered;
+ *      each is unregistered just before it runs.
+ *   3. Every object still held hears of it through its own callback, with BASE_ECLOSING: an
+ *      outbound conn still connecting through on_connect, any other conn through on_error (its
+ *      pcb is reset: the peer gets a RST), a flow through on_error, a ping through its callback
+ *      (the ping is then released, as after any completion). A conn that already reported its
+ *      death is not told again. For a conn or a flow BASE_ECLOSING is final: it is dead
+ *      (writes and sends fail with BASE_ECLOSING) and must still be released (ns_conn_close /
+ *      ns_conn_reset, ns_udp_close), in the callback or later. A holder that set no such
+ *      callback hears nothing and keeps the stack from being freed until it releases.
+ *   4. Once every object is released, the stack frees itself in its timer's close callback and
  *      calls on_closed (never from inside ns_stack_close). The ns_stack pointer stays valid
  *      (for calls that fail with BASE_ECLOSING) until on_closed; the output callback is not
  *      called after ns_stack_close returns.
+ * So the owner of a stack needs no detach calls in a hand-made order: each part that holds
+ * something cleans up after itself, reacting to its watch or to BASE_ECLOSING as to any fatal
+ * error.
  * Not supported: ns_stack_close() from inside one of the stack's callbacks; stacks of one
  * process on different loops.
  */
