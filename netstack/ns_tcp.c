@@ -234,16 +234,17 @@ static int map_err(struct ns_conn *c, err_t err)
  * through on_connect while connecting, else on_error. The conn waits for its release. */
 static void report_death(struct ns_conn *c, int err)
 {
-    bool connecting = c->state == NS_CONN_CONNECTING;
     c->pcb = NULL;
     c->dead_err = err;
-    if (!released(c))
-        c->state = NS_CONN_DEAD;
     free_held(c);
+    if (released(c)) { /* released inside a callback of ours: nobody to tell */
+        after_cb(c);
+        return;
+    }
+    bool connecting = c->state == NS_CONN_CONNECTING;
+    c->state = NS_CONN_DEAD;
     c->in_cb++;
-    if (released(c))
-        ; /* released inside a callback of ours: nobody to tell */
-    else if (connecting && c->cbs.on_connect)
+    if (connecting && c->cbs.on_connect)
         c->cbs.on_connect(c, err);
     else if (!connecting && c->cbs.on_error)
         c->cbs.on_error(c, err);
