@@ -39,7 +39,7 @@ struct mesh_stream {
     struct proxy_target target;
     struct proxy_resolve_req *resolving;
     struct proxy_stream *inner;
-    ns_conn *conn;
+    struct ns_conn *conn;
     uv_timer_t timer;       /* connect timeout; its close callback frees the stream */
     struct base_list queue; /* write_req not yet fully taken by lwIP */
     struct base_list done;  /* write_req finished, callback not yet called */
@@ -52,28 +52,6 @@ struct mesh_stream {
 
 static const struct proxy_stream_ops mesh_ops;
 static void on_idle(uv_idle_t *h);
-
-int node_proxy_err(int err)
-{
-    switch (err) {
-    case NS_EREFUSED:
-        return -ECONNREFUSED;
-    case NS_EUNREACH:
-        return -ENETUNREACH;
-    case NS_ETIMEDOUT:
-        return -ETIMEDOUT;
-    case NS_ERESET:
-        return -ECONNRESET;
-    case NS_ECLOSED:
-        return -ECANCELED;
-    case NS_ENOMEM:
-        return -ENOMEM;
-    case NS_ELIMIT:
-        return BASE_ELIMIT;
-    default:
-        return -EIO;
-    }
-}
 
 static struct mesh_stream *from_base(struct proxy_stream *ps)
 {
@@ -104,7 +82,7 @@ static void drain(struct mesh_stream *s)
         struct write_req *w = container_of(pos, struct write_req, link);
         ssize_t n = ns_conn_write(s->conn, w->data + w->off, w->len - w->off);
         if (n < 0) {
-            finish_write(s, w, node_proxy_err((int)n));
+            finish_write(s, w, (int)n);
             continue;
         }
         w->off += (size_t)n;
@@ -179,24 +157,22 @@ static void on_idle(uv_idle_t *h)
 
 /* ---- netstack callbacks ---- */
 
-static void ns_on_connect(ns_conn *c, int status)
+static void ns_on_connect(struct ns_conn *c, int status)
 {
     struct mesh_stream *s = ns_conn_data(c);
     uv_timer_stop(&s->timer);
-    if (status != NS_OK) {
+    if (status != 0) {
         s->state = MESH_LOST;
-        s->cbs->on_connect(s->ud, node_proxy_err(status), NULL);
+        s->cbs->on_connect(s->ud, status, NULL);
         return;
     }
     s->state = MESH_CONNECTED;
     ns_conn_read_pause(c, 1); /* reading is off until read_start */
-    struct base_endpoint local;
-    node_endpoint_from_ns(&local, ns_conn_local(c));
-    s->cbs->on_connect(s->ud, 0, &local);
+    s->cbs->on_connect(s->ud, 0, ns_conn_local(c));
     drain(s);
 }
 
-static void ns_on_read(ns_conn *c, const uint8_t *data, size_t len)
+static void ns_on_read(struct ns_conn *c, const uint8_t *data, size_t len)
 {
     struct mesh_stream *s = ns_conn_data(c);
     if (!data) {
@@ -210,12 +186,12 @@ static void ns_on_read(ns_conn *c, const uint8_t *data, size_t len)
         ns_conn_consumed(c, len);
 }
 
-static void ns_on_writable(ns_conn *c)
+static void ns_on_writable(struct ns_conn *c)
 {
     drain(ns_conn_data(c));
 }
 
-static void ns_on_error(ns_conn *c, int err)
+static void ns_on_error(struct ns_conn *c, int err)
 {
     struct mesh_stream *s = ns_conn_data(c);
     if (s->state == MESH_CONNECTING) {
@@ -223,8 +199,8 @@ static void ns_on_error(ns_conn *c, int err)
         return;
     }
     s->state = MESH_LOST;
-    fail_queue(s, node_proxy_err(err));
-    s->cbs->on_error(s->ud, node_proxy_err(err));
+    fail_queue(s, err);
+    s->cbs->on_error(s->ud, err); /* BASE_ECLOSING too: the stack went away under the stream */
 }
 
 static const struct ns_conn_cbs conn_cbs = {
@@ -274,12 +250,10 @@ static void connect_addr(struct mesh_stream *s, const struct base_endpoint *ep)
             fail_later(s, -ENOMEM);
         return;
     }
-    ns_endpoint nep;
-    int err = NS_EINVAL;
-    node_endpoint_to_ns(&nep, ep);
-    s->conn = ns_conn_connect(d->stack, &nep, &conn_cbs, s, &err);
-    if (!s->conn) {
-        fail_later(s, node_proxy_err(err));
+    int err = ns_conn_connect(d->stack, ep, &conn_cbs, s, &s->conn);
+    if (err != 0) {
+        s->conn = NULL;
+        fail_later(s, err);
         return;
     }
     s->state = MESH_CONNECTING;
@@ -337,7 +311,7 @@ static struct proxy_stream *dial(void *ctx, const struct proxy_target *t,
     return &s->base;
 }
 
-struct proxy_stream *node_dialer_adopt(struct node_dialer *d, ns_conn *c,
+struct proxy_stream *node_dialer_adopt(struct node_dialer *d, struct ns_conn *c,
                                        const struct proxy_stream_cbs *cbs, void *ud)
 {
     struct mesh_stream *s = stream_new(d, cbs, ud);
@@ -378,8 +352,7 @@ static ssize_t mesh_try_write(struct proxy_stream *base, const uint8_t *data, si
         return s->inner->ops->try_write ? s->inner->ops->try_write(s->inner, data, len) : 0;
     if (s->state != MESH_CONNECTED || !base_list_empty(&s->queue))
         return 0;
-    ssize_t n = ns_conn_write(s->conn, data, len);
-    return n < 0 ? node_proxy_err((int)n) : n;
+    return ns_conn_write(s->conn, data, len);
 }
 
 static void mesh_shutdown(struct proxy_stream *base)
@@ -413,7 +386,7 @@ static void mesh_read_stop(struct proxy_stream *base)
 
 /* Ends the stream: the conn is released by release(conn) (an inner stream by reset or close),
  * pending writes are canceled, and on_close follows them from the idle handle. */
-static void finish(struct mesh_stream *s, void (*release)(ns_conn *), bool reset)
+static void finish(struct mesh_stream *s, void (*release)(struct ns_conn *), bool reset)
 {
     s->state = MESH_CLOSED;
     s->connect_err = 0;
@@ -527,13 +500,11 @@ void node_dialer_close(struct node_dialer *d)
 
 /* ---- conversions ---- */
 
-int node_sockaddr_to_endpoint(const struct sockaddr *sa, uint16_t port, ns_endpoint *ep)
+int node_sockaddr_to_endpoint(const struct sockaddr *sa, uint16_t port, struct base_endpoint *ep)
 {
-    struct base_endpoint b;
-    if (base_endpoint_from_sockaddr(&b, sa) != 0)
+    if (base_endpoint_from_sockaddr(ep, sa) != 0)
         return -1;
-    b.port = port;
-    node_endpoint_to_ns(ep, &b);
+    ep->port = port;
     return 0;
 }
 
@@ -541,22 +512,6 @@ uint16_t node_sockaddr_port(const struct sockaddr *sa)
 {
     struct base_endpoint b;
     return base_endpoint_from_sockaddr(&b, sa) == 0 ? b.port : 0;
-}
-
-void node_endpoint_from_ns(struct base_endpoint *out, const ns_endpoint *ep)
-{
-    memset(out, 0, sizeof(*out));
-    out->addr.family = ep->addr.family;
-    memcpy(out->addr.ip, ep->addr.ip, sizeof(out->addr.ip));
-    out->port = ep->port;
-}
-
-void node_endpoint_to_ns(ns_endpoint *out, const struct base_endpoint *ep)
-{
-    memset(out, 0, sizeof(*out));
-    out->addr.family = ep->addr.family;
-    memcpy(out->addr.ip, ep->addr.ip, sizeof(out->addr.ip));
-    out->port = ep->port;
 }
 
 void node_target_from_hostport(const struct cfg_hostport *hp, struct proxy_target *t)

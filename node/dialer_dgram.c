@@ -21,7 +21,7 @@
 struct flow {
     struct base_list link; /* in g->flows, most recently used first */
     struct node_dgram *g;
-    ns_udp *u;
+    struct ns_udp *u;
 };
 
 struct node_dgram {
@@ -70,35 +70,36 @@ static void flow_close(struct node_dgram *g, struct flow *f)
     free(f);
 }
 
-static void flow_on_recv(ns_udp *u, const uint8_t *data, size_t len)
+static void flow_on_recv(struct ns_udp *u, const uint8_t *data, size_t len)
 {
     struct flow *f = ns_udp_data(u);
-    struct base_endpoint from;
-    node_endpoint_from_ns(&from, ns_udp_remote(u));
-    f->g->cbs.on_recv(f->g->ud, &from, data, len);
+    f->g->cbs.on_recv(f->g->ud, ns_udp_remote(u), data, len);
 }
 
-static void flow_on_error(ns_udp *u, int err)
+static void flow_on_error(struct ns_udp *u, int err)
 {
-    /* ICMP errors have no SOCKS5 reply to travel in: the client sees silence, as it would. */
-    (void)u;
-    (void)err;
+    /* ICMP errors have no SOCKS5 reply to travel in: the client sees silence, as it would.
+     * A closing netstack ends the flow; a later datagram opens one on the next stack. */
+    if (err == BASE_ECLOSING) {
+        struct flow *f = ns_udp_data(u);
+        flow_close(f->g, f);
+    }
 }
 
 static const struct ns_udp_cbs flow_cbs = {.on_recv = flow_on_recv, .on_error = flow_on_error};
 
-static struct flow *flow_find(struct node_dgram *g, const ns_endpoint *ep)
+static struct flow *flow_find(struct node_dgram *g, const struct base_endpoint *ep)
 {
     struct base_list *pos;
     base_list_foreach (pos, &g->flows) {
         struct flow *f = container_of(pos, struct flow, link);
-        if (ns_endpoint_equal(ns_udp_remote(f->u), ep))
+        if (base_endpoint_equal(ns_udp_remote(f->u), ep))
             return f;
     }
     return NULL;
 }
 
-static struct flow *flow_get(struct node_dgram *g, const ns_endpoint *ep, int *err)
+static struct flow *flow_get(struct node_dgram *g, const struct base_endpoint *ep, int *err)
 {
     struct flow *f = flow_find(g, ep);
     if (f) {
@@ -110,17 +111,17 @@ static struct flow *flow_get(struct node_dgram *g, const ns_endpoint *ep, int *e
     if (full && !base_list_empty(&g->flows))
         flow_close(g, container_of(g->flows.prev, struct flow, link));
     if (g->d->dgram_flows >= NODE_DIALER_FLOWS_MAX) {
-        *err = NS_ELIMIT;
+        *err = BASE_ELIMIT;
         return NULL;
     }
     f = calloc(1, sizeof(*f));
     if (!f) {
-        *err = NS_ENOMEM;
+        *err = -ENOMEM;
         return NULL;
     }
     f->g = g;
-    f->u = ns_udp_open(g->d->stack, ep, &flow_cbs, f, err);
-    if (!f->u) {
+    *err = ns_udp_open(g->d->stack, ep, &flow_cbs, f, &f->u);
+    if (*err != 0) {
         free(f);
         return NULL;
     }
@@ -131,13 +132,9 @@ static struct flow *flow_get(struct node_dgram *g, const ns_endpoint *ep, int *e
 static int send_mesh(struct node_dgram *g, const struct base_endpoint *dst, const uint8_t *data,
                      size_t len)
 {
-    ns_endpoint ep;
-    node_endpoint_to_ns(&ep, dst);
-    int err = NS_OK;
-    struct flow *f = flow_get(g, &ep, &err);
-    if (f)
-        err = ns_udp_send(f->u, data, len);
-    return err == NS_OK ? 0 : node_proxy_err(err);
+    int err = 0;
+    struct flow *f = flow_get(g, dst, &err);
+    return f ? ns_udp_send(f->u, data, len) : err;
 }
 
 /* ---- host sockets ---- */
