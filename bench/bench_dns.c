@@ -57,8 +57,8 @@ struct server {
 static void on_stop(uv_async_t *a)
 {
     struct server *s = a->data;
-    dns_listener_close(s->l);
-    dns_resolver_free(s->r);
+    dns_listener_close(s->l, NULL, NULL);
+    dns_resolver_close(s->r, NULL, NULL);
     uv_close((uv_handle_t *)a, NULL);
 }
 
@@ -75,7 +75,7 @@ static void count_reply(void *ctx, const uint8_t *reply, size_t len)
     (*(unsigned long *)ctx)++;
 }
 
-static struct dns_config config(struct dns_host *hosts, struct dns_addr *addrs, char names[][16],
+static struct dns_config config(struct dns_host *hosts, struct base_addr *addrs, char names[][16],
                                 size_t n)
 {
     struct dns_config c = {0};
@@ -99,18 +99,18 @@ int main(int argc, char **argv)
     int window = argc > 2 ? atoi(argv[2]) : 128;
     int port = argc > 3 ? atoi(argv[3]) : 15356;
     static struct dns_host hosts[256];
-    static struct dns_addr addrs[256];
+    static struct base_addr addrs[256];
     static char names[256][16];
     struct dns_config c = config(hosts, addrs, names, 256);
-    char err[128];
     uint8_t q[512];
 
     /* 1. the core */
     uv_loop_t loop;
     uv_loop_init(&loop);
-    struct dns_resolver *r = dns_resolver_new(&loop, &c, err, sizeof(err));
-    if (!r) {
-        fprintf(stderr, "bench_dns: %s\n", err);
+    struct dns_resolver *r;
+    int rc = dns_resolver_new(&loop, &c, &r);
+    if (rc < 0) {
+        fprintf(stderr, "bench_dns: %s\n", base_strerror(rc));
         return 1;
     }
     unsigned long answered = 0, iters = 0;
@@ -125,19 +125,23 @@ int main(int argc, char **argv)
         t1 = now_s();
     } while (t1 - t0 < secs);
     printf("core: %.0f queries/s (%lu answered)\n", (double)answered / (t1 - t0), answered);
-    dns_resolver_free(r);
+    dns_resolver_close(r, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
 
     /* 2. over the local listener */
     struct server s;
     uv_loop_init(&s.loop);
-    s.r = dns_resolver_new(&s.loop, &c, err, sizeof(err));
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int rc = dns_listener_start(&s.loop, s.r, (struct sockaddr *)&sin, NULL, &s.l);
+    struct dns_listener_config lc = {0};
+    base_endpoint_from_sockaddr(&lc.addr, (struct sockaddr *)&sin);
+    if ((rc = dns_resolver_new(&s.loop, &c, &s.r)) == 0) {
+        lc.resolver = s.r;
+        rc = dns_listener_new(&s.loop, &lc, &s.l);
+    }
     if (rc < 0) {
-        fprintf(stderr, "bench_dns: listen: %s\n", uv_strerror(rc));
+        fprintf(stderr, "bench_dns: listen: %s\n", base_strerror(rc));
         return 1;
     }
     uv_async_init(&s.loop, &s.stop, on_stop);
