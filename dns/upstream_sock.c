@@ -21,6 +21,30 @@ static struct dns_transport_conn *conn_get(struct dns_resolver *r, ares_socket_t
     return r->socks[s];
 }
 
+/* The socket behind s for a read or write; NULL, errno set, when there is none to use. */
+static struct dns_transport_conn *conn_io(struct dns_upstream *up, ares_socket_t s)
+{
+    struct dns_transport_conn *c = conn_get(up->r, s);
+    if (!c || c->kind == DNS_SOCK_NONE) {
+        errno = EBADF;
+        return NULL;
+    }
+    if (c->kind == DNS_SOCK_DEAD) {
+        errno = ECONNRESET;
+        return NULL;
+    }
+    return c;
+}
+
+/* A transport's result (a negative errno value on error) as c-ares wants it: -1 and errno. */
+static ares_ssize_t sys_ret(ssize_t n)
+{
+    if (n >= 0)
+        return n;
+    errno = (int)-n;
+    return -1;
+}
+
 /* ---- readiness ---- */
 
 static void process(struct dns_transport_conn *c, bool readable, bool writable)
@@ -198,10 +222,8 @@ static int s_connect(ares_socket_t s, const struct sockaddr *sa, ares_socklen_t 
     if (!r->has_mesh || !r->mesh.covers(r->mesh.ctx, &c->peer.addr))
         return host_connect(c);
     int h = r->mesh.open(r->mesh.ctx, c->type, &c->peer, c);
-    if (h < 0) {
-        errno = -h;
-        return -1;
-    }
+    if (h < 0)
+        return (int)sys_ret(h);
     c->fd = h;
     c->kind = DNS_SOCK_MESH;
     apply_wants(c);
@@ -218,51 +240,30 @@ static ares_ssize_t s_recvfrom(ares_socket_t s, void *buf, size_t len, int flags
                                struct sockaddr *from, ares_socklen_t *fromlen, void *ud)
 {
     struct dns_upstream *up = ud;
-    struct dns_transport_conn *c = conn_get(up->r, s);
-    if (!c || c->kind == DNS_SOCK_NONE) {
-        errno = EBADF;
+    struct dns_transport_conn *c = conn_io(up, s);
+    if (!c)
         return -1;
-    }
     if (c->kind == DNS_SOCK_HOST)
         return recvfrom(c->fd, buf, len, flags, from, fromlen);
-    if (c->kind == DNS_SOCK_DEAD) {
-        errno = ECONNRESET;
-        return -1;
-    }
     ssize_t n = up->r->mesh.recv(up->r->mesh.ctx, c->fd, buf, len);
-    if (n < 0) {
-        errno = (int)-n;
-        return -1;
-    }
-    if (from && fromlen) {
+    if (n >= 0 && from && fromlen) {
         struct sockaddr_storage ss;
         socklen_t l = base_endpoint_to_sockaddr(&c->peer, &ss);
         memcpy(from, &ss, *fromlen < l ? *fromlen : l);
         *fromlen = l;
     }
-    return n;
+    return sys_ret(n);
 }
 
 static ares_ssize_t s_sendv(ares_socket_t s, const struct iovec *iov, int n, void *ud)
 {
     struct dns_upstream *up = ud;
-    struct dns_transport_conn *c = conn_get(up->r, s);
-    if (!c || c->kind == DNS_SOCK_NONE) {
-        errno = EBADF;
+    struct dns_transport_conn *c = conn_io(up, s);
+    if (!c)
         return -1;
-    }
     if (c->kind == DNS_SOCK_HOST)
         return writev(c->fd, iov, n);
-    if (c->kind == DNS_SOCK_DEAD) {
-        errno = ECONNRESET;
-        return -1;
-    }
-    ssize_t sent = up->r->mesh.send(up->r->mesh.ctx, c->fd, iov, n);
-    if (sent < 0) {
-        errno = (int)-sent;
-        return -1;
-    }
-    return sent;
+    return sys_ret(up->r->mesh.send(up->r->mesh.ctx, c->fd, iov, n));
 }
 
 const struct ares_socket_functions dns_sock_funcs = {
