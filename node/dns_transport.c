@@ -44,8 +44,7 @@ struct node_dns_mesh {
     size_t nsocks;
 };
 
-/* A netstack error as the errno a socket would report. */
-static int ns_errno(int err)
+int node_dns_ns_errno(int err)
 {
     switch (err) {
     case NS_EREFUSED:
@@ -94,7 +93,7 @@ static void udp_recv(ns_udp *u, const uint8_t *data, size_t len)
 static void udp_error(ns_udp *u, int err)
 {
     struct mesh_sock *s = ns_udp_data(u);
-    s->err = ns_errno(err); /* ICMP unreachable: c-ares moves on to the next server */
+    s->err = node_dns_ns_errno(err); /* ICMP unreachable: c-ares moves on to the next server */
     dns_transport_ready(s->conn, true, false);
 }
 
@@ -104,7 +103,7 @@ static void tcp_connect(ns_conn *c, int status)
 {
     struct mesh_sock *s = ns_conn_data(c);
     if (status != NS_OK) {
-        s->err = ns_errno(status);
+        s->err = node_dns_ns_errno(status);
         dns_transport_ready(s->conn, true, false);
         return;
     }
@@ -145,7 +144,7 @@ static void tcp_writable(ns_conn *c)
 static void tcp_error(ns_conn *c, int err)
 {
     struct mesh_sock *s = ns_conn_data(c);
-    s->err = ns_errno(err);
+    s->err = node_dns_ns_errno(err);
     dns_transport_ready(s->conn, true, true);
 }
 
@@ -205,7 +204,7 @@ static int t_open(void *ctx, int type, const struct base_endpoint *server,
         s->c = ns_conn_connect(t->stack, &ep, &tcp_cbs, s, &err);
     if (!s->u && !s->c) {
         free(s);
-        return ns_errno(err);
+        return node_dns_ns_errno(err);
     }
     t->socks[h] = s;
     return h;
@@ -214,7 +213,7 @@ static int t_open(void *ctx, int type, const struct base_endpoint *server,
 static ssize_t udp_send(struct mesh_sock *s, const void *msg, size_t len)
 {
     int rc = ns_udp_send(s->u, msg, len);
-    return rc != NS_OK ? ns_errno(rc) : (ssize_t)len;
+    return rc != NS_OK ? node_dns_ns_errno(rc) : (ssize_t)len;
 }
 
 /* One datagram from the pieces c-ares hands over (usually one). */
@@ -246,7 +245,7 @@ static ssize_t t_send(void *ctx, int h, const struct iovec *iov, int iovcnt)
     for (int i = 0; s->connected && i < iovcnt; i++) {
         ssize_t n = ns_conn_write(s->c, iov[i].iov_base, iov[i].iov_len);
         if (n < 0)
-            return ns_errno((int)n);
+            return node_dns_ns_errno((int)n);
         total += (size_t)n;
         if ((size_t)n < iov[i].iov_len)
             break; /* full: on_writable follows */

@@ -42,5 +42,7 @@ struct node_dns_mesh *node_dns_mesh_new(ns_stack *stack, node_dns_covers_fn cove
                                         void *covers_ctx);
 struct dns_transport node_dns_mesh_transport(struct node_dns_mesh *t);
 void node_dns_mesh_free(struct node_dns_mesh *t);
+/* A netstack error (NS_E...) as the negative errno value a socket would report. */
+int node_dns_ns_errno(int ns_err);
 
 #endif

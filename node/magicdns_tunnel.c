@@ -204,11 +204,12 @@ int node_magicdns_serve(struct node_magicdns *m, ns_stack *stack)
 {
     ns_addr magic;
     ns_addr_parse(&magic, NODE_MAGICDNS_ADDR);
-    if (ns_stack_add_address(stack, &magic) != NS_OK ||
-        ns_stack_handle_udp(stack, &magic, 53, on_udp_accept, m) != NS_OK ||
-        ns_stack_handle_tcp(stack, &magic, 53, on_tcp_accept, m) != NS_OK)
-        return -EADDRINUSE;
-    return 0;
+    int rc = ns_stack_add_address(stack, &magic);
+    if (rc == NS_OK)
+        rc = ns_stack_handle_udp(stack, &magic, 53, on_udp_accept, m);
+    if (rc == NS_OK)
+        rc = ns_stack_handle_tcp(stack, &magic, 53, on_tcp_accept, m);
+    return rc == NS_OK ? 0 : node_dns_ns_errno(rc);
 }
 
 void node_magicdns_unserve(struct node_magicdns *m)
