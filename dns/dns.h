@@ -256,7 +256,7 @@ void dns_stream_close(struct dns_stream *s, dns_closed_cb on_closed, void *arg);
 /* Local listener: UDP and TCP (2-byte length prefix, pipelined) on addr. */
 struct dns_listener_config {
     struct dns_resolver *resolver; /* closed after the listener */
-    struct base_endpoint addr;     /* port 0: any (the same for UDP and TCP) */
+    struct base_endpoint addr;     /* port 0: any free for both UDP and TCP */
     unsigned tcp_idle_ms;          /* close idle TCP connections, 0 = 10000 */
     unsigned max_tcp_conns;        /* 0 = 64; more are accepted and closed at once */
     unsigned max_udp_inflight;     /* queries waiting for upstreams, 0 = 1024; more dropped */

@@ -321,8 +321,8 @@ static void apply_defaults(struct dns_listener_config *c)
         c->max_udp_inflight = 1024;
 }
 
-int dns_listener_new(uv_loop_t *loop, const struct dns_listener_config *cfg,
-                     struct dns_listener **out)
+static int listener_try(uv_loop_t *loop, const struct dns_listener_config *cfg,
+                        struct dns_listener **out)
 {
     struct dns_listener *l = calloc(1, sizeof(*l));
     if (!l)
@@ -349,6 +349,17 @@ int dns_listener_new(uv_loop_t *loop, const struct dns_listener_config *cfg,
     }
     *out = l;
     return 0;
+}
+
+int dns_listener_new(uv_loop_t *loop, const struct dns_listener_config *cfg,
+                     struct dns_listener **out)
+{
+    /* Port 0: the port UDP got may be taken for TCP (by an outgoing connection): take another. */
+    int tries = cfg->addr.port == 0 ? 16 : 1, rc;
+    do
+        rc = listener_try(loop, cfg, out);
+    while (rc == -EADDRINUSE && --tries > 0);
+    return rc;
 }
 
 uint16_t dns_listener_port(const struct dns_listener *l)
