@@ -32,7 +32,7 @@ typedef bool (*node_dns_covers_fn)(void *ctx, const struct sockaddr *addr);
 struct node_magicdns;
 
 struct node_magicdns_config {
-    const struct node_options *opts; /* --dns-listen and --dns-suffix (read by new only) */
+    const struct node_options *opts; /* --dns-suffix; --dns-listen (read by new only) */
     const struct node_config *cfg;   /* NULL: no configuration yet */
     struct base_logger log;          /* event=dns_config_invalid, event=dns_listen_failed */
 };
