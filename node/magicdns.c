@@ -13,44 +13,29 @@
 
 /* ---- configuration -> dns_config ---- */
 
-/* Everything dns_config points at, freed after the resolver copied it. */
+/* Everything dns_config points at, freed after the resolver copied it; the configuration's
+ * resolvers (base_endpoints already) are pointed at as they are. */
 struct dns_build {
     struct dns_config cfg;
     struct dns_host *hosts;
     struct base_addr *addrs;
     struct dns_record *records;
-    struct base_endpoint *servers; /* the default upstreams, then each route's */
     struct dns_route *routes;
     char suffix[256];
 };
 
-static void addr_from(struct base_addr *out, int family, const uint8_t *ip)
+/* Host prefixes (/32, /128) among prefixes: a host's MagicDNS addresses. all: every
+ * prefix's address (the node's own, which keep their subnet's length). */
+static size_t host_addrs(const struct base_prefix *p, size_t n, bool all, struct base_addr *out)
 {
-    if (family == AF_INET)
-        base_addr_v4(out, ip);
-    else
-        base_addr_v6(out, ip);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (all || p[i].bits == base_addr_len(&p[i].addr) * 8)
+            out[k++] = p[i].addr;
+    return k;
 }
 
-static void endpoint_from(struct base_endpoint *out, const struct node_ipport *ip)
-{
-    addr_from(&out->addr, ip->family, ip->addr);
-    out->port = ip->port;
-}
-
-/* A peer's MagicDNS addresses: its host routes (/32, /128) among its allowed IPs. */
-static size_t peer_addrs(const struct node_peer *p, struct base_addr *out)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < p->n_allowed_ips; i++) {
-        const struct wg_allowed_ip *a = &p->allowed_ips[i];
-        if (a->cidr == (a->family == AF_INET ? 32 : 128))
-            addr_from(&out[n++], a->family, a->addr);
-    }
-    return n;
-}
-
-static size_t count_addrs(const struct node_config *c)
+static size_t count_addrs(const struct cfg_config *c)
 {
     size_t n = c->n_addresses;
     for (size_t i = 0; i < c->n_peers; i++)
@@ -58,48 +43,43 @@ static size_t count_addrs(const struct node_config *c)
     return n;
 }
 
-static void build_hosts(struct dns_build *b, const struct node_config *c)
+static void build_hosts(struct dns_build *b, const struct cfg_config *c)
 {
     struct base_addr *next = b->addrs;
     size_t nh = 0;
     if (c->name && c->n_addresses) {
-        for (size_t i = 0; i < c->n_addresses; i++)
-            addr_from(&next[i], c->addresses[i].family, c->addresses[i].addr);
-        b->hosts[nh++] = (struct dns_host){c->name, next, c->n_addresses};
-        next += c->n_addresses;
+        size_t n = host_addrs(c->addresses, c->n_addresses, true, next);
+        b->hosts[nh++] = (struct dns_host){c->name, next, n};
+        next += n;
     }
     for (size_t i = 0; i < c->n_peers; i++) {
-        size_t n = c->peers[i].name ? peer_addrs(&c->peers[i], next) : 0;
+        const struct cfg_peer *p = &c->peers[i];
+        size_t n = p->name ? host_addrs(p->allowed_ips, p->n_allowed_ips, false, next) : 0;
         if (n == 0)
             continue;
-        b->hosts[nh++] = (struct dns_host){c->peers[i].name, next, n};
+        b->hosts[nh++] = (struct dns_host){p->name, next, n};
         next += n;
     }
     b->cfg.hosts = b->hosts;
     b->cfg.n_hosts = nh;
 }
 
-static void build_records_and_upstreams(struct dns_build *b, const struct node_config *c)
+static void build_records_and_upstreams(struct dns_build *b, const struct cfg_config *c)
 {
     for (size_t i = 0; i < c->n_records; i++) {
-        const struct node_dns_record *r = &c->records[i];
-        b->records[i] = (struct dns_record){
-            .name = r->name, .type = r->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA};
-        addr_from(&b->records[i].addr, r->family, r->addr);
+        const struct cfg_dns_record *r = &c->records[i];
+        b->records[i] =
+            (struct dns_record){.name = r->name,
+                                .type = r->addr.family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA,
+                                .addr = r->addr};
     }
     b->cfg.records = b->records;
     b->cfg.n_records = c->n_records;
-
-    size_t k = 0;
-    for (size_t i = 0; i < c->n_resolvers; i++)
-        endpoint_from(&b->servers[k++], &c->resolvers[i]);
-    b->cfg.upstreams = b->servers;
+    b->cfg.upstreams = c->resolvers;
     b->cfg.n_upstreams = c->n_resolvers;
     for (size_t i = 0; i < c->n_routes; i++) {
-        const struct node_dns_route *r = &c->routes[i];
-        b->routes[i] = (struct dns_route){r->suffix, b->servers + k, r->n_resolvers};
-        for (size_t j = 0; j < r->n_resolvers; j++)
-            endpoint_from(&b->servers[k++], &r->resolvers[j]);
+        const struct cfg_dns_route *r = &c->routes[i];
+        b->routes[i] = (struct dns_route){r->suffix, r->resolvers, r->n_resolvers};
     }
     b->cfg.routes = b->routes;
     b->cfg.n_routes = c->n_routes;
@@ -112,13 +92,12 @@ static void build_free(struct dns_build *b)
     free(b->hosts);
     free(b->addrs);
     free(b->records);
-    free(b->servers);
     free(b->routes);
 }
 
 /* The netmap's suffix wins; wg-quick mode takes --dns-suffix. No trailing dot here. */
 static void build_suffix(struct dns_build *b, const struct node_options *o,
-                         const struct node_config *c)
+                         const struct cfg_config *c)
 {
     const char *suffix = c && c->dns_suffix ? c->dns_suffix : o->dns_suffix;
     snprintf(b->suffix, sizeof(b->suffix), "%s", suffix ? suffix : DNS_DEFAULT_SUFFIX);
@@ -130,21 +109,17 @@ static void build_suffix(struct dns_build *b, const struct node_options *o,
 
 static int build(struct dns_build *b, const struct node_magicdns_config *mc)
 {
-    const struct node_config *c = mc->cfg;
+    const struct cfg_config *c = mc->cfg;
     memset(b, 0, sizeof(*b));
     b->cfg.log = mc->log;
     build_suffix(b, mc->opts, c);
     if (!c)
         return 0;
-    size_t n_up = c->n_resolvers;
-    for (size_t i = 0; i < c->n_routes; i++)
-        n_up += c->routes[i].n_resolvers;
     b->hosts = calloc(c->n_peers + 1, sizeof(*b->hosts));
     b->addrs = calloc(count_addrs(c) + 1, sizeof(*b->addrs));
     b->records = calloc(c->n_records + 1, sizeof(*b->records));
-    b->servers = calloc(n_up + 1, sizeof(*b->servers));
     b->routes = calloc(c->n_routes + 1, sizeof(*b->routes));
-    if (!b->hosts || !b->addrs || !b->records || !b->servers || !b->routes) {
+    if (!b->hosts || !b->addrs || !b->records || !b->routes) {
         build_free(b);
         return -ENOMEM;
     }
@@ -170,15 +145,12 @@ int node_magicdns_apply(struct node_magicdns *m, const struct node_magicdns_conf
 
 static int start_listener(struct node_magicdns *m, const struct node_options *o)
 {
-    struct dns_listener_config lc = {.resolver = m->resolver, .addr.port = o->dns_listen.port};
-    const char *host = o->dns_listen.host;
-    int rc = base_addr_parse(&lc.addr.addr, host, strlen(host));
-    if (rc == 0)
-        rc = dns_listener_new(m->loop, &lc, &m->listener);
+    struct dns_listener_config lc = {.resolver = m->resolver, .addr = o->dns_listen};
+    int rc = dns_listener_new(m->loop, &lc, &m->listener);
     if (rc < 0) {
-        char q[NODE_HOST_MAX + 8];
-        base_logf(&m->log, BASE_LOG_ERROR, "event=dns_listen_failed addr=%s port=%u err=%s",
-                  base_log_quote(q, sizeof(q), host), o->dns_listen.port, base_errname(rc));
+        char e[BASE_ENDPOINT_STRLEN];
+        base_logf(&m->log, BASE_LOG_ERROR, "event=dns_listen_failed addr=%s err=%s",
+                  base_endpoint_format(&o->dns_listen, e, sizeof(e)), base_errname(rc));
         m->listener = NULL;
     }
     return rc;

@@ -33,7 +33,7 @@ struct node_magicdns;
 
 struct node_magicdns_config {
     const struct node_options *opts; /* --dns-suffix; --dns-listen (read by new only) */
-    const struct node_config *cfg;   /* NULL: no configuration yet */
+    const struct cfg_config *cfg;    /* NULL: no configuration yet */
     struct base_logger log;          /* event=dns_config_invalid, event=dns_listen_failed */
 };
 
