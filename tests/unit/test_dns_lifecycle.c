@@ -39,6 +39,42 @@ static void count(void *arg)
     (*(int *)arg)++;
 }
 
+/* A resolver on a fresh loop from c with one host, name at ip. */
+static struct dns_resolver *start(uv_loop_t *loop, struct dns_config *c, struct dns_host *host,
+                                  struct base_addr *a, const char *name, const char *ip)
+{
+    struct dns_resolver *r;
+    uv_loop_init(loop);
+    *a = addr(ip);
+    *host = (struct dns_host){name, a, 1};
+    c->hosts = host;
+    c->n_hosts = 1;
+    assert_int_equal(dns_resolver_new(loop, c, &r), 0);
+    return r;
+}
+
+/* Closes r and runs the loop dry: nothing may be left on it. */
+static void finish(uv_loop_t *loop, struct dns_resolver *r)
+{
+    dns_resolver_close(r, NULL, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(loop), 0);
+}
+
+/* An A query for name with id. */
+static size_t make_query(uint8_t q[512], uint16_t id, const char *name)
+{
+    struct dns_builder b;
+    uint8_t wire[DNS_NAME_MAX];
+    struct dns_header h = {id, DNS_F_RD, 1, 0, 0, 0};
+    assert_true(dns_name_from_text(name, wire) > 0);
+    dns_b_init(&b, q, 512);
+    dns_b_bytes(&b, "\0\0\0\0\0\0\0\0\0\0\0\0", DNS_HDR_LEN);
+    dns_b_question(&b, wire, DNS_TYPE_A, DNS_CLASS_IN);
+    dns_header_write(q, &h);
+    return b.len;
+}
+
 static void ignore_reply(void *ctx, const uint8_t *reply, size_t len)
 {
     (void)ctx, (void)reply, (void)len;
@@ -63,15 +99,8 @@ static void test_resolver_close_in_flight(void **state)
     assert_int_equal(dns_resolver_new(&loop, &c, &r), 0);
 
     uint8_t q[512];
-    struct dns_builder b;
-    uint8_t name[DNS_NAME_MAX];
-    struct dns_header h = {0x1234, DNS_F_RD, 1, 0, 0, 0};
-    dns_name_from_text("example.org", name);
-    dns_b_init(&b, q, sizeof(q));
-    dns_b_bytes(&b, "\0\0\0\0\0\0\0\0\0\0\0\0", DNS_HDR_LEN);
-    dns_b_question(&b, name, DNS_TYPE_A, DNS_CLASS_IN);
-    dns_header_write(q, &h);
-    assert_non_null(dns_resolver_handle(r, q, b.len, 512, ignore_reply, NULL));
+    size_t n = make_query(q, 0x1234, "example.org");
+    assert_non_null(dns_resolver_handle(r, q, n, 512, ignore_reply, NULL));
     for (int i = 0; i < 5; i++)
         uv_run(&loop, UV_RUN_NOWAIT); /* the query leaves on a host socket */
 
@@ -103,13 +132,10 @@ static void test_config_rejected(void **state)
 {
     (void)state;
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct base_addr a = addr("100.64.0.2");
-    struct dns_host host = {"db", &a, 1};
-    struct dns_config c = {.hosts = &host, .n_hosts = 1};
-    c.log = (struct base_logger){.fn = log_line, .level = BASE_LOG_DEBUG};
-    struct dns_resolver *r, *none = NULL;
-    assert_int_equal(dns_resolver_new(&loop, &c, &r), 0);
+    struct base_addr a;
+    struct dns_host host;
+    struct dns_config c = {.log = {.fn = log_line, .level = BASE_LOG_DEBUG}};
+    struct dns_resolver *r = start(&loop, &c, &host, &a, "db", "100.64.0.2"), *none = NULL;
 
     struct dns_record aaaa_with_v4 = {.name = "x.mesh.internal", .type = DNS_TYPE_AAAA, .addr = a};
     struct dns_config bad = c;
@@ -132,9 +158,7 @@ static void test_config_rejected(void **state)
     struct lk l = {0};
     assert_null(dns_resolver_lookup(r, "db", DNS_FAMILY_V4, on_lookup, &l));
     assert_int_equal(l.err, 0); /* the old config answers */
-    dns_resolver_close(r, NULL, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    finish(&loop, r);
 }
 
 /* NXDOMAIN and "exists, but not with that family" are two errors; so is a literal of the
@@ -143,12 +167,10 @@ static void test_lookup_errors(void **state)
 {
     (void)state;
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct base_addr a = addr("fd7a:115c:a1e0::2");
-    struct dns_host host = {"v6box", &a, 1};
-    struct dns_config c = {.hosts = &host, .n_hosts = 1};
-    struct dns_resolver *r;
-    assert_int_equal(dns_resolver_new(&loop, &c, &r), 0);
+    struct base_addr a;
+    struct dns_host host;
+    struct dns_config c = {0};
+    struct dns_resolver *r = start(&loop, &c, &host, &a, "v6box", "fd7a:115c:a1e0::2");
     struct lk l = {0};
     assert_null(dns_resolver_lookup(r, "v6box", DNS_FAMILY_V4, on_lookup, &l));
     assert_int_equal(l.called, 1);
@@ -164,9 +186,7 @@ static void test_lookup_errors(void **state)
     memset(&l, 0, sizeof(l));
     dns_resolver_lookup(r, "fd00::1", DNS_FAMILY_V4, on_lookup, &l);
     assert_int_equal(l.err, BASE_ENOANSWER);
-    dns_resolver_close(r, NULL, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    finish(&loop, r);
 }
 
 static ssize_t s_write(void *ctx, const uint8_t *data, size_t len)
@@ -188,18 +208,11 @@ static const struct dns_stream_ops s_ops = {s_write, s_pause, NULL, s_done};
 static void udp_roundtrip(uv_loop_t *loop, uint16_t port)
 {
     uint8_t q[512], rep[512];
-    struct dns_builder b;
-    uint8_t name[DNS_NAME_MAX];
-    struct dns_header h = {0x4242, DNS_F_RD, 1, 0, 0, 0};
-    dns_name_from_text("db.mesh.internal", name);
-    dns_b_init(&b, q, sizeof(q));
-    dns_b_bytes(&b, "\0\0\0\0\0\0\0\0\0\0\0\0", DNS_HDR_LEN);
-    dns_b_question(&b, name, DNS_TYPE_A, DNS_CLASS_IN);
-    dns_header_write(q, &h);
+    size_t len = make_query(q, 0x4242, "db.mesh.internal");
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(sendto(fd, q, b.len, 0, (struct sockaddr *)&sin, sizeof(sin)), (ssize_t)b.len);
+    assert_int_equal(sendto(fd, q, len, 0, (struct sockaddr *)&sin, sizeof(sin)), (ssize_t)len);
     ssize_t n = -1;
     for (int i = 0; i < 200 && n < 0; i++) {
         uv_run(loop, UV_RUN_NOWAIT);
@@ -221,12 +234,10 @@ static void test_listener_and_stream_close(void **state)
 {
     (void)state;
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct base_addr a = addr("100.64.0.2");
-    struct dns_host host = {"db", &a, 1};
-    struct dns_config c = {.hosts = &host, .n_hosts = 1};
-    struct dns_resolver *r;
-    assert_int_equal(dns_resolver_new(&loop, &c, &r), 0);
+    struct base_addr a;
+    struct dns_host host;
+    struct dns_config c = {0};
+    struct dns_resolver *r = start(&loop, &c, &host, &a, "db", "100.64.0.2");
     struct dns_listener_config lc = {.resolver = r, .addr.addr = addr("127.0.0.1")};
     struct dns_listener *l;
     assert_int_equal(dns_listener_new(&loop, &lc, &l), 0);
