@@ -25,8 +25,8 @@ struct mesh_sock {
     struct node_dns_mesh *t;
     struct dns_transport_conn *conn;
     int type;
-    ns_udp *u;
-    ns_conn *c;
+    struct ns_udp *u;
+    struct ns_conn *c;
     int err;                 /* negative errno to report on the next recv/send, 0 = none */
     bool connected;          /* SOCK_STREAM: handshake done */
     bool eof;                /* SOCK_STREAM: the server's FIN */
@@ -37,31 +37,30 @@ struct mesh_sock {
 };
 
 struct node_dns_mesh {
-    ns_stack *stack;
+    struct ns_stack *stack;
     node_dns_covers_fn covers;
     void *covers_ctx;
     struct mesh_sock **socks; /* index = handle */
     size_t nsocks;
 };
 
-int node_dns_ns_errno(int err)
+/* A netstack error as a socket would report it to c-ares: an errno value. */
+static int sock_err(int err)
 {
     switch (err) {
-    case NS_EREFUSED:
-        return -ECONNREFUSED;
-    case NS_EUNREACH:
+    case -ENETUNREACH:
         return -EHOSTUNREACH;
-    case NS_ETIMEDOUT:
-        return -ETIMEDOUT;
-    case NS_ENOMEM:
-        return -ENOMEM;
-    case NS_EINVAL:
+    case -EINVAL:
         return -EAFNOSUPPORT;
-    case NS_ELIMIT:
+    case BASE_ELIMIT:
         return -ENOBUFS;
-    case NS_EADDRINUSE:
-        return -EADDRINUSE;
-    default:
+    case -ECONNREFUSED:
+    case -EHOSTUNREACH:
+    case -ETIMEDOUT:
+    case -ENOMEM:
+    case -EADDRINUSE:
+        return err;
+    default: /* reset, the stack closing (BASE_ECLOSING), ... */
         return -ECONNRESET;
     }
 }
@@ -75,7 +74,7 @@ static struct mesh_sock *sock_get(struct node_dns_mesh *t, int h)
 
 /* ---- netstack callbacks: the only place readiness is reported from ---- */
 
-static void udp_recv(ns_udp *u, const uint8_t *data, size_t len)
+static void udp_recv(struct ns_udp *u, const uint8_t *data, size_t len)
 {
     struct mesh_sock *s = ns_udp_data(u);
     if (s->nq >= DGRAM_QUEUE_MAX)
@@ -90,20 +89,20 @@ static void udp_recv(ns_udp *u, const uint8_t *data, size_t len)
     dns_transport_ready(s->conn, true, false); /* may close s */
 }
 
-static void udp_error(ns_udp *u, int err)
+static void udp_error(struct ns_udp *u, int err)
 {
     struct mesh_sock *s = ns_udp_data(u);
-    s->err = node_dns_ns_errno(err); /* ICMP unreachable: c-ares moves on to the next server */
+    s->err = sock_err(err); /* ICMP unreachable: c-ares moves on to the next server */
     dns_transport_ready(s->conn, true, false);
 }
 
 static const struct ns_udp_cbs udp_cbs = {.on_recv = udp_recv, .on_error = udp_error};
 
-static void tcp_connect(ns_conn *c, int status)
+static void tcp_connect(struct ns_conn *c, int status)
 {
     struct mesh_sock *s = ns_conn_data(c);
-    if (status != NS_OK) {
-        s->err = node_dns_ns_errno(status);
+    if (status != 0) {
+        s->err = sock_err(status);
         dns_transport_ready(s->conn, true, false);
         return;
     }
@@ -111,7 +110,7 @@ static void tcp_connect(ns_conn *c, int status)
     dns_transport_ready(s->conn, false, true);
 }
 
-static void tcp_read(ns_conn *c, const uint8_t *data, size_t len)
+static void tcp_read(struct ns_conn *c, const uint8_t *data, size_t len)
 {
     struct mesh_sock *s = ns_conn_data(c);
     if (!len) {
@@ -135,16 +134,16 @@ static void tcp_read(ns_conn *c, const uint8_t *data, size_t len)
     dns_transport_ready(s->conn, true, false);
 }
 
-static void tcp_writable(ns_conn *c)
+static void tcp_writable(struct ns_conn *c)
 {
     struct mesh_sock *s = ns_conn_data(c);
     dns_transport_ready(s->conn, false, true);
 }
 
-static void tcp_error(ns_conn *c, int err)
+static void tcp_error(struct ns_conn *c, int err)
 {
     struct mesh_sock *s = ns_conn_data(c);
-    s->err = node_dns_ns_errno(err);
+    s->err = sock_err(err);
     dns_transport_ready(s->conn, true, true);
 }
 
@@ -195,16 +194,14 @@ static int t_open(void *ctx, int type, const struct base_endpoint *server,
         return -ENOMEM;
     *s = (struct mesh_sock){.t = t, .conn = conn, .type = type};
     base_list_init(&s->dgrams);
-    ns_endpoint ep = {.addr = {.family = server->addr.family}, .port = server->port};
-    memcpy(ep.addr.ip, server->addr.ip, sizeof(ep.addr.ip));
-    int err = NS_OK;
+    int err;
     if (type == SOCK_DGRAM)
-        s->u = ns_udp_open(t->stack, &ep, &udp_cbs, s, &err);
+        err = ns_udp_open(t->stack, server, &udp_cbs, s, &s->u);
     else
-        s->c = ns_conn_connect(t->stack, &ep, &tcp_cbs, s, &err);
-    if (!s->u && !s->c) {
+        err = ns_conn_connect(t->stack, server, &tcp_cbs, s, &s->c);
+    if (err != 0) {
         free(s);
-        return node_dns_ns_errno(err);
+        return sock_err(err);
     }
     t->socks[h] = s;
     return h;
@@ -213,7 +210,7 @@ static int t_open(void *ctx, int type, const struct base_endpoint *server,
 static ssize_t udp_send(struct mesh_sock *s, const void *msg, size_t len)
 {
     int rc = ns_udp_send(s->u, msg, len);
-    return rc != NS_OK ? node_dns_ns_errno(rc) : (ssize_t)len;
+    return rc != 0 ? sock_err(rc) : (ssize_t)len;
 }
 
 /* One datagram from the pieces c-ares hands over (usually one). */
@@ -245,7 +242,7 @@ static ssize_t t_send(void *ctx, int h, const struct iovec *iov, int iovcnt)
     for (int i = 0; s->connected && i < iovcnt; i++) {
         ssize_t n = ns_conn_write(s->c, iov[i].iov_base, iov[i].iov_len);
         if (n < 0)
-            return node_dns_ns_errno((int)n);
+            return sock_err((int)n);
         total += (size_t)n;
         if ((size_t)n < iov[i].iov_len)
             break; /* full: on_writable follows */
@@ -321,7 +318,7 @@ static void t_close(void *ctx, int h)
 
 /* ---- lifecycle ---- */
 
-struct node_dns_mesh *node_dns_mesh_new(ns_stack *stack, node_dns_covers_fn covers,
+struct node_dns_mesh *node_dns_mesh_new(struct ns_stack *stack, node_dns_covers_fn covers,
                                         void *covers_ctx)
 {
     struct node_dns_mesh *t = calloc(1, sizeof(*t));

@@ -182,7 +182,7 @@ int node_magicdns_new(uv_loop_t *loop, const struct node_magicdns_config *c,
     return 0;
 }
 
-int node_magicdns_attach(struct node_magicdns *m, ns_stack *stack, node_dns_covers_fn covers,
+int node_magicdns_attach(struct node_magicdns *m, struct ns_stack *stack, node_dns_covers_fn covers,
                          void *covers_ctx)
 {
     int rc = node_magicdns_serve(m, stack);

@@ -46,7 +46,7 @@ int node_magicdns_new(uv_loop_t *loop, const struct node_magicdns_config *c,
 int node_magicdns_apply(struct node_magicdns *m, const struct node_magicdns_config *c);
 /* Serves 100.100.100.100:53 (UDP, TCP) on stack, and routes upstreams that covers() says are
  * inside the mesh through it. Returns 0 or a negative error. */
-int node_magicdns_attach(struct node_magicdns *m, ns_stack *stack, node_dns_covers_fn covers,
+int node_magicdns_attach(struct node_magicdns *m, struct ns_stack *stack, node_dns_covers_fn covers,
                          void *covers_ctx);
 /* Releases every flow and conn of the stack it holds (queries on them canceled, the
  * resolver's mesh sockets closed): the stack may be freed right after. */

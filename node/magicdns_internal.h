@@ -17,7 +17,7 @@ struct node_magicdns {
     struct base_logger log;
     struct dns_resolver *resolver;
     struct dns_listener *listener;
-    ns_stack *stack;          /* attached netstack, or NULL */
+    struct ns_stack *stack;   /* attached netstack, or NULL */
     struct base_list pending; /* node_magicdns_query: UDP queries, canceled on detach */
     struct base_list tcp;     /* node_magicdns_tcp: reset on detach */
     unsigned n_tcp;
@@ -30,7 +30,7 @@ struct node_magicdns {
 };
 
 /* magicdns_tunnel.c */
-int node_magicdns_serve(struct node_magicdns *m, ns_stack *stack);
+int node_magicdns_serve(struct node_magicdns *m, struct ns_stack *stack);
 /* Cancels the queries and resets the connections served on the stack. */
 void node_magicdns_unserve(struct node_magicdns *m);
 
@@ -38,11 +38,9 @@ void node_magicdns_unserve(struct node_magicdns *m);
  * conns of stack until the resolver closes its sockets (dns_resolver_set_mesh_transport with
  * another transport or NULL); node_dns_mesh_free releases whatever is left.
  * stack NULL: a transport that covers the same servers and fails every open (-ENETUNREACH). */
-struct node_dns_mesh *node_dns_mesh_new(ns_stack *stack, node_dns_covers_fn covers,
+struct node_dns_mesh *node_dns_mesh_new(struct ns_stack *stack, node_dns_covers_fn covers,
                                         void *covers_ctx);
 struct dns_transport node_dns_mesh_transport(struct node_dns_mesh *t);
 void node_dns_mesh_free(struct node_dns_mesh *t);
-/* A netstack error (NS_E...) as the negative errno value a socket would report. */
-int node_dns_ns_errno(int ns_err);
 
 #endif

@@ -5,6 +5,7 @@
  * (node_magicdns_unserve) cancels the queries and resets the connections.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "magicdns_internal.h"
 
@@ -24,7 +25,7 @@ enum query_state { QUERY_ASKING, QUERY_WAITING };
 struct node_magicdns_query {
     struct base_list link; /* m->pending while WAITING */
     struct node_magicdns *m;
-    ns_udp *flow;
+    struct ns_udp *flow;
     struct dns_request *req;
     enum query_state state;
 };
@@ -40,15 +41,21 @@ static void on_answer(void *ctx, const uint8_t *reply, size_t len)
     free(q);
 }
 
-static void on_udp_error(ns_udp *u, int err)
+/* The netstack is closing: the query goes with its flow. */
+static void on_udp_busy_error(struct ns_udp *u, int err)
 {
-    (void)u;
-    (void)err;
+    struct node_magicdns_query *q = ns_udp_data(u);
+    if (err != BASE_ECLOSING || q->state != QUERY_WAITING)
+        return;
+    dns_request_cancel(q->req);
+    ns_udp_close(q->flow);
+    base_list_remove(&q->link);
+    free(q);
 }
 
 /* A flow whose query is being answered: more datagrams on it are dropped (clients retry on
  * a new source port, which is a new flow). */
-static void on_udp_recv_busy(ns_udp *u, const uint8_t *data, size_t len)
+static void on_udp_recv_busy(struct ns_udp *u, const uint8_t *data, size_t len)
 {
     (void)u;
     (void)data;
@@ -56,9 +63,9 @@ static void on_udp_recv_busy(ns_udp *u, const uint8_t *data, size_t len)
 }
 
 static const struct ns_udp_cbs udp_busy_cbs = {.on_recv = on_udp_recv_busy,
-                                               .on_error = on_udp_error};
+                                               .on_error = on_udp_busy_error};
 
-static void on_udp_recv(ns_udp *u, const uint8_t *data, size_t len)
+static void on_udp_recv(struct ns_udp *u, const uint8_t *data, size_t len)
 {
     struct node_magicdns *m = ns_udp_data(u);
     struct node_magicdns_query *q = calloc(1, sizeof(*q));
@@ -78,9 +85,15 @@ static void on_udp_recv(ns_udp *u, const uint8_t *data, size_t len)
     base_list_push_back(&m->pending, &q->link);
 }
 
+static void on_udp_error(struct ns_udp *u, int err)
+{
+    if (err == BASE_ECLOSING)
+        ns_udp_close(u);
+}
+
 static const struct ns_udp_cbs udp_cbs = {.on_recv = on_udp_recv, .on_error = on_udp_error};
 
-static void on_udp_accept(void *ctx, ns_udp *u)
+static void on_udp_accept(void *ctx, struct ns_udp *u)
 {
     ns_udp_set_cbs(u, &udp_cbs, ctx);
 }
@@ -90,7 +103,7 @@ static void on_udp_accept(void *ctx, ns_udp *u)
 struct node_magicdns_tcp {
     struct base_list link; /* m->tcp */
     struct node_magicdns *m;
-    ns_conn *c;
+    struct ns_conn *c;
     struct dns_stream *s;
     size_t held; /* fed to the session, not yet consumed */
 };
@@ -136,7 +149,7 @@ static void op_done(void *ctx, bool graceful)
 static const struct dns_stream_ops stream_ops = {
     .write = op_write, .pause = op_pause, .consumed = op_consumed, .done = op_done};
 
-static void on_tcp_read(ns_conn *c, const uint8_t *data, size_t len)
+static void on_tcp_read(struct ns_conn *c, const uint8_t *data, size_t len)
 {
     struct node_magicdns_tcp *t = ns_conn_data(c);
     if (!len) {
@@ -151,13 +164,13 @@ static void on_tcp_read(ns_conn *c, const uint8_t *data, size_t len)
     dns_stream_feed(t->s, data, len);
 }
 
-static void on_tcp_writable(ns_conn *c)
+static void on_tcp_writable(struct ns_conn *c)
 {
     struct node_magicdns_tcp *t = ns_conn_data(c);
     dns_stream_writable(t->s);
 }
 
-static void on_tcp_error(ns_conn *c, int err)
+static void on_tcp_error(struct ns_conn *c, int err)
 {
     (void)err;
     tcp_release(ns_conn_data(c), true); /* dead already: close only releases it */
@@ -166,18 +179,18 @@ static void on_tcp_error(ns_conn *c, int err)
 static const struct ns_conn_cbs tcp_cbs = {
     .on_read = on_tcp_read, .on_writable = on_tcp_writable, .on_error = on_tcp_error};
 
-static unsigned tcp_count_from(const struct node_magicdns *m, const ns_addr *a)
+static unsigned tcp_count_from(const struct node_magicdns *m, const struct base_addr *a)
 {
     unsigned n = 0;
     struct base_list *pos;
     base_list_foreach (pos, &m->tcp) {
         const struct node_magicdns_tcp *t = container_of(pos, struct node_magicdns_tcp, link);
-        n += ns_addr_equal(&ns_conn_remote(t->c)->addr, a);
+        n += base_addr_equal(&ns_conn_remote(t->c)->addr, a);
     }
     return n;
 }
 
-static void on_tcp_accept(void *ctx, ns_conn *c)
+static void on_tcp_accept(void *ctx, struct ns_conn *c)
 {
     struct node_magicdns *m = ctx;
     struct node_magicdns_tcp *t = NULL;
@@ -200,16 +213,16 @@ static void on_tcp_accept(void *ctx, ns_conn *c)
 
 /* ---- attach, detach ---- */
 
-int node_magicdns_serve(struct node_magicdns *m, ns_stack *stack)
+int node_magicdns_serve(struct node_magicdns *m, struct ns_stack *stack)
 {
-    ns_addr magic;
-    ns_addr_parse(&magic, NODE_MAGICDNS_ADDR);
+    struct base_addr magic;
+    base_addr_parse(&magic, NODE_MAGICDNS_ADDR, strlen(NODE_MAGICDNS_ADDR));
     int rc = ns_stack_add_address(stack, &magic);
-    if (rc == NS_OK)
+    if (rc == 0)
         rc = ns_stack_handle_udp(stack, &magic, 53, on_udp_accept, m);
-    if (rc == NS_OK)
+    if (rc == 0)
         rc = ns_stack_handle_tcp(stack, &magic, 53, on_tcp_accept, m);
-    return rc == NS_OK ? 0 : node_dns_ns_errno(rc);
+    return rc;
 }
 
 void node_magicdns_unserve(struct node_magicdns *m)
