@@ -99,6 +99,20 @@ int cfg_parse_ini(const char *path, struct cfg_config *out, char *err, size_t er
 int cfg_parse_ini_buffer(const char *name, const char *buf, size_t len, struct cfg_config *out,
                          char *err, size_t errlen);
 
+/* What a wg-quick file may do beyond wg-quick(8). */
+struct cfg_ini_options {
+    const char *base_dir; /* resolves a relative PrivateKeyFile; NULL refuses PrivateKeyFile */
+    bool expand_env;      /* $VAR / ${VAR} in values ($$: a literal $); an unset one is an error */
+};
+/* cfg_parse_ini with --expand-env's choice; PrivateKeyFile is read relative to the file's
+ * directory (as cfg_parse_ini does). */
+int cfg_parse_ini_with(const char *path, bool expand_env, struct cfg_config *out, char *err,
+                       size_t errlen);
+/* cfg_parse_ini_buffer with options (opt NULL: none). */
+int cfg_parse_ini_buffer_with(const char *name, const char *buf, size_t len,
+                              const struct cfg_ini_options *opt, struct cfg_config *out, char *err,
+                              size_t errlen);
+
 /* The JSON netmap (see examples/netmap.json). private_key_file is read relative to the
  * netmap's directory. Same contract as cfg_parse_ini. */
 int cfg_parse_netmap(const char *path, struct cfg_config *out, char *err, size_t errlen);

@@ -34,4 +34,12 @@ int cfg_begin(struct cfg_config *out, enum cfg_source source, const char *file);
 /* After reading a file: the warning for a key file others can read. */
 int cfg_warn_mode(struct cfg_config *c, const char *path, mode_t mode, char *err, size_t errlen);
 
+/* The directory part of path: "." when there is none. */
+void cfg_dir_of(const char *path, char *dir, size_t cap);
+/* A key file as wg(8) writes it (the key, a newline): name resolved against base_dir unless
+ * absolute; path gets the resolved name, mode its mode (the caller warns about 0077 bits).
+ * Returns 0, or -1 with "PATH: ..." in why. */
+int cfg_read_key_file(const char *base_dir, const char *name, uint8_t key[CFG_KEY_LEN], char *path,
+                      size_t pathcap, mode_t *mode, char *why, size_t whylen);
+
 #endif

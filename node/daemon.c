@@ -73,7 +73,7 @@ static int load_config(struct node_daemon *d, struct cfg_config *out, char *err,
 {
     if (d->opts.netmap_path)
         return cfg_parse_netmap(d->config_path, out, err, errlen);
-    return cfg_parse_ini(d->config_path, out, err, errlen);
+    return cfg_parse_ini_with(d->config_path, d->opts.expand_env, out, err, errlen);
 }
 
 /* The configuration's key, or the state directory's. */
@@ -213,9 +213,11 @@ static void print_peer_block(struct node_daemon *d)
             "\ntunless: no configuration yet. This node's public key:\n  %s\n\n"
             "Add it to the other side (wg-quick):\n\n[Peer]\nPublicKey = %s\n"
             "AllowedIPs = <this node's tunnel address>/32\nEndpoint = <this host>:%u\n\n"
-            "Then write %s/%s (a wg-quick file whose PrivateKey is the one in %s/%s)\n"
-            "and send SIGHUP, or restart with --config FILE.\n\n",
-            b64, b64, wg_engine_port(d->engine), d->state_dir, NODE_CONFIG_IN_STATE, d->state_dir,
+            "Then write %s/%s, a wg-quick file whose [Interface] has\n"
+            "  PrivateKeyFile = %s\n"
+            "(the key is already there, next to it: no need to copy it), and send SIGHUP,\n"
+            "or restart with --config FILE.\n\n",
+            b64, b64, wg_engine_port(d->engine), d->state_dir, NODE_CONFIG_IN_STATE,
             NODE_STATE_KEY_FILE);
 }
 
@@ -502,6 +504,8 @@ int node_check(struct node_options *opts)
         fprintf(stderr, "tunless up: %s\n", err);
         code = 2;
     } else {
+        for (size_t i = 0; i < d.opts.n_warnings; i++)
+            printf("warning: %s\n", d.opts.warnings[i]);
         for (size_t i = 0; i < d.cfg.n_warnings; i++)
             printf("warning: %s\n", d.cfg.warnings[i]);
         printf("%s: ok: %zu address(es), %zu peer(s), listen port %u, MTU %u\n", d.cfg.file,
@@ -584,6 +588,10 @@ int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_option
     d->log = (struct node_log){.level = opts->log_level, .out = stderr};
     init_handles(d);
     node_dialer_init(&d->dialer, loop);
+    char q[512];
+    for (size_t i = 0; i < d->opts.n_warnings; i++)
+        node_log(&d->log, BASE_LOG_WARN, "env_warning", "msg=%s",
+                 base_log_quote(q, sizeof(q), d->opts.warnings[i]));
 
     if (bring_up(d, err, sizeof(err)) != 0) {
         fprintf(stderr, "tunless up: %s\n", err);
