@@ -1,5 +1,6 @@
 /* `tunless up`: bring the node up from its options and configuration, reload, shut down. */
 #include "daemon.h"
+#include "plan.h"
 
 #include <arpa/inet.h>
 #include <libgen.h>
@@ -486,6 +487,20 @@ static int resolve_config_path(struct node_daemon *d);
 
 /* ---- --check ---- */
 
+static void print_warning(void *arg, const char *line)
+{
+    (void)arg;
+    printf("warning: %s\n", line);
+}
+
+static void log_plan_warning(void *arg, const char *line)
+{
+    struct node_daemon *d = arg;
+    char q[512];
+    node_log(&d->log, BASE_LOG_WARN, "listener_warning", "msg=%s",
+             base_log_quote(q, sizeof(q), line));
+}
+
 int node_check(struct node_options *opts)
 {
     struct node_daemon d;
@@ -508,8 +523,10 @@ int node_check(struct node_options *opts)
             printf("warning: %s\n", d.opts.warnings[i]);
         for (size_t i = 0; i < d.cfg.n_warnings; i++)
             printf("warning: %s\n", d.cfg.warnings[i]);
+        node_plan_check(&d.opts, print_warning, NULL);
         printf("%s: ok: %zu address(es), %zu peer(s), listen port %u, MTU %u\n", d.cfg.file,
                d.cfg.n_addresses, d.cfg.n_peers, d.cfg.listen_port, d.cfg.mtu);
+        node_plan_print(stdout, &d.opts, &d.cfg);
         cfg_free(&d.cfg);
     }
     node_options_free(&d.opts);
@@ -570,6 +587,7 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
                  d->opts.dns_listen.port);
     if (d->have_config && start_stack(d, &d->cfg, err, errlen) != 0)
         return -1;
+    node_plan_check(&d->opts, log_plan_warning, d);
     if (start_proxies(d, err, errlen) != 0 || start_forwards(d, err, errlen) != 0)
         return -1;
     if (d->have_config && node_peers_apply(d, NULL) != WG_OK) {
