@@ -61,6 +61,25 @@ struct cfg_dns_record {
 
 enum cfg_source { CFG_SOURCE_INI = 1, CFG_SOURCE_NETMAP };
 
+/* What a wireproxy section asks the node to start besides the mesh (wireproxy.c). The node maps
+ * each onto its listeners, --forward and --publish; flags given for the same thing win. */
+enum cfg_service_kind {
+    CFG_SERVICE_SOCKS5 = 1, /* [Socks5]: BindAddress, Username, Password */
+    CFG_SERVICE_HTTP,       /* [http]: the same */
+    CFG_SERVICE_TCP_CLIENT, /* [TCPClientTunnel]: BindAddress -> Target (a --forward) */
+    CFG_SERVICE_UDP_CLIENT, /* [UDPProxyTunnel]: the same over UDP (a --forward udp:) */
+    CFG_SERVICE_TCP_SERVER, /* [TCPServerTunnel]: ListenPort on the tunnel -> Target (--publish) */
+};
+
+struct cfg_service {
+    enum cfg_service_kind kind;
+    unsigned line;              /* of its section header */
+    struct base_endpoint bind;  /* listeners and client tunnels; ":PORT" is 0.0.0.0 as in Go */
+    uint16_t listen_port;       /* TCPServerTunnel */
+    struct cfg_hostport target; /* tunnels */
+    char *username, *password;  /* proxies, or NULL; the password is wiped by cfg_free */
+};
+
 struct cfg_config {
     enum cfg_source source;
     char *file; /* name used in messages (the path, or the name given with a buffer) */
@@ -89,9 +108,15 @@ struct cfg_config {
     struct cfg_peer *peers;
     size_t n_peers;
 
+    struct cfg_service *services; /* wireproxy sections, in file order */
+    size_t n_services;
+
     char **warnings; /* one line each, "file:line: ..." */
     size_t n_warnings;
 };
+
+/* "[Socks5]" and so on, for messages. */
+const char *cfg_service_section(enum cfg_service_kind kind);
 
 /* wg-quick(8) files. The result has passed cfg_validate. */
 int cfg_parse_ini(const char *path, struct cfg_config *out, char *err, size_t errlen);

@@ -20,7 +20,7 @@
 
 #define INI_MAX_FILE (16u << 20)
 
-enum section { SEC_NONE = 0, SEC_INTERFACE, SEC_PEER };
+enum section { SEC_NONE = 0, SEC_INTERFACE, SEC_PEER, SEC_SERVICE };
 
 struct ini {
     struct cfg_config *c;
@@ -30,6 +30,7 @@ struct ini {
     unsigned interface_line; /* 0 = no [Interface] yet */
     unsigned seen[32];       /* line where each key of the current section was given */
     unsigned name_line;      /* line of the current section's `# Name =` */
+    unsigned service_seen;   /* keys given in the current wireproxy section (wireproxy.c) */
     const char *base_dir;    /* resolves a relative PrivateKeyFile; NULL refuses it */
     bool expand_env;
     char *err;
@@ -318,7 +319,7 @@ static size_t key_index(const char *name)
 
 static const char *section_name(enum section s)
 {
-    return s == SEC_INTERFACE ? "[Interface]" : "[Peer]";
+    return s == SEC_INTERFACE ? "[Interface]" : s == SEC_PEER ? "[Peer]" : "wireproxy section";
 }
 
 /* ---- lines ---- */
@@ -336,6 +337,14 @@ static char *trim(char *s)
 /* Checks the section being left is complete. */
 static int end_section(struct ini *p)
 {
+    if (p->section == SEC_SERVICE) {
+        char why[160];
+        const struct cfg_service *svc = &p->c->services[p->c->n_services - 1];
+        if (cfg_wp_end(svc, p->service_seen, why, sizeof(why))) {
+            p->line = svc->line;
+            return ini_fail(p, "%s", why);
+        }
+    }
     if (p->section == SEC_PEER && !p->seen[key_index("PublicKey")]) {
         unsigned at = cur_peer(p)->line;
         p->line = at;
@@ -365,8 +374,24 @@ static int begin_section(struct ini *p, const char *header)
         p->section = SEC_PEER;
         return 0;
     }
+    enum cfg_service_kind kind = cfg_wp_section(header);
+    if (kind) {
+        struct cfg_service *svc = cfg_push(&p->c->services, &p->c->n_services, sizeof(*svc));
+        if (!svc)
+            return oom(p);
+        svc->kind = kind;
+        svc->line = p->line;
+        p->service_seen = 0;
+        p->section = SEC_SERVICE;
+        return 0;
+    }
     char b[80];
-    return ini_fail(p, "%s: unknown section (expected [Interface] or [Peer])",
+    if (strcasecmp(header, "[STDIOTunnel]") == 0)
+        return ini_fail(p, "[STDIOTunnel]: not supported; `tunless nc HOST PORT` does that job "
+                           "next to a running node");
+    return ini_fail(p,
+                    "%s: unknown section (expected [Interface], [Peer], or wireproxy's [Socks5], "
+                    "[http], [TCPClientTunnel], [TCPServerTunnel], [UDPProxyTunnel])",
                     cfg_shown(b, sizeof(b), header));
 }
 
@@ -378,7 +403,7 @@ static int name_comment(struct ini *p, char *comment)
     if (strncasecmp(s, "name", 4) != 0)
         return 0;
     s = trim(s + 4);
-    if (*s != '=' || p->section == SEC_NONE)
+    if (*s != '=' || p->section == SEC_NONE || p->section == SEC_SERVICE)
         return 0;
     s = trim(s + 1);
     char **slot = p->section == SEC_PEER ? &cur_peer(p)->name : &p->c->name;
@@ -467,6 +492,23 @@ static int handle_value(struct ini *p, const struct key_def *def, char *value)
     return r;
 }
 
+static int service_key(struct ini *p, const char *key, char *value)
+{
+    char why[160], buf[4096];
+    const char *v = value;
+    if (p->expand_env && strchr(value, '$')) {
+        if (expand_env(p, key, value, buf, sizeof(buf)) < 0)
+            return -1;
+        v = trim(buf);
+    }
+    struct cfg_service *svc = &p->c->services[p->c->n_services - 1];
+    const char *err = cfg_wp_key(svc, &p->service_seen, key, v, why, sizeof(why));
+    sodium_memzero(buf, sizeof(buf)); /* it may hold a password */
+    if (err && strstr(err, "out of memory"))
+        return oom(p);
+    return err ? ini_fail(p, "%s", err) : 0;
+}
+
 static int key_line(struct ini *p, char *line)
 {
     char b[80];
@@ -477,7 +519,12 @@ static int key_line(struct ini *p, char *line)
     char *key = trim(line), *value = trim(eq + 1);
     if (*key == '\0')
         return ini_fail(p, "no key before '='");
+    if (p->section == SEC_SERVICE)
+        return service_key(p, key, value);
     size_t k = key_index(key);
+    if (p->section == SEC_NONE && strcasecmp(key, "WGConfig") == 0)
+        return ini_fail(p, "WGConfig: not supported; put the [Interface] and [Peer] sections of "
+                           "that file into this one");
     if (p->section == SEC_NONE) {
         return ini_fail(p, "%s: outside of any [Interface] or [Peer] section",
                         k < sizeof(keys) / sizeof(keys[0]) ? keys[k].name

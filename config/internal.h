@@ -42,4 +42,14 @@ void cfg_dir_of(const char *path, char *dir, size_t cap);
 int cfg_read_key_file(const char *base_dir, const char *name, uint8_t key[CFG_KEY_LEN], char *path,
                       size_t pathcap, mode_t *mode, char *why, size_t whylen);
 
+/* wireproxy.c: the kind of a section header such as "[Socks5]" (case-insensitive, as wireproxy
+ * reads them), or 0. */
+enum cfg_service_kind cfg_wp_section(const char *header);
+/* One `Key = Value` of that section. *seen: bits of the keys given so far. Returns NULL or what is
+ * wrong (naming the key) in why; -ENOMEM is "out of memory". */
+const char *cfg_wp_key(struct cfg_service *s, unsigned *seen, const char *key, const char *value,
+                       char *why, size_t cap);
+/* A finished section: NULL, or what it lacks. */
+const char *cfg_wp_end(const struct cfg_service *s, unsigned seen, char *why, size_t cap);
+
 #endif

@@ -99,6 +99,13 @@ void cfg_free(struct cfg_config *c)
         free(p->allowed_ips);
     }
     free(c->peers);
+    for (size_t i = 0; i < c->n_services; i++) {
+        free(c->services[i].username);
+        if (c->services[i].password)
+            sodium_memzero(c->services[i].password, strlen(c->services[i].password));
+        free(c->services[i].password);
+    }
+    free(c->services);
     for (size_t i = 0; i < c->n_routes; i++) {
         free(c->routes[i].suffix);
         free(c->routes[i].resolvers);

@@ -493,6 +493,20 @@ static void print_warning(void *arg, const char *line)
     printf("warning: %s\n", line);
 }
 
+static void print_notice(void *arg, const char *line)
+{
+    (void)arg;
+    printf("notice: %s\n", line);
+}
+
+static void log_plan_notice(void *arg, const char *line)
+{
+    struct node_daemon *d = arg;
+    char q[512];
+    node_log(&d->log, BASE_LOG_INFO, "wireproxy_section", "msg=%s",
+             base_log_quote(q, sizeof(q), line));
+}
+
 static void log_plan_warning(void *arg, const char *line)
 {
     struct node_daemon *d = arg;
@@ -515,8 +529,10 @@ int node_check(struct node_options *opts)
     if (!d.opts.config_path && !d.opts.netmap_path && access(d.config_path, F_OK) != 0) {
         fprintf(stderr, "tunless up: --check: no configuration (give --config or --netmap)\n");
         code = 2;
-    } else if (load_config(&d, &d.cfg, err, sizeof(err)) != 0) {
+    } else if (load_config(&d, &d.cfg, err, sizeof(err)) != 0 ||
+               node_plan_merge(&d.opts, &d.cfg, print_notice, NULL, err, sizeof(err)) != 0) {
         fprintf(stderr, "tunless up: %s\n", err);
+        cfg_free(&d.cfg);
         code = 2;
     } else {
         for (size_t i = 0; i < d.opts.n_warnings; i++)
@@ -553,11 +569,6 @@ static int resolve_config_path(struct node_daemon *d)
 static int bring_up(struct node_daemon *d, char *err, size_t errlen)
 {
     bool given = d->opts.config_path || d->opts.netmap_path;
-    d->publish_ctx = calloc(d->opts.n_publishes + 1, sizeof(*d->publish_ctx));
-    if (!d->publish_ctx) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     if (node_state_dir(d->opts.state_dir, d->state_dir, sizeof(d->state_dir)) != 0) {
         snprintf(err, errlen, "no state directory: give --state-dir or set HOME");
         return -1;
@@ -568,6 +579,14 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
             return -1;
         d->have_config = true;
         log_warnings(d, &d->cfg);
+        if (node_plan_merge(&d->opts, &d->cfg, log_plan_notice, d, err, errlen) != 0)
+            return -1;
+    }
+    /* after the merge: wireproxy's [TCPServerTunnel] sections add publishes */
+    d->publish_ctx = calloc(d->opts.n_publishes + 1, sizeof(*d->publish_ctx));
+    if (!d->publish_ctx) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
     if (choose_key(d, d->have_config ? &d->cfg : NULL, err, errlen) != 0)
         return -1;

@@ -12,6 +12,15 @@
 
 typedef void (*node_plan_warn_fn)(void *arg, const char *line);
 
+/* Maps the configuration's wireproxy sections onto o: [Socks5] -> --socks5, [http] ->
+ * --http-proxy, [TCPClientTunnel] / [UDPProxyTunnel] -> --forward, [TCPServerTunnel] ->
+ * --publish, their credentials -> --proxy-user. A flag (or TUNLESS_ variable) given for the
+ * same thing wins. The file then says what listens: the default proxy stays off unless
+ * --proxy is given. notice gets one line per section saying what it became. Returns 0, or -1
+ * with err (two [Socks5], differing credentials). */
+int node_plan_merge(struct node_options *o, const struct cfg_config *c, node_plan_warn_fn notice,
+                    void *arg, char *err, size_t errlen);
+
 /* warn once per listener bound beyond the loopback without credentials and once per pair of
  * listeners on the same local port. */
 void node_plan_check(const struct node_options *o, node_plan_warn_fn warn, void *arg);
