@@ -140,11 +140,140 @@ static void test_expand_env(void **state)
                  "3: Address: '$TL_TEST_PORT'");
 }
 
+/* wireproxy's README sample, as documented (its keys, its case, its comments), with our keys. */
+static const char wireproxy_sample[] =
+    "[Interface]\n"
+    "Address = 10.200.200.2/32 # The subnet should be /32 and /128 for IPv4 and v6 respectively\n"
+    "# MTU = 1420 (optional)\n"
+    "PrivateKey = " SELF_PRIV "\n"
+    "DNS = 10.200.200.1\n"
+    "\n"
+    "[Peer]\n"
+    "PublicKey = " PEER_B "\n"
+    "# PresharedKey = UItQuvLsyh50ucXHfjF0bbR4IIpVBd74lwKc8uIPXXs= (optional)\n"
+    "Endpoint = my.ddns.example.com:51820\n"
+    "AllowedIPs = 0.0.0.0/0\n"
+    "# PersistentKeepalive = 25 (optional)\n"
+    "\n"
+    "[TCPClientTunnel]\n"
+    "BindAddress = 127.0.0.1:25565\n"
+    "Target = play.cubecraft.net:25565\n"
+    "\n"
+    "[TCPServerTunnel]\n"
+    "ListenPort = 3422\n"
+    "Target = localhost:25545\n"
+    "\n"
+    "[Socks5]\n"
+    "BindAddress = 127.0.0.1:25344\n"
+    "#Username = ...\n"
+    "#Password = ...\n"
+    "\n"
+    "[http]\n"
+    "BindAddress = 127.0.0.1:25345\n"
+    "Username = alice\n"
+    "Password = s3cret\n"
+    "\n"
+    "[UDPProxyTunnel]\n"
+    "BindAddress = :25346\n"
+    "Target = [fd00::53]:53\n"
+    "\n"
+    /* several server tunnels, as in wireproxy's multi-peer sample; section names any case */
+    "[tcpservertunnel]\n"
+    "listenport = 5000\n"
+    "target = service-one.servicenet:5000\n";
+
+static void assert_bind(const struct base_endpoint *ep, const char *want)
+{
+    char b[BASE_ENDPOINT_STRLEN];
+    assert_string_equal(base_endpoint_format(ep, b, sizeof(b)), want);
+}
+
+static void test_wireproxy_sections(void **state)
+{
+    (void)state;
+    struct cfg_config c;
+    char err[512];
+    assert_int_equal(cfg_parse_ini_buffer("wireproxy.conf", wireproxy_sample,
+                                          sizeof(wireproxy_sample) - 1, &c, err, sizeof(err)),
+                     0);
+    assert_int_equal(c.n_peers, 1);
+    assert_int_equal(c.n_services, 6);
+    const struct cfg_service *s = c.services;
+    assert_int_equal(s[0].kind, CFG_SERVICE_TCP_CLIENT);
+    assert_int_equal(s[0].line, 14);
+    assert_bind(&s[0].bind, "127.0.0.1:25565");
+    assert_string_equal(s[0].target.host, "play.cubecraft.net");
+    assert_int_equal(s[0].target.port, 25565);
+    assert_int_equal(s[1].kind, CFG_SERVICE_TCP_SERVER);
+    assert_int_equal(s[1].listen_port, 3422);
+    assert_string_equal(s[1].target.host, "localhost");
+    assert_int_equal(s[2].kind, CFG_SERVICE_SOCKS5);
+    assert_bind(&s[2].bind, "127.0.0.1:25344");
+    assert_null(s[2].username);
+    assert_int_equal(s[3].kind, CFG_SERVICE_HTTP);
+    assert_string_equal(s[3].username, "alice");
+    assert_string_equal(s[3].password, "s3cret");
+    assert_int_equal(s[4].kind, CFG_SERVICE_UDP_CLIENT);
+    assert_bind(&s[4].bind, "0.0.0.0:25346"); /* Go's ":PORT" is every interface */
+    assert_string_equal(s[4].target.host, "fd00::53");
+    assert_int_equal(s[5].kind, CFG_SERVICE_TCP_SERVER);
+    assert_int_equal(s[5].listen_port, 5000);
+    assert_string_equal(cfg_service_section(s[5].kind), "[TCPServerTunnel]");
+    cfg_free(&c);
+}
+
+static void expect_buffer_error(const char *conf, const char *want)
+{
+    struct cfg_config c;
+    char err[512] = "";
+    assert_int_equal(cfg_parse_ini_buffer("wp.conf", conf, strlen(conf), &c, err, sizeof(err)),
+                     BASE_ECONFIG);
+    if (strcmp(err, want) != 0)
+        fail_msg("got  %s\nwant %s", err, want);
+    assert_zeroed(&c);
+}
+
+#define WP_IFACE "[Interface]\nPrivateKey = " SELF_PRIV "\nAddress = 10.0.0.2/32\n"
+
+static void test_wireproxy_errors(void **state)
+{
+    (void)state;
+    expect_buffer_error(WP_IFACE "[http]\nBindAddress = 127.0.0.1:8080\nCertFile = a.pem\n",
+                        "wp.conf:6: CertFile: not supported in [http]");
+    expect_buffer_error(WP_IFACE "[Socks5]\nTarget = a:1\n",
+                        "wp.conf:5: Target: not supported in [Socks5]");
+    expect_buffer_error(WP_IFACE "[UDPProxyTunnel]\nBindAddress = 127.0.0.1:53\nTarget = a:53\n"
+                                 "InactivityTimeout = 30\n",
+                        "wp.conf:7: InactivityTimeout: not supported in [UDPProxyTunnel]");
+    expect_buffer_error(WP_IFACE "[Socks5]\nUsername = u\n",
+                        "wp.conf:4: [Socks5] has no BindAddress");
+    expect_buffer_error(WP_IFACE "[Socks5]\nBindAddress = :1080\nUsername = u\n",
+                        "wp.conf:4: [Socks5]: Username and Password go together");
+    expect_buffer_error(WP_IFACE "[TCPServerTunnel]\nListenPort = 3422\n",
+                        "wp.conf:4: [TCPServerTunnel] has no Target");
+    expect_buffer_error(WP_IFACE "[TCPServerTunnel]\nListenPort = 0\nTarget = a:1\n",
+                        "wp.conf:5: ListenPort: '0': not a port from 1 to 65535");
+    expect_buffer_error(WP_IFACE "[TCPClientTunnel]\nBindAddress = example.com:1\nTarget = a:1\n",
+                        "wp.conf:5: BindAddress: 'example.com:1': a listener binds an IP address "
+                        "(or localhost), not a name");
+    expect_buffer_error(WP_IFACE "[TCPClientTunnel]\nBindAddress = 127.0.0.1:1\n"
+                                 "BindAddress = 127.0.0.1:2\n",
+                        "wp.conf:6: BindAddress: given twice in this section");
+    expect_buffer_error("WGConfig = /etc/wireguard/wg0.conf\n",
+                        "wp.conf:1: WGConfig: not supported; put the [Interface] and [Peer] "
+                        "sections of that file into this one");
+    expect_buffer_error(WP_IFACE "[STDIOTunnel]\nTarget = a:22\n",
+                        "wp.conf:4: [STDIOTunnel]: not supported; `tunless nc HOST PORT` does "
+                        "that job next to a running node");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_private_key_file),
         cmocka_unit_test(test_expand_env),
+        cmocka_unit_test(test_wireproxy_sections),
+        cmocka_unit_test(test_wireproxy_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
