@@ -65,4 +65,28 @@ for _ in $(seq 50); do grep -q 'event=up ' "$dir/log" && break; sleep 0.1; done
 grep -q 'level=warn event=listener_warning msg="--proxy 0.0.0.0:18773: bound beyond the loopback without credentials' "$dir/log" || fail "no start warning for the proxy"
 grep -q 'level=warn event=listener_warning msg="--forward 0.0.0.0:18774: bound beyond' "$dir/log" || fail "no start warning for the forward"
 kill "$node"; wait "$node" || true; node=
+
+echo "== wireproxy sections: one notice each at start, and they listen"
+cat > "$dir/wp.conf" <<CONF
+[Interface]
+PrivateKeyFile = private.key
+Address = 10.200.200.2/32
+[Peer]
+PublicKey = $peer
+AllowedIPs = 10.200.200.0/24
+[Socks5]
+BindAddress = 127.0.0.1:18777
+[TCPClientTunnel]
+BindAddress = 127.0.0.1:18778
+Target = 10.200.200.1:22
+CONF
+chmod 600 "$dir/wp.conf"
+"$TUNLESS_BIN" up --config "$dir/wp.conf" --state-dir "$dir/state" > "$dir/log" 2>&1 & node=$!
+for _ in $(seq 50); do grep -q 'event=up ' "$dir/log" && break; sleep 0.1; done
+grep -q "level=info event=wireproxy_section msg=\"$dir/wp.conf:7: \[Socks5\] -> --socks5 127.0.0.1:18777\"" "$dir/log" || fail "no [Socks5] notice"
+grep -q "level=info event=wireproxy_section msg=\"$dir/wp.conf:9: \[TCPClientTunnel\] -> --forward 127.0.0.1:18778=10.200.200.1:22\"" "$dir/log" || fail "no [TCPClientTunnel] notice"
+(exec 3<> /dev/tcp/127.0.0.1/18777) 2> /dev/null || fail "[Socks5] does not listen"
+(exec 3<> /dev/tcp/127.0.0.1/18778) 2> /dev/null || fail "[TCPClientTunnel] does not listen"
+! grep -q 'service=socks5+http' "$dir/log" || fail "the default proxy started besides"
+kill "$node"; wait "$node" || true; node=
 echo "up_check: ok"
