@@ -247,7 +247,11 @@ static int start_proxy(struct node_daemon *d, const struct base_endpoint *ep,
     int uverr = 0;
     struct proxy_server *srv = proxy_server_new(d->loop, &pc, &uverr);
     if (!srv) {
-        snprintf(err, errlen, "proxy listener %s:%u: %s", host, ep->port, uv_strerror(uverr));
+        const char *flag = protocols == PROXY_BOTH     ? "--proxy"
+                           : protocols == PROXY_SOCKS5 ? "--socks5"
+                                                       : "--http-proxy";
+        snprintf(err, errlen, "proxy listener %s:%u: %s (choose another address with %s)", host,
+                 ep->port, uv_strerror(uverr), flag);
         return -1;
     }
     d->proxies[d->n_proxies++] = srv;
@@ -606,7 +610,15 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
     struct node_magicdns_config dc = dns_config(d);
     int rc = node_magicdns_new(d->loop, &dc, &d->dns);
     if (rc < 0) {
-        snprintf(err, errlen, "MagicDNS: %s", base_strerror(rc));
+        if (d->opts.dns_listen_on) {
+            char ep[BASE_ENDPOINT_STRLEN];
+            snprintf(err, errlen,
+                     "MagicDNS listener %s: %s (choose another address with "
+                     "--dns-listen)",
+                     base_endpoint_format(&d->opts.dns_listen, ep, sizeof(ep)), base_strerror(rc));
+        } else {
+            snprintf(err, errlen, "MagicDNS: %s", base_strerror(rc));
+        }
         return -1;
     }
     d->dialer.resolver = node_magicdns_proxy_resolver(d->dns);
