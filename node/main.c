@@ -22,6 +22,7 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
     {"demo", node_cmd_demo, "two nodes in this process: try the proxy and MagicDNS at once"},
     {"up", node_cmd_up, "run the node in the foreground (see tunless up --help)"},
+    {"derp", node_cmd_derp, "run a DERP relay server (see tunless derp --help)"},
     {"genkey", node_cmd_genkey, "print a new base64 private key"},
     {"pubkey", node_cmd_pubkey, "read a private key on stdin, print its public key"},
     {"version", cmd_version, "print the version"},

@@ -1,0 +1,351 @@
+/*
+ * `tunless derp`: the DERP relay server. Flags -> a derp_server_config (the key from the state
+ * directory, generated on first start) -> derp_server_new on one loop; SIGHUP reloads the
+ * certificate and the verify-clients file, SIGTERM sends Restarting to every client and stops,
+ * SIGINT stops; a second signal exits at once.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+#include <uv.h>
+
+#include "derp.h"
+#include "node.h"
+#include "state.h"
+
+struct derp_cmd {
+    uv_loop_t *loop;
+    struct derp_server *srv;
+    uv_signal_t sig_int, sig_term, sig_hup;
+    int signals_seen;
+    char mesh_key[DERP_KEY_LEN * 4 + 1];
+};
+
+static void derp_log_line(void *arg, enum base_log_level level, const char *line)
+{
+    (void)arg;
+    struct timespec ts;
+    struct tm tm;
+    char when[32];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(stderr, "ts=%s.%03ldZ level=%s %s\n", when, ts.tv_nsec / 1000000,
+            base_log_level_name(level), line);
+}
+
+static void usage(FILE *out)
+{
+    struct derp_limits d;
+    derp_limits_default(&d);
+    fprintf(
+        out,
+        "usage: tunless derp [options]\n"
+        "  --listen ADDR          TCP listener (default 0.0.0.0:443)\n"
+        "  --http                 plain HTTP instead of TLS (loopback, tests)\n"
+        "  --cert FILE --key FILE TLS certificate chain and key, PEM (reloaded on SIGHUP)\n"
+        "  --state-dir DIR        where the server key lives (generated on first start)\n"
+        "  --stun ADDR|off        STUN on UDP (default: the listener's address, port 3478)\n"
+        "  --mesh-key KEY         shared by meshed servers (or --mesh-key-file FILE,\n"
+        "                         or TUNLESS_DERP_MESH_KEY)\n"
+        "  --mesh-with URL,...    other servers of the region: http://host:port, https://host\n"
+        "  --mesh-insecure        https mesh links skip certificate checks\n"
+        "  --verify-clients FILE  only these client keys may log in (reloaded on SIGHUP)\n"
+        "  --login-timeout MS     (%u)   --max-frame BYTES (%u)   --max-client-info BYTES (%u)\n"
+        "  --queue-depth N        (%u)   --write-timeout MS (%u)\n"
+        "  --rate BYTES_PER_SEC   (%u, none)   --rate-burst BYTES (one second of --rate)\n"
+        "  --max-clients N        (%u)   --keepalive MS (%u)\n"
+        "  --restart-reconnect MS (%u)   --restart-try-for MS (%u)\n"
+        "  --log-level LEVEL      error, warn, info (default), debug\n",
+        d.login_timeout_ms, d.max_frame, d.max_client_info, d.queue_depth, d.write_timeout_ms,
+        d.rate_bytes_per_sec, d.max_clients, d.keepalive_ms, d.restart_reconnect_ms,
+        d.restart_try_for_ms);
+}
+
+enum {
+    OPT_LISTEN = 256,
+    OPT_HTTP,
+    OPT_CERT,
+    OPT_KEY,
+    OPT_STATE,
+    OPT_STUN,
+    OPT_MESH_KEY,
+    OPT_MESH_KEY_FILE,
+    OPT_MESH_WITH,
+    OPT_MESH_INSECURE,
+    OPT_VERIFY,
+    OPT_LOG,
+    OPT_LIMIT, /* limits follow, in the order of limit_opts */
+};
+
+static const struct {
+    const char *name;
+    size_t offset;
+} limit_opts[] = {
+    {"login-timeout", offsetof(struct derp_limits, login_timeout_ms)},
+    {"max-frame", offsetof(struct derp_limits, max_frame)},
+    {"max-client-info", offsetof(struct derp_limits, max_client_info)},
+    {"queue-depth", offsetof(struct derp_limits, queue_depth)},
+    {"write-timeout", offsetof(struct derp_limits, write_timeout_ms)},
+    {"rate", offsetof(struct derp_limits, rate_bytes_per_sec)},
+    {"rate-burst", offsetof(struct derp_limits, rate_burst)},
+    {"max-clients", offsetof(struct derp_limits, max_clients)},
+    {"keepalive", offsetof(struct derp_limits, keepalive_ms)},
+    {"restart-reconnect", offsetof(struct derp_limits, restart_reconnect_ms)},
+    {"restart-try-for", offsetof(struct derp_limits, restart_try_for_ms)},
+};
+#define N_LIMITS (sizeof(limit_opts) / sizeof(limit_opts[0]))
+
+struct derp_args {
+    struct derp_server_config cfg;
+    const char *listen, *stun, *state_dir, *mesh_key_file;
+    int plain_http;
+};
+
+static int parse_u32(const char *name, const char *v, uint32_t *out)
+{
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (!*v || *end || n > UINT32_MAX) {
+        fprintf(stderr, "tunless derp: --%s: not a number: %s\n", name, v);
+        return -1;
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
+/* "1.2.3.4:443", "[::]:443", or ":443" for every IPv4 address. */
+static int parse_addr(const char *flag, const char *v, struct base_endpoint *out)
+{
+    char buf[BASE_ENDPOINT_STRLEN + 8];
+    if (v[0] == ':') {
+        snprintf(buf, sizeof(buf), "0.0.0.0%s", v);
+        v = buf;
+    }
+    if (base_endpoint_parse(out, v, strlen(v)) != 0) {
+        fprintf(stderr, "tunless derp: --%s: not IP:PORT: %s\n", flag, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_opt(struct derp_args *a, int c, const char *arg)
+{
+    struct derp_server_config *cfg = &a->cfg;
+    if (c >= OPT_LIMIT && c < OPT_LIMIT + (int)N_LIMITS) {
+        uint32_t *field = (uint32_t *)((char *)&cfg->limits + limit_opts[c - OPT_LIMIT].offset);
+        return parse_u32(limit_opts[c - OPT_LIMIT].name, arg, field);
+    }
+    switch (c) {
+    case OPT_LISTEN:
+        a->listen = arg;
+        return 0;
+    case OPT_HTTP:
+        a->plain_http = 1;
+        return 0;
+    case OPT_CERT:
+        cfg->cert_file = arg;
+        return 0;
+    case OPT_KEY:
+        cfg->key_file = arg;
+        return 0;
+    case OPT_STATE:
+        a->state_dir = arg;
+        return 0;
+    case OPT_STUN:
+        a->stun = arg;
+        return 0;
+    case OPT_MESH_KEY:
+        cfg->mesh_key = arg;
+        return 0;
+    case OPT_MESH_KEY_FILE:
+        a->mesh_key_file = arg;
+        return 0;
+    case OPT_MESH_WITH:
+        cfg->mesh_with = arg;
+        return 0;
+    case OPT_MESH_INSECURE:
+        cfg->mesh_insecure = true;
+        return 0;
+    case OPT_VERIFY:
+        cfg->verify_clients = arg;
+        return 0;
+    case OPT_LOG:
+        if (base_log_level_parse(arg, &cfg->log.level) == 0)
+            return 0;
+        fprintf(stderr, "tunless derp: --log-level: unknown level %s\n", arg);
+        return -1;
+    default:
+        return -1;
+    }
+}
+
+static int parse_args(struct derp_args *a, int argc, char **argv)
+{
+    static const struct option fixed[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"http", no_argument, NULL, OPT_HTTP},
+        {"cert", required_argument, NULL, OPT_CERT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"state-dir", required_argument, NULL, OPT_STATE},
+        {"stun", required_argument, NULL, OPT_STUN},
+        {"mesh-key", required_argument, NULL, OPT_MESH_KEY},
+        {"mesh-key-file", required_argument, NULL, OPT_MESH_KEY_FILE},
+        {"mesh-with", required_argument, NULL, OPT_MESH_WITH},
+        {"mesh-insecure", no_argument, NULL, OPT_MESH_INSECURE},
+        {"verify-clients", required_argument, NULL, OPT_VERIFY},
+        {"log-level", required_argument, NULL, OPT_LOG},
+    };
+    const size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
+    struct option longopts[sizeof(fixed) / sizeof(fixed[0]) + N_LIMITS + 2];
+    memcpy(longopts, fixed, sizeof(fixed));
+    for (size_t i = 0; i < N_LIMITS; i++)
+        longopts[nfixed + i] =
+            (struct option){limit_opts[i].name, required_argument, NULL, OPT_LIMIT + (int)i};
+    longopts[nfixed + N_LIMITS] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[nfixed + N_LIMITS + 1] = (struct option){0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return 1;
+        }
+        if (parse_opt(a, c, optarg) != 0) {
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tunless derp: unexpected argument: %s\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Mesh key from the flag, the file or the environment; the file and env keep it off `ps`. */
+static int load_mesh_key(struct derp_cmd *d, struct derp_args *a)
+{
+    const char *env = getenv("TUNLESS_DERP_MESH_KEY");
+    if (!a->cfg.mesh_key && env && *env)
+        a->cfg.mesh_key = env;
+    if (!a->mesh_key_file)
+        return 0;
+    FILE *f = fopen(a->mesh_key_file, "r");
+    if (!f || !fgets(d->mesh_key, sizeof(d->mesh_key), f)) {
+        fprintf(stderr, "tunless derp: --mesh-key-file: cannot read %s\n", a->mesh_key_file);
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    d->mesh_key[strcspn(d->mesh_key, "\r\n")] = '\0';
+    a->cfg.mesh_key = d->mesh_key;
+    return 0;
+}
+
+static int resolve_config(struct derp_cmd *d, struct derp_args *a)
+{
+    struct derp_server_config *cfg = &a->cfg;
+    if (!a->plain_http && (!cfg->cert_file || !cfg->key_file)) {
+        fprintf(stderr, "tunless derp: TLS needs --cert and --key (or --http for plain HTTP)\n");
+        return -1;
+    }
+    if (a->plain_http)
+        cfg->cert_file = cfg->key_file = NULL;
+    if (parse_addr("listen", a->listen ? a->listen : "0.0.0.0:443", &cfg->listen) != 0)
+        return -1;
+    if (a->stun && strcmp(a->stun, "off") == 0) {
+        memset(&cfg->stun, 0, sizeof(cfg->stun));
+    } else if (a->stun) {
+        if (parse_addr("stun", a->stun, &cfg->stun) != 0)
+            return -1;
+    } else {
+        cfg->stun = cfg->listen;
+        cfg->stun.port = 3478;
+    }
+    if (load_mesh_key(d, a) != 0)
+        return -1;
+    char dir[PATH_MAX], err[512];
+    int created = 0;
+    if (a->state_dir)
+        snprintf(dir, sizeof(dir), "%s", a->state_dir);
+    else if (node_state_dir(NULL, dir, sizeof(dir) - 5) == 0)
+        strcat(dir, "/derp");
+    else {
+        fprintf(stderr, "tunless derp: no --state-dir and no home directory\n");
+        return -1;
+    }
+    if (node_state_load_key(dir, cfg->private_key, &created, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tunless derp: %s\n", err);
+        return -1;
+    }
+    base_logf(&cfg->log, BASE_LOG_INFO, "event=server_key state_dir=%s created=%d", dir, created);
+    return 0;
+}
+
+static void on_closed(void *arg)
+{
+    struct derp_cmd *d = arg;
+    d->srv = NULL;
+    uv_close((uv_handle_t *)&d->sig_int, NULL);
+    uv_close((uv_handle_t *)&d->sig_term, NULL);
+    uv_close((uv_handle_t *)&d->sig_hup, NULL);
+}
+
+static void on_stop(uv_signal_t *sig, int signum)
+{
+    struct derp_cmd *d = sig->data;
+    if (d->signals_seen++ > 0 || !d->srv)
+        exit(1);
+    fprintf(stderr, "ts=- level=info event=signal name=%s action=stop\n",
+            signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    derp_server_close(d->srv, signum == SIGTERM, on_closed, d);
+}
+
+static void on_hup(uv_signal_t *sig, int signum)
+{
+    (void)signum;
+    struct derp_cmd *d = sig->data;
+    char err[512];
+    if (d->srv && derp_server_reload(d->srv, err, sizeof(err)) != 0)
+        fprintf(stderr, "ts=- level=warn event=reload_failed error=\"%s\"\n", err);
+}
+
+int node_cmd_derp(int argc, char **argv)
+{
+    struct derp_cmd d = {0};
+    struct derp_args a = {0};
+    derp_limits_default(&a.cfg.limits);
+    a.cfg.log = (struct base_logger){derp_log_line, NULL, BASE_LOG_INFO};
+    int rc = parse_args(&a, argc, argv);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    if (resolve_config(&d, &a) != 0)
+        return 2;
+    d.loop = uv_default_loop();
+    char err[512] = "";
+    rc = derp_server_new(d.loop, &a.cfg, &d.srv, err, sizeof(err));
+    sodium_memzero(a.cfg.private_key, sizeof(a.cfg.private_key));
+    if (rc != 0) {
+        fprintf(stderr, "tunless derp: %s\n", err[0] ? err : base_strerror(rc));
+        uv_run(d.loop, UV_RUN_DEFAULT);
+        return 2;
+    }
+    uv_signal_t *sigs[] = {&d.sig_int, &d.sig_term, &d.sig_hup};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(d.loop, sigs[i]);
+        sigs[i]->data = &d;
+    }
+    uv_signal_start(&d.sig_int, on_stop, SIGINT);
+    uv_signal_start(&d.sig_term, on_stop, SIGTERM);
+    uv_signal_start(&d.sig_hup, on_hup, SIGHUP);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    uv_loop_close(d.loop);
+    return 0;
+}
