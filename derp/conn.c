@@ -178,10 +178,20 @@ void derp_conn_send_packet(struct derp_conn *c, const uint8_t src[DERP_KEY_LEN],
         s->ctr.dropped_gone++;
         return;
     }
-    /* Nothing in flight: straight to the socket, no queueing. */
+    /* Nothing waiting: straight to the socket, queued only if the kernel does not take it. */
     if (!c->link.write_started && c->q_len == 0) {
-        if (conn_put_packet(c, src, pkt, len) == 0)
-            derp_link_flush(&c->link);
+        uint8_t head[DERP_HEADER_LEN + DERP_KEY_LEN];
+        uv_buf_t b[2] = {
+            uv_buf_init((char *)head,
+                        (unsigned)derp_build_packet_head(head, DERP_FRAME_RECV_PACKET, src, len)),
+            uv_buf_init((char *)pkt, (unsigned)len),
+        };
+        if (derp_link_write_now(&c->link, b, 2) == 0) {
+            s->ctr.packets_sent++;
+            s->ctr.bytes_sent += len;
+        } else {
+            s->ctr.dropped_gone++;
+        }
         return;
     }
     uint32_t depth = s->limits.queue_depth;

@@ -196,6 +196,24 @@ int derp_link_append(struct derp_link *l, const void *p, size_t n)
     return 0;
 }
 
+int derp_link_write_now(struct derp_link *l, const uv_buf_t *bufs, unsigned n)
+{
+    size_t done = 0;
+    if (l->kind == DERP_LINK_TCP && !l->tls.ssl && l->state == DERP_LINK_OPEN &&
+        !l->write_started && !l->pend.len) {
+        int rc = uv_try_write((uv_stream_t *)&l->tcp, bufs, n);
+        done = rc > 0 ? (size_t)rc : 0;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        size_t skip = done < bufs[i].len ? done : bufs[i].len;
+        done -= skip;
+        if (skip < bufs[i].len && derp_link_append(l, bufs[i].base + skip, bufs[i].len - skip) != 0)
+            return -ENOMEM;
+    }
+    derp_link_flush(l);
+    return 0;
+}
+
 size_t derp_link_queued(const struct derp_link *l)
 {
     return l->pend.len + l->fly.len;

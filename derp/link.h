@@ -86,6 +86,10 @@ int derp_link_sink(struct derp_link *l, uv_loop_t *loop, const struct derp_link_
 uint8_t *derp_link_reserve(struct derp_link *l, size_t n);
 void derp_link_commit(struct derp_link *l, size_t n);
 int derp_link_append(struct derp_link *l, const void *p, size_t n);
+/* Writes bufs at once when the link is idle (plain TCP, nothing pending or in flight) and the
+ * kernel takes them; whatever it does not take, or everything otherwise, is appended. Returns
+ * 0 or -ENOMEM. */
+int derp_link_write_now(struct derp_link *l, const uv_buf_t *bufs, unsigned n);
 /* Starts a write of what is pending when none is in flight. */
 void derp_link_flush(struct derp_link *l);
 /* Bytes appended and not yet written (pending + in flight). */
