@@ -15,7 +15,6 @@
 
 /* Control output queued beyond this (a client that pings and never reads) drops the client. */
 #define CONN_CTRL_CAP (4u << 20)
-#define KEEPALIVE_JITTER_MS 5000
 
 static int conn_on_data(struct derp_link *l, const uint8_t *p, size_t n);
 static void conn_on_drained(struct derp_link *l);
@@ -30,6 +29,14 @@ static const struct derp_link_ops conn_ops = {
 };
 
 static void conn_set_preferred(struct derp_conn *c, bool v);
+
+/* The next KeepAlive: the period plus up to a twelfth of it (5 s at derper's 60 s), so that
+ * clients connected together do not wake together. */
+static uint64_t next_keepalive(const struct derp_server *s, uint64_t now)
+{
+    uint32_t period = s->limits.keepalive_ms;
+    return now + period + randombytes_uniform(period / 12 + 1);
+}
 
 static struct derp_conn *conn_of(struct derp_link *l)
 {
@@ -386,8 +393,7 @@ static int conn_login(struct derp_conn *c, const struct derp_frame *f)
         derp_conn_send_frame(c, out, (size_t)rc);
     c->rd.max_len = s->limits.max_frame;
     c->tokens = s->limits.rate_burst;
-    c->next_keepalive =
-        uv_now(s->loop) + s->limits.keepalive_ms + randombytes_uniform(KEEPALIVE_JITTER_MS);
+    c->next_keepalive = next_keepalive(s, uv_now(s->loop));
     s->ctr.logins++;
     char k[17];
     key_short(c->key, k);
@@ -573,8 +579,7 @@ void derp_conn_tick(struct derp_conn *c, uint64_t now, double elapsed_s)
         }
         if (now >= c->next_keepalive) {
             uint8_t f[DERP_HEADER_LEN];
-            c->next_keepalive =
-                now + s->limits.keepalive_ms + randombytes_uniform(KEEPALIVE_JITTER_MS);
+            c->next_keepalive = next_keepalive(s, now);
             s->ctr.keepalives++;
             derp_conn_send_frame(c, f, derp_build(f, DERP_FRAME_KEEP_ALIVE, NULL, 0));
         }

@@ -62,6 +62,20 @@ static json_t *json_object_load(const char *m, size_t len)
     return o;
 }
 
+/* Opens the box and parses its JSON object; the caller json_decrefs *out. */
+static int box_open_json(const uint8_t *p, size_t len, const uint8_t *peer_pub, const uint8_t *priv,
+                         json_t **out)
+{
+    char *m;
+    size_t mlen;
+    int rc = box_open(p, len, peer_pub, priv, &m, &mlen);
+    if (rc != 0)
+        return rc;
+    *out = json_object_load(m, mlen);
+    free(m);
+    return *out ? 0 : BASE_EPARSE;
+}
+
 static int client_info_fields(json_t *o, struct derp_client_info *info)
 {
     json_t *v = json_object_get(o, "version");
@@ -86,15 +100,10 @@ int derp_client_info_open(const uint8_t *payload, size_t len,
 {
     if (len < DERP_KEY_LEN + DERP_NONCE_LEN)
         return BASE_EPARSE;
-    char *m;
-    size_t mlen;
-    int rc = box_open(payload + DERP_KEY_LEN, len - DERP_KEY_LEN, payload, server_priv, &m, &mlen);
+    json_t *o;
+    int rc = box_open_json(payload + DERP_KEY_LEN, len - DERP_KEY_LEN, payload, server_priv, &o);
     if (rc != 0)
         return rc;
-    json_t *o = json_object_load(m, mlen);
-    free(m);
-    if (!o)
-        return BASE_EPARSE;
     rc = client_info_fields(o, info);
     json_decref(o);
     if (rc == 0 || rc == -EPROTO)
@@ -142,15 +151,10 @@ int derp_server_info_open(const uint8_t *payload, size_t len,
                           const uint8_t client_priv[DERP_KEY_LEN],
                           const uint8_t server_pub[DERP_KEY_LEN], struct derp_server_info *info)
 {
-    char *m;
-    size_t mlen;
-    int rc = box_open(payload, len, server_pub, client_priv, &m, &mlen);
+    json_t *o;
+    int rc = box_open_json(payload, len, server_pub, client_priv, &o);
     if (rc != 0)
         return rc;
-    json_t *o = json_object_load(m, mlen);
-    free(m);
-    if (!o)
-        return BASE_EPARSE;
     memset(info, 0, sizeof(*info));
     info->version = (int)json_integer_value(json_object_get(o, "version"));
     info->rate_bytes_per_sec =

@@ -67,22 +67,31 @@ static void usage(FILE *out)
         d.restart_try_for_ms);
 }
 
-enum {
-    OPT_LISTEN = 256,
-    OPT_HTTP,
-    OPT_CERT,
-    OPT_KEY,
-    OPT_STATE,
-    OPT_STUN,
-    OPT_MESH_KEY,
-    OPT_MESH_KEY_FILE,
-    OPT_MESH_WITH,
-    OPT_MESH_INSECURE,
-    OPT_VERIFY,
-    OPT_LOG,
-    OPT_LIMIT, /* limits follow, in the order of limit_opts */
+struct derp_args {
+    struct derp_server_config cfg;
+    const char *listen, *stun, *state_dir, *mesh_key_file, *log_level;
+    int plain_http, mesh_insecure;
 };
 
+/* Options taking a string: each fills one field of derp_args or of its config. */
+static const struct {
+    const char *name;
+    size_t offset;
+} string_opts[] = {
+    {"listen", offsetof(struct derp_args, listen)},
+    {"stun", offsetof(struct derp_args, stun)},
+    {"state-dir", offsetof(struct derp_args, state_dir)},
+    {"mesh-key-file", offsetof(struct derp_args, mesh_key_file)},
+    {"log-level", offsetof(struct derp_args, log_level)},
+    {"cert", offsetof(struct derp_args, cfg.cert_file)},
+    {"key", offsetof(struct derp_args, cfg.key_file)},
+    {"mesh-key", offsetof(struct derp_args, cfg.mesh_key)},
+    {"mesh-with", offsetof(struct derp_args, cfg.mesh_with)},
+    {"verify-clients", offsetof(struct derp_args, cfg.verify_clients)},
+};
+#define N_STRINGS (sizeof(string_opts) / sizeof(string_opts[0]))
+
+/* Options taking a number: each fills one of the limits. */
 static const struct {
     const char *name;
     size_t offset;
@@ -101,11 +110,8 @@ static const struct {
 };
 #define N_LIMITS (sizeof(limit_opts) / sizeof(limit_opts[0]))
 
-struct derp_args {
-    struct derp_server_config cfg;
-    const char *listen, *stun, *state_dir, *mesh_key_file;
-    int plain_http;
-};
+/* getopt values: 'h', the two switches, then one per table entry. */
+enum { OPT_HTTP = 256, OPT_MESH_INSECURE, OPT_STRING, OPT_LIMIT = OPT_STRING + (int)N_STRINGS };
 
 static int parse_u32(const char *name, const char *v, uint32_t *out)
 {
@@ -136,79 +142,38 @@ static int parse_addr(const char *flag, const char *v, struct base_endpoint *out
 
 static int parse_opt(struct derp_args *a, int c, const char *arg)
 {
-    struct derp_server_config *cfg = &a->cfg;
     if (c >= OPT_LIMIT && c < OPT_LIMIT + (int)N_LIMITS) {
-        uint32_t *field = (uint32_t *)((char *)&cfg->limits + limit_opts[c - OPT_LIMIT].offset);
-        return parse_u32(limit_opts[c - OPT_LIMIT].name, arg, field);
+        size_t i = (size_t)(c - OPT_LIMIT);
+        uint32_t *field = (uint32_t *)((char *)&a->cfg.limits + limit_opts[i].offset);
+        return parse_u32(limit_opts[i].name, arg, field);
     }
-    switch (c) {
-    case OPT_LISTEN:
-        a->listen = arg;
+    if (c >= OPT_STRING && c < OPT_STRING + (int)N_STRINGS) {
+        *(const char **)((char *)a + string_opts[c - OPT_STRING].offset) = arg;
         return 0;
-    case OPT_HTTP:
+    }
+    if (c == OPT_HTTP)
         a->plain_http = 1;
-        return 0;
-    case OPT_CERT:
-        cfg->cert_file = arg;
-        return 0;
-    case OPT_KEY:
-        cfg->key_file = arg;
-        return 0;
-    case OPT_STATE:
-        a->state_dir = arg;
-        return 0;
-    case OPT_STUN:
-        a->stun = arg;
-        return 0;
-    case OPT_MESH_KEY:
-        cfg->mesh_key = arg;
-        return 0;
-    case OPT_MESH_KEY_FILE:
-        a->mesh_key_file = arg;
-        return 0;
-    case OPT_MESH_WITH:
-        cfg->mesh_with = arg;
-        return 0;
-    case OPT_MESH_INSECURE:
-        cfg->mesh_insecure = true;
-        return 0;
-    case OPT_VERIFY:
-        cfg->verify_clients = arg;
-        return 0;
-    case OPT_LOG:
-        if (base_log_level_parse(arg, &cfg->log.level) == 0)
-            return 0;
-        fprintf(stderr, "tunless derp: --log-level: unknown level %s\n", arg);
+    else if (c == OPT_MESH_INSECURE)
+        a->mesh_insecure = 1;
+    else
         return -1;
-    default:
-        return -1;
-    }
+    return 0;
 }
 
 static int parse_args(struct derp_args *a, int argc, char **argv)
 {
-    static const struct option fixed[] = {
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"http", no_argument, NULL, OPT_HTTP},
-        {"cert", required_argument, NULL, OPT_CERT},
-        {"key", required_argument, NULL, OPT_KEY},
-        {"state-dir", required_argument, NULL, OPT_STATE},
-        {"stun", required_argument, NULL, OPT_STUN},
-        {"mesh-key", required_argument, NULL, OPT_MESH_KEY},
-        {"mesh-key-file", required_argument, NULL, OPT_MESH_KEY_FILE},
-        {"mesh-with", required_argument, NULL, OPT_MESH_WITH},
-        {"mesh-insecure", no_argument, NULL, OPT_MESH_INSECURE},
-        {"verify-clients", required_argument, NULL, OPT_VERIFY},
-        {"log-level", required_argument, NULL, OPT_LOG},
-    };
-    const size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
-    struct option longopts[sizeof(fixed) / sizeof(fixed[0]) + N_LIMITS + 2];
-    memcpy(longopts, fixed, sizeof(fixed));
+    struct option longopts[N_STRINGS + N_LIMITS + 4];
+    size_t n = 0;
+    for (size_t i = 0; i < N_STRINGS; i++)
+        longopts[n++] =
+            (struct option){string_opts[i].name, required_argument, NULL, OPT_STRING + (int)i};
     for (size_t i = 0; i < N_LIMITS; i++)
-        longopts[nfixed + i] =
+        longopts[n++] =
             (struct option){limit_opts[i].name, required_argument, NULL, OPT_LIMIT + (int)i};
-    longopts[nfixed + N_LIMITS] = (struct option){"help", no_argument, NULL, 'h'};
-    longopts[nfixed + N_LIMITS + 1] = (struct option){0};
+    longopts[n++] = (struct option){"http", no_argument, NULL, OPT_HTTP};
+    longopts[n++] = (struct option){"mesh-insecure", no_argument, NULL, OPT_MESH_INSECURE};
+    longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[n] = (struct option){0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
@@ -223,6 +188,11 @@ static int parse_args(struct derp_args *a, int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "tunless derp: unexpected argument: %s\n", argv[optind]);
+        return -1;
+    }
+    a->cfg.mesh_insecure = a->mesh_insecure;
+    if (a->log_level && base_log_level_parse(a->log_level, &a->cfg.log.level) != 0) {
+        fprintf(stderr, "tunless derp: --log-level: unknown level %s\n", a->log_level);
         return -1;
     }
     return 0;

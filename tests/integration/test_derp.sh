@@ -55,6 +55,10 @@ start s1 --http --listen 127.0.0.1:34301 --stun 127.0.0.1:34302 --login-timeout 
 wait_port 34301
 [ "$(stat -c %a "$WORK/s1.state/private.key")" = 600 ] || fail "server key not 0600"
 $T basic --port 34301
+curl -si -H 'X-Tailscale-Challenge: abc-123' http://127.0.0.1:34301/generate_204 >"$WORK/204"
+grep -q "^HTTP/1.1 204" "$WORK/204" && grep -qi "^X-Tailscale-Response: response abc-123" "$WORK/204" \
+    || fail "/generate_204"
+echo "ok: /generate_204 answers 204 with the challenge response"
 $T bad --port 34301
 $T slow --port 34301
 $T stun --port 34302 --http-port 34301
@@ -76,13 +80,15 @@ from nacl.public import PrivateKey
 ks = [PrivateKey.generate() for _ in range(3)]
 print(" ".join("%s %s" % (k.encode().hex(), k.public_key.encode().hex()) for k in ks))')
 printf '# allowed\n%s\nnodekey:%s\n' "$P1" "$P2" > "$WORK/allowed"
-start s2 --http --listen 127.0.0.1:34311 --stun off --verify-clients "$WORK/allowed" --rate 100000
+start s2 --http --listen 127.0.0.1:34311 --stun off --verify-clients "$WORK/allowed" --rate 100000 \
+    --keepalive 500 --max-clients 2
 wait_port 34311
 $T verify --port 34311 --keys "$K1,$K2" --rate 100000
 echo "$P3" >> "$WORK/allowed"
 kill -HUP "$PID_s2"
 sleep 0.3
 $T verify-reload --port 34311 --keys "$K3"
+$T cap --port 34311 --keys "$K1,$K2,$K3"
 kill "$PID_s2"
 
 # ---- two meshed servers ----

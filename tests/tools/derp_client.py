@@ -162,9 +162,9 @@ class DerpClient:
             return seen
 
 
-def metrics(host, port, tls=False, cafile=None):
+def metrics(host, port, tls=False, cafile=None, timeout=5):
     """The server's /metrics as a dict name -> value."""
-    s = socket.create_connection((host, port), timeout=5)
+    s = socket.create_connection((host, port), timeout=timeout)
     if tls:
         s = ssl.create_default_context(cafile=cafile).wrap_socket(s, server_hostname="localhost")
     s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")

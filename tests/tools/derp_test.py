@@ -11,7 +11,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from derp_client import (CLIENT_INFO, FORWARD_PACKET, HEALTH, PEER_GONE, PING, PONG,  # noqa: E402
-                         RESTARTING, SEND_PACKET, WATCH_CONNS, NOTE_PREFERRED, Closed,
+                         RESTARTING, SEND_PACKET, KEEP_ALIVE, CLOSE_PEER, PEER_PRESENT, WATCH_CONNS, NOTE_PREFERRED, Closed,
                          DerpClient, frame, metrics)
 from nacl.public import PrivateKey  # noqa: E402
 
@@ -120,6 +120,9 @@ def bad(a):
     c = DerpClient(H, p)
     c.send_frame(FORWARD_PACKET, bytes(70))
     closed_soon(c, "ForwardPacket from a non-mesh client closes it")
+    c = DerpClient(H, p)
+    c.send_frame(CLOSE_PEER, bytes(32))
+    closed_soon(c, "ClosePeer from a non-mesh client closes it")
     # Short and over-size frames after login.
     c = DerpClient(H, p)
     c.send_frame(SEND_PACKET, bytes(10))
@@ -226,6 +229,24 @@ def verify_reload(a):
     key = PrivateKey(bytes.fromhex(a.keys))
     c = DerpClient(H, a.port, key=key)
     check(c.server_info["version"] == 2, "after SIGHUP a newly listed key logs in")
+    # This server runs with --keepalive 500.
+    t, _ = c.recv_frame(skip_keepalive=False)
+    check(t == KEEP_ALIVE, "KeepAlive sent on its period")
+
+
+def cap(a):
+    """--max-clients 2: the third client is refused with a reason, and counted."""
+    k = [PrivateKey(bytes.fromhex(h)) for h in a.keys.split(",")]
+    m0 = metrics(H, a.port)
+    x, y = DerpClient(H, a.port, key=k[0]), DerpClient(H, a.port, key=k[1])
+    z = DerpClient(H, a.port, key=k[2], login=False)
+    z.server_key = z.expect(0x01)[8:40]
+    z.send_frame(CLIENT_INFO, z.client_info_payload({"version": 2}))
+    seen = z.wait_closed()
+    check(any(t == HEALTH and b"full" in pl for t, pl in seen), "over --max-clients: closed with a reason")
+    check(metrics(H, a.port)["derp_clients_refused_cap_total"] > m0["derp_clients_refused_cap_total"],
+          "cap counted")
+    check(x.ping() and y.ping(), "the clients within the cap are served")
 
 
 def mesh(a):
@@ -240,6 +261,23 @@ def mesh(a):
     x.send_packet(y.pub, b"from-a")
     check(y.recv_packet() == (x.pub, b"from-a"), "and back")
     check(metrics(H, p1)["derp_forwarded_out_total"] >= 1, "ForwardPacket counted")
+    # A client holding the mesh key may watch and close peers; others may not (test "bad").
+    w = DerpClient(H, p1, mesh_key="test-mesh-secret")
+    w.send_frame(WATCH_CONNS)
+    present = set()
+    while x.pub not in present:
+        t, pl = w.recv_frame()
+        if t == PEER_PRESENT:
+            present.add(pl[:32])
+    check(True, "WatchConns with the mesh key: PeerPresent for connected clients")
+    z = DerpClient(H, p1)
+    w.send_frame(CLOSE_PEER, z.pub)
+    closed_soon(z, "ClosePeer from a mesh client closes the target")
+    t, pl = w.recv_frame()
+    while t == PEER_PRESENT:
+        t, pl = w.recv_frame()
+    check(t == PEER_GONE and pl[:32] == z.pub, "the watcher hears PeerPresent, then PeerGone")
+    w.close()
     with open(a.keyfile, "w") as f:
         f.write(x.key.encode().hex())
     os.kill(a.pid2, signal.SIGKILL)
