@@ -49,23 +49,8 @@ def receive(socks, until, wfd):
     os._exit(0)
 
 
-def send(socks, blob, until):
-    sel = selectors.DefaultSelector()
-    view = memoryview(blob)
-    for s in socks:
-        s.setblocking(False)
-        sel.register(s, selectors.EVENT_WRITE, [0])
-    sent = 0
-    while time.monotonic() < until:
-        for key, _ in sel.select(timeout=0.2):
-            off = key.data
-            try:
-                n = key.fileobj.send(view[off[0]:])
-            except BlockingIOError:
-                continue
-            sent += n
-            off[0] = (off[0] + n) % len(blob)
-    return sent
+def send(socks, blob, until, pps=0):
+    return send_many(socks, [blob] * len(socks), until, pps)
 
 
 def direct_pairs(n):
@@ -86,6 +71,7 @@ def main():
     ap.add_argument("--pairs", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--direct", action="store_true")
+    ap.add_argument("--pps", type=int, default=0, help="offered packets/s in all (0: as fast as possible)")
     a = ap.parse_args()
     if a.direct:
         senders, receivers = direct_pairs(a.pairs)
@@ -106,18 +92,17 @@ def main():
         pass
     # One blob per sender; all senders share one loop (each its own offset).
     sel_socks = senders
-    sent = 0
     if len(blobs) == 1:
-        sent = send(sel_socks, blobs[0], until)
+        sent = send(sel_socks, blobs[0], until, a.pps)
     else:
-        sent = send_many(sel_socks, blobs, until)
+        sent = send_many(sel_socks, blobs, until, a.pps)
     got = struct.unpack(">Q", os.read(r, 8))[0]
     os.wait()
     rss1, cpu1 = proc_stats(a.pid)
     load = os.getloadavg()[0]
     pkts = got // FRAME_OUT
-    line = "pairs=%d seconds=%.1f sent_pkts=%d delivered_pkts=%d pps=%.0f mbit_s=%.0f" % (
-        a.pairs, a.seconds, sent // FRAME_OUT, pkts, pkts / a.seconds,
+    line = "offered_pps=%s pairs=%d seconds=%.1f sent_pkts=%d delivered_pkts=%d pps=%.0f mbit_s=%.0f" % (
+        a.pps or "max", a.pairs, a.seconds, sent // FRAME_OUT, pkts, pkts / a.seconds,
         pkts * PKT * 8 / a.seconds / 1e6)
     for s in senders + receivers:
         s.close()
@@ -128,21 +113,34 @@ def main():
     print(("direct-tcp " if a.direct else "derp ") + line + " loadavg=%.1f" % load, flush=True)
 
 
-def send_many(socks, blobs, until):
+def send_many(socks, blobs, until, pps=0):
+    """Each socket sends its blob round and round; with pps, the senders together keep to
+    that many packets per second (each its share), in bursts of at most 1 ms."""
     sel = selectors.DefaultSelector()
     for s, b in zip(socks, blobs):
         s.setblocking(False)
-        sel.register(s, selectors.EVENT_WRITE, [memoryview(b), 0])
+        sel.register(s, selectors.EVENT_WRITE, [memoryview(b), 0, 0])
+    share = pps * FRAME_OUT / len(socks) if pps else 0
+    t0 = time.monotonic()
     sent = 0
-    while time.monotonic() < until:
-        for key, _ in sel.select(timeout=0.2):
-            view, off = key.data
+    while True:
+        now = time.monotonic()
+        if now >= until:
+            break
+        allowed = int((now - t0 + 0.001) * share) if share else 1 << 62
+        for key, _ in sel.select(timeout=0.001 if share else 0.2):
+            view, off, done = key.data
+            room = allowed - done
+            if room <= 0:
+                continue
+            end = min(len(view), off + room)
             try:
-                n = key.fileobj.send(view[off:])
+                n = key.fileobj.send(view[off:end])
             except BlockingIOError:
                 continue
             sent += n
             key.data[1] = (off + n) % len(view)
+            key.data[2] = done + n
     return sent
 
 

@@ -60,6 +60,7 @@ static struct derp_conn *conn_alloc(struct derp_server *s)
     c->deadline = uv_now(s->loop) + s->limits.login_timeout_ms;
     derp_reader_init(&c->rd, s->limits.max_client_info);
     base_list_init(&c->watch_node);
+    base_list_init(&c->flush_node);
     base_list_push_back(&s->conns, &c->node);
     s->handles++;
     snprintf(c->peer, sizeof(c->peer), "?");
@@ -121,6 +122,7 @@ static void conn_close_how(struct derp_conn *c, const char *why, bool flush)
     if (prev == DERP_CONN_ACTIVE)
         derp_registry_remove(s, c);
     base_list_remove(&c->watch_node);
+    base_list_remove(&c->flush_node);
     conn_drop_queue(c);
     if (prev >= DERP_CONN_ACTIVE) {
         char k[17];
@@ -185,20 +187,13 @@ void derp_conn_send_packet(struct derp_conn *c, const uint8_t src[DERP_KEY_LEN],
         s->ctr.dropped_gone++;
         return;
     }
-    /* Nothing waiting: straight to the socket, queued only if the kernel does not take it. */
-    if (!c->link.write_started && c->q_len == 0) {
-        uint8_t head[DERP_HEADER_LEN + DERP_KEY_LEN];
-        uv_buf_t b[2] = {
-            uv_buf_init((char *)head,
-                        (unsigned)derp_build_packet_head(head, DERP_FRAME_RECV_PACKET, src, len)),
-            uv_buf_init((char *)pkt, (unsigned)len),
-        };
-        if (derp_link_write_now(&c->link, b, 2) == 0) {
-            s->ctr.packets_sent++;
-            s->ctr.bytes_sent += len;
-        } else {
+    /* The kernel takes what we write: into the link's buffer, written once the current read
+     * is done (one write per destination per read, however many packets it carried). */
+    if (!derp_link_busy(&c->link) && c->q_len == 0) {
+        if (conn_put_packet(c, src, pkt, len) != 0)
             s->ctr.dropped_gone++;
-        }
+        else if (!base_list_linked(&c->flush_node))
+            base_list_push_back(&s->to_flush, &c->flush_node);
         return;
     }
     uint32_t depth = s->limits.queue_depth;
@@ -245,6 +240,7 @@ static void conn_on_closed(struct derp_link *l)
     struct derp_server *s = c->srv;
     base_list_remove(&c->node);
     base_list_remove(&c->watch_node);
+    base_list_remove(&c->flush_node);
     conn_drop_queue(c);
     derp_reader_free(&c->rd);
     free(c->http);
@@ -537,6 +533,7 @@ static int conn_on_data(struct derp_link *l, const uint8_t *p, size_t n)
     } else if (c->state != DERP_CONN_CLOSING) {
         conn_charge(c, n);
     }
+    derp_server_flush(c->srv);
     return c->state == DERP_CONN_CLOSING;
 }
 

@@ -1,7 +1,7 @@
 /*
  * The link: set-up (accept, connect, sink), the read path (socket -> TLS -> owner), the write
- * path (owner appends -> flush swaps pending into flight, through TLS when there is TLS ->
- * uv_write -> on_drained asks for more), and close.
+ * path (owner appends -> flush hands the pending buffer, or TLS's ciphertext, to a uv_write that
+ * owns it -> when libuv holds nothing more, on_drained asks for more), and close.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,14 +10,14 @@
 #include "base.h"
 #include "link.h"
 
-/* A buffer that grew past this is given back once empty, so idle clients stay small. */
-#define BUF_KEEP_CAP (64 * 1024)
+/* A buffer that grew past this is given back once written, so idle clients stay small. */
+#define BUF_KEEP_CAP (16 * 1024)
 
 static int buf_reserve(struct derp_buf *b, size_t n)
 {
     if (b->cap - b->len >= n)
         return 0;
-    size_t ncap = b->cap ? b->cap : 512;
+    size_t ncap = b->cap ? b->cap : 4096;
     while (ncap - b->len < n)
         ncap *= 2;
     uint8_t *p = realloc(b->p, ncap);
@@ -196,32 +196,21 @@ int derp_link_append(struct derp_link *l, const void *p, size_t n)
     return 0;
 }
 
-int derp_link_write_now(struct derp_link *l, const uv_buf_t *bufs, unsigned n)
-{
-    size_t done = 0;
-    if (l->kind == DERP_LINK_TCP && !l->tls.ssl && l->state == DERP_LINK_OPEN &&
-        !l->write_started && !l->pend.len) {
-        int rc = uv_try_write((uv_stream_t *)&l->tcp, bufs, n);
-        done = rc > 0 ? (size_t)rc : 0;
-    }
-    for (unsigned i = 0; i < n; i++) {
-        size_t skip = done < bufs[i].len ? done : bufs[i].len;
-        done -= skip;
-        if (skip < bufs[i].len && derp_link_append(l, bufs[i].base + skip, bufs[i].len - skip) != 0)
-            return -ENOMEM;
-    }
-    derp_link_flush(l);
-    return 0;
-}
-
 size_t derp_link_queued(const struct derp_link *l)
 {
-    return l->pend.len + l->fly.len;
+    size_t held =
+        l->kind == DERP_LINK_TCP ? uv_stream_get_write_queue_size((uv_stream_t *)&l->tcp) : 0;
+    return l->pend.len + held;
+}
+
+bool derp_link_busy(const struct derp_link *l)
+{
+    return l->busy_since != 0;
 }
 
 uint64_t derp_link_write_age(const struct derp_link *l, uint64_t now)
 {
-    return l->write_started ? now - l->write_started + 1 : 0;
+    return l->busy_since ? now - l->busy_since + 1 : 0;
 }
 
 static void link_closed(uv_handle_t *h)
@@ -229,7 +218,6 @@ static void link_closed(uv_handle_t *h)
     struct derp_link *l = container_of((uv_tcp_t *)h, struct derp_link, tcp);
     l->state = DERP_LINK_CLOSED;
     buf_free(&l->pend);
-    buf_free(&l->fly);
     if (l->tls.ssl)
         derp_tls_free(&l->tls);
     free(l->connect_req.data);
@@ -254,11 +242,20 @@ void derp_link_close_after_flush(struct derp_link *l)
     derp_link_flush(l);
 }
 
+/* One uv_write and the buffer it owns. */
+struct link_write {
+    uv_write_t req;
+    struct derp_link *link;
+    uint8_t *buf;
+};
+
 static void link_written(uv_write_t *req, int status)
 {
-    struct derp_link *l = container_of(req, struct derp_link, wreq);
-    l->write_started = 0;
-    buf_reset(&l->fly);
+    struct link_write *w = container_of(req, struct link_write, req);
+    struct derp_link *l = w->link;
+    free(w->buf);
+    free(w);
+    l->writes--;
     if (l->state == DERP_LINK_CLOSING || l->state == DERP_LINK_CLOSED)
         return;
     if (status < 0) {
@@ -268,18 +265,22 @@ static void link_written(uv_write_t *req, int status)
             derp_link_close(l);
         return;
     }
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&l->tcp) != 0)
+        return;
+    l->busy_since = 0;
     if (l->state == DERP_LINK_OPEN)
         l->ops->on_drained(l);
     derp_link_flush(l);
 }
 
-/* Moves pending plaintext into the in-flight buffer (as ciphertext with TLS). */
-static int link_fill_flight(struct derp_link *l)
+/* The bytes to write now: the pending buffer itself (taken out of the link), or TLS's
+ * ciphertext. out->len 0 means nothing to write. */
+static int link_take_output(struct derp_link *l, struct derp_buf *out)
 {
+    memset(out, 0, sizeof(*out));
     if (!l->tls.ssl) {
-        struct derp_buf t = l->fly;
-        l->fly = l->pend;
-        l->pend = t;
+        *out = l->pend;
+        memset(&l->pend, 0, sizeof(l->pend));
         return 0;
     }
     if (l->pend.len) {
@@ -290,10 +291,55 @@ static int link_fill_flight(struct derp_link *l)
             buf_reset(&l->pend);
     }
     size_t n = derp_tls_out_pending(&l->tls);
-    if (n && buf_reserve(&l->fly, n) != 0)
+    if (n && buf_reserve(out, n) != 0)
         return -ENOMEM;
-    l->fly.len += derp_tls_out_read(&l->tls, l->fly.p + l->fly.len, n);
+    out->len = n ? derp_tls_out_read(&l->tls, out->p, n) : 0;
     return 0;
+}
+
+/* Hands b (from offset off) to a uv_write that owns it. */
+static int link_write_rest(struct derp_link *l, struct derp_buf *b, size_t off)
+{
+    struct link_write *w = malloc(sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    w->link = l;
+    w->buf = b->p;
+    uv_buf_t ub = uv_buf_init((char *)b->p + off, (unsigned)(b->len - off));
+    int rc = uv_write(&w->req, (uv_stream_t *)&l->tcp, &ub, 1, link_written);
+    if (rc != 0) {
+        free(w);
+        return rc;
+    }
+    memset(b, 0, sizeof(*b));
+    l->writes++;
+    if (!l->busy_since && uv_stream_get_write_queue_size((uv_stream_t *)&l->tcp) != 0)
+        l->busy_since = uv_now(l->tcp.loop);
+    return 0;
+}
+
+/* What the kernel takes at once costs no allocation: the buffer comes back for the next batch.
+ * Only a remainder waits in a uv_write (so memory held is what the kernel refused). */
+static int link_write(struct derp_link *l)
+{
+    struct derp_buf b;
+    int rc = link_take_output(l, &b);
+    size_t off = 0;
+    if (rc == 0 && b.len && !l->writes) {
+        uv_buf_t ub = uv_buf_init((char *)b.p, (unsigned)b.len);
+        int n = uv_try_write((uv_stream_t *)&l->tcp, &ub, 1);
+        off = n > 0 ? (size_t)n : 0;
+    }
+    if (rc == 0 && off < b.len)
+        rc = link_write_rest(l, &b, off);
+    if (b.p && !l->tls.ssl && !l->pend.p) {
+        b.len = 0;
+        l->pend = b; /* reuse it for the next batch */
+        buf_reset(&l->pend);
+    } else {
+        free(b.p);
+    }
+    return rc;
 }
 
 static void link_flush_sink(struct derp_link *l)
@@ -309,24 +355,16 @@ static void link_flush_sink(struct derp_link *l)
 
 void derp_link_flush(struct derp_link *l)
 {
-    if ((l->state != DERP_LINK_OPEN && l->state != DERP_LINK_DRAINING) || l->write_started)
+    if (l->state != DERP_LINK_OPEN && l->state != DERP_LINK_DRAINING)
         return;
     if (l->kind == DERP_LINK_SINK) {
         link_flush_sink(l);
         return;
     }
-    int rc = link_fill_flight(l);
-    if (rc == 0 && l->fly.len) {
-        uv_buf_t b = uv_buf_init((char *)l->fly.p, (unsigned)l->fly.len);
-        rc = uv_write(&l->wreq, (uv_stream_t *)&l->tcp, &b, 1, link_written);
-        if (rc == 0) {
-            l->write_started = uv_now(l->tcp.loop);
-            return;
-        }
-    }
+    int rc = link_write(l);
     if (rc != 0 && l->state == DERP_LINK_OPEN)
         l->ops->on_error(l, rc);
-    else if (rc != 0 || (l->state == DERP_LINK_DRAINING && !l->pend.len))
+    else if (rc != 0 || (l->state == DERP_LINK_DRAINING && !l->writes && !l->pend.len))
         derp_link_close(l);
 }
 

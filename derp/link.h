@@ -1,9 +1,11 @@
 /*
  * A link is one byte stream the DERP code speaks over: a TCP socket on the loop, optionally TLS
- * (memory BIOs), with batched writes: frames are appended to a pending buffer while one write
- * is in flight; when it completes the owner is asked to refill (on_drained) and the next batch
- * goes. One write in flight at a time keeps memory bounded and makes a slow reader visible
- * (derp_link_write_age). Server connections and outgoing mesh links both use it.
+ * (memory BIOs), with batched writes: frames are appended to a pending buffer and written as
+ * one uv_write when the owner flushes (after each read, so one write per destination per read).
+ * Each write owns its buffer, so several may be in flight; the link is busy while libuv holds
+ * bytes the kernel has not taken (a reader that is slow, or gone): the owner then queues (and
+ * drops) instead of appending, and on_drained says when the kernel took everything again.
+ * derp_link_write_age says how long it has been busy (the write timeout).
  *
  * A sink link has a handle but no socket: output is discarded (fuzzing the state machine).
  * Memory: the link owns its buffers and TLS state; the owner owns the struct and may free it
@@ -31,7 +33,7 @@ struct derp_link;
 struct derp_link_ops {
     /* Plaintext arrived. Non-zero: stop delivering this chunk (the owner is closing). */
     int (*on_data)(struct derp_link *l, const uint8_t *p, size_t n);
-    /* The last write completed: append more now if there is more. */
+    /* The kernel took everything written: append more now if there is more. */
     void (*on_drained)(struct derp_link *l);
     /* The link failed (EOF, reset, TLS error, refused connect): the owner decides to close. */
     void (*on_error)(struct derp_link *l, int err);
@@ -60,15 +62,15 @@ struct derp_buf {
 struct derp_link {
     uv_tcp_t tcp;
     uv_connect_t connect_req;
-    uv_write_t wreq;
     enum derp_link_state state;
     enum derp_link_kind kind;
     const struct derp_link_ops *ops;
     struct derp_link_shared *shared;
     struct derp_tls tls; /* tls.ssl NULL: plain */
-    struct derp_buf pend, fly;
-    uint64_t write_started; /* uv_now at the start of the write in flight, 0 when idle */
-    bool paused;            /* reads stopped by the owner (rate limit) */
+    struct derp_buf pend;
+    unsigned writes;     /* uv_writes in flight */
+    uint64_t busy_since; /* uv_now when libuv started holding unsent bytes, 0 when not */
+    bool paused;         /* reads stopped by the owner (rate limit) */
 };
 
 /* Accepts from server into l (TLS server when ctx). Returns 0 or a negative error; on error
@@ -86,15 +88,13 @@ int derp_link_sink(struct derp_link *l, uv_loop_t *loop, const struct derp_link_
 uint8_t *derp_link_reserve(struct derp_link *l, size_t n);
 void derp_link_commit(struct derp_link *l, size_t n);
 int derp_link_append(struct derp_link *l, const void *p, size_t n);
-/* Writes bufs at once when the link is idle (plain TCP, nothing pending or in flight) and the
- * kernel takes them; whatever it does not take, or everything otherwise, is appended. Returns
- * 0 or -ENOMEM. */
-int derp_link_write_now(struct derp_link *l, const uv_buf_t *bufs, unsigned n);
 /* Starts a write of what is pending when none is in flight. */
 void derp_link_flush(struct derp_link *l);
-/* Bytes appended and not yet written (pending + in flight). */
+/* Bytes appended and not yet taken by the kernel (pending + held by libuv). */
 size_t derp_link_queued(const struct derp_link *l);
-/* How long the write in flight has been going, 0 when none. */
+/* libuv holds bytes the kernel has not taken: append no more packets. */
+bool derp_link_busy(const struct derp_link *l);
+/* How long the link has been busy, 0 when it is not. */
 uint64_t derp_link_write_age(const struct derp_link *l, uint64_t now);
 void derp_link_pause(struct derp_link *l);
 void derp_link_resume(struct derp_link *l);

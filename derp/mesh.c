@@ -289,6 +289,7 @@ static int mesh_on_data(struct derp_link *l, const uint8_t *d, size_t n)
             mesh_fail(p, base_errname(rc));
     }
     derp_link_flush(l);
+    derp_server_flush(p->srv);
     return p->state == MESH_CLOSING || p->state == MESH_STOPPED;
 }
 

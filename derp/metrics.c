@@ -46,11 +46,19 @@ size_t derp_server_metrics(const struct derp_server *s, char *out, size_t cap)
     metric(&o, "clients", "gauge", "clients logged in", s->n_clients);
     metric(&o, "home_clients", "gauge", "clients that named this server their home", s->n_home);
     metric(&o, "remote_clients", "gauge", "keys other mesh servers reported", s->remote.count);
-    uint64_t watchers = 0;
+    uint64_t watchers = 0, queued_pkts = 0, queued_bytes = 0;
     struct base_list *it;
     base_list_foreach (it, &s->watchers) {
         watchers++;
     }
+    base_list_foreach (it, &s->conns) {
+        struct derp_conn *c = container_of(it, struct derp_conn, node);
+        queued_pkts += c->q_len;
+        queued_bytes += derp_link_queued(&c->link);
+    }
+    metric(&o, "queued_packets", "gauge", "packets waiting in clients' queues", queued_pkts);
+    metric(&o, "queued_write_bytes", "gauge", "bytes written to clients the kernel has not taken",
+           queued_bytes);
     metric(&o, "watchers", "gauge", "mesh servers watching this one", watchers);
     return o.len;
 }

@@ -90,6 +90,15 @@ static void server_stun_closed(void *arg)
     derp_server_handle_closed(arg);
 }
 
+void derp_server_flush(struct derp_server *s)
+{
+    struct base_list *it;
+    while ((it = base_list_first(&s->to_flush))) {
+        base_list_remove(it);
+        derp_link_flush(&container_of(it, struct derp_conn, flush_node)->link);
+    }
+}
+
 static void server_tick(uv_timer_t *t)
 {
     struct derp_server *s = t->data;
@@ -183,6 +192,7 @@ int derp_server_new(uv_loop_t *loop, const struct derp_server_config *cfg, struc
     s->verify_file = dup_opt(cfg->verify_clients);
     base_list_init(&s->conns);
     base_list_init(&s->watchers);
+    base_list_init(&s->to_flush);
     derp_keymap_init(&s->clients);
     derp_keymap_init(&s->remote);
     derp_keymap_init(&s->sent_to);

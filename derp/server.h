@@ -85,6 +85,7 @@ struct derp_conn {
     struct derp_link link;
     struct derp_server *srv;
     struct base_list node;       /* srv->conns */
+    struct base_list flush_node; /* srv->to_flush while packets wait in its link's buffer */
     struct base_list watch_node; /* srv->watchers when it sent WatchConns */
     enum derp_conn_state state;
     uint64_t num; /* connection number, for PeerGone bookkeeping */
@@ -119,6 +120,7 @@ struct derp_server {
     struct derp_stun stun;
     struct derp_link_shared shared;
     struct base_list conns, watchers;
+    struct base_list to_flush;   /* connections given packets during the current read */
     struct derp_keymap clients;  /* key -> struct derp_conn * (ACTIVE) */
     struct derp_keymap remote;   /* key -> struct derp_mesh_peer * that reported it */
     struct derp_keymap sent_to;  /* src key -> struct derp_keymap * of dst key -> conn num */
@@ -176,6 +178,8 @@ void derp_mesh_close_all(struct derp_server *s);
 
 /* server.c */
 void derp_server_handle_closed(struct derp_server *s);
+/* Writes what the current read gave each connection: one write per destination per read. */
+void derp_server_flush(struct derp_server *s);
 void derp_key_hex(const uint8_t key[DERP_KEY_LEN], char out[2 * DERP_KEY_LEN + 1]);
 
 #endif

@@ -262,7 +262,7 @@ def mesh(a):
     check(y.recv_packet() == (x.pub, b"from-a"), "and back")
     check(metrics(H, p1)["derp_forwarded_out_total"] >= 1, "ForwardPacket counted")
     # A client holding the mesh key may watch and close peers; others may not (test "bad").
-    w = DerpClient(H, p1, mesh_key="test-mesh-secret")
+    w = DerpClient(H, p1, mesh_key=a.mesh_key)
     w.send_frame(WATCH_CONNS)
     present = set()
     while x.pub not in present:
@@ -420,6 +420,7 @@ def main():
     ap.add_argument("--ca", default="")
     ap.add_argument("--reconnect", type=int, default=2000)
     ap.add_argument("--try-for", type=int, default=60000)
+    ap.add_argument("--mesh-key", default="test-mesh-secret")
     ap.add_argument("--clients", type=int, default=1000)
     ap.add_argument("--count", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=60)
