@@ -305,6 +305,9 @@ static void conn_route_http(struct derp_conn *c)
         conn_respond(c, 204, NULL, extra, NULL, 0);
     } else if (strcmp(r->path, "/metrics") == 0) {
         conn_metrics(c);
+    } else if (strcmp(r->path, "/derp/probe") == 0 || strcmp(r->path, "/derp/latency-check") == 0) {
+        /* Latency probes of clients without UDP (netcheck), as derper answers them. */
+        conn_respond(c, 200, NULL, "Access-Control-Allow-Origin: *\r\n", NULL, 0);
     } else if (strcmp(r->path, "/healthz") == 0) {
         conn_respond(c, 200, "text/plain", NULL, "ok\n", 3);
     } else {

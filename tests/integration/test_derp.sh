@@ -59,6 +59,9 @@ curl -si -H 'X-Tailscale-Challenge: abc-123' http://127.0.0.1:34301/generate_204
 grep -q "^HTTP/1.1 204" "$WORK/204" && grep -qi "^X-Tailscale-Response: response abc-123" "$WORK/204" \
     || fail "/generate_204"
 echo "ok: /generate_204 answers 204 with the challenge response"
+curl -sfI http://127.0.0.1:34301/derp/probe | grep -qi "^Access-Control-Allow-Origin: \*" \
+    || fail "/derp/probe"
+echo "ok: /derp/probe answers as derper does"
 $T bad --port 34301
 $T slow --port 34301
 $T stun --port 34302 --http-port 34301
