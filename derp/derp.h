@@ -54,7 +54,7 @@ struct derp_server_config {
 struct derp_server;
 
 /* Starts listening (TCP, STUN) and meshing. Returns 0, or a negative error with a sentence in
- * err (nothing is left running). */
+ * err: the half-made server is then closing and frees itself as the loop runs on. */
 int derp_server_new(uv_loop_t *loop, const struct derp_server_config *cfg, struct derp_server **out,
                     char *err, size_t errlen);
 /* SIGHUP: reloads the certificate and the verify-clients file. Connected clients stay; a bad

@@ -106,11 +106,9 @@ int derp_link_accept(struct derp_link *l, uv_stream_t *server, SSL_CTX *ctx,
                      const struct derp_link_ops *ops, struct derp_link_shared *shared)
 {
     link_init(l, ops, shared);
-    int rc = uv_tcp_init(server->loop, &l->tcp);
-    if (rc != 0)
-        return rc; /* nothing to close: report by on_closed never comes */
+    uv_tcp_init(server->loop, &l->tcp); /* cannot fail: no flags */
     l->state = DERP_LINK_NEW;
-    rc = uv_accept(server, (uv_stream_t *)&l->tcp);
+    int rc = uv_accept(server, (uv_stream_t *)&l->tcp);
     return rc != 0 ? rc : link_start(l, ctx, true, NULL);
 }
 
@@ -144,9 +142,7 @@ int derp_link_connect(struct derp_link *l, uv_loop_t *loop, const struct sockadd
                       struct derp_link_shared *shared)
 {
     link_init(l, ops, shared);
-    int rc = uv_tcp_init(loop, &l->tcp);
-    if (rc != 0)
-        return rc;
+    uv_tcp_init(loop, &l->tcp); /* cannot fail: no flags */
     struct connect_ctx *cc = calloc(1, sizeof(*cc));
     if (!cc)
         return -ENOMEM;
@@ -155,7 +151,7 @@ int derp_link_connect(struct derp_link *l, uv_loop_t *loop, const struct sockadd
         snprintf(cc->sni, sizeof(cc->sni), "%s", sni);
     l->connect_req.data = cc;
     l->state = DERP_LINK_CONNECTING;
-    rc = uv_tcp_connect(&l->connect_req, &l->tcp, sa, link_connected);
+    int rc = uv_tcp_connect(&l->connect_req, &l->tcp, sa, link_connected);
     if (rc != 0) {
         free(cc);
         l->connect_req.data = NULL;
@@ -168,10 +164,9 @@ int derp_link_sink(struct derp_link *l, uv_loop_t *loop, const struct derp_link_
 {
     link_init(l, ops, shared);
     l->kind = DERP_LINK_SINK;
-    int rc = uv_tcp_init(loop, &l->tcp);
-    if (rc == 0)
-        l->state = DERP_LINK_OPEN;
-    return rc;
+    uv_tcp_init(loop, &l->tcp); /* cannot fail: no flags */
+    l->state = DERP_LINK_OPEN;
+    return 0;
 }
 
 uint8_t *derp_link_reserve(struct derp_link *l, size_t n)

@@ -73,8 +73,8 @@ struct derp_link {
     bool paused;         /* reads stopped by the owner (rate limit) */
 };
 
-/* Accepts from server into l (TLS server when ctx). Returns 0 or a negative error; on error
- * the link is still to be closed with derp_link_close. */
+/* Accepts from server into l (TLS server when ctx). Returns 0 or a negative error; either way
+ * the link's handle exists and is closed with derp_link_close (on_closed then runs). */
 int derp_link_accept(struct derp_link *l, uv_stream_t *server, SSL_CTX *ctx,
                      const struct derp_link_ops *ops, struct derp_link_shared *shared);
 /* Connects to sa (TLS client when ctx, sending sni). Same error contract. */

@@ -35,6 +35,7 @@ int derp_registry_add(struct derp_server *s, struct derp_conn *c)
     if (v) {
         struct derp_conn *old = v->ptr;
         old->state = DERP_CONN_REPLACED;
+        base_list_remove(&old->watch_node);
         s->ctr.clients_replaced++;
         base_logf(&s->log, BASE_LOG_INFO, "event=client_replaced old_conn=%llu new_conn=%llu",
                   (unsigned long long)old->num, (unsigned long long)c->num);

@@ -10,33 +10,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sodium.h>
 #include <uv.h>
 
 #include "derp.h"
+#include "log.h"
 #include "node.h"
 #include "state.h"
 
 struct derp_cmd {
     uv_loop_t *loop;
     struct derp_server *srv;
+    struct node_log log; /* formats; the base_logger's level filters */
     uv_signal_t sig_int, sig_term, sig_hup;
     int signals_seen;
     char mesh_key[DERP_KEY_LEN * 4 + 1];
 };
 
+/* The library's `event=NAME k=v ...` lines through the node's log format (time, level). */
 static void derp_log_line(void *arg, enum base_log_level level, const char *line)
 {
-    (void)arg;
-    struct timespec ts;
-    struct tm tm;
-    char when[32];
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "ts=%s.%03ldZ level=%s %s\n", when, ts.tv_nsec / 1000000,
-            base_log_level_name(level), line);
+    struct node_log *log = arg;
+    char event[64];
+    const char *ev = strncmp(line, "event=", 6) == 0 ? line + 6 : line;
+    size_t n = strcspn(ev, " ");
+    snprintf(event, sizeof(event), "%.*s", (int)n, ev);
+    if (ev[n])
+        node_log(log, (enum node_log_level)level, event, "%s", ev + n + 1);
+    else
+        node_log(log, (enum node_log_level)level, event, NULL);
 }
 
 static void usage(FILE *out)
@@ -273,8 +275,8 @@ static void on_stop(uv_signal_t *sig, int signum)
     struct derp_cmd *d = sig->data;
     if (d->signals_seen++ > 0 || !d->srv)
         exit(1);
-    fprintf(stderr, "ts=- level=info event=signal name=%s action=stop\n",
-            signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    node_log(&d->log, NODE_LOG_INFO, "signal", "name=%s action=%s",
+             signum == SIGTERM ? "SIGTERM" : "SIGINT", signum == SIGTERM ? "restart" : "stop");
     derp_server_close(d->srv, signum == SIGTERM, on_closed, d);
 }
 
@@ -283,8 +285,11 @@ static void on_hup(uv_signal_t *sig, int signum)
     (void)signum;
     struct derp_cmd *d = sig->data;
     char err[512];
+    char q[600];
+    node_log(&d->log, NODE_LOG_INFO, "signal", "name=SIGHUP action=reload");
     if (d->srv && derp_server_reload(d->srv, err, sizeof(err)) != 0)
-        fprintf(stderr, "ts=- level=warn event=reload_failed error=\"%s\"\n", err);
+        node_log(&d->log, NODE_LOG_WARN, "reload_failed", "error=%s",
+                 node_log_quote(q, sizeof(q), err));
 }
 
 int node_cmd_derp(int argc, char **argv)
@@ -292,7 +297,8 @@ int node_cmd_derp(int argc, char **argv)
     struct derp_cmd d = {0};
     struct derp_args a = {0};
     derp_limits_default(&a.cfg.limits);
-    a.cfg.log = (struct base_logger){derp_log_line, NULL, BASE_LOG_INFO};
+    d.log = (struct node_log){NODE_LOG_DEBUG, stderr};
+    a.cfg.log = (struct base_logger){derp_log_line, &d.log, BASE_LOG_INFO};
     int rc = parse_args(&a, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
