@@ -2,7 +2,8 @@
 # `tunless derp` against an independent Python DERP client (tests/tools/derp_client.py): login,
 # forwarding, fast start, PeerGone, Health on a duplicate key, bad input, a slow reader,
 # Restarting on SIGTERM, verify-clients (and its SIGHUP reload), rate limits, two meshed
-# servers (one killed and restarted), TLS (with openssl s_client), STUN, and 1000 clients.
+# servers (one killed and restarted), TLS (with openssl s_client), two servers meshed over
+# https, STUN, and 1000 clients.
 # Loopback only, ports 34300-34399; no namespaces, no root needed.
 set -euo pipefail
 
@@ -117,4 +118,10 @@ openssl s_client -connect 127.0.0.1:34331 -servername localhost </dev/null 2>/de
     | grep -q "subject=CN = derp-test" || fail "openssl s_client does not see the certificate"
 echo "ok: openssl s_client sees the certificate"
 kill "$PID_t1"
+TMESH="--mesh-key tls-mesh --mesh-insecure --mesh-with https://127.0.0.1:34332,https://127.0.0.1:34333"
+start t2 --listen 127.0.0.1:34332 --stun off --cert "$WORK/cert.pem" --key "$WORK/key.pem" $TMESH
+start t3 --listen 127.0.0.1:34333 --stun off --cert "$WORK/cert.pem" --key "$WORK/key.pem" $TMESH
+wait_port 34332; wait_port 34333
+$T mesh-tls --port 34332 --port2 34333 --ca "$WORK/cert.pem"
+kill "$PID_t2" "$PID_t3"
 echo "all derp tests passed"

@@ -307,6 +307,19 @@ def tls(a):
         check(x.recv_packet() == (y.pub, b"after-hup"), "SIGHUP reload keeps TLS clients")
 
 
+def mesh_tls(a):
+    """Two TLS servers meshed over https (self-signed: --mesh-insecure)."""
+    p1, p2 = a.port, a.port2
+    m = lambda p: metrics(H, p, tls=True, cafile=a.ca)  # noqa: E731
+    wait_for(lambda: m(p1)["derp_watchers"] >= 1 and m(p2)["derp_watchers"] >= 1,
+             "TLS servers mesh over https")
+    x = DerpClient(H, p1, tls=True, cafile=a.ca)
+    y = DerpClient(H, p2, tls=True, cafile=a.ca)
+    wait_for(lambda: m(p2)["derp_remote_clients"] >= 1, "the https mesh reports clients")
+    y.send_packet(x.pub, b"over-https-mesh")
+    check(x.recv_packet() == (y.pub, b"over-https-mesh"), "a packet crosses the https mesh")
+
+
 def stun(a):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((H, 0))
