@@ -21,25 +21,11 @@
 struct derp_cmd {
     uv_loop_t *loop;
     struct derp_server *srv;
-    struct node_log log; /* formats; the base_logger's level filters */
+    struct node_log log;
     uv_signal_t sig_int, sig_term, sig_hup;
     int signals_seen;
     char mesh_key[DERP_KEY_LEN * 4 + 1];
 };
-
-/* The library's `event=NAME k=v ...` lines through the node's log format (time, level). */
-static void derp_log_line(void *arg, enum base_log_level level, const char *line)
-{
-    struct node_log *log = arg;
-    char event[64];
-    const char *ev = strncmp(line, "event=", 6) == 0 ? line + 6 : line;
-    size_t n = strcspn(ev, " ");
-    snprintf(event, sizeof(event), "%.*s", (int)n, ev);
-    if (ev[n])
-        node_log(log, (enum node_log_level)level, event, "%s", ev + n + 1);
-    else
-        node_log(log, (enum node_log_level)level, event, NULL);
-}
 
 static void usage(FILE *out)
 {
@@ -275,7 +261,7 @@ static void on_stop(uv_signal_t *sig, int signum)
     struct derp_cmd *d = sig->data;
     if (d->signals_seen++ > 0 || !d->srv)
         exit(1);
-    node_log(&d->log, NODE_LOG_INFO, "signal", "name=%s action=%s",
+    node_log(&d->log, BASE_LOG_INFO, "signal", "name=%s action=%s",
              signum == SIGTERM ? "SIGTERM" : "SIGINT", signum == SIGTERM ? "restart" : "stop");
     derp_server_close(d->srv, signum == SIGTERM, on_closed, d);
 }
@@ -286,10 +272,10 @@ static void on_hup(uv_signal_t *sig, int signum)
     struct derp_cmd *d = sig->data;
     char err[512];
     char q[600];
-    node_log(&d->log, NODE_LOG_INFO, "signal", "name=SIGHUP action=reload");
+    node_log(&d->log, BASE_LOG_INFO, "signal", "name=SIGHUP action=reload");
     if (d->srv && derp_server_reload(d->srv, err, sizeof(err)) != 0)
-        node_log(&d->log, NODE_LOG_WARN, "reload_failed", "error=%s",
-                 node_log_quote(q, sizeof(q), err));
+        node_log(&d->log, BASE_LOG_WARN, "reload_failed", "error=%s",
+                 base_log_quote(q, sizeof(q), err));
 }
 
 int node_cmd_derp(int argc, char **argv)
@@ -297,11 +283,12 @@ int node_cmd_derp(int argc, char **argv)
     struct derp_cmd d = {0};
     struct derp_args a = {0};
     derp_limits_default(&a.cfg.limits);
-    d.log = (struct node_log){NODE_LOG_DEBUG, stderr};
-    a.cfg.log = (struct base_logger){derp_log_line, &d.log, BASE_LOG_INFO};
+    d.log = (struct node_log){BASE_LOG_INFO, stderr, NULL};
+    a.cfg.log = node_log_logger(&d.log);
     int rc = parse_args(&a, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
+    d.log.level = a.cfg.log.level;
     if (resolve_config(&d, &a) != 0)
         return 2;
     d.loop = uv_default_loop();
