@@ -565,6 +565,7 @@ void derp_conn_tick(struct derp_conn *c, uint64_t now, double elapsed_s)
 {
     struct derp_server *s = c->srv;
     bool stuck = derp_link_write_age(&c->link, now) > s->limits.write_timeout_ms;
+    derp_link_trim(&c->link);
     switch (c->state) {
     case DERP_CONN_HTTP:
     case DERP_CONN_LOGIN:

@@ -363,6 +363,12 @@ void derp_link_flush(struct derp_link *l)
         derp_link_close(l);
 }
 
+void derp_link_trim(struct derp_link *l)
+{
+    if (!l->pend.len)
+        buf_free(&l->pend);
+}
+
 void derp_link_pause(struct derp_link *l)
 {
     if (!l->paused && l->kind == DERP_LINK_TCP && l->state == DERP_LINK_OPEN)

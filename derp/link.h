@@ -96,6 +96,9 @@ size_t derp_link_queued(const struct derp_link *l);
 bool derp_link_busy(const struct derp_link *l);
 /* How long the link has been busy, 0 when it is not. */
 uint64_t derp_link_write_age(const struct derp_link *l, uint64_t now);
+/* Gives back an empty pending buffer (kept between batches while a link is busy with traffic),
+ * so that idle links cost no buffer. */
+void derp_link_trim(struct derp_link *l);
 void derp_link_pause(struct derp_link *l);
 void derp_link_resume(struct derp_link *l);
 /* The peer's address as text ("?" when unknown). */
