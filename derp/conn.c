@@ -59,6 +59,7 @@ static struct derp_conn *conn_alloc(struct derp_server *s)
     c->num = ++s->next_num;
     c->deadline = uv_now(s->loop) + s->limits.login_timeout_ms;
     derp_reader_init(&c->rd, s->limits.max_client_info);
+    c->rd.strict = true; /* as derper: before the login, anything but ClientInfo closes */
     base_list_init(&c->watch_node);
     base_list_init(&c->flush_node);
     base_list_push_back(&s->conns, &c->node);
@@ -391,6 +392,7 @@ static int conn_login(struct derp_conn *c, const struct derp_frame *f)
     if (rc > 0)
         derp_conn_send_frame(c, out, (size_t)rc);
     c->rd.max_len = s->limits.max_frame;
+    c->rd.strict = false;
     c->tokens = s->limits.rate_burst;
     c->next_keepalive = next_keepalive(s, uv_now(s->loop));
     s->ctr.logins++;

@@ -65,7 +65,7 @@ static int reader_header_done(struct derp_reader *r)
 {
     uint8_t type = r->hdr[0];
     uint32_t len = derp_get_be32(r->hdr + 1);
-    if (!derp_frame_type_known(type)) {
+    if (!derp_frame_type_known(type) && !r->strict) {
         r->skip = len;
         r->skipped++;
         r->hdr_len = 0;
@@ -102,7 +102,8 @@ static size_t reader_fast(struct derp_reader *r, const uint8_t *p, size_t n, der
     size_t off = 0;
     while (n - off >= DERP_HEADER_LEN) {
         uint32_t len = derp_get_be32(p + off + 1);
-        if (!derp_frame_type_known(p[off]) || len > r->max_len || n - off - DERP_HEADER_LEN < len)
+        if ((!r->strict && !derp_frame_type_known(p[off])) || len > r->max_len ||
+            n - off - DERP_HEADER_LEN < len)
             break;
         struct derp_frame f = {p[off], len, p + off + DERP_HEADER_LEN};
         off += DERP_HEADER_LEN + len;

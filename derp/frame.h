@@ -5,7 +5,8 @@
  * A frame is 1 type byte, a 4-byte big-endian length, then the payload. derp_reader splits a
  * byte stream into frames: whole frames inside the fed chunk are handed out in place (no copy);
  * only a frame split across chunks is copied into the reader's buffer. Frames of a type the
- * codec does not know are skipped by their length, streaming, whatever their size.
+ * codec does not know are skipped by their length, streaming, whatever their size (except in
+ * strict mode, for the login, where the first frame must be ClientInfo).
  */
 #ifndef TUNLESS_DERP_FRAME_H
 #define TUNLESS_DERP_FRAME_H
@@ -67,16 +68,19 @@ struct derp_reader {
     uint8_t *buf;   /* reassembly of a frame split across chunks */
     size_t buf_len, buf_cap;
     uint32_t max_len; /* a known frame longer than this is an error */
+    bool strict;      /* every type handed out (and capped): the login, where only ClientInfo may
+                       * come */
     uint64_t skip;    /* bytes of an unknown frame still to drop */
     uint64_t skipped; /* unknown frames skipped, for counters */
 };
 
 void derp_reader_init(struct derp_reader *r, uint32_t max_len);
 void derp_reader_free(struct derp_reader *r);
-/* Feeds len bytes; calls fn for each complete frame of a known type, or an unknown one that
- * fits max_len (skipped bigger unknown frames only bump r->skipped). Returns 0, fn's non-zero
- * value (the reader then holds no partial state worth keeping), BASE_EPARSE for a known frame
- * over max_len, or -ENOMEM. *used (if given) says how many bytes were consumed. */
+/* Feeds len bytes; calls fn for each complete frame of a known type (of any type when
+ * r->strict); frames of unknown types are skipped, streaming, whatever their size, and bump
+ * r->skipped. Returns 0, fn's non-zero value (the reader then holds no partial state worth
+ * keeping), BASE_EPARSE for a frame over max_len that is not skipped, or -ENOMEM. *used (if
+ * given) says how many bytes were consumed. */
 int derp_reader_feed(struct derp_reader *r, const uint8_t *data, size_t len, size_t *used,
                      derp_frame_fn fn, void *arg);
 

@@ -108,6 +108,11 @@ def bad(a):
     c.expect(0x01)
     c.send_raw(struct.pack(">BI", CLIENT_INFO, 300 * 1024) + b"x" * 1000)
     closed_soon(c, "an over-size ClientInfo closes the connection")
+    # An unknown frame type before the login: derper closes; so do we.
+    c = DerpClient(H, p, login=False)
+    c.expect(0x01)
+    c.send_frame(0x7F, b"x" * 10)
+    closed_soon(c, "an unknown frame before ClientInfo closes the connection")
     # Out of order: a SendPacket before logging in.
     c = DerpClient(H, p, login=False)
     c.expect(0x01)

@@ -106,6 +106,17 @@ static void test_reader_caps_and_stop(void **state)
     derp_put_header(buf, DERP_FRAME_SEND_PACKET, 17);
     assert_int_equal(derp_reader_feed(&r, buf, DERP_HEADER_LEN, NULL, on_frame, &s), BASE_EPARSE);
     derp_reader_free(&r);
+    /* Strict (the login): an unknown type is handed out, not skipped. */
+    derp_reader_init(&r, 16);
+    r.strict = true;
+    memset(&s, 0, sizeof(s));
+    size_t k = derp_build(buf, 0x7f, "zz", 2);
+    assert_int_equal(derp_reader_feed(&r, buf, k, NULL, on_frame, &s), 0);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.types[0], 0x7f);
+    assert_int_equal(r.skipped, 0);
+    derp_reader_free(&r);
+    memset(&s, 0, sizeof(s));
     /* The callback's non-zero return stops the reader where it is. */
     derp_reader_init(&r, 16);
     size_t n = derp_build(buf, DERP_FRAME_PING, "12345678", 8);
