@@ -24,7 +24,7 @@ expect() {
   echo "ok: tunless $* -> $rc"
 }
 
-for cmd in up demo genkey pubkey; do
+for cmd in up demo genkey pubkey derp; do
   expect 0 "^usage: tunless $cmd" - "$cmd" --help
   expect 0 "^usage: tunless $cmd" - help "$cmd"
 done
