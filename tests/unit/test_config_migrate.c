@@ -70,7 +70,7 @@ static void test_private_key_file(void **state)
     char err[512];
     write_file("private.key", SELF_PRIV "\n", 0600);
     write_file("wg.conf", "[Interface]\nPrivateKeyFile = private.key\nAddress = 100.64.0.1/10\n",
-               0600);
+               0640); /* no secret in it */
     assert_int_equal(cfg_parse_ini(in_dir("wg.conf"), &c, err, sizeof(err)), 0);
     assert_true(c.has_private_key);
     assert_key(c.private_key, SELF_PRIV);
