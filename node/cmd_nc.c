@@ -101,8 +101,11 @@ static int greet(int fd)
         return 0;
     if (rep[1] == 0)
         return 0;
-    fprintf(stderr, "tunless nc: the proxy refused our credentials%s\n",
-            creds ? "" : " (set TUNLESS_PROXY_USER and TUNLESS_PROXY_PASS)");
+    if (creds)
+        fprintf(stderr, "tunless nc: the proxy refused the credentials of TUNLESS_PROXY_USER\n");
+    else
+        fprintf(stderr, "tunless nc: the proxy requires credentials (set TUNLESS_PROXY_USER and "
+                        "TUNLESS_PROXY_PASS)\n");
     return -1;
 }
 
