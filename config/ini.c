@@ -149,6 +149,12 @@ static int item_allowed_ip(struct ini *p, const char *key, char *v)
     return add_prefix(p, key, v, true, &peer->allowed_ips, &peer->n_allowed_ips);
 }
 
+static int item_allowed_ip_of(struct ini *p, size_t i, char *v)
+{
+    struct cfg_peer *peer = &p->c->peers[i];
+    return add_prefix(p, "AllowedIPs", v, true, &peer->allowed_ips, &peer->n_allowed_ips);
+}
+
 /* wg-quick: IP entries of DNS= are resolvers, anything else a search domain. */
 static int item_dns(struct ini *p, const char *key, char *v)
 {
@@ -573,6 +579,27 @@ static int parse_line(struct ini *p, char *line)
     return key_line(p, s);
 }
 
+/* wireproxy routes everything to a peer that names no AllowedIPs; wg-quick routes nothing. A
+ * file with wireproxy sections is a wireproxy file: read it as wireproxy does, and say so. */
+static int wireproxy_allowed_ips(struct ini *p)
+{
+    for (size_t i = 0; i < p->c->n_peers; i++) {
+        if (p->c->peers[i].n_allowed_ips)
+            continue;
+        p->line = p->c->peers[i].line;
+        char any4[] = "0.0.0.0/0", any6[] = "::/0";
+        if (item_allowed_ip_of(p, i, any4) < 0 || item_allowed_ip_of(p, i, any6) < 0)
+            return -1;
+        if (cfg_warn(p->c,
+                     "%s:%u: [Peer] has no AllowedIPs: 0.0.0.0/0 and ::/0, as wireproxy "
+                     "reads it",
+                     p->file, p->line) < 0)
+            return oom(p);
+    }
+    p->line = 0;
+    return 0;
+}
+
 static int parse_all(struct ini *p, const char *buf, size_t len)
 {
     size_t pos = 0;
@@ -603,7 +630,7 @@ static int parse_all(struct ini *p, const char *buf, size_t len)
         return ini_fail(p, "no [Interface] section");
     if (!p->c->has_private_key)
         return ini_fail(p, "[Interface] has no PrivateKey");
-    return 0;
+    return p->c->n_services ? wireproxy_allowed_ips(p) : 0;
 }
 
 int cfg_parse_ini_buffer(const char *name, const char *buf, size_t len, struct cfg_config *out,
