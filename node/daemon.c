@@ -68,6 +68,12 @@ static void proxy_log(void *ctx, enum proxy_log_level level, const char *msg)
     node_log(&d->log, map[level], "proxy", "msg=%s", base_log_quote(q, sizeof(q), msg));
 }
 
+static struct node_magicdns_config dns_config(struct node_daemon *d)
+{
+    return (struct node_magicdns_config){
+        .opts = &d->opts, .cfg = d->have_config ? &d->cfg : NULL, .log = node_log_logger(&d->log)};
+}
+
 /* ---- configuration ---- */
 
 static int load_config(struct node_daemon *d, struct cfg_config *out, char *err, size_t errlen)
@@ -179,7 +185,7 @@ static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *
         return -1;
     }
     d->dialer.stack = d->stack;
-    if (node_magicdns_attach(&d->dns, d->stack, d->dialer.is_mesh, d->dialer.is_mesh_ctx) != 0) {
+    if (node_magicdns_attach(d->dns, d->stack, d->dialer.is_mesh, d->dialer.is_mesh_ctx) != 0) {
         snprintf(err, errlen, "MagicDNS: cannot serve %s inside the netstack", NODE_MAGICDNS_ADDR);
         stop_stack(d);
         return -1;
@@ -195,7 +201,7 @@ static void stop_stack(struct node_daemon *d)
 {
     if (!d->stack)
         return;
-    node_magicdns_detach(&d->dns); /* its queries hold flows of this stack */
+    node_magicdns_detach(d->dns); /* its queries hold flows of this stack */
     node_publish_stop(d);
     node_dialer_detach_stack(&d->dialer);
     ns_stack_close(d->stack, NULL, NULL);
@@ -341,9 +347,11 @@ static void reload(struct node_daemon *d)
                  base_log_quote(q, sizeof(q), err));
     if (node_peers_apply(d, had ? &old : NULL) != WG_OK)
         node_log(&d->log, BASE_LOG_ERROR, "peers_apply_failed", "file=%s", d->cfg.file);
-    if (node_magicdns_apply(&d->dns, &d->opts, &d->cfg, err, sizeof(err)) != 0)
+    struct node_magicdns_config dc = dns_config(d);
+    int rc = node_magicdns_apply(d->dns, &dc);
+    if (rc < 0)
         node_log(&d->log, BASE_LOG_ERROR, "dns_config_rejected", "err=%s",
-                 base_log_quote(q, sizeof(q), err));
+                 base_log_quote(q, sizeof(q), base_strerror(rc)));
     node_log(&d->log, BASE_LOG_INFO, "reloaded", "file=%s peers=%zu", d->cfg.file, d->cfg.n_peers);
     if (had)
         cfg_free(&old);
@@ -404,7 +412,8 @@ static void finish_stop(struct node_daemon *d)
     uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
     node_peers_stop(d);
     stop_stack(d);
-    node_magicdns_stop(&d->dns);
+    node_magicdns_close(d->dns, NULL, NULL);
+    d->dns = NULL;
     if (d->engine) {
         wg_engine_close(d->engine, on_engine_closed, d);
         d->engine = NULL;
@@ -597,10 +606,13 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
     d->dialer.is_mesh = is_mesh;
     d->dialer.is_mesh_ctx = d;
     d->dialer.tunnel_only = d->opts.outbound == NODE_OUTBOUND_TUNNEL_ONLY;
-    if (node_magicdns_start(&d->dns, d->loop, &d->opts, d->have_config ? &d->cfg : NULL, err,
-                            errlen) != 0)
+    struct node_magicdns_config dc = dns_config(d);
+    int rc = node_magicdns_new(d->loop, &dc, &d->dns);
+    if (rc < 0) {
+        snprintf(err, errlen, "MagicDNS: %s", base_strerror(rc));
         return -1;
-    d->dialer.resolver = node_magicdns_proxy_resolver(&d->dns);
+    }
+    d->dialer.resolver = node_magicdns_proxy_resolver(d->dns);
     char addr[BASE_ADDR_STRLEN];
     if (d->opts.dns_listen_on)
         node_log(&d->log, BASE_LOG_INFO, "listening", "service=dns addr=%s port=%u",
