@@ -319,6 +319,9 @@ static void reload(struct node_daemon *d)
         return;
     }
     log_warnings(d, &next);
+    if (!node_plan_services_equal(&d->cfg, &next))
+        node_log(&d->log, BASE_LOG_WARN, "reload_partial", "reason=%s",
+                 base_log_quote(q, sizeof(q), "wireproxy sections changed: restart to apply"));
     uint8_t key_before[WG_KEY_LEN];
     memcpy(key_before, d->private_key, WG_KEY_LEN);
     if (choose_key(d, &next, err, sizeof(err)) != 0 || !wg_key_equal(key_before, d->private_key) ||
