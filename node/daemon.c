@@ -235,7 +235,11 @@ static int start_proxy(struct node_daemon *d, const struct base_endpoint *ep,
     struct proxy_server *srv;
     int rc = proxy_server_new(d->loop, &pc, &srv);
     if (rc != 0) {
-        snprintf(err, errlen, "proxy listener %s:%u: %s", host, ep->port, base_strerror(rc));
+        const char *flag = protocols == PROXY_BOTH     ? "--proxy"
+                           : protocols == PROXY_SOCKS5 ? "--socks5"
+                                                       : "--http-proxy";
+        snprintf(err, errlen, "proxy listener %s:%u: %s (choose another address with %s)", host,
+                 ep->port, base_strerror(rc), flag);
         return -1;
     }
     d->proxies[d->n_proxies++] = srv;
@@ -303,6 +307,9 @@ static void reload(struct node_daemon *d)
         return;
     }
     log_warnings(d, &next);
+    if (!node_plan_services_equal(&d->cfg, &next))
+        node_log(&d->log, BASE_LOG_WARN, "reload_partial", "reason=%s",
+                 base_log_quote(q, sizeof(q), "wireproxy sections changed: restart to apply"));
     uint8_t key_before[WG_KEY_LEN];
     memcpy(key_before, d->private_key, WG_KEY_LEN);
     if (choose_key(d, &next, err, sizeof(err)) != 0 || !wg_key_equal(key_before, d->private_key) ||
@@ -594,7 +601,15 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
     struct node_magicdns_config dc = dns_config(d);
     int rc = node_magicdns_new(d->loop, &dc, &d->dns);
     if (rc < 0) {
-        snprintf(err, errlen, "MagicDNS: %s", base_strerror(rc));
+        if (d->opts.dns_listen_on) {
+            char ep[BASE_ENDPOINT_STRLEN];
+            snprintf(err, errlen,
+                     "MagicDNS listener %s: %s (choose another address with "
+                     "--dns-listen)",
+                     base_endpoint_format(&d->opts.dns_listen, ep, sizeof(ep)), base_strerror(rc));
+        } else {
+            snprintf(err, errlen, "MagicDNS: %s", base_strerror(rc));
+        }
         return -1;
     }
     d->dialer.resolver = node_magicdns_proxy_resolver(d->dns);
