@@ -173,7 +173,7 @@ static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *
                  c->mtu);
         return -1;
     }
-    d->dialer.stack = d->stack;
+    node_dialer_set_stack(&d->dialer, d->stack);
     if (node_magicdns_attach(d->dns, d->stack, d->dialer.is_mesh, d->dialer.is_mesh_ctx) != 0) {
         snprintf(err, errlen, "MagicDNS: cannot serve %s inside the netstack", NODE_MAGICDNS_ADDR);
         stop_stack(d);
@@ -190,12 +190,10 @@ static void stop_stack(struct node_daemon *d)
 {
     if (!d->stack)
         return;
-    node_magicdns_detach(d->dns); /* its queries hold flows of this stack */
-    node_publish_stop(d);
-    node_dialer_detach_stack(&d->dialer);
+    /* The dialer and MagicDNS watch the stack, publish's flows end on BASE_ECLOSING: each part
+     * lets go of what it holds by itself. */
     ns_stack_close(d->stack, NULL, NULL);
     d->stack = NULL;
-    d->dialer.stack = NULL;
 }
 
 static void print_peer_block(struct node_daemon *d)
