@@ -14,14 +14,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base.h"
+
 struct wg_allowedips_node;
 struct wg_allowedips_owner;
 
 struct wg_allowedips {
     struct wg_allowedips_node *root4;
     struct wg_allowedips_node *root6;
-    struct wg_allowedips_owner **owners; /* hash buckets: owner -> its nodes in insert order */
-    size_t owner_buckets;                /* a power of two, or 0 before the first insert */
+    struct base_list *owners; /* hash buckets of wg_allowedips_owner: owner -> its nodes */
+    size_t owner_buckets;     /* a power of two, or 0 before the first insert */
     size_t owner_count;
 };
 

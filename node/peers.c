@@ -56,9 +56,12 @@ static int literal_endpoint(const struct node_endpoint *ep, struct sockaddr_stor
 
 static int set_peer(struct node_daemon *d, const struct node_peer *p, const struct sockaddr *ep)
 {
+    struct base_endpoint be;
+    if (ep && base_endpoint_from_sockaddr(&be, ep) != 0)
+        return -EAFNOSUPPORT;
     struct wg_peer_config pc = {
         .preshared_key = p->has_preshared_key ? p->preshared_key : NULL,
-        .endpoint = ep,
+        .endpoint = ep ? &be : NULL,
         .allowed_ips = p->allowed_ips,
         .allowed_ips_len = p->n_allowed_ips,
         .persistent_keepalive = p->persistent_keepalive,
@@ -101,7 +104,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     } else if (status != 0 || !res) {
         node_log(&d->log, NODE_LOG_WARN, "endpoint_resolve_failed", "peer=%s host=%s err=%s", who,
                  p->endpoints[0].host, uv_strerror(status));
-    } else if (set_peer(d, p, res->ai_addr) == WG_OK) {
+    } else if (set_peer(d, p, res->ai_addr) == 0) {
         log_resolved(d, who, p->endpoints[0].host, res);
     }
     uv_freeaddrinfo(res);
@@ -136,11 +139,11 @@ static int push_peer(struct node_daemon *d, const struct node_peer *p)
     struct sockaddr_storage ss;
     bool literal = p->n_endpoints > 0 && literal_endpoint(&p->endpoints[0], &ss) == 0;
     int ret = set_peer(d, p, literal ? (struct sockaddr *)&ss : NULL);
-    if (ret != WG_OK)
+    if (ret != 0)
         return ret;
     if (p->n_endpoints > 0 && !literal)
         resolve_endpoint(d, p);
-    return WG_OK;
+    return 0;
 }
 
 static bool same_allowed(const struct node_peer *a, const struct node_peer *b)
@@ -180,8 +183,8 @@ int node_peers_apply(struct node_daemon *d, const struct node_config *old)
             node_log(&d->log, NODE_LOG_INFO, "peer_removed", "peer=%s", who);
         }
     }
-    int ret = WG_OK;
-    for (size_t i = 0; i < c->n_peers && ret == WG_OK; i++) {
+    int ret = 0;
+    for (size_t i = 0; i < c->n_peers && ret == 0; i++) {
         const struct node_peer *p = &c->peers[i];
         const struct node_peer *before = find_peer(old, p->public_key);
         if (before && peer_unchanged(before, p))
@@ -211,7 +214,7 @@ static void on_reresolve(uv_timer_t *t)
         struct wg_peer_stats st;
         if (p->n_endpoints == 0 || literal_endpoint(&p->endpoints[0], &ss) == 0)
             continue;
-        if (wg_engine_peer_stats(d->engine, p->public_key, &st) != WG_OK)
+        if (wg_engine_peer_stats(d->engine, p->public_key, &st) != 0)
             continue;
         if (st.last_handshake_wall_ns && wall - st.last_handshake_wall_ns < RERESOLVE_SILENCE_NS)
             continue;

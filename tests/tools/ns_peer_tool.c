@@ -52,12 +52,12 @@ static int output(void *ctx, const uint8_t *pkt, size_t len)
 {
     (void)ctx;
     int rc = wg_engine_send(t.engine, pkt, len);
-    if (rc == WG_ERR_NO_ROUTE)
+    if (rc == -EHOSTUNREACH)
         return NS_OUTPUT_NO_ROUTE;
-    return rc == WG_OK ? 0 : -1;
+    return rc == 0 ? 0 : -1;
 }
 
-static void log_line(void *ctx, enum wg_log_level level, const char *line)
+static void log_line(void *ctx, enum base_log_level level, const char *line)
 {
     (void)ctx;
     (void)level;
@@ -260,10 +260,11 @@ static void engine_closed(void *ctx)
 
 int main(int argc, char **argv)
 {
-    struct wg_engine_options opt = {.log = log_line, .log_level = WG_LOG_WARN, .no_ipv6 = true};
+    struct wg_engine_options opt = {.log = {.fn = log_line, .level = BASE_LOG_WARN},
+                                    .no_ipv6 = true};
     struct wg_peer_config peer = {0};
     struct wg_allowed_ip allowed = {.family = AF_INET};
-    struct sockaddr_in ep = {.sin_family = AF_INET};
+    struct base_endpoint ep;
     struct ns_config cfg = {0};
     static const struct option longopts[] = {{"private-key", required_argument, 0, 'k'},
                                              {"address", required_argument, 0, 'a'},
@@ -300,19 +301,11 @@ int main(int argc, char **argv)
             if (key_arg(peer.public_key, optarg))
                 return 2;
             break;
-        case 'e': {
-            char host[64];
-            snprintf(host, sizeof(host), "%s", optarg);
-            char *colon = strrchr(host, ':');
-            if (!colon)
+        case 'e':
+            if (base_endpoint_parse(&ep, optarg, strlen(optarg)) != 0)
                 return 2;
-            *colon = '\0';
-            ep.sin_port = htons((uint16_t)atoi(colon + 1));
-            if (inet_pton(AF_INET, host, &ep.sin_addr) != 1)
-                return 2;
-            peer.endpoint = (struct sockaddr *)&ep;
+            peer.endpoint = &ep;
             break;
-        }
         case 'A': {
             char pfx[64];
             snprintf(pfx, sizeof(pfx), "%s", optarg);
@@ -335,18 +328,17 @@ int main(int argc, char **argv)
     }
     const char *mode = argv[optind];
     t.loop = uv_default_loop();
-    struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    opt.loop = t.loop;
-    opt.bind4 = &lo;
+    static const uint8_t lo[4] = {127, 0, 0, 1};
+    base_addr_v4(&opt.bind4, lo);
     opt.deliver = deliver;
-    if (wg_engine_create(&t.engine, &opt) != WG_OK) {
+    if (wg_engine_new(t.loop, &opt, &t.engine) != 0) {
         fprintf(stderr, "tool: cannot create engine\n");
         return 1;
     }
     sodium_memzero(opt.private_key, sizeof(opt.private_key));
     peer.allowed_ips = &allowed;
     peer.allowed_ips_len = 1;
-    if (wg_engine_set_peer(t.engine, &peer) != WG_OK)
+    if (wg_engine_set_peer(t.engine, &peer) != 0)
         return 1;
     t.ns = ns_stack_new(t.loop, &cfg, output, NULL);
     if (!t.ns)

@@ -36,7 +36,7 @@ struct tool {
     uint8_t peer_key[WG_KEY_LEN];
     struct wg_allowed_ip allowed;
     struct wg_peer_config cfg;
-    struct sockaddr_storage endpoint;
+    struct base_endpoint endpoint;
     uint8_t psk[WG_KEY_LEN];
     bool has_psk;
     uint64_t echo_answered;
@@ -119,7 +119,7 @@ static void deliver(void *ctx, uint8_t *pkt, size_t len)
     icmp[0] = 0;
     put16(icmp + 2, 0);
     put16(icmp + 2, csum(icmp, icmp_len));
-    if (wg_engine_send(t->engine, pkt, len) == WG_OK)
+    if (wg_engine_send(t->engine, pkt, len) == 0)
         t->echo_answered++;
 }
 
@@ -153,7 +153,7 @@ static void on_ping_timer(uv_timer_t *h)
     uint8_t buf[128];
     size_t len = build_echo(buf, t->addr, t->ping_dst, t->ping_id, (uint16_t)t->ping_sent);
     int r = wg_engine_send(t->engine, buf, len);
-    if (r != WG_OK)
+    if (r != 0)
         fprintf(stderr, "tool: send failed: %d\n", r);
     t->ping_sent++;
 }
@@ -162,16 +162,15 @@ static void print_stats(struct tool *t)
 {
     struct wg_engine_stats s;
     struct wg_peer_stats ps;
-    char ep[INET6_ADDRSTRLEN] = "none";
+    char ep[BASE_ADDR_STRLEN] = "none";
     unsigned port = 0;
 
     wg_engine_stats(t->engine, &s);
-    if (wg_engine_peer_stats(t->engine, t->peer_key, &ps) != WG_OK)
+    if (wg_engine_peer_stats(t->engine, t->peer_key, &ps) != 0)
         memset(&ps, 0, sizeof(ps));
-    if (ps.endpoint.ss_family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ps.endpoint;
-        inet_ntop(AF_INET, &a->sin_addr, ep, sizeof(ep));
-        port = ntohs(a->sin_port);
+    if (ps.endpoint.addr.family == AF_INET) {
+        base_addr_format(&ps.endpoint.addr, ep, sizeof(ep));
+        port = ps.endpoint.port;
     }
     reply("stats handshakes=%" PRIu64 " rx_garbage=%" PRIu64 " rx_bad_mac=%" PRIu64
           " rx_bad_index=%" PRIu64 " rx_bad_packet=%" PRIu64 " rx_replayed=%" PRIu64
@@ -184,19 +183,9 @@ static void print_stats(struct tool *t)
           (uint64_t)(ps.last_handshake_wall_ns / 1000000000ULL), ep, port, t->echo_answered);
 }
 
-static int parse_endpoint(struct sockaddr_storage *ss, const char *s)
+static int parse_endpoint(struct base_endpoint *ep, const char *s)
 {
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    if (!colon || (size_t)(colon - s) >= sizeof(host))
-        return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    memset(ss, 0, sizeof(*ss));
-    a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)atoi(colon + 1));
-    return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
+    return base_endpoint_parse(ep, s, strlen(s));
 }
 
 static void on_closed(void *ctx)
@@ -238,8 +227,8 @@ static void command(struct tool *t, char *line)
             reply("error bad endpoint");
             return;
         }
-        t->cfg.endpoint = (struct sockaddr *)&t->endpoint;
-        reply(wg_engine_set_peer(t->engine, &t->cfg) == WG_OK ? "ok" : "error set_peer");
+        t->cfg.endpoint = &t->endpoint;
+        reply(wg_engine_set_peer(t->engine, &t->cfg) == 0 ? "ok" : "error set_peer");
     } else if (strcmp(line, "quit") == 0) {
         quit(t);
     } else {
@@ -276,9 +265,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
-static void log_line(void *ctx, enum wg_log_level level, const char *line)
+static void log_line(void *arg, enum base_log_level level, const char *line)
 {
-    (void)ctx;
+    (void)arg;
     (void)level;
     fprintf(stderr, "engine: %s\n", line);
 }
@@ -295,7 +284,8 @@ static int key_arg(uint8_t key[WG_KEY_LEN], const char *s)
 int main(int argc, char **argv)
 {
     static struct tool t;
-    struct wg_engine_options opt = {.log = log_line, .log_level = WG_LOG_INFO, .no_ipv6 = true};
+    struct wg_engine_options opt = {.log = {.fn = log_line, .level = BASE_LOG_INFO},
+                                    .no_ipv6 = true};
     uint64_t rekey_after = 0;
     long under_load = -1;
     char prefix[64] = "";
@@ -351,7 +341,7 @@ int main(int argc, char **argv)
             rekey_after = strtoull(optarg, NULL, 10);
             break;
         case 'v':
-            opt.log_level = WG_LOG_DEBUG;
+            opt.log.level = BASE_LOG_DEBUG;
             break;
         case 'u':
             under_load = atol(optarg);
@@ -374,12 +364,11 @@ int main(int argc, char **argv)
         return 2;
 
     t.loop = uv_default_loop();
-    struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    opt.loop = t.loop;
-    opt.bind4 = &lo;
+    static const uint8_t lo[4] = {127, 0, 0, 1};
+    base_addr_v4(&opt.bind4, lo);
     opt.deliver = deliver;
-    opt.deliver_ctx = &t;
-    if (wg_engine_create(&t.engine, &opt) != WG_OK) {
+    opt.deliver_arg = &t;
+    if (wg_engine_new(t.loop, &opt, &t.engine) != 0) {
         fprintf(stderr, "tool: cannot create engine\n");
         return 1;
     }
@@ -390,10 +379,10 @@ int main(int argc, char **argv)
         wg_engine_set_under_load_threshold(t.engine, (uint32_t)under_load);
     memcpy(t.cfg.public_key, t.peer_key, WG_KEY_LEN);
     t.cfg.preshared_key = t.has_psk ? t.psk : NULL;
-    t.cfg.endpoint = endpoint ? (struct sockaddr *)&t.endpoint : NULL;
+    t.cfg.endpoint = endpoint ? &t.endpoint : NULL;
     t.cfg.allowed_ips = &t.allowed;
     t.cfg.allowed_ips_len = 1;
-    if (wg_engine_set_peer(t.engine, &t.cfg) != WG_OK) {
+    if (wg_engine_set_peer(t.engine, &t.cfg) != 0) {
         fprintf(stderr, "tool: cannot add peer\n");
         return 1;
     }
