@@ -7,9 +7,10 @@
 
 #include "device.h"
 
-static bool valid_allowed_ip(const struct wg_allowed_ip *a)
+static bool valid_allowed_ip(const struct base_prefix *a)
 {
-    return (a->family == AF_INET && a->cidr <= 32) || (a->family == AF_INET6 && a->cidr <= 128);
+    return (a->addr.family == AF_INET && a->bits <= 32) ||
+           (a->addr.family == AF_INET6 && a->bits <= 128);
 }
 
 static int check_peer_config(const struct wg_engine *e, const struct wg_peer_config *cfg)
@@ -33,8 +34,8 @@ static int replace_allowed_ips(struct wg_engine *e, struct wg_peer *p,
 {
     wg_allowedips_remove_owner(&e->allowedips, p);
     for (size_t i = 0; i < cfg->allowed_ips_len; i++) {
-        const struct wg_allowed_ip *a = &cfg->allowed_ips[i];
-        if (wg_allowedips_insert(&e->allowedips, a->family, a->addr, a->cidr, p) != 0) {
+        const struct base_prefix *a = &cfg->allowed_ips[i];
+        if (wg_allowedips_insert(&e->allowedips, a->addr.family, a->addr.ip, a->bits, p) != 0) {
             wg_allowedips_remove_owner(&e->allowedips, p);
             return -ENOMEM;
         }

@@ -86,19 +86,14 @@ bool wg_engine_route(const struct wg_engine *e, const struct base_addr *addr);
 
 /* ---- peers (may change at any time; other peers' sessions are not touched) ---- */
 
-struct wg_allowed_ip {
-    int family;       /* AF_INET or AF_INET6 */
-    uint8_t addr[16]; /* network order; 4 bytes used for AF_INET */
-    uint8_t cidr;
-};
-
 struct wg_peer_config {
     uint8_t public_key[WG_KEY_LEN];
     const uint8_t *preshared_key; /* WG_KEY_LEN bytes, or NULL for none */
     /* NULL = keep the current one (none for a new peer). Setting one on a peer with persistent
      * keepalive and no session starts the handshake at once (as turning keepalive on does). */
     const struct base_endpoint *endpoint;
-    const struct wg_allowed_ip *allowed_ips; /* replaces the peer's list; copied */
+    /* Replaces the peer's list; copied. Host bits below the length are ignored. */
+    const struct base_prefix *allowed_ips;
     size_t allowed_ips_len;
     uint16_t persistent_keepalive; /* seconds, 0 = off */
 };

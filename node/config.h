@@ -17,8 +17,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "engine.h" /* struct wg_allowed_ip: the engine takes allowed IPs in this form */
+#include "engine.h"
 #include "key.h"
+
+/* A prefix as the parsers here fill it. Transitional: the engine takes struct base_prefix now,
+ * and node/peers.c converts; config/ (issue 11) gives base_prefix and this struct goes. */
+struct wg_allowed_ip {
+    int family;       /* AF_INET or AF_INET6 */
+    uint8_t addr[16]; /* network order; 4 bytes used for AF_INET */
+    uint8_t cidr;
+};
 
 #define NODE_CONFIG_DEFAULT_MTU 1420
 #define NODE_CONFIG_HOST_MAX 256 /* a DNS name is at most 253 characters */

@@ -59,15 +59,26 @@ static int set_peer(struct node_daemon *d, const struct node_peer *p, const stru
     struct base_endpoint be;
     if (ep && base_endpoint_from_sockaddr(&be, ep) != 0)
         return -EAFNOSUPPORT;
+    /* Transitional, until config/ hands over base_prefix itself. */
+    struct base_prefix *aips = calloc(p->n_allowed_ips + 1, sizeof(*aips));
+    if (!aips)
+        return -ENOMEM;
+    for (size_t i = 0; i < p->n_allowed_ips; i++) {
+        aips[i].addr.family = p->allowed_ips[i].family;
+        memcpy(aips[i].addr.ip, p->allowed_ips[i].addr, sizeof(aips[i].addr.ip));
+        aips[i].bits = p->allowed_ips[i].cidr;
+    }
     struct wg_peer_config pc = {
         .preshared_key = p->has_preshared_key ? p->preshared_key : NULL,
         .endpoint = ep ? &be : NULL,
-        .allowed_ips = p->allowed_ips,
+        .allowed_ips = aips,
         .allowed_ips_len = p->n_allowed_ips,
         .persistent_keepalive = p->persistent_keepalive,
     };
     memcpy(pc.public_key, p->public_key, WG_KEY_LEN);
-    return wg_engine_set_peer(d->engine, &pc);
+    int ret = wg_engine_set_peer(d->engine, &pc);
+    free(aips);
+    return ret;
 }
 
 static void unlink_resolve(struct node_resolve *r)

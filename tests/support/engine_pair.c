@@ -106,10 +106,9 @@ int te_peer(struct te_net *n, unsigned a, unsigned b, uint16_t persistent_keepal
 {
     struct base_endpoint ep = {.port = wg_engine_port(n->nodes[b].engine)};
     te_loopback(&ep.addr, n->transport_family);
-    struct wg_allowed_ip aips[2] = {{.family = AF_INET, .cidr = 32},
-                                    {.family = AF_INET6, .cidr = 128}};
-    memcpy(aips[0].addr, n->nodes[b].addr, 4);
-    memcpy(aips[1].addr, n->nodes[b].addr6, 16);
+    struct base_prefix aips[2] = {{.bits = 32}, {.bits = 128}};
+    base_addr_v4(&aips[0].addr, n->nodes[b].addr);
+    base_addr_v6(&aips[1].addr, n->nodes[b].addr6);
     struct wg_peer_config cfg = {.endpoint = &ep,
                                  .allowed_ips = aips,
                                  .allowed_ips_len = 2,

@@ -263,7 +263,7 @@ int main(int argc, char **argv)
     struct wg_engine_options opt = {.log = {.fn = log_line, .level = BASE_LOG_WARN},
                                     .no_ipv6 = true};
     struct wg_peer_config peer = {0};
-    struct wg_allowed_ip allowed = {.family = AF_INET};
+    struct base_prefix allowed = {0};
     struct base_endpoint ep;
     struct ns_config cfg = {0};
     static const struct option longopts[] = {{"private-key", required_argument, 0, 'k'},
@@ -306,18 +306,10 @@ int main(int argc, char **argv)
                 return 2;
             peer.endpoint = &ep;
             break;
-        case 'A': {
-            char pfx[64];
-            snprintf(pfx, sizeof(pfx), "%s", optarg);
-            char *slash = strchr(pfx, '/');
-            if (!slash)
-                return 2;
-            *slash = '\0';
-            allowed.cidr = (uint8_t)atoi(slash + 1);
-            if (inet_pton(AF_INET, pfx, allowed.addr) != 1)
+        case 'A':
+            if (base_prefix_parse(&allowed, optarg, strlen(optarg)) != 0)
                 return 2;
             break;
-        }
         default:
             return 2;
         }

@@ -34,7 +34,7 @@ struct tool {
     size_t line_len;
     uint8_t addr[4];
     uint8_t peer_key[WG_KEY_LEN];
-    struct wg_allowed_ip allowed;
+    struct base_prefix allowed;
     struct wg_peer_config cfg;
     struct base_endpoint endpoint;
     uint8_t psk[WG_KEY_LEN];
@@ -281,15 +281,56 @@ static int key_arg(uint8_t key[WG_KEY_LEN], const char *s)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* What the command line sets besides the engine's options and the tool itself. */
+struct args {
+    uint64_t rekey_after;
+    long under_load;
+    char prefix[64];
+    const char *endpoint;
+};
+
+static int parse_option(int c, struct wg_engine_options *opt, struct tool *t, struct args *a)
 {
-    static struct tool t;
-    struct wg_engine_options opt = {.log = {.fn = log_line, .level = BASE_LOG_INFO},
-                                    .no_ipv6 = true};
-    uint64_t rekey_after = 0;
-    long under_load = -1;
-    char prefix[64] = "";
-    const char *endpoint = NULL;
+    switch (c) {
+    case 'k':
+        return key_arg(opt->private_key, optarg) ? 2 : 0;
+    case 'a':
+        return inet_pton(AF_INET, optarg, t->addr) == 1 ? 0 : 2;
+    case 'l':
+        opt->listen_port = (uint16_t)atoi(optarg);
+        return 0;
+    case 'p':
+        return key_arg(t->peer_key, optarg) ? 2 : 0;
+    case 'e':
+        a->endpoint = optarg;
+        return 0;
+    case 'A':
+        snprintf(a->prefix, sizeof(a->prefix), "%s", optarg);
+        return 0;
+    case 's':
+        t->has_psk = true;
+        return key_arg(t->psk, optarg) ? 2 : 0;
+    case 'K':
+        t->cfg.persistent_keepalive = (uint16_t)atoi(optarg);
+        return 0;
+    case 'r':
+        a->rekey_after = strtoull(optarg, NULL, 10);
+        return 0;
+    case 'v':
+        opt->log.level = BASE_LOG_DEBUG;
+        return 0;
+    case 'u':
+        a->under_load = atol(optarg);
+        return 0;
+    default:
+        return 2;
+    }
+}
+
+/* Returns 0, or the exit code for a bad command line. */
+static int parse_args(int argc, char **argv, struct wg_engine_options *opt, struct tool *t,
+                      struct args *a)
+{
     static const struct option longopts[] = {{"private-key", required_argument, 0, 'k'},
                                              {"address", required_argument, 0, 'a'},
                                              {"listen-port", required_argument, 0, 'l'},
@@ -302,67 +343,32 @@ int main(int argc, char **argv)
                                              {"verbose", no_argument, 0, 'v'},
                                              {"under-load-threshold", required_argument, 0, 'u'},
                                              {0, 0, 0, 0}};
-    int c;
-
-    if (sodium_init() < 0)
-        return 1;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'k':
-            if (key_arg(opt.private_key, optarg))
-                return 2;
-            break;
-        case 'a':
-            if (inet_pton(AF_INET, optarg, t.addr) != 1)
-                return 2;
-            break;
-        case 'l':
-            opt.listen_port = (uint16_t)atoi(optarg);
-            break;
-        case 'p':
-            if (key_arg(t.peer_key, optarg))
-                return 2;
-            break;
-        case 'e':
-            endpoint = optarg;
-            break;
-        case 'A':
-            snprintf(prefix, sizeof(prefix), "%s", optarg);
-            break;
-        case 's':
-            if (key_arg(t.psk, optarg))
-                return 2;
-            t.has_psk = true;
-            break;
-        case 'K':
-            t.cfg.persistent_keepalive = (uint16_t)atoi(optarg);
-            break;
-        case 'r':
-            rekey_after = strtoull(optarg, NULL, 10);
-            break;
-        case 'v':
-            opt.log.level = BASE_LOG_DEBUG;
-            break;
-        case 'u':
-            under_load = atol(optarg);
-            break;
-        default:
-            return 2;
-        }
-    }
-    char *slash = strchr(prefix, '/');
-    if (!slash || wg_key_is_zero(t.peer_key)) {
+    int c, ret;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+        if ((ret = parse_option(c, opt, t, a)) != 0)
+            return ret;
+    if (base_prefix_parse(&t->allowed, a->prefix, strlen(a->prefix)) != 0 ||
+        wg_key_is_zero(t->peer_key)) {
         fprintf(stderr, "tool: --peer-key and --peer-allowed A.B.C.D/N are required\n");
         return 2;
     }
-    *slash = '\0';
-    t.allowed.family = AF_INET;
-    t.allowed.cidr = (uint8_t)atoi(slash + 1);
-    if (inet_pton(AF_INET, prefix, t.allowed.addr) != 1)
+    if (a->endpoint && parse_endpoint(&t->endpoint, a->endpoint) != 0)
         return 2;
-    if (endpoint && parse_endpoint(&t.endpoint, endpoint) != 0)
-        return 2;
+    return 0;
+}
 
+int main(int argc, char **argv)
+{
+    static struct tool t;
+    struct wg_engine_options opt = {.log = {.fn = log_line, .level = BASE_LOG_INFO},
+                                    .no_ipv6 = true};
+    struct args a = {.under_load = -1};
+
+    if (sodium_init() < 0)
+        return 1;
+    int ret = parse_args(argc, argv, &opt, &t, &a);
+    if (ret)
+        return ret;
     t.loop = uv_default_loop();
     static const uint8_t lo[4] = {127, 0, 0, 1};
     base_addr_v4(&opt.bind4, lo);
@@ -373,13 +379,13 @@ int main(int argc, char **argv)
         return 1;
     }
     sodium_memzero(opt.private_key, sizeof(opt.private_key));
-    if (rekey_after)
-        wg_engine_set_rekey_after_messages(t.engine, rekey_after);
-    if (under_load >= 0)
-        wg_engine_set_under_load_threshold(t.engine, (uint32_t)under_load);
+    if (a.rekey_after)
+        wg_engine_set_rekey_after_messages(t.engine, a.rekey_after);
+    if (a.under_load >= 0)
+        wg_engine_set_under_load_threshold(t.engine, (uint32_t)a.under_load);
     memcpy(t.cfg.public_key, t.peer_key, WG_KEY_LEN);
     t.cfg.preshared_key = t.has_psk ? t.psk : NULL;
-    t.cfg.endpoint = endpoint ? &t.endpoint : NULL;
+    t.cfg.endpoint = a.endpoint ? &t.endpoint : NULL;
     t.cfg.allowed_ips = &t.allowed;
     t.cfg.allowed_ips_len = 1;
     if (wg_engine_set_peer(t.engine, &t.cfg) != 0) {

@@ -349,7 +349,7 @@ static int setup2_keepalive_no_endpoint(void **state)
     static struct te_net net;
     te_net_init(&net, 2);
     assert_int_equal(te_peer(&net, 1, 0, 0), 0);
-    struct wg_allowed_ip aip = {.family = AF_INET, .addr = {100, 64, 0, 2}, .cidr = 32};
+    struct base_prefix aip = {.addr = {.family = AF_INET, .ip = {100, 64, 0, 2}}, .bits = 32};
     struct wg_peer_config cfg = {
         .allowed_ips = &aip, .allowed_ips_len = 1, .persistent_keepalive = 25};
     memcpy(cfg.public_key, net.nodes[1].pub, WG_KEY_LEN);
@@ -370,7 +370,7 @@ static void test_keepalive_starts_when_endpoint_arrives(void **state)
      * at once, without waiting for traffic, so node 1 can reach node 0 behind its NAT. */
     struct base_endpoint ep = {.port = wg_engine_port(n->nodes[1].engine)};
     te_loopback(&ep.addr, AF_INET);
-    struct wg_allowed_ip aip = {.family = AF_INET, .addr = {100, 64, 0, 2}, .cidr = 32};
+    struct base_prefix aip = {.addr = {.family = AF_INET, .ip = {100, 64, 0, 2}}, .bits = 32};
     struct wg_peer_config cfg = {
         .endpoint = &ep, .allowed_ips = &aip, .allowed_ips_len = 1, .persistent_keepalive = 25};
     memcpy(cfg.public_key, n->nodes[1].pub, WG_KEY_LEN);
@@ -414,9 +414,9 @@ static void test_runtime_peer_changes_keep_other_sessions(void **state)
     assert_int_equal(peer_of(n, 0, 1)->current->kp.local_index, idx01);
 
     /* Change node 1's config (another allowed IP, keepalive): its session stays. */
-    struct wg_allowed_ip aips[2] = {
-        {.family = AF_INET, .addr = {100, 64, 0, 2}, .cidr = 32},
-        {.family = AF_INET6, .addr = {0xfd, 0x7a, 0x11, 0x5c}, .cidr = 64}};
+    struct base_prefix aips[2] = {
+        {.addr = {.family = AF_INET, .ip = {100, 64, 0, 2}}, .bits = 32},
+        {.addr = {.family = AF_INET6, .ip = {0xfd, 0x7a, 0x11, 0x5c}}, .bits = 64}};
     struct wg_peer_config cfg = {.allowed_ips = aips, .allowed_ips_len = 2};
     memcpy(cfg.public_key, n->nodes[1].pub, WG_KEY_LEN);
     assert_int_equal(wg_engine_set_peer(n->nodes[0].engine, &cfg), 0);
@@ -453,7 +453,7 @@ static void test_endpoint_roaming(void **state)
     /* Node 0 believes node 1 is elsewhere; node 1's next authenticated packet corrects it. */
     struct base_endpoint wrong = {.port = 9};
     te_loopback(&wrong.addr, AF_INET);
-    struct wg_allowed_ip aip = {.family = AF_INET, .addr = {100, 64, 0, 2}, .cidr = 32};
+    struct base_prefix aip = {.addr = {.family = AF_INET, .ip = {100, 64, 0, 2}}, .bits = 32};
     struct wg_peer_config cfg = {.endpoint = &wrong, .allowed_ips = &aip, .allowed_ips_len = 1};
     memcpy(cfg.public_key, n->nodes[1].pub, WG_KEY_LEN);
     assert_int_equal(wg_engine_set_peer(n->nodes[0].engine, &cfg), 0);
@@ -597,7 +597,7 @@ static void test_ipv6_transport_and_ipv6_inside(void **state)
 static void test_bad_config_refused(void **state)
 {
     struct te_net *n = *state;
-    struct wg_allowed_ip bad = {.family = AF_INET, .cidr = 33};
+    struct base_prefix bad = {.addr.family = AF_INET, .bits = 33};
     struct wg_peer_config cfg = {.allowed_ips = &bad, .allowed_ips_len = 1};
     memcpy(cfg.public_key, n->nodes[1].pub, WG_KEY_LEN);
     assert_int_equal(wg_engine_set_peer(n->nodes[0].engine, &cfg), -EINVAL);
