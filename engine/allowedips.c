@@ -1,3 +1,5 @@
+/* The allowed-IPs trie (see allowedips.h): key helpers, the owner -> nodes index, the trie
+ * (insert with path compression, node removal), then the public calls. */
 #include "allowedips.h"
 
 #include <stdlib.h>

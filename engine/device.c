@@ -1,5 +1,6 @@
-/* The engine object: creation, peers, counters, logging, and the one timer that drives every
- * peer's protocol timers. */
+/* The engine object: clock and log, the one timer that drives every peer's protocol timers,
+ * the peer table, the knobs and counters, then the lifecycle (new, close, free in the close
+ * callbacks). */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>

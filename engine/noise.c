@@ -1,3 +1,5 @@
+/* The Noise IK handshake (see noise.h): hashing and DH helpers, identity and handshake set-up,
+ * then initiation (create, consume), response (create, consume), and the keypair derivation. */
 #include "noise.h"
 
 #include <sodium.h>

@@ -1,3 +1,5 @@
+/* A peer's lifetime (new, free), its keypair slots (add, confirm on first data, clear) and its
+ * queue of packets waiting for a handshake. */
 #include "peer.h"
 
 #include <sodium.h>

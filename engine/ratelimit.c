@@ -1,3 +1,5 @@
+/* Handshake flood defences: the per-source token buckets (hashed, garbage-collected once a
+ * second), then the under-load detector. */
 #include "ratelimit.h"
 
 #include <netinet/in.h>

@@ -1,3 +1,6 @@
+/* The UDP transport: bind both families on one port, receive in batches (libuv recvmmsg), queue
+ * sends into per-socket sendmmsg batches flushed at batch ends and before the loop blocks;
+ * close frees the buffers with the last handle. */
 #include "udp.h"
 
 #include <errno.h>
