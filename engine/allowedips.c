@@ -330,29 +330,34 @@ void wg_allowedips_free(struct wg_allowedips *t)
     memset(t, 0, sizeof(*t));
 }
 
-int wg_allowedips_insert(struct wg_allowedips *t, int family, const uint8_t *addr, uint8_t cidr,
-                         void *owner)
+/* p's masked key; returns the width of its trie (32 or 128), or 0 for a bad family or length. */
+static int prefix_key(const struct base_prefix *p, uint64_t key[2])
 {
-    int bits = family_bits(family);
-    if (!bits || cidr > bits || !addr || !owner)
-        return -1;
-    uint64_t key[2];
-    key_load(key, addr, bits);
-    key_mask(key, cidr);
-    return add(t, bits, key, cidr, owner);
+    int bits = p ? family_bits(p->addr.family) : 0;
+    if (!bits || p->bits > bits)
+        return 0;
+    key_load(key, p->addr.ip, bits);
+    key_mask(key, p->bits);
+    return bits;
 }
 
-int wg_allowedips_remove(struct wg_allowedips *t, int family, const uint8_t *addr, uint8_t cidr,
-                         void *owner)
+int wg_allowedips_insert(struct wg_allowedips *t, const struct base_prefix *p, void *owner)
 {
-    int bits = family_bits(family);
-    if (!bits || cidr > bits || !addr)
-        return -1;
     uint64_t key[2];
-    key_load(key, addr, bits);
-    key_mask(key, cidr);
-    node_t *n = find_parent(*root_of(t, bits), key, cidr);
-    if (!n || n->cidr != cidr || !n->owner || n->owner != owner)
+    int bits = prefix_key(p, key);
+    if (!bits || !owner)
+        return -1;
+    return add(t, bits, key, p->bits, owner);
+}
+
+int wg_allowedips_remove(struct wg_allowedips *t, const struct base_prefix *p, void *owner)
+{
+    uint64_t key[2];
+    int bits = prefix_key(p, key);
+    if (!bits)
+        return -1;
+    node_t *n = find_parent(*root_of(t, bits), key, p->bits);
+    if (!n || n->cidr != p->bits || !n->owner || n->owner != owner)
         return 1;
     node_remove(t, n);
     return 0;
@@ -384,35 +389,35 @@ void *wg_allowedips_lookup(const struct wg_allowedips *t, int family, const uint
     return found;
 }
 
-typedef void (*foreach_fn)(void *ctx, int family, const uint8_t *addr, uint8_t cidr);
+typedef void (*foreach_fn)(void *arg, const struct base_prefix *p);
 
-static void report(const node_t *n, foreach_fn fn, void *ctx)
+static void report(const node_t *n, foreach_fn fn, void *arg)
 {
-    uint8_t addr[16];
-    key_store(addr, n->key, n->bits);
-    fn(ctx, n->bits == 32 ? AF_INET : AF_INET6, addr, n->cidr);
+    struct base_prefix p = {.addr.family = n->bits == 32 ? AF_INET : AF_INET6, .bits = n->cidr};
+    key_store(p.addr.ip, n->key, n->bits);
+    fn(arg, &p);
 }
 
-static void walk(const node_t *n, foreach_fn fn, void *ctx)
+static void walk(const node_t *n, foreach_fn fn, void *arg)
 {
     if (!n)
         return;
     if (n->owner)
-        report(n, fn, ctx);
-    walk(n->bit[0], fn, ctx);
-    walk(n->bit[1], fn, ctx);
+        report(n, fn, arg);
+    walk(n->bit[0], fn, arg);
+    walk(n->bit[1], fn, arg);
 }
 
-void wg_allowedips_foreach(const struct wg_allowedips *t, void *owner, foreach_fn fn, void *ctx)
+void wg_allowedips_foreach(const struct wg_allowedips *t, void *owner, foreach_fn fn, void *arg)
 {
     if (!owner) {
-        walk(t->root4, fn, ctx);
-        walk(t->root6, fn, ctx);
+        walk(t->root4, fn, arg);
+        walk(t->root6, fn, arg);
         return;
     }
     const owner_t *e = owner_find(t, owner);
     struct base_list *l;
     if (e)
         base_list_foreach (l, &e->nodes)
-            report(container_of(l, node_t, owner_link), fn, ctx);
+            report(container_of(l, node_t, owner_link), fn, arg);
 }

@@ -34,8 +34,7 @@ static int replace_allowed_ips(struct wg_engine *e, struct wg_peer *p,
 {
     wg_allowedips_remove_owner(&e->allowedips, p);
     for (size_t i = 0; i < cfg->allowed_ips_len; i++) {
-        const struct base_prefix *a = &cfg->allowed_ips[i];
-        if (wg_allowedips_insert(&e->allowedips, a->addr.family, a->addr.ip, a->bits, p) != 0) {
+        if (wg_allowedips_insert(&e->allowedips, &cfg->allowed_ips[i], p) != 0) {
             wg_allowedips_remove_owner(&e->allowedips, p);
             return -ENOMEM;
         }
