@@ -28,8 +28,8 @@ PersistentKeepalive = 25
 CONF
 chmod 600 "$TB_DIR/wg0.conf"
 mkdir -p "$TB_DIR/state"
-"$TUNLESS_BIN" up --config "$TB_DIR/wg0.conf" --state-dir "$TB_DIR/state" --log-level debug \
-  > "$TB_DIR/node.log" 2>&1 &
+"$TUNLESS_BIN" up --config "$TB_DIR/wg0.conf" --proxy 127.0.0.1:18893 --state-dir "$TB_DIR/state" \
+  --log-level debug > "$TB_DIR/node.log" 2>&1 &
 TB_PIDS+=("$!")
 
 echo "== the endpoint is resolved by name, and the handshake starts without traffic"
