@@ -92,7 +92,7 @@ struct wg_peer_config {
     /* NULL = keep the current one (none for a new peer). Setting one on a peer with persistent
      * keepalive and no session starts the handshake at once (as turning keepalive on does). */
     const struct base_endpoint *endpoint;
-    /* Replaces the peer's list; copied. Host bits below the length are ignored. */
+    /* Replaces the peer's list; copied. Host bits past the length are ignored. */
     const struct base_prefix *allowed_ips;
     size_t allowed_ips_len;
     uint16_t persistent_keepalive; /* seconds, 0 = off */
