@@ -37,7 +37,7 @@ struct node_daemon {
     struct node_log log;
     char state_dir[4096];
 
-    struct node_config cfg; /* the applied configuration; zeroed = none yet */
+    struct cfg_config cfg; /* the applied configuration; zeroed = none yet */
     bool have_config;
     uint8_t private_key[WG_KEY_LEN];
     bool key_from_state;         /* the key is the state directory's (no PrivateKey configured) */
@@ -82,7 +82,7 @@ void node_publish_stop(struct node_daemon *d);
  * and keep re-resolving those that go silent. node_peers_apply diffs against old (NULL at
  * start): peers that did not change are not touched, so their sessions survive.
  * node_peers_stop cancels resolutions; their callbacks still run once, and free themselves. */
-int node_peers_apply(struct node_daemon *d, const struct node_config *old);
+int node_peers_apply(struct node_daemon *d, const struct cfg_config *old);
 void node_peers_stop(struct node_daemon *d);
 
 #endif
