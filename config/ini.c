@@ -33,6 +33,7 @@ struct ini {
     unsigned service_seen;   /* keys given in the current wireproxy section (wireproxy.c) */
     const char *base_dir;    /* resolves a relative PrivateKeyFile; NULL refuses it */
     bool expand_env;
+    bool inline_secret; /* a key or password written in the file itself: it must be 0600 */
     char *err;
     size_t errlen;
     int code; /* what the parser returns: BASE_ECONFIG, or -ENOMEM */
@@ -148,6 +149,12 @@ static int item_allowed_ip(struct ini *p, const char *key, char *v)
     return add_prefix(p, key, v, true, &peer->allowed_ips, &peer->n_allowed_ips);
 }
 
+static int item_allowed_ip_of(struct ini *p, size_t i, char *v)
+{
+    struct cfg_peer *peer = &p->c->peers[i];
+    return add_prefix(p, "AllowedIPs", v, true, &peer->allowed_ips, &peer->n_allowed_ips);
+}
+
 /* wg-quick: IP entries of DNS= are resolvers, anything else a search domain. */
 static int item_dns(struct ini *p, const char *key, char *v)
 {
@@ -183,6 +190,7 @@ static int on_private_key(struct ini *p, const char *key, char *v)
     if (parse_key(p, key, v, p->c->private_key) < 0)
         return -1;
     p->c->has_private_key = true;
+    p->inline_secret = true;
     return 0;
 }
 
@@ -243,6 +251,7 @@ static int on_preshared_key(struct ini *p, const char *key, char *v)
 {
     if (parse_key(p, key, v, cur_peer(p)->preshared_key) < 0)
         return -1;
+    p->inline_secret = true;
     cur_peer(p)->has_preshared_key = true;
     return 0;
 }
@@ -502,6 +511,7 @@ static int service_key(struct ini *p, const char *key, char *value)
         v = trim(buf);
     }
     struct cfg_service *svc = &p->c->services[p->c->n_services - 1];
+    p->inline_secret |= strcasecmp(key, "Password") == 0;
     const char *err = cfg_wp_key(svc, &p->service_seen, key, v, why, sizeof(why));
     sodium_memzero(buf, sizeof(buf)); /* it may hold a password */
     if (err && strstr(err, "out of memory"))
@@ -569,6 +579,27 @@ static int parse_line(struct ini *p, char *line)
     return key_line(p, s);
 }
 
+/* wireproxy routes everything to a peer that names no AllowedIPs; wg-quick routes nothing. A
+ * file with wireproxy sections is a wireproxy file: read it as wireproxy does, and say so. */
+static int wireproxy_allowed_ips(struct ini *p)
+{
+    for (size_t i = 0; i < p->c->n_peers; i++) {
+        if (p->c->peers[i].n_allowed_ips)
+            continue;
+        p->line = p->c->peers[i].line;
+        char any4[] = "0.0.0.0/0", any6[] = "::/0";
+        if (item_allowed_ip_of(p, i, any4) < 0 || item_allowed_ip_of(p, i, any6) < 0)
+            return -1;
+        if (cfg_warn(p->c,
+                     "%s:%u: [Peer] has no AllowedIPs: 0.0.0.0/0 and ::/0, as wireproxy "
+                     "reads it",
+                     p->file, p->line) < 0)
+            return oom(p);
+    }
+    p->line = 0;
+    return 0;
+}
+
 static int parse_all(struct ini *p, const char *buf, size_t len)
 {
     size_t pos = 0;
@@ -599,7 +630,7 @@ static int parse_all(struct ini *p, const char *buf, size_t len)
         return ini_fail(p, "no [Interface] section");
     if (!p->c->has_private_key)
         return ini_fail(p, "[Interface] has no PrivateKey");
-    return 0;
+    return p->c->n_services ? wireproxy_allowed_ips(p) : 0;
 }
 
 int cfg_parse_ini_buffer(const char *name, const char *buf, size_t len, struct cfg_config *out,
@@ -608,9 +639,9 @@ int cfg_parse_ini_buffer(const char *name, const char *buf, size_t len, struct c
     return cfg_parse_ini_buffer_with(name, buf, len, NULL, out, err, errlen);
 }
 
-int cfg_parse_ini_buffer_with(const char *name, const char *buf, size_t len,
-                              const struct cfg_ini_options *opt, struct cfg_config *out, char *err,
-                              size_t errlen)
+static int parse_ini(const char *name, const char *buf, size_t len,
+                     const struct cfg_ini_options *opt, struct cfg_config *out, bool *inline_secret,
+                     char *err, size_t errlen)
 {
     struct ini p = {.c = out,
                     .file = name ? name : "config",
@@ -629,7 +660,16 @@ int cfg_parse_ini_buffer_with(const char *name, const char *buf, size_t len,
     }
     if (r < 0)
         cfg_free(out);
+    *inline_secret = p.inline_secret;
     return r;
+}
+
+int cfg_parse_ini_buffer_with(const char *name, const char *buf, size_t len,
+                              const struct cfg_ini_options *opt, struct cfg_config *out, char *err,
+                              size_t errlen)
+{
+    bool inline_secret;
+    return parse_ini(name, buf, len, opt, out, &inline_secret, err, errlen);
 }
 
 int cfg_parse_ini(const char *path, struct cfg_config *out, char *err, size_t errlen)
@@ -649,8 +689,10 @@ int cfg_parse_ini_with(const char *path, bool expand_env, struct cfg_config *out
         return r;
     cfg_dir_of(path, dir, sizeof(dir));
     struct cfg_ini_options opt = {.base_dir = dir, .expand_env = expand_env};
-    r = cfg_parse_ini_buffer_with(path, buf, len, &opt, out, err, errlen);
+    bool inline_secret = false;
+    r = parse_ini(path, buf, len, &opt, out, &inline_secret, err, errlen);
     sodium_memzero(buf, len);
     free(buf);
-    return r == 0 ? cfg_warn_mode(out, path, mode, err, errlen) : r;
+    /* A file that only names its key file may be group-readable (a 0640 mount in a container). */
+    return r == 0 && inline_secret ? cfg_warn_mode(out, path, mode, err, errlen) : r;
 }

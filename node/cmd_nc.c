@@ -22,11 +22,12 @@
 
 static int nc_usage(FILE *out, int code)
 {
-    fprintf(out, "usage: tunless nc [--proxy ADDR] HOST PORT\n\n"
-                 "Joins stdin and stdout to HOST:PORT through the node's SOCKS5 proxy\n"
-                 "(default " NC_DEFAULT_PROXY ", env TUNLESS_PROXY; credentials from\n"
-                 "TUNLESS_PROXY_USER and TUNLESS_PROXY_PASS), e.g.\n"
-                 "  ssh -o ProxyCommand='tunless nc %%h %%p' user@db\n");
+    fprintf(out,
+            "usage: tunless nc [--proxy ADDR] HOST PORT\n\n"
+            "Joins stdin and stdout to HOST:PORT through the node's SOCKS5 proxy\n"
+            "(default " NC_DEFAULT_PROXY ", env TUNLESS_PROXY or TUNLESS_SOCKS5; credentials from\n"
+            "TUNLESS_PROXY_USER and TUNLESS_PROXY_PASS), e.g.\n"
+            "  ssh -o ProxyCommand='tunless nc %%h %%p' user@db\n");
     return code;
 }
 
@@ -101,8 +102,11 @@ static int greet(int fd)
         return 0;
     if (rep[1] == 0)
         return 0;
-    fprintf(stderr, "tunless nc: the proxy refused our credentials%s\n",
-            creds ? "" : " (set TUNLESS_PROXY_USER and TUNLESS_PROXY_PASS)");
+    if (creds)
+        fprintf(stderr, "tunless nc: the proxy refused the credentials of TUNLESS_PROXY_USER\n");
+    else
+        fprintf(stderr, "tunless nc: the proxy requires credentials (set TUNLESS_PROXY_USER and "
+                        "TUNLESS_PROXY_PASS)\n");
     return -1;
 }
 
@@ -183,8 +187,11 @@ static int dial_proxy(const struct base_endpoint *proxy)
 
 int node_cmd_nc(int argc, char **argv)
 {
+    /* The node's own variables, so that nc finds the node they configured. */
     const char *proxy_spec = getenv("TUNLESS_PROXY");
     int i = 1;
+    if (!proxy_spec || !*proxy_spec || strcmp(proxy_spec, "off") == 0)
+        proxy_spec = getenv("TUNLESS_SOCKS5");
     if (!proxy_spec || !*proxy_spec || strcmp(proxy_spec, "off") == 0)
         proxy_spec = NC_DEFAULT_PROXY;
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {

@@ -45,19 +45,6 @@ static bool is_mesh(void *ctx, const struct sockaddr *sa)
     return wg_engine_route(d->engine, &ep.addr);
 }
 
-/* ---- logging from the libraries ---- */
-
-static void proxy_log(void *ctx, enum proxy_log_level level, const char *msg)
-{
-    struct node_daemon *d = ctx;
-    static const enum base_log_level map[] = {[PROXY_LOG_DEBUG] = BASE_LOG_DEBUG,
-                                              [PROXY_LOG_INFO] = BASE_LOG_INFO,
-                                              [PROXY_LOG_WARN] = BASE_LOG_WARN,
-                                              [PROXY_LOG_ERROR] = BASE_LOG_ERROR};
-    char q[1024];
-    node_log(&d->log, map[level], "proxy", "msg=%s", base_log_quote(q, sizeof(q), msg));
-}
-
 static struct node_magicdns_config dns_config(struct node_daemon *d)
 {
     return (struct node_magicdns_config){
@@ -229,13 +216,16 @@ static int start_proxy(struct node_daemon *d, const struct base_endpoint *ep,
         .username = d->opts.proxy_user,
         .password = d->opts.proxy_pass,
         .dialer = node_dialer_proxy(&d->dialer),
-        .log = proxy_log,
-        .log_arg = d,
+        .logger = node_log_logger(&d->log),
     };
-    int uverr = 0;
-    struct proxy_server *srv = proxy_server_new(d->loop, &pc, &uverr);
-    if (!srv) {
-        snprintf(err, errlen, "proxy listener %s:%u: %s", host, ep->port, uv_strerror(uverr));
+    struct proxy_server *srv;
+    int rc = proxy_server_new(d->loop, &pc, &srv);
+    if (rc != 0) {
+        const char *flag = protocols == PROXY_BOTH     ? "--proxy"
+                           : protocols == PROXY_SOCKS5 ? "--socks5"
+                                                       : "--http-proxy";
+        snprintf(err, errlen, "proxy listener %s:%u: %s (choose another address with %s)", host,
+                 ep->port, base_strerror(rc), flag);
         return -1;
     }
     d->proxies[d->n_proxies++] = srv;
@@ -303,6 +293,9 @@ static void reload(struct node_daemon *d)
         return;
     }
     log_warnings(d, &next);
+    if (!node_plan_services_equal(&d->cfg, &next))
+        node_log(&d->log, BASE_LOG_WARN, "reload_partial", "reason=%s",
+                 base_log_quote(q, sizeof(q), "wireproxy sections changed: restart to apply"));
     uint8_t key_before[WG_KEY_LEN];
     memcpy(key_before, d->private_key, WG_KEY_LEN);
     if (choose_key(d, &next, err, sizeof(err)) != 0 || !wg_key_equal(key_before, d->private_key) ||
@@ -594,7 +587,15 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
     struct node_magicdns_config dc = dns_config(d);
     int rc = node_magicdns_new(d->loop, &dc, &d->dns);
     if (rc < 0) {
-        snprintf(err, errlen, "MagicDNS: %s", base_strerror(rc));
+        if (d->opts.dns_listen_on) {
+            char ep[BASE_ENDPOINT_STRLEN];
+            snprintf(err, errlen,
+                     "MagicDNS listener %s: %s (choose another address with "
+                     "--dns-listen)",
+                     base_endpoint_format(&d->opts.dns_listen, ep, sizeof(ep)), base_strerror(rc));
+        } else {
+            snprintf(err, errlen, "MagicDNS: %s", base_strerror(rc));
+        }
         return -1;
     }
     d->dialer.resolver = node_magicdns_proxy_resolver(d->dns);

@@ -17,7 +17,6 @@
 #include "netstack.h"
 #include "options.h"
 #include "proxy.h"
-#include "udp_relay.h"
 
 #define NODE_MAX_LISTENERS 3
 
@@ -28,7 +27,8 @@ struct node_daemon;
 struct node_publish_ctx {
     struct node_daemon *d;
     const struct node_publish *p;
-    struct node_udp_relay udp; /* udp: one session per peer flow */
+    struct proxy_relay *tcp;     /* tcp: one relay connection per peer connection */
+    struct proxy_udp_relay *udp; /* udp: one session per peer flow */
 };
 
 struct node_daemon {

@@ -1,168 +1,137 @@
+/*
+ * The node's dialer (see dialer.h): a proxy_stream over one netstack TCP connection, or, for a
+ * destination outside the mesh, a thin holder of the direct dialer's stream (inner).
+ * Flow: dial -> (resolve) -> connect_addr -> the netstack's callbacks -> the proxy's cbs; writes
+ * queue until lwIP takes them; completions, late errors and on_close go through the idle handle
+ * (never from inside a call); close -> finish -> on_close -> the timer's close frees.
+ */
 #include "dialer.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
 
-/* A proxy stream over one netstack TCP connection, or, for a name that resolved outside the
- * mesh, a thin holder of the direct dialer's stream (inner). */
 struct write_req {
+    struct base_list link; /* in queue (not yet taken by lwIP) or done (callback due) */
     const uint8_t *data;
     size_t len, off;
     proxy_write_cb cb;
     void *arg;
-    int err; /* set when the request is finished and waits in the done list */
-    struct write_req *next;
+    int err;
 };
 
-struct node_mesh_stream {
+enum mesh_state {
+    MESH_DIALING,    /* resolving, or a failure waits in connect_err */
+    MESH_CONNECTING, /* the netstack connects; the timer runs */
+    MESH_CONNECTED,
+    MESH_LOST,   /* the connection failed or went with the stack; close() is next */
+    MESH_CLOSED, /* close() called; on_close follows from the idle handle */
+};
+
+struct mesh_stream {
     struct proxy_stream base;
     struct node_dialer *d;
     const struct proxy_stream_cbs *cbs;
     void *ud;
+    enum mesh_state state;
     struct proxy_target target;
     struct proxy_resolve_req *resolving;
     struct proxy_stream *inner;
     struct ns_conn *conn;
-    uv_timer_t timer;                     /* connect timeout; its close callback frees the stream */
-    struct write_req *queue, *queue_tail; /* not yet fully taken by lwIP */
-    struct write_req *done;               /* finished, callback not yet called */
-    int connect_err;                      /* an early failure to report from the idle handle */
-    int late_err;                         /* the netstack went away under an open stream */
-    bool connecting, connected, shutdown_pending, closed, on_close_due, deferred;
-    struct node_mesh_stream *next_deferred;
-    struct node_mesh_stream *live_prev, *live_next; /* in d->streams until freed */
+    uv_timer_t timer;       /* connect timeout; its close callback frees the stream */
+    struct base_list queue; /* write_req not yet fully taken by lwIP */
+    struct base_list done;  /* write_req finished, callback not yet called */
+    int connect_err;        /* an early failure to report from the idle handle */
+    int late_err;           /* the netstack went away under an open stream */
+    bool shutdown_pending, on_close_due;
+    struct base_list defer_link; /* in d->deferred while linked */
+    struct base_list live;       /* in d->streams until freed */
 };
 
 static const struct proxy_stream_ops mesh_ops;
 static void on_idle(uv_idle_t *h);
 
-int node_proxy_err(int err)
+static struct mesh_stream *from_base(struct proxy_stream *ps)
 {
-    switch (err) {
-    case -ECONNREFUSED:
-        return PROXY_E_REFUSED;
-    case -ENETUNREACH:
-    case -EHOSTUNREACH:
-        return PROXY_E_NET_UNREACH;
-    case -ETIMEDOUT:
-        return PROXY_E_TIMEOUT;
-    case -ECONNRESET:
-    case BASE_ECLOSING: /* the netstack went away under the stream */
-        return PROXY_E_RESET;
-    case -EPIPE:
-        return PROXY_E_CANCELED;
-    default:
-        return PROXY_E_OTHER;
-    }
+    return container_of(ps, struct mesh_stream, base);
 }
 
-static void defer(struct node_mesh_stream *s)
+static void defer(struct mesh_stream *s)
 {
-    if (s->deferred)
+    if (base_list_linked(&s->defer_link))
         return;
-    s->deferred = true;
-    s->next_deferred = s->d->deferred;
-    s->d->deferred = s;
+    base_list_push_back(&s->d->deferred, &s->defer_link);
     uv_idle_start(&s->d->idle, on_idle); /* no-op while already active */
 }
 
-static void finish_write(struct node_mesh_stream *s, struct write_req *w, int err)
+static void finish_write(struct mesh_stream *s, struct write_req *w, int err)
 {
     w->err = err;
-    w->next = s->done;
-    s->done = w;
+    base_list_remove(&w->link);
+    base_list_push_back(&s->done, &w->link);
     defer(s);
 }
 
 /* Moves queued bytes into lwIP's send buffer; finished requests go to the done list. */
-static void drain(struct node_mesh_stream *s)
+static void drain(struct mesh_stream *s)
 {
-    while (s->queue && s->conn && s->connected) {
-        struct write_req *w = s->queue;
+    struct base_list *pos;
+    while (s->state == MESH_CONNECTED && (pos = base_list_first(&s->queue))) {
+        struct write_req *w = container_of(pos, struct write_req, link);
         ssize_t n = ns_conn_write(s->conn, w->data + w->off, w->len - w->off);
         if (n < 0) {
-            s->queue = w->next;
-            finish_write(s, w, node_proxy_err((int)n));
+            finish_write(s, w, (int)n);
             continue;
         }
         w->off += (size_t)n;
         if (w->off < w->len)
             return; /* lwIP is full: on_writable resumes */
-        s->queue = w->next;
-        finish_write(s, w, PROXY_OK);
+        finish_write(s, w, 0);
     }
-    if (!s->queue) {
-        s->queue_tail = NULL;
-        if (s->shutdown_pending && s->conn && s->connected) {
-            s->shutdown_pending = false;
-            ns_conn_shutdown(s->conn);
-        }
+    if (s->state == MESH_CONNECTED && base_list_empty(&s->queue) && s->shutdown_pending) {
+        s->shutdown_pending = false;
+        ns_conn_shutdown(s->conn);
     }
 }
 
-static void fail_queue(struct node_mesh_stream *s, int err)
+static void fail_queue(struct mesh_stream *s, int err)
 {
-    while (s->queue) {
-        struct write_req *w = s->queue;
-        s->queue = w->next;
-        finish_write(s, w, err);
-    }
-    s->queue_tail = NULL;
-}
-
-static void live_add(struct node_mesh_stream *s)
-{
-    s->live_next = s->d->streams;
-    if (s->live_next)
-        s->live_next->live_prev = s;
-    s->d->streams = s;
+    struct base_list *pos;
+    while ((pos = base_list_first(&s->queue)))
+        finish_write(s, container_of(pos, struct write_req, link), err);
 }
 
 static void on_timer_closed(uv_handle_t *h)
 {
-    struct node_mesh_stream *s = h->data;
-    if (s->live_prev)
-        s->live_prev->live_next = s->live_next;
-    else
-        s->d->streams = s->live_next;
-    if (s->live_next)
-        s->live_next->live_prev = s->live_prev;
+    struct mesh_stream *s = h->data;
+    base_list_remove(&s->live);
     free(s);
 }
 
-static void run_deferred(struct node_mesh_stream *s)
+static void run_deferred(struct mesh_stream *s)
 {
-    /* Completions in the order the writes were made: the done list is newest first. */
-    struct write_req *rev = NULL;
-    while (s->done) {
-        struct write_req *w = s->done;
-        s->done = w->next;
-        w->next = rev;
-        rev = w;
-    }
-    while (rev) {
-        struct write_req *w = rev;
-        rev = w->next;
+    struct base_list *pos;
+    while ((pos = base_list_first(&s->done))) { /* in the order the writes were made */
+        struct write_req *w = container_of(pos, struct write_req, link);
+        base_list_remove(&w->link);
         w->cb(w->arg, w->err);
         free(w);
     }
-    if (s->connect_err && !s->closed) {
+    if (s->connect_err && s->state != MESH_CLOSED) {
         int err = s->connect_err;
         s->connect_err = 0;
         s->cbs->on_connect(s->ud, err, NULL);
     }
-    if (s->late_err && !s->closed) {
+    if (s->late_err && s->state != MESH_CLOSED) {
         int err = s->late_err;
         s->late_err = 0;
         s->cbs->on_error(s->ud, err);
     }
     /* A callback above may have closed the stream and queued it again: the queued run ends
      * it, so freeing it here would leave it in the queue. */
-    if (s->on_close_due && !s->done && !s->deferred) {
+    if (s->on_close_due && base_list_empty(&s->done) && !base_list_linked(&s->defer_link)) {
         s->on_close_due = false;
         s->cbs->on_close(s->ud);
         uv_close((uv_handle_t *)&s->timer, on_timer_closed);
@@ -172,15 +141,17 @@ static void run_deferred(struct node_mesh_stream *s)
 static void on_idle(uv_idle_t *h)
 {
     struct node_dialer *d = h->data;
-    struct node_mesh_stream *list = d->deferred;
-    d->deferred = NULL;
-    while (list) {
-        struct node_mesh_stream *s = list;
-        list = s->next_deferred;
-        s->deferred = false;
-        run_deferred(s);
+    struct base_list batch, *pos;
+    base_list_init(&batch);
+    while ((pos = base_list_first(&d->deferred))) {
+        base_list_remove(pos);
+        base_list_push_back(&batch, pos);
     }
-    if (!d->deferred)
+    while ((pos = base_list_first(&batch))) {
+        base_list_remove(pos);
+        run_deferred(container_of(pos, struct mesh_stream, defer_link));
+    }
+    if (base_list_empty(&d->deferred))
         uv_idle_stop(h);
 }
 
@@ -188,25 +159,22 @@ static void on_idle(uv_idle_t *h)
 
 static void ns_on_connect(struct ns_conn *c, int status)
 {
-    struct node_mesh_stream *s = ns_conn_data(c);
-    s->connecting = false;
+    struct mesh_stream *s = ns_conn_data(c);
     uv_timer_stop(&s->timer);
     if (status != 0) {
-        s->cbs->on_connect(s->ud, node_proxy_err(status), NULL);
+        s->state = MESH_LOST;
+        s->cbs->on_connect(s->ud, status, NULL);
         return;
     }
-    s->connected = true;
+    s->state = MESH_CONNECTED;
     ns_conn_read_pause(c, 1); /* reading is off until read_start */
-
-    struct sockaddr_storage ss;
-    node_endpoint_to_sockaddr(ns_conn_local(c), &ss);
-    s->cbs->on_connect(s->ud, PROXY_OK, (struct sockaddr *)&ss);
+    s->cbs->on_connect(s->ud, 0, ns_conn_local(c));
     drain(s);
 }
 
 static void ns_on_read(struct ns_conn *c, const uint8_t *data, size_t len)
 {
-    struct node_mesh_stream *s = ns_conn_data(c);
+    struct mesh_stream *s = ns_conn_data(c);
     if (!data) {
         s->cbs->on_eof(s->ud);
         return;
@@ -225,13 +193,14 @@ static void ns_on_writable(struct ns_conn *c)
 
 static void ns_on_error(struct ns_conn *c, int err)
 {
-    struct node_mesh_stream *s = ns_conn_data(c);
-    if (s->connecting) {
+    struct mesh_stream *s = ns_conn_data(c);
+    if (s->state == MESH_CONNECTING) {
         ns_on_connect(c, err);
         return;
     }
-    fail_queue(s, node_proxy_err(err));
-    s->cbs->on_error(s->ud, node_proxy_err(err));
+    s->state = MESH_LOST;
+    fail_queue(s, err);
+    s->cbs->on_error(s->ud, err); /* BASE_ECLOSING too: the stack went away under the stream */
 }
 
 static const struct ns_conn_cbs conn_cbs = {
@@ -245,87 +214,99 @@ static const struct ns_conn_cbs conn_cbs = {
 
 static void on_connect_timeout(uv_timer_t *t)
 {
-    struct node_mesh_stream *s = t->data;
-    if (!s->connecting)
+    struct mesh_stream *s = t->data;
+    if (s->state != MESH_CONNECTING)
         return;
-    s->connecting = false;
+    s->state = MESH_LOST;
     ns_conn_reset(s->conn);
     s->conn = NULL;
-    s->cbs->on_connect(s->ud, PROXY_E_TIMEOUT, NULL);
+    s->cbs->on_connect(s->ud, -ETIMEDOUT, NULL);
 }
 
-static void fail_later(struct node_mesh_stream *s, int err)
+static void fail_later(struct mesh_stream *s, int err)
 {
     s->connect_err = err;
     defer(s);
 }
 
-static void connect_addr(struct node_mesh_stream *s, const struct sockaddr *sa)
+static void connect_addr(struct mesh_stream *s, const struct base_endpoint *ep)
 {
     struct node_dialer *d = s->d;
-    bool mesh = d->is_mesh && d->is_mesh(d->is_mesh_ctx, sa);
+    bool mesh = node_dialer_is_mesh(d, ep);
     if (mesh && !d->stack) { /* between netstacks: never out through the host instead */
-        fail_later(s, PROXY_E_NET_UNREACH);
+        fail_later(s, -ENETUNREACH);
         return;
     }
     if (!mesh) {
         if (d->tunnel_only) {
-            fail_later(s, PROXY_E_POLICY);
+            fail_later(s, BASE_EPOLICY);
             return;
         }
         struct proxy_target t = s->target;
-        proxy_target_set_addr(&t, sa, t.port);
+        proxy_target_set_endpoint(&t, ep);
         struct proxy_dialer direct = proxy_direct_dialer(&d->direct);
         s->inner = direct.dial(direct.ctx, &t, s->cbs, s->ud);
         if (!s->inner)
-            fail_later(s, PROXY_E_OTHER);
+            fail_later(s, -ENOMEM);
         return;
     }
-    struct base_endpoint ep;
-    int err = -EINVAL;
-    if (node_sockaddr_to_endpoint(sa, s->target.port, &ep) == 0)
-        err = ns_conn_connect(d->stack, &ep, &conn_cbs, s, &s->conn);
+    int err = ns_conn_connect(d->stack, ep, &conn_cbs, s, &s->conn);
     if (err != 0) {
-        fail_later(s, node_proxy_err(err));
+        s->conn = NULL;
+        fail_later(s, err);
         return;
     }
-    s->connecting = true;
+    s->state = MESH_CONNECTING;
     unsigned ms = d->connect_timeout_ms ? d->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
     uv_timer_start(&s->timer, on_connect_timeout, ms, 0);
 }
 
-static void on_resolved(void *arg, int err, const struct sockaddr_storage *addrs, size_t n)
+static void on_resolved(void *arg, int err, const struct base_addr *addrs, size_t n)
 {
-    struct node_mesh_stream *s = arg;
+    struct mesh_stream *s = arg;
     s->resolving = NULL;
     if (err || n == 0) {
-        s->cbs->on_connect(s->ud, err ? err : PROXY_E_NAME, NULL);
+        s->state = MESH_LOST;
+        s->cbs->on_connect(s->ud, err ? err : BASE_ENXDOMAIN, NULL);
         return;
     }
-    connect_addr(s, (const struct sockaddr *)&addrs[0]);
+    struct base_endpoint ep = {.addr = addrs[0], .port = s->target.ep.port};
+    connect_addr(s, &ep);
 }
 
-static struct proxy_stream *dial(void *ctx, const struct proxy_target *t,
-                                 const struct proxy_stream_cbs *cbs, void *ud)
+static struct mesh_stream *stream_new(struct node_dialer *d, const struct proxy_stream_cbs *cbs,
+                                      void *ud)
 {
-    struct node_dialer *d = ctx;
-    struct node_mesh_stream *s = calloc(1, sizeof(*s));
+    struct mesh_stream *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
     s->base.ops = &mesh_ops;
     s->d = d;
     s->cbs = cbs;
     s->ud = ud;
-    s->target = *t;
+    base_list_init(&s->queue);
+    base_list_init(&s->done);
     uv_timer_init(d->loop, &s->timer);
     s->timer.data = s;
-    live_add(s);
+    base_list_push_front(&d->streams, &s->live);
+    return s;
+}
+
+static struct proxy_stream *dial(void *ctx, const struct proxy_target *t,
+                                 const struct proxy_stream_cbs *cbs, void *ud)
+{
+    struct node_dialer *d = ctx;
+    struct mesh_stream *s = stream_new(d, cbs, ud);
+    if (!s)
+        return NULL;
+    s->state = MESH_DIALING;
+    s->target = *t;
     if (t->name[0]) {
         s->resolving = d->resolver.resolve(d->resolver.ctx, t->name, on_resolved, s);
         if (!s->resolving)
-            fail_later(s, PROXY_E_OTHER);
+            fail_later(s, -ENOMEM);
     } else {
-        connect_addr(s, (const struct sockaddr *)&t->addr);
+        connect_addr(s, &t->ep);
     }
     return &s->base;
 }
@@ -333,20 +314,13 @@ static struct proxy_stream *dial(void *ctx, const struct proxy_target *t,
 struct proxy_stream *node_dialer_adopt(struct node_dialer *d, struct ns_conn *c,
                                        const struct proxy_stream_cbs *cbs, void *ud)
 {
-    struct node_mesh_stream *s = calloc(1, sizeof(*s));
+    struct mesh_stream *s = stream_new(d, cbs, ud);
     if (!s) {
         ns_conn_reset(c);
         return NULL;
     }
-    s->base.ops = &mesh_ops;
-    s->d = d;
-    s->cbs = cbs;
-    s->ud = ud;
+    s->state = MESH_CONNECTED;
     s->conn = c;
-    s->connected = true;
-    uv_timer_init(d->loop, &s->timer);
-    s->timer.data = s;
-    live_add(s);
     ns_conn_set_cbs(c, &conn_cbs, s);
     ns_conn_read_pause(c, 1);
     return &s->base;
@@ -357,27 +331,33 @@ struct proxy_stream *node_dialer_adopt(struct node_dialer *d, struct ns_conn *c,
 static int mesh_write(struct proxy_stream *base, const uint8_t *data, size_t len, proxy_write_cb cb,
                       void *arg)
 {
-    struct node_mesh_stream *s = (struct node_mesh_stream *)base;
+    struct mesh_stream *s = from_base(base);
     if (s->inner)
         return s->inner->ops->write(s->inner, data, len, cb, arg);
-    if (s->closed || (!s->conn && !s->connecting))
-        return PROXY_E_CANCELED;
+    if (s->state != MESH_CONNECTING && s->state != MESH_CONNECTED)
+        return -ECANCELED;
     struct write_req *w = calloc(1, sizeof(*w));
     if (!w)
-        return PROXY_E_OTHER;
+        return -ENOMEM;
     *w = (struct write_req){.data = data, .len = len, .cb = cb, .arg = arg};
-    if (s->queue_tail)
-        s->queue_tail->next = w;
-    else
-        s->queue = w;
-    s->queue_tail = w;
+    base_list_push_back(&s->queue, &w->link);
     drain(s);
-    return PROXY_OK;
+    return 0;
+}
+
+static ssize_t mesh_try_write(struct proxy_stream *base, const uint8_t *data, size_t len)
+{
+    struct mesh_stream *s = from_base(base);
+    if (s->inner)
+        return s->inner->ops->try_write ? s->inner->ops->try_write(s->inner, data, len) : 0;
+    if (s->state != MESH_CONNECTED || !base_list_empty(&s->queue))
+        return 0;
+    return ns_conn_write(s->conn, data, len);
 }
 
 static void mesh_shutdown(struct proxy_stream *base)
 {
-    struct node_mesh_stream *s = (struct node_mesh_stream *)base;
+    struct mesh_stream *s = from_base(base);
     if (s->inner) {
         s->inner->ops->shutdown(s->inner);
         return;
@@ -388,37 +368,38 @@ static void mesh_shutdown(struct proxy_stream *base)
 
 static void mesh_read_start(struct proxy_stream *base)
 {
-    struct node_mesh_stream *s = (struct node_mesh_stream *)base;
+    struct mesh_stream *s = from_base(base);
     if (s->inner)
         s->inner->ops->read_start(s->inner);
-    else if (s->conn && s->connected)
+    else if (s->state == MESH_CONNECTED)
         ns_conn_read_pause(s->conn, 0);
 }
 
 static void mesh_read_stop(struct proxy_stream *base)
 {
-    struct node_mesh_stream *s = (struct node_mesh_stream *)base;
+    struct mesh_stream *s = from_base(base);
     if (s->inner)
         s->inner->ops->read_stop(s->inner);
-    else if (s->conn && s->connected)
+    else if (s->state == MESH_CONNECTED)
         ns_conn_read_pause(s->conn, 1);
 }
 
-/* Ends the stream: the conn is released by release(conn), pending writes are canceled, and
- * on_close follows them from the idle handle. */
-static void finish(struct node_mesh_stream *s, void (*release)(struct ns_conn *))
+/* Ends the stream: the conn is released by release(conn) (an inner stream by reset or close),
+ * pending writes are canceled, and on_close follows them from the idle handle. */
+static void finish(struct mesh_stream *s, void (*release)(struct ns_conn *), bool reset)
 {
+    s->state = MESH_CLOSED;
+    s->connect_err = 0;
     if (s->inner) {
         /* The direct stream reports to the proxy itself; this holder only goes away. */
-        s->inner->ops->close(s->inner);
+        if (reset)
+            s->inner->ops->reset(s->inner);
+        else
+            s->inner->ops->close(s->inner);
         s->inner = NULL;
-        s->closed = true;
-        s->connect_err = 0;
         uv_close((uv_handle_t *)&s->timer, on_timer_closed);
         return;
     }
-    s->closed = true;
-    s->connect_err = 0;
     uv_timer_stop(&s->timer);
     if (s->resolving) {
         s->d->resolver.cancel(s->d->resolver.ctx, s->resolving);
@@ -428,31 +409,24 @@ static void finish(struct node_mesh_stream *s, void (*release)(struct ns_conn *)
         release(s->conn);
         s->conn = NULL;
     }
-    fail_queue(s, PROXY_E_CANCELED);
+    fail_queue(s, -ECANCELED);
     s->on_close_due = true;
     defer(s);
 }
 
 static void mesh_close(struct proxy_stream *base)
 {
-    finish((struct node_mesh_stream *)base, ns_conn_close);
+    finish(from_base(base), ns_conn_close, false);
 }
 
 static void mesh_reset(struct proxy_stream *base)
 {
-    struct node_mesh_stream *s = (struct node_mesh_stream *)base;
-    if (s->inner) {
-        s->inner->ops->reset(s->inner);
-        s->inner = NULL; /* reset behaves as close on the inner stream */
-        s->closed = true;
-        uv_close((uv_handle_t *)&s->timer, on_timer_closed);
-        return;
-    }
-    finish(s, ns_conn_reset);
+    finish(from_base(base), ns_conn_reset, true);
 }
 
 static const struct proxy_stream_ops mesh_ops = {
     .write = mesh_write,
+    .try_write = mesh_try_write,
     .shutdown = mesh_shutdown,
     .read_start = mesh_read_start,
     .read_stop = mesh_read_stop,
@@ -468,6 +442,9 @@ void node_dialer_init(struct node_dialer *d, uv_loop_t *loop)
     d->loop = loop;
     proxy_direct_init(&d->direct, loop);
     d->resolver = d->direct.resolver;
+    base_list_init(&d->deferred);
+    base_list_init(&d->streams);
+    base_list_init(&d->dgrams);
     uv_idle_init(loop, &d->idle);
     d->idle.data = d;
 }
@@ -477,71 +454,43 @@ struct proxy_dialer node_dialer_proxy(struct node_dialer *d)
     return (struct proxy_dialer){.ctx = d, .dial = dial, .dgram_open = node_dialer_dgram_open};
 }
 
+bool node_dialer_is_mesh(const struct node_dialer *d, const struct base_endpoint *ep)
+{
+    struct sockaddr_storage ss;
+    return d->is_mesh && base_endpoint_to_sockaddr(ep, &ss) &&
+           d->is_mesh(d->is_mesh_ctx, (struct sockaddr *)&ss);
+}
+
 /* A stream whose conn dies with the stack: reset it while the stack still exists, and tell
  * the user from the idle handle. */
-static void stream_lose_stack(struct node_mesh_stream *s)
+static void stream_lose_stack(struct mesh_stream *s)
 {
     if (!s->conn)
         return;
     ns_conn_reset(s->conn);
     s->conn = NULL;
     uv_timer_stop(&s->timer);
-    if (s->connecting) {
-        s->connecting = false;
-        fail_later(s, PROXY_E_NET_UNREACH);
+    if (s->state == MESH_CONNECTING) {
+        s->state = MESH_DIALING;
+        fail_later(s, -ENETUNREACH);
         return;
     }
-    fail_queue(s, PROXY_E_RESET);
-    s->late_err = PROXY_E_RESET;
+    if (s->state == MESH_CLOSED)
+        return;
+    s->state = MESH_LOST;
+    fail_queue(s, -ECONNRESET);
+    s->late_err = -ECONNRESET;
     defer(s);
 }
 
 void node_dialer_detach_stack(struct node_dialer *d)
 {
-    for (struct node_mesh_stream *s = d->streams; s; s = s->live_next)
-        stream_lose_stack(s);
+    struct base_list *pos;
+    base_list_foreach (pos, &d->streams) {
+        stream_lose_stack(container_of(pos, struct mesh_stream, live));
+    }
     node_dialer_dgrams_detach(d);
     d->stack = NULL;
-}
-
-int node_sockaddr_to_endpoint(const struct sockaddr *sa, uint16_t port, struct base_endpoint *ep)
-{
-    memset(ep, 0, sizeof(*ep));
-    ep->port = port;
-    if (sa->sa_family == AF_INET) {
-        ep->addr.family = AF_INET;
-        memcpy(ep->addr.ip, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-        return 0;
-    }
-    if (sa->sa_family == AF_INET6) {
-        ep->addr.family = AF_INET6;
-        memcpy(ep->addr.ip, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-        return 0;
-    }
-    return -1;
-}
-
-uint16_t node_sockaddr_port(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-    return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-}
-
-void node_endpoint_to_sockaddr(const struct base_endpoint *ep, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof(*ss));
-    if (ep->addr.family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(ep->port);
-        memcpy(&sin->sin_addr, ep->addr.ip, 4);
-        return;
-    }
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(ep->port);
-    memcpy(&sin6->sin6_addr, ep->addr.ip, 16);
 }
 
 void node_dialer_close(struct node_dialer *d)
@@ -549,20 +498,29 @@ void node_dialer_close(struct node_dialer *d)
     uv_close((uv_handle_t *)&d->idle, NULL);
 }
 
+/* ---- conversions ---- */
+
+int node_sockaddr_to_endpoint(const struct sockaddr *sa, uint16_t port, struct base_endpoint *ep)
+{
+    if (base_endpoint_from_sockaddr(ep, sa) != 0)
+        return -1;
+    ep->port = port;
+    return 0;
+}
+
+uint16_t node_sockaddr_port(const struct sockaddr *sa)
+{
+    struct base_endpoint b;
+    return base_endpoint_from_sockaddr(&b, sa) == 0 ? b.port : 0;
+}
+
 void node_target_from_hostport(const struct cfg_hostport *hp, struct proxy_target *t)
 {
     memset(t, 0, sizeof(*t));
     t->proto = PROXY_TCP;
-    t->port = hp->port;
-    struct sockaddr_in *sin = (struct sockaddr_in *)&t->addr;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t->addr;
-    if (inet_pton(AF_INET, hp->host, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(hp->port);
-    } else if (inet_pton(AF_INET6, hp->host, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(hp->port);
-    } else {
+    t->ep.port = hp->port;
+    if (base_addr_parse(&t->ep.addr, hp->host, strlen(hp->host)) != 0) {
+        memset(&t->ep.addr, 0, sizeof(t->ep.addr));
         snprintf(t->name, sizeof(t->name), "%s", hp->host);
     }
 }

@@ -3,7 +3,7 @@
  *   - a name is resolved first (MagicDNS, then the node's DNS configuration);
  *   - an address some peer's allowed IPs cover goes through the netstack;
  *   - any other address goes straight out through host sockets, or is refused
- *     (PROXY_E_POLICY) with --outbound tunnel-only.
+ *     (BASE_EPOLICY) with --outbound tunnel-only.
  * The node_dialer is owned by the daemon and must outlive every stream it made; its idle
  * handle is closed by node_dialer_close.
  */
@@ -18,9 +18,6 @@
 #include "options.h"
 #include "proxy.h"
 
-struct node_mesh_stream;
-struct node_dgram;
-
 struct node_dialer {
     uv_loop_t *loop;
     struct ns_stack *stack; /* NULL until a configuration brings tunnel addresses */
@@ -33,10 +30,10 @@ struct node_dialer {
     struct proxy_direct direct;     /* host sockets for non-mesh destinations */
     /* Write completions and closes are reported from here, never from inside a call. */
     uv_idle_t idle;
-    struct node_mesh_stream *deferred;
+    struct base_list deferred; /* mesh streams with something to report */
     /* Everything alive that may hold netstack conns and flows (node_dialer_detach_stack). */
-    struct node_mesh_stream *streams;
-    struct node_dgram *dgrams;
+    struct base_list streams;
+    struct base_list dgrams;
     unsigned dgram_flows; /* netstack UDP flows all associations hold (NODE_DIALER_FLOWS_MAX) */
 };
 
@@ -48,22 +45,21 @@ struct proxy_stream *node_dialer_adopt(struct node_dialer *d, struct ns_conn *c,
                                        const struct proxy_stream_cbs *cbs, void *ud);
 void node_dialer_close(struct node_dialer *d);
 /* The stack is about to be freed (new tunnel addresses, shutdown): open mesh streams are reset
- * and report PROXY_E_RESET (or a failed connect), datagram flows are closed (later datagrams
+ * and report -ECONNRESET (or a failed connect), datagram flows are closed (later datagrams
  * open new ones on the next stack). Call before ns_stack_close. */
 void node_dialer_detach_stack(struct node_dialer *d);
 
 /* dialer_dgram.c: the proxy_dialer's dgram_open. Datagrams to mesh addresses travel in netstack
  * UDP flows, one per destination; others through the direct dialer's sockets, or are refused
- * (PROXY_E_POLICY) with tunnel_only. */
+ * (BASE_EPOLICY) with tunnel_only. */
 struct proxy_dgram *node_dialer_dgram_open(void *ctx, const struct proxy_dgram_cbs *cbs, void *ud);
 void node_dialer_dgrams_detach(struct node_dialer *d);
+/* Is ep a mesh destination (some peer's allowed IPs cover it)? */
+bool node_dialer_is_mesh(const struct node_dialer *d, const struct base_endpoint *ep);
 
-/* Conversions between socket addresses and netstack endpoints; port in host order. */
+/* A socket address as an endpoint with port (host order); -1 for another family. */
 int node_sockaddr_to_endpoint(const struct sockaddr *sa, uint16_t port, struct base_endpoint *ep);
 uint16_t node_sockaddr_port(const struct sockaddr *sa);
-/* A netstack error (0, negative errno, BASE_E...) as a proxy_err. */
-int node_proxy_err(int ns_err);
-void node_endpoint_to_sockaddr(const struct base_endpoint *ep, struct sockaddr_storage *ss);
 /* A TCP target from a --forward/--publish host:port: an address if the host is an IP literal,
  * else a name for the dialer to resolve. */
 void node_target_from_hostport(const struct cfg_hostport *hp, struct proxy_target *t);

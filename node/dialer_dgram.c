@@ -4,8 +4,9 @@
  * so a destination always sees the same source port); any other address goes through the
  * direct dialer's host sockets (opened on first use), or is refused with --outbound
  * tunnel-only. Names resolve through the dialer's resolver first.
+ * Flow: open -> send_to (-> name queue) -> send_addr -> a flow or the direct socket; replies
+ * -> on_recv; close -> flows closed, the direct socket's on_close, the deferral -> on_close.
  */
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,7 @@
 #define NODE_DIALER_FLOWS_MAX 1024
 
 struct flow {
-    struct flow *prev, *next; /* most recently used first */
+    struct base_list link; /* in g->flows, most recently used first */
     struct node_dgram *g;
     struct ns_udp *u;
 };
@@ -29,24 +30,19 @@ struct node_dgram {
     struct proxy_dgram_cbs cbs;
     void *ud;
     struct proxy_name_queue names;
-    struct flow *flows;
+    struct base_list flows;
     size_t nflows;
     struct proxy_dgram *direct; /* host sockets, until its on_close */
     uv_timer_t close_defer;     /* never started: closing it defers on_close out of close() */
     bool closing, close_deferred;
-    struct node_dgram *live_prev, *live_next; /* in d->dgrams */
+    struct base_list live; /* in d->dgrams */
 };
 
 static void maybe_end(struct node_dgram *g)
 {
     if (!g->closing || !g->close_deferred || g->direct)
         return;
-    if (g->live_prev)
-        g->live_prev->live_next = g->live_next;
-    else
-        g->d->dgrams = g->live_next;
-    if (g->live_next)
-        g->live_next->live_prev = g->live_prev;
+    base_list_remove(&g->live);
     g->cbs.on_close(g->ud);
     free(g);
 }
@@ -55,23 +51,14 @@ static void maybe_end(struct node_dgram *g)
 
 static void flow_unlink(struct node_dgram *g, struct flow *f)
 {
-    if (f->prev)
-        f->prev->next = f->next;
-    else
-        g->flows = f->next;
-    if (f->next)
-        f->next->prev = f->prev;
+    base_list_remove(&f->link);
     g->nflows--;
     g->d->dgram_flows--;
 }
 
 static void flow_push_front(struct node_dgram *g, struct flow *f)
 {
-    f->prev = NULL;
-    f->next = g->flows;
-    if (f->next)
-        f->next->prev = f;
-    g->flows = f;
+    base_list_push_front(&g->flows, &f->link);
     g->nflows++;
     g->d->dgram_flows++;
 }
@@ -86,9 +73,7 @@ static void flow_close(struct node_dgram *g, struct flow *f)
 static void flow_on_recv(struct ns_udp *u, const uint8_t *data, size_t len)
 {
     struct flow *f = ns_udp_data(u);
-    struct sockaddr_storage from;
-    node_endpoint_to_sockaddr(ns_udp_remote(u), &from);
-    f->g->cbs.on_recv(f->g->ud, (struct sockaddr *)&from, data, len);
+    f->g->cbs.on_recv(f->g->ud, ns_udp_remote(u), data, len);
 }
 
 static void flow_on_error(struct ns_udp *u, int err)
@@ -103,26 +88,33 @@ static void flow_on_error(struct ns_udp *u, int err)
 
 static const struct ns_udp_cbs flow_cbs = {.on_recv = flow_on_recv, .on_error = flow_on_error};
 
+static struct flow *flow_find(struct node_dgram *g, const struct base_endpoint *ep)
+{
+    struct base_list *pos;
+    base_list_foreach (pos, &g->flows) {
+        struct flow *f = container_of(pos, struct flow, link);
+        if (base_endpoint_equal(ns_udp_remote(f->u), ep))
+            return f;
+    }
+    return NULL;
+}
+
 static struct flow *flow_get(struct node_dgram *g, const struct base_endpoint *ep, int *err)
 {
-    for (struct flow *f = g->flows; f; f = f->next) {
-        if (base_endpoint_equal(ns_udp_remote(f->u), ep)) {
-            flow_unlink(g, f);
-            flow_push_front(g, f);
-            return f;
-        }
+    struct flow *f = flow_find(g, ep);
+    if (f) {
+        flow_unlink(g, f);
+        flow_push_front(g, f);
+        return f;
     }
-    if (g->nflows >= FLOWS_MAX || (g->d->dgram_flows >= NODE_DIALER_FLOWS_MAX && g->flows)) {
-        struct flow *last = g->flows;
-        while (last->next)
-            last = last->next;
-        flow_close(g, last);
-    }
+    bool full = g->nflows >= FLOWS_MAX || g->d->dgram_flows >= NODE_DIALER_FLOWS_MAX;
+    if (full && !base_list_empty(&g->flows))
+        flow_close(g, container_of(g->flows.prev, struct flow, link));
     if (g->d->dgram_flows >= NODE_DIALER_FLOWS_MAX) {
         *err = BASE_ELIMIT;
         return NULL;
     }
-    struct flow *f = calloc(1, sizeof(*f));
+    f = calloc(1, sizeof(*f));
     if (!f) {
         *err = -ENOMEM;
         return NULL;
@@ -137,22 +129,18 @@ static struct flow *flow_get(struct node_dgram *g, const struct base_endpoint *e
     return f;
 }
 
-static int send_mesh(struct node_dgram *g, const struct sockaddr *sa, const uint8_t *data,
+static int send_mesh(struct node_dgram *g, const struct base_endpoint *dst, const uint8_t *data,
                      size_t len)
 {
-    struct base_endpoint ep;
-    if (node_sockaddr_to_endpoint(sa, node_sockaddr_port(sa), &ep) != 0)
-        return PROXY_E_OTHER;
     int err = 0;
-    struct flow *f = flow_get(g, &ep, &err);
-    if (f)
-        err = ns_udp_send(f->u, data, len);
-    return err == 0 ? PROXY_OK : node_proxy_err(err);
+    struct flow *f = flow_get(g, dst, &err);
+    return f ? ns_udp_send(f->u, data, len) : err;
 }
 
 /* ---- host sockets ---- */
 
-static void direct_on_recv(void *ud, const struct sockaddr *from, const uint8_t *data, size_t len)
+static void direct_on_recv(void *ud, const struct base_endpoint *from, const uint8_t *data,
+                           size_t len)
 {
     struct node_dgram *g = ud;
     if (!g->closing)
@@ -169,53 +157,54 @@ static void direct_on_close(void *ud)
 static const struct proxy_dgram_cbs direct_cbs = {.on_recv = direct_on_recv,
                                                   .on_close = direct_on_close};
 
-static int send_direct(struct node_dgram *g, const struct sockaddr *sa, const uint8_t *data,
+static int send_direct(struct node_dgram *g, const struct base_endpoint *dst, const uint8_t *data,
                        size_t len)
 {
     if (!g->direct) {
         struct proxy_dialer direct = proxy_direct_dialer(&g->d->direct);
         g->direct = direct.dgram_open(direct.ctx, &direct_cbs, g);
         if (!g->direct)
-            return PROXY_E_OTHER;
+            return -ENOMEM;
     }
-    struct proxy_target t = {.proto = PROXY_UDP};
-    proxy_target_set_addr(&t, sa, node_sockaddr_port(sa));
+    struct proxy_target t = {.proto = PROXY_UDP, .ep = *dst};
     return g->direct->ops->send_to(g->direct, &t, data, len);
 }
 
 /* ---- proxy_dgram ---- */
 
-static int send_addr(struct node_dgram *g, const struct sockaddr *sa, const uint8_t *data,
+static int send_addr(struct node_dgram *g, const struct base_endpoint *dst, const uint8_t *data,
                      size_t len)
 {
     struct node_dialer *d = g->d;
-    if (d->is_mesh && d->is_mesh(d->is_mesh_ctx, sa))
-        return d->stack ? send_mesh(g, sa, data, len) : PROXY_E_NET_UNREACH;
+    if (node_dialer_is_mesh(d, dst))
+        return d->stack ? send_mesh(g, dst, data, len) : -ENETUNREACH;
     if (d->tunnel_only)
-        return PROXY_E_POLICY;
-    return send_direct(g, sa, data, len);
+        return BASE_EPOLICY;
+    return send_direct(g, dst, data, len);
 }
 
-static void send_resolved(void *arg, const struct sockaddr *sa, const uint8_t *data, size_t len)
+static void send_resolved(void *arg, const struct base_endpoint *dst, const uint8_t *data,
+                          size_t len)
 {
-    send_addr(arg, sa, data, len);
+    send_addr(arg, dst, data, len);
 }
 
 static int dg_send_to(struct proxy_dgram *pg, const struct proxy_target *dst, const uint8_t *data,
                       size_t len)
 {
-    struct node_dgram *g = (struct node_dgram *)pg;
+    struct node_dgram *g = container_of(pg, struct node_dgram, base);
     if (g->closing)
-        return PROXY_E_OTHER;
+        return BASE_ECLOSING;
     if (dst->name[0])
-        return proxy_name_queue_send(&g->names, dst->name, dst->port, data, len);
-    return send_addr(g, (const struct sockaddr *)&dst->addr, data, len);
+        return proxy_name_queue_send(&g->names, dst->name, dst->ep.port, data, len);
+    return send_addr(g, &dst->ep, data, len);
 }
 
 static void close_flows(struct node_dgram *g)
 {
-    while (g->flows)
-        flow_close(g, g->flows);
+    struct base_list *pos;
+    while ((pos = base_list_first(&g->flows)))
+        flow_close(g, container_of(pos, struct flow, link));
 }
 
 static void on_close_deferred(uv_handle_t *h)
@@ -227,7 +216,7 @@ static void on_close_deferred(uv_handle_t *h)
 
 static void dg_close(struct proxy_dgram *pg)
 {
-    struct node_dgram *g = (struct node_dgram *)pg;
+    struct node_dgram *g = container_of(pg, struct node_dgram, base);
     if (g->closing)
         return;
     g->closing = true;
@@ -251,18 +240,18 @@ struct proxy_dgram *node_dialer_dgram_open(void *ctx, const struct proxy_dgram_c
     g->d = d;
     g->cbs = *cbs;
     g->ud = ud;
-    g->names = (struct proxy_name_queue){.resolver = d->resolver, .send = send_resolved, .arg = g};
+    proxy_name_queue_init(&g->names, d->resolver, send_resolved, g);
+    base_list_init(&g->flows);
     uv_timer_init(d->loop, &g->close_defer);
     g->close_defer.data = g;
-    g->live_next = d->dgrams;
-    if (g->live_next)
-        g->live_next->live_prev = g;
-    d->dgrams = g;
+    base_list_push_front(&d->dgrams, &g->live);
     return &g->base;
 }
 
 void node_dialer_dgrams_detach(struct node_dialer *d)
 {
-    for (struct node_dgram *g = d->dgrams; g; g = g->live_next)
-        close_flows(g);
+    struct base_list *pos;
+    base_list_foreach (pos, &d->dgrams) {
+        close_flows(container_of(pos, struct node_dgram, live));
+    }
 }

@@ -1,11 +1,9 @@
+/* --forward: a host listener in front of proxy/'s relays (see forward.h). */
 #include "forward.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "relay.h"
-#include "udp_relay.h"
 
 #define UDP_DGRAM_MAX 65536
 
@@ -13,49 +11,50 @@ struct node_forward_listener {
     uv_tcp_t tcp;
     uv_udp_t udp;
     uv_handle_t *handle; /* whichever of the two spec.proto uses */
-    struct node_dialer *dialer;
     struct node_forward spec;
-    struct node_udp_relay relay; /* UDP: one session per client address */
+    struct proxy_relay *tcp_relay;     /* TCP: one connection per accepted one */
+    struct proxy_udp_relay *udp_relay; /* UDP: one session per client address */
     uint8_t *rbuf;
+    unsigned open; /* the handle and the relay, until their close callbacks */
 };
 
-/* ---- TCP: a relay per connection ---- */
+/* ---- TCP ---- */
+
+static struct proxy_stream *accept_inbound(void *arg, const struct proxy_stream_cbs *cbs, void *ud)
+{
+    return proxy_stream_accept(arg, cbs, ud, NULL, NULL);
+}
 
 static void on_connection(uv_stream_t *server, int status)
 {
     struct node_forward_listener *f = server->data;
-    if (status != 0)
-        return;
-    struct node_relay *r = node_relay_new();
-    struct proxy_stream *client =
-        r ? proxy_direct_accept(&f->dialer->direct, server, &node_relay_cbs, node_relay_side(r, 0))
-          : NULL;
-    struct proxy_target t;
-    node_target_from_hostport(&f->spec.target, &t);
-    struct proxy_dialer dialer = node_dialer_proxy(f->dialer);
-    struct proxy_stream *target =
-        client ? dialer.dial(dialer.ctx, &t, &node_relay_cbs, node_relay_side(r, 1)) : NULL;
-    if (r)
-        node_relay_start(r, client, target);
+    if (status == 0)
+        proxy_relay_add(f->tcp_relay, accept_inbound, server);
 }
 
-static int start_tcp(struct node_forward_listener *f, uv_loop_t *loop, const struct sockaddr *sa)
+static int start_tcp(struct node_forward_listener *f, uv_loop_t *loop, struct node_dialer *dialer,
+                     const struct sockaddr *sa)
 {
     uv_tcp_init(loop, &f->tcp);
     f->handle = (uv_handle_t *)&f->tcp;
-    int ret = uv_tcp_bind(&f->tcp, sa, 0);
+    struct proxy_relay_config rc = {.dialer = node_dialer_proxy(dialer)};
+    node_target_from_hostport(&f->spec.target, &rc.target);
+    int ret = proxy_relay_new(loop, &rc, &f->tcp_relay);
+    if (ret == 0)
+        ret = uv_tcp_bind(&f->tcp, sa, 0);
     return ret ? ret : uv_listen((uv_stream_t *)&f->tcp, 128, on_connection);
 }
 
-/* ---- UDP: a session per client address ---- */
+/* ---- UDP ---- */
 
-static void udp_reply(struct node_udp_relay *r, struct node_udp_session *s, const uint8_t *data,
-                      size_t len)
+static void udp_reply(void *ctx, struct proxy_udp_session *s, const uint8_t *data, size_t len)
 {
-    struct node_forward_listener *f = r->ctx;
+    struct node_forward_listener *f = ctx;
+    struct sockaddr_storage ss;
+    base_endpoint_to_sockaddr(proxy_udp_session_client(s), &ss);
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     /* A full socket buffer drops the datagram, as the network would. */
-    uv_udp_try_send(&f->udp, &b, 1, (struct sockaddr *)&s->client);
+    uv_udp_try_send(&f->udp, &b, 1, (struct sockaddr *)&ss);
 }
 
 static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -70,30 +69,32 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
 {
     (void)buf;
     struct node_forward_listener *f = h->data;
-    if (n < 0 || !from || (flags & UV_UDP_PARTIAL))
+    struct base_endpoint client;
+    if (n < 0 || !from || (flags & UV_UDP_PARTIAL) ||
+        base_endpoint_from_sockaddr(&client, from) != 0)
         return;
-    struct node_udp_session *s = node_udp_session_find(&f->relay, from);
-    if (!s)
-        s = node_udp_session_new(&f->relay, from, NULL);
-    if (s)
-        node_udp_session_send(s, f->rbuf, (size_t)n);
+    struct proxy_udp_session *s = proxy_udp_session_find(f->udp_relay, &client);
+    if (s || proxy_udp_session_new(f->udp_relay, &client, NULL, &s) == 0)
+        proxy_udp_session_send(s, f->rbuf, (size_t)n);
 }
 
-static int start_udp(struct node_forward_listener *f, uv_loop_t *loop, const struct sockaddr *sa)
+static int start_udp(struct node_forward_listener *f, uv_loop_t *loop, struct node_dialer *dialer,
+                     const struct sockaddr *sa)
 {
     uv_udp_init(loop, &f->udp);
     f->handle = (uv_handle_t *)&f->udp;
     f->rbuf = malloc(UDP_DGRAM_MAX);
     if (!f->rbuf)
         return UV_ENOMEM;
-    f->relay = (struct node_udp_relay){.loop = loop,
-                                       .dialer = node_dialer_proxy(f->dialer),
-                                       .resolver = f->dialer->resolver,
-                                       .reply = udp_reply,
-                                       .ctx = f};
-    node_target_from_hostport(&f->spec.target, &f->relay.target);
-    f->relay.target.proto = PROXY_UDP;
-    int ret = uv_udp_bind(&f->udp, sa, 0);
+    struct proxy_udp_relay_config rc = {.dialer = node_dialer_proxy(dialer),
+                                        .resolver = dialer->resolver,
+                                        .reply = udp_reply,
+                                        .ctx = f};
+    node_target_from_hostport(&f->spec.target, &rc.target);
+    rc.target.proto = PROXY_UDP;
+    int ret = proxy_udp_relay_new(loop, &rc, &f->udp_relay);
+    if (ret == 0)
+        ret = uv_udp_bind(&f->udp, sa, 0);
     return ret ? ret : uv_udp_recv_start(&f->udp, udp_alloc, udp_recv);
 }
 
@@ -110,30 +111,48 @@ struct node_forward_listener *node_forward_start(uv_loop_t *loop, struct node_di
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    f->dialer = dialer;
     f->spec = *spec;
-    int ret = spec->proto == NODE_PROTO_UDP ? start_udp(f, loop, (struct sockaddr *)&ss)
-                                            : start_tcp(f, loop, (struct sockaddr *)&ss);
+    int ret = spec->proto == NODE_PROTO_UDP ? start_udp(f, loop, dialer, (struct sockaddr *)&ss)
+                                            : start_tcp(f, loop, dialer, (struct sockaddr *)&ss);
     f->handle->data = f;
     if (ret != 0) {
         snprintf(err, errlen, "--forward listener %s:%s:%u: %s",
                  spec->proto == NODE_PROTO_UDP ? "udp" : "tcp", host, spec->listen.port,
-                 uv_strerror(ret));
+                 base_strerror(ret));
         node_forward_close(f);
         return NULL;
     }
     return f;
 }
 
-static void on_closed(uv_handle_t *h)
+static void release(struct node_forward_listener *f)
 {
-    struct node_forward_listener *f = h->data;
+    if (--f->open > 0)
+        return;
     free(f->rbuf);
     free(f);
 }
 
+static void on_relay_closed(void *arg)
+{
+    release(arg);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    release(h->data);
+}
+
 void node_forward_close(struct node_forward_listener *f)
 {
-    node_udp_relay_end_all(&f->relay);
-    uv_close(f->handle, on_closed);
+    f->open = 1;
+    if (f->tcp_relay) {
+        f->open++;
+        proxy_relay_drain(f->tcp_relay, on_relay_closed, f);
+    }
+    if (f->udp_relay) {
+        f->open++;
+        proxy_udp_relay_close(f->udp_relay, on_relay_closed, f);
+    }
+    uv_close(f->handle, on_handle_closed);
 }

@@ -1,9 +1,10 @@
 /*
  * --forward tcp:127.0.0.1:15432=db:5432: a local listener whose connections go to a mesh
  * destination (for programs that cannot use a proxy). --forward udp:127.0.0.1:5300=db:53 does
- * the same for datagrams: each client address is a session, ended after NODE_UDP_IDLE_MS of
+ * the same for datagrams: each client address is a session, ended after PROXY_UDP_IDLE_MS of
  * silence. The target is reached through the node's dialer, so names resolve through MagicDNS
- * and the outbound policy applies.
+ * and the outbound policy applies. The relaying itself is proxy/'s (proxy_relay,
+ * proxy_udp_relay); this file only listens.
  * Owned by the daemon; node_forward_close frees it in its handles' close callbacks.
  */
 #ifndef TUNLESS_NODE_FORWARD_H
@@ -20,6 +21,7 @@ struct node_forward_listener;
 struct node_forward_listener *node_forward_start(uv_loop_t *loop, struct node_dialer *dialer,
                                                  const struct node_forward *spec, char *err,
                                                  size_t errlen);
+/* Stops listening; open TCP connections finish by themselves, UDP sessions end. */
 void node_forward_close(struct node_forward_listener *f);
 
 #endif

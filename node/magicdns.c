@@ -217,6 +217,11 @@ void node_magicdns_detach(struct node_magicdns *m)
     m->stack = NULL;
 }
 
+uint16_t node_magicdns_listen_port(const struct node_magicdns *m)
+{
+    return m && m->listener ? dns_listener_port(m->listener) : 0;
+}
+
 static void on_part_closed(void *arg)
 {
     struct node_magicdns *m = arg;

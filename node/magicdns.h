@@ -53,6 +53,8 @@ int node_magicdns_attach(struct node_magicdns *m, struct ns_stack *stack, node_d
 void node_magicdns_detach(struct node_magicdns *m);
 /* Detaches, closes the listener and the resolver; on_closed (may be NULL) once all is freed. */
 void node_magicdns_close(struct node_magicdns *m, void (*on_closed)(void *arg), void *arg);
+/* The port --dns-listen is bound to (the one taken for port 0); 0 without a listener. */
+uint16_t node_magicdns_listen_port(const struct node_magicdns *m);
 /* The proxies' resolver hook. */
 struct proxy_resolver node_magicdns_proxy_resolver(struct node_magicdns *m);
 

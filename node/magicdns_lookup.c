@@ -43,17 +43,12 @@ static int proxy_err(int err)
 {
     if (err == 0)
         return 0;
-    return err == BASE_ESERVFAIL || err == -ENOMEM ? PROXY_E_HOST_UNREACH : PROXY_E_NAME;
+    return err == BASE_ESERVFAIL || err == -ENOMEM ? -EHOSTUNREACH : BASE_ENXDOMAIN;
 }
 
 static void deliver(struct lookup *l)
 {
-    struct sockaddr_storage ss[DNS_LOOKUP_MAX_ADDRS];
-    for (size_t i = 0; i < l->n; i++) {
-        struct base_endpoint e = {.addr = l->addrs[i]};
-        base_endpoint_to_sockaddr(&e, &ss[i]);
-    }
-    l->cb(l->arg, proxy_err(l->err), ss, l->n);
+    l->cb(l->arg, proxy_err(l->err), l->addrs, l->n);
     lookup_end(l);
 }
 

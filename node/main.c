@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"demo", node_cmd_demo, "two nodes in this process: try the proxy and MagicDNS at once"},
     {"up", node_cmd_up, "run the node in the foreground (see tunless up --help)"},
     {"nc", node_cmd_nc, "stdin/stdout to HOST PORT through the node (ssh ProxyCommand)"},
+    {"derp", node_cmd_derp, "run a DERP relay server (see tunless derp --help)"},
     {"genkey", node_cmd_genkey, "print a new base64 private key"},
     {"pubkey", node_cmd_pubkey, "read a private key on stdin, print its public key"},
     {"version", cmd_version, "print the version"},

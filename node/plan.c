@@ -295,3 +295,22 @@ int node_plan_merge(struct node_options *o, const struct cfg_config *c, node_pla
     }
     return 0;
 }
+
+static bool same_service(const struct cfg_service *a, const struct cfg_service *b)
+{
+    return a->kind == b->kind && base_endpoint_equal(&a->bind, &b->bind) &&
+           a->listen_port == b->listen_port && a->target.port == b->target.port &&
+           strcmp(a->target.host, b->target.host) == 0 && !a->username == !b->username &&
+           (!a->username || strcmp(a->username, b->username) == 0) &&
+           !a->password == !b->password && (!a->password || strcmp(a->password, b->password) == 0);
+}
+
+bool node_plan_services_equal(const struct cfg_config *a, const struct cfg_config *b)
+{
+    if (a->n_services != b->n_services)
+        return false;
+    for (size_t i = 0; i < a->n_services; i++)
+        if (!same_service(&a->services[i], &b->services[i]))
+            return false;
+    return true;
+}

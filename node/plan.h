@@ -21,6 +21,10 @@ typedef void (*node_plan_warn_fn)(void *arg, const char *line);
 int node_plan_merge(struct node_options *o, const struct cfg_config *c, node_plan_warn_fn notice,
                     void *arg, char *err, size_t errlen);
 
+/* Whether two configurations ask for the same wireproxy sections (a reload cannot apply a
+ * change to them: the listeners stay as started). */
+bool node_plan_services_equal(const struct cfg_config *a, const struct cfg_config *b);
+
 /* warn once per listener bound beyond the loopback without credentials and once per pair of
  * listeners on the same local port. */
 void node_plan_check(const struct node_options *o, node_plan_warn_fn warn, void *arg);

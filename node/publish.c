@@ -1,9 +1,13 @@
-/* --publish: peers reach a service on this host through the node's tunnel address. */
+/*
+ * --publish: peers reach a service on this host through the node's tunnel address. The
+ * netstack hands over each connection or flow; proxy/'s relays carry it to the service
+ * through host sockets. Flow: node_publish_start -> the netstack's accept -> tcp_accept /
+ * udp_accept -> the relay; node_publish_stop -> the relays close.
+ */
 #include <stdio.h>
 #include <string.h>
 
 #include "daemon.h"
-#include "relay.h"
 
 static void log_accept(struct node_publish_ctx *pc, const char *proto,
                        const struct base_endpoint *from)
@@ -15,69 +19,89 @@ static void log_accept(struct node_publish_ctx *pc, const char *proto,
              pc->p->target.host, pc->p->target.port);
 }
 
-/* ---- TCP: a relay per connection ---- */
+/* ---- TCP: a relay connection per peer connection ---- */
+
+struct adopt {
+    struct node_dialer *dialer;
+    struct ns_conn *conn;
+    bool taken;
+};
+
+static struct proxy_stream *adopt_inbound(void *arg, const struct proxy_stream_cbs *cbs, void *ud)
+{
+    struct adopt *a = arg;
+    a->taken = true;
+    return node_dialer_adopt(a->dialer, a->conn, cbs, ud);
+}
 
 static void tcp_accept(void *ctx, struct ns_conn *c)
 {
     struct node_publish_ctx *pc = ctx;
-    struct node_daemon *d = pc->d;
     log_accept(pc, "tcp", ns_conn_remote(c));
-    struct node_relay *r = node_relay_new();
-    if (!r) {
+    struct adopt a = {.dialer = &pc->d->dialer, .conn = c};
+    if (proxy_relay_add(pc->tcp, adopt_inbound, &a) != 0 && !a.taken)
         ns_conn_reset(c);
-        return;
-    }
-    struct proxy_stream *inbound =
-        node_dialer_adopt(&d->dialer, c, &node_relay_cbs, node_relay_side(r, 0));
-    struct proxy_target t;
-    node_target_from_hostport(&pc->p->target, &t);
-    struct proxy_dialer direct = proxy_direct_dialer(&d->dialer.direct);
-    struct proxy_stream *service =
-        inbound ? direct.dial(direct.ctx, &t, &node_relay_cbs, node_relay_side(r, 1)) : NULL;
-    node_relay_start(r, inbound, service);
 }
 
-/* ---- UDP: a session per peer flow, to the service through host sockets ---- */
+/* ---- UDP: a session per peer flow ---- */
 
 static void udp_flow_recv(struct ns_udp *u, const uint8_t *data, size_t len)
 {
-    node_udp_session_send(ns_udp_data(u), data, len);
+    proxy_udp_session_send(ns_udp_data(u), data, len);
 }
 
 static void udp_flow_error(struct ns_udp *u, int err)
 {
     if (err == BASE_ECLOSING) /* the netstack is closing: the session ends with its flow */
-        node_udp_session_end(ns_udp_data(u));
+        proxy_udp_session_end(ns_udp_data(u));
 }
 
 static const struct ns_udp_cbs udp_flow_cbs = {.on_recv = udp_flow_recv,
                                                .on_error = udp_flow_error};
 
-static void udp_reply(struct node_udp_relay *r, struct node_udp_session *s, const uint8_t *data,
-                      size_t len)
+static void udp_reply(void *ctx, struct proxy_udp_session *s, const uint8_t *data, size_t len)
 {
-    (void)r;
-    ns_udp_send(s->client_data, data, len);
+    (void)ctx;
+    ns_udp_send(proxy_udp_session_data(s), data, len);
 }
 
-static void udp_release(struct node_udp_relay *r, struct node_udp_session *s)
+static void udp_release(void *ctx, struct proxy_udp_session *s)
 {
-    (void)r;
-    ns_udp_close(s->client_data);
+    (void)ctx;
+    ns_udp_close(proxy_udp_session_data(s));
 }
 
 static void udp_accept(void *ctx, struct ns_udp *u)
 {
     struct node_publish_ctx *pc = ctx;
     log_accept(pc, "udp", ns_udp_remote(u));
-    struct sockaddr_storage from;
-    node_endpoint_to_sockaddr(ns_udp_remote(u), &from);
-    struct node_udp_session *s = node_udp_session_new(&pc->udp, (struct sockaddr *)&from, u);
-    if (!s) {
+    struct proxy_udp_session *s;
+    if (proxy_udp_session_new(pc->udp, ns_udp_remote(u), u, &s) != 0) {
         ns_udp_close(u);
         return;
     }
     ns_udp_set_cbs(u, &udp_flow_cbs, s);
+}
+
+/* The relay for pc's protocol, to the service through host sockets. */
+static int relay_new(struct node_publish_ctx *pc)
+{
+    struct node_daemon *d = pc->d;
+    struct proxy_target target;
+    node_target_from_hostport(&pc->p->target, &target);
+    if (pc->p->proto != NODE_PROTO_UDP) {
+        struct proxy_relay_config rc = {.dialer = proxy_direct_dialer(&d->dialer.direct),
+                                        .target = target};
+        return proxy_relay_new(d->loop, &rc, &pc->tcp);
+    }
+    target.proto = PROXY_UDP;
+    struct proxy_udp_relay_config uc = {.dialer = proxy_direct_dialer(&d->dialer.direct),
+                                        .resolver = d->dialer.direct.resolver,
+                                        .target = target,
+                                        .reply = udp_reply,
+                                        .release = udp_release,
+                                        .ctx = pc};
+    return proxy_udp_relay_new(d->loop, &uc, &pc->udp);
 }
 
 static int handle(struct node_publish_ctx *pc, const struct base_addr *own)
@@ -95,18 +119,15 @@ int node_publish_start(struct node_daemon *d, const struct ns_config *nc, char *
         const struct node_publish *p = &d->opts.publishes[i];
         struct node_publish_ctx *pc = &d->publish_ctx[i];
         *pc = (struct node_publish_ctx){.d = d, .p = p};
-        pc->udp = (struct node_udp_relay){.loop = d->loop,
-                                          .dialer = proxy_direct_dialer(&d->dialer.direct),
-                                          .resolver = d->dialer.direct.resolver,
-                                          .reply = udp_reply,
-                                          .release = udp_release,
-                                          .ctx = pc};
-        node_target_from_hostport(&p->target, &pc->udp.target);
-        pc->udp.target.proto = PROXY_UDP;
+        const char *proto = p->proto == NODE_PROTO_UDP ? "udp" : "tcp";
+        if (relay_new(pc) != 0) {
+            snprintf(err, errlen, "--publish %s:%u: out of memory", proto, p->port);
+            return -1;
+        }
         for (size_t k = 0; k < 2; k++) {
             if (own[k]->family && handle(pc, own[k]) != 0) {
-                snprintf(err, errlen, "--publish %s:%u: the netstack refused the port",
-                         p->proto == NODE_PROTO_UDP ? "udp" : "tcp", p->port);
+                snprintf(err, errlen, "--publish %s:%u: the netstack refused the port", proto,
+                         p->port);
                 return -1;
             }
         }
@@ -114,8 +135,16 @@ int node_publish_start(struct node_daemon *d, const struct ns_config *nc, char *
     return 0;
 }
 
+/* Peers' connections are reset with the stack right after this; UDP sessions end here. */
 void node_publish_stop(struct node_daemon *d)
 {
-    for (size_t i = 0; d->publish_ctx && i < d->opts.n_publishes; i++)
-        node_udp_relay_end_all(&d->publish_ctx[i].udp);
+    for (size_t i = 0; d->publish_ctx && i < d->opts.n_publishes; i++) {
+        struct node_publish_ctx *pc = &d->publish_ctx[i];
+        if (pc->tcp)
+            proxy_relay_drain(pc->tcp, NULL, NULL);
+        if (pc->udp)
+            proxy_udp_relay_close(pc->udp, NULL, NULL);
+        pc->tcp = NULL;
+        pc->udp = NULL;
+    }
 }

@@ -1,3 +1,4 @@
+/* Proxy credentials as domain-separated hashes, compared in constant time (see auth.h). */
 #include <sodium.h>
 #include <string.h>
 
@@ -15,7 +16,7 @@ void proxy_auth_init(struct proxy_auth *a, const char *user, const char *pass)
     memset(a, 0, sizeof(*a));
     if (!user || !pass)
         return;
-    a->enabled = 1;
+    a->enabled = true;
     hash(a->user, (const uint8_t *)user, strlen(user));
     hash(a->pass, (const uint8_t *)pass, strlen(pass));
 }

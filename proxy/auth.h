@@ -3,13 +3,14 @@
 #ifndef TUNLESS_PROXY_AUTH_H
 #define TUNLESS_PROXY_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define PROXY_AUTH_HASH_LEN 32
 
 struct proxy_auth {
-    int enabled;
+    bool enabled;
     uint8_t user[PROXY_AUTH_HASH_LEN];
     uint8_t pass[PROXY_AUTH_HASH_LEN];
 };

@@ -1,12 +1,11 @@
 /* Datagrams to host names, held while the resolver works (see proxy.h). */
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proxy.h"
 
-struct proxy_name_pending {
-    struct proxy_name_pending *next;
+struct pending {
+    struct base_list link; /* in q->pending */
     struct proxy_name_queue *q;
     struct proxy_resolve_req *rr;
     uint16_t port;
@@ -14,29 +13,24 @@ struct proxy_name_pending {
     uint8_t data[];
 };
 
-static void unlink_pending(struct proxy_name_queue *q, struct proxy_name_pending *p)
+void proxy_name_queue_init(struct proxy_name_queue *q, struct proxy_resolver resolver,
+                           void (*send)(void *arg, const struct base_endpoint *dst,
+                                        const uint8_t *data, size_t len),
+                           void *arg)
 {
-    for (struct proxy_name_pending **pp = &q->head; *pp; pp = &(*pp)->next) {
-        if (*pp == p) {
-            *pp = p->next;
-            q->n--;
-            return;
-        }
-    }
+    *q = (struct proxy_name_queue){.resolver = resolver, .send = send, .arg = arg};
+    base_list_init(&q->pending);
 }
 
-static void on_resolved(void *arg, int err, const struct sockaddr_storage *addrs, size_t n)
+static void on_resolved(void *arg, int err, const struct base_addr *addrs, size_t n)
 {
-    struct proxy_name_pending *p = arg;
+    struct pending *p = arg;
     struct proxy_name_queue *q = p->q;
-    unlink_pending(q, p);
+    base_list_remove(&p->link);
+    q->n--;
     if (!err && n > 0) {
-        struct sockaddr_storage sa = addrs[0];
-        if (sa.ss_family == AF_INET)
-            ((struct sockaddr_in *)&sa)->sin_port = htons(p->port);
-        else
-            ((struct sockaddr_in6 *)&sa)->sin6_port = htons(p->port);
-        q->send(q->arg, (struct sockaddr *)&sa, p->data, p->len);
+        struct base_endpoint ep = {.addr = addrs[0], .port = p->port};
+        q->send(q->arg, &ep, p->data, p->len);
     }
     free(p);
 }
@@ -45,10 +39,10 @@ int proxy_name_queue_send(struct proxy_name_queue *q, const char *name, uint16_t
                           const uint8_t *data, size_t len)
 {
     if (q->n >= PROXY_NAME_QUEUE_MAX)
-        return PROXY_E_OTHER;
-    struct proxy_name_pending *p = malloc(sizeof(*p) + len);
+        return BASE_ELIMIT;
+    struct pending *p = malloc(sizeof(*p) + len);
     if (!p)
-        return PROXY_E_OTHER;
+        return -ENOMEM;
     p->q = q;
     p->port = port;
     p->len = len;
@@ -56,19 +50,19 @@ int proxy_name_queue_send(struct proxy_name_queue *q, const char *name, uint16_t
     p->rr = q->resolver.resolve(q->resolver.ctx, name, on_resolved, p);
     if (!p->rr) {
         free(p);
-        return PROXY_E_OTHER;
+        return -ENOMEM;
     }
-    p->next = q->head;
-    q->head = p;
+    base_list_push_front(&q->pending, &p->link);
     q->n++;
     return 0;
 }
 
 void proxy_name_queue_clear(struct proxy_name_queue *q)
 {
-    while (q->head) {
-        struct proxy_name_pending *p = q->head;
-        q->head = p->next;
+    struct base_list *pos, *tmp;
+    base_list_foreach_safe (pos, tmp, &q->pending) {
+        struct pending *p = container_of(pos, struct pending, link);
+        base_list_remove(&p->link);
         q->resolver.cancel(q->resolver.ctx, p->rr);
         free(p);
     }

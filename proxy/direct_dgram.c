@@ -1,14 +1,19 @@
 /*
- * The direct dialer's UDP side for SOCKS5 UDP ASSOCIATE: one unconnected socket per address
- * family. Datagrams to names wait for the resolver (proxy_name_queue); nothing else is queued.
+ * The direct dialer's UDP side: one unconnected socket per address family, the IPv6 one opened
+ * on first use. Datagrams to names wait for the resolver (proxy_name_queue); nothing else is
+ * queued. Flow: open -> send_to (-> name queue -> send_addr) / recv_cb -> on_recv; close ->
+ * sockets closed -> maybe_free -> on_close.
  */
-#include <arpa/inet.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy.h"
+#include "direct.h"
 
 #define DGRAM_MAX 65536
+
+/* One socket's life: never tried, bound and receiving, failed, or closing. */
+enum sock_state { SOCK_UNTRIED, SOCK_USABLE, SOCK_FAILED, SOCK_CLOSING, SOCK_CLOSED };
 
 struct direct_dgram {
     struct proxy_dgram base;
@@ -16,17 +21,20 @@ struct direct_dgram {
     struct proxy_dgram_cbs cbs;
     void *ud;
     uv_udp_t udp[2]; /* [0] IPv4, [1] IPv6 */
-    int open[2];     /* handle initialised and not yet closed */
-    int usable[2];   /* bound and receiving */
-    int tried[2];    /* one attempt per family: the second family opens on first use */
-    int closing;
+    enum sock_state sock[2];
+    bool closing;
     struct proxy_name_queue names;
     uint8_t *rbuf; /* DGRAM_MAX, malloc'd: only the pages datagrams touch become resident */
 };
 
+static bool handle_open(const struct direct_dgram *g, int i)
+{
+    return g->sock[i] == SOCK_USABLE || g->sock[i] == SOCK_CLOSING;
+}
+
 static void maybe_free(struct direct_dgram *g)
 {
-    if (!g->closing || g->open[0] || g->open[1])
+    if (!g->closing || handle_open(g, 0) || handle_open(g, 1))
         return;
     if (g->cbs.on_close)
         g->cbs.on_close(g->ud);
@@ -37,7 +45,8 @@ static void maybe_free(struct direct_dgram *g)
 static void on_udp_closed(uv_handle_t *h)
 {
     struct direct_dgram *g = h->data;
-    g->open[(uv_udp_t *)h == &g->udp[1]] = 0;
+    int i = (uv_udp_t *)h == &g->udp[1];
+    g->sock[i] = g->sock[i] == SOCK_CLOSING && !g->closing ? SOCK_FAILED : SOCK_CLOSED;
     maybe_free(g);
 }
 
@@ -53,96 +62,92 @@ static void recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 {
     (void)buf;
     struct direct_dgram *g = h->data;
-    if (nread < 0 || !from || (flags & UV_UDP_PARTIAL) || g->closing)
+    struct base_endpoint ep;
+    if (nread < 0 || !from || (flags & UV_UDP_PARTIAL) || g->closing ||
+        base_endpoint_from_sockaddr(&ep, from) != 0)
         return;
-    g->cbs.on_recv(g->ud, from, g->rbuf, (size_t)nread);
+    g->cbs.on_recv(g->ud, &ep, g->rbuf, (size_t)nread);
 }
 
-static int open_one(struct direct_dgram *g, int v6);
+static int open_one(struct direct_dgram *g, int v6)
+{
+    struct base_endpoint any = {.addr.family = v6 ? AF_INET6 : AF_INET};
+    struct sockaddr_storage ss;
+    base_endpoint_to_sockaddr(&any, &ss);
+    if (uv_udp_init(g->d->loop, &g->udp[v6]) != 0) {
+        g->sock[v6] = SOCK_FAILED;
+        return -1;
+    }
+    g->udp[v6].data = g;
+    g->sock[v6] = SOCK_USABLE;
+    if (uv_udp_bind(&g->udp[v6], (struct sockaddr *)&ss, v6 ? UV_UDP_IPV6ONLY : 0) != 0 ||
+        uv_udp_recv_start(&g->udp[v6], alloc_cb, recv_cb) != 0) {
+        g->sock[v6] = SOCK_CLOSING;
+        uv_close((uv_handle_t *)&g->udp[v6], on_udp_closed);
+        return -1;
+    }
+    return 0;
+}
 
-static int send_addr(struct direct_dgram *g, const struct sockaddr *sa, const uint8_t *data,
+static int send_addr(struct direct_dgram *g, const struct base_endpoint *dst, const uint8_t *data,
                      size_t len)
 {
-    int v6 = sa->sa_family == AF_INET6;
-    if (!g->tried[v6])
+    int v6 = dst->addr.family == AF_INET6;
+    if (g->sock[v6] == SOCK_UNTRIED)
         open_one(g, v6);
     if (g->d->allow) { /* also for a name's address, which the policy has not seen */
-        struct proxy_target t = {.proto = PROXY_UDP};
-        proxy_target_set_addr(&t, sa,
-                              ntohs(v6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
-                                       : ((const struct sockaddr_in *)sa)->sin_port));
+        struct proxy_target t = {.proto = PROXY_UDP, .ep = *dst};
         int deny = g->d->allow(g->d->allow_arg, &t);
         if (deny)
             return deny;
     }
-    if (!g->usable[v6])
-        return PROXY_E_NET_UNREACH;
+    if (g->sock[v6] != SOCK_USABLE)
+        return -ENETUNREACH;
+    struct sockaddr_storage ss;
+    base_endpoint_to_sockaddr(dst, &ss);
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    int rc = uv_udp_try_send(&g->udp[v6], &b, 1, sa);
+    int rc = uv_udp_try_send(&g->udp[v6], &b, 1, (struct sockaddr *)&ss);
     return rc < 0 ? proxy_err_from_uv(rc) : 0;
 }
 
-static void send_resolved(void *arg, const struct sockaddr *sa, const uint8_t *data, size_t len)
+static void send_resolved(void *arg, const struct base_endpoint *dst, const uint8_t *data,
+                          size_t len)
 {
-    send_addr(arg, sa, data, len);
+    send_addr(arg, dst, data, len);
 }
 
 static int dg_send_to(struct proxy_dgram *pg, const struct proxy_target *dst, const uint8_t *data,
                       size_t len)
 {
-    struct direct_dgram *g = (struct direct_dgram *)pg;
+    struct direct_dgram *g = container_of(pg, struct direct_dgram, base);
     if (g->closing)
-        return PROXY_E_OTHER;
+        return BASE_ECLOSING;
     if (!dst->name[0])
-        return send_addr(g, (const struct sockaddr *)&dst->addr, data, len);
+        return send_addr(g, &dst->ep, data, len);
     int deny = g->d->allow ? g->d->allow(g->d->allow_arg, dst) : 0;
     if (deny)
         return deny;
-    return proxy_name_queue_send(&g->names, dst->name, dst->port, data, len);
+    return proxy_name_queue_send(&g->names, dst->name, dst->ep.port, data, len);
 }
 
 static void dg_close(struct proxy_dgram *pg)
 {
-    struct direct_dgram *g = (struct direct_dgram *)pg;
+    struct direct_dgram *g = container_of(pg, struct direct_dgram, base);
     if (g->closing)
         return;
-    g->closing = 1;
+    g->closing = true;
     proxy_name_queue_clear(&g->names);
     for (int i = 0; i < 2; i++) {
-        if (g->open[i] && g->usable[i])
+        if (g->sock[i] == SOCK_USABLE) {
+            g->sock[i] = SOCK_CLOSING;
             uv_close((uv_handle_t *)&g->udp[i], on_udp_closed);
-        g->usable[i] = 0;
+        }
     }
     maybe_free(g); /* both sockets already closed: nothing to wait for */
 }
 
 static const struct proxy_dgram_ops dgram_ops = {.send_to = dg_send_to, .close = dg_close};
 
-static int open_one(struct direct_dgram *g, int v6)
-{
-    struct sockaddr_storage any;
-    memset(&any, 0, sizeof(any));
-    if (v6) {
-        ((struct sockaddr_in6 *)&any)->sin6_family = AF_INET6;
-        ((struct sockaddr_in6 *)&any)->sin6_addr = in6addr_any;
-    } else {
-        ((struct sockaddr_in *)&any)->sin_family = AF_INET;
-    }
-    g->tried[v6] = 1;
-    if (uv_udp_init(g->d->loop, &g->udp[v6]) != 0)
-        return -1;
-    g->udp[v6].data = g;
-    g->open[v6] = 1;
-    if (uv_udp_bind(&g->udp[v6], (struct sockaddr *)&any, v6 ? UV_UDP_IPV6ONLY : 0) != 0 ||
-        uv_udp_recv_start(&g->udp[v6], alloc_cb, recv_cb) != 0) {
-        uv_close((uv_handle_t *)&g->udp[v6], on_udp_closed);
-        return -1;
-    }
-    g->usable[v6] = 1;
-    return 0;
-}
-
-struct proxy_dgram *proxy_direct_dgram_open(void *ctx, const struct proxy_dgram_cbs *cbs, void *ud);
 struct proxy_dgram *proxy_direct_dgram_open(void *ctx, const struct proxy_dgram_cbs *cbs, void *ud)
 {
     struct proxy_direct *d = ctx;
@@ -153,15 +158,15 @@ struct proxy_dgram *proxy_direct_dgram_open(void *ctx, const struct proxy_dgram_
     g->d = d;
     g->cbs = *cbs;
     g->ud = ud;
-    g->names = (struct proxy_name_queue){.resolver = d->resolver, .send = send_resolved, .arg = g};
+    proxy_name_queue_init(&g->names, d->resolver, send_resolved, g);
     g->rbuf = malloc(DGRAM_MAX);
     /* IPv4 now (a handle to close keeps on_close out of close()); IPv6 when first needed,
      * or now on a host without IPv4. */
-    int ok = g->rbuf && (open_one(g, 0) == 0 || open_one(g, 1) == 0);
+    bool ok = g->rbuf && (open_one(g, 0) == 0 || open_one(g, 1) == 0);
     if (!ok) {
         /* Never handed out, so no on_close; freed once the failed handles are closed. */
         g->cbs.on_close = NULL;
-        g->closing = 1;
+        g->closing = true;
         maybe_free(g);
         return NULL;
     }

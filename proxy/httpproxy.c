@@ -1,5 +1,8 @@
-#include <arpa/inet.h>
-#include <netinet/in.h>
+/*
+ * The HTTP proxy request side (see httpproxy.h): llhttp callbacks collect the head, then
+ * on_headers_complete checks credentials, finds the target and rewrites the head for the
+ * upstream; the body is passed on re-framed; the authority and error-response helpers last.
+ */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,17 +11,17 @@
 
 #include "httpproxy.h"
 
-#define HTTPPROXY_DEFAULT_MAX_HEAD 16384
+#define PROXY_HTTP_DEFAULT_MAX_HEAD 16384
 
-static struct httpproxy_req *req_of(llhttp_t *p)
+static struct proxy_http_req *req_of(llhttp_t *p)
 {
     return p->data;
 }
 
-static int append(struct httpproxy_req *r, const char *at, size_t n)
+static int append(struct proxy_http_req *r, const char *at, size_t n)
 {
     if (r->len + n > r->max_head) {
-        r->overflow = 1;
+        r->overflow = true;
         return -1;
     }
     memcpy(r->buf + r->len, at, n);
@@ -28,12 +31,13 @@ static int append(struct httpproxy_req *r, const char *at, size_t n)
 
 static int on_message_begin(llhttp_t *p)
 {
-    struct httpproxy_req *r = req_of(p);
+    struct proxy_http_req *r = req_of(p);
     r->len = 0;
     r->url_off = r->url_len = 0;
     r->nhdr = 0;
-    r->in_value = 0;
-    r->status = r->connect = r->chunked = r->keep_alive = r->head_method = 0;
+    r->in_value = false;
+    r->status = 0;
+    r->connect = r->chunked = r->keep_alive = r->head_method = false;
     r->out_len = 0;
     memset(&r->target, 0, sizeof(r->target));
     return 0;
@@ -41,23 +45,23 @@ static int on_message_begin(llhttp_t *p)
 
 static int on_url(llhttp_t *p, const char *at, size_t n)
 {
-    struct httpproxy_req *r = req_of(p);
+    struct proxy_http_req *r = req_of(p);
     r->url_len += (uint32_t)n;
     return append(r, at, n);
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
-    struct httpproxy_req *r = req_of(p);
+    struct proxy_http_req *r = req_of(p);
     if (r->in_value || r->nhdr == 0) {
-        if (r->nhdr == HTTPPROXY_MAX_HEADERS) {
-            r->overflow = 1;
+        if (r->nhdr == PROXY_HTTP_MAX_HEADERS) {
+            r->overflow = true;
             return -1;
         }
         r->hdr[r->nhdr].name_off = (uint32_t)r->len;
         r->hdr[r->nhdr].name_len = r->hdr[r->nhdr].val_off = r->hdr[r->nhdr].val_len = 0;
         r->nhdr++;
-        r->in_value = 0;
+        r->in_value = false;
     }
     r->hdr[r->nhdr - 1].name_len += (uint32_t)n;
     return append(r, at, n);
@@ -65,7 +69,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
-    struct httpproxy_req *r = req_of(p);
+    struct proxy_http_req *r = req_of(p);
     if (r->nhdr == 0)
         return -1;
     if (r->hdr[r->nhdr - 1].val_len == 0)
@@ -76,18 +80,18 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 
 static int on_header_field_complete(llhttp_t *p)
 {
-    req_of(p)->in_value = 1; /* the next field callback starts a new header */
+    req_of(p)->in_value = true; /* the next field callback starts a new header */
     return 0;
 }
 
-static int name_is(const struct httpproxy_req *r, size_t i, const char *name)
+static int name_is(const struct proxy_http_req *r, size_t i, const char *name)
 {
     size_t n = strlen(name);
     return r->hdr[i].name_len == n && strncasecmp(r->buf + r->hdr[i].name_off, name, n) == 0;
 }
 
 /* Is the header name listed as a token in any Connection / Proxy-Connection header? */
-static int listed_in_connection(const struct httpproxy_req *r, const char *name, size_t nlen)
+static int listed_in_connection(const struct proxy_http_req *r, const char *name, size_t nlen)
 {
     for (size_t i = 0; i < r->nhdr; i++) {
         if (!name_is(r, i, "connection") && !name_is(r, i, "proxy-connection"))
@@ -106,7 +110,7 @@ static int listed_in_connection(const struct httpproxy_req *r, const char *name,
     return 0;
 }
 
-static int is_hop_by_hop(const struct httpproxy_req *r, size_t i)
+static int is_hop_by_hop(const struct proxy_http_req *r, size_t i)
 {
     static const char *const hop[] = {"connection",
                                       "keep-alive",
@@ -125,7 +129,7 @@ static int is_hop_by_hop(const struct httpproxy_req *r, size_t i)
     return listed_in_connection(r, r->buf + r->hdr[i].name_off, r->hdr[i].name_len);
 }
 
-static int out_add(struct httpproxy_req *r, const char *s, size_t n)
+static int out_add(struct proxy_http_req *r, const char *s, size_t n)
 {
     if (r->out_len + n > r->out_cap)
         return -1;
@@ -134,12 +138,12 @@ static int out_add(struct httpproxy_req *r, const char *s, size_t n)
     return 0;
 }
 
-static int out_str(struct httpproxy_req *r, const char *s)
+static int out_str(struct proxy_http_req *r, const char *s)
 {
     return out_add(r, s, strlen(s));
 }
 
-static int build_upstream_head(struct httpproxy_req *r, const char *path, size_t path_len,
+static int build_upstream_head(struct proxy_http_req *r, const char *path, size_t path_len,
                                const char *authority, size_t auth_len)
 {
     llhttp_t *p = &r->parser;
@@ -165,20 +169,20 @@ static int build_upstream_head(struct httpproxy_req *r, const char *path, size_t
     return bad ? -1 : 0;
 }
 
-static int check_auth(const struct httpproxy_req *r)
+static int check_auth(const struct proxy_http_req *r)
 {
     if (!r->auth || !r->auth->enabled)
         return 1;
     for (size_t i = 0; i < r->nhdr; i++) {
         if (name_is(r, i, "proxy-authorization"))
-            return httpproxy_check_basic(r->auth, r->buf + r->hdr[i].val_off, r->hdr[i].val_len);
+            return proxy_http_check_basic(r->auth, r->buf + r->hdr[i].val_off, r->hdr[i].val_len);
     }
     return 0;
 }
 
 static int on_headers_complete(llhttp_t *p)
 {
-    struct httpproxy_req *r = req_of(p);
+    struct proxy_http_req *r = req_of(p);
     r->keep_alive = llhttp_should_keep_alive(p);
     r->head_method = llhttp_get_method(p) == HTTP_HEAD;
     r->chunked = (p->flags & F_CHUNKED) != 0;
@@ -186,13 +190,13 @@ static int on_headers_complete(llhttp_t *p)
     if (!check_auth(r)) {
         r->status = 407;
     } else if (llhttp_get_method(p) == HTTP_CONNECT) {
-        r->connect = 1;
-        if (httpproxy_parse_authority(url, r->url_len, 0, &r->target) != 0)
+        r->connect = true;
+        if (proxy_http_parse_authority(url, r->url_len, 0, &r->target) != 0)
             r->status = 400;
     } else {
         const char *path;
         size_t path_len;
-        if (httpproxy_parse_absolute(url, r->url_len, &r->target, &path, &path_len) != 0) {
+        if (proxy_http_parse_absolute(url, r->url_len, &r->target, &path, &path_len) != 0) {
             r->status = 400;
         } else {
             const char *authority = url + 7; /* after "http://" */
@@ -209,7 +213,7 @@ static int on_headers_complete(llhttp_t *p)
 
 static int on_body(llhttp_t *p, const char *at, size_t n)
 {
-    struct httpproxy_req *r = req_of(p);
+    struct proxy_http_req *r = req_of(p);
     if (!r->on_body || n == 0)
         return 0;
     if (r->chunked) {
@@ -226,24 +230,24 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
 
 static int on_message_complete(llhttp_t *p)
 {
-    struct httpproxy_req *r = req_of(p);
+    struct proxy_http_req *r = req_of(p);
     if (r->chunked && r->on_body)
         r->on_body(r->arg, (const uint8_t *)"0\r\n\r\n", 5, 0); /* trailers are dropped */
-    r->paused_done = 1;
+    r->paused_done = true;
     return HPE_PAUSED;
 }
 
-int httpproxy_init(struct httpproxy_req *r, const struct proxy_auth *auth, size_t max_head)
+int proxy_http_init(struct proxy_http_req *r, const struct proxy_auth *auth, size_t max_head)
 {
     memset(r, 0, sizeof(*r));
     r->auth = auth;
-    r->max_head = max_head ? max_head : HTTPPROXY_DEFAULT_MAX_HEAD;
+    r->max_head = max_head ? max_head : PROXY_HTTP_DEFAULT_MAX_HEAD;
     /* The rewritten head is never much longer than the collected one. */
     r->out_cap = r->max_head + 512;
     r->buf = malloc(r->max_head);
     r->out = malloc(r->out_cap);
     if (!r->buf || !r->out) {
-        httpproxy_free(r);
+        proxy_http_free(r);
         return -1;
     }
     llhttp_settings_init(&r->settings);
@@ -260,7 +264,7 @@ int httpproxy_init(struct httpproxy_req *r, const struct proxy_auth *auth, size_
     return 0;
 }
 
-void httpproxy_free(struct httpproxy_req *r)
+void proxy_http_free(struct proxy_http_req *r)
 {
     if (r->buf)
         sodium_memzero(r->buf, r->max_head); /* may hold Proxy-Authorization */
@@ -269,48 +273,46 @@ void httpproxy_free(struct httpproxy_req *r)
     r->buf = r->out = NULL;
 }
 
-enum httpproxy_event httpproxy_input(struct httpproxy_req *r, const uint8_t *data, size_t len,
-                                     size_t *used)
+enum proxy_http_event proxy_http_input(struct proxy_http_req *r, const uint8_t *data, size_t len,
+                                       size_t *used)
 {
     *used = 0;
     int resumed = 0;
     if (llhttp_get_errno(&r->parser) == HPE_PAUSED) {
         if (r->paused_done)
-            return HTTPPROXY_DONE; /* httpproxy_next first */
+            return PROXY_HTTP_DONE; /* proxy_http_next first */
         llhttp_resume(&r->parser);
         resumed = 1;
     }
     /* After the head, even no input lets llhttp finish a request without a body. */
     if (len == 0 && !resumed)
-        return HTTPPROXY_MORE;
+        return PROXY_HTTP_MORE;
     llhttp_errno_t err = llhttp_execute(&r->parser, data ? (const char *)data : "", len);
     if (err == HPE_OK) {
         *used = len;
-        return HTTPPROXY_MORE;
+        return PROXY_HTTP_MORE;
     }
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
         *used = (size_t)((const uint8_t *)llhttp_get_error_pos(&r->parser) - data);
-        return r->paused_done ? HTTPPROXY_DONE : HTTPPROXY_HEAD;
+        return r->paused_done ? PROXY_HTTP_DONE : PROXY_HTTP_HEAD;
     }
     r->status = r->overflow ? 431 : 400;
-    return HTTPPROXY_ERROR;
+    return PROXY_HTTP_ERROR;
 }
 
-void httpproxy_next(struct httpproxy_req *r)
+void proxy_http_next(struct proxy_http_req *r)
 {
-    r->paused_done = 0;
+    r->paused_done = false;
     r->len = r->url_len = 0; /* nothing of the next request yet */
     r->nhdr = 0;
     if (llhttp_get_errno(&r->parser) == HPE_PAUSED)
         llhttp_resume(&r->parser);
 }
 
-static int valid_name(const char *s, size_t n)
+static int valid_name(const char *s)
 {
-    if (n == 0 || n > PROXY_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
+    for (; *s; s++) {
+        char c = *s;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '-' || c == '.' || c == '_'))
             return 0;
@@ -318,76 +320,29 @@ static int valid_name(const char *s, size_t n)
     return 1;
 }
 
-int httpproxy_parse_authority(const char *s, size_t len, uint16_t default_port,
-                              struct proxy_target *t)
+int proxy_http_parse_authority(const char *s, size_t len, uint16_t default_port,
+                               struct proxy_target *t)
 {
     memset(t, 0, sizeof(*t));
-    const char *host = s, *port = NULL;
-    size_t host_len, port_len = 0;
-    int v6 = 0;
-    if (len > 0 && s[0] == '[') {
-        const char *close = memchr(s, ']', len);
-        if (!close)
-            return -1;
-        host = s + 1;
-        host_len = (size_t)(close - host);
-        v6 = 1;
-        size_t rest = len - (size_t)(close + 1 - s);
-        if (rest > 0) {
-            if (close[1] != ':')
-                return -1;
-            port = close + 2;
-            port_len = rest - 1;
-        }
-    } else {
-        const char *colon = memrchr(s, ':', len);
-        host_len = colon ? (size_t)(colon - s) : len;
-        if (colon) {
-            port = colon + 1;
-            port_len = len - host_len - 1;
-        }
-    }
-    unsigned long pn = default_port;
-    if (port) {
-        if (port_len == 0 || port_len > 5)
-            return -1;
-        pn = 0;
-        for (size_t i = 0; i < port_len; i++) {
-            if (port[i] < '0' || port[i] > '9')
-                return -1;
-            pn = pn * 10 + (unsigned long)(port[i] - '0');
-        }
-    }
-    if (pn == 0 || pn > 65535)
+    char host[BASE_HOST_MAX + 1];
+    uint16_t port = default_port;
+    unsigned flags = default_port ? BASE_HOSTPORT_PORT_OPTIONAL : 0;
+    if (base_hostport_parse(s, len, host, sizeof(host), &port, flags, NULL) != 0 || port == 0)
         return -1;
-    t->port = (uint16_t)pn;
-    char tmp[PROXY_NAME_MAX + 1];
-    if (host_len == 0 || host_len > PROXY_NAME_MAX)
-        return -1;
-    memcpy(tmp, host, host_len);
-    tmp[host_len] = 0;
-    struct sockaddr_in *sin = (struct sockaddr_in *)&t->addr;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t->addr;
-    if (v6) {
-        if (inet_pton(AF_INET6, tmp, &sin6->sin6_addr) != 1)
-            return -1;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(t->port);
-        return 0;
+    t->ep.port = port;
+    if (base_addr_parse(&t->ep.addr, host, strlen(host)) == 0) {
+        /* An IPv6 literal only in brackets: "http://fd00::1/" is not a URL. */
+        return (t->ep.addr.family == AF_INET6) == (s[0] == '[') ? 0 : -1;
     }
-    if (inet_pton(AF_INET, tmp, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(t->port);
-        return 0;
-    }
-    if (!valid_name(tmp, host_len))
+    memset(&t->ep.addr, 0, sizeof(t->ep.addr));
+    if (!valid_name(host))
         return -1;
-    memcpy(t->name, tmp, host_len + 1);
+    memcpy(t->name, host, strlen(host) + 1);
     return 0;
 }
 
-int httpproxy_parse_absolute(const char *url, size_t len, struct proxy_target *t, const char **path,
-                             size_t *path_len)
+int proxy_http_parse_absolute(const char *url, size_t len, struct proxy_target *t,
+                              const char **path, size_t *path_len)
 {
     /* Only http: an https:// absolute URI would need us to speak TLS; clients use CONNECT. */
     if (len < 8 || strncasecmp(url, "http://", 7) != 0)
@@ -397,7 +352,7 @@ int httpproxy_parse_absolute(const char *url, size_t len, struct proxy_target *t
         e++;
     if (memchr(a, '@', (size_t)(e - a)))
         return -1; /* userinfo in a proxy request is a credential leak waiting to happen */
-    if (httpproxy_parse_authority(a, (size_t)(e - a), 80, t) != 0)
+    if (proxy_http_parse_authority(a, (size_t)(e - a), 80, t) != 0)
         return -1;
     const char *hash = memchr(e, '#', (size_t)(end - e));
     *path = e;
@@ -407,7 +362,7 @@ int httpproxy_parse_absolute(const char *url, size_t len, struct proxy_target *t
     return 0;
 }
 
-int httpproxy_check_basic(const struct proxy_auth *auth, const char *val, size_t len)
+int proxy_http_check_basic(const struct proxy_auth *auth, const char *val, size_t len)
 {
     while (len > 0 && (*val == ' ' || *val == '\t'))
         val++, len--;
@@ -455,7 +410,7 @@ static const char *reason(int status)
     }
 }
 
-size_t httpproxy_error_response(char *out, size_t cap, int status)
+size_t proxy_http_error_response(char *out, size_t cap, int status)
 {
     const char *why = reason(status);
     int n = snprintf(out, cap,

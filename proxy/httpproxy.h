@@ -8,22 +8,23 @@
 #define TUNLESS_HTTPPROXY_H
 
 #include <llhttp.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "auth.h"
 #include "proxy.h"
 
-#define HTTPPROXY_MAX_HEADERS 128
+#define PROXY_HTTP_MAX_HEADERS 128
 
-enum httpproxy_event {
-    HTTPPROXY_MORE,  /* all input used; body pieces (if any) went to on_body */
-    HTTPPROXY_HEAD,  /* a request head is complete: see status, target, connect, out */
-    HTTPPROXY_DONE,  /* the request (head and body) is complete; bytes after it wait */
-    HTTPPROXY_ERROR, /* malformed: answer status and close */
+enum proxy_http_event {
+    PROXY_HTTP_MORE,  /* all input used; body pieces (if any) went to on_body */
+    PROXY_HTTP_HEAD,  /* a request head is complete: see status, target, connect, out */
+    PROXY_HTTP_DONE,  /* the request (head and body) is complete; bytes after it wait */
+    PROXY_HTTP_ERROR, /* malformed: answer status and close */
 };
 
-struct httpproxy_req {
+struct proxy_http_req {
     llhttp_t parser;
     llhttp_settings_t settings;
     const struct proxy_auth *auth;
@@ -34,47 +35,47 @@ struct httpproxy_req {
     uint32_t url_off, url_len;
     struct {
         uint32_t name_off, name_len, val_off, val_len;
-    } hdr[HTTPPROXY_MAX_HEADERS];
+    } hdr[PROXY_HTTP_MAX_HEADERS];
     size_t nhdr;
-    int in_value;
-    int overflow;
-    int paused_done; /* on_message_complete paused the parser */
+    bool in_value;
+    bool overflow;
+    bool paused_done; /* on_message_complete paused the parser */
 
-    /* Results, valid after HTTPPROXY_HEAD / HTTPPROXY_ERROR. */
+    /* Results, valid after PROXY_HTTP_HEAD / PROXY_HTTP_ERROR. */
     int status; /* 0 = forward; else answer this status (400, 403, 407, 431...) */
-    int connect;
-    int chunked;     /* body is forwarded re-chunked */
-    int keep_alive;  /* the client wants the connection kept after this request */
-    int head_method; /* HEAD: its response has no body */
+    bool connect;
+    bool chunked;     /* body is forwarded re-chunked */
+    bool keep_alive;  /* the client wants the connection kept after this request */
+    bool head_method; /* HEAD: its response has no body */
     struct proxy_target target;
     char *out; /* head to send upstream (not for CONNECT) */
     size_t out_len, out_cap;
 
-    /* Body pieces: ref = 1 means data points into the input passed to httpproxy_input (the
+    /* Body pieces: ref = 1 means data points into the input passed to proxy_http_input (the
      * caller may keep a reference to it), 0 means transient framing bytes to copy. */
     void (*on_body)(void *arg, const uint8_t *data, size_t len, int ref);
     void *arg;
 };
 
 /* max_head 0 = 16384. Returns -1 when out of memory. */
-int httpproxy_init(struct httpproxy_req *r, const struct proxy_auth *auth, size_t max_head);
-void httpproxy_free(struct httpproxy_req *r);
+int proxy_http_init(struct proxy_http_req *r, const struct proxy_auth *auth, size_t max_head);
+void proxy_http_free(struct proxy_http_req *r);
 /* Feeds bytes; stops after HEAD, DONE or ERROR with *used telling how far it got. After HEAD,
- * call again with the rest to get the body; after DONE, call httpproxy_next first. */
-enum httpproxy_event httpproxy_input(struct httpproxy_req *r, const uint8_t *data, size_t len,
-                                     size_t *used);
+ * call again with the rest to get the body; after DONE, call proxy_http_next first. */
+enum proxy_http_event proxy_http_input(struct proxy_http_req *r, const uint8_t *data, size_t len,
+                                       size_t *used);
 /* Ready for the next request on the same connection. */
-void httpproxy_next(struct httpproxy_req *r);
+void proxy_http_next(struct proxy_http_req *r);
 
 /* Pieces, exposed for tests. */
-int httpproxy_parse_absolute(const char *url, size_t len, struct proxy_target *t, const char **path,
-                             size_t *path_len);
+int proxy_http_parse_absolute(const char *url, size_t len, struct proxy_target *t,
+                              const char **path, size_t *path_len);
 /* host:port, [v6]:port; default_port 0 = the port is required. */
-int httpproxy_parse_authority(const char *s, size_t len, uint16_t default_port,
-                              struct proxy_target *t);
+int proxy_http_parse_authority(const char *s, size_t len, uint16_t default_port,
+                               struct proxy_target *t);
 /* 1 when Proxy-Authorization value carries the configured Basic credentials. */
-int httpproxy_check_basic(const struct proxy_auth *auth, const char *val, size_t len);
+int proxy_http_check_basic(const struct proxy_auth *auth, const char *val, size_t len);
 /* A small complete response with Connection: close. Returns its length (<= cap). */
-size_t httpproxy_error_response(char *out, size_t cap, int status);
+size_t proxy_http_error_response(char *out, size_t cap, int status);
 
 #endif

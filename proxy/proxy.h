@@ -1,11 +1,17 @@
 /*
  * Local SOCKS5 (RFC 1928/1929) and HTTP proxy (CONNECT and absolute-URI forwarding) on one
- * libuv loop. The proxy never opens upstream connections itself: it asks a DIALER the node
- * supplies (mesh destinations through the netstack, others through host sockets, or refused by
- * policy). proxy_direct_* below is a dialer over host sockets, usable alone and in tests.
+ * libuv loop, and the relays --forward and --publish use. The proxy never opens upstream
+ * connections itself: it asks a DIALER the node supplies (mesh destinations through the
+ * netstack, others through host sockets, or refused by policy). proxy_direct_* below is a
+ * dialer over host sockets, usable alone and in tests.
+ *
+ * Errors are base's (0, negative errno, BASE_E*): -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH,
+ * -ETIMEDOUT, -ECONNRESET, -ECANCELED, BASE_ENXDOMAIN (a name that does not resolve),
+ * BASE_EPOLICY (refused by the dialer's policy), BASE_ELIMIT (a cap). proxy_err_socks5 and
+ * proxy_err_http derive the SOCKS5 reply and the HTTP status from one such error.
  *
  * Memory: the caller owns every struct it passes in (configs are copied where noted); the
- * proxy owns its listener and connections and frees them after proxy_server_close's callback.
+ * proxy owns its listener and sessions and frees them before proxy_server_close's callback.
  * Streams and datagram sockets are owned by the dialer that made them; their user frees nothing
  * and must call close() exactly once, after which only on_close (and pending write completions,
  * before it) are delivered.
@@ -15,45 +21,30 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 #include <uv.h>
 
-/* Why an upstream could not be reached or broke. Each maps to one SOCKS5 reply and one HTTP
- * status (proxy_err_socks5, proxy_err_http). */
-enum proxy_err {
-    PROXY_OK = 0,
-    PROXY_E_REFUSED = -1,      /* RST to our SYN: SOCKS5 0x05, HTTP 502 */
-    PROXY_E_NET_UNREACH = -2,  /* no route: 0x03, 502 */
-    PROXY_E_HOST_UNREACH = -3, /* 0x04, 502 */
-    PROXY_E_NAME = -4,         /* name not found: 0x04, 502 */
-    PROXY_E_TIMEOUT = -5,      /* 0x06, 504 */
-    PROXY_E_POLICY = -6,       /* not allowed: 0x02, 403 */
-    PROXY_E_RESET = -7,        /* established connection reset */
-    PROXY_E_CANCELED = -8,     /* write aborted because the stream was closed */
-    PROXY_E_OTHER = -9,        /* anything else: 0x01, 502 */
-};
-const char *proxy_strerror(int err);
+#include "base.h"
+
+/* The SOCKS5 reply code and the HTTP status for an error (0: success). */
 uint8_t proxy_err_socks5(int err);
 int proxy_err_http(int err);
-/* A libuv error code (UV_ECONNREFUSED, ...) as a proxy_err. */
+/* A libuv status as a base error: resolver failures become BASE_ENXDOMAIN, the rest is errno. */
 int proxy_err_from_uv(int uverr);
 
 enum proxy_proto { PROXY_TCP, PROXY_UDP };
 
-#define PROXY_NAME_MAX 255
-/* Where a client wants to go: a name (name[0] != 0) plus port, or an address (addr, port
- * inside it as well as in port). */
+#define PROXY_NAME_MAX 255 /* a SOCKS5 name is up to 255 bytes */
+/* Where a client wants to go: a name (name[0] != 0) and ep.port, or the address ep. */
 struct proxy_target {
     enum proxy_proto proto;
-    uint16_t port; /* host byte order */
+    struct base_endpoint ep;
     char name[PROXY_NAME_MAX + 1];
-    struct sockaddr_storage addr;
 };
-/* t becomes the address sa (IPv4 or IPv6) with port (host order; written into the sockaddr
- * too); the name is cleared, proto kept. */
-void proxy_target_set_addr(struct proxy_target *t, const struct sockaddr *sa, uint16_t port);
-/* "host:port" or "[v6]:port" into buf; returns buf. */
-const char *proxy_target_str(const struct proxy_target *t, char *buf, size_t len);
+#define PROXY_TARGET_STRLEN (PROXY_NAME_MAX + 8)
+/* t becomes the address ep (the name is cleared, proto kept). */
+void proxy_target_set_endpoint(struct proxy_target *t, const struct base_endpoint *ep);
+/* "name:port", or base_endpoint_format of the address. Returns buf. */
+const char *proxy_target_format(const struct proxy_target *t, char *buf, size_t cap);
 
 /* ---- Upstream byte streams (what a dialer returns) ---- */
 struct proxy_stream;
@@ -61,10 +52,13 @@ typedef void (*proxy_write_cb)(void *arg, int err);
 
 struct proxy_stream_ops {
     /* Queue len bytes; data must stay valid until cb(arg, err), which is called exactly once,
-     * never from inside write(), also after close() (err PROXY_E_CANCELED). Returns 0, or a
-     * proxy_err without calling cb. */
+     * never from inside write(), also after close() (err -ECANCELED). Returns 0, or an error
+     * without calling cb. */
     int (*write)(struct proxy_stream *s, const uint8_t *data, size_t len, proxy_write_cb cb,
                  void *arg);
+    /* Optional (NULL: not offered): what the transport takes at once, copied, without a
+     * callback; only while no write() is outstanding. Returns the count (0..len) or an error. */
+    ssize_t (*try_write)(struct proxy_stream *s, const uint8_t *data, size_t len);
     /* Half-close: FIN after the queued writes. Reading continues. */
     void (*shutdown)(struct proxy_stream *s);
     /* Reading is off after connect until read_start; read_stop is backpressure. */
@@ -81,9 +75,9 @@ struct proxy_stream {
 
 struct proxy_stream_cbs {
     /* Exactly once (unless closed before), never from inside dial(). err != 0: the dial
-     * failed; close the stream. local: the address the connection leaves from (SOCKS5
+     * failed; close the stream. local: the endpoint the connection leaves from (SOCKS5
      * BND.ADDR), NULL if unknown. */
-    void (*on_connect)(void *ud, int err, const struct sockaddr *local);
+    void (*on_connect)(void *ud, int err, const struct base_endpoint *local);
     /* data is valid only during the call. */
     void (*on_read)(void *ud, const uint8_t *data, size_t len);
     void (*on_eof)(void *ud);
@@ -91,11 +85,11 @@ struct proxy_stream_cbs {
     void (*on_close)(void *ud);          /* last callback: the stream is gone */
 };
 
-/* ---- Upstream datagrams (UDP ASSOCIATE) ---- */
+/* ---- Upstream datagrams (UDP ASSOCIATE, --forward udp:, --publish udp:) ---- */
 struct proxy_dgram;
 struct proxy_dgram_ops {
-    /* Send one datagram (copied or sent before returning). dst may be a name. Returns 0 or a
-     * proxy_err; the datagram is dropped on error (UDP semantics). */
+    /* Send one datagram (copied or sent before returning). dst may be a name. Returns 0 or an
+     * error; the datagram is dropped on error (UDP semantics). */
     int (*send_to)(struct proxy_dgram *d, const struct proxy_target *dst, const uint8_t *data,
                    size_t len);
     void (*close)(struct proxy_dgram *d);
@@ -104,7 +98,7 @@ struct proxy_dgram {
     const struct proxy_dgram_ops *ops;
 };
 struct proxy_dgram_cbs {
-    void (*on_recv)(void *ud, const struct sockaddr *from, const uint8_t *data, size_t len);
+    void (*on_recv)(void *ud, const struct base_endpoint *from, const uint8_t *data, size_t len);
     void (*on_close)(void *ud);
 };
 
@@ -121,10 +115,9 @@ struct proxy_dialer {
 
 /* ---- Name resolution hook (the node replaces it with MagicDNS) ---- */
 struct proxy_resolve_req;
-/* err is 0 with n >= 1 addresses (port 0), or a proxy_err (PROXY_E_NAME, ...). addrs is
- * valid only during the call. */
-typedef void (*proxy_resolve_cb)(void *arg, int err, const struct sockaddr_storage *addrs,
-                                 size_t n);
+/* err is 0 with n >= 1 addresses, or an error (BASE_ENXDOMAIN, ...). addrs is valid only
+ * during the call. */
+typedef void (*proxy_resolve_cb)(void *arg, int err, const struct base_addr *addrs, size_t n);
 struct proxy_resolver {
     void *ctx;
     /* cb is called exactly once, never from inside resolve(), unless cancel()ed first.
@@ -140,15 +133,18 @@ struct proxy_resolver proxy_resolver_getaddrinfo(uv_loop_t *loop);
  * then go to send() with the first address and the port filled in; a name that does not
  * resolve drops its datagram, as the network would. Shared by every proxy_dgram. */
 #define PROXY_NAME_QUEUE_MAX 16
-struct proxy_name_pending;
 struct proxy_name_queue {
     struct proxy_resolver resolver;
-    void (*send)(void *arg, const struct sockaddr *dst, const uint8_t *data, size_t len);
+    void (*send)(void *arg, const struct base_endpoint *dst, const uint8_t *data, size_t len);
     void *arg;
-    struct proxy_name_pending *head; /* private */
-    size_t n;                        /* private */
+    struct base_list pending; /* private */
+    size_t n;                 /* private */
 };
-/* 0, or a proxy_err when the datagram is dropped at once (queue full, no memory). */
+void proxy_name_queue_init(struct proxy_name_queue *q, struct proxy_resolver resolver,
+                           void (*send)(void *arg, const struct base_endpoint *dst,
+                                        const uint8_t *data, size_t len),
+                           void *arg);
+/* 0, or an error when the datagram is dropped at once (BASE_ELIMIT, -ENOMEM). */
 int proxy_name_queue_send(struct proxy_name_queue *q, const char *name, uint16_t port,
                           const uint8_t *data, size_t len);
 /* Cancels every lookup and drops the datagrams (send is not called). */
@@ -159,7 +155,7 @@ struct proxy_direct {
     uv_loop_t *loop;
     unsigned connect_timeout_ms; /* 0 = 10000 */
     struct proxy_resolver resolver;
-    /* Optional policy: return 0 to allow, or a proxy_err (PROXY_E_POLICY) to refuse. */
+    /* Optional policy: return 0 to allow, or an error (BASE_EPOLICY) to refuse. */
     int (*allow)(void *arg, const struct proxy_target *t);
     void *allow_arg;
 };
@@ -167,12 +163,13 @@ struct proxy_direct {
 void proxy_direct_init(struct proxy_direct *d, uv_loop_t *loop);
 struct proxy_dialer proxy_direct_dialer(struct proxy_direct *d);
 /* A connection accepted on server (a listening uv_tcp_t) as a stream: connected already (no
- * on_connect), reading off until read_start. NULL if accepting failed or memory ran out. */
-struct proxy_stream *proxy_direct_accept(struct proxy_direct *d, uv_stream_t *server,
-                                         const struct proxy_stream_cbs *cbs, void *ud);
+ * on_connect), reading off until read_start. peer and local (either may be NULL) receive its
+ * two ends. NULL if accepting failed or memory ran out. */
+struct proxy_stream *proxy_stream_accept(uv_stream_t *server, const struct proxy_stream_cbs *cbs,
+                                         void *ud, struct base_endpoint *peer,
+                                         struct base_endpoint *local);
 
 /* ---- The listener ---- */
-enum proxy_log_level { PROXY_LOG_DEBUG, PROXY_LOG_INFO, PROXY_LOG_WARN, PROXY_LOG_ERROR };
 enum proxy_protocols {
     PROXY_SOCKS5 = 1,
     PROXY_HTTP = 2,
@@ -191,19 +188,73 @@ struct proxy_config {
     size_t max_header_bytes;  /* HTTP request head cap; 0 = 16384 */
     unsigned max_connections; /* 0 = 1024 */
     struct proxy_dialer dialer;
-    void (*log)(void *arg, enum proxy_log_level level, const char *msg);
-    void *log_arg;
+    struct base_logger logger;
 };
 
 struct proxy_server;
-/* Returns NULL with *err set (a negative libuv code, or UV_EINVAL for a bad config). */
-struct proxy_server *proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, int *err);
+/* Returns 0, or a negative error (-EINVAL for a bad config, the bind's error). */
+int proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, struct proxy_server **out);
 int proxy_server_port(const struct proxy_server *srv);
-/* Closes the listener and every connection; cb runs once everything is freed. */
-void proxy_server_close(struct proxy_server *srv, void (*cb)(void *arg), void *arg);
-/* Closes the listener at once and lets open connections finish by themselves; cb runs once
- * the last is gone. proxy_server_close() afterwards cuts those still open (cb is the one given
- * first). */
-void proxy_server_drain(struct proxy_server *srv, void (*cb)(void *arg), void *arg);
+/* Closes the listener and every session; on_closed runs once everything is freed. */
+void proxy_server_close(struct proxy_server *srv, void (*on_closed)(void *arg), void *arg);
+/* Closes the listener at once and lets open sessions finish by themselves; on_closed runs once
+ * the last is gone. proxy_server_close() afterwards cuts those still open (on_closed is the one
+ * given first). */
+void proxy_server_drain(struct proxy_server *srv, void (*on_closed)(void *arg), void *arg);
+
+/* ---- TCP relay: --forward tcp: and --publish tcp: ----
+ * Each connection joins an inbound stream with one the relay dials to the target: bytes flow
+ * both ways with the proxy's backpressure, a FIN crosses, an error or reset on one side resets
+ * the other. */
+struct proxy_relay_config {
+    struct proxy_dialer dialer;
+    struct proxy_target target;
+};
+/* Makes the inbound stream with the relay's cbs and ud (accept, or adopt a netstack conn). */
+typedef struct proxy_stream *(*proxy_relay_open_fn)(void *arg, const struct proxy_stream_cbs *cbs,
+                                                    void *ud);
+struct proxy_relay;
+int proxy_relay_new(uv_loop_t *loop, const struct proxy_relay_config *cfg,
+                    struct proxy_relay **out);
+/* One connection; 0, or -ENOMEM / the open's failure (nothing is left open). */
+int proxy_relay_add(struct proxy_relay *r, proxy_relay_open_fn open, void *arg);
+/* Resets every connection; on_closed (may be NULL) runs once all are freed. */
+void proxy_relay_close(struct proxy_relay *r, void (*on_closed)(void *arg), void *arg);
+/* Takes no new connections and lets the open ones finish; on_closed once the last is gone. */
+void proxy_relay_drain(struct proxy_relay *r, void (*on_closed)(void *arg), void *arg);
+
+/* ---- UDP relay: --forward udp: and --publish udp: ----
+ * UDP conversations to one fixed target through a proxy_dgram. A session is one client (a
+ * source endpoint, or a netstack flow); it ends after PROXY_UDP_IDLE_MS without a datagram
+ * either way, or when the owner ends it. */
+#define PROXY_UDP_IDLE_MS 60000
+#define PROXY_UDP_SESSIONS_MAX 256 /* per relay; the least recently active gives way */
+struct proxy_udp_session;
+struct proxy_udp_relay_config {
+    struct proxy_dialer dialer;
+    struct proxy_resolver resolver; /* for a target given by name */
+    struct proxy_target target;
+    /* A datagram from the target, for the session's client. */
+    void (*reply)(void *ctx, struct proxy_udp_session *s, const uint8_t *data, size_t len);
+    /* The session ended: release its client side (NULL: nothing to release). */
+    void (*release)(void *ctx, struct proxy_udp_session *s);
+    void *ctx;
+};
+struct proxy_udp_relay;
+int proxy_udp_relay_new(uv_loop_t *loop, const struct proxy_udp_relay_config *cfg,
+                        struct proxy_udp_relay **out);
+/* The session of client, or NULL. */
+struct proxy_udp_session *proxy_udp_session_find(struct proxy_udp_relay *r,
+                                                 const struct base_endpoint *client);
+/* A new session; 0 or an error (the caller keeps client_data). */
+int proxy_udp_session_new(struct proxy_udp_relay *r, const struct base_endpoint *client,
+                          void *client_data, struct proxy_udp_session **out);
+const struct base_endpoint *proxy_udp_session_client(const struct proxy_udp_session *s);
+void *proxy_udp_session_data(const struct proxy_udp_session *s);
+/* A datagram from the client, for the target. */
+void proxy_udp_session_send(struct proxy_udp_session *s, const uint8_t *data, size_t len);
+void proxy_udp_session_end(struct proxy_udp_session *s);
+/* Ends every session; on_closed (may be NULL) runs once they and the relay are freed. */
+void proxy_udp_relay_close(struct proxy_udp_relay *r, void (*on_closed)(void *arg), void *arg);
 
 #endif

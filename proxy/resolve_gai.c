@@ -10,27 +10,23 @@ struct proxy_resolve_req {
     uv_getaddrinfo_t req;
     proxy_resolve_cb cb;
     void *arg;
-    int canceled;
+    bool canceled;
 };
 
 static void on_gai(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct proxy_resolve_req *r = req->data;
-    struct sockaddr_storage addrs[GAI_MAX_ADDRS];
+    struct base_addr addrs[GAI_MAX_ADDRS];
     size_t n = 0;
     for (struct addrinfo *ai = res; ai && n < GAI_MAX_ADDRS; ai = ai->ai_next) {
-        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-            continue;
-        if (ai->ai_addrlen > sizeof(addrs[0]))
-            continue;
-        memset(&addrs[n], 0, sizeof(addrs[n]));
-        memcpy(&addrs[n], ai->ai_addr, ai->ai_addrlen);
-        n++;
+        struct base_endpoint ep;
+        if (base_endpoint_from_sockaddr(&ep, ai->ai_addr) == 0)
+            addrs[n++] = ep.addr;
     }
     if (res)
         uv_freeaddrinfo(res);
     if (!r->canceled) {
-        int err = status ? proxy_err_from_uv(status) : n ? 0 : PROXY_E_NAME;
+        int err = status ? proxy_err_from_uv(status) : n ? 0 : BASE_ENXDOMAIN;
         r->cb(r->arg, err, addrs, err ? 0 : n);
     }
     free(r);
@@ -57,7 +53,7 @@ static void gai_req_cancel(void *ctx, struct proxy_resolve_req *r)
 {
     (void)ctx;
     /* If the lookup already runs, its result arrives later and is dropped in on_gai. */
-    r->canceled = 1;
+    r->canceled = true;
     uv_cancel((uv_req_t *)&r->req);
 }
 

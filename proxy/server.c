@@ -1,40 +1,36 @@
-/* The listener: configuration, accepting, and closing everything down. */
-#include <arpa/inet.h>
-#include <stdarg.h>
+/*
+ * The listener: configuration, accepting sessions (each starts with the sniffer), and closing
+ * everything down. Flow: proxy_server_new -> on_connection -> proxy_session_new / start;
+ * close or drain -> the listener and the sessions close -> released -> check_done -> on_closed.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn.h"
+#include "auth.h"
+#include "sessions.h"
 
-void proxy_log(struct proxy_server *srv, enum proxy_log_level level, const char *fmt, ...)
-{
-    if (!srv->cfg.log)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    srv->cfg.log(srv->cfg.log_arg, level, msg);
-}
+enum server_state {
+    SERVER_LISTENING,
+    SERVER_DRAINING, /* listener closing; sessions finish by themselves */
+    SERVER_CLOSING,  /* sessions are being cut */
+};
 
-static void on_connection(uv_stream_t *l, int status)
-{
-    struct proxy_server *srv = l->data;
-    if (status < 0) {
-        proxy_log(srv, PROXY_LOG_WARN, "accept: %s", uv_strerror(status));
-        return;
-    }
-    conn_accept(srv);
-}
-
-static int is_loopback(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-    return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
-}
+struct proxy_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    bool listener_open;
+    struct proxy_config cfg;
+    struct proxy_auth auth;
+    struct proxy_session_env env;
+    struct base_list sessions;
+    unsigned nsessions;
+    unsigned long next_id;
+    int port;
+    enum server_state state;
+    void (*on_closed)(void *arg);
+    void *arg;
+};
 
 static void free_server(struct proxy_server *srv)
 {
@@ -42,28 +38,93 @@ static void free_server(struct proxy_server *srv)
     free(srv);
 }
 
+static void check_done(struct proxy_server *srv)
+{
+    if (srv->state == SERVER_LISTENING || srv->nsessions > 0 || srv->listener_open)
+        return;
+    void (*cb)(void *) = srv->on_closed;
+    void *arg = srv->arg;
+    free_server(srv);
+    if (cb)
+        cb(arg);
+}
+
+static void on_released(void *arg)
+{
+    struct proxy_server *srv = arg;
+    srv->nsessions--;
+    check_done(srv);
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    struct proxy_server *srv = l->data;
+    if (status < 0) {
+        base_logf(&srv->cfg.logger, BASE_LOG_WARN, "event=proxy_accept_failed err=%s",
+                  base_errname(status));
+        return;
+    }
+    struct proxy_session *s = proxy_session_new(&srv->env, l, ++srv->next_id, &proxy_sniff_ops);
+    if (!s)
+        return;
+    base_list_push_back(&srv->sessions, &s->link);
+    if (++srv->nsessions > srv->cfg.max_connections) {
+        proxy_session_log(s, BASE_LOG_WARN, "proxy_limit", "max_connections=%u",
+                          srv->cfg.max_connections);
+        proxy_session_close(s);
+        return;
+    }
+    proxy_session_start(s);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    struct proxy_server *srv = h->data;
+    srv->listener_open = false;
+    check_done(srv);
+}
+
 static void on_listener_closed_early(uv_handle_t *h)
 {
     free_server(h->data);
 }
 
-struct proxy_server *proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, int *err)
+static int listen_on(struct proxy_server *srv, const struct base_endpoint *ep)
 {
-    *err = UV_EINVAL;
-    if (!cfg->dialer.dial || (cfg->protocols & PROXY_BOTH) == 0 ||
-        (!cfg->username != !cfg->password))
-        return NULL;
-    const char *bind = cfg->bind_addr ? cfg->bind_addr : "127.0.0.1";
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    if (uv_ip4_addr(bind, cfg->port, (struct sockaddr_in *)&ss) != 0 &&
-        uv_ip6_addr(bind, cfg->port, (struct sockaddr_in6 *)&ss) != 0)
-        return NULL;
-    struct proxy_server *srv = calloc(1, sizeof(*srv));
-    if (!srv) {
-        *err = UV_ENOMEM;
-        return NULL;
+    base_endpoint_to_sockaddr(ep, &ss);
+    int rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&srv->listener, 256, on_connection);
+    int len = sizeof(ss);
+    struct base_endpoint bound;
+    if (rc == 0 && uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len) == 0 &&
+        base_endpoint_from_sockaddr(&bound, (struct sockaddr *)&ss) == 0)
+        srv->port = bound.port;
+    return rc;
+}
+
+static void log_listening(struct proxy_server *srv, const struct base_endpoint *ep)
+{
+    char addr[BASE_ENDPOINT_STRLEN], msg[160];
+    struct base_endpoint bound = {.addr = ep->addr, .port = (uint16_t)srv->port};
+    base_endpoint_format(&bound, addr, sizeof(addr));
+    if (!base_addr_is_loopback(&ep->addr) && !srv->auth.enabled) {
+        char q[sizeof(msg) + 8];
+        snprintf(msg, sizeof(msg),
+                 "proxy listens on %s without credentials: anyone who can reach it can use it",
+                 addr);
+        base_logf(&srv->cfg.logger, BASE_LOG_WARN, "event=proxy_unauthenticated addr=%s msg=%s",
+                  addr, base_log_quote(q, sizeof(q), msg));
     }
+    base_logf(&srv->cfg.logger, BASE_LOG_INFO, "event=proxy_listening addr=%s", addr);
+}
+
+static struct proxy_server *server_alloc(uv_loop_t *loop, const struct proxy_config *cfg)
+{
+    struct proxy_server *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return NULL;
     srv->loop = loop;
     srv->cfg = *cfg;
     srv->cfg.username = srv->cfg.password = NULL; /* only the hashes are kept */
@@ -75,29 +136,34 @@ struct proxy_server *proxy_server_new(uv_loop_t *loop, const struct proxy_config
     if (!srv->cfg.max_connections)
         srv->cfg.max_connections = 1024;
     proxy_auth_init(&srv->auth, cfg->username, cfg->password);
+    srv->env = (struct proxy_session_env){
+        .loop = loop, .cfg = &srv->cfg, .auth = &srv->auth, .released = on_released, .arg = srv};
+    base_list_init(&srv->sessions);
+    return srv;
+}
 
+int proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, struct proxy_server **out)
+{
+    *out = NULL;
+    const char *bind = cfg->bind_addr ? cfg->bind_addr : "127.0.0.1";
+    struct base_endpoint ep = {.port = cfg->port};
+    if (!cfg->dialer.dial || (cfg->protocols & PROXY_BOTH) == 0 ||
+        (!cfg->username != !cfg->password) || base_addr_parse(&ep.addr, bind, strlen(bind)) != 0)
+        return -EINVAL;
+    struct proxy_server *srv = server_alloc(loop, cfg);
+    if (!srv)
+        return -ENOMEM;
     uv_tcp_init(loop, &srv->listener);
     srv->listener.data = srv;
-    int rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&srv->listener, 256, on_connection);
+    int rc = listen_on(srv, &ep);
     if (rc != 0) {
-        *err = rc;
         uv_close((uv_handle_t *)&srv->listener, on_listener_closed_early);
-        return NULL;
+        return rc;
     }
-    srv->listener_open = 1;
-    int len = sizeof(ss);
-    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
-    srv->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                              : ((struct sockaddr_in6 *)&ss)->sin6_port);
-    if (!is_loopback((struct sockaddr *)&ss) && !srv->auth.enabled)
-        proxy_log(srv, PROXY_LOG_WARN,
-                  "proxy listens on %s:%d without credentials: anyone who can reach it can use it",
-                  bind, srv->port);
-    proxy_log(srv, PROXY_LOG_INFO, "proxy listening on %s:%d", bind, srv->port);
-    *err = 0;
-    return srv;
+    srv->listener_open = true;
+    log_listening(srv, &ep);
+    *out = srv;
+    return 0;
 }
 
 int proxy_server_port(const struct proxy_server *srv)
@@ -105,49 +171,31 @@ int proxy_server_port(const struct proxy_server *srv)
     return srv->port;
 }
 
-void proxy_server_check_done(struct proxy_server *srv)
+static void stop_listening(struct proxy_server *srv, void (*on_closed)(void *arg), void *arg)
 {
-    if (!srv->closing || srv->nconns > 0 || srv->listener_open)
-        return;
-    void (*cb)(void *) = srv->close_cb;
-    void *arg = srv->close_arg;
-    free_server(srv);
-    if (cb)
-        cb(arg);
-}
-
-static void on_listener_closed(uv_handle_t *h)
-{
-    struct proxy_server *srv = h->data;
-    srv->listener_open = 0;
-    proxy_server_check_done(srv);
-}
-
-static void begin_close(struct proxy_server *srv, void (*cb)(void *arg), void *arg)
-{
-    srv->closing = 1;
-    srv->close_cb = cb;
-    srv->close_arg = arg;
+    srv->state = SERVER_DRAINING;
+    srv->on_closed = on_closed;
+    srv->arg = arg;
     uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
 }
 
-void proxy_server_drain(struct proxy_server *srv, void (*cb)(void *arg), void *arg)
+void proxy_server_drain(struct proxy_server *srv, void (*on_closed)(void *arg), void *arg)
 {
-    if (srv->closing)
+    if (srv->state != SERVER_LISTENING)
         return;
-    begin_close(srv, cb, arg);
-    /* The listener is closing; with no connection left that alone finishes the server. */
+    /* With no session left the listener's close alone finishes the server. */
+    stop_listening(srv, on_closed, arg);
 }
 
-void proxy_server_close(struct proxy_server *srv, void (*cb)(void *arg), void *arg)
+void proxy_server_close(struct proxy_server *srv, void (*on_closed)(void *arg), void *arg)
 {
-    if (srv->forced)
+    if (srv->state == SERVER_CLOSING)
         return;
-    if (!srv->closing)
-        begin_close(srv, cb, arg);
-    srv->forced = 1;
-    for (struct conn *c = srv->conns, *next; c; c = next) {
-        next = c->next;
-        conn_close(c);
+    if (srv->state == SERVER_LISTENING)
+        stop_listening(srv, on_closed, arg);
+    srv->state = SERVER_CLOSING;
+    struct base_list *pos, *tmp;
+    base_list_foreach_safe (pos, tmp, &srv->sessions) {
+        proxy_session_close(container_of(pos, struct proxy_session, link));
     }
 }

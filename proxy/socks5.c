@@ -1,5 +1,7 @@
-#include <arpa/inet.h>
-#include <netinet/in.h>
+/*
+ * SOCKS5 on the wire (see socks5.h): proxy_socks5_input gathers one message at a time (greeting,
+ * credentials, request) and answers it; the UDP ASSOCIATE datagram header both ways.
+ */
 #include <sodium.h>
 #include <string.h>
 
@@ -11,7 +13,7 @@
 
 enum { ADDR_OK = 1, ADDR_MORE = 0, ADDR_BAD_ATYP = -1, ADDR_BAD = -2 };
 
-void socks5_init(struct socks5_parser *p, const struct proxy_auth *auth)
+void proxy_socks5_init(struct proxy_socks5_parser *p, const struct proxy_auth *auth)
 {
     memset(p, 0, sizeof(*p));
     p->auth = auth;
@@ -42,17 +44,11 @@ static int parse_addr(const uint8_t *a, size_t len, struct proxy_target *t, size
         return ADDR_MORE;
     *alen = need;
     memset(t, 0, sizeof(*t));
-    t->port = (uint16_t)(a[need - 2] << 8 | a[need - 1]);
+    t->ep.port = (uint16_t)(a[need - 2] << 8 | a[need - 1]);
     if (a[0] == ATYP_V4) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&t->addr;
-        sin->sin_family = AF_INET;
-        memcpy(&sin->sin_addr, a + 1, 4);
-        sin->sin_port = htons(t->port);
+        base_addr_v4(&t->ep.addr, a + 1);
     } else if (a[0] == ATYP_V6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t->addr;
-        sin6->sin6_family = AF_INET6;
-        memcpy(&sin6->sin6_addr, a + 1, 16);
-        sin6->sin6_port = htons(t->port);
+        base_addr_v6(&t->ep.addr, a + 1);
     } else {
         /* A name with an embedded NUL could be read as a different, shorter name later. */
         if (a[1] == 0 || memchr(a + 2, 0, a[1]))
@@ -64,19 +60,19 @@ static int parse_addr(const uint8_t *a, size_t len, struct proxy_target *t, size
 }
 
 /* How many bytes the current message needs given what is buffered (0 = unknown yet, take 1). */
-static size_t message_len(const struct socks5_parser *p)
+static size_t message_len(const struct proxy_socks5_parser *p)
 {
     const uint8_t *b = p->buf;
     switch (p->state) {
-    case SOCKS5_S_GREETING:
+    case PROXY_SOCKS5_S_GREETING:
         return p->len < 2 ? 2 : 2 + (size_t)b[1];
-    case SOCKS5_S_AUTH:
+    case PROXY_SOCKS5_S_AUTH:
         if (p->len < 2)
             return 2;
         if (p->len < 3 + (size_t)b[1])
             return 3 + (size_t)b[1];
         return 3 + (size_t)b[1] + b[2 + b[1]];
-    case SOCKS5_S_REQUEST:
+    case PROXY_SOCKS5_S_REQUEST:
         if (p->len < 5)
             return 5;
         switch (b[3]) {
@@ -94,47 +90,49 @@ static size_t message_len(const struct socks5_parser *p)
     }
 }
 
-static enum socks5_event fail(struct socks5_parser *p, struct socks5_result *r, const uint8_t *rep,
-                              size_t n)
+static enum proxy_socks5_event fail(struct proxy_socks5_parser *p, struct proxy_socks5_result *r,
+                                    const uint8_t *rep, size_t n)
 {
-    p->state = SOCKS5_S_FAILED;
+    p->state = PROXY_SOCKS5_S_FAILED;
     if (n)
         memcpy(r->reply, rep, n);
     r->reply_len = n;
-    return SOCKS5_FAIL;
+    return PROXY_SOCKS5_FAIL;
 }
 
-static enum socks5_event fail_reply(struct socks5_parser *p, struct socks5_result *r, uint8_t rep)
+static enum proxy_socks5_event fail_reply(struct proxy_socks5_parser *p,
+                                          struct proxy_socks5_result *r, uint8_t rep)
 {
-    p->state = SOCKS5_S_FAILED;
-    r->reply_len = socks5_reply(r->reply, rep, NULL);
-    return SOCKS5_FAIL;
+    p->state = PROXY_SOCKS5_S_FAILED;
+    r->reply_len = proxy_socks5_reply(r->reply, rep, NULL);
+    return PROXY_SOCKS5_FAIL;
 }
 
-static int auth_required(const struct socks5_parser *p)
+static int auth_required(const struct proxy_socks5_parser *p)
 {
     return p->auth && p->auth->enabled;
 }
 
-static enum socks5_event on_greeting(struct socks5_parser *p, struct socks5_result *r)
+static enum proxy_socks5_event on_greeting(struct proxy_socks5_parser *p,
+                                           struct proxy_socks5_result *r)
 {
     if (p->buf[0] != 5)
         return fail(p, r, NULL, 0); /* not SOCKS5: nothing sensible to answer */
     uint8_t want = auth_required(p) ? 0x02 : 0x00;
     for (size_t i = 0; i < p->buf[1]; i++) {
         if (p->buf[2 + i] == want) {
-            p->state = want == 0x02 ? SOCKS5_S_AUTH : SOCKS5_S_REQUEST;
+            p->state = want == 0x02 ? PROXY_SOCKS5_S_AUTH : PROXY_SOCKS5_S_REQUEST;
             r->reply[0] = 5;
             r->reply[1] = want;
             r->reply_len = 2;
-            return SOCKS5_SEND;
+            return PROXY_SOCKS5_SEND;
         }
     }
     static const uint8_t none[2] = {5, 0xff};
     return fail(p, r, none, 2);
 }
 
-static enum socks5_event on_auth(struct socks5_parser *p, struct socks5_result *r)
+static enum proxy_socks5_event on_auth(struct proxy_socks5_parser *p, struct proxy_socks5_result *r)
 {
     static const uint8_t bad[2] = {1, 1};
     const uint8_t *b = p->buf;
@@ -143,40 +141,41 @@ static enum socks5_event on_auth(struct socks5_parser *p, struct socks5_result *
     size_t ulen = b[1], plen = b[2 + ulen];
     if (!proxy_auth_check(p->auth, b + 2, ulen, b + 3 + ulen, plen))
         return fail(p, r, bad, 2);
-    p->state = SOCKS5_S_REQUEST;
+    p->state = PROXY_SOCKS5_S_REQUEST;
     r->reply[0] = 1;
     r->reply[1] = 0;
     r->reply_len = 2;
-    return SOCKS5_SEND;
+    return PROXY_SOCKS5_SEND;
 }
 
-static enum socks5_event on_request(struct socks5_parser *p, struct socks5_result *r)
+static enum proxy_socks5_event on_request(struct proxy_socks5_parser *p,
+                                          struct proxy_socks5_result *r)
 {
     const uint8_t *b = p->buf;
     if (b[0] != 5)
-        return fail_reply(p, r, SOCKS5_REP_FAIL);
+        return fail_reply(p, r, PROXY_SOCKS5_REP_FAIL);
     size_t alen;
     int rc = parse_addr(b + 3, p->len - 3, &r->target, &alen);
     if (rc == ADDR_BAD_ATYP)
-        return fail_reply(p, r, SOCKS5_REP_ATYP);
+        return fail_reply(p, r, PROXY_SOCKS5_REP_ATYP);
     if (rc != ADDR_OK)
-        return fail_reply(p, r, SOCKS5_REP_HOST_UNREACH);
+        return fail_reply(p, r, PROXY_SOCKS5_REP_HOST_UNREACH);
     r->cmd = b[1];
-    if (r->cmd != SOCKS5_CMD_CONNECT && r->cmd != SOCKS5_CMD_UDP)
-        return fail_reply(p, r, SOCKS5_REP_CMD); /* BIND and unknown commands */
-    r->target.proto = r->cmd == SOCKS5_CMD_UDP ? PROXY_UDP : PROXY_TCP;
+    if (r->cmd != PROXY_SOCKS5_CMD_CONNECT && r->cmd != PROXY_SOCKS5_CMD_UDP)
+        return fail_reply(p, r, PROXY_SOCKS5_REP_CMD); /* BIND and unknown commands */
+    r->target.proto = r->cmd == PROXY_SOCKS5_CMD_UDP ? PROXY_UDP : PROXY_TCP;
     r->reply_len = 0;
-    p->state = SOCKS5_S_DONE;
-    return SOCKS5_REQUEST;
+    p->state = PROXY_SOCKS5_S_DONE;
+    return PROXY_SOCKS5_REQUEST;
 }
 
-enum socks5_event socks5_input(struct socks5_parser *p, const uint8_t *data, size_t len,
-                               size_t *used, struct socks5_result *r)
+enum proxy_socks5_event proxy_socks5_input(struct proxy_socks5_parser *p, const uint8_t *data,
+                                           size_t len, size_t *used, struct proxy_socks5_result *r)
 {
     *used = 0;
     r->reply_len = 0;
-    if (p->state == SOCKS5_S_DONE || p->state == SOCKS5_S_FAILED)
-        return SOCKS5_MORE;
+    if (p->state == PROXY_SOCKS5_S_DONE || p->state == PROXY_SOCKS5_S_FAILED)
+        return PROXY_SOCKS5_MORE;
     while (*used < len) {
         size_t need = message_len(p);
         if (need > sizeof(p->buf))
@@ -191,12 +190,12 @@ enum socks5_event socks5_input(struct socks5_parser *p, const uint8_t *data, siz
         }
         if (p->len < message_len(p))
             continue;
-        enum socks5_event ev;
+        enum proxy_socks5_event ev;
         switch (p->state) {
-        case SOCKS5_S_GREETING:
+        case PROXY_SOCKS5_S_GREETING:
             ev = on_greeting(p, r);
             break;
-        case SOCKS5_S_AUTH:
+        case PROXY_SOCKS5_S_AUTH:
             ev = on_auth(p, r);
             break;
         default:
@@ -208,33 +207,33 @@ enum socks5_event socks5_input(struct socks5_parser *p, const uint8_t *data, siz
         p->len = 0;
         return ev;
     }
-    return SOCKS5_MORE;
+    return PROXY_SOCKS5_MORE;
 }
 
-size_t socks5_reply(uint8_t out[SOCKS5_REPLY_MAX], uint8_t rep, const struct sockaddr *bnd)
+size_t proxy_socks5_reply(uint8_t out[PROXY_SOCKS5_REPLY_MAX], uint8_t rep,
+                          const struct base_endpoint *bnd)
 {
     out[0] = 5;
     out[1] = rep;
     out[2] = 0;
-    if (bnd && bnd->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)bnd;
+    if (bnd && bnd->addr.family == AF_INET6) {
         out[3] = ATYP_V6;
-        memcpy(out + 4, &s6->sin6_addr, 16);
-        memcpy(out + 20, &s6->sin6_port, 2);
+        memcpy(out + 4, bnd->addr.ip, 16);
+        out[20] = (uint8_t)(bnd->port >> 8);
+        out[21] = (uint8_t)bnd->port;
         return 22;
     }
     out[3] = ATYP_V4;
-    if (bnd && bnd->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)bnd;
-        memcpy(out + 4, &s4->sin_addr, 4);
-        memcpy(out + 8, &s4->sin_port, 2);
-    } else {
-        memset(out + 4, 0, 6);
+    memset(out + 4, 0, 6);
+    if (bnd && bnd->addr.family == AF_INET) {
+        memcpy(out + 4, bnd->addr.ip, 4);
+        out[8] = (uint8_t)(bnd->port >> 8);
+        out[9] = (uint8_t)bnd->port;
     }
     return 10;
 }
 
-int socks5_udp_parse(const uint8_t *data, size_t len, struct proxy_target *t, size_t *hdr_len)
+int proxy_socks5_udp_parse(const uint8_t *data, size_t len, struct proxy_target *t, size_t *hdr_len)
 {
     /* RSV RSV FRAG; reassembly is optional in RFC 1928 and we do not do it. */
     if (len < 4 || data[2] != 0)
@@ -247,10 +246,11 @@ int socks5_udp_parse(const uint8_t *data, size_t len, struct proxy_target *t, si
     return 0;
 }
 
-size_t socks5_udp_header(uint8_t out[SOCKS5_UDP_HDR_MAX], const struct sockaddr *from)
+size_t proxy_socks5_udp_header(uint8_t out[PROXY_SOCKS5_UDP_HDR_MAX],
+                               const struct base_endpoint *from)
 {
-    uint8_t rep[SOCKS5_REPLY_MAX];
-    size_t n = socks5_reply(rep, 0, from);
+    uint8_t rep[PROXY_SOCKS5_REPLY_MAX];
+    size_t n = proxy_socks5_reply(rep, 0, from);
     out[0] = 0;
     out[1] = 0;
     out[2] = 0;

@@ -11,7 +11,7 @@ LWIP_VERSION=2.1.3
 
 BUILD_PKGS=(build-essential cmake pkg-config libsodium-dev libuv1-dev libjansson-dev
             libc-ares-dev libssl-dev libcmocka-dev node-llhttp dpkg-dev)
-TEST_PKGS=(wireguard-go wireguard-tools iproute2 curl dnsutils iperf3 python3 clang
+TEST_PKGS=(wireguard-go wireguard-tools iproute2 curl dnsutils iperf3 python3 python3-nacl clang
            libclang-rt-14-dev procps util-linux dnsmasq dnsperf iputils-ping clang-format)
 
 say() { printf 'deps: %s\n' "$*"; }

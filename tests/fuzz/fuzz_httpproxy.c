@@ -30,8 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 1)
         return 0;
-    struct httpproxy_req r;
-    if (httpproxy_init(&r, (data[0] & 1) ? &auth : NULL, 2048) != 0)
+    struct proxy_http_req r;
+    if (proxy_http_init(&r, (data[0] & 1) ? &auth : NULL, 2048) != 0)
         return 0;
     size_t total = 0;
     r.on_body = on_body;
@@ -44,21 +44,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (off <= size && rounds++ < 10000) {
         size_t n = size - off < step ? size - off : step;
         size_t used;
-        enum httpproxy_event ev = httpproxy_input(&r, data + off, n, &used);
+        enum proxy_http_event ev = proxy_http_input(&r, data + off, n, &used);
         if (used > n)
             abort();
         off += used;
-        if (ev == HTTPPROXY_ERROR)
+        if (ev == PROXY_HTTP_ERROR)
             break;
-        if (ev == HTTPPROXY_HEAD) {
+        if (ev == PROXY_HTTP_HEAD) {
             if (r.status == 0 && !r.connect && r.out_len > r.out_cap)
                 abort();
             if (r.status || r.connect)
                 break; /* the proxy answers, or tunnels the rest */
             continue;
         }
-        if (ev == HTTPPROXY_DONE) {
-            httpproxy_next(&r);
+        if (ev == PROXY_HTTP_DONE) {
+            proxy_http_next(&r);
             continue;
         }
         if (off >= size)
@@ -67,11 +67,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct proxy_target t;
     const char *path;
     size_t plen;
-    if (httpproxy_parse_absolute((const char *)data, size, &t, &path, &plen) == 0 &&
+    if (proxy_http_parse_absolute((const char *)data, size, &t, &path, &plen) == 0 &&
         plen > size + 1)
         abort();
-    httpproxy_parse_authority((const char *)data, size, 80, &t);
-    httpproxy_check_basic(&auth, (const char *)data, size);
-    httpproxy_free(&r);
+    proxy_http_parse_authority((const char *)data, size, 80, &t);
+    proxy_http_check_basic(&auth, (const char *)data, size);
+    proxy_http_free(&r);
     return 0;
 }

@@ -20,8 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 1)
         return 0;
-    struct socks5_parser p;
-    socks5_init(&p, (data[0] & 1) ? &auth : NULL);
+    struct proxy_socks5_parser p;
+    proxy_socks5_init(&p, (data[0] & 1) ? &auth : NULL);
     size_t step = (size_t)(data[0] >> 1) + 1;
     data++;
     size--;
@@ -29,26 +29,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (off < size) {
         size_t n = size - off < step ? size - off : step;
         size_t used;
-        struct socks5_result r;
-        enum socks5_event ev = socks5_input(&p, data + off, n, &used, &r);
+        struct proxy_socks5_result r;
+        enum proxy_socks5_event ev = proxy_socks5_input(&p, data + off, n, &used, &r);
         if (used > n || r.reply_len > sizeof(r.reply))
             abort();
         off += used;
-        if (ev == SOCKS5_REQUEST) {
-            if (r.cmd != SOCKS5_CMD_CONNECT && r.cmd != SOCKS5_CMD_UDP)
+        if (ev == PROXY_SOCKS5_REQUEST) {
+            if (r.cmd != PROXY_SOCKS5_CMD_CONNECT && r.cmd != PROXY_SOCKS5_CMD_UDP)
                 abort();
             if (r.target.name[0] && strlen(r.target.name) > PROXY_NAME_MAX)
                 abort();
             break;
         }
-        if (ev == SOCKS5_FAIL)
+        if (ev == PROXY_SOCKS5_FAIL)
             break;
-        if (ev == SOCKS5_MORE && used != n)
+        if (ev == PROXY_SOCKS5_MORE && used != n)
             abort();
     }
     struct proxy_target t;
     size_t hl;
-    if (socks5_udp_parse(data, size, &t, &hl) == 0 && hl > size)
+    if (proxy_socks5_udp_parse(data, size, &t, &hl) == 0 && hl > size)
         abort();
     return 0;
 }

@@ -43,6 +43,16 @@ rc=0; "$BIN" nc --proxy 127.0.0.1:18775 127.0.0.1 18777 < /dev/null > /dev/null 
 [ "$rc" = 1 ] || fail "exit $rc"
 grep -qx 'tunless nc: 127.0.0.1:18777: the proxy answered connection refused (SOCKS5 reply 5)' "$dir/err.log" || fail "no SOCKS5 reply named"
 
+echo "== a proxy with credentials: refused without them, used with TUNLESS_PROXY_USER/PASS"
+printf 'pw\n' > "$dir/pass"
+"$BIN" up --proxy 127.0.0.1:18770 --proxy-user u --proxy-pass-file "$dir/pass" \
+  --state-dir "$dir/state2" > "$dir/node2.log" 2>&1 & pids+=($!)
+for _ in $(seq 50); do grep -q 'event=up ' "$dir/node2.log" && break; sleep 0.1; done
+rc=0; "$BIN" nc --proxy 127.0.0.1:18770 127.0.0.1 18776 < /dev/null 2> "$dir/err.log" || rc=$?
+[ "$rc" = 1 ] && grep -qx 'tunless nc: the proxy requires credentials (set TUNLESS_PROXY_USER and TUNLESS_PROXY_PASS)' "$dir/err.log" || fail "no credentials: exit $rc"
+out=$(printf 'abc' | TUNLESS_PROXY_USER=u TUNLESS_PROXY_PASS=pw "$BIN" nc --proxy 127.0.0.1:18770 127.0.0.1 18776) || fail "with credentials: exit $?"
+[ "$out" = cba ] || fail "with credentials: got '$out'"
+
 echo "== no node: one line, exit 1"
 rc=0; "$BIN" nc --proxy 127.0.0.1:18778 127.0.0.1 18776 < /dev/null 2> "$dir/err.log" || rc=$?
 [ "$rc" = 1 ] && grep -q "cannot reach the node's proxy at 127.0.0.1:18778" "$dir/err.log" || fail "exit $rc"

@@ -88,5 +88,10 @@ grep -q "level=info event=wireproxy_section msg=\"$dir/wp.conf:9: \[TCPClientTun
 (exec 3<> /dev/tcp/127.0.0.1/18777) 2> /dev/null || fail "[Socks5] does not listen"
 (exec 3<> /dev/tcp/127.0.0.1/18778) 2> /dev/null || fail "[TCPClientTunnel] does not listen"
 ! grep -q 'service=socks5+http' "$dir/log" || fail "the default proxy started besides"
+# A reload applies peers but not listeners: a changed section says it needs a restart.
+sed -i 's/18777/18779/' "$dir/wp.conf"
+kill -HUP "$node"
+for _ in $(seq 50); do grep -q 'event=reloaded' "$dir/log" && break; sleep 0.1; done
+grep -q 'level=warn event=reload_partial reason="wireproxy sections changed: restart to apply"' "$dir/log" || fail "no reload_partial"
 kill "$node"; wait "$node" || true; node=
 echo "up_check: ok"

@@ -12,18 +12,29 @@
 
 #include "proxy.h"
 
-static void log_cb(void *arg, enum proxy_log_level level, const char *msg)
+/* A line for a person reading the test's output: the msg= sentence first, when there is one. */
+static void log_cb(void *arg, enum base_log_level level, const char *line)
 {
     (void)arg;
-    static const char *const names[] = {"debug", "info", "warn", "error"};
-    fprintf(stderr, "proxy_serve: %s: %s\n", names[level], msg);
+    const char *msg = strstr(line, " msg=\"");
+    if (!msg) {
+        fprintf(stderr, "proxy_serve: %s: %s\n", base_log_level_name(level), line);
+        return;
+    }
+    char text[BASE_LOG_LINE_MAX];
+    size_t n = 0;
+    for (const char *p = msg + 6; *p && *p != '"' && n + 1 < sizeof(text); p++)
+        text[n++] = *p == '\\' && p[1] ? *++p : *p;
+    text[n] = '\0';
+    fprintf(stderr, "proxy_serve: %s: %s (%.*s)\n", base_log_level_name(level), text,
+            (int)(msg - line), line);
 }
 
 static int deny_all(void *arg, const struct proxy_target *t)
 {
     (void)arg;
     (void)t;
-    return PROXY_E_POLICY;
+    return BASE_EPOLICY;
 }
 
 static struct proxy_server *srv;
@@ -52,7 +63,8 @@ int main(int argc, char **argv)
     uv_loop_t *loop = uv_default_loop();
     struct proxy_direct direct;
     proxy_direct_init(&direct, loop);
-    struct proxy_config cfg = {.protocols = PROXY_BOTH, .log = log_cb};
+    struct proxy_config cfg = {.protocols = PROXY_BOTH,
+                               .logger = {.fn = log_cb, .level = BASE_LOG_DEBUG}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--deny-all") == 0) {
@@ -90,10 +102,9 @@ int main(int argc, char **argv)
         }
     }
     cfg.dialer = proxy_direct_dialer(&direct);
-    int err;
-    srv = proxy_server_new(loop, &cfg, &err);
-    if (!srv) {
-        fprintf(stderr, "proxy_serve: %s\n", uv_strerror(err));
+    int err = proxy_server_new(loop, &cfg, &srv);
+    if (err) {
+        fprintf(stderr, "proxy_serve: %s\n", base_strerror(err));
         return 1;
     }
     uv_signal_init(loop, &sigterm);

@@ -70,7 +70,7 @@ static void test_private_key_file(void **state)
     char err[512];
     write_file("private.key", SELF_PRIV "\n", 0600);
     write_file("wg.conf", "[Interface]\nPrivateKeyFile = private.key\nAddress = 100.64.0.1/10\n",
-               0600);
+               0640); /* no secret in it */
     assert_int_equal(cfg_parse_ini(in_dir("wg.conf"), &c, err, sizeof(err)), 0);
     assert_true(c.has_private_key);
     assert_key(c.private_key, SELF_PRIV);
@@ -219,6 +219,22 @@ static void test_wireproxy_sections(void **state)
     assert_int_equal(s[5].kind, CFG_SERVICE_TCP_SERVER);
     assert_int_equal(s[5].listen_port, 5000);
     assert_string_equal(cfg_service_section(s[5].kind), "[TCPServerTunnel]");
+    cfg_free(&c);
+
+    /* wireproxy's own sample gives its [Peer] no AllowedIPs: wireproxy routes everything there */
+    static const char no_allowed[] =
+        "[Interface]\nAddress = 10.200.200.2/32\nPrivateKey = " SELF_PRIV
+        "\n[Peer]\nPublicKey = " PEER_B "\nEndpoint = my.ddns.example.com:51820\n"
+        "[Socks5]\nBindAddress = 127.0.0.1:25344\n";
+    assert_int_equal(cfg_parse_ini_buffer("wireproxy.conf", no_allowed, sizeof(no_allowed) - 1, &c,
+                                          err, sizeof(err)),
+                     0);
+    assert_int_equal(c.peers[0].n_allowed_ips, 2);
+    assert_prefix(&c.peers[0].allowed_ips[0], "0.0.0.0", 0);
+    assert_prefix(&c.peers[0].allowed_ips[1], "::", 0);
+    assert_int_equal(c.n_warnings, 1);
+    assert_string_equal(c.warnings[0], "wireproxy.conf:4: [Peer] has no AllowedIPs: 0.0.0.0/0 and "
+                                       "::/0, as wireproxy reads it");
     cfg_free(&c);
 }
 

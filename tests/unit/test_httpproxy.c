@@ -29,51 +29,51 @@ static void on_body(void *arg, const uint8_t *data, size_t len, int ref)
         s->copies++;
 }
 
-static void setup(struct httpproxy_req *r, struct sink *s, const struct proxy_auth *auth)
+static void setup(struct proxy_http_req *r, struct sink *s, const struct proxy_auth *auth)
 {
     memset(s, 0, sizeof(*s));
-    assert_int_equal(httpproxy_init(r, auth, 0), 0);
+    assert_int_equal(proxy_http_init(r, auth, 0), 0);
     r->on_body = on_body;
     r->arg = s;
 }
 
 /* Feed a whole string; return the event and how much was used. */
-static enum httpproxy_event run(struct httpproxy_req *r, const char *in, size_t *used)
+static enum proxy_http_event run(struct proxy_http_req *r, const char *in, size_t *used)
 {
-    return httpproxy_input(r, (const uint8_t *)in, strlen(in), used);
+    return proxy_http_input(r, (const uint8_t *)in, strlen(in), used);
 }
 
 static void test_absolute_get(void **state)
 {
     (void)state;
-    struct httpproxy_req r;
+    struct proxy_http_req r;
     struct sink s;
     setup(&r, &s, NULL);
     const char *req = "GET http://example.com:8080/a/b?c=d#frag HTTP/1.1\r\n"
                       "Host: wrong\r\nUser-Agent: t\r\nProxy-Connection: keep-alive\r\n"
                       "Accept: */*\r\n\r\n";
     size_t used;
-    assert_int_equal(run(&r, req, &used), HTTPPROXY_HEAD);
+    assert_int_equal(run(&r, req, &used), PROXY_HTTP_HEAD);
     assert_int_equal(used, strlen(req));
     assert_int_equal(r.status, 0);
     assert_int_equal(r.connect, 0);
     assert_int_equal(r.keep_alive, 1);
     assert_string_equal(r.target.name, "example.com");
-    assert_int_equal(r.target.port, 8080);
+    assert_int_equal(r.target.ep.port, 8080);
     const char *want = "GET /a/b?c=d HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: t\r\n"
                        "Accept: */*\r\n\r\n";
     assert_int_equal(r.out_len, strlen(want));
     assert_memory_equal(r.out, want, r.out_len);
     /* No body: the message completes with no more input. */
-    assert_int_equal(httpproxy_input(&r, (const uint8_t *)"", 0, &used), HTTPPROXY_DONE);
+    assert_int_equal(proxy_http_input(&r, (const uint8_t *)"", 0, &used), PROXY_HTTP_DONE);
     assert_int_equal(s.len, 0);
-    httpproxy_free(&r);
+    proxy_http_free(&r);
 }
 
 static void test_hop_by_hop_removed(void **state)
 {
     (void)state;
-    struct httpproxy_req r;
+    struct proxy_http_req r;
     struct sink s;
     setup(&r, &s, NULL);
     const char *req = "POST http://10.1.2.3/x HTTP/1.1\r\nConnection: close, X-Secret\r\n"
@@ -81,89 +81,88 @@ static void test_hop_by_hop_removed(void **state)
                       "Upgrade: websocket\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\n"
                       "X-Keep: yes\r\nContent-Length: 5\r\n\r\nhello";
     size_t used;
-    assert_int_equal(run(&r, req, &used), HTTPPROXY_HEAD);
+    assert_int_equal(run(&r, req, &used), PROXY_HTTP_HEAD);
     assert_int_equal(r.keep_alive, 0);
-    const struct sockaddr_in *sin = (const struct sockaddr_in *)&r.target.addr;
-    assert_int_equal(sin->sin_family, AF_INET);
-    assert_int_equal(ntohl(sin->sin_addr.s_addr), 0x0a010203);
-    assert_int_equal(r.target.port, 80);
+    assert_int_equal(r.target.ep.addr.family, AF_INET);
+    assert_memory_equal(r.target.ep.addr.ip, "\x0a\x01\x02\x03", 4);
+    assert_int_equal(r.target.ep.port, 80);
     const char *want = "POST /x HTTP/1.1\r\nHost: 10.1.2.3\r\nX-Keep: yes\r\n"
                        "Content-Length: 5\r\n\r\n";
     assert_int_equal(r.out_len, strlen(want));
     assert_memory_equal(r.out, want, r.out_len);
     const char *rest = req + used;
-    assert_int_equal(run(&r, rest, &used), HTTPPROXY_DONE);
+    assert_int_equal(run(&r, rest, &used), PROXY_HTTP_DONE);
     assert_int_equal(used, 5);
     assert_int_equal(s.len, 5);
     assert_memory_equal(s.body, "hello", 5);
     assert_int_equal(s.copies, 0); /* a Content-Length body goes by reference */
-    httpproxy_free(&r);
+    proxy_http_free(&r);
 }
 
 static void test_chunked_reframed(void **state)
 {
     (void)state;
-    struct httpproxy_req r;
+    struct proxy_http_req r;
     struct sink s;
     setup(&r, &s, NULL);
     const char *req = "PUT http://h/u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                       "3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n";
     size_t used;
-    assert_int_equal(run(&r, req, &used), HTTPPROXY_HEAD);
+    assert_int_equal(run(&r, req, &used), PROXY_HTTP_HEAD);
     assert_int_equal(r.chunked, 1);
     const char *want = "PUT /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
     assert_int_equal(r.out_len, strlen(want));
     assert_memory_equal(r.out, want, r.out_len);
-    assert_int_equal(run(&r, req + used, &used), HTTPPROXY_DONE);
+    assert_int_equal(run(&r, req + used, &used), PROXY_HTTP_DONE);
     const char *body = "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
     assert_int_equal(s.len, strlen(body));
     assert_memory_equal(s.body, body, s.len);
-    httpproxy_free(&r);
+    proxy_http_free(&r);
 }
 
 static void test_connect_and_pipelining(void **state)
 {
     (void)state;
-    struct httpproxy_req r;
+    struct proxy_http_req r;
     struct sink s;
     setup(&r, &s, NULL);
     const char *req = "CONNECT [fd7a:115c:a1e0::1]:443 HTTP/1.1\r\nHost: x\r\n\r\nTLSBYTES";
     size_t used;
-    assert_int_equal(run(&r, req, &used), HTTPPROXY_HEAD);
+    assert_int_equal(run(&r, req, &used), PROXY_HTTP_HEAD);
     assert_int_equal(r.connect, 1);
     assert_int_equal(r.status, 0);
-    assert_int_equal(r.target.port, 443);
-    assert_int_equal(r.target.addr.ss_family, AF_INET6);
+    assert_int_equal(r.target.ep.port, 443);
+    assert_int_equal(r.target.ep.addr.family, AF_INET6);
     assert_string_equal(req + used, "TLSBYTES"); /* tunnel bytes are left to the caller */
-    httpproxy_free(&r);
+    proxy_http_free(&r);
 
     setup(&r, &s, NULL);
     const char *two = "GET http://a/1 HTTP/1.1\r\n\r\nGET http://b:81/2 HTTP/1.1\r\n\r\n";
-    assert_int_equal(run(&r, two, &used), HTTPPROXY_HEAD);
+    assert_int_equal(run(&r, two, &used), PROXY_HTTP_HEAD);
     assert_string_equal(r.target.name, "a");
     const char *p = two + used;
-    assert_int_equal(run(&r, p, &used), HTTPPROXY_DONE);
+    assert_int_equal(run(&r, p, &used), PROXY_HTTP_DONE);
     p += used;
-    /* Until httpproxy_next, the next request waits. */
-    assert_int_equal(run(&r, p, &used), HTTPPROXY_DONE);
+    /* Until proxy_http_next, the next request waits. */
+    assert_int_equal(run(&r, p, &used), PROXY_HTTP_DONE);
     assert_int_equal(used, 0);
-    httpproxy_next(&r);
-    assert_int_equal(run(&r, p, &used), HTTPPROXY_HEAD);
+    proxy_http_next(&r);
+    assert_int_equal(run(&r, p, &used), PROXY_HTTP_HEAD);
     assert_string_equal(r.target.name, "b");
-    assert_int_equal(r.target.port, 81);
-    httpproxy_free(&r);
+    assert_int_equal(r.target.ep.port, 81);
+    proxy_http_free(&r);
 }
 
 static void expect_status(const char *req, const struct proxy_auth *auth, int status)
 {
-    struct httpproxy_req r;
+    struct proxy_http_req r;
     struct sink s;
     setup(&r, &s, auth);
     size_t used;
-    enum httpproxy_event ev = run(&r, req, &used);
-    assert_true(ev == HTTPPROXY_HEAD || ev == HTTPPROXY_ERROR);
+    enum proxy_http_event ev = run(&r, req, &used);
+    assert_true(ev == PROXY_HTTP_HEAD || ev == PROXY_HTTP_ERROR);
     assert_int_equal(r.status, status);
-    httpproxy_free(&r);
+    proxy_http_free(&r);
 }
 
 static void test_refused_requests(void **state)
@@ -210,7 +209,7 @@ static void test_auth(void **state)
     expect_status(hdr, &auth, 407);
     expect_status("GET http://a/ HTTP/1.1\r\nProxy-Authorization: Bearer xyz\r\n\r\n", &auth, 407);
     expect_status("GET http://a/ HTTP/1.1\r\nProxy-Authorization: Basic !!!\r\n\r\n", &auth, 407);
-    assert_int_equal(httpproxy_check_basic(&auth, "Basic YWxpY2U=", 14), 0); /* no colon */
+    assert_int_equal(proxy_http_check_basic(&auth, "Basic YWxpY2U=", 14), 0); /* no colon */
     proxy_auth_wipe(&auth);
 }
 
@@ -218,11 +217,11 @@ static void test_error_response(void **state)
 {
     (void)state;
     char out[512];
-    size_t n = httpproxy_error_response(out, sizeof(out), 407);
+    size_t n = proxy_http_error_response(out, sizeof(out), 407);
     out[n] = 0;
     assert_non_null(strstr(out, "HTTP/1.1 407 Proxy Authentication Required\r\n"));
     assert_non_null(strstr(out, "\r\nProxy-Authenticate: Basic realm=\"tunless\"\r\n"));
-    n = httpproxy_error_response(out, sizeof(out), 504);
+    n = proxy_http_error_response(out, sizeof(out), 504);
     out[n] = 0;
     assert_string_equal(out, "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
                              "Content-Length: 16\r\nConnection: close\r\n\r\nGateway Timeout\n");

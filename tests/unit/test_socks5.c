@@ -13,32 +13,33 @@
 struct run {
     uint8_t out[1024]; /* every reply concatenated */
     size_t out_len;
-    enum socks5_event last;
-    struct socks5_result req;
+    enum proxy_socks5_event last;
+    struct proxy_socks5_result req;
     size_t used; /* input consumed up to and including the last event */
 };
 
 /* Feed input in pieces of `step` bytes until REQUEST or FAIL or the end. */
-static void feed(struct socks5_parser *p, const uint8_t *in, size_t len, size_t step, struct run *r)
+static void feed(struct proxy_socks5_parser *p, const uint8_t *in, size_t len, size_t step,
+                 struct run *r)
 {
     memset(r, 0, sizeof(*r));
-    r->last = SOCKS5_MORE;
+    r->last = PROXY_SOCKS5_MORE;
     size_t off = 0;
     while (off < len) {
         size_t n = len - off < step ? len - off : step;
         size_t used;
-        struct socks5_result res;
-        enum socks5_event ev = socks5_input(p, in + off, n, &used, &res);
+        struct proxy_socks5_result res;
+        enum proxy_socks5_event ev = proxy_socks5_input(p, in + off, n, &used, &res);
         assert_true(used <= n);
         memcpy(r->out + r->out_len, res.reply, res.reply_len);
         r->out_len += res.reply_len;
         off += used;
         r->last = ev;
-        if (ev == SOCKS5_REQUEST || ev == SOCKS5_FAIL) {
+        if (ev == PROXY_SOCKS5_REQUEST || ev == PROXY_SOCKS5_FAIL) {
             r->req = res;
             break;
         }
-        if (ev == SOCKS5_MORE)
+        if (ev == PROXY_SOCKS5_MORE)
             assert_int_equal(used, n);
     }
     r->used = off;
@@ -51,21 +52,19 @@ static void test_connect_ipv4(void **state)
     (void)state;
     static const uint8_t in[] = {5, 1, 0, 5, 1, 0, 1, 192, 0, 2, 7, 0x1f, 0x90, 'x', 'y'};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        struct socks5_parser p;
+        struct proxy_socks5_parser p;
         struct run r;
-        socks5_init(&p, NULL);
+        proxy_socks5_init(&p, NULL);
         feed(&p, in, sizeof(in), steps[i], &r);
-        assert_int_equal(r.last, SOCKS5_REQUEST);
+        assert_int_equal(r.last, PROXY_SOCKS5_REQUEST);
         assert_int_equal(r.out_len, 2);
         assert_memory_equal(r.out, "\x05\x00", 2);
-        assert_int_equal(r.req.cmd, SOCKS5_CMD_CONNECT);
+        assert_int_equal(r.req.cmd, PROXY_SOCKS5_CMD_CONNECT);
         assert_int_equal(r.req.target.proto, PROXY_TCP);
-        assert_int_equal(r.req.target.port, 8080);
+        assert_int_equal(r.req.target.ep.port, 8080);
         assert_int_equal(r.req.target.name[0], 0);
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)&r.req.target.addr;
-        assert_int_equal(sin->sin_family, AF_INET);
-        assert_int_equal(ntohl(sin->sin_addr.s_addr), 0xc0000207);
-        assert_int_equal(ntohs(sin->sin_port), 8080);
+        assert_int_equal(r.req.target.ep.addr.family, AF_INET);
+        assert_memory_equal(r.req.target.ep.addr.ip, "\xc0\x00\x02\x07", 4);
         /* The payload after the request is not consumed: it belongs to the tunnel. */
         assert_int_equal(r.used, sizeof(in) - 2);
     }
@@ -76,24 +75,23 @@ static void test_connect_ipv6_and_name(void **state)
     (void)state;
     uint8_t in6[] = {5, 1, 0, 5, 1, 0, 4, 0xfd, 0x7a, 0x11, 0x5c, 0xa1, 0xe0,
                      0, 0, 0, 0, 0, 0, 0, 0,    0,    1,    0,    80};
-    struct socks5_parser p;
+    struct proxy_socks5_parser p;
     struct run r;
-    socks5_init(&p, NULL);
+    proxy_socks5_init(&p, NULL);
     feed(&p, in6, sizeof(in6), 1, &r);
-    assert_int_equal(r.last, SOCKS5_REQUEST);
-    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&r.req.target.addr;
-    assert_int_equal(s6->sin6_family, AF_INET6);
-    assert_memory_equal(&s6->sin6_addr, in6 + 7, 16);
-    assert_int_equal(r.req.target.port, 80);
+    assert_int_equal(r.last, PROXY_SOCKS5_REQUEST);
+    assert_int_equal(r.req.target.ep.addr.family, AF_INET6);
+    assert_memory_equal(r.req.target.ep.addr.ip, in6 + 7, 16);
+    assert_int_equal(r.req.target.ep.port, 80);
 
     static const uint8_t inn[] = {5,   2,   1,   0,   5,   1,   0,   3,   9,    'l',
                                   'o', 'c', 'a', 'l', 'h', 'o', 's', 't', 0x01, 0xbb};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        socks5_init(&p, NULL);
+        proxy_socks5_init(&p, NULL);
         feed(&p, inn, sizeof(inn), steps[i], &r);
-        assert_int_equal(r.last, SOCKS5_REQUEST);
+        assert_int_equal(r.last, PROXY_SOCKS5_REQUEST);
         assert_string_equal(r.req.target.name, "localhost");
-        assert_int_equal(r.req.target.port, 443);
+        assert_int_equal(r.req.target.ep.port, 443);
         assert_int_equal(r.used, sizeof(inn));
     }
 }
@@ -102,12 +100,12 @@ static void test_udp_associate(void **state)
 {
     (void)state;
     static const uint8_t in[] = {5, 1, 0, 5, 3, 0, 1, 0, 0, 0, 0, 0, 0};
-    struct socks5_parser p;
+    struct proxy_socks5_parser p;
     struct run r;
-    socks5_init(&p, NULL);
+    proxy_socks5_init(&p, NULL);
     feed(&p, in, sizeof(in), 1000, &r);
-    assert_int_equal(r.last, SOCKS5_REQUEST);
-    assert_int_equal(r.req.cmd, SOCKS5_CMD_UDP);
+    assert_int_equal(r.last, PROXY_SOCKS5_REQUEST);
+    assert_int_equal(r.req.cmd, PROXY_SOCKS5_CMD_UDP);
     assert_int_equal(r.req.target.proto, PROXY_UDP);
 }
 
@@ -115,18 +113,18 @@ static void expect_fail(const uint8_t *in, size_t len, const struct proxy_auth *
                         const uint8_t *want, size_t want_len)
 {
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        struct socks5_parser p;
+        struct proxy_socks5_parser p;
         struct run r;
-        socks5_init(&p, auth);
+        proxy_socks5_init(&p, auth);
         feed(&p, in, len, steps[i], &r);
-        assert_int_equal(r.last, SOCKS5_FAIL);
+        assert_int_equal(r.last, PROXY_SOCKS5_FAIL);
         assert_int_equal(r.out_len, want_len);
         if (want_len)
             assert_memory_equal(r.out, want, want_len);
         /* Nothing more comes out of a failed parser. */
         size_t used;
-        struct socks5_result res;
-        assert_int_equal(socks5_input(&p, in, len, &used, &res), SOCKS5_MORE);
+        struct proxy_socks5_result res;
+        assert_int_equal(proxy_socks5_input(&p, in, len, &used, &res), PROXY_SOCKS5_MORE);
         assert_int_equal(res.reply_len, 0);
     }
 }
@@ -169,14 +167,14 @@ static void test_auth(void **state)
     static const uint8_t ok[] = {5,   2,   0,   2,   1, 5, 'a', 'l', 'i', 'c', 'e', 6, 's', '3',
                                  'c', 'r', 'e', 't', 5, 1, 0,   1,   10,  0,   0,   1, 0,   22};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        struct socks5_parser p;
+        struct proxy_socks5_parser p;
         struct run r;
-        socks5_init(&p, &auth);
+        proxy_socks5_init(&p, &auth);
         feed(&p, ok, sizeof(ok), steps[i], &r);
-        assert_int_equal(r.last, SOCKS5_REQUEST);
+        assert_int_equal(r.last, PROXY_SOCKS5_REQUEST);
         assert_int_equal(r.out_len, 4);
         assert_memory_equal(r.out, "\x05\x02\x01\x00", 4);
-        assert_int_equal(r.req.target.port, 22);
+        assert_int_equal(r.req.target.ep.port, 22);
     }
     static const uint8_t bad_pass[] = {5,   1, 2,   1,   5,   'a', 'l', 'i', 'c',
                                        'e', 6, 's', '3', 'c', 'r', 'e', 'T'};
@@ -200,58 +198,56 @@ static void test_auth(void **state)
 static void test_reply_and_udp_header(void **state)
 {
     (void)state;
-    uint8_t out[SOCKS5_REPLY_MAX];
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(1080)};
-    sin.sin_addr.s_addr = htonl(0x7f000001);
-    assert_int_equal(socks5_reply(out, 0, (struct sockaddr *)&sin), 10);
+    uint8_t out[PROXY_SOCKS5_REPLY_MAX];
+    struct base_endpoint sin = {.addr = {.family = AF_INET, .ip = {127, 0, 0, 1}}, .port = 1080};
+    assert_int_equal(proxy_socks5_reply(out, 0, &sin), 10);
     assert_memory_equal(out, "\x05\x00\x00\x01\x7f\x00\x00\x01\x04\x38", 10);
-    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(53)};
-    s6.sin6_addr.s6_addr[15] = 1;
-    assert_int_equal(socks5_reply(out, 5, (struct sockaddr *)&s6), 22);
+    struct base_endpoint s6 = {.addr = {.family = AF_INET6, .ip = {[15] = 1}}, .port = 53};
+    assert_int_equal(proxy_socks5_reply(out, 5, &s6), 22);
     assert_int_equal(out[1], 5);
     assert_int_equal(out[3], 4);
     assert_int_equal(out[19], 1);
     assert_int_equal(out[21], 53);
 
-    uint8_t hdr[SOCKS5_UDP_HDR_MAX];
-    assert_int_equal(socks5_udp_header(hdr, (struct sockaddr *)&sin), 10);
+    uint8_t hdr[PROXY_SOCKS5_UDP_HDR_MAX];
+    assert_int_equal(proxy_socks5_udp_header(hdr, &sin), 10);
     assert_memory_equal(hdr, "\x00\x00\x00\x01\x7f\x00\x00\x01\x04\x38", 10);
 
     struct proxy_target t;
     size_t hl;
     static const uint8_t dg[] = {0, 0, 0, 3, 4, 'h', 'o', 's', 't', 0, 53, 'q'};
-    assert_int_equal(socks5_udp_parse(dg, sizeof(dg), &t, &hl), 0);
+    assert_int_equal(proxy_socks5_udp_parse(dg, sizeof(dg), &t, &hl), 0);
     assert_int_equal(hl, sizeof(dg) - 1);
     assert_string_equal(t.name, "host");
-    assert_int_equal(t.port, 53);
+    assert_int_equal(t.ep.port, 53);
     assert_int_equal(t.proto, PROXY_UDP);
     static const uint8_t frag[] = {0, 0, 1, 1, 127, 0, 0, 1, 0, 53, 'q'};
-    assert_int_equal(socks5_udp_parse(frag, sizeof(frag), &t, &hl), -1);
+    assert_int_equal(proxy_socks5_udp_parse(frag, sizeof(frag), &t, &hl), -1);
     static const uint8_t short_dg[] = {0, 0, 0, 1, 127, 0};
-    assert_int_equal(socks5_udp_parse(short_dg, sizeof(short_dg), &t, &hl), -1);
+    assert_int_equal(proxy_socks5_udp_parse(short_dg, sizeof(short_dg), &t, &hl), -1);
     static const uint8_t bad_atyp[] = {0, 0, 0, 9, 127, 0, 0, 1, 0, 53};
-    assert_int_equal(socks5_udp_parse(bad_atyp, sizeof(bad_atyp), &t, &hl), -1);
+    assert_int_equal(proxy_socks5_udp_parse(bad_atyp, sizeof(bad_atyp), &t, &hl), -1);
 }
 
 static void test_error_mapping(void **state)
 {
     (void)state;
-    assert_int_equal(proxy_err_socks5(PROXY_E_POLICY), 0x02);
-    assert_int_equal(proxy_err_socks5(PROXY_E_NET_UNREACH), 0x03);
-    assert_int_equal(proxy_err_socks5(PROXY_E_HOST_UNREACH), 0x04);
-    assert_int_equal(proxy_err_socks5(PROXY_E_NAME), 0x04);
-    assert_int_equal(proxy_err_socks5(PROXY_E_REFUSED), 0x05);
-    assert_int_equal(proxy_err_socks5(PROXY_E_TIMEOUT), 0x06);
-    assert_int_equal(proxy_err_socks5(PROXY_E_OTHER), 0x01);
-    assert_int_equal(proxy_err_http(PROXY_E_POLICY), 403);
-    assert_int_equal(proxy_err_http(PROXY_E_TIMEOUT), 504);
-    assert_int_equal(proxy_err_http(PROXY_E_REFUSED), 502);
-    assert_int_equal(proxy_err_http(PROXY_E_NAME), 502);
-    assert_int_equal(proxy_err_from_uv(UV_ECONNREFUSED), PROXY_E_REFUSED);
-    assert_int_equal(proxy_err_from_uv(UV_ENETUNREACH), PROXY_E_NET_UNREACH);
-    assert_int_equal(proxy_err_from_uv(UV_EHOSTUNREACH), PROXY_E_HOST_UNREACH);
-    assert_int_equal(proxy_err_from_uv(UV_EAI_NONAME), PROXY_E_NAME);
-    assert_int_equal(proxy_err_from_uv(UV_ETIMEDOUT), PROXY_E_TIMEOUT);
+    assert_int_equal(proxy_err_socks5(BASE_EPOLICY), 0x02);
+    assert_int_equal(proxy_err_socks5(-ENETUNREACH), 0x03);
+    assert_int_equal(proxy_err_socks5(-EHOSTUNREACH), 0x04);
+    assert_int_equal(proxy_err_socks5(BASE_ENXDOMAIN), 0x04);
+    assert_int_equal(proxy_err_socks5(-ECONNREFUSED), 0x05);
+    assert_int_equal(proxy_err_socks5(-ETIMEDOUT), 0x06);
+    assert_int_equal(proxy_err_socks5(-EIO), 0x01);
+    assert_int_equal(proxy_err_http(BASE_EPOLICY), 403);
+    assert_int_equal(proxy_err_http(-ETIMEDOUT), 504);
+    assert_int_equal(proxy_err_http(-ECONNREFUSED), 502);
+    assert_int_equal(proxy_err_http(BASE_ENXDOMAIN), 502);
+    assert_int_equal(proxy_err_from_uv(UV_ECONNREFUSED), -ECONNREFUSED);
+    assert_int_equal(proxy_err_from_uv(UV_ENETUNREACH), -ENETUNREACH);
+    assert_int_equal(proxy_err_from_uv(UV_EHOSTUNREACH), -EHOSTUNREACH);
+    assert_int_equal(proxy_err_from_uv(UV_EAI_NONAME), BASE_ENXDOMAIN);
+    assert_int_equal(proxy_err_from_uv(UV_ETIMEDOUT), -ETIMEDOUT);
 }
 
 int main(void)

@@ -1,0 +1,10 @@
+/* The direct dialer's two halves meet here. Internal to proxy/. */
+#ifndef TUNLESS_PROXY_DIRECT_H
+#define TUNLESS_PROXY_DIRECT_H
+
+#include "proxy.h"
+
+/* direct_dgram.c: the direct dialer's dgram_open (ctx is the struct proxy_direct). */
+struct proxy_dgram *proxy_direct_dgram_open(void *ctx, const struct proxy_dgram_cbs *cbs, void *ud);
+
+#endif

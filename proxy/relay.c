@@ -1,0 +1,139 @@
+/*
+ * The TCP relay (--forward tcp:, --publish tcp:): each connection is a pump between the inbound
+ * stream and one dialed to the target. Flow: add -> open (inbound) + dial -> connected ->
+ * relay -> done (close both) or error (reset both) -> closed x2 -> conn freed; close/drain ->
+ * the closer: once every conn is gone -> on_closed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "closer.h"
+#include "pump.h"
+
+enum relay_state { RELAY_OPEN, RELAY_DRAINING, RELAY_CLOSING };
+
+struct proxy_relay {
+    struct proxy_relay_config cfg;
+    struct base_list conns;
+    enum relay_state state;
+    struct proxy_closer closer; /* holds one per conn */
+};
+
+struct relay_conn {
+    struct base_list link; /* in the relay's conns */
+    struct proxy_relay *r;
+    struct proxy_pump pump; /* A: inbound, B: the target */
+    unsigned open;          /* streams still to close */
+};
+
+static void end_conn(struct relay_conn *c, bool reset)
+{
+    proxy_pump_close(&c->pump, PROXY_PUMP_A, reset);
+    proxy_pump_close(&c->pump, PROXY_PUMP_B, reset);
+}
+
+static void conn_connected(void *owner, int err, const struct base_endpoint *local)
+{
+    (void)local;
+    struct relay_conn *c = owner;
+    if (err)
+        end_conn(c, true); /* the inbound side sees a reset: the service is not there */
+    else
+        proxy_pump_relay(&c->pump);
+}
+
+static void conn_error(void *owner, int side, int err)
+{
+    (void)side;
+    (void)err;
+    end_conn(owner, true);
+}
+
+static void conn_done(void *owner)
+{
+    end_conn(owner, false);
+}
+
+static void conn_closed(void *owner, int side)
+{
+    (void)side;
+    struct relay_conn *c = owner;
+    if (--c->open > 0)
+        return;
+    struct proxy_relay *r = c->r;
+    base_list_remove(&c->link);
+    free(c);
+    proxy_closer_release(&r->closer);
+}
+
+static const struct proxy_pump_ops conn_ops = {
+    .connected = conn_connected,
+    .error = conn_error,
+    .done = conn_done,
+    .closed = conn_closed,
+};
+
+int proxy_relay_add(struct proxy_relay *r, proxy_relay_open_fn open, void *arg)
+{
+    if (r->state != RELAY_OPEN)
+        return BASE_ECLOSING;
+    struct relay_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->r = r;
+    proxy_pump_init(&c->pump, &conn_ops, c);
+    struct proxy_stream *in = open(arg, &proxy_pump_cbs, proxy_pump_ud(&c->pump, PROXY_PUMP_A));
+    if (!in) {
+        free(c);
+        return -ENOMEM;
+    }
+    proxy_pump_attach(&c->pump, PROXY_PUMP_A, in, true);
+    c->open = 1;
+    base_list_push_back(&r->conns, &c->link);
+    proxy_closer_hold(&r->closer);
+    const struct proxy_dialer *d = &r->cfg.dialer;
+    struct proxy_stream *out =
+        d->dial(d->ctx, &r->cfg.target, &proxy_pump_cbs, proxy_pump_ud(&c->pump, PROXY_PUMP_B));
+    if (!out) {
+        end_conn(c, false);
+        return -ENOMEM;
+    }
+    proxy_pump_attach(&c->pump, PROXY_PUMP_B, out, false);
+    c->open++;
+    return 0;
+}
+
+int proxy_relay_new(uv_loop_t *loop, const struct proxy_relay_config *cfg, struct proxy_relay **out)
+{
+    *out = NULL;
+    if (!cfg->dialer.dial)
+        return -EINVAL;
+    struct proxy_relay *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->cfg = *cfg;
+    base_list_init(&r->conns);
+    proxy_closer_init(&r->closer, loop, free, r);
+    *out = r;
+    return 0;
+}
+
+void proxy_relay_drain(struct proxy_relay *r, void (*on_closed)(void *arg), void *arg)
+{
+    if (r->state != RELAY_OPEN)
+        return;
+    r->state = RELAY_DRAINING;
+    proxy_closer_close(&r->closer, on_closed, arg);
+}
+
+void proxy_relay_close(struct proxy_relay *r, void (*on_closed)(void *arg), void *arg)
+{
+    if (r->state == RELAY_CLOSING)
+        return;
+    proxy_relay_drain(r, on_closed, arg);
+    r->state = RELAY_CLOSING;
+    struct base_list *pos, *tmp;
+    base_list_foreach_safe (pos, tmp, &r->conns) {
+        end_conn(container_of(pos, struct relay_conn, link), true);
+    }
+}
