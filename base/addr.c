@@ -145,17 +145,12 @@ socklen_t base_endpoint_to_sockaddr(const struct base_endpoint *e, struct sockad
     return 0;
 }
 
+/* A prefix length: decimal, no leading zero, at most max. */
 static int parse_bits(const char *s, size_t len, unsigned max, uint8_t *out)
 {
-    if (len == 0 || len > 3)
-        return BASE_EPARSE;
-    unsigned v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return BASE_EPARSE;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    if (v > max || (len > 1 && s[0] == '0'))
+    uint16_t v;
+    if (len > 3 || (len > 1 && s[0] == '0') ||
+        base_port_parse(s, len, &v, BASE_HOSTPORT_PORT_ZERO) != 0 || v > max)
         return BASE_EPARSE;
     *out = (uint8_t)v;
     return 0;

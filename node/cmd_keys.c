@@ -10,23 +10,24 @@
 #include "config.h"
 #include "key.h"
 
-static bool is_help(const char *arg)
+/* The usage line: on stdout with 0 when asked for (--help, -h), on stderr with 2 for a stray
+ * argument; -1 when the arguments are fine. */
+static int usage_answer(int argc, char **argv, const char *usage)
 {
-    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+    if (argc < 2)
+        return -1;
+    bool asked = argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+    fputs(usage, asked ? stdout : stderr);
+    return asked ? 0 : 2;
 }
 
 int node_cmd_genkey(int argc, char **argv)
 {
     static const char usage[] = "usage: tunless genkey > private.key\n"
                                 "Prints a new base64 private key, as `wg genkey` does.\n";
-    if (argc == 2 && is_help(argv[1])) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    if (argc > 1) {
-        fputs(usage, stderr);
-        return 2;
-    }
+    int answered = usage_answer(argc, argv, usage);
+    if (answered >= 0)
+        return answered;
     uint8_t priv[WG_KEY_LEN];
     char b64[WG_KEY_B64_LEN + 1];
 
@@ -60,14 +61,9 @@ int node_cmd_pubkey(int argc, char **argv)
     static const char usage[] = "usage: tunless pubkey < private.key > public.key\n"
                                 "Reads a base64 private key on stdin and prints its public key, as "
                                 "`wg pubkey` does.\n";
-    if (argc == 2 && is_help(argv[1])) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    if (argc > 1) {
-        fputs(usage, stderr);
-        return 2;
-    }
+    int answered = usage_answer(argc, argv, usage);
+    if (answered >= 0)
+        return answered;
     uint8_t priv[WG_KEY_LEN], pub[WG_KEY_LEN];
     char b64[WG_KEY_B64_LEN + 1];
 

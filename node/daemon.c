@@ -176,8 +176,8 @@ static void stop_stack(struct node_daemon *d)
 {
     if (!d->stack)
         return;
-    /* The dialer and MagicDNS watch the stack, publish's flows end on BASE_ECLOSING: each part
-     * lets go of what it holds by itself. */
+    /* The dialer, MagicDNS and publish watch the stack: each part lets go of what it holds by
+     * itself when it closes. */
     ns_stack_close(d->stack, NULL, NULL);
     d->stack = NULL;
 }

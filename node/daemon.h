@@ -48,6 +48,7 @@ struct node_daemon {
     struct node_dialer dialer;
     struct node_magicdns *dns;
     struct node_publish_ctx *publish_ctx;    /* one per opts.publishes[i] */
+    struct ns_stack_watch publish_watch;     /* stops publish's relays when the stack closes */
     struct node_forward_listener **forwards; /* one per opts.forwards[i] */
     struct proxy_server *proxies[NODE_MAX_LISTENERS];
     size_t n_proxies;

@@ -112,9 +112,21 @@ static int handle(struct node_publish_ctx *pc, const struct base_addr *own)
     return ns_stack_handle_tcp(stack, own, pc->p->port, tcp_accept, pc);
 }
 
+/* The stack is closing: the relays let go of what they hold (its conns end with it). */
+static void on_stack_closing(struct ns_stack_watch *w, struct ns_stack *ns)
+{
+    (void)ns;
+    node_publish_stop(container_of(w, struct node_daemon, publish_watch));
+}
+
 int node_publish_start(struct node_daemon *d, const struct ns_config *nc, char *err, size_t errlen)
 {
     const struct base_addr *own[] = {&nc->addr4, &nc->addr6};
+    d->publish_watch.on_closing = on_stack_closing;
+    if (ns_stack_watch(d->stack, &d->publish_watch) != 0) {
+        snprintf(err, errlen, "--publish: the netstack is closing");
+        return -1;
+    }
     for (size_t i = 0; i < d->opts.n_publishes; i++) {
         const struct node_publish *p = &d->opts.publishes[i];
         struct node_publish_ctx *pc = &d->publish_ctx[i];
@@ -138,6 +150,7 @@ int node_publish_start(struct node_daemon *d, const struct ns_config *nc, char *
 /* Peers' connections are reset with the stack right after this; UDP sessions end here. */
 void node_publish_stop(struct node_daemon *d)
 {
+    ns_stack_unwatch(&d->publish_watch);
     for (size_t i = 0; d->publish_ctx && i < d->opts.n_publishes; i++) {
         struct node_publish_ctx *pc = &d->publish_ctx[i];
         if (pc->tcp)
