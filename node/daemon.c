@@ -272,6 +272,14 @@ static void reload(struct node_daemon *d)
                  node_log_quote(q, sizeof(q), err));
         return;
     }
+    node_daemon_apply(d, &next);
+}
+
+int node_daemon_apply(struct node_daemon *d, struct node_config *next_in)
+{
+    struct node_config next = *next_in;
+    char err[512], q[600];
+    memset(next_in, 0, sizeof(*next_in));
     log_warnings(d, &next);
     uint8_t key_before[WG_KEY_LEN];
     memcpy(key_before, d->private_key, WG_KEY_LEN);
@@ -284,7 +292,7 @@ static void reload(struct node_daemon *d)
             &d->log, NODE_LOG_ERROR, "reload_rejected", "err=%s",
             node_log_quote(q, sizeof(q), "PrivateKey or ListenPort changed: restart the node"));
         node_config_free(&next);
-        return;
+        return -1;
     }
     sodium_memzero(key_before, WG_KEY_LEN);
     if (!d->have_config && next.listen_port && next.listen_port != wg_engine_port(d->engine))
@@ -308,6 +316,7 @@ static void reload(struct node_daemon *d)
     node_log(&d->log, NODE_LOG_INFO, "reloaded", "file=%s peers=%zu", d->cfg.file, d->cfg.n_peers);
     if (had)
         node_config_free(&old);
+    return 0;
 }
 
 static void on_reload_timer(uv_timer_t *t)
@@ -507,13 +516,15 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
         snprintf(err, errlen, "no state directory: give --state-dir or set HOME");
         return -1;
     }
-    resolve_config_path(d);
-    if (given || access(d->config_path, F_OK) == 0) {
+    if (!d->have_config) /* else given from memory: no file to read, watch or reload */
+        resolve_config_path(d);
+    if (!d->have_config && (given || access(d->config_path, F_OK) == 0)) {
         if (load_config(d, &d->cfg, err, errlen) != 0)
             return -1;
         d->have_config = true;
-        log_warnings(d, &d->cfg);
     }
+    if (d->have_config)
+        log_warnings(d, &d->cfg);
     if (choose_key(d, d->have_config ? &d->cfg : NULL, err, errlen) != 0)
         return -1;
     if (start_engine(d, d->have_config ? d->cfg.listen_port : 0, d->have_config ? d->cfg.mtu : 0,
@@ -542,6 +553,12 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
 
 int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_options *opts)
 {
+    return node_daemon_start_config(d, loop, opts, NULL);
+}
+
+int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node_options *opts,
+                             struct node_config *cfg)
+{
     char err[512];
     memset(d, 0, sizeof(*d));
     d->loop = loop;
@@ -549,6 +566,11 @@ int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_option
     d->log = (struct node_log){.level = opts->log_level, .out = stderr};
     init_handles(d);
     node_dialer_init(&d->dialer, loop);
+    if (cfg) {
+        d->cfg = *cfg;
+        d->have_config = true;
+        memset(cfg, 0, sizeof(*cfg));
+    }
 
     if (bring_up(d, err, sizeof(err)) != 0) {
         fprintf(stderr, "tunless up: %s\n", err);
@@ -559,7 +581,8 @@ int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_option
     uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
     uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
     uv_signal_start(&d->sig_hup, on_sighup, SIGHUP);
-    watch_config(d);
+    if (d->config_path[0])
+        watch_config(d);
 
     uint8_t pub[WG_KEY_LEN];
     char b64[WG_KEY_B64_LEN + 1];

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base.h"
 #include "relay.h"
 #include "udp_relay.h"
 
@@ -138,4 +139,17 @@ void node_forward_close(struct node_forward_listener *f)
 {
     node_udp_relay_end_all(&f->relay);
     uv_close(f->handle, on_closed);
+}
+
+int node_forward_port(const struct node_forward_listener *f)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    int ret = f->spec.proto == NODE_PROTO_UDP
+                  ? uv_udp_getsockname(&f->udp, (struct sockaddr *)&ss, &len)
+                  : uv_tcp_getsockname(&f->tcp, (struct sockaddr *)&ss, &len);
+    struct base_endpoint ep;
+    if (ret == 0)
+        ret = base_endpoint_from_sockaddr(&ep, (struct sockaddr *)&ss);
+    return ret ? ret : ep.port;
 }

@@ -1,5 +1,7 @@
 #include "magicdns.h"
 
+#include "base.h"
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,13 +187,15 @@ int node_magicdns_start(struct node_magicdns *m, uv_loop_t *loop, const struct n
         return -1;
     if (!o->dns_listen_on)
         return 0;
+    /* Port 0 takes any (dns_listener_port tells which). */
+    struct base_endpoint ep = {.port = o->dns_listen.port};
     struct sockaddr_storage ss;
-    socklen_t sslen;
     char spec[NODE_HOST_MAX + 16];
     snprintf(spec, sizeof(spec), strchr(o->dns_listen.host, ':') ? "[%s]:%u" : "%s:%u",
              o->dns_listen.host, o->dns_listen.port);
     int ret = -1;
-    if (dns_parse_hostport(spec, 53, &ss, &sslen) == 0)
+    if (base_addr_parse(&ep.addr, o->dns_listen.host, strlen(o->dns_listen.host)) == 0 &&
+        base_endpoint_to_sockaddr(&ep, &ss) > 0)
         ret = dns_listener_start(loop, m->resolver, (struct sockaddr *)&ss, NULL, &m->listener);
     if (ret != 0) {
         snprintf(err, errlen, "DNS listener %s: %s", spec,
