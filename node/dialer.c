@@ -544,6 +544,10 @@ void node_endpoint_to_sockaddr(const ns_endpoint *ep, struct sockaddr_storage *s
 
 void node_dialer_close(struct node_dialer *d)
 {
+    /* Reports still queued (streams that lost the stack on shutdown) go out first: their users
+     * close what they hold (a relay's other side), which queues the streams' on_close. */
+    while (d->deferred)
+        on_idle(&d->idle);
     uv_close((uv_handle_t *)&d->idle, NULL);
 }
 
