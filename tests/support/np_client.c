@@ -1,0 +1,177 @@
+/*
+ * Blocking clients for node_pair tests, run on np_call's thread while the loop serves them:
+ * plain TCP, a SOCKS5 CONNECT written byte for byte as RFC 1928 has it, UDP round trips, and
+ * DNS queries built and read with c-ares (a codec independent of the node's dns/). Every
+ * socket times out after NP_IO_TIMEOUT_MS, so a client never blocks a test for longer.
+ */
+#include <ares.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "node_pair.h"
+
+static int with_timeouts(int fd)
+{
+    struct timeval tv = {.tv_sec = NP_IO_TIMEOUT_MS / 1000,
+                         .tv_usec = (NP_IO_TIMEOUT_MS % 1000) * 1000};
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static struct sockaddr_in loopback(uint16_t port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return sin;
+}
+
+int np_tcp_connect(uint16_t port)
+{
+    int fd = with_timeouts(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    struct sockaddr_in sin = loopback(port);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int np_send_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int np_recv_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = recv(fd, p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+long np_recv_to_eof(int fd, void *buf, size_t cap)
+{
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = recv(fd, (char *)buf + got, cap - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || (n > 0 && got + (size_t)n == cap))
+            return -1; /* an error, a timeout, or more than the caller expects */
+        if (n == 0)
+            return (long)got;
+        got += (size_t)n;
+    }
+}
+
+/* The CONNECT request: VER 5, CMD 1, RSV, then ATYP 1 (IPv4), 4 (IPv6) or 3 (a name). */
+static size_t socks5_request(uint8_t *req, const char *host, uint16_t port)
+{
+    size_t n = 0;
+    req[n++] = 5, req[n++] = 1, req[n++] = 0;
+    if (inet_pton(AF_INET, host, req + n + 1) == 1) {
+        req[n] = 1;
+        n += 1 + 4;
+    } else if (inet_pton(AF_INET6, host, req + n + 1) == 1) {
+        req[n] = 4;
+        n += 1 + 16;
+    } else {
+        size_t len = strlen(host);
+        req[n++] = 3;
+        req[n++] = (uint8_t)len;
+        memcpy(req + n, host, len);
+        n += len;
+    }
+    req[n++] = (uint8_t)(port >> 8);
+    req[n++] = (uint8_t)port;
+    return n;
+}
+
+/* The reply: VER, REP, RSV, ATYP, BND.ADDR, BND.PORT; *reply gets REP. */
+static int socks5_reply(int fd, int *reply)
+{
+    uint8_t head[4], rest[16 + 2];
+    if (np_recv_all(fd, head, 4) != 0 || head[0] != 5)
+        return -1;
+    size_t len = head[3] == 1 ? 4 : head[3] == 4 ? 16 : 0;
+    if (len == 0 || np_recv_all(fd, rest, len + 2) != 0)
+        return -1;
+    *reply = head[1];
+    return 0;
+}
+
+int np_socks5_connect(uint16_t proxy_port, const char *host, uint16_t port, int *reply)
+{
+    uint8_t hello[] = {5, 1, 0}, choice[2], req[300];
+    *reply = -1;
+    if (strlen(host) > 255)
+        return -1;
+    int fd = np_tcp_connect(proxy_port);
+    if (fd < 0)
+        return -1;
+    size_t n = socks5_request(req, host, port);
+    if (np_send_all(fd, hello, sizeof(hello)) != 0 || np_recv_all(fd, choice, 2) != 0 ||
+        choice[0] != 5 || choice[1] != 0 || np_send_all(fd, req, n) != 0 ||
+        socks5_reply(fd, reply) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+long np_udp_exchange(uint16_t port, const void *msg, size_t len, void *answer, size_t cap)
+{
+    int fd = with_timeouts(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    struct sockaddr_in sin = loopback(port);
+    if (fd < 0)
+        return -1;
+    ssize_t n = -1;
+    if (sendto(fd, msg, len, 0, (struct sockaddr *)&sin, sizeof(sin)) == (ssize_t)len)
+        n = recv(fd, answer, cap, 0);
+    close(fd);
+    return n;
+}
+
+long np_dns_query(uint16_t port, const char *name, int qtype, uint8_t *answer, size_t cap)
+{
+    unsigned char *q = NULL;
+    int qlen = 0;
+    if (ares_create_query(name, 1 /* IN */, qtype, 0x4e50, 1, &q, &qlen, 0) != ARES_SUCCESS)
+        return -1;
+    long n = np_udp_exchange(port, q, (size_t)qlen, answer, cap);
+    ares_free_string(q);
+    return n;
+}
+
+int np_dns_rcode(const uint8_t *msg, size_t len)
+{
+    return len >= 4 ? msg[3] & 0x0f : -1;
+}

@@ -1,0 +1,140 @@
+/*
+ * The node's dialer, through node a's SOCKS5 listener (real SOCKS5 bytes from a client
+ * thread): a tunnel address goes through the mesh to b's published echo service, a host
+ * address on 127.0.0.1 goes straight out, and with --outbound tunnel-only the direct one is
+ * refused with SOCKS5's "not allowed by ruleset" while the mesh one still works.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "node_pair.h"
+
+#define MESH_PORT 8080
+
+/* What one SOCKS5 client did, for the test to assert on the main thread. */
+struct client {
+    uint16_t proxy_port;
+    const char *host;
+    uint16_t port;
+    int reply;   /* SOCKS5 REP, or -1 */
+    bool echoed; /* the bytes came back unchanged */
+    char msg[128];
+};
+
+static void socks5_echo(void *arg)
+{
+    struct client *c = arg;
+    char back[sizeof(c->msg)];
+    size_t len = strlen(c->msg);
+    int fd = np_socks5_connect(c->proxy_port, c->host, c->port, &c->reply);
+    if (fd < 0)
+        return;
+    c->echoed = c->reply == 0 && np_send_all(fd, c->msg, len) == 0 &&
+                np_recv_all(fd, back, len) == 0 && memcmp(back, c->msg, len) == 0;
+    close(fd);
+}
+
+static void start(struct np_pair *p, const char *const *a_flags)
+{
+    char publish[64];
+    assert_int_equal(np_init(p), 0);
+    snprintf(publish, sizeof(publish), "%u=127.0.0.1:%u", MESH_PORT, p->tcp_echo_port);
+    const char *b_flags[] = {"--publish", publish, NULL};
+    assert_int_equal(np_start(p, &(struct np_setup){.a_flags = a_flags, .b_flags = b_flags}), 0);
+}
+
+static struct client run(struct np_pair *p, const char *host, uint16_t port)
+{
+    struct client c = {.proxy_port = np_proxy_port(&p->a), .host = host, .port = port};
+    snprintf(c.msg, sizeof(c.msg), "to %s:%u through node a", host, port);
+    assert_int_equal(np_call(p, socks5_echo, &c, 4000), 0);
+    return c;
+}
+
+static uint64_t tx_to_b(struct np_pair *p)
+{
+    struct wg_peer_stats st;
+    assert_int_equal(wg_engine_peer_stats(p->a.d.engine, p->b.pub_key, &st), WG_OK);
+    return st.tx_bytes;
+}
+
+/* A tunnel address and b's MagicDNS name reach b's published service through WireGuard. */
+static void test_mesh(void **state)
+{
+    (void)state;
+    struct np_pair p;
+    start(&p, NULL);
+    struct client c = run(&p, p.b.addr4, MESH_PORT);
+    assert_int_equal(c.reply, 0);
+    assert_true(c.echoed);
+    assert_true(tx_to_b(&p) > 0);
+    c = run(&p, "b.mesh.internal", MESH_PORT);
+    assert_int_equal(c.reply, 0);
+    assert_true(c.echoed);
+    c = run(&p, p.b.addr6, MESH_PORT);
+    assert_int_equal(c.reply, 0);
+    assert_true(c.echoed);
+    assert_int_equal(p.tcp_echo_accepted, 3); /* each came out of b's publish */
+    assert_int_equal(np_stop(&p), 0);
+}
+
+/* A port nobody serves on b's tunnel address: b's netstack resets, SOCKS5 says refused. */
+static void test_mesh_refused(void **state)
+{
+    (void)state;
+    struct np_pair p;
+    start(&p, NULL);
+    struct client c = run(&p, p.b.addr4, MESH_PORT + 1);
+    assert_int_equal(c.reply, 5);
+    assert_false(c.echoed);
+    assert_int_equal(np_stop(&p), 0);
+}
+
+/* A host address goes straight to the host's socket: nothing goes through the tunnel. */
+static void test_direct(void **state)
+{
+    (void)state;
+    struct np_pair p;
+    start(&p, NULL);
+    struct client c = run(&p, "127.0.0.1", p.tcp_echo_port);
+    assert_int_equal(c.reply, 0);
+    assert_true(c.echoed);
+    assert_int_equal(tx_to_b(&p), 0);
+    assert_int_equal(p.tcp_echo_accepted, 1);
+    assert_int_equal(np_stop(&p), 0);
+}
+
+/* --outbound tunnel-only: the host address is refused (REP 2) before any connection is made;
+ * the mesh still works. */
+static void test_tunnel_only(void **state)
+{
+    (void)state;
+    struct np_pair p;
+    const char *a_flags[] = {"--outbound", "tunnel-only", NULL};
+    start(&p, a_flags);
+    struct client c = run(&p, "127.0.0.1", p.tcp_echo_port);
+    assert_int_equal(c.reply, 2);
+    assert_false(c.echoed);
+    assert_int_equal(p.tcp_echo_accepted, 0);
+    c = run(&p, p.b.addr4, MESH_PORT);
+    assert_int_equal(c.reply, 0);
+    assert_true(c.echoed);
+    assert_int_equal(np_stop(&p), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mesh),
+        cmocka_unit_test(test_mesh_refused),
+        cmocka_unit_test(test_direct),
+        cmocka_unit_test(test_tunnel_only),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

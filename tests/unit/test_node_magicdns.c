@@ -1,0 +1,159 @@
+/*
+ * MagicDNS as a host program sees it: real DNS queries (built and read with c-ares) to node a's
+ * --dns-listen. a answers for its peer b and for itself (A, AAAA, PTR), NXDOMAIN for names
+ * under the suffix that no node has, and follows a reload that renames b.
+ */
+#include <ares.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "node_pair.h"
+
+#define QTYPE_A 1
+#define QTYPE_PTR 12
+#define QTYPE_AAAA 28
+
+struct query {
+    uint16_t port;
+    const char *name;
+    int qtype;
+    long len;
+    uint8_t answer[1500];
+};
+
+static void ask(void *arg)
+{
+    struct query *q = arg;
+    q->len = np_dns_query(q->port, q->name, q->qtype, q->answer, sizeof(q->answer));
+}
+
+static struct query run(struct np_pair *p, const char *name, int qtype)
+{
+    struct query q = {.port = np_dns_port(&p->a), .name = name, .qtype = qtype};
+    assert_int_equal(np_call(p, ask, &q, 4000), 0);
+    assert_true(q.len > 12);
+    return q;
+}
+
+/* The one address of the kind asked for, as text ("" when the answer has none). */
+static void answer_addr(const struct query *q, char *out, size_t cap)
+{
+    struct ares_addrttl a4[4];
+    struct ares_addr6ttl a6[4];
+    int n = 4;
+    out[0] = '\0';
+    if (q->qtype == QTYPE_A &&
+        ares_parse_a_reply(q->answer, (int)q->len, NULL, a4, &n) == ARES_SUCCESS && n == 1)
+        inet_ntop(AF_INET, &a4[0].ipaddr, out, (socklen_t)cap);
+    if (q->qtype == QTYPE_AAAA &&
+        ares_parse_aaaa_reply(q->answer, (int)q->len, NULL, a6, &n) == ARES_SUCCESS && n == 1)
+        inet_ntop(AF_INET6, &a6[0].ip6addr, out, (socklen_t)cap);
+}
+
+static void assert_addr(struct np_pair *p, const char *name, int qtype, const char *want)
+{
+    char got[INET6_ADDRSTRLEN];
+    struct query q = run(p, name, qtype);
+    assert_int_equal(np_dns_rcode(q.answer, (size_t)q.len), 0);
+    answer_addr(&q, got, sizeof(got));
+    assert_string_equal(got, want);
+}
+
+static void assert_ptr(struct np_pair *p, const char *name, const char *want)
+{
+    struct query q = run(p, name, QTYPE_PTR);
+    struct hostent *h = NULL;
+    assert_int_equal(np_dns_rcode(q.answer, (size_t)q.len), 0);
+    assert_int_equal(ares_parse_ptr_reply(q.answer, (int)q.len, NULL, 0, AF_INET, &h),
+                     ARES_SUCCESS);
+    assert_string_equal(h->h_name, want);
+    ares_free_hostent(h);
+}
+
+static void assert_nxdomain(struct np_pair *p, const char *name, int qtype)
+{
+    struct query q = run(p, name, qtype);
+    assert_int_equal(np_dns_rcode(q.answer, (size_t)q.len), 3);
+}
+
+static void start(struct np_pair *p)
+{
+    assert_int_equal(np_init(p), 0);
+    assert_int_equal(np_start(p, &(struct np_setup){0}), 0);
+}
+
+/* b by its name under the suffix and as a single label; a itself. */
+static void test_names(void **state)
+{
+    (void)state;
+    struct np_pair p;
+    start(&p);
+    assert_addr(&p, "b.mesh.internal", QTYPE_A, "100.64.0.2");
+    assert_addr(&p, "b.mesh.internal", QTYPE_AAAA, "fd7a:115c:a1e0::2");
+    assert_addr(&p, "B.Mesh.Internal", QTYPE_A, "100.64.0.2");
+    assert_addr(&p, "b", QTYPE_A, "100.64.0.2");
+    assert_addr(&p, "a.mesh.internal", QTYPE_A, "100.64.0.1");
+    assert_addr(&p, "a.mesh.internal", QTYPE_AAAA, "fd7a:115c:a1e0::1");
+    assert_int_equal(np_stop(&p), 0);
+}
+
+/* Reverse lookups of the tunnel addresses, IPv4 and IPv6. */
+static void test_ptr(void **state)
+{
+    (void)state;
+    struct np_pair p;
+    start(&p);
+    assert_ptr(&p, "2.0.64.100.in-addr.arpa", "b.mesh.internal");
+    assert_ptr(&p, "1.0.64.100.in-addr.arpa", "a.mesh.internal");
+    assert_ptr(&p, "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa",
+               "b.mesh.internal");
+    assert_int_equal(np_stop(&p), 0);
+}
+
+/* Under the suffix, a name no node has does not exist; so does an unknown tunnel address. */
+static void test_nxdomain(void **state)
+{
+    (void)state;
+    struct np_pair p;
+    start(&p);
+    assert_nxdomain(&p, "c.mesh.internal", QTYPE_A);
+    assert_nxdomain(&p, "x.b.mesh.internal", QTYPE_A);
+    assert_nxdomain(&p, "9.0.64.100.in-addr.arpa", QTYPE_PTR);
+    assert_int_equal(np_stop(&p), 0);
+}
+
+/* A reload that renames b: the new name answers, the old one is gone. */
+static void test_reload_renames(void **state)
+{
+    (void)state;
+    struct np_pair p;
+    char text[NP_CONF_MAX], *at;
+    start(&p);
+    assert_addr(&p, "b.mesh.internal", QTYPE_A, "100.64.0.2");
+    assert_non_null(np_config_text(&p, &p.a, NULL, text, sizeof(text)));
+    assert_non_null(at = strstr(text, "# Name = b\n"));
+    memcpy(at, "# Name = c\n", 11);
+    assert_int_equal(np_apply(&p.a, text), 0);
+    assert_addr(&p, "c.mesh.internal", QTYPE_A, "100.64.0.2");
+    assert_nxdomain(&p, "b.mesh.internal", QTYPE_A);
+    assert_int_equal(np_stop(&p), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_ptr),
+        cmocka_unit_test(test_nxdomain),
+        cmocka_unit_test(test_reload_renames),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
