@@ -123,6 +123,10 @@ int np_send_all(int fd, const void *buf, size_t len);
 int np_recv_all(int fd, void *buf, size_t len);
 /* Reads until EOF; the byte count, or -1 on an error or timeout. */
 long np_recv_to_eof(int fd, void *buf, size_t cap);
+/* Writes len bytes of out while reading what comes back into in, half-closes after the
+ * last byte and reads until EOF: the bytes read (at most cap - 1), or -1. For bulk echoes,
+ * where writing everything before reading would fill every buffer on the way. */
+long np_exchange(int fd, const void *out, size_t len, void *in, size_t cap);
 /* Sends one datagram to 127.0.0.1:port from a fresh socket and waits for one answer. Returns
  * its length. */
 long np_udp_exchange(uint16_t port, const void *msg, size_t len, void *answer, size_t cap);

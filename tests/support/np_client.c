@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -90,6 +91,44 @@ long np_recv_to_eof(int fd, void *buf, size_t cap)
             return (long)got;
         got += (size_t)n;
     }
+}
+
+/* One poll round of np_exchange: write what POLLOUT allows, read what POLLIN brings.
+ * Returns 0, 1 at EOF, or -1. */
+static int exchange_step(int fd, const char *out, size_t len, size_t *sent, char *in, size_t cap,
+                         size_t *got)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN | (*sent < len ? POLLOUT : 0)};
+    if (poll(&pfd, 1, NP_IO_TIMEOUT_MS) <= 0)
+        return -1;
+    if ((pfd.revents & POLLOUT) && *sent < len) {
+        ssize_t n = send(fd, out + *sent, len - *sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno != EAGAIN && errno != EINTR)
+            return -1;
+        *sent += n > 0 ? (size_t)n : 0;
+        if (*sent == len && shutdown(fd, SHUT_WR) != 0)
+            return -1;
+    }
+    if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+        return 0;
+    ssize_t n = recv(fd, in + *got, cap - *got, MSG_DONTWAIT);
+    if (n == 0)
+        return 1;
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    *got += (size_t)n;
+    return *got == cap ? -1 : 0; /* more than the caller expects */
+}
+
+long np_exchange(int fd, const void *out, size_t len, void *in, size_t cap)
+{
+    size_t sent = 0, got = 0;
+    int ret = 0;
+    if (len == 0 && shutdown(fd, SHUT_WR) != 0)
+        return -1;
+    while (ret == 0)
+        ret = exchange_step(fd, out, len, &sent, in, cap, &got);
+    return ret == 1 && sent == len ? (long)got : -1;
 }
 
 /* The CONNECT request: VER 5, CMD 1, RSV, then ATYP 1 (IPv4), 4 (IPv6) or 3 (a name). */
