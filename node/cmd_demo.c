@@ -139,7 +139,7 @@ static int demo_options(int argc, char **argv, struct node_options *a, struct no
     if (node_options_parse(argc, argv, a, err, errlen) != 0)
         return -1;
     if (!a->dns_listen_on) {
-        node_parse_hostport("127.0.0.1:5353", NULL, &a->dns_listen);
+        node_parse_hostport("127.0.0.1:5300", NULL, &a->dns_listen);
         a->dns_listen_on = true;
     }
     memset(b, 0, sizeof(*b));
@@ -216,9 +216,8 @@ int node_cmd_demo(int argc, char **argv)
         if (b_up)
             node_daemon_stop(&b);
     }
-    /* The config files are read: nothing on disk needs to outlive the start. */
-    unlink(conf_a);
-    unlink(conf_b);
+    /* The config files stay until the end (remove_dir): each node watches its file, and
+     * deleting it while they run would make them try, and refuse, a reload. */
     uv_run(&loop, UV_RUN_DEFAULT);
     code = code ? code : a.exit_code | b.exit_code;
     node_config_free(&a.cfg);

@@ -52,19 +52,19 @@ static void engine_log(void *ctx, enum wg_log_level level, const char *line)
 {
     struct node_daemon *d = ctx;
     char q[1024];
-    node_log(&d->log, (enum node_log_level)level, "engine", "msg=%s",
-             node_log_quote(q, sizeof(q), line));
+    node_log(&d->log, (enum base_log_level)level, "engine", "msg=%s",
+             base_log_quote(q, sizeof(q), line));
 }
 
 static void proxy_log(void *ctx, enum proxy_log_level level, const char *msg)
 {
     struct node_daemon *d = ctx;
-    static const enum node_log_level map[] = {[PROXY_LOG_DEBUG] = NODE_LOG_DEBUG,
-                                              [PROXY_LOG_INFO] = NODE_LOG_INFO,
-                                              [PROXY_LOG_WARN] = NODE_LOG_WARN,
-                                              [PROXY_LOG_ERROR] = NODE_LOG_ERROR};
+    static const enum base_log_level map[] = {[PROXY_LOG_DEBUG] = BASE_LOG_DEBUG,
+                                              [PROXY_LOG_INFO] = BASE_LOG_INFO,
+                                              [PROXY_LOG_WARN] = BASE_LOG_WARN,
+                                              [PROXY_LOG_ERROR] = BASE_LOG_ERROR};
     char q[1024];
-    node_log(&d->log, map[level], "proxy", "msg=%s", node_log_quote(q, sizeof(q), msg));
+    node_log(&d->log, map[level], "proxy", "msg=%s", base_log_quote(q, sizeof(q), msg));
 }
 
 /* ---- configuration ---- */
@@ -87,7 +87,7 @@ static int choose_key(struct node_daemon *d, struct node_config *c, char *err, s
     if (node_state_load_key(d->state_dir, d->private_key, &created, err, errlen) != 0)
         return -1;
     if (created)
-        node_log(&d->log, NODE_LOG_INFO, "key_generated", "dir=%s", d->state_dir);
+        node_log(&d->log, BASE_LOG_INFO, "key_generated", "dir=%s", d->state_dir);
     if (!c)
         return 0;
     /* The configuration now has its key: check it as a whole again (our key as a peer...). */
@@ -100,8 +100,8 @@ static void log_warnings(struct node_daemon *d, const struct node_config *c)
 {
     char q[1024];
     for (size_t i = 0; i < c->n_warnings; i++)
-        node_log(&d->log, NODE_LOG_WARN, "config_warning", "msg=%s",
-                 node_log_quote(q, sizeof(q), c->warnings[i]));
+        node_log(&d->log, BASE_LOG_WARN, "config_warning", "msg=%s",
+                 base_log_quote(q, sizeof(q), c->warnings[i]));
 }
 
 /* ---- the engine and the netstack ---- */
@@ -211,7 +211,7 @@ static int start_proxy(struct node_daemon *d, const struct node_hostport *hp,
         return -1;
     }
     d->proxies[d->n_proxies++] = srv;
-    node_log(&d->log, NODE_LOG_INFO, "listening", "service=%s addr=%s port=%u",
+    node_log(&d->log, BASE_LOG_INFO, "listening", "service=%s addr=%s port=%u",
              protocols == PROXY_BOTH     ? "socks5+http"
              : protocols == PROXY_SOCKS5 ? "socks5"
                                          : "http",
@@ -231,7 +231,7 @@ static int start_forwards(struct node_daemon *d, char *err, size_t errlen)
         d->forwards[i] = node_forward_start(d->loop, &d->dialer, f, err, errlen);
         if (!d->forwards[i])
             return -1;
-        node_log(&d->log, NODE_LOG_INFO, "listening",
+        node_log(&d->log, BASE_LOG_INFO, "listening",
                  "service=forward addr=%s port=%u target=%s:%u", f->listen.host, f->listen.port,
                  f->target.host, f->target.port);
     }
@@ -263,13 +263,13 @@ static void reload(struct node_daemon *d)
     struct node_config next;
     char err[512], q[600];
     if (!d->config_path[0] || access(d->config_path, R_OK) != 0) {
-        node_log(&d->log, NODE_LOG_WARN, "reload_skipped", "reason=%s",
-                 node_log_quote(q, sizeof(q), "no configuration file to read"));
+        node_log(&d->log, BASE_LOG_WARN, "reload_skipped", "reason=%s",
+                 base_log_quote(q, sizeof(q), "no configuration file to read"));
         return;
     }
     if (load_config(d, &next, err, sizeof(err)) != 0) {
-        node_log(&d->log, NODE_LOG_ERROR, "reload_rejected", "err=%s",
-                 node_log_quote(q, sizeof(q), err));
+        node_log(&d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
+                 base_log_quote(q, sizeof(q), err));
         return;
     }
     node_daemon_apply(d, &next);
@@ -289,16 +289,16 @@ int node_daemon_apply(struct node_daemon *d, struct node_config *next_in)
         memcpy(d->private_key, key_before, WG_KEY_LEN);
         sodium_memzero(key_before, WG_KEY_LEN);
         node_log(
-            &d->log, NODE_LOG_ERROR, "reload_rejected", "err=%s",
-            node_log_quote(q, sizeof(q), "PrivateKey or ListenPort changed: restart the node"));
+            &d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
+            base_log_quote(q, sizeof(q), "PrivateKey or ListenPort changed: restart the node"));
         node_config_free(&next);
         return -1;
     }
     sodium_memzero(key_before, WG_KEY_LEN);
     if (!d->have_config && next.listen_port && next.listen_port != wg_engine_port(d->engine))
-        node_log(&d->log, NODE_LOG_WARN, "listen_port_unchanged", "want=%u have=%u reason=%s",
+        node_log(&d->log, BASE_LOG_WARN, "listen_port_unchanged", "want=%u have=%u reason=%s",
                  next.listen_port, wg_engine_port(d->engine),
-                 node_log_quote(q, sizeof(q), "the UDP port changes only on restart"));
+                 base_log_quote(q, sizeof(q), "the UDP port changes only on restart"));
     struct node_config old = d->cfg;
     bool had = d->have_config;
     d->cfg = next;
@@ -306,14 +306,14 @@ int node_daemon_apply(struct node_daemon *d, struct node_config *next_in)
     if (had && !same_addresses(&old, &next))
         stop_stack(d); /* new addresses: open flows cannot survive them */
     if (!d->stack && start_stack(d, &d->cfg, err, sizeof(err)) != 0)
-        node_log(&d->log, NODE_LOG_ERROR, "netstack_failed", "err=%s",
-                 node_log_quote(q, sizeof(q), err));
+        node_log(&d->log, BASE_LOG_ERROR, "netstack_failed", "err=%s",
+                 base_log_quote(q, sizeof(q), err));
     if (node_peers_apply(d, had ? &old : NULL) != WG_OK)
-        node_log(&d->log, NODE_LOG_ERROR, "peers_apply_failed", "file=%s", d->cfg.file);
+        node_log(&d->log, BASE_LOG_ERROR, "peers_apply_failed", "file=%s", d->cfg.file);
     if (node_magicdns_apply(&d->dns, &d->opts, &d->cfg, err, sizeof(err)) != 0)
-        node_log(&d->log, NODE_LOG_ERROR, "dns_config_rejected", "err=%s",
-                 node_log_quote(q, sizeof(q), err));
-    node_log(&d->log, NODE_LOG_INFO, "reloaded", "file=%s peers=%zu", d->cfg.file, d->cfg.n_peers);
+        node_log(&d->log, BASE_LOG_ERROR, "dns_config_rejected", "err=%s",
+                 base_log_quote(q, sizeof(q), err));
+    node_log(&d->log, BASE_LOG_INFO, "reloaded", "file=%s peers=%zu", d->cfg.file, d->cfg.n_peers);
     if (had)
         node_config_free(&old);
     return 0;
@@ -328,7 +328,7 @@ static void on_sighup(uv_signal_t *s, int signum)
 {
     (void)signum;
     struct node_daemon *d = s->data;
-    node_log(&d->log, NODE_LOG_INFO, "signal", "name=SIGHUP action=reload");
+    node_log(&d->log, BASE_LOG_INFO, "signal", "name=SIGHUP action=reload");
     reload(d);
 }
 
@@ -388,7 +388,7 @@ static void finish_stop(struct node_daemon *d)
     uv_close((uv_handle_t *)&d->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_handle_closed);
     sodium_memzero(d->private_key, WG_KEY_LEN);
-    node_log(&d->log, NODE_LOG_INFO, "stopped", NULL);
+    node_log(&d->log, BASE_LOG_INFO, "stopped", NULL);
 }
 
 static void on_proxy_closed(void *ctx)
@@ -402,7 +402,7 @@ static void on_proxy_closed(void *ctx)
 static void on_stop_timer(uv_timer_t *t)
 {
     struct node_daemon *d = t->data;
-    node_log(&d->log, NODE_LOG_INFO, "drain_timeout", "open_listeners=%u", d->proxies_open);
+    node_log(&d->log, BASE_LOG_INFO, "drain_timeout", "open_listeners=%u", d->proxies_open);
     for (size_t i = 0; i < d->n_proxies; i++)
         if (d->proxies[i])
             proxy_server_close(d->proxies[i], on_proxy_closed, d);
@@ -414,7 +414,7 @@ void node_daemon_stop(struct node_daemon *d)
     if (d->stopping)
         return;
     d->stopping = true;
-    node_log(&d->log, NODE_LOG_INFO, "stopping", NULL);
+    node_log(&d->log, BASE_LOG_INFO, "stopping", NULL);
     for (size_t i = 0; d->forwards && i < d->opts.n_forwards; i++)
         if (d->forwards[i])
             node_forward_close(d->forwards[i]);
@@ -437,7 +437,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
         /* A second signal: the user does not want to wait. */
         _exit(1);
     }
-    node_log(&d->log, NODE_LOG_INFO, "signal", "name=%s action=stop",
+    node_log(&d->log, BASE_LOG_INFO, "signal", "name=%s action=stop",
              signum == SIGINT ? "SIGINT" : "SIGTERM");
     node_daemon_stop(d);
 }
@@ -538,7 +538,7 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
         return -1;
     d->dialer.resolver = node_magicdns_proxy_resolver(&d->dns);
     if (d->opts.dns_listen_on)
-        node_log(&d->log, NODE_LOG_INFO, "listening", "service=dns addr=%s port=%u",
+        node_log(&d->log, BASE_LOG_INFO, "listening", "service=dns addr=%s port=%u",
                  d->opts.dns_listen.host, d->opts.dns_listen.port);
     if (d->have_config && start_stack(d, &d->cfg, err, errlen) != 0)
         return -1;
@@ -588,7 +588,7 @@ int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node
     char b64[WG_KEY_B64_LEN + 1];
     wg_engine_public_key(d->engine, pub);
     wg_key_to_base64(b64, pub);
-    node_log(&d->log, NODE_LOG_INFO, "up", "public_key=%s port=%u peers=%zu config=%s", b64,
+    node_log(&d->log, BASE_LOG_INFO, "up", "public_key=%s port=%u peers=%zu config=%s", b64,
              wg_engine_port(d->engine), d->cfg.n_peers, d->have_config ? d->cfg.file : "none");
     if (!d->have_config)
         print_peer_block(d);

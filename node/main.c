@@ -1,5 +1,6 @@
 /* The `tunless` binary: one table of subcommands, each implemented in node/cmd_*.c. */
 #include <signal.h>
+#include <stdint.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,12 +47,74 @@ static void usage(FILE *out)
     fprintf(out, "\n`tunless <command> --help` describes a command's options.\n");
 }
 
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* Edit distance between two short words, for "did you mean". */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 32 || lb > 32)
+        return SIZE_MAX;
+    size_t row[33];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t replace = diag + (a[i - 1] != b[j - 1]);
+            size_t insert = row[j - 1] + 1, remove = up + 1;
+            size_t best = insert < remove ? insert : remove;
+            row[j] = replace < best ? replace : best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static void unknown_command(const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = 3; /* suggest only what is at most two edits away */
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        size_t d = distance(name, commands[i].name);
+        if (d < best_d) {
+            best_d = d;
+            best = commands[i].name;
+        }
+    }
+    if (best)
+        fprintf(stderr, "tunless: unknown command '%s'; did you mean '%s'?\n", name, best);
+    else
+        fprintf(stderr, "tunless: unknown command '%s'; `tunless help` lists them\n", name);
+}
+
+/* `tunless help CMD` is `tunless CMD --help`. */
 static int cmd_help(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    usage(stdout);
-    return 0;
+    if (argc < 2) {
+        usage(stdout);
+        return 0;
+    }
+    const struct command *c = find_command(argv[1]);
+    if (!c) {
+        unknown_command(argv[1]);
+        return 2;
+    }
+    if (c->run == cmd_help) {
+        usage(stdout);
+        return 0;
+    }
+    char help[] = "--help";
+    char *help_argv[] = {argv[1], help, NULL};
+    return c->run(2, help_argv);
 }
 
 int main(int argc, char **argv)
@@ -71,11 +134,9 @@ int main(int argc, char **argv)
         name = "help";
     if (strcmp(name, "--version") == 0)
         name = "version";
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (strcmp(commands[i].name, name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
-    }
-    fprintf(stderr, "tunless: unknown command '%s'\n\n", argv[1]);
-    usage(stderr);
+    const struct command *c = find_command(name);
+    if (c)
+        return c->run(argc - 1, argv + 1);
+    unknown_command(argv[1]);
     return 2;
 }

@@ -204,7 +204,7 @@ static const struct option_doc docs[] = {
     {OPT_PROXY_PASS_FILE, "proxy-pass-file", "TUNLESS_PROXY_PASS_FILE", "FILE",
      "the proxy password (or env TUNLESS_PROXY_PASS)"},
     {OPT_DNS_LISTEN, "dns-listen", "TUNLESS_DNS_LISTEN", "ADDR",
-     "serve MagicDNS on a local address, e.g. 127.0.0.1:5353"},
+     "serve MagicDNS on a local address, e.g. 127.0.0.1:5300"},
     {OPT_DNS_SUFFIX, "dns-suffix", "TUNLESS_DNS_SUFFIX", "NAME",
      "MagicDNS suffix in wg-quick mode (default mesh.internal)"},
     {OPT_FORWARD, "forward", "TUNLESS_FORWARD", "SPEC",
@@ -301,7 +301,7 @@ static int apply(struct node_options *o, int id, const char *v, char *err, size_
     case OPT_STATE_DIR:
         return dup_string(&o->state_dir, v);
     case OPT_LOG_LEVEL:
-        if (node_log_level_parse(v, &o->log_level) != 0)
+        if (base_log_level_parse(v, &o->log_level) != 0)
             return fail(err, errlen, "--log-level %s: want error, warn, info or debug", v);
         return 0;
     }
@@ -362,7 +362,7 @@ int node_options_parse(int argc, char **argv, struct node_options *out, char *er
     size_t n = 0;
 
     memset(out, 0, sizeof(*out));
-    out->log_level = NODE_LOG_INFO;
+    out->log_level = BASE_LOG_INFO;
     for (size_t i = 0; i < N_DOCS; i++)
         longopts[n++] = (struct option){docs[i].flag, required_argument, NULL, docs[i].id};
     longopts[n++] = (struct option){"proxy-pass", required_argument, NULL, OPT_PROXY_PASS};

@@ -51,7 +51,7 @@ struct node_options {
     size_t n_publishes;
     enum node_outbound outbound;
     char *state_dir;
-    enum node_log_level log_level;
+    enum base_log_level log_level;
     bool help;
     bool check; /* --check: validate the configuration, print a summary, exit */
 };

@@ -84,7 +84,7 @@ static void log_resolved(struct node_daemon *d, const char *who, const char *hos
                         ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
                         : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
     inet_ntop(res->ai_family, a, ip, sizeof(ip));
-    node_log(&d->log, NODE_LOG_INFO, "endpoint_resolved", "peer=%s host=%s addr=%s", who, host, ip);
+    node_log(&d->log, BASE_LOG_INFO, "endpoint_resolved", "peer=%s host=%s addr=%s", who, host, ip);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -99,7 +99,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     if (status == UV_ECANCELED || d->stopping || !p) {
         /* nothing to do: stopping, or the peer left the configuration meanwhile */
     } else if (status != 0 || !res) {
-        node_log(&d->log, NODE_LOG_WARN, "endpoint_resolve_failed", "peer=%s host=%s err=%s", who,
+        node_log(&d->log, BASE_LOG_WARN, "endpoint_resolve_failed", "peer=%s host=%s err=%s", who,
                  p->endpoints[0].host, uv_strerror(status));
     } else if (set_peer(d, p, res->ai_addr) == WG_OK) {
         log_resolved(d, who, p->endpoints[0].host, res);
@@ -177,7 +177,7 @@ int node_peers_apply(struct node_daemon *d, const struct node_config *old)
             wg_engine_remove_peer(d->engine, old->peers[i].public_key);
             char who[9];
             short_key(who, old->peers[i].public_key);
-            node_log(&d->log, NODE_LOG_INFO, "peer_removed", "peer=%s", who);
+            node_log(&d->log, BASE_LOG_INFO, "peer_removed", "peer=%s", who);
         }
     }
     int ret = WG_OK;
@@ -189,7 +189,7 @@ int node_peers_apply(struct node_daemon *d, const struct node_config *old)
         ret = push_peer(d, p);
         char who[9];
         short_key(who, p->public_key);
-        node_log(&d->log, NODE_LOG_INFO, before ? "peer_updated" : "peer_added",
+        node_log(&d->log, BASE_LOG_INFO, before ? "peer_updated" : "peer_added",
                  "peer=%s name=%s allowed_ips=%zu", who, p->name ? p->name : "-", p->n_allowed_ips);
     }
     if (!uv_is_active((uv_handle_t *)&d->reresolve_timer))

@@ -9,7 +9,7 @@ static void log_accept(struct node_publish_ctx *pc, const char *proto, const ns_
 {
     char addr[64];
     ns_addr_format(&from->addr, addr, sizeof(addr));
-    node_log(&pc->d->log, NODE_LOG_INFO, "publish_accept",
+    node_log(&pc->d->log, BASE_LOG_INFO, "publish_accept",
              "proto=%s from=%s:%u port=%u target=%s:%u", proto, addr, from->port, pc->p->port,
              pc->p->target.host, pc->p->target.port);
 }

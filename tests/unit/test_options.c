@@ -107,7 +107,7 @@ static void test_defaults(void **state)
     assert_false(o.dns_listen_on);
     assert_string_equal(o.dns_suffix, "mesh.internal");
     assert_int_equal(o.outbound, NODE_OUTBOUND_DIRECT);
-    assert_int_equal(o.log_level, NODE_LOG_INFO);
+    assert_int_equal(o.log_level, BASE_LOG_INFO);
     node_options_free(&o);
 
     /* A dedicated listener replaces the default combined one. */
@@ -137,7 +137,7 @@ static void test_env_and_flags(void **state)
     assert_int_equal(o.forwards[1].proto, NODE_PROTO_UDP);
     assert_int_equal(o.outbound, NODE_OUTBOUND_TUNNEL_ONLY);
     assert_string_equal(o.proxy_pass, "s3cret");
-    assert_int_equal(o.log_level, NODE_LOG_DEBUG);
+    assert_int_equal(o.log_level, BASE_LOG_DEBUG);
     node_options_free(&o);
     clear_env();
 }
