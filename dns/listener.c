@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base.h"
 #include "dns_internal.h"
 
 #define UDP_MAX_REPLY 65507
@@ -303,8 +304,8 @@ static void tcp_accept(uv_stream_t *server, int status)
 
 /* ---- lifecycle ---- */
 
-int dns_listener_start(uv_loop_t *loop, struct dns_resolver *r, const struct sockaddr *addr,
-                       const struct dns_listener_options *opts, struct dns_listener **out)
+static int listener_try(uv_loop_t *loop, struct dns_resolver *r, const struct sockaddr *addr,
+                        const struct dns_listener_options *opts, struct dns_listener **out)
 {
     struct dns_listener *l = calloc(1, sizeof(*l));
     int rc;
@@ -354,6 +355,18 @@ int dns_listener_start(uv_loop_t *loop, struct dns_resolver *r, const struct soc
     }
     *out = l;
     return 0;
+}
+
+int dns_listener_start(uv_loop_t *loop, struct dns_resolver *r, const struct sockaddr *addr,
+                       const struct dns_listener_options *opts, struct dns_listener **out)
+{
+    /* Port 0: the port UDP got may be taken for TCP (an outgoing connection's): take another. */
+    struct base_endpoint ep;
+    int tries = base_endpoint_from_sockaddr(&ep, addr) == 0 && ep.port == 0 ? 16 : 1, rc;
+    do
+        rc = listener_try(loop, r, addr, opts, out);
+    while (rc == UV_EADDRINUSE && --tries > 0);
+    return rc;
 }
 
 int dns_listener_port(const struct dns_listener *l)
