@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NP_STOP_MS 3000
+#define NP_STOP_MS 7000 /* a proxy drains open connections for 5 s (daemon.c) */
 #define NP_CALL_GRACE_MS (4 * NP_IO_TIMEOUT_MS)
 
 /* ---- keys and configuration text ---- */
@@ -139,7 +139,30 @@ int np_init(struct np_pair *p)
     uv_unref((uv_handle_t *)&p->tick); /* it wakes the loop but never keeps it alive */
     node_init(&p->a, "a", "100.64.0.1", "fd7a:115c:a1e0::1");
     node_init(&p->b, "b", "100.64.0.2", "fd7a:115c:a1e0::2");
-    return np_echo_start(p);
+    if (np_echo_start(p) == 0)
+        return 0;
+    np_stop(p);
+    return -1;
+}
+
+int np_setup(void **state)
+{
+    struct np_pair *p = malloc(sizeof(*p));
+    if (!p || np_init(p) != 0) {
+        free(p);
+        return -1;
+    }
+    *state = p;
+    return 0;
+}
+
+int np_teardown(void **state)
+{
+    struct np_pair *p = *state;
+    if (np_stop(p) != 0)
+        return -1; /* p stays allocated: its loop still has handles that point into it */
+    free(p);
+    return 0;
 }
 
 int np_start(struct np_pair *p, const struct np_setup *s)
@@ -266,6 +289,9 @@ static void free_node(struct np_node *n)
 
 int np_stop(struct np_pair *p)
 {
+    if (p->stopped)
+        return 0;
+    p->stopped = true;
     np_echo_stop(p);
     if (p->a.up)
         node_daemon_stop(&p->a.d);

@@ -5,7 +5,7 @@
  * ports, each with its SOCKS5+HTTP proxy and DNS listener on 127.0.0.1 ephemeral ports. The
  * pair also runs a TCP and a UDP echo server on 127.0.0.1: the host services tests publish.
  *
- *   struct np_pair p;
+ *   struct np_pair p;                              (or np_setup / np_teardown in cmocka)
  *   np_init(&p);                                   loop, keys, echo servers
  *   snprintf(spec, sizeof(spec), "8080=127.0.0.1:%u", p.tcp_echo_port);
  *   const char *b_flags[] = {"--publish", spec, NULL};
@@ -53,6 +53,7 @@ struct np_pair {
     struct base_list echo_conns;           /* np_service.c's open connections */
     unsigned tcp_echo_accepted;            /* connections the TCP echo server took */
     uint8_t udp_buf[65536];
+    bool stopped; /* np_stop ran: the loop is closed */
 };
 
 struct np_setup {
@@ -62,15 +63,22 @@ struct np_setup {
     const char *a_peers, *b_peers;
 };
 
-/* The loop, both nodes' keys and the echo servers. 0 or -1. */
+/* The loop, both nodes' keys and the echo servers. 0, or -1 with nothing left to stop. */
 int np_init(struct np_pair *p);
 /* Starts b, then a (whose configuration names b's port), then gives b a's port: both nodes
  * up and able to reach each other. 0, or -1 (the nodes' error on stderr; call np_stop). */
 int np_start(struct np_pair *p, const struct np_setup *s);
 /* Stops both nodes and the echo servers, runs the loop until nothing is left (at most a few
  * seconds), frees what the nodes leave to their owner and closes the loop. 0, or -1 with the
- * handles still open listed on stderr. */
+ * handles still open listed on stderr. Once stopped, it does nothing and returns 0. */
 int np_stop(struct np_pair *p);
+
+/* For cmocka_unit_test_setup_teardown: setup puts a heap np_pair after np_init in *state;
+ * teardown, which runs after a failed test too, np_stops it (non-zero fails the test) and
+ * frees it (unless handles stayed open: then it is left, so that nothing points at freed
+ * memory). Tests call np_start themselves, with their flags. */
+int np_setup(void **state);
+int np_teardown(void **state);
 
 /* The node's ports: WireGuard (UDP), the SOCKS5+HTTP proxy, the DNS listener (UDP and TCP),
  * and the i-th --forward listener. 0 when there is none. */

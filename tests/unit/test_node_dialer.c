@@ -43,7 +43,6 @@ static void socks5_echo(void *arg)
 static void start(struct np_pair *p, const char *const *a_flags)
 {
     char publish[64];
-    assert_int_equal(np_init(p), 0);
     snprintf(publish, sizeof(publish), "%u=127.0.0.1:%u", MESH_PORT, p->tcp_echo_port);
     const char *b_flags[] = {"--publish", publish, NULL};
     assert_int_equal(np_start(p, &(struct np_setup){.a_flags = a_flags, .b_flags = b_flags}), 0);
@@ -67,74 +66,66 @@ static uint64_t tx_to_b(struct np_pair *p)
 /* A tunnel address and b's MagicDNS name reach b's published service through WireGuard. */
 static void test_mesh(void **state)
 {
-    (void)state;
-    struct np_pair p;
-    start(&p, NULL);
-    struct client c = run(&p, p.b.addr4, MESH_PORT);
+    struct np_pair *p = *state;
+    start(p, NULL);
+    struct client c = run(p, p->b.addr4, MESH_PORT);
     assert_int_equal(c.reply, 0);
     assert_true(c.echoed);
-    assert_true(tx_to_b(&p) > 0);
-    c = run(&p, "b.mesh.internal", MESH_PORT);
+    assert_true(tx_to_b(p) > 0);
+    c = run(p, "b.mesh.internal", MESH_PORT);
     assert_int_equal(c.reply, 0);
     assert_true(c.echoed);
-    c = run(&p, p.b.addr6, MESH_PORT);
+    c = run(p, p->b.addr6, MESH_PORT);
     assert_int_equal(c.reply, 0);
     assert_true(c.echoed);
-    assert_int_equal(p.tcp_echo_accepted, 3); /* each came out of b's publish */
-    assert_int_equal(np_stop(&p), 0);
+    assert_int_equal(p->tcp_echo_accepted, 3); /* each came out of b's publish */
 }
 
 /* A port nobody serves on b's tunnel address: b's netstack resets, SOCKS5 says refused. */
 static void test_mesh_refused(void **state)
 {
-    (void)state;
-    struct np_pair p;
-    start(&p, NULL);
-    struct client c = run(&p, p.b.addr4, MESH_PORT + 1);
+    struct np_pair *p = *state;
+    start(p, NULL);
+    struct client c = run(p, p->b.addr4, MESH_PORT + 1);
     assert_int_equal(c.reply, 5);
     assert_false(c.echoed);
-    assert_int_equal(np_stop(&p), 0);
 }
 
 /* A host address goes straight to the host's socket: nothing goes through the tunnel. */
 static void test_direct(void **state)
 {
-    (void)state;
-    struct np_pair p;
-    start(&p, NULL);
-    struct client c = run(&p, "127.0.0.1", p.tcp_echo_port);
+    struct np_pair *p = *state;
+    start(p, NULL);
+    struct client c = run(p, "127.0.0.1", p->tcp_echo_port);
     assert_int_equal(c.reply, 0);
     assert_true(c.echoed);
-    assert_int_equal(tx_to_b(&p), 0);
-    assert_int_equal(p.tcp_echo_accepted, 1);
-    assert_int_equal(np_stop(&p), 0);
+    assert_int_equal(tx_to_b(p), 0);
+    assert_int_equal(p->tcp_echo_accepted, 1);
 }
 
 /* --outbound tunnel-only: the host address is refused (REP 2) before any connection is made;
  * the mesh still works. */
 static void test_tunnel_only(void **state)
 {
-    (void)state;
-    struct np_pair p;
+    struct np_pair *p = *state;
     const char *a_flags[] = {"--outbound", "tunnel-only", NULL};
-    start(&p, a_flags);
-    struct client c = run(&p, "127.0.0.1", p.tcp_echo_port);
+    start(p, a_flags);
+    struct client c = run(p, "127.0.0.1", p->tcp_echo_port);
     assert_int_equal(c.reply, 2);
     assert_false(c.echoed);
-    assert_int_equal(p.tcp_echo_accepted, 0);
-    c = run(&p, p.b.addr4, MESH_PORT);
+    assert_int_equal(p->tcp_echo_accepted, 0);
+    c = run(p, p->b.addr4, MESH_PORT);
     assert_int_equal(c.reply, 0);
     assert_true(c.echoed);
-    assert_int_equal(np_stop(&p), 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mesh),
-        cmocka_unit_test(test_mesh_refused),
-        cmocka_unit_test(test_direct),
-        cmocka_unit_test(test_tunnel_only),
+        cmocka_unit_test_setup_teardown(test_mesh, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_mesh_refused, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_direct, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_tunnel_only, np_setup, np_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,6 @@
 static void start(struct np_pair *p)
 {
     char pub_tcp[64], pub_udp[64], pub_down[64];
-    assert_int_equal(np_init(p), 0);
     snprintf(pub_tcp, sizeof(pub_tcp), "%u=127.0.0.1:%u", TCP_PORT, p->tcp_echo_port);
     snprintf(pub_udp, sizeof(pub_udp), "udp:%u=127.0.0.1:%u", UDP_PORT, p->udp_echo_port);
     /* The WireGuard port of b is UDP: nothing listens on it over TCP. */
@@ -76,13 +75,11 @@ static void assert_bulk(struct np_pair *p, uint16_t port)
 /* TCP both ways through a's forward and b's publish, by address and by MagicDNS name. */
 static void test_tcp(void **state)
 {
-    (void)state;
-    struct np_pair p;
-    start(&p);
-    assert_bulk(&p, np_forward_port(&p.a, 0));
-    assert_bulk(&p, np_forward_port(&p.a, 1));
-    assert_int_equal(p.tcp_echo_accepted, 2);
-    assert_int_equal(np_stop(&p), 0);
+    struct np_pair *p = *state;
+    start(p);
+    assert_bulk(p, np_forward_port(&p->a, 0));
+    assert_bulk(p, np_forward_port(&p->a, 1));
+    assert_int_equal(p->tcp_echo_accepted, 2);
 }
 
 struct down {
@@ -106,13 +103,11 @@ static void connect_down(void *arg)
 /* b's service is down: a's forwarded connection is closed (EOF or reset), not left hanging. */
 static void test_tcp_service_down(void **state)
 {
-    (void)state;
-    struct np_pair p;
-    start(&p);
-    struct down d = {.port = np_forward_port(&p.a, 2)};
-    assert_int_equal(np_call(&p, connect_down, &d, 4000), 0);
+    struct np_pair *p = *state;
+    start(p);
+    struct down d = {.port = np_forward_port(&p->a, 2)};
+    assert_int_equal(np_call(p, connect_down, &d, 4000), 0);
     assert_true(d.got == 0 || d.got == -1);
-    assert_int_equal(np_stop(&p), 0);
 }
 
 struct datagrams {
@@ -136,13 +131,11 @@ static void udp_echo(void *arg)
 /* UDP: a's forward, b's udp publish, the echo server, and back. */
 static void test_udp(void **state)
 {
-    (void)state;
-    struct np_pair p;
-    start(&p);
-    struct datagrams d = {.port = np_forward_port(&p.a, 3)};
-    assert_int_equal(np_call(&p, udp_echo, &d, 8000), 0);
+    struct np_pair *p = *state;
+    start(p);
+    struct datagrams d = {.port = np_forward_port(&p->a, 3)};
+    assert_int_equal(np_call(p, udp_echo, &d, 8000), 0);
     assert_int_equal(d.echoed, 5);
-    assert_int_equal(np_stop(&p), 0);
 }
 
 struct open_conn {
@@ -164,23 +157,23 @@ static void open_and_echo(void *arg)
  * and b (publish) end with the netstack, and no handle or memory is left behind. */
 static void test_stop_with_open_connection(void **state)
 {
-    (void)state;
-    struct np_pair p;
-    start(&p);
-    struct open_conn c = {.port = np_forward_port(&p.a, 0), .fd = -1};
-    assert_int_equal(np_call(&p, open_and_echo, &c, 4000), 0);
+    struct np_pair *p = *state;
+    start(p);
+    struct open_conn c = {.port = np_forward_port(&p->a, 0), .fd = -1};
+    assert_int_equal(np_call(p, open_and_echo, &c, 4000), 0);
     assert_true(c.echoed);
-    assert_int_equal(np_stop(&p), 0);
+    int stopped = np_stop(p);
     close(c.fd);
+    assert_int_equal(stopped, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tcp),
-        cmocka_unit_test(test_tcp_service_down),
-        cmocka_unit_test(test_udp),
-        cmocka_unit_test(test_stop_with_open_connection),
+        cmocka_unit_test_setup_teardown(test_tcp, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_service_down, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_udp, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_with_open_connection, np_setup, np_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,74 +86,65 @@ static void assert_nxdomain(struct np_pair *p, const char *name, int qtype)
 
 static void start(struct np_pair *p)
 {
-    assert_int_equal(np_init(p), 0);
     assert_int_equal(np_start(p, &(struct np_setup){0}), 0);
 }
 
 /* b by its name under the suffix and as a single label; a itself. */
 static void test_names(void **state)
 {
-    (void)state;
-    struct np_pair p;
-    start(&p);
-    assert_addr(&p, "b.mesh.internal", QTYPE_A, "100.64.0.2");
-    assert_addr(&p, "b.mesh.internal", QTYPE_AAAA, "fd7a:115c:a1e0::2");
-    assert_addr(&p, "B.Mesh.Internal", QTYPE_A, "100.64.0.2");
-    assert_addr(&p, "b", QTYPE_A, "100.64.0.2");
-    assert_addr(&p, "a.mesh.internal", QTYPE_A, "100.64.0.1");
-    assert_addr(&p, "a.mesh.internal", QTYPE_AAAA, "fd7a:115c:a1e0::1");
-    assert_int_equal(np_stop(&p), 0);
+    struct np_pair *p = *state;
+    start(p);
+    assert_addr(p, "b.mesh.internal", QTYPE_A, "100.64.0.2");
+    assert_addr(p, "b.mesh.internal", QTYPE_AAAA, "fd7a:115c:a1e0::2");
+    assert_addr(p, "B.Mesh.Internal", QTYPE_A, "100.64.0.2");
+    assert_addr(p, "b", QTYPE_A, "100.64.0.2");
+    assert_addr(p, "a.mesh.internal", QTYPE_A, "100.64.0.1");
+    assert_addr(p, "a.mesh.internal", QTYPE_AAAA, "fd7a:115c:a1e0::1");
 }
 
 /* Reverse lookups of the tunnel addresses, IPv4 and IPv6. */
 static void test_ptr(void **state)
 {
-    (void)state;
-    struct np_pair p;
-    start(&p);
-    assert_ptr(&p, "2.0.64.100.in-addr.arpa", "b.mesh.internal");
-    assert_ptr(&p, "1.0.64.100.in-addr.arpa", "a.mesh.internal");
-    assert_ptr(&p, "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa",
+    struct np_pair *p = *state;
+    start(p);
+    assert_ptr(p, "2.0.64.100.in-addr.arpa", "b.mesh.internal");
+    assert_ptr(p, "1.0.64.100.in-addr.arpa", "a.mesh.internal");
+    assert_ptr(p, "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.e.1.a.c.5.1.1.a.7.d.f.ip6.arpa",
                "b.mesh.internal");
-    assert_int_equal(np_stop(&p), 0);
 }
 
 /* Under the suffix, a name no node has does not exist; so does an unknown tunnel address. */
 static void test_nxdomain(void **state)
 {
-    (void)state;
-    struct np_pair p;
-    start(&p);
-    assert_nxdomain(&p, "c.mesh.internal", QTYPE_A);
-    assert_nxdomain(&p, "x.b.mesh.internal", QTYPE_A);
-    assert_nxdomain(&p, "9.0.64.100.in-addr.arpa", QTYPE_PTR);
-    assert_int_equal(np_stop(&p), 0);
+    struct np_pair *p = *state;
+    start(p);
+    assert_nxdomain(p, "c.mesh.internal", QTYPE_A);
+    assert_nxdomain(p, "x.b.mesh.internal", QTYPE_A);
+    assert_nxdomain(p, "9.0.64.100.in-addr.arpa", QTYPE_PTR);
 }
 
 /* A reload that renames b: the new name answers, the old one is gone. */
 static void test_reload_renames(void **state)
 {
-    (void)state;
-    struct np_pair p;
+    struct np_pair *p = *state;
     char text[NP_CONF_MAX], *at;
-    start(&p);
-    assert_addr(&p, "b.mesh.internal", QTYPE_A, "100.64.0.2");
-    assert_non_null(np_config_text(&p, &p.a, NULL, text, sizeof(text)));
+    start(p);
+    assert_addr(p, "b.mesh.internal", QTYPE_A, "100.64.0.2");
+    assert_non_null(np_config_text(p, &p->a, NULL, text, sizeof(text)));
     assert_non_null(at = strstr(text, "# Name = b\n"));
     memcpy(at, "# Name = c\n", 11);
-    assert_int_equal(np_apply(&p.a, text), 0);
-    assert_addr(&p, "c.mesh.internal", QTYPE_A, "100.64.0.2");
-    assert_nxdomain(&p, "b.mesh.internal", QTYPE_A);
-    assert_int_equal(np_stop(&p), 0);
+    assert_int_equal(np_apply(&p->a, text), 0);
+    assert_addr(p, "c.mesh.internal", QTYPE_A, "100.64.0.2");
+    assert_nxdomain(p, "b.mesh.internal", QTYPE_A);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),
-        cmocka_unit_test(test_ptr),
-        cmocka_unit_test(test_nxdomain),
-        cmocka_unit_test(test_reload_renames),
+        cmocka_unit_test_setup_teardown(test_names, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_ptr, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_nxdomain, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_renames, np_setup, np_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

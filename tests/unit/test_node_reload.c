@@ -25,7 +25,7 @@ struct keys {
 };
 
 struct fixture {
-    struct np_pair p;
+    struct np_pair *p;
     struct keys c, d, e; /* peers of a that no node runs: only the engine sees them */
     char peers[1024];
 };
@@ -36,10 +36,10 @@ static void new_keys(struct keys *k)
     assert_int_equal(wg_key_from_base64(k->key, k->pub, WG_KEY_B64_LEN), 0);
 }
 
-static void start(struct fixture *f)
+static void start(struct fixture *f, void **state)
 {
     char publish[64];
-    assert_int_equal(np_init(&f->p), 0);
+    f->p = *state;
     new_keys(&f->c);
     new_keys(&f->d);
     new_keys(&f->e);
@@ -47,9 +47,9 @@ static void start(struct fixture *f)
              "[Peer]\nPublicKey = %s\nAllowedIPs = 100.64.0.4/32\n\n"
              "[Peer]\nPublicKey = %s\nAllowedIPs = 100.64.0.5/32\n",
              f->d.pub, f->e.pub);
-    snprintf(publish, sizeof(publish), "%u=127.0.0.1:%u", MESH_PORT, f->p.tcp_echo_port);
+    snprintf(publish, sizeof(publish), "%u=127.0.0.1:%u", MESH_PORT, f->p->tcp_echo_port);
     const char *b_flags[] = {"--publish", publish, NULL};
-    assert_int_equal(np_start(&f->p, &(struct np_setup){.b_flags = b_flags, .a_peers = f->peers}),
+    assert_int_equal(np_start(f->p, &(struct np_setup){.b_flags = b_flags, .a_peers = f->peers}),
                      0);
 }
 
@@ -107,98 +107,92 @@ static uint64_t handshakes(struct np_node *n)
 /* The reload of the issue: c added, d removed, e's allowed IPs changed, b as it was. */
 static void test_peer_diff(void **state)
 {
-    (void)state;
     struct fixture f;
     char text[NP_CONF_MAX], peers[1024];
-    start(&f);
-    struct conn c = {.proxy_port = np_proxy_port(&f.p.a), .fd = -1};
-    assert_int_equal(np_call(&f.p, conn_open, &c, 4000), 0);
+    start(&f, state);
+    struct conn c = {.proxy_port = np_proxy_port(&f.p->a), .fd = -1};
+    assert_int_equal(np_call(f.p, conn_open, &c, 4000), 0);
     assert_int_equal(c.reply, 0);
-    assert_int_equal(np_call(&f.p, conn_echo, &c, 4000), 0);
+    assert_int_equal(np_call(f.p, conn_echo, &c, 4000), 0);
     assert_true(c.echoed);
-    struct wg_peer_stats b_before = peer(&f.p.a, f.p.b.pub_key);
-    uint64_t hs_a = handshakes(&f.p.a), hs_b = handshakes(&f.p.b);
+    struct wg_peer_stats b_before = peer(&f.p->a, f.p->b.pub_key);
+    uint64_t hs_a = handshakes(&f.p->a), hs_b = handshakes(&f.p->b);
     assert_true(b_before.has_session);
     assert_true(b_before.last_handshake_wall_ns > 0);
-    assert_true(route(&f.p.a, "100.64.0.4") && route(&f.p.a, "100.64.0.5"));
+    assert_true(route(&f.p->a, "100.64.0.4") && route(&f.p->a, "100.64.0.5"));
 
     snprintf(peers, sizeof(peers),
              "[Peer]\nPublicKey = %s\nAllowedIPs = 100.64.0.3/32\n\n"
              "[Peer]\nPublicKey = %s\nAllowedIPs = 100.64.0.6/32\n",
              f.c.pub, f.e.pub);
-    assert_non_null(np_config_text(&f.p, &f.p.a, peers, text, sizeof(text)));
-    assert_int_equal(np_apply(&f.p.a, text), 0);
+    assert_non_null(np_config_text(f.p, &f.p->a, peers, text, sizeof(text)));
+    assert_int_equal(np_apply(&f.p->a, text), 0);
 
     struct wg_peer_stats st;
-    assert_int_equal(wg_engine_peer_stats(f.p.a.d.engine, f.d.key, &st), WG_ERR_NOT_FOUND);
-    peer(&f.p.a, f.c.key);
-    peer(&f.p.a, f.e.key);
-    assert_false(route(&f.p.a, "100.64.0.4")); /* d's */
-    assert_false(route(&f.p.a, "100.64.0.5")); /* e's before */
-    assert_true(route(&f.p.a, "100.64.0.6"));  /* e's now */
-    assert_true(route(&f.p.a, "100.64.0.3"));  /* c's */
-    assert_true(route(&f.p.a, "100.64.0.2"));  /* b's, untouched */
+    assert_int_equal(wg_engine_peer_stats(f.p->a.d.engine, f.d.key, &st), WG_ERR_NOT_FOUND);
+    peer(&f.p->a, f.c.key);
+    peer(&f.p->a, f.e.key);
+    assert_false(route(&f.p->a, "100.64.0.4")); /* d's */
+    assert_false(route(&f.p->a, "100.64.0.5")); /* e's before */
+    assert_true(route(&f.p->a, "100.64.0.6"));  /* e's now */
+    assert_true(route(&f.p->a, "100.64.0.3"));  /* c's */
+    assert_true(route(&f.p->a, "100.64.0.2"));  /* b's, untouched */
 
     /* b's session and the connection through it carry on: no handshake on either side. */
-    assert_int_equal(np_call(&f.p, conn_echo, &c, 4000), 0);
+    assert_int_equal(np_call(f.p, conn_echo, &c, 4000), 0);
     assert_true(c.echoed);
-    struct wg_peer_stats b_after = peer(&f.p.a, f.p.b.pub_key);
+    struct wg_peer_stats b_after = peer(&f.p->a, f.p->b.pub_key);
     assert_true(b_after.has_session);
     assert_true(b_after.last_handshake_wall_ns == b_before.last_handshake_wall_ns);
     assert_true(b_after.tx_bytes > b_before.tx_bytes);
-    assert_int_equal(handshakes(&f.p.a), hs_a);
-    assert_int_equal(handshakes(&f.p.b), hs_b);
-    np_call(&f.p, conn_close, &c, 1000);
-    assert_int_equal(np_stop(&f.p), 0);
+    assert_int_equal(handshakes(&f.p->a), hs_a);
+    assert_int_equal(handshakes(&f.p->b), hs_b);
+    np_call(f.p, conn_close, &c, 1000);
 }
 
 /* A new PrivateKey is a new node: refused, and the running configuration stays. */
 static void test_key_change_refused(void **state)
 {
-    (void)state;
     struct fixture f;
     char text[NP_CONF_MAX], *at;
-    start(&f);
-    assert_non_null(np_config_text(&f.p, &f.p.a, NULL, text, sizeof(text)));
-    assert_non_null(at = strstr(text, f.p.a.priv));
+    start(&f, state);
+    assert_non_null(np_config_text(f.p, &f.p->a, NULL, text, sizeof(text)));
+    assert_non_null(at = strstr(text, f.p->a.priv));
     memcpy(at, f.c.priv, WG_KEY_B64_LEN);
-    assert_int_equal(np_apply(&f.p.a, text), -2);
+    assert_int_equal(np_apply(&f.p->a, text), -2);
     uint8_t pub[WG_KEY_LEN];
-    wg_engine_public_key(f.p.a.d.engine, pub);
-    assert_memory_equal(pub, f.p.a.pub_key, WG_KEY_LEN);
-    peer(&f.p.a, f.d.key); /* the peers of the running configuration are all still there */
-    assert_int_equal(f.p.a.d.cfg.n_peers, 3);
-    assert_int_equal(np_stop(&f.p), 0);
+    wg_engine_public_key(f.p->a.d.engine, pub);
+    assert_memory_equal(pub, f.p->a.pub_key, WG_KEY_LEN);
+    peer(&f.p->a, f.d.key); /* the peers of the running configuration are all still there */
+    assert_int_equal(f.p->a.d.cfg.n_peers, 3);
 }
 
 /* A new tunnel address restarts a's netstack: a connection open through the old one ends
  * (the SOCKS5 client sees it closed), a new one works. */
 static void test_address_change(void **state)
 {
-    (void)state;
     struct fixture f;
     char text[NP_CONF_MAX], *at;
-    start(&f);
-    struct conn c = {.proxy_port = np_proxy_port(&f.p.a), .fd = -1};
-    assert_int_equal(np_call(&f.p, conn_open, &c, 4000), 0);
+    start(&f, state);
+    struct conn c = {.proxy_port = np_proxy_port(&f.p->a), .fd = -1};
+    assert_int_equal(np_call(f.p, conn_open, &c, 4000), 0);
     assert_int_equal(c.reply, 0);
-    assert_non_null(np_config_text(&f.p, &f.p.a, f.peers, text, sizeof(text)));
+    assert_non_null(np_config_text(f.p, &f.p->a, f.peers, text, sizeof(text)));
     assert_non_null(at = strstr(text, "Address = 100.64.0.1/32"));
     at[strlen("Address = 100.64.0.")] = '7';
-    assert_int_equal(np_apply(&f.p.a, text), 0);
-    assert_non_null(f.p.a.d.stack);
-    assert_int_equal(np_call(&f.p, conn_echo, &c, 4000), 0);
+    assert_int_equal(np_apply(&f.p->a, text), 0);
+    assert_non_null(f.p->a.d.stack);
+    assert_int_equal(np_call(f.p, conn_echo, &c, 4000), 0);
     assert_false(c.echoed);
-    np_call(&f.p, conn_close, &c, 1000);
-    assert_int_equal(np_stop(&f.p), 0);
+    np_call(f.p, conn_close, &c, 1000);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_peer_diff),
-        cmocka_unit_test(test_key_change_refused),
-        cmocka_unit_test(test_address_change),
+        cmocka_unit_test_setup_teardown(test_peer_diff, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_key_change_refused, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_address_change, np_setup, np_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
