@@ -48,11 +48,11 @@ int np_tcp_connect(uint16_t port)
     return fd;
 }
 
-int np_send_all(int fd, const void *buf, size_t len)
+/* send() or recv() until len bytes went; a timeout, an error or EOF fails. */
+static int io_all(int fd, char *p, size_t len, bool sending)
 {
-    const char *p = buf;
     while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        ssize_t n = sending ? send(fd, p, len, MSG_NOSIGNAL) : recv(fd, p, len, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -63,19 +63,14 @@ int np_send_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+int np_send_all(int fd, const void *buf, size_t len)
+{
+    return io_all(fd, (char *)buf, len, true);
+}
+
 int np_recv_all(int fd, void *buf, size_t len)
 {
-    char *p = buf;
-    while (len > 0) {
-        ssize_t n = recv(fd, p, len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return io_all(fd, buf, len, false);
 }
 
 long np_recv_to_eof(int fd, void *buf, size_t cap)
