@@ -126,6 +126,10 @@ int np_tcp_connect(uint16_t port);
  * the server's reply code (0 success, 2 not allowed, 5 refused, ...), or -1 when the
  * exchange itself failed. */
 int np_socks5_connect(uint16_t proxy_port, const char *host, uint16_t port, int *reply);
+/* An HTTP CONNECT to authority ("host:port") through the proxy on 127.0.0.1:proxy_port.
+ * Returns the socket once the response head is read (the tunnel's bytes follow); *status
+ * gets its status code (200, 403, 502, ...), or -1 when the exchange itself failed. */
+int np_http_connect(uint16_t proxy_port, const char *authority, int *status);
 int np_send_all(int fd, const void *buf, size_t len);
 /* Reads exactly len bytes. */
 int np_recv_all(int fd, void *buf, size_t len);
@@ -138,9 +142,10 @@ long np_exchange(int fd, const void *out, size_t len, void *in, size_t cap);
 /* Sends one datagram to 127.0.0.1:port from a fresh socket and waits for one answer. Returns
  * its length. */
 long np_udp_exchange(uint16_t port, const void *msg, size_t len, void *answer, size_t cap);
-/* A DNS query (class IN, RD set) for name/qtype over UDP to 127.0.0.1:port. Returns the
- * answer's length. */
-long np_dns_query(uint16_t port, const char *name, int qtype, uint8_t *answer, size_t cap);
+/* A DNS query (class IN, RD set) for name/qtype to 127.0.0.1:port over UDP, or TCP (with
+ * its length prefix). Returns the answer's length. */
+long np_dns_query(uint16_t port, bool tcp, const char *name, int qtype, uint8_t *answer,
+                  size_t cap);
 /* The RCODE of a DNS message (0 NOERROR, 3 NXDOMAIN). */
 int np_dns_rcode(const uint8_t *msg, size_t len);
 

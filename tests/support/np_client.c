@@ -1,14 +1,16 @@
 /*
  * Blocking clients for node_pair tests, run on np_call's thread while the loop serves them:
- * plain TCP, a SOCKS5 CONNECT written byte for byte as RFC 1928 has it, UDP round trips, and
- * DNS queries built and read with c-ares (a codec independent of the node's dns/). Every
- * socket times out after NP_IO_TIMEOUT_MS, so a client never blocks a test for longer.
+ * plain TCP, a SOCKS5 CONNECT written byte for byte as RFC 1928 has it, an HTTP CONNECT, UDP
+ * round trips, and DNS queries built and read with c-ares (a codec independent of the node's
+ * dns/). Every socket times out after NP_IO_TIMEOUT_MS, so a client never blocks a test for
+ * longer.
  */
 #include <ares.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -181,6 +183,38 @@ int np_socks5_connect(uint16_t proxy_port, const char *host, uint16_t port, int 
     return fd;
 }
 
+/* The response head, byte by byte so nothing after it is consumed; its status code. */
+static int http_head(int fd)
+{
+    char head[1024];
+    size_t n = 0;
+    while (n + 1 < sizeof(head)) {
+        if (np_recv_all(fd, head + n, 1) != 0)
+            return -1;
+        head[++n] = '\0';
+        if (n >= 4 && memcmp(head + n - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    int status = -1;
+    return sscanf(head, "HTTP/1.%*c %d", &status) == 1 ? status : -1;
+}
+
+int np_http_connect(uint16_t proxy_port, const char *authority, int *status)
+{
+    char req[600];
+    int len =
+        snprintf(req, sizeof(req), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", authority, authority);
+    *status = -1;
+    int fd = len > 0 && (size_t)len < sizeof(req) ? np_tcp_connect(proxy_port) : -1;
+    if (fd < 0)
+        return -1;
+    if (np_send_all(fd, req, (size_t)len) != 0 || (*status = http_head(fd)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 long np_udp_exchange(uint16_t port, const void *msg, size_t len, void *answer, size_t cap)
 {
     int fd = with_timeouts(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -194,13 +228,31 @@ long np_udp_exchange(uint16_t port, const void *msg, size_t len, void *answer, s
     return n;
 }
 
-long np_dns_query(uint16_t port, const char *name, int qtype, uint8_t *answer, size_t cap)
+/* DNS over TCP: each message after its 2-byte length. */
+static long tcp_exchange(uint16_t port, const uint8_t *q, size_t len, uint8_t *answer, size_t cap)
+{
+    uint8_t head[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+    int fd = np_tcp_connect(port);
+    long n = -1;
+    if (fd < 0)
+        return -1;
+    if (np_send_all(fd, head, 2) == 0 && np_send_all(fd, q, len) == 0 &&
+        np_recv_all(fd, head, 2) == 0) {
+        size_t want = (size_t)head[0] << 8 | head[1];
+        n = want <= cap && np_recv_all(fd, answer, want) == 0 ? (long)want : -1;
+    }
+    close(fd);
+    return n;
+}
+
+long np_dns_query(uint16_t port, bool tcp, const char *name, int qtype, uint8_t *answer, size_t cap)
 {
     unsigned char *q = NULL;
     int qlen = 0;
     if (ares_create_query(name, 1 /* IN */, qtype, 0x4e50, 1, &q, &qlen, 0) != ARES_SUCCESS)
         return -1;
-    long n = np_udp_exchange(port, q, (size_t)qlen, answer, cap);
+    long n = tcp ? tcp_exchange(port, q, (size_t)qlen, answer, cap)
+                 : np_udp_exchange(port, q, (size_t)qlen, answer, cap);
     ares_free_string(q);
     return n;
 }

@@ -1,8 +1,9 @@
 /*
- * The node's dialer, through node a's SOCKS5 listener (real SOCKS5 bytes from a client
- * thread): a tunnel address goes through the mesh to b's published echo service, a host
- * address on 127.0.0.1 goes straight out, and with --outbound tunnel-only the direct one is
- * refused with SOCKS5's "not allowed by ruleset" while the mesh one still works.
+ * The node's dialer, through node a's proxy listener (real SOCKS5 and HTTP CONNECT bytes from
+ * a client thread): a tunnel address or MagicDNS name goes through the mesh to b's published
+ * echo service, a host address on 127.0.0.1 goes straight out, and with --outbound
+ * tunnel-only the direct one is refused (SOCKS5 "not allowed by ruleset", HTTP 403) while the
+ * mesh one still works.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,25 +18,29 @@
 
 #define MESH_PORT 8080
 
-/* What one SOCKS5 client did, for the test to assert on the main thread. */
+/* What one proxy client did, for the test to assert on the main thread. */
 struct client {
     uint16_t proxy_port;
     const char *host;
     uint16_t port;
-    int reply;   /* SOCKS5 REP, or -1 */
+    bool http;   /* HTTP CONNECT instead of SOCKS5 */
+    int reply;   /* SOCKS5 REP or HTTP status, or -1 */
     bool echoed; /* the bytes came back unchanged */
     char msg[128];
 };
 
-static void socks5_echo(void *arg)
+static void client_echo(void *arg)
 {
     struct client *c = arg;
-    char back[sizeof(c->msg)];
+    char back[sizeof(c->msg)], authority[300];
     size_t len = strlen(c->msg);
-    int fd = np_socks5_connect(c->proxy_port, c->host, c->port, &c->reply);
+    snprintf(authority, sizeof(authority), strchr(c->host, ':') ? "[%s]:%u" : "%s:%u", c->host,
+             c->port);
+    int fd = c->http ? np_http_connect(c->proxy_port, authority, &c->reply)
+                     : np_socks5_connect(c->proxy_port, c->host, c->port, &c->reply);
     if (fd < 0)
         return;
-    c->echoed = c->reply == 0 && np_send_all(fd, c->msg, len) == 0 &&
+    c->echoed = c->reply == (c->http ? 200 : 0) && np_send_all(fd, c->msg, len) == 0 &&
                 np_recv_all(fd, back, len) == 0 && memcmp(back, c->msg, len) == 0;
     close(fd);
 }
@@ -48,12 +53,18 @@ static void start(struct np_pair *p, const char *const *a_flags)
     assert_int_equal(np_start(p, &(struct np_setup){.a_flags = a_flags, .b_flags = b_flags}), 0);
 }
 
+static struct client run_client(struct np_pair *p, const char *host, uint16_t port, bool http)
+{
+    struct client c = {
+        .proxy_port = np_proxy_port(&p->a), .host = host, .port = port, .http = http};
+    snprintf(c.msg, sizeof(c.msg), "to %s:%u through node a", host, port);
+    assert_int_equal(np_call(p, client_echo, &c, 4000), 0);
+    return c;
+}
+
 static struct client run(struct np_pair *p, const char *host, uint16_t port)
 {
-    struct client c = {.proxy_port = np_proxy_port(&p->a), .host = host, .port = port};
-    snprintf(c.msg, sizeof(c.msg), "to %s:%u through node a", host, port);
-    assert_int_equal(np_call(p, socks5_echo, &c, 4000), 0);
-    return c;
+    return run_client(p, host, port, false);
 }
 
 static uint64_t tx_to_b(struct np_pair *p)
@@ -103,6 +114,25 @@ static void test_direct(void **state)
     assert_int_equal(p->tcp_echo_accepted, 1);
 }
 
+/* The HTTP proxy on the same port: CONNECT to b by name and by address through the mesh,
+ * and to the host directly. */
+static void test_http_connect(void **state)
+{
+    struct np_pair *p = *state;
+    start(p, NULL);
+    struct client c = run_client(p, "b.mesh.internal", MESH_PORT, true);
+    assert_int_equal(c.reply, 200);
+    assert_true(c.echoed);
+    c = run_client(p, p->b.addr6, MESH_PORT, true);
+    assert_int_equal(c.reply, 200);
+    assert_true(c.echoed);
+    assert_int_equal(p->tcp_echo_accepted, 2);
+    c = run_client(p, "127.0.0.1", p->tcp_echo_port, true);
+    assert_int_equal(c.reply, 200);
+    assert_true(c.echoed);
+    assert_int_equal(p->tcp_echo_accepted, 3);
+}
+
 /* --outbound tunnel-only: the host address is refused (REP 2) before any connection is made;
  * the mesh still works. */
 static void test_tunnel_only(void **state)
@@ -112,6 +142,9 @@ static void test_tunnel_only(void **state)
     start(p, a_flags);
     struct client c = run(p, "127.0.0.1", p->tcp_echo_port);
     assert_int_equal(c.reply, 2);
+    assert_false(c.echoed);
+    c = run_client(p, "127.0.0.1", p->tcp_echo_port, true);
+    assert_int_equal(c.reply, 403);
     assert_false(c.echoed);
     assert_int_equal(p->tcp_echo_accepted, 0);
     c = run(p, p->b.addr4, MESH_PORT);
@@ -125,6 +158,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mesh, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_mesh_refused, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_direct, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_http_connect, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_tunnel_only, np_setup, np_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

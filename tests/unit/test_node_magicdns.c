@@ -1,7 +1,7 @@
 /*
  * MagicDNS as a host program sees it: real DNS queries (built and read with c-ares) to node a's
- * --dns-listen. a answers for its peer b and for itself (A, AAAA, PTR), NXDOMAIN for names
- * under the suffix that no node has, and follows a reload that renames b.
+ * --dns-listen, over UDP and TCP. a answers for its peer b and for itself (A, AAAA, PTR),
+ * NXDOMAIN for names under the suffix that no node has, and follows a reload that renames b.
  */
 #include <ares.h>
 #include <arpa/inet.h>
@@ -25,6 +25,7 @@ struct query {
     uint16_t port;
     const char *name;
     int qtype;
+    bool tcp;
     long len;
     uint8_t answer[1500];
 };
@@ -32,15 +33,20 @@ struct query {
 static void ask(void *arg)
 {
     struct query *q = arg;
-    q->len = np_dns_query(q->port, q->name, q->qtype, q->answer, sizeof(q->answer));
+    q->len = np_dns_query(q->port, q->tcp, q->name, q->qtype, q->answer, sizeof(q->answer));
+}
+
+static struct query run_over(struct np_pair *p, const char *name, int qtype, bool tcp)
+{
+    struct query q = {.port = np_dns_port(&p->a), .name = name, .qtype = qtype, .tcp = tcp};
+    assert_int_equal(np_call(p, ask, &q, 4000), 0);
+    assert_true(q.len > 12);
+    return q;
 }
 
 static struct query run(struct np_pair *p, const char *name, int qtype)
 {
-    struct query q = {.port = np_dns_port(&p->a), .name = name, .qtype = qtype};
-    assert_int_equal(np_call(p, ask, &q, 4000), 0);
-    assert_true(q.len > 12);
-    return q;
+    return run_over(p, name, qtype, false);
 }
 
 /* The one address of the kind asked for, as text ("" when the answer has none). */
@@ -102,6 +108,20 @@ static void test_names(void **state)
     assert_addr(p, "a.mesh.internal", QTYPE_AAAA, "fd7a:115c:a1e0::1");
 }
 
+/* The listener answers over TCP on the same port, the same answers. */
+static void test_tcp(void **state)
+{
+    struct np_pair *p = *state;
+    char got[INET6_ADDRSTRLEN];
+    start(p);
+    struct query q = run_over(p, "b.mesh.internal", QTYPE_AAAA, true);
+    assert_int_equal(np_dns_rcode(q.answer, (size_t)q.len), 0);
+    answer_addr(&q, got, sizeof(got));
+    assert_string_equal(got, "fd7a:115c:a1e0::2");
+    q = run_over(p, "c.mesh.internal", QTYPE_A, true);
+    assert_int_equal(np_dns_rcode(q.answer, (size_t)q.len), 3);
+}
+
 /* Reverse lookups of the tunnel addresses, IPv4 and IPv6. */
 static void test_ptr(void **state)
 {
@@ -142,6 +162,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_names, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_tcp, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_ptr, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_nxdomain, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_reload_renames, np_setup, np_teardown),
