@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -52,6 +53,7 @@ struct np_pair {
     uint16_t tcp_echo_port, udp_echo_port; /* on 127.0.0.1 */
     struct base_list echo_conns;           /* np_service.c's open connections */
     unsigned tcp_echo_accepted;            /* connections the TCP echo server took */
+    unsigned udp_echo_received;            /* datagrams the UDP echo server took */
     uint8_t udp_buf[65536];
     bool stopped; /* np_stop ran: the loop is closed */
 };
@@ -121,11 +123,6 @@ void np_echo_stop(struct np_pair *p);
 
 /* A TCP connection to 127.0.0.1:port. */
 int np_tcp_connect(uint16_t port);
-/* A SOCKS5 CONNECT (no authentication) through the proxy on 127.0.0.1:proxy_port to host
- * (an IPv4 or IPv6 literal, else a name) and port. Returns the connected socket; *reply gets
- * the server's reply code (0 success, 2 not allowed, 5 refused, ...), or -1 when the
- * exchange itself failed. */
-int np_socks5_connect(uint16_t proxy_port, const char *host, uint16_t port, int *reply);
 /* An HTTP CONNECT to authority ("host:port") through the proxy on 127.0.0.1:proxy_port.
  * Returns the socket once the response head is read (the tunnel's bytes follow); *status
  * gets its status code (200, 403, 502, ...), or -1 when the exchange itself failed. */
@@ -148,5 +145,28 @@ long np_dns_query(uint16_t port, bool tcp, const char *name, int qtype, uint8_t 
                   size_t cap);
 /* The RCODE of a DNS message (0 NOERROR, 3 NXDOMAIN). */
 int np_dns_rcode(const uint8_t *msg, size_t len);
+/* A socket with NP_IO_TIMEOUT_MS timeouts (fd < 0 passes through); 127.0.0.1:port. */
+int np_with_timeouts(int fd);
+struct sockaddr_in np_loopback(uint16_t port);
+
+/* ---- np_socks5.c ---- */
+/* A SOCKS5 CONNECT (no authentication) through the proxy on 127.0.0.1:proxy_port to host
+ * (an IPv4 or IPv6 literal, else a name) and port. Returns the connected socket; *reply gets
+ * the server's reply code (0 success, 2 not allowed, 5 refused, ...), or -1 when the
+ * exchange itself failed. */
+int np_socks5_connect(uint16_t proxy_port, const char *host, uint16_t port, int *reply);
+/* A SOCKS5 UDP association: its control connection, the client's datagram socket and the
+ * relay's port on 127.0.0.1. */
+struct np_socks5_udp {
+    int ctl, udp;
+    uint16_t relay_port;
+};
+/* 0, or -1 with *reply the server's code (7: UDP ASSOCIATE not supported), or -1. */
+int np_socks5_udp_open(struct np_socks5_udp *u, uint16_t proxy_port, int *reply);
+/* One datagram to host:port through the relay and one datagram back (its header removed):
+ * the answer's length, or -1 (no answer within NP_IO_TIMEOUT_MS). answer NULL: only sends. */
+long np_socks5_udp_exchange(struct np_socks5_udp *u, const char *host, uint16_t port,
+                            const void *msg, size_t len, void *answer, size_t cap);
+void np_socks5_udp_close(struct np_socks5_udp *u);
 
 #endif

@@ -1,9 +1,9 @@
 /*
  * Blocking clients for node_pair tests, run on np_call's thread while the loop serves them:
- * plain TCP, a SOCKS5 CONNECT written byte for byte as RFC 1928 has it, an HTTP CONNECT, UDP
+ * plain TCP (np_exchange writes and reads at once, for bulk echoes), an HTTP CONNECT, UDP
  * round trips, and DNS queries built and read with c-ares (a codec independent of the node's
- * dns/). Every socket times out after NP_IO_TIMEOUT_MS, so a client never blocks a test for
- * longer.
+ * dns/); SOCKS5 is in np_socks5.c. Every socket times out after NP_IO_TIMEOUT_MS, so a client
+ * never blocks a test for longer.
  */
 #include <ares.h>
 #include <arpa/inet.h>
@@ -18,7 +18,7 @@
 
 #include "node_pair.h"
 
-static int with_timeouts(int fd)
+int np_with_timeouts(int fd)
 {
     struct timeval tv = {.tv_sec = NP_IO_TIMEOUT_MS / 1000,
                          .tv_usec = (NP_IO_TIMEOUT_MS % 1000) * 1000};
@@ -32,7 +32,7 @@ static int with_timeouts(int fd)
     return fd;
 }
 
-static struct sockaddr_in loopback(uint16_t port)
+struct sockaddr_in np_loopback(uint16_t port)
 {
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -41,8 +41,8 @@ static struct sockaddr_in loopback(uint16_t port)
 
 int np_tcp_connect(uint16_t port)
 {
-    int fd = with_timeouts(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    struct sockaddr_in sin = loopback(port);
+    int fd = np_with_timeouts(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    struct sockaddr_in sin = np_loopback(port);
     if (fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
         close(fd);
         return -1;
@@ -128,61 +128,6 @@ long np_exchange(int fd, const void *out, size_t len, void *in, size_t cap)
     return ret == 1 && sent == len ? (long)got : -1;
 }
 
-/* The CONNECT request: VER 5, CMD 1, RSV, then ATYP 1 (IPv4), 4 (IPv6) or 3 (a name). */
-static size_t socks5_request(uint8_t *req, const char *host, uint16_t port)
-{
-    size_t n = 0;
-    req[n++] = 5, req[n++] = 1, req[n++] = 0;
-    if (inet_pton(AF_INET, host, req + n + 1) == 1) {
-        req[n] = 1;
-        n += 1 + 4;
-    } else if (inet_pton(AF_INET6, host, req + n + 1) == 1) {
-        req[n] = 4;
-        n += 1 + 16;
-    } else {
-        size_t len = strlen(host);
-        req[n++] = 3;
-        req[n++] = (uint8_t)len;
-        memcpy(req + n, host, len);
-        n += len;
-    }
-    req[n++] = (uint8_t)(port >> 8);
-    req[n++] = (uint8_t)port;
-    return n;
-}
-
-/* The reply: VER, REP, RSV, ATYP, BND.ADDR, BND.PORT; *reply gets REP. */
-static int socks5_reply(int fd, int *reply)
-{
-    uint8_t head[4], rest[16 + 2];
-    if (np_recv_all(fd, head, 4) != 0 || head[0] != 5)
-        return -1;
-    size_t len = head[3] == 1 ? 4 : head[3] == 4 ? 16 : 0;
-    if (len == 0 || np_recv_all(fd, rest, len + 2) != 0)
-        return -1;
-    *reply = head[1];
-    return 0;
-}
-
-int np_socks5_connect(uint16_t proxy_port, const char *host, uint16_t port, int *reply)
-{
-    uint8_t hello[] = {5, 1, 0}, choice[2], req[300];
-    *reply = -1;
-    if (strlen(host) > 255)
-        return -1;
-    int fd = np_tcp_connect(proxy_port);
-    if (fd < 0)
-        return -1;
-    size_t n = socks5_request(req, host, port);
-    if (np_send_all(fd, hello, sizeof(hello)) != 0 || np_recv_all(fd, choice, 2) != 0 ||
-        choice[0] != 5 || choice[1] != 0 || np_send_all(fd, req, n) != 0 ||
-        socks5_reply(fd, reply) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* The response head, byte by byte so nothing after it is consumed; its status code. */
 static int http_head(int fd)
 {
@@ -217,8 +162,8 @@ int np_http_connect(uint16_t proxy_port, const char *authority, int *status)
 
 long np_udp_exchange(uint16_t port, const void *msg, size_t len, void *answer, size_t cap)
 {
-    int fd = with_timeouts(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    struct sockaddr_in sin = loopback(port);
+    int fd = np_with_timeouts(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    struct sockaddr_in sin = np_loopback(port);
     if (fd < 0)
         return -1;
     ssize_t n = -1;

@@ -108,6 +108,8 @@ static void udp_recv(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct s
 {
     if (n < 0 || !from || (flags & UV_UDP_PARTIAL))
         return;
+    struct np_pair *p = container_of(u, struct np_pair, udp_echo);
+    p->udp_echo_received++;
     uv_buf_t out = uv_buf_init(buf->base, (unsigned)n);
     uv_udp_try_send(u, &out, 1, from);
 }

@@ -3,7 +3,7 @@
  * a client thread): a tunnel address or MagicDNS name goes through the mesh to b's published
  * echo service, a host address on 127.0.0.1 goes straight out, and with --outbound
  * tunnel-only the direct one is refused (SOCKS5 "not allowed by ruleset", HTTP 403) while the
- * mesh one still works.
+ * mesh one still works. The same for datagrams through SOCKS5 UDP ASSOCIATE.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,9 +47,10 @@ static void client_echo(void *arg)
 
 static void start(struct np_pair *p, const char *const *a_flags)
 {
-    char publish[64];
+    char publish[64], publish_udp[64];
     snprintf(publish, sizeof(publish), "%u=127.0.0.1:%u", MESH_PORT, p->tcp_echo_port);
-    const char *b_flags[] = {"--publish", publish, NULL};
+    snprintf(publish_udp, sizeof(publish_udp), "udp:%u=127.0.0.1:%u", MESH_PORT, p->udp_echo_port);
+    const char *b_flags[] = {"--publish", publish, "--publish", publish_udp, NULL};
     assert_int_equal(np_start(p, &(struct np_setup){.a_flags = a_flags, .b_flags = b_flags}), 0);
 }
 
@@ -152,6 +153,62 @@ static void test_tunnel_only(void **state)
     assert_true(c.echoed);
 }
 
+/* Datagrams through a's SOCKS5 UDP ASSOCIATE, each to its destination and back; with
+ * tunnel_only the one to the host address is only sent (it must not arrive). */
+struct datagrams {
+    uint16_t proxy_port, direct_port;
+    bool tunnel_only;
+    int reply;
+    int echoed; /* answers that came back unchanged */
+};
+
+static void udp_echoes(void *arg)
+{
+    struct datagrams *d = arg;
+    struct np_socks5_udp u;
+    const char *hosts[] = {"127.0.0.1", "100.64.0.2", "b.mesh.internal", "fd7a:115c:a1e0::2"};
+    if (np_socks5_udp_open(&u, d->proxy_port, &d->reply) != 0)
+        return;
+    for (size_t i = 0; i < 4; i++) {
+        char msg[64], back[64];
+        uint16_t port = i == 0 ? d->direct_port : MESH_PORT;
+        int len = snprintf(msg, sizeof(msg), "datagram %zu to %s", i, hosts[i]);
+        bool wait = i > 0 || !d->tunnel_only;
+        long n = np_socks5_udp_exchange(&u, hosts[i], port, msg, (size_t)len, wait ? back : NULL,
+                                        sizeof(back));
+        d->echoed += wait && n == len && memcmp(back, msg, (size_t)len) == 0;
+    }
+    np_socks5_udp_close(&u);
+}
+
+/* UDP: a host address goes direct, tunnel addresses and b's name through the mesh to b's
+ * published UDP echo. */
+static void test_udp_associate(void **state)
+{
+    struct np_pair *p = *state;
+    start(p, NULL);
+    struct datagrams d = {.proxy_port = np_proxy_port(&p->a), .direct_port = p->udp_echo_port};
+    assert_int_equal(np_call(p, udp_echoes, &d, 8000), 0);
+    assert_int_equal(d.reply, 0);
+    assert_int_equal(d.echoed, 4);
+    assert_int_equal(p->udp_echo_received, 4);
+}
+
+/* tunnel-only: the datagram to the host address never reaches it (sent first, it would have
+ * arrived before the mesh ones came back); the mesh ones do. */
+static void test_udp_tunnel_only(void **state)
+{
+    struct np_pair *p = *state;
+    const char *a_flags[] = {"--outbound", "tunnel-only", NULL};
+    start(p, a_flags);
+    struct datagrams d = {
+        .proxy_port = np_proxy_port(&p->a), .direct_port = p->udp_echo_port, .tunnel_only = true};
+    assert_int_equal(np_call(p, udp_echoes, &d, 8000), 0);
+    assert_int_equal(d.reply, 0);
+    assert_int_equal(d.echoed, 3);
+    assert_int_equal(p->udp_echo_received, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +217,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_direct, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_http_connect, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_tunnel_only, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_udp_associate, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_udp_tunnel_only, np_setup, np_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
