@@ -53,10 +53,10 @@ const char *np_config_text(struct np_pair *p, struct np_node *n, const char *ext
     if (o->up)
         snprintf(endpoint, sizeof(endpoint), "Endpoint = 127.0.0.1:%u\n", np_wg_port(o));
     int len = snprintf(buf, cap,
-                       "[Interface]\n# Name = %s\nPrivateKey = %s\nAddress = %s/32, %s/128\n\n"
+                       "[Interface]\n# Name = %s\nPrivateKey = %s\nAddress = %s/32, %s/128\n%s\n"
                        "[Peer]\n# Name = %s\nPublicKey = %s\nAllowedIPs = %s/32, %s/128\n%s\n%s",
-                       n->name, n->priv, n->addr4, n->addr6, o->name, o->pub, o->addr4, o->addr6,
-                       endpoint, extra ? extra : "");
+                       n->name, n->priv, n->addr4, n->addr6, n->interface ? n->interface : "",
+                       o->name, o->pub, o->addr4, o->addr6, endpoint, extra ? extra : "");
     return len >= 0 && (size_t)len < cap ? buf : NULL;
 }
 
@@ -170,6 +170,8 @@ int np_start(struct np_pair *p, const struct np_setup *s)
     char text[NP_CONF_MAX];
     p->a.extra = s->a_peers;
     p->b.extra = s->b_peers;
+    p->a.interface = s->a_interface;
+    p->b.interface = s->b_interface;
     /* b first, without a's endpoint (a has no port yet); a names b's port; b then learns a's. */
     if (start_node(p, &p->b, s->b_flags) != 0 || start_node(p, &p->a, s->a_flags) != 0)
         return -1;

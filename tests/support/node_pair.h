@@ -3,7 +3,8 @@
  * without files. Each is a struct node_daemon started from wg-quick text built in memory (keys
  * generated here), both on one uv loop, talking real WireGuard over loopback UDP on ephemeral
  * ports, each with its SOCKS5+HTTP proxy and DNS listener on 127.0.0.1 ephemeral ports. The
- * pair also runs a TCP and a UDP echo server on 127.0.0.1: the host services tests publish.
+ * pair also runs a TCP and a UDP echo server and a DNS server on 127.0.0.1: the host services
+ * tests publish.
  *
  *   struct np_pair p;                              (or np_setup / np_teardown in cmocka)
  *   np_init(&p);                                   loop, keys, echo servers
@@ -34,6 +35,9 @@
 #include "daemon.h"
 
 #define NP_CONF_MAX 4096
+/* What the pair's DNS server answers to every A question: 192.0.2.53 (TEST-NET-1). */
+#define NP_DNS_ANSWER 192, 0, 2, 53
+#define NP_DNS_ANSWER_TEXT "192.0.2.53"
 
 struct np_node {
     struct node_daemon d; /* valid while up */
@@ -41,7 +45,8 @@ struct np_node {
     const char *name, *addr4, *addr6; /* "a", "100.64.0.1", "fd7a:115c:a1e0::1" */
     char priv[WG_KEY_B64_LEN + 1], pub[WG_KEY_B64_LEN + 1];
     uint8_t pub_key[WG_KEY_LEN];
-    const char *extra; /* np_setup's [Peer] sections for this node */
+    const char *extra;     /* np_setup's [Peer] sections for this node */
+    const char *interface; /* np_setup's extra [Interface] lines */
 };
 
 struct np_pair {
@@ -49,11 +54,12 @@ struct np_pair {
     struct np_node a, b;
     uv_timer_t tick; /* wakes the loop while a waiter polls its condition */
     uv_tcp_t tcp_echo;
-    uv_udp_t udp_echo;
-    uint16_t tcp_echo_port, udp_echo_port; /* on 127.0.0.1 */
-    struct base_list echo_conns;           /* np_service.c's open connections */
-    unsigned tcp_echo_accepted;            /* connections the TCP echo server took */
-    unsigned udp_echo_received;            /* datagrams the UDP echo server took */
+    uv_udp_t udp_echo, dns_server;
+    uint16_t tcp_echo_port, udp_echo_port, dns_server_port; /* on 127.0.0.1 */
+    struct base_list echo_conns;                            /* np_service.c's open connections */
+    unsigned tcp_echo_accepted; /* connections the TCP echo server took */
+    unsigned udp_echo_received; /* datagrams the UDP echo server took */
+    unsigned dns_queries;       /* queries the DNS server answered */
     uint8_t udp_buf[65536];
     bool stopped; /* np_stop ran: the loop is closed */
 };
@@ -63,6 +69,8 @@ struct np_setup {
     const char *const *a_flags, *const *b_flags;
     /* Extra wg-quick [Peer] sections appended to each node's configuration (NULL: none). */
     const char *a_peers, *b_peers;
+    /* Extra [Interface] lines ("DNS = 100.64.0.2\n"), NULL: none. */
+    const char *a_interface, *b_interface;
 };
 
 /* The loop, both nodes' keys and the echo servers. 0, or -1 with nothing left to stop. */
@@ -91,8 +99,9 @@ uint16_t np_forward_port(const struct np_node *n, size_t i);
 /* The other node of the pair. */
 struct np_node *np_peer_of(struct np_pair *p, struct np_node *n);
 
-/* n's wg-quick text as np_start configures it (its key and addresses; the other node as a
- * peer, with its endpoint once that node is up), then extra ([Peer] sections; may be NULL).
+/* n's wg-quick text as np_start configures it (its key, addresses and np_setup's interface
+ * lines; the other node as a peer, with its endpoint once that node is up), then extra
+ * ([Peer] sections; may be NULL).
  * Returns buf, or NULL when cap is too small. */
 const char *np_config_text(struct np_pair *p, struct np_node *n, const char *extra, char *buf,
                            size_t cap);

@@ -1,8 +1,10 @@
 /*
  * node_pair's host services on 127.0.0.1, on the pair's loop: a TCP echo server (each
  * connection echoes what it reads and, at EOF, shuts down its side once everything is written
- * back) and a UDP echo server (each datagram back to its sender). np_echo_start binds them on
- * ephemeral ports; np_echo_stop closes them and every open connection.
+ * back), a UDP echo server (each datagram back to its sender), and a DNS server over UDP that
+ * answers every A question with NP_DNS_ANSWER (an upstream for the nodes' resolvers).
+ * np_echo_start binds them on ephemeral ports; np_echo_stop closes them and every open
+ * connection.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -96,22 +98,53 @@ static void on_connection(uv_stream_t *server, int status)
     p->tcp_echo_accepted++;
 }
 
+/* ---- UDP: the echo server and the DNS server share the pair's buffer ---- */
+
 static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)hint;
-    struct np_pair *p = container_of((uv_udp_t *)h, struct np_pair, udp_echo);
-    *buf = uv_buf_init((char *)p->udp_buf, sizeof(p->udp_buf));
+    struct np_pair *p = h->data;
+    *buf = uv_buf_init((char *)p->udp_buf, sizeof(p->udp_buf) - 16);
+}
+
+/* The query turned into its response in place: NOERROR, and for an A question one answer,
+ * NP_DNS_ANSWER. Returns the response's length, 0 for what is not a plain query. */
+static size_t dns_respond(uint8_t *msg, size_t len)
+{
+    static const uint8_t answer[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, NP_DNS_ANSWER};
+    size_t q = 12;
+    if (len < 12 || (msg[2] & 0x80) || msg[4] != 0 || msg[5] != 1)
+        return 0;
+    while (q < len && msg[q] && msg[q] < 64)
+        q += 1u + msg[q];
+    q += 1 + 4; /* the root label, QTYPE, QCLASS */
+    if (q > len)
+        return 0;
+    bool is_a = msg[q - 4] == 0 && msg[q - 3] == 1;
+    msg[2] |= 0x80;        /* QR */
+    msg[3] = 0x80;         /* RA, NOERROR */
+    memset(msg + 6, 0, 6); /* no answer, authority, additional yet */
+    msg[7] = is_a;         /* ANCOUNT */
+    memcpy(msg + q, answer, is_a ? sizeof(answer) : 0);
+    return q + (is_a ? sizeof(answer) : 0);
 }
 
 static void udp_recv(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
                      unsigned flags)
 {
+    struct np_pair *p = u->data;
     if (n < 0 || !from || (flags & UV_UDP_PARTIAL))
         return;
-    struct np_pair *p = container_of(u, struct np_pair, udp_echo);
-    p->udp_echo_received++;
-    uv_buf_t out = uv_buf_init(buf->base, (unsigned)n);
-    uv_udp_try_send(u, &out, 1, from);
+    size_t len = (size_t)n;
+    if (u == &p->dns_server) {
+        p->dns_queries++;
+        len = dns_respond((uint8_t *)buf->base, len);
+    } else {
+        p->udp_echo_received++;
+    }
+    uv_buf_t out = uv_buf_init(buf->base, (unsigned)len);
+    if (len)
+        uv_udp_try_send(u, &out, 1, from);
 }
 
 static uint16_t bound_port(const uv_handle_t *h)
@@ -134,14 +167,19 @@ int np_echo_start(struct np_pair *p)
     base_list_init(&p->echo_conns);
     uv_tcp_init(&p->loop, &p->tcp_echo);
     uv_udp_init(&p->loop, &p->udp_echo);
+    uv_udp_init(&p->loop, &p->dns_server);
+    p->udp_echo.data = p->dns_server.data = p;
     if (uv_tcp_bind(&p->tcp_echo, (struct sockaddr *)&sin, 0) != 0 ||
         uv_listen((uv_stream_t *)&p->tcp_echo, 64, on_connection) != 0 ||
         uv_udp_bind(&p->udp_echo, (struct sockaddr *)&sin, 0) != 0 ||
-        uv_udp_recv_start(&p->udp_echo, udp_alloc, udp_recv) != 0)
+        uv_udp_recv_start(&p->udp_echo, udp_alloc, udp_recv) != 0 ||
+        uv_udp_bind(&p->dns_server, (struct sockaddr *)&sin, 0) != 0 ||
+        uv_udp_recv_start(&p->dns_server, udp_alloc, udp_recv) != 0)
         return -1;
     p->tcp_echo_port = bound_port((uv_handle_t *)&p->tcp_echo);
     p->udp_echo_port = bound_port((uv_handle_t *)&p->udp_echo);
-    return p->tcp_echo_port && p->udp_echo_port ? 0 : -1;
+    p->dns_server_port = bound_port((uv_handle_t *)&p->dns_server);
+    return p->tcp_echo_port && p->udp_echo_port && p->dns_server_port ? 0 : -1;
 }
 
 void np_echo_stop(struct np_pair *p)
@@ -149,8 +187,9 @@ void np_echo_stop(struct np_pair *p)
     struct base_list *l;
     while ((l = base_list_first(&p->echo_conns)))
         close_conn(container_of(l, struct np_echo_conn, link));
-    if (!uv_is_closing((uv_handle_t *)&p->tcp_echo))
-        uv_close((uv_handle_t *)&p->tcp_echo, NULL);
-    if (!uv_is_closing((uv_handle_t *)&p->udp_echo))
-        uv_close((uv_handle_t *)&p->udp_echo, NULL);
+    uv_handle_t *hs[] = {(uv_handle_t *)&p->tcp_echo, (uv_handle_t *)&p->udp_echo,
+                         (uv_handle_t *)&p->dns_server};
+    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
+        if (!uv_is_closing(hs[i]))
+            uv_close(hs[i], NULL);
 }

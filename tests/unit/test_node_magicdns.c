@@ -1,7 +1,8 @@
 /*
  * MagicDNS as a host program sees it: real DNS queries (built and read with c-ares) to node a's
  * --dns-listen, over UDP and TCP. a answers for its peer b and for itself (A, AAAA, PTR),
- * NXDOMAIN for names under the suffix that no node has, and follows a reload that renames b.
+ * NXDOMAIN for names under the suffix that no node has, follows a reload that renames b, and
+ * forwards other names to an upstream inside the mesh.
  */
 #include <ares.h>
 #include <arpa/inet.h>
@@ -158,6 +159,28 @@ static void test_reload_renames(void **state)
     assert_nxdomain(p, "b.mesh.internal", QTYPE_A);
 }
 
+/* Names outside the mesh go to the configured resolver; one that is a tunnel address (b's,
+ * where b publishes UDP 53 to the pair's DNS server) is reached through WireGuard
+ * (node/dns_transport.c), and its answer is cached. */
+static void test_upstream_in_mesh(void **state)
+{
+    struct np_pair *p = *state;
+    char publish[64];
+    snprintf(publish, sizeof(publish), "udp:53=127.0.0.1:%u", p->dns_server_port);
+    const char *b_flags[] = {"--publish", publish, NULL};
+    struct np_setup s = {.b_flags = b_flags, .a_interface = "DNS = 100.64.0.2\n"};
+    assert_int_equal(np_start(p, &s), 0);
+    assert_addr(p, "www.example.com", QTYPE_A, NP_DNS_ANSWER_TEXT);
+    assert_int_equal(p->dns_queries, 1);
+    struct wg_peer_stats st;
+    assert_int_equal(wg_engine_peer_stats(p->a.d.engine, p->b.pub_key, &st), WG_OK);
+    assert_true(st.tx_bytes > 0);
+    assert_addr(p, "www.example.com", QTYPE_A, NP_DNS_ANSWER_TEXT);
+    assert_int_equal(p->dns_queries, 1); /* from the cache */
+    assert_addr(p, "b.mesh.internal", QTYPE_A, "100.64.0.2");
+    assert_int_equal(p->dns_queries, 1); /* MagicDNS never asks upstream */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +189,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ptr, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_nxdomain, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_reload_renames, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_upstream_in_mesh, np_setup, np_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
