@@ -129,6 +129,36 @@ static int start_engine(struct node_daemon *d, uint16_t port, uint16_t mtu, char
     return 0;
 }
 
+/*
+ * A node run from its state directory (no --config, no --netmap: the keyless first start, then
+ * STATE_DIR/tunless.conf) keeps its UDP port there too, unless the configuration names one, so
+ * the [Peer] block it printed on its first start stays valid.
+ */
+static int start_engine_on_port(struct node_daemon *d, char *err, size_t errlen)
+{
+    uint16_t mtu = d->have_config ? d->cfg.mtu : 0;
+    uint16_t port = d->have_config ? d->cfg.listen_port : 0, saved = 0;
+    bool keep_port = !d->opts.config_path && !d->opts.netmap_path && port == 0;
+    if (keep_port && node_state_load_port(d->state_dir, &saved) == 0)
+        port = saved;
+    if (start_engine(d, port, mtu, err, errlen) != 0) {
+        if (!saved)
+            return -1;
+        node_log(&d->log, BASE_LOG_WARN, "listen_port_changed", "want=%u reason=unavailable dir=%s",
+                 saved, d->state_dir);
+        if (start_engine(d, 0, mtu, err, errlen) != 0)
+            return -1;
+    }
+    uint16_t bound = wg_engine_port(d->engine);
+    if (!keep_port || bound == saved)
+        return 0;
+    char why[512], q[600];
+    if (node_state_save_port(d->state_dir, bound, why, sizeof(why)) != 0)
+        node_log(&d->log, BASE_LOG_WARN, "state_write_failed", "err=%s",
+                 base_log_quote(q, sizeof(q), why));
+    return 0;
+}
+
 static void stop_stack(struct node_daemon *d);
 
 static int start_stack(struct node_daemon *d, const struct node_config *c, char *err, size_t errlen)
@@ -527,8 +557,7 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
         log_warnings(d, &d->cfg);
     if (choose_key(d, d->have_config ? &d->cfg : NULL, err, errlen) != 0)
         return -1;
-    if (start_engine(d, d->have_config ? d->cfg.listen_port : 0, d->have_config ? d->cfg.mtu : 0,
-                     err, errlen) != 0)
+    if (start_engine_on_port(d, err, errlen) != 0)
         return -1;
     d->dialer.is_mesh = is_mesh;
     d->dialer.is_mesh_ctx = d;

@@ -40,6 +40,7 @@ struct node_daemon {
     struct node_config cfg; /* the applied configuration; zeroed = none yet */
     bool have_config;
     uint8_t private_key[WG_KEY_LEN];
+    bool key_from_state;         /* the key is the state directory's (no PrivateKey configured) */
     char config_path[4096 + 64]; /* the file reload reads */
 
     struct wg_engine *engine;

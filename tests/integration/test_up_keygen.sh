@@ -57,5 +57,9 @@ kill -TERM "$node_pid"; wait "$node_pid" || true
 start
 [ "$("$TUNLESS_BIN" pubkey < "$state/private.key")" = "$pub" ] || { echo "key changed"; exit 1; }
 grep -q "public_key=$pub" "$TB_DIR/node.log" || { echo "restarted node uses another key"; exit 1; }
+# ... and its UDP port, so the [Peer] block printed on the first start stays valid.
+[ "$(stat -c '%a' "$state/listen-port")" = 600 ] || { ls -l "$state"; exit 1; }
+grep -q "event=up public_key=$pub port=$port " "$TB_DIR/node.log" ||
+  { grep 'event=up' "$TB_DIR/node.log"; echo "restarted node moved off port $port"; exit 1; }
 curl -sS --max-time 20 --socks5 "$PROXY" http://100.64.0.2:8000/wg0.conf | cmp - "$TUNLESS_SRC/examples/wg0.conf"
 echo "keygen: ok"
