@@ -2,8 +2,9 @@
  * Reload diffs on node a: a new configuration that adds a peer (c), removes one (d) and
  * changes one's allowed IPs (e) leaves the unchanged peer b alone: its session (the same
  * handshake, no new one) and an open TCP connection through it survive, while d is gone from
- * the engine and the routes follow the new allowed IPs. A reload that changes the key is
- * refused and changes nothing; one that changes the tunnel address restarts the netstack.
+ * the engine and the routes follow the new allowed IPs. New allowed IPs for b itself keep its
+ * session too. A reload that changes the key is refused and changes nothing; one that changes
+ * the tunnel address restarts the netstack.
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -150,15 +151,51 @@ static void test_peer_diff(void **state)
     np_call(f.p, conn_close, &c, 1000);
 }
 
+/* text with its first `from` replaced by `to` (the result must fit in cap). */
+static void replace(char *text, size_t cap, const char *from, const char *to)
+{
+    char *at = strstr(text, from), rest[NP_CONF_MAX];
+    assert_non_null(at);
+    snprintf(rest, sizeof(rest), "%s", at + strlen(from));
+    assert_true((size_t)(at - text) + strlen(to) + strlen(rest) < cap);
+    snprintf(at, cap - (size_t)(at - text), "%s%s", to, rest);
+}
+
+/* b itself gets one more prefix: updated in place, its session and the connection through it
+ * carry on, and the new prefix routes to b. */
+static void test_changed_peer_keeps_session(void **state)
+{
+    struct fixture f;
+    char text[NP_CONF_MAX];
+    start(&f, state);
+    struct conn c = {.proxy_port = np_proxy_port(&f.p->a), .fd = -1};
+    assert_int_equal(np_call(f.p, conn_open, &c, 4000), 0);
+    assert_int_equal(c.reply, 0);
+    struct wg_peer_stats before = peer(&f.p->a, f.p->b.pub_key);
+    uint64_t hs_a = handshakes(&f.p->a);
+    assert_false(route(&f.p->a, "10.9.0.1"));
+    assert_non_null(np_config_text(f.p, &f.p->a, f.peers, text, sizeof(text)));
+    replace(text, sizeof(text), "AllowedIPs = 100.64.0.2/32",
+            "AllowedIPs = 10.9.0.0/24, 100.64.0.2/32");
+    assert_int_equal(np_apply(&f.p->a, text), 0);
+    assert_true(route(&f.p->a, "10.9.0.1"));
+    assert_int_equal(np_call(f.p, conn_echo, &c, 4000), 0);
+    assert_true(c.echoed);
+    struct wg_peer_stats after = peer(&f.p->a, f.p->b.pub_key);
+    assert_true(after.has_session);
+    assert_true(after.last_handshake_wall_ns == before.last_handshake_wall_ns);
+    assert_int_equal(handshakes(&f.p->a), hs_a);
+    np_call(f.p, conn_close, &c, 1000);
+}
+
 /* A new PrivateKey is a new node: refused, and the running configuration stays. */
 static void test_key_change_refused(void **state)
 {
     struct fixture f;
-    char text[NP_CONF_MAX], *at;
+    char text[NP_CONF_MAX];
     start(&f, state);
     assert_non_null(np_config_text(f.p, &f.p->a, NULL, text, sizeof(text)));
-    assert_non_null(at = strstr(text, f.p->a.priv));
-    memcpy(at, f.c.priv, WG_KEY_B64_LEN);
+    replace(text, sizeof(text), f.p->a.priv, f.c.priv);
     assert_int_equal(np_apply(&f.p->a, text), -2);
     uint8_t pub[WG_KEY_LEN];
     wg_engine_public_key(f.p->a.d.engine, pub);
@@ -168,22 +205,30 @@ static void test_key_change_refused(void **state)
 }
 
 /* A new tunnel address restarts a's netstack: a connection open through the old one ends
- * (the SOCKS5 client sees it closed), a new one works. */
+ * (the SOCKS5 client sees it closed); once b routes the new address to a, a new connection
+ * leaves from it. */
 static void test_address_change(void **state)
 {
     struct fixture f;
-    char text[NP_CONF_MAX], *at;
+    char text[NP_CONF_MAX];
     start(&f, state);
     struct conn c = {.proxy_port = np_proxy_port(&f.p->a), .fd = -1};
     assert_int_equal(np_call(f.p, conn_open, &c, 4000), 0);
     assert_int_equal(c.reply, 0);
     assert_non_null(np_config_text(f.p, &f.p->a, f.peers, text, sizeof(text)));
-    assert_non_null(at = strstr(text, "Address = 100.64.0.1/32"));
-    at[strlen("Address = 100.64.0.")] = '7';
+    replace(text, sizeof(text), "Address = 100.64.0.1/32", "Address = 100.64.0.7/32");
     assert_int_equal(np_apply(&f.p->a, text), 0);
-    assert_non_null(f.p->a.d.stack);
     assert_int_equal(np_call(f.p, conn_echo, &c, 4000), 0);
     assert_false(c.echoed);
+    np_call(f.p, conn_close, &c, 1000);
+
+    assert_non_null(np_config_text(f.p, &f.p->b, NULL, text, sizeof(text)));
+    replace(text, sizeof(text), "AllowedIPs = 100.64.0.1/32", "AllowedIPs = 100.64.0.7/32");
+    assert_int_equal(np_apply(&f.p->b, text), 0);
+    assert_int_equal(np_call(f.p, conn_open, &c, 4000), 0);
+    assert_int_equal(c.reply, 0);
+    assert_int_equal(np_call(f.p, conn_echo, &c, 4000), 0);
+    assert_true(c.echoed);
     np_call(f.p, conn_close, &c, 1000);
 }
 
@@ -191,6 +236,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_peer_diff, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_changed_peer_keeps_session, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_key_change_refused, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_address_change, np_setup, np_teardown),
     };
