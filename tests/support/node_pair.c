@@ -60,6 +60,17 @@ const char *np_config_text(struct np_pair *p, struct np_node *n, const char *ext
     return len >= 0 && (size_t)len < cap ? buf : NULL;
 }
 
+int np_text_replace(char *text, size_t cap, const char *from, const char *to)
+{
+    char *at = strstr(text, from), rest[NP_CONF_MAX];
+    if (!at || strlen(at + strlen(from)) >= sizeof(rest) ||
+        (size_t)(at - text) + strlen(to) + strlen(at + strlen(from)) >= cap)
+        return -1;
+    snprintf(rest, sizeof(rest), "%s", at + strlen(from));
+    snprintf(at, cap - (size_t)(at - text), "%s%s", to, rest);
+    return 0;
+}
+
 static int parse_text(const struct np_node *n, const char *text, struct node_config *out)
 {
     char err[512], name[32];

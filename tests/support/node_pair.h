@@ -105,6 +105,9 @@ struct np_node *np_peer_of(struct np_pair *p, struct np_node *n);
  * Returns buf, or NULL when cap is too small. */
 const char *np_config_text(struct np_pair *p, struct np_node *n, const char *extra, char *buf,
                            size_t cap);
+/* Replaces the first `from` in text (a NUL-terminated string in a buffer of cap bytes) by
+ * `to`: 0, or -1 when from is not there or the result would not fit. */
+int np_text_replace(char *text, size_t cap, const char *from, const char *to);
 /* Parses text (wg-quick) and applies it to n as a reload does. 0, -1 when it does not parse,
  * -2 when the node rejects it. */
 int np_apply(struct np_node *n, const char *text);
@@ -152,6 +155,11 @@ long np_udp_exchange(uint16_t port, const void *msg, size_t len, void *answer, s
  * its length prefix). Returns the answer's length. */
 long np_dns_query(uint16_t port, bool tcp, const char *name, int qtype, uint8_t *answer,
                   size_t cap);
+/* The query np_dns_query sends, into out: its length. */
+long np_dns_build(const char *name, int qtype, uint8_t *out, size_t cap);
+/* DNS over a connected stream (fd): the query after its 2-byte length, the answer likewise.
+ * The answer's length. */
+long np_dns_over_stream(int fd, const uint8_t *q, size_t len, uint8_t *answer, size_t cap);
 /* The RCODE of a DNS message (0 NOERROR, 3 NXDOMAIN). */
 int np_dns_rcode(const uint8_t *msg, size_t len);
 /* A socket with NP_IO_TIMEOUT_MS timeouts (fd < 0 passes through); 127.0.0.1:port. */

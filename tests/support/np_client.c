@@ -173,32 +173,41 @@ long np_udp_exchange(uint16_t port, const void *msg, size_t len, void *answer, s
     return n;
 }
 
-/* DNS over TCP: each message after its 2-byte length. */
-static long tcp_exchange(uint16_t port, const uint8_t *q, size_t len, uint8_t *answer, size_t cap)
-{
-    uint8_t head[2] = {(uint8_t)(len >> 8), (uint8_t)len};
-    int fd = np_tcp_connect(port);
-    long n = -1;
-    if (fd < 0)
-        return -1;
-    if (np_send_all(fd, head, 2) == 0 && np_send_all(fd, q, len) == 0 &&
-        np_recv_all(fd, head, 2) == 0) {
-        size_t want = (size_t)head[0] << 8 | head[1];
-        n = want <= cap && np_recv_all(fd, answer, want) == 0 ? (long)want : -1;
-    }
-    close(fd);
-    return n;
-}
-
-long np_dns_query(uint16_t port, bool tcp, const char *name, int qtype, uint8_t *answer, size_t cap)
+long np_dns_build(const char *name, int qtype, uint8_t *out, size_t cap)
 {
     unsigned char *q = NULL;
     int qlen = 0;
     if (ares_create_query(name, 1 /* IN */, qtype, 0x4e50, 1, &q, &qlen, 0) != ARES_SUCCESS)
         return -1;
-    long n = tcp ? tcp_exchange(port, q, (size_t)qlen, answer, cap)
-                 : np_udp_exchange(port, q, (size_t)qlen, answer, cap);
+    long n = (size_t)qlen <= cap ? qlen : -1;
+    if (n > 0)
+        memcpy(out, q, (size_t)qlen);
     ares_free_string(q);
+    return n;
+}
+
+long np_dns_over_stream(int fd, const uint8_t *q, size_t len, uint8_t *answer, size_t cap)
+{
+    uint8_t head[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+    if (np_send_all(fd, head, 2) != 0 || np_send_all(fd, q, len) != 0 ||
+        np_recv_all(fd, head, 2) != 0)
+        return -1;
+    size_t want = (size_t)head[0] << 8 | head[1];
+    return want <= cap && np_recv_all(fd, answer, want) == 0 ? (long)want : -1;
+}
+
+long np_dns_query(uint16_t port, bool tcp, const char *name, int qtype, uint8_t *answer, size_t cap)
+{
+    uint8_t q[512];
+    long qlen = np_dns_build(name, qtype, q, sizeof(q));
+    if (qlen < 0)
+        return -1;
+    if (!tcp)
+        return np_udp_exchange(port, q, (size_t)qlen, answer, cap);
+    int fd = np_tcp_connect(port);
+    long n = fd < 0 ? -1 : np_dns_over_stream(fd, q, (size_t)qlen, answer, cap);
+    if (fd >= 0)
+        close(fd);
     return n;
 }
 

@@ -2,7 +2,8 @@
  * MagicDNS as a host program sees it: real DNS queries (built and read with c-ares) to node a's
  * --dns-listen, over UDP and TCP. a answers for its peer b and for itself (A, AAAA, PTR),
  * NXDOMAIN for names under the suffix that no node has, follows a reload that renames b, and
- * forwards other names to an upstream inside the mesh.
+ * forwards other names to an upstream inside the mesh. A peer reaches the same answers at
+ * 100.100.100.100:53 through the tunnel, over UDP and TCP.
  */
 #include <ares.h>
 #include <arpa/inet.h>
@@ -148,12 +149,11 @@ static void test_nxdomain(void **state)
 static void test_reload_renames(void **state)
 {
     struct np_pair *p = *state;
-    char text[NP_CONF_MAX], *at;
+    char text[NP_CONF_MAX];
     start(p);
     assert_addr(p, "b.mesh.internal", QTYPE_A, "100.64.0.2");
     assert_non_null(np_config_text(p, &p->a, NULL, text, sizeof(text)));
-    assert_non_null(at = strstr(text, "# Name = b\n"));
-    memcpy(at, "# Name = c\n", 11);
+    assert_int_equal(np_text_replace(text, sizeof(text), "# Name = b\n", "# Name = c\n"), 0);
     assert_int_equal(np_apply(&p->a, text), 0);
     assert_addr(p, "c.mesh.internal", QTYPE_A, "100.64.0.2");
     assert_nxdomain(p, "b.mesh.internal", QTYPE_A);
@@ -181,6 +181,64 @@ static void test_upstream_in_mesh(void **state)
     assert_int_equal(p->dns_queries, 1); /* MagicDNS never asks upstream */
 }
 
+/* b asks a's MagicDNS at 100.100.100.100:53 through the tunnel (b routes that address to a),
+ * from b's SOCKS5: over UDP (UDP ASSOCIATE) and over TCP (CONNECT). Only a knows c. */
+struct tunnel_query {
+    uint16_t proxy_port;
+    int reply_udp, reply_tcp;
+    long len_udp, len_tcp;
+    uint8_t udp[512], tcp[512];
+};
+
+static void ask_through_tunnel(void *arg)
+{
+    struct tunnel_query *t = arg;
+    uint8_t q[512];
+    struct np_socks5_udp u;
+    long qlen = np_dns_build("c.mesh.internal", QTYPE_A, q, sizeof(q));
+    t->len_udp = t->len_tcp = -1;
+    if (qlen < 0)
+        return;
+    if (np_socks5_udp_open(&u, t->proxy_port, &t->reply_udp) == 0) {
+        t->len_udp = np_socks5_udp_exchange(&u, NODE_MAGICDNS_ADDR, 53, q, (size_t)qlen, t->udp,
+                                            sizeof(t->udp));
+        np_socks5_udp_close(&u);
+    }
+    int fd = np_socks5_connect(t->proxy_port, NODE_MAGICDNS_ADDR, 53, &t->reply_tcp);
+    if (fd >= 0) {
+        t->len_tcp = np_dns_over_stream(fd, q, (size_t)qlen, t->tcp, sizeof(t->tcp));
+        close(fd);
+    }
+}
+
+static void test_in_tunnel(void **state)
+{
+    struct np_pair *p = *state;
+    char text[NP_CONF_MAX], c_priv[WG_KEY_B64_LEN + 1], c_pub[WG_KEY_B64_LEN + 1], c_peer[200];
+    char got[INET6_ADDRSTRLEN];
+    np_keypair(c_priv, c_pub);
+    snprintf(c_peer, sizeof(c_peer),
+             "[Peer]\n# Name = c\nPublicKey = %s\nAllowedIPs = 100.64.0.3/32\n", c_pub);
+    assert_int_equal(np_start(p, &(struct np_setup){.a_peers = c_peer}), 0);
+    assert_non_null(np_config_text(p, &p->b, NULL, text, sizeof(text)));
+    assert_int_equal(np_text_replace(text, sizeof(text), "AllowedIPs = 100.64.0.1/32",
+                                     "AllowedIPs = 100.100.100.100/32, 100.64.0.1/32"),
+                     0);
+    assert_int_equal(np_apply(&p->b, text), 0);
+    struct tunnel_query t = {.proxy_port = np_proxy_port(&p->b)};
+    assert_int_equal(np_call(p, ask_through_tunnel, &t, 6000), 0);
+    assert_int_equal(t.reply_udp, 0);
+    assert_int_equal(t.reply_tcp, 0);
+    struct query q = {.qtype = QTYPE_A, .len = t.len_udp};
+    memcpy(q.answer, t.udp, sizeof(t.udp));
+    answer_addr(&q, got, sizeof(got));
+    assert_string_equal(got, "100.64.0.3");
+    q.len = t.len_tcp;
+    memcpy(q.answer, t.tcp, sizeof(t.tcp));
+    answer_addr(&q, got, sizeof(got));
+    assert_string_equal(got, "100.64.0.3");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +248,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nxdomain, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_reload_renames, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_upstream_in_mesh, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_in_tunnel, np_setup, np_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -151,16 +151,6 @@ static void test_peer_diff(void **state)
     np_call(f.p, conn_close, &c, 1000);
 }
 
-/* text with its first `from` replaced by `to` (the result must fit in cap). */
-static void replace(char *text, size_t cap, const char *from, const char *to)
-{
-    char *at = strstr(text, from), rest[NP_CONF_MAX];
-    assert_non_null(at);
-    snprintf(rest, sizeof(rest), "%s", at + strlen(from));
-    assert_true((size_t)(at - text) + strlen(to) + strlen(rest) < cap);
-    snprintf(at, cap - (size_t)(at - text), "%s%s", to, rest);
-}
-
 /* b itself gets one more prefix: updated in place, its session and the connection through it
  * carry on, and the new prefix routes to b. */
 static void test_changed_peer_keeps_session(void **state)
@@ -175,8 +165,9 @@ static void test_changed_peer_keeps_session(void **state)
     uint64_t hs_a = handshakes(&f.p->a);
     assert_false(route(&f.p->a, "10.9.0.1"));
     assert_non_null(np_config_text(f.p, &f.p->a, f.peers, text, sizeof(text)));
-    replace(text, sizeof(text), "AllowedIPs = 100.64.0.2/32",
-            "AllowedIPs = 10.9.0.0/24, 100.64.0.2/32");
+    assert_int_equal(np_text_replace(text, sizeof(text), "AllowedIPs = 100.64.0.2/32",
+                                     "AllowedIPs = 10.9.0.0/24, 100.64.0.2/32"),
+                     0);
     assert_int_equal(np_apply(&f.p->a, text), 0);
     assert_true(route(&f.p->a, "10.9.0.1"));
     assert_int_equal(np_call(f.p, conn_echo, &c, 4000), 0);
@@ -195,7 +186,7 @@ static void test_key_change_refused(void **state)
     char text[NP_CONF_MAX];
     start(&f, state);
     assert_non_null(np_config_text(f.p, &f.p->a, NULL, text, sizeof(text)));
-    replace(text, sizeof(text), f.p->a.priv, f.c.priv);
+    assert_int_equal(np_text_replace(text, sizeof(text), f.p->a.priv, f.c.priv), 0);
     assert_int_equal(np_apply(&f.p->a, text), -2);
     uint8_t pub[WG_KEY_LEN];
     wg_engine_public_key(f.p->a.d.engine, pub);
@@ -216,14 +207,18 @@ static void test_address_change(void **state)
     assert_int_equal(np_call(f.p, conn_open, &c, 4000), 0);
     assert_int_equal(c.reply, 0);
     assert_non_null(np_config_text(f.p, &f.p->a, f.peers, text, sizeof(text)));
-    replace(text, sizeof(text), "Address = 100.64.0.1/32", "Address = 100.64.0.7/32");
+    assert_int_equal(
+        np_text_replace(text, sizeof(text), "Address = 100.64.0.1/32", "Address = 100.64.0.7/32"),
+        0);
     assert_int_equal(np_apply(&f.p->a, text), 0);
     assert_int_equal(np_call(f.p, conn_echo, &c, 4000), 0);
     assert_false(c.echoed);
     np_call(f.p, conn_close, &c, 1000);
 
     assert_non_null(np_config_text(f.p, &f.p->b, NULL, text, sizeof(text)));
-    replace(text, sizeof(text), "AllowedIPs = 100.64.0.1/32", "AllowedIPs = 100.64.0.7/32");
+    assert_int_equal(np_text_replace(text, sizeof(text), "AllowedIPs = 100.64.0.1/32",
+                                     "AllowedIPs = 100.64.0.7/32"),
+                     0);
     assert_int_equal(np_apply(&f.p->b, text), 0);
     assert_int_equal(np_call(f.p, conn_open, &c, 4000), 0);
     assert_int_equal(c.reply, 0);
