@@ -4,7 +4,7 @@
  * handshake, no new one) and an open TCP connection through it survive, while d is gone from
  * the engine and the routes follow the new allowed IPs. New allowed IPs for b itself keep its
  * session too. A reload that changes the key is refused and changes nothing; one that changes
- * the tunnel address restarts the netstack.
+ * the tunnel address restarts the netstack (TCP connections end, UDP associations carry on).
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -39,7 +39,7 @@ static void new_keys(struct keys *k)
 
 static void start(struct fixture *f, void **state)
 {
-    char publish[64];
+    char publish[64], publish_udp[64];
     f->p = *state;
     new_keys(&f->c);
     new_keys(&f->d);
@@ -49,7 +49,9 @@ static void start(struct fixture *f, void **state)
              "[Peer]\nPublicKey = %s\nAllowedIPs = 100.64.0.5/32\n",
              f->d.pub, f->e.pub);
     snprintf(publish, sizeof(publish), "%u=127.0.0.1:%u", MESH_PORT, f->p->tcp_echo_port);
-    const char *b_flags[] = {"--publish", publish, NULL};
+    snprintf(publish_udp, sizeof(publish_udp), "udp:%u=127.0.0.1:%u", MESH_PORT,
+             f->p->udp_echo_port);
+    const char *b_flags[] = {"--publish", publish, "--publish", publish_udp, NULL};
     assert_int_equal(np_start(f->p, &(struct np_setup){.b_flags = b_flags, .a_peers = f->peers}),
                      0);
 }
@@ -195,36 +197,80 @@ static void test_key_change_refused(void **state)
     assert_int_equal(f.p->a.d.cfg.n_peers, 3);
 }
 
+/* a moves to 100.64.0.7, and b routes the new address to a. */
+static void move_a(struct fixture *f)
+{
+    char text[NP_CONF_MAX];
+    assert_non_null(np_config_text(f->p, &f->p->a, f->peers, text, sizeof(text)));
+    assert_int_equal(
+        np_text_replace(text, sizeof(text), "Address = 100.64.0.1/32", "Address = 100.64.0.7/32"),
+        0);
+    assert_int_equal(np_apply(&f->p->a, text), 0);
+    assert_non_null(np_config_text(f->p, &f->p->b, NULL, text, sizeof(text)));
+    assert_int_equal(np_text_replace(text, sizeof(text), "AllowedIPs = 100.64.0.1/32",
+                                     "AllowedIPs = 100.64.0.7/32"),
+                     0);
+    assert_int_equal(np_apply(&f->p->b, text), 0);
+}
+
 /* A new tunnel address restarts a's netstack: a connection open through the old one ends
- * (the SOCKS5 client sees it closed); once b routes the new address to a, a new connection
- * leaves from it. */
+ * (the SOCKS5 client sees it closed); a new connection leaves from the new address. */
 static void test_address_change(void **state)
 {
     struct fixture f;
-    char text[NP_CONF_MAX];
     start(&f, state);
     struct conn c = {.proxy_port = np_proxy_port(&f.p->a), .fd = -1};
     assert_int_equal(np_call(f.p, conn_open, &c, 4000), 0);
     assert_int_equal(c.reply, 0);
-    assert_non_null(np_config_text(f.p, &f.p->a, f.peers, text, sizeof(text)));
-    assert_int_equal(
-        np_text_replace(text, sizeof(text), "Address = 100.64.0.1/32", "Address = 100.64.0.7/32"),
-        0);
-    assert_int_equal(np_apply(&f.p->a, text), 0);
+    move_a(&f);
     assert_int_equal(np_call(f.p, conn_echo, &c, 4000), 0);
     assert_false(c.echoed);
     np_call(f.p, conn_close, &c, 1000);
-
-    assert_non_null(np_config_text(f.p, &f.p->b, NULL, text, sizeof(text)));
-    assert_int_equal(np_text_replace(text, sizeof(text), "AllowedIPs = 100.64.0.1/32",
-                                     "AllowedIPs = 100.64.0.7/32"),
-                     0);
-    assert_int_equal(np_apply(&f.p->b, text), 0);
     assert_int_equal(np_call(f.p, conn_open, &c, 4000), 0);
     assert_int_equal(c.reply, 0);
     assert_int_equal(np_call(f.p, conn_echo, &c, 4000), 0);
     assert_true(c.echoed);
     np_call(f.p, conn_close, &c, 1000);
+}
+
+/* A UDP association outlives the netstack: its flows close with the old stack, and the next
+ * datagram opens a new flow from the new address. */
+struct assoc {
+    uint16_t proxy_port;
+    struct np_socks5_udp u;
+    int reply;
+    bool echoed;
+};
+
+static void assoc_open(void *arg)
+{
+    struct assoc *a = arg;
+    np_socks5_udp_open(&a->u, a->proxy_port, &a->reply);
+}
+
+static void assoc_echo(void *arg)
+{
+    struct assoc *a = arg;
+    char back[16];
+    long n =
+        np_socks5_udp_exchange(&a->u, "100.64.0.2", MESH_PORT, "datagram", 8, back, sizeof(back));
+    a->echoed = n == 8 && memcmp(back, "datagram", 8) == 0;
+}
+
+static void test_address_change_udp(void **state)
+{
+    struct fixture f;
+    start(&f, state);
+    struct assoc a = {.proxy_port = np_proxy_port(&f.p->a), .u = {.ctl = -1, .udp = -1}};
+    assert_int_equal(np_call(f.p, assoc_open, &a, 4000), 0);
+    assert_int_equal(a.reply, 0);
+    assert_int_equal(np_call(f.p, assoc_echo, &a, 4000), 0);
+    assert_true(a.echoed);
+    move_a(&f);
+    assert_int_equal(np_call(f.p, assoc_echo, &a, 4000), 0);
+    assert_true(a.echoed);
+    assert_int_equal(f.p->udp_echo_received, 2);
+    np_socks5_udp_close(&a.u);
 }
 
 int main(void)
@@ -234,6 +280,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changed_peer_keeps_session, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_key_change_refused, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_address_change, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_address_change_udp, np_setup, np_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
