@@ -40,7 +40,7 @@ static void node_init(struct np_node *n, const char *name, const char *addr4, co
     wg_key_from_base64(n->pub_key, n->pub, WG_KEY_B64_LEN);
 }
 
-struct np_node *np_peer_of(struct np_pair *p, struct np_node *n)
+static struct np_node *peer_of(struct np_pair *p, struct np_node *n)
 {
     return n == &p->a ? &p->b : &p->a;
 }
@@ -48,7 +48,7 @@ struct np_node *np_peer_of(struct np_pair *p, struct np_node *n)
 const char *np_config_text(struct np_pair *p, struct np_node *n, const char *extra, char *buf,
                            size_t cap)
 {
-    const struct np_node *o = np_peer_of(p, n);
+    const struct np_node *o = peer_of(p, n);
     char endpoint[64] = "";
     if (o->up)
         snprintf(endpoint, sizeof(endpoint), "Endpoint = 127.0.0.1:%u\n", np_wg_port(o));
@@ -234,17 +234,6 @@ int np_run_until(struct np_pair *p, bool (*cond)(void *arg), void *arg, unsigned
         uv_run(&p->loop, UV_RUN_ONCE);
     uv_timer_stop(&p->tick);
     return met ? 0 : -1;
-}
-
-static bool never(void *arg)
-{
-    (void)arg;
-    return false;
-}
-
-void np_run_for(struct np_pair *p, unsigned ms)
-{
-    np_run_until(p, never, NULL, ms);
 }
 
 struct np_job {

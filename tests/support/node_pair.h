@@ -96,8 +96,6 @@ uint16_t np_wg_port(const struct np_node *n);
 uint16_t np_proxy_port(const struct np_node *n);
 uint16_t np_dns_port(const struct np_node *n);
 uint16_t np_forward_port(const struct np_node *n, size_t i);
-/* The other node of the pair. */
-struct np_node *np_peer_of(struct np_pair *p, struct np_node *n);
 
 /* n's wg-quick text as np_start configures it (its key, addresses and np_setup's interface
  * lines; the other node as a peer, with its endpoint once that node is up), then extra
@@ -117,8 +115,6 @@ void np_keypair(char priv[WG_KEY_B64_LEN + 1], char pub[WG_KEY_B64_LEN + 1]);
 /* Runs the loop until cond(arg) is true (checked every loop turn, at least every millisecond)
  * or timeout_ms pass. 0, or -1 on timeout. */
 int np_run_until(struct np_pair *p, bool (*cond)(void *arg), void *arg, unsigned timeout_ms);
-/* Runs the loop for ms milliseconds. */
-void np_run_for(struct np_pair *p, unsigned ms);
 /* Runs fn(arg) on a thread while the loop runs, for clients with blocking sockets (whose
  * operations time out by themselves, np_client.c). 0, or -1 if fn took more than timeout_ms
  * (it is still waited for). */
@@ -162,7 +158,8 @@ long np_dns_build(const char *name, int qtype, uint8_t *out, size_t cap);
 long np_dns_over_stream(int fd, const uint8_t *q, size_t len, uint8_t *answer, size_t cap);
 /* The RCODE of a DNS message (0 NOERROR, 3 NXDOMAIN). */
 int np_dns_rcode(const uint8_t *msg, size_t len);
-/* A socket with NP_IO_TIMEOUT_MS timeouts (fd < 0 passes through); 127.0.0.1:port. */
+/* For np_socks5.c: a socket with NP_IO_TIMEOUT_MS timeouts (fd < 0 passes through);
+ * 127.0.0.1:port. */
 int np_with_timeouts(int fd);
 struct sockaddr_in np_loopback(uint16_t port);
 
