@@ -138,7 +138,8 @@ static int start_engine_on_port(struct node_daemon *d, char *err, size_t errlen)
 {
     uint16_t mtu = d->have_config ? d->cfg.mtu : 0;
     uint16_t port = d->have_config ? d->cfg.listen_port : 0, saved = 0;
-    bool keep_port = !d->opts.config_path && !d->opts.netmap_path && port == 0;
+    /* A configuration from memory (node_daemon_start_config) leaves config_path empty. */
+    bool keep_port = d->config_path[0] && !d->opts.config_path && !d->opts.netmap_path && port == 0;
     if (keep_port && node_state_load_port(d->state_dir, &saved) == 0)
         port = saved;
     if (start_engine(d, port, mtu, err, errlen) != 0) {

@@ -8,12 +8,14 @@
 
 #include "forward.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NP_STOP_MS 7000 /* a proxy drains open connections for 5 s (daemon.c) */
 #define NP_CALL_GRACE_MS (4 * NP_IO_TIMEOUT_MS)
@@ -98,12 +100,12 @@ static const char *log_level(void)
     return v && *v ? v : "error";
 }
 
-static int node_options_for(const char *const *flags, struct node_options *o)
+static int node_options_for(const char *state_dir, const char *const *flags, struct node_options *o)
 {
     /* Port 1 only passes the flag parser: the listeners get port 0 below. */
     const char *argv[64] = {"up",           "--proxy",     "127.0.0.1:1",
                             "--dns-listen", "127.0.0.1:1", "--log-level",
-                            log_level(),    "--state-dir", "/nonexistent/tunless-node-pair"};
+                            log_level(),    "--state-dir", state_dir};
     int argc = 9;
     for (size_t i = 0; flags && flags[i]; i++) {
         if (argc + 1 >= (int)(sizeof(argv) / sizeof(argv[0])))
@@ -129,7 +131,7 @@ static int start_node(struct np_pair *p, struct np_node *n, const char *const *f
     struct node_config c;
     if (!np_config_text(p, n, n->extra, text, sizeof(text)) || parse_text(n, text, &c) != 0)
         return -1;
-    if (node_options_for(flags, &o) != 0) {
+    if (node_options_for(p->state_dir, flags, &o) != 0) {
         node_config_free(&c);
         return -1;
     }
@@ -144,8 +146,13 @@ static int start_node(struct np_pair *p, struct np_node *n, const char *const *f
 int np_init(struct np_pair *p)
 {
     memset(p, 0, sizeof(*p));
-    if (sodium_init() < 0 || uv_loop_init(&p->loop) != 0)
+    snprintf(p->state_dir, sizeof(p->state_dir), "/tmp/tunless-node-pair-XXXXXX");
+    if (sodium_init() < 0 || !mkdtemp(p->state_dir))
         return -1;
+    if (uv_loop_init(&p->loop) != 0) {
+        rmdir(p->state_dir);
+        return -1;
+    }
     uv_timer_init(&p->loop, &p->tick);
     uv_unref((uv_handle_t *)&p->tick); /* it wakes the loop but never keeps it alive */
     node_init(&p->a, "a", "100.64.0.1", "fd7a:115c:a1e0::1");
@@ -307,8 +314,13 @@ int np_stop(struct np_pair *p)
     uv_run(&p->loop, UV_RUN_NOWAIT);
     free_node(&p->a);
     free_node(&p->b);
+    int ret = 0;
+    if (rmdir(p->state_dir) != 0) {
+        fprintf(stderr, "node_pair: the nodes wrote into %s (%s)\n", p->state_dir, strerror(errno));
+        ret = -1;
+    }
     if (uv_loop_close(&p->loop) == 0)
-        return 0;
+        return ret;
     /* Left open (inactive handles count too): a leak the test reports. */
     uv_walk(&p->loop, report_handle, NULL);
     return -1;

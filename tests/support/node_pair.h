@@ -61,7 +61,8 @@ struct np_pair {
     unsigned udp_echo_received; /* datagrams the UDP echo server took */
     unsigned dns_queries;       /* queries the DNS server answered */
     uint8_t udp_buf[65536];
-    bool stopped; /* np_stop ran: the loop is closed */
+    char state_dir[64]; /* the nodes' --state-dir: must stay empty (their keys are in memory) */
+    bool stopped;       /* np_stop ran: the loop is closed */
 };
 
 struct np_setup {
@@ -80,7 +81,8 @@ int np_init(struct np_pair *p);
 int np_start(struct np_pair *p, const struct np_setup *s);
 /* Stops both nodes and the echo servers, runs the loop until nothing is left (at most a few
  * seconds), frees what the nodes leave to their owner and closes the loop. 0, or -1 with the
- * handles still open listed on stderr. Once stopped, it does nothing and returns 0. */
+ * handles still open listed on stderr, or when the nodes wrote into their state directory.
+ * Once stopped, it does nothing and returns 0. */
 int np_stop(struct np_pair *p);
 
 /* For cmocka_unit_test_setup_teardown: setup puts a heap np_pair after np_init in *state;
