@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "key.h"
 
 static bool is_help(const char *arg)
@@ -49,7 +50,7 @@ static int read_key_stdin(uint8_t key[WG_KEY_LEN])
         len--;
     while (start < len && isspace((unsigned char)buf[start]))
         start++;
-    ret = wg_key_from_base64(key, buf + start, len - start);
+    ret = cfg_key_from_base64(key, buf + start, len - start) == 0 ? 0 : -1;
     sodium_memzero(buf, sizeof(buf));
     return ret;
 }

@@ -69,15 +69,15 @@ static void proxy_log(void *ctx, enum proxy_log_level level, const char *msg)
 
 /* ---- configuration ---- */
 
-static int load_config(struct node_daemon *d, struct node_config *out, char *err, size_t errlen)
+static int load_config(struct node_daemon *d, struct cfg_config *out, char *err, size_t errlen)
 {
     if (d->opts.netmap_path)
-        return node_config_parse_netmap(d->config_path, out, err, errlen);
-    return node_config_parse_ini(d->config_path, out, err, errlen);
+        return cfg_parse_netmap(d->config_path, out, err, errlen);
+    return cfg_parse_ini(d->config_path, out, err, errlen);
 }
 
 /* The configuration's key, or the state directory's. */
-static int choose_key(struct node_daemon *d, struct node_config *c, char *err, size_t errlen)
+static int choose_key(struct node_daemon *d, struct cfg_config *c, char *err, size_t errlen)
 {
     if (c && c->has_private_key) {
         memcpy(d->private_key, c->private_key, WG_KEY_LEN);
@@ -93,10 +93,10 @@ static int choose_key(struct node_daemon *d, struct node_config *c, char *err, s
     /* The configuration now has its key: check it as a whole again (our key as a peer...). */
     memcpy(c->private_key, d->private_key, WG_KEY_LEN);
     c->has_private_key = true;
-    return node_config_validate(c, err, errlen);
+    return cfg_validate(c, err, errlen);
 }
 
-static void log_warnings(struct node_daemon *d, const struct node_config *c)
+static void log_warnings(struct node_daemon *d, const struct cfg_config *c)
 {
     char q[1024];
     for (size_t i = 0; i < c->n_warnings; i++)
@@ -162,16 +162,16 @@ static int start_engine_on_port(struct node_daemon *d, char *err, size_t errlen)
 
 static void stop_stack(struct node_daemon *d);
 
-static int start_stack(struct node_daemon *d, const struct node_config *c, char *err, size_t errlen)
+static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *err, size_t errlen)
 {
     struct ns_config nc = {.mtu = c->mtu};
     for (size_t i = 0; i < c->n_addresses; i++) {
-        const struct wg_allowed_ip *a = &c->addresses[i];
+        const struct base_addr *a = &c->addresses[i].addr;
         ns_addr *slot = a->family == AF_INET ? &nc.addr4 : &nc.addr6;
         if (slot->family)
             continue; /* the netstack takes one address per family: the first */
         slot->family = a->family;
-        memcpy(slot->ip, a->addr, a->family == AF_INET ? 4 : 16);
+        memcpy(slot->ip, a->ip, base_addr_len(a));
     }
     d->stack = ns_stack_new(d->loop, &nc, output_to_engine, d);
     if (!d->stack) {
@@ -222,12 +222,14 @@ static void print_peer_block(struct node_daemon *d)
 
 /* ---- proxies ---- */
 
-static int start_proxy(struct node_daemon *d, const struct node_hostport *hp,
+static int start_proxy(struct node_daemon *d, const struct base_endpoint *ep,
                        enum proxy_protocols protocols, char *err, size_t errlen)
 {
+    char host[BASE_ADDR_STRLEN];
+    base_addr_format(&ep->addr, host, sizeof(host));
     struct proxy_config pc = {
-        .bind_addr = hp->host,
-        .port = hp->port,
+        .bind_addr = host,
+        .port = ep->port,
         .protocols = protocols,
         .username = d->opts.proxy_user,
         .password = d->opts.proxy_pass,
@@ -238,7 +240,7 @@ static int start_proxy(struct node_daemon *d, const struct node_hostport *hp,
     int uverr = 0;
     struct proxy_server *srv = proxy_server_new(d->loop, &pc, &uverr);
     if (!srv) {
-        snprintf(err, errlen, "proxy listener %s:%u: %s", hp->host, hp->port, uv_strerror(uverr));
+        snprintf(err, errlen, "proxy listener %s:%u: %s", host, ep->port, uv_strerror(uverr));
         return -1;
     }
     d->proxies[d->n_proxies++] = srv;
@@ -246,7 +248,7 @@ static int start_proxy(struct node_daemon *d, const struct node_hostport *hp,
              protocols == PROXY_BOTH     ? "socks5+http"
              : protocols == PROXY_SOCKS5 ? "socks5"
                                          : "http",
-             hp->host, hp->port);
+             host, ep->port);
     return 0;
 }
 
@@ -259,11 +261,13 @@ static int start_forwards(struct node_daemon *d, char *err, size_t errlen)
     }
     for (size_t i = 0; i < d->opts.n_forwards; i++) {
         const struct node_forward *f = &d->opts.forwards[i];
+        char addr[BASE_ADDR_STRLEN];
         d->forwards[i] = node_forward_start(d->loop, &d->dialer, f, err, errlen);
         if (!d->forwards[i])
             return -1;
         node_log(&d->log, BASE_LOG_INFO, "listening",
-                 "service=forward addr=%s port=%u target=%s:%u", f->listen.host, f->listen.port,
+                 "service=forward addr=%s port=%u target=%s:%u",
+                 base_addr_format(&f->listen.addr, addr, sizeof(addr)), f->listen.port,
                  f->target.host, f->target.port);
     }
     return 0;
@@ -283,7 +287,7 @@ static int start_proxies(struct node_daemon *d, char *err, size_t errlen)
 
 /* ---- reload ---- */
 
-static bool same_addresses(const struct node_config *a, const struct node_config *b)
+static bool same_addresses(const struct cfg_config *a, const struct cfg_config *b)
 {
     return a->mtu == b->mtu && a->n_addresses == b->n_addresses &&
            memcmp(a->addresses, b->addresses, a->n_addresses * sizeof(*a->addresses)) == 0;
@@ -291,7 +295,7 @@ static bool same_addresses(const struct node_config *a, const struct node_config
 
 static void reload(struct node_daemon *d)
 {
-    struct node_config next;
+    struct cfg_config next;
     char err[512], q[600];
     if (!d->config_path[0] || access(d->config_path, R_OK) != 0) {
         node_log(&d->log, BASE_LOG_WARN, "reload_skipped", "reason=%s",
@@ -306,9 +310,9 @@ static void reload(struct node_daemon *d)
     node_daemon_apply(d, &next);
 }
 
-int node_daemon_apply(struct node_daemon *d, struct node_config *next_in)
+int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
 {
-    struct node_config next = *next_in;
+    struct cfg_config next = *next_in;
     char err[512], q[600];
     memset(next_in, 0, sizeof(*next_in));
     log_warnings(d, &next);
@@ -322,7 +326,7 @@ int node_daemon_apply(struct node_daemon *d, struct node_config *next_in)
         node_log(
             &d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
             base_log_quote(q, sizeof(q), "PrivateKey or ListenPort changed: restart the node"));
-        node_config_free(&next);
+        cfg_free(&next);
         return -1;
     }
     sodium_memzero(key_before, WG_KEY_LEN);
@@ -330,7 +334,7 @@ int node_daemon_apply(struct node_daemon *d, struct node_config *next_in)
         node_log(&d->log, BASE_LOG_WARN, "listen_port_unchanged", "want=%u have=%u reason=%s",
                  next.listen_port, wg_engine_port(d->engine),
                  base_log_quote(q, sizeof(q), "the UDP port changes only on restart"));
-    struct node_config old = d->cfg;
+    struct cfg_config old = d->cfg;
     bool had = d->have_config;
     d->cfg = next;
     d->have_config = true;
@@ -346,7 +350,7 @@ int node_daemon_apply(struct node_daemon *d, struct node_config *next_in)
                  base_log_quote(q, sizeof(q), err));
     node_log(&d->log, BASE_LOG_INFO, "reloaded", "file=%s peers=%zu", d->cfg.file, d->cfg.n_peers);
     if (had)
-        node_config_free(&old);
+        cfg_free(&old);
     return 0;
 }
 
@@ -512,7 +516,7 @@ int node_check(struct node_options *opts)
             printf("warning: %s\n", d.cfg.warnings[i]);
         printf("%s: ok: %zu address(es), %zu peer(s), listen port %u, MTU %u\n", d.cfg.file,
                d.cfg.n_addresses, d.cfg.n_peers, d.cfg.listen_port, d.cfg.mtu);
-        node_config_free(&d.cfg);
+        cfg_free(&d.cfg);
     }
     node_options_free(&d.opts);
     return code;
@@ -567,9 +571,11 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
                             errlen) != 0)
         return -1;
     d->dialer.resolver = node_magicdns_proxy_resolver(&d->dns);
+    char addr[BASE_ADDR_STRLEN];
     if (d->opts.dns_listen_on)
         node_log(&d->log, BASE_LOG_INFO, "listening", "service=dns addr=%s port=%u",
-                 d->opts.dns_listen.host, d->opts.dns_listen.port);
+                 base_addr_format(&d->opts.dns_listen.addr, addr, sizeof(addr)),
+                 d->opts.dns_listen.port);
     if (d->have_config && start_stack(d, &d->cfg, err, errlen) != 0)
         return -1;
     if (start_proxies(d, err, errlen) != 0 || start_forwards(d, err, errlen) != 0)
@@ -587,7 +593,7 @@ int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_option
 }
 
 int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node_options *opts,
-                             struct node_config *cfg)
+                             struct cfg_config *cfg)
 {
     char err[512];
     memset(d, 0, sizeof(*d));

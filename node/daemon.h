@@ -37,7 +37,7 @@ struct node_daemon {
     struct node_log log;
     char state_dir[4096];
 
-    struct node_config cfg; /* the applied configuration; zeroed = none yet */
+    struct cfg_config cfg; /* the applied configuration; zeroed = none yet */
     bool have_config;
     uint8_t private_key[WG_KEY_LEN];
     bool key_from_state;         /* the key is the state directory's (no PrivateKey configured) */
@@ -75,11 +75,11 @@ int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_option
  * file opts names; nothing is read from disk or watched. Takes cfg (and opts) whatever the
  * outcome. */
 int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node_options *opts,
-                             struct node_config *cfg);
+                             struct cfg_config *cfg);
 /* Applies next as a reload applies the file's: unchanged peers keep their sessions, new
  * addresses restart the netstack, DNS follows. Takes next. Returns 0, or -1 (logged) when next
  * needs a restart instead (another PrivateKey or ListenPort). */
-int node_daemon_apply(struct node_daemon *d, struct node_config *next);
+int node_daemon_apply(struct node_daemon *d, struct cfg_config *next);
 void node_daemon_stop(struct node_daemon *d);
 
 /* publish.c: --publish on the stack's tunnel addresses (not on 100.100.100.100); stop ends
@@ -91,7 +91,7 @@ void node_publish_stop(struct node_daemon *d);
  * and keep re-resolving those that go silent. node_peers_apply diffs against old (NULL at
  * start): peers that did not change are not touched, so their sessions survive.
  * node_peers_stop cancels resolutions; their callbacks still run once, and free themselves. */
-int node_peers_apply(struct node_daemon *d, const struct node_config *old);
+int node_peers_apply(struct node_daemon *d, const struct cfg_config *old);
 void node_peers_stop(struct node_daemon *d);
 
 #endif

@@ -551,7 +551,7 @@ void node_dialer_close(struct node_dialer *d)
     uv_close((uv_handle_t *)&d->idle, NULL);
 }
 
-void node_target_from_hostport(const struct node_hostport *hp, struct proxy_target *t)
+void node_target_from_hostport(const struct cfg_hostport *hp, struct proxy_target *t)
 {
     memset(t, 0, sizeof(*t));
     t->proto = PROXY_TCP;

@@ -66,6 +66,6 @@ int node_proxy_err(int ns_err);
 void node_endpoint_to_sockaddr(const ns_endpoint *ep, struct sockaddr_storage *ss);
 /* A TCP target from a --forward/--publish host:port: an address if the host is an IP literal,
  * else a name for the dialer to resolve. */
-void node_target_from_hostport(const struct node_hostport *hp, struct proxy_target *t);
+void node_target_from_hostport(const struct cfg_hostport *hp, struct proxy_target *t);
 
 #endif

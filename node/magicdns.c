@@ -22,29 +22,22 @@ struct dns_build {
     char suffix[256];
 };
 
-static void ipport_text(const struct node_ipport *ip, char *out, size_t cap)
-{
-    char a[INET6_ADDRSTRLEN];
-    inet_ntop(ip->family, ip->addr, a, sizeof(a));
-    snprintf(out, cap, ip->family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, ip->port);
-}
-
 /* A peer's MagicDNS addresses: its host routes (/32, /128) among its allowed IPs. */
-static size_t peer_addrs(const struct node_peer *p, struct dns_addr *out)
+static size_t peer_addrs(const struct cfg_peer *p, struct dns_addr *out)
 {
     size_t n = 0;
     for (size_t i = 0; i < p->n_allowed_ips; i++) {
-        const struct wg_allowed_ip *a = &p->allowed_ips[i];
-        if (a->cidr != (a->family == AF_INET ? 32 : 128))
+        const struct base_prefix *a = &p->allowed_ips[i];
+        if (a->bits != base_addr_len(&a->addr) * 8)
             continue;
-        out[n].family = a->family;
-        memcpy(out[n].ip, a->addr, 16);
+        out[n].family = a->addr.family;
+        memcpy(out[n].ip, a->addr.ip, 16);
         n++;
     }
     return n;
 }
 
-static size_t count_addrs(const struct node_config *c)
+static size_t count_addrs(const struct cfg_config *c)
 {
     size_t n = c->n_addresses;
     for (size_t i = 0; i < c->n_peers; i++)
@@ -52,14 +45,14 @@ static size_t count_addrs(const struct node_config *c)
     return n;
 }
 
-static void build_hosts(struct dns_build *b, const struct node_config *c)
+static void build_hosts(struct dns_build *b, const struct cfg_config *c)
 {
     struct dns_addr *next = b->addrs;
     size_t nh = 0;
     if (c->name && c->n_addresses) {
         for (size_t i = 0; i < c->n_addresses; i++) {
-            next[i].family = c->addresses[i].family;
-            memcpy(next[i].ip, c->addresses[i].addr, 16);
+            next[i].family = c->addresses[i].addr.family;
+            memcpy(next[i].ip, c->addresses[i].addr.ip, 16);
         }
         b->hosts[nh++] = (struct dns_host){c->name, next, c->n_addresses};
         next += c->n_addresses;
@@ -75,14 +68,14 @@ static void build_hosts(struct dns_build *b, const struct node_config *c)
     b->cfg.n_hosts = nh;
 }
 
-static void build_records_and_upstreams(struct dns_build *b, const struct node_config *c)
+static void build_records_and_upstreams(struct dns_build *b, const struct cfg_config *c)
 {
     for (size_t i = 0; i < c->n_records; i++) {
-        const struct node_dns_record *r = &c->records[i];
-        inet_ntop(r->family, r->addr, b->record_values[i], INET6_ADDRSTRLEN);
+        const struct cfg_dns_record *r = &c->records[i];
+        base_addr_format(&r->addr, b->record_values[i], INET6_ADDRSTRLEN);
         b->records[i] =
             (struct dns_record){.name = r->name,
-                                .type = r->family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA,
+                                .type = r->addr.family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA,
                                 .value = b->record_values[i]};
     }
     b->cfg.records = b->records;
@@ -90,16 +83,16 @@ static void build_records_and_upstreams(struct dns_build *b, const struct node_c
 
     size_t k = 0;
     for (size_t i = 0; i < c->n_resolvers; i++, k++) {
-        ipport_text(&c->resolvers[i], b->upstreams[k], sizeof(b->upstreams[k]));
+        base_endpoint_format(&c->resolvers[i], b->upstreams[k], sizeof(b->upstreams[k]));
         b->upstream_ptrs[k] = b->upstreams[k];
     }
     b->cfg.upstreams = b->upstream_ptrs;
     b->cfg.n_upstreams = c->n_resolvers;
     for (size_t i = 0; i < c->n_routes; i++) {
-        const struct node_dns_route *r = &c->routes[i];
+        const struct cfg_dns_route *r = &c->routes[i];
         const char **servers = b->upstream_ptrs + k;
         for (size_t j = 0; j < r->n_resolvers; j++, k++) {
-            ipport_text(&r->resolvers[j], b->upstreams[k], sizeof(b->upstreams[k]));
+            base_endpoint_format(&r->resolvers[j], b->upstreams[k], sizeof(b->upstreams[k]));
             b->upstream_ptrs[k] = b->upstreams[k];
         }
         b->routes[i] = (struct dns_route){r->suffix, servers, r->n_resolvers};
@@ -121,7 +114,7 @@ static void build_free(struct dns_build *b)
     free(b->routes);
 }
 
-static int build(struct dns_build *b, const struct node_options *o, const struct node_config *c)
+static int build(struct dns_build *b, const struct node_options *o, const struct cfg_config *c)
 {
     memset(b, 0, sizeof(*b));
     /* The netmap's suffix wins; wg-quick mode takes --dns-suffix. No trailing dot here. */
@@ -154,7 +147,7 @@ static int build(struct dns_build *b, const struct node_options *o, const struct
 }
 
 int node_magicdns_apply(struct node_magicdns *m, const struct node_options *o,
-                        const struct node_config *cfg, char *err, size_t errlen)
+                        const struct cfg_config *cfg, char *err, size_t errlen)
 {
     struct dns_build b;
     if (build(&b, o, cfg) != 0) {
@@ -179,7 +172,7 @@ int node_magicdns_apply(struct node_magicdns *m, const struct node_options *o,
 }
 
 int node_magicdns_start(struct node_magicdns *m, uv_loop_t *loop, const struct node_options *o,
-                        const struct node_config *cfg, char *err, size_t errlen)
+                        const struct cfg_config *cfg, char *err, size_t errlen)
 {
     memset(m, 0, sizeof(*m));
     m->loop = loop;
@@ -187,15 +180,12 @@ int node_magicdns_start(struct node_magicdns *m, uv_loop_t *loop, const struct n
         return -1;
     if (!o->dns_listen_on)
         return 0;
-    /* Port 0 takes any (dns_listener_port tells which). */
-    struct base_endpoint ep = {.port = o->dns_listen.port};
     struct sockaddr_storage ss;
-    char spec[NODE_HOST_MAX + 16];
-    snprintf(spec, sizeof(spec), strchr(o->dns_listen.host, ':') ? "[%s]:%u" : "%s:%u",
-             o->dns_listen.host, o->dns_listen.port);
+    char spec[BASE_ENDPOINT_STRLEN];
+    base_endpoint_format(&o->dns_listen, spec, sizeof(spec));
     int ret = -1;
-    if (base_addr_parse(&ep.addr, o->dns_listen.host, strlen(o->dns_listen.host)) == 0 &&
-        base_endpoint_to_sockaddr(&ep, &ss) > 0)
+    /* Port 0 takes any (dns_listener_port tells which). */
+    if (base_endpoint_to_sockaddr(&o->dns_listen, &ss) > 0)
         ret = dns_listener_start(loop, m->resolver, (struct sockaddr *)&ss, NULL, &m->listener);
     if (ret != 0) {
         snprintf(err, errlen, "DNS listener %s: %s", spec,

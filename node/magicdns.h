@@ -47,9 +47,9 @@ struct node_magicdns {
 
 /* Creates the resolver from cfg (NULL: no configuration yet) and starts --dns-listen. */
 int node_magicdns_start(struct node_magicdns *m, uv_loop_t *loop, const struct node_options *o,
-                        const struct node_config *cfg, char *err, size_t errlen);
+                        const struct cfg_config *cfg, char *err, size_t errlen);
 int node_magicdns_apply(struct node_magicdns *m, const struct node_options *o,
-                        const struct node_config *cfg, char *err, size_t errlen);
+                        const struct cfg_config *cfg, char *err, size_t errlen);
 /* Serves 100.100.100.100:53 (UDP, TCP) on stack, and routes upstreams that covers() says are
  * inside the mesh through it. */
 int node_magicdns_attach(struct node_magicdns *m, ns_stack *stack, node_dns_covers_fn covers,

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <arpa/inet.h>
 #include <getopt.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -28,55 +27,33 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 static int parse_port(const char *s, uint16_t *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > 65535)
-        return -1;
-    *out = (uint16_t)v;
-    return 0;
+    return base_port_parse(s, strlen(s), out, 0) == 0 ? 0 : -1;
 }
 
-int node_parse_hostport(const char *spec, const char *default_host, struct node_hostport *out)
+int node_parse_hostport(const char *spec, const char *default_host, struct cfg_hostport *out)
 {
-    const char *colon = strrchr(spec, ':');
-    const char *host = spec, *port = spec;
-    size_t host_len = 0;
-
     memset(out, 0, sizeof(*out));
-    if (spec[0] == '[') { /* [v6]:port */
-        const char *close = strchr(spec, ']');
-        if (!close || close[1] != ':')
-            return -1;
-        host = spec + 1;
-        host_len = (size_t)(close - host);
-        port = close + 2;
-    } else if (colon) {
-        if (strchr(spec, ':') != colon) /* bare IPv6 without brackets is ambiguous */
-            return -1;
-        host_len = (size_t)(colon - spec);
-        port = colon + 1;
+    const char *port = spec[0] == ':' ? spec + 1 : spec;
+    if (default_host && parse_port(port, &out->port) == 0) {
+        snprintf(out->host, sizeof(out->host), "%s", default_host);
+        return 0;
     }
-    if (host_len == 0) {
-        if (!default_host)
-            return -1;
-        host = default_host;
-        host_len = strlen(default_host);
-    }
-    if (host_len >= sizeof(out->host) || parse_port(port, &out->port) != 0)
-        return -1;
-    memcpy(out->host, host, host_len);
-    out->host[host_len] = '\0';
-    return 0;
+    return base_hostport_parse(spec, strlen(spec), out->host, sizeof(out->host), &out->port, 0,
+                               NULL) == 0
+               ? 0
+               : -1;
 }
 
 /* Listeners bind addresses, not names: an IP literal, or "localhost" for the loopback. */
-static int listen_host_ok(struct node_hostport *hp)
+int node_parse_listen(const char *spec, struct base_endpoint *out)
 {
-    unsigned char buf[16];
-    if (strcmp(hp->host, "localhost") == 0)
-        snprintf(hp->host, sizeof(hp->host), "%s", LOOPBACK);
-    return inet_pton(AF_INET, hp->host, buf) == 1 || inet_pton(AF_INET6, hp->host, buf) == 1;
+    struct cfg_hostport hp;
+    memset(out, 0, sizeof(*out));
+    if (node_parse_hostport(spec, LOOPBACK, &hp) != 0)
+        return -1;
+    const char *host = strcmp(hp.host, "localhost") == 0 ? LOOPBACK : hp.host;
+    out->port = hp.port;
+    return base_addr_parse(&out->addr, host, strlen(host)) == 0 ? 0 : -1;
 }
 
 /* "tcp:" or "udp:" prefix, TCP when absent. Returns the rest of the spec. */
@@ -106,14 +83,14 @@ static int split_eq(const char *spec, char *left, size_t cap, const char **right
 
 int node_parse_forward(const char *spec, struct node_forward *out)
 {
-    char left[NODE_HOST_MAX + 8];
+    char left[BASE_HOST_MAX + 8];
     const char *right;
 
     memset(out, 0, sizeof(*out));
     spec = parse_proto(spec, &out->proto);
     if (split_eq(spec, left, sizeof(left), &right) != 0)
         return -1;
-    if (node_parse_hostport(left, LOOPBACK, &out->listen) != 0 || !listen_host_ok(&out->listen))
+    if (node_parse_listen(left, &out->listen) != 0)
         return -1;
     return node_parse_hostport(right, NULL, &out->target);
 }
@@ -241,14 +218,14 @@ static int grow_append(void **arr, size_t *n, size_t size, const void *item)
     return 0;
 }
 
-static int apply_listen(const char *flag, const char *v, bool *on, struct node_hostport *hp,
+static int apply_listen(const char *flag, const char *v, bool *on, struct base_endpoint *ep,
                         char *err, size_t errlen)
 {
     if (strcmp(v, "off") == 0) {
         *on = false;
         return 0;
     }
-    if (node_parse_hostport(v, LOOPBACK, hp) != 0 || !listen_host_ok(hp))
+    if (node_parse_listen(v, ep) != 0)
         return fail(err, errlen, "--%s %s: want IP:PORT, [IPv6]:PORT or PORT", flag, v);
     *on = true;
     return 0;
@@ -342,7 +319,7 @@ static int finish(struct node_options *o, char *err, size_t errlen)
 {
     /* The combined listener is the default only when no dedicated one was asked for. */
     if (!o->proxy_on && o->proxy.port == 0 && !o->socks5_on && !o->http_proxy_on) {
-        node_parse_hostport(DEFAULT_PROXY, NULL, &o->proxy);
+        node_parse_listen(DEFAULT_PROXY, &o->proxy);
         o->proxy_on = true;
     }
     if (!o->dns_suffix && dup_string(&o->dns_suffix, "mesh.internal") != 0)

@@ -1,5 +1,7 @@
 #include "state.h"
 
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -67,7 +69,7 @@ static int read_key(const char *path, uint8_t priv[WG_KEY_LEN], char *err, size_
     close(fd);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
-    int ret = n > 0 ? wg_key_from_base64(priv, buf, (size_t)n) : -1;
+    int ret = n > 0 && cfg_key_from_base64(priv, buf, (size_t)n) == 0 ? 0 : -1;
     sodium_memzero(buf, sizeof(buf));
     if (ret != 0)
         snprintf(err, errlen, "%s: not a base64 private key", path);

@@ -39,7 +39,7 @@ static void node_init(struct np_node *n, const char *name, const char *addr4, co
     n->addr4 = addr4;
     n->addr6 = addr6;
     np_keypair(n->priv, n->pub);
-    wg_key_from_base64(n->pub_key, n->pub, WG_KEY_B64_LEN);
+    cfg_key_from_base64(n->pub_key, n->pub, WG_KEY_B64_LEN);
 }
 
 static struct np_node *peer_of(struct np_pair *p, struct np_node *n)
@@ -73,11 +73,11 @@ int np_text_replace(char *text, size_t cap, const char *from, const char *to)
     return 0;
 }
 
-static int parse_text(const struct np_node *n, const char *text, struct node_config *out)
+static int parse_text(const struct np_node *n, const char *text, struct cfg_config *out)
 {
     char err[512], name[32];
     snprintf(name, sizeof(name), "node-%s.conf", n->name);
-    if (node_config_parse_ini_buffer(name, text, strlen(text), out, err, sizeof(err)) != 0) {
+    if (cfg_parse_ini_buffer(name, text, strlen(text), out, err, sizeof(err)) != 0) {
         fprintf(stderr, "node_pair: %s\n", err);
         return -1;
     }
@@ -86,7 +86,7 @@ static int parse_text(const struct np_node *n, const char *text, struct node_con
 
 int np_apply(struct np_node *n, const char *text)
 {
-    struct node_config c;
+    struct cfg_config c;
     if (parse_text(n, text, &c) != 0)
         return -1;
     return node_daemon_apply(&n->d, &c) == 0 ? 0 : -2;
@@ -128,11 +128,11 @@ static int start_node(struct np_pair *p, struct np_node *n, const char *const *f
 {
     char text[NP_CONF_MAX];
     struct node_options o;
-    struct node_config c;
+    struct cfg_config c;
     if (!np_config_text(p, n, n->extra, text, sizeof(text)) || parse_text(n, text, &c) != 0)
         return -1;
     if (node_options_for(p->state_dir, flags, &o) != 0) {
-        node_config_free(&c);
+        cfg_free(&c);
         return -1;
     }
     /* The daemon takes the options and the configuration whatever happens. */
@@ -290,7 +290,7 @@ static void free_node(struct np_node *n)
 {
     if (!n->up)
         return;
-    node_config_free(&n->d.cfg);
+    cfg_free(&n->d.cfg);
     free(n->d.publish_ctx);
     node_options_free(&n->d.opts);
     n->up = false;

@@ -21,6 +21,7 @@
 #include <sodium.h>
 #include <uv.h>
 
+#include "config.h"
 #include "engine.h"
 #include "netstack.h"
 
@@ -250,7 +251,7 @@ static void idle_done(uv_timer_t *tm)
 
 static int key_arg(uint8_t key[WG_KEY_LEN], const char *s)
 {
-    return wg_key_from_base64(key, s, strlen(s)) == 0 ? 0 : -1;
+    return cfg_key_from_base64(key, s, strlen(s)) == 0 ? 0 : -1;
 }
 
 static void engine_closed(void *ctx)

@@ -34,7 +34,7 @@ struct fixture {
 static void new_keys(struct keys *k)
 {
     np_keypair(k->priv, k->pub);
-    assert_int_equal(wg_key_from_base64(k->key, k->pub, WG_KEY_B64_LEN), 0);
+    assert_int_equal(cfg_key_from_base64(k->key, k->pub, WG_KEY_B64_LEN), 0);
 }
 
 static void start(struct fixture *f, void **state)

@@ -38,7 +38,7 @@ static int parse(struct node_options *o, char *err, size_t errlen, ...)
 static void test_hostport(void **state)
 {
     (void)state;
-    struct node_hostport hp;
+    struct cfg_hostport hp;
     assert_int_equal(node_parse_hostport("127.0.0.1:1080", NULL, &hp), 0);
     assert_string_equal(hp.host, "127.0.0.1");
     assert_int_equal(hp.port, 1080);
@@ -57,6 +57,32 @@ static void test_hostport(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(node_parse_hostport(bad[i], NULL, &hp), -1);
     assert_int_equal(node_parse_hostport("5353", NULL, &hp), -1);
+    assert_int_equal(node_parse_hostport("a b:1", NULL, &hp), -1); /* not a host name */
+}
+
+static void assert_endpoint(const struct base_endpoint *ep, const char *text)
+{
+    char buf[BASE_ENDPOINT_STRLEN];
+    assert_string_equal(base_endpoint_format(ep, buf, sizeof(buf)), text);
+}
+
+static void test_listen(void **state)
+{
+    (void)state;
+    struct base_endpoint ep;
+    assert_int_equal(node_parse_listen("127.0.0.1:1080", &ep), 0);
+    assert_endpoint(&ep, "127.0.0.1:1080");
+    assert_int_equal(node_parse_listen("[::1]:53", &ep), 0);
+    assert_endpoint(&ep, "[::1]:53");
+    assert_int_equal(node_parse_listen("5353", &ep), 0);
+    assert_endpoint(&ep, "127.0.0.1:5353");
+    assert_int_equal(node_parse_listen(":5353", &ep), 0);
+    assert_endpoint(&ep, "127.0.0.1:5353");
+    assert_int_equal(node_parse_listen("localhost:80", &ep), 0);
+    assert_endpoint(&ep, "127.0.0.1:80");
+    const char *bad[] = {"", "db:5432", "0", "::1:53", "[::1]", "127.0.0.1", "1.2.3.4:0"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(node_parse_listen(bad[i], &ep), -1);
 }
 
 static void test_forward_publish(void **state)
@@ -67,18 +93,17 @@ static void test_forward_publish(void **state)
 
     assert_int_equal(node_parse_forward("tcp:127.0.0.1:15432=db:5432", &f), 0);
     assert_int_equal(f.proto, NODE_PROTO_TCP);
-    assert_string_equal(f.listen.host, "127.0.0.1");
-    assert_int_equal(f.listen.port, 15432);
+    assert_endpoint(&f.listen, "127.0.0.1:15432");
     assert_string_equal(f.target.host, "db");
     assert_int_equal(f.target.port, 5432);
     assert_int_equal(node_parse_forward("udp:5353=100.64.0.2:53", &f), 0);
     assert_int_equal(f.proto, NODE_PROTO_UDP);
-    assert_string_equal(f.listen.host, "127.0.0.1");
+    assert_endpoint(&f.listen, "127.0.0.1:5353");
     assert_int_equal(node_parse_forward("15432", &f), -1);
     assert_int_equal(node_parse_forward("15432=db", &f), -1);
     assert_int_equal(node_parse_forward("sctp:1=a:2", &f), -1); /* listen host not an IP */
     assert_int_equal(node_parse_forward("localhost:7=a:2", &f), 0);
-    assert_string_equal(f.listen.host, "127.0.0.1");
+    assert_endpoint(&f.listen, "127.0.0.1:7");
 
     assert_int_equal(node_parse_publish("22", &p), 0);
     assert_int_equal(p.port, 22);
@@ -102,8 +127,7 @@ static void test_defaults(void **state)
     clear_env();
     assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
     assert_true(o.proxy_on);
-    assert_string_equal(o.proxy.host, "127.0.0.1");
-    assert_int_equal(o.proxy.port, 1080);
+    assert_endpoint(&o.proxy, "127.0.0.1:1080");
     assert_false(o.dns_listen_on);
     assert_string_equal(o.dns_suffix, "mesh.internal");
     assert_int_equal(o.outbound, NODE_OUTBOUND_DIRECT);
@@ -201,9 +225,10 @@ static void test_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hostport),  cmocka_unit_test(test_forward_publish),
-        cmocka_unit_test(test_defaults),  cmocka_unit_test(test_env_and_flags),
-        cmocka_unit_test(test_pass_file), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_hostport),        cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_forward_publish), cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_env_and_flags),   cmocka_unit_test(test_pass_file),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,7 @@
  * wg(8) read them, plus one extension that keeps the file valid for them: a `# Name = db`
  * comment line names the peer (or, in [Interface], this node) for MagicDNS.
  */
-#include "config.h"
+#include "internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -23,7 +23,7 @@
 enum section { SEC_NONE = 0, SEC_INTERFACE, SEC_PEER };
 
 struct ini {
-    struct node_config *c;
+    struct cfg_config *c;
     const char *file;
     unsigned line;
     enum section section;
@@ -32,6 +32,7 @@ struct ini {
     unsigned name_line;      /* line of the current section's `# Name =` */
     char *err;
     size_t errlen;
+    int code; /* what the parser returns: BASE_ECONFIG, or -ENOMEM */
 };
 
 static int ini_fail(struct ini *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -43,32 +44,34 @@ static int ini_fail(struct ini *p, const char *fmt, ...)
         snprintf(where, sizeof(where), ":%u", p->line);
     va_list ap;
     va_start(ap, fmt);
-    node_config_vfail(p->err, p->errlen, p->file, where, fmt, ap);
+    p->code = cfg_vfail(p->err, p->errlen, p->file, where, fmt, ap);
     va_end(ap);
     return -1;
 }
 
 static int oom(struct ini *p)
 {
-    return ini_fail(p, "out of memory");
+    ini_fail(p, "out of memory");
+    p->code = -ENOMEM;
+    return -1;
 }
 
-static struct node_peer *cur_peer(struct ini *p)
+static struct cfg_peer *cur_peer(struct ini *p)
 {
     return &p->c->peers[p->c->n_peers - 1];
 }
 
 /* ---- values ---- */
 
-static int parse_key(struct ini *p, const char *key, const char *v, uint8_t out[WG_KEY_LEN])
+static int parse_key(struct ini *p, const char *key, const char *v, uint8_t out[CFG_KEY_LEN])
 {
-    if (wg_key_from_base64(out, v, strlen(v)) < 0)
+    if (cfg_key_from_base64(out, v, strlen(v)) < 0)
         return ini_fail(p, "%s: not a base64 key (44 characters)", key);
     return 0;
 }
 
 static int parse_number(struct ini *p, const char *key, const char *v, unsigned long min,
-                        unsigned long max, unsigned long *out)
+                        unsigned long max, uint16_t *out)
 {
     char b[80];
     unsigned long n = 0;
@@ -80,8 +83,8 @@ static int parse_number(struct ini *p, const char *key, const char *v, unsigned 
     }
     if (!ok || n < min || n > max)
         return ini_fail(p, "%s: '%s': not a number from %lu to %lu", key,
-                        node_config_shown(b, sizeof(b), v), min, max);
-    *out = n;
+                        cfg_shown(b, sizeof(b), v), min, max);
+    *out = (uint16_t)n;
     return 0;
 }
 
@@ -111,19 +114,20 @@ static int each_item(struct ini *p, const char *key, char *v,
 }
 
 static int add_prefix(struct ini *p, const char *key, const char *v, bool mask,
-                      struct wg_allowed_ip **arr, size_t *n)
+                      struct base_prefix **arr, size_t *n)
 {
     char b[80];
-    struct wg_allowed_ip pfx;
-    const char *why = node_config_parse_prefix(v, mask, &pfx);
+    struct base_prefix pfx;
+    bool host_bits = false;
+    const char *why = cfg_parse_prefix(v, mask, &pfx, &host_bits);
     if (why)
-        return ini_fail(p, "%s: '%s': %s", key, node_config_shown(b, sizeof(b), v), why);
-    char text[64];
-    if (mask && node_config_host_bits(v, text, sizeof(text)) &&
-        node_config_warn(p->c, "%s:%u: %s: '%s' has bits set beyond its prefix: read as %s",
-                         p->file, p->line, key, node_config_shown(b, sizeof(b), v), text) < 0)
+        return ini_fail(p, "%s: '%s': %s", key, cfg_shown(b, sizeof(b), v), why);
+    char text[BASE_PREFIX_STRLEN];
+    if (host_bits && cfg_warn(p->c, "%s:%u: %s: '%s' has bits set beyond its prefix: read as %s",
+                              p->file, p->line, key, cfg_shown(b, sizeof(b), v),
+                              base_prefix_format(&pfx, text, sizeof(text))) < 0)
         return oom(p);
-    struct wg_allowed_ip *slot = node_config_push(arr, n, sizeof(*slot));
+    struct base_prefix *slot = cfg_push(arr, n, sizeof(*slot));
     if (!slot)
         return oom(p);
     *slot = pfx;
@@ -137,7 +141,7 @@ static int item_address(struct ini *p, const char *key, char *v)
 
 static int item_allowed_ip(struct ini *p, const char *key, char *v)
 {
-    struct node_peer *peer = cur_peer(p);
+    struct cfg_peer *peer = cur_peer(p);
     return add_prefix(p, key, v, true, &peer->allowed_ips, &peer->n_allowed_ips);
 }
 
@@ -145,21 +149,20 @@ static int item_allowed_ip(struct ini *p, const char *key, char *v)
 static int item_dns(struct ini *p, const char *key, char *v)
 {
     char b[80];
-    struct node_ipport ip;
-    if (!node_config_parse_ipport(v, false, &ip)) {
-        struct node_ipport *slot =
-            node_config_push(&p->c->resolvers, &p->c->n_resolvers, sizeof(*slot));
+    struct base_endpoint ip;
+    if (!cfg_parse_resolver(v, false, &ip)) {
+        struct base_endpoint *slot = cfg_push(&p->c->resolvers, &p->c->n_resolvers, sizeof(*slot));
         if (!slot)
             return oom(p);
         *slot = ip;
         return 0;
     }
     char *domain = NULL;
-    const char *why = node_config_parse_domain(v, false, &domain);
+    const char *why = cfg_parse_domain(v, false, &domain);
     if (why)
         return ini_fail(p, "%s: '%s': not an IP address or search domain (%s)", key,
-                        node_config_shown(b, sizeof(b), v), why);
-    char **slot = node_config_push(&p->c->search, &p->c->n_search, sizeof(*slot));
+                        cfg_shown(b, sizeof(b), v), why);
+    char **slot = cfg_push(&p->c->search, &p->c->n_search, sizeof(*slot));
     if (!slot) {
         free(domain);
         return oom(p);
@@ -185,11 +188,7 @@ static int on_address(struct ini *p, const char *key, char *v)
 
 static int on_listen_port(struct ini *p, const char *key, char *v)
 {
-    unsigned long n;
-    if (parse_number(p, key, v, 0, 65535, &n) < 0)
-        return -1;
-    p->c->listen_port = (uint16_t)n;
-    return 0;
+    return parse_number(p, key, v, 0, 65535, &p->c->listen_port);
 }
 
 static int on_dns(struct ini *p, const char *key, char *v)
@@ -199,18 +198,13 @@ static int on_dns(struct ini *p, const char *key, char *v)
 
 static int on_mtu(struct ini *p, const char *key, char *v)
 {
-    unsigned long n;
-    if (parse_number(p, key, v, 576, 65535, &n) < 0)
-        return -1;
-    p->c->mtu = (uint16_t)n;
-    return 0;
+    return parse_number(p, key, v, 576, 65535, &p->c->mtu);
 }
 
 static int on_ignored(struct ini *p, const char *key, char *v)
 {
     (void)v;
-    if (node_config_warn(p->c, "%s:%u: %s: ignored (tunless has no TUN device)", p->file, p->line,
-                         key) < 0)
+    if (cfg_warn(p->c, "%s:%u: %s: ignored (tunless has no TUN device)", p->file, p->line, key) < 0)
         return oom(p);
     return 0;
 }
@@ -231,13 +225,12 @@ static int on_preshared_key(struct ini *p, const char *key, char *v)
 static int on_endpoint(struct ini *p, const char *key, char *v)
 {
     char b[80];
-    struct node_endpoint ep;
-    const char *why = node_config_parse_endpoint(v, &ep);
+    struct cfg_hostport ep;
+    const char *why = cfg_parse_endpoint(v, &ep);
     if (why)
-        return ini_fail(p, "%s: '%s': %s", key, node_config_shown(b, sizeof(b), v), why);
-    struct node_peer *peer = cur_peer(p);
-    struct node_endpoint *slot =
-        node_config_push(&peer->endpoints, &peer->n_endpoints, sizeof(*slot));
+        return ini_fail(p, "%s: '%s': %s", key, cfg_shown(b, sizeof(b), v), why);
+    struct cfg_peer *peer = cur_peer(p);
+    struct cfg_hostport *slot = cfg_push(&peer->endpoints, &peer->n_endpoints, sizeof(*slot));
     if (!slot)
         return oom(p);
     *slot = ep;
@@ -252,11 +245,11 @@ static int on_allowed_ips(struct ini *p, const char *key, char *v)
 static int on_keepalive(struct ini *p, const char *key, char *v)
 {
     char b[80];
-    unsigned long n = 0;
+    uint16_t n = 0;
     if (strcasecmp(v, "off") != 0 && parse_number(p, key, v, 0, 65535, &n) < 0)
         return ini_fail(p, "%s: '%s': not a number of seconds (0-65535) or off", key,
-                        node_config_shown(b, sizeof(b), v));
-    cur_peer(p)->persistent_keepalive = (uint16_t)n;
+                        cfg_shown(b, sizeof(b), v));
+    cur_peer(p)->persistent_keepalive = n;
     return 0;
 }
 
@@ -340,7 +333,7 @@ static int begin_section(struct ini *p, const char *header)
         return 0;
     }
     if (strcasecmp(header, "[Peer]") == 0) {
-        struct node_peer *peer = node_config_push(&p->c->peers, &p->c->n_peers, sizeof(*peer));
+        struct cfg_peer *peer = cfg_push(&p->c->peers, &p->c->n_peers, sizeof(*peer));
         if (!peer)
             return oom(p);
         peer->line = p->line;
@@ -349,7 +342,7 @@ static int begin_section(struct ini *p, const char *header)
     }
     char b[80];
     return ini_fail(p, "%s: unknown section (expected [Interface] or [Peer])",
-                    node_config_shown(b, sizeof(b), header));
+                    cfg_shown(b, sizeof(b), header));
 }
 
 /* `# Name = db`: names the current peer, or this node in [Interface]. Names that are not DNS
@@ -367,12 +360,12 @@ static int name_comment(struct ini *p, char *comment)
     if (p->name_line)
         return ini_fail(p, "# Name: given twice in this section (first at line %u)", p->name_line);
     char b[80];
-    const char *why = node_config_parse_label(s, slot);
+    const char *why = cfg_parse_label(s, slot);
     if (why && strcmp(why, "out of memory") == 0)
         return oom(p);
     if (why) {
-        if (node_config_warn(p->c, "%s:%u: # Name: '%s': %s; no MagicDNS name from it", p->file,
-                             p->line, node_config_shown(b, sizeof(b), s), why) < 0)
+        if (cfg_warn(p->c, "%s:%u: # Name: '%s': %s; no MagicDNS name from it", p->file, p->line,
+                     cfg_shown(b, sizeof(b), s), why) < 0)
             return oom(p);
         return 0;
     }
@@ -385,7 +378,7 @@ static int key_line(struct ini *p, char *line)
     char b[80];
     char *eq = strchr(line, '=');
     if (!eq)
-        return ini_fail(p, "'%s': expected Key = Value", node_config_shown(b, sizeof(b), line));
+        return ini_fail(p, "'%s': expected Key = Value", cfg_shown(b, sizeof(b), line));
     *eq = '\0';
     char *key = trim(line), *value = trim(eq + 1);
     if (*key == '\0')
@@ -394,16 +387,16 @@ static int key_line(struct ini *p, char *line)
     if (p->section == SEC_NONE) {
         return ini_fail(p, "%s: outside of any [Interface] or [Peer] section",
                         k < sizeof(keys) / sizeof(keys[0]) ? keys[k].name
-                                                           : node_config_shown(b, sizeof(b), key));
+                                                           : cfg_shown(b, sizeof(b), key));
     }
     if (k == sizeof(keys) / sizeof(keys[0]) && strcasecmp(key, "Name") == 0)
         return ini_fail(
             p,
             "Name: unknown key in %s (a name is given as a comment, `# Name = %s`, which "
             "wg-quick ignores)",
-            section_name(p->section), node_config_shown(b, sizeof(b), value));
+            section_name(p->section), cfg_shown(b, sizeof(b), value));
     if (k == sizeof(keys) / sizeof(keys[0]))
-        return ini_fail(p, "%s: unknown key in %s", node_config_shown(b, sizeof(b), key),
+        return ini_fail(p, "%s: unknown key in %s", cfg_shown(b, sizeof(b), key),
                         section_name(p->section));
     const struct key_def *def = &keys[k];
     if (def->section != p->section)
@@ -468,43 +461,38 @@ static int parse_all(struct ini *p, const char *buf, size_t len)
     return 0;
 }
 
-int node_config_parse_ini_buffer(const char *name, const char *buf, size_t len,
-                                 struct node_config *out, char *err, size_t errlen)
+int cfg_parse_ini_buffer(const char *name, const char *buf, size_t len, struct cfg_config *out,
+                         char *err, size_t errlen)
 {
-    struct ini p = {.c = out, .file = name ? name : "config", .err = err, .errlen = errlen};
-    memset(out, 0, sizeof(*out));
-    out->source = NODE_CONFIG_INI;
-    out->mtu = NODE_CONFIG_DEFAULT_MTU;
-    if (!(out->file = strdup(p.file))) {
-        ini_fail(&p, "out of memory");
-        goto fail;
+    struct ini p = {.c = out,
+                    .file = name ? name : "config",
+                    .err = err,
+                    .errlen = errlen,
+                    .code = BASE_ECONFIG};
+    int r = cfg_begin(out, CFG_SOURCE_INI, p.file);
+    if (r < 0) {
+        oom(&p);
+    } else if (parse_all(&p, buf, len) < 0) {
+        r = p.code;
+    } else {
+        r = cfg_validate(out, err, errlen);
     }
-    if (parse_all(&p, buf, len) < 0 || node_config_validate(out, err, errlen) < 0)
-        goto fail;
-    return 0;
-fail:
-    node_config_free(out);
-    return -1;
+    if (r < 0)
+        cfg_free(out);
+    return r;
 }
 
-int node_config_parse_ini(const char *path, struct node_config *out, char *err, size_t errlen)
+int cfg_parse_ini(const char *path, struct cfg_config *out, char *err, size_t errlen)
 {
     char *buf;
     size_t len = 0;
     mode_t mode = 0;
     memset(out, 0, sizeof(*out));
-    if (node_config_read_file(path, INI_MAX_FILE, &buf, &len, &mode, err, errlen) < 0)
-        return -1;
-    int r = node_config_parse_ini_buffer(path, buf, len, out, err, errlen);
+    int r = cfg_read_file(path, INI_MAX_FILE, &buf, &len, &mode, err, errlen);
+    if (r < 0)
+        return r;
+    r = cfg_parse_ini_buffer(path, buf, len, out, err, errlen);
     sodium_memzero(buf, len);
     free(buf);
-    if (r == 0 && (mode & 077) &&
-        node_config_warn(
-            out, "%s: readable by other users although it holds a private key (chmod 600 it)",
-            path) < 0) {
-        node_config_free(out);
-        snprintf(err, errlen, "%s: out of memory", path);
-        return -1;
-    }
-    return r;
+    return r == 0 ? cfg_warn_mode(out, path, mode, err, errlen) : r;
 }
