@@ -26,7 +26,7 @@ static const char page[] =
 
 static const struct ns_conn_cbs page_cbs;
 
-static void page_on_read(ns_conn *c, const uint8_t *data, size_t len)
+static void page_on_read(struct ns_conn *c, const uint8_t *data, size_t len)
 {
     ns_conn_consumed(c, len);
     if (!data) {
@@ -41,7 +41,7 @@ static void page_on_read(ns_conn *c, const uint8_t *data, size_t len)
     ns_conn_shutdown(c);
 }
 
-static void page_on_error(ns_conn *c, int err)
+static void page_on_error(struct ns_conn *c, int err)
 {
     (void)err;
     ns_conn_close(c);
@@ -49,7 +49,7 @@ static void page_on_error(ns_conn *c, int err)
 
 static const struct ns_conn_cbs page_cbs = {.on_read = page_on_read, .on_error = page_on_error};
 
-static void page_accept(void *ctx, ns_conn *c)
+static void page_accept(void *ctx, struct ns_conn *c)
 {
     (void)ctx;
     ns_conn_set_cbs(c, &page_cbs, NULL);

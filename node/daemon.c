@@ -164,17 +164,16 @@ static void stop_stack(struct node_daemon *d);
 
 static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *err, size_t errlen)
 {
-    struct ns_config nc = {.mtu = c->mtu};
+    struct ns_config nc = {.mtu = c->mtu, .output = output_to_engine, .output_ctx = d};
     for (size_t i = 0; i < c->n_addresses; i++) {
         const struct base_addr *a = &c->addresses[i].addr;
-        ns_addr *slot = a->family == AF_INET ? &nc.addr4 : &nc.addr6;
+        struct base_addr *slot = a->family == AF_INET ? &nc.addr4 : &nc.addr6;
         if (slot->family)
             continue; /* the netstack takes one address per family: the first */
         slot->family = a->family;
         memcpy(slot->ip, a->ip, base_addr_len(a));
     }
-    d->stack = ns_stack_new(d->loop, &nc, output_to_engine, d);
-    if (!d->stack) {
+    if (ns_stack_new(d->loop, &nc, &d->stack) != 0) {
         snprintf(err, errlen, "%s: the tunnel addresses or MTU (%u) are not usable", c->file,
                  c->mtu);
         return -1;
@@ -199,7 +198,7 @@ static void stop_stack(struct node_daemon *d)
     node_magicdns_detach(&d->dns); /* its queries hold flows of this stack */
     node_publish_stop(d);
     node_dialer_detach_stack(&d->dialer);
-    ns_stack_free(d->stack);
+    ns_stack_close(d->stack, NULL, NULL);
     d->stack = NULL;
     d->dialer.stack = NULL;
 }

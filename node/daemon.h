@@ -44,7 +44,7 @@ struct node_daemon {
     char config_path[4096 + 64]; /* the file reload reads */
 
     struct wg_engine *engine;
-    ns_stack *stack;
+    struct ns_stack *stack;
     struct node_dialer dialer;
     struct node_magicdns dns;
     struct node_publish_ctx *publish_ctx;    /* one per opts.publishes[i] */

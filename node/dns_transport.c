@@ -1,6 +1,6 @@
 /*
  * The resolver's sockets for upstreams inside the mesh, over the node's netstack: SOCK_DGRAM
- * on an ns_udp flow (datagrams queued until c-ares reads them), SOCK_STREAM on an ns_conn
+ * on an struct ns_udp flow (datagrams queued until c-ares reads them), SOCK_STREAM on an struct ns_conn
  * (a byte buffer; the receive window reopens as c-ares reads). "Inside the mesh" is whatever
  * some peer's allowed IPs cover, as the daemon's router says.
  * Readiness goes to the resolver from the netstack's callbacks only (dns_transport_ready).
@@ -25,8 +25,8 @@ struct mesh_sock {
     struct node_dns_mesh *t;
     struct dns_transport_conn *conn;
     int type;
-    ns_udp *u;
-    ns_conn *c;
+    struct ns_udp *u;
+    struct ns_conn *c;
     int err;       /* errno to report on the next recv/send, 0 = none */
     int connected; /* SOCK_STREAM: handshake done */
     int eof;       /* SOCK_STREAM: the server's FIN */
@@ -37,7 +37,7 @@ struct mesh_sock {
 };
 
 struct node_dns_mesh {
-    ns_stack *stack;
+    struct ns_stack *stack;
     node_dns_covers_fn covers;
     void *covers_ctx;
     struct mesh_sock **socks; /* index = handle */
@@ -47,19 +47,20 @@ struct node_dns_mesh {
 static int ns_errno(int err)
 {
     switch (err) {
-    case NS_EREFUSED:
+    case -ECONNREFUSED:
         return ECONNREFUSED;
-    case NS_EUNREACH:
+    case -ENETUNREACH:
+    case -EHOSTUNREACH:
         return EHOSTUNREACH;
-    case NS_ETIMEDOUT:
+    case -ETIMEDOUT:
         return ETIMEDOUT;
-    case NS_ENOMEM:
+    case -ENOMEM:
         return ENOMEM;
-    case NS_EINVAL:
+    case -EINVAL:
         return EAFNOSUPPORT;
-    case NS_ELIMIT:
+    case BASE_ELIMIT:
         return ENOBUFS;
-    case NS_EADDRINUSE:
+    case -EADDRINUSE:
         return EADDRINUSE;
     default:
         return ECONNRESET;
@@ -75,7 +76,7 @@ static struct mesh_sock *sock_get(struct node_dns_mesh *t, int h)
 
 /* ---- netstack callbacks: the only place readiness is reported from ---- */
 
-static void udp_recv(ns_udp *u, const uint8_t *data, size_t len)
+static void udp_recv(struct ns_udp *u, const uint8_t *data, size_t len)
 {
     struct mesh_sock *s = ns_udp_data(u);
     if (s->nq >= DGRAM_QUEUE_MAX)
@@ -95,7 +96,7 @@ static void udp_recv(ns_udp *u, const uint8_t *data, size_t len)
     dns_transport_ready(s->conn, 1, 0); /* may close s */
 }
 
-static void udp_error(ns_udp *u, int err)
+static void udp_error(struct ns_udp *u, int err)
 {
     struct mesh_sock *s = ns_udp_data(u);
     s->err = ns_errno(err); /* ICMP unreachable: c-ares moves on to the next server */
@@ -104,10 +105,10 @@ static void udp_error(ns_udp *u, int err)
 
 static const struct ns_udp_cbs udp_cbs = {.on_recv = udp_recv, .on_error = udp_error};
 
-static void tcp_connect(ns_conn *c, int status)
+static void tcp_connect(struct ns_conn *c, int status)
 {
     struct mesh_sock *s = ns_conn_data(c);
-    if (status != NS_OK) {
+    if (status != 0) {
         s->err = ns_errno(status);
         dns_transport_ready(s->conn, 1, 0);
         return;
@@ -116,7 +117,7 @@ static void tcp_connect(ns_conn *c, int status)
     dns_transport_ready(s->conn, 0, 1);
 }
 
-static void tcp_read(ns_conn *c, const uint8_t *data, size_t len)
+static void tcp_read(struct ns_conn *c, const uint8_t *data, size_t len)
 {
     struct mesh_sock *s = ns_conn_data(c);
     if (!len) {
@@ -140,13 +141,13 @@ static void tcp_read(ns_conn *c, const uint8_t *data, size_t len)
     dns_transport_ready(s->conn, 1, 0);
 }
 
-static void tcp_writable(ns_conn *c)
+static void tcp_writable(struct ns_conn *c)
 {
     struct mesh_sock *s = ns_conn_data(c);
     dns_transport_ready(s->conn, 0, 1);
 }
 
-static void tcp_error(ns_conn *c, int err)
+static void tcp_error(struct ns_conn *c, int err)
 {
     struct mesh_sock *s = ns_conn_data(c);
     s->err = ns_errno(err);
@@ -187,7 +188,7 @@ static int t_open(void *ctx, int type, const struct sockaddr *addr, socklen_t ad
                   struct dns_transport_conn *conn)
 {
     struct node_dns_mesh *t = ctx;
-    ns_endpoint ep;
+    struct base_endpoint ep;
     (void)addrlen;
     if (!t->stack) { /* between netstacks: a mesh resolver must not be asked in the clear */
         errno = ENETUNREACH;
@@ -208,12 +209,12 @@ static int t_open(void *ctx, int type, const struct sockaddr *addr, socklen_t ad
         return -1;
     }
     *s = (struct mesh_sock){.t = t, .conn = conn, .type = type};
-    int err = NS_OK;
+    int err;
     if (type == SOCK_DGRAM)
-        s->u = ns_udp_open(t->stack, &ep, &udp_cbs, s, &err);
+        err = ns_udp_open(t->stack, &ep, &udp_cbs, s, &s->u);
     else
-        s->c = ns_conn_connect(t->stack, &ep, &tcp_cbs, s, &err);
-    if (!s->u && !s->c) {
+        err = ns_conn_connect(t->stack, &ep, &tcp_cbs, s, &s->c);
+    if (err != 0) {
         free(s);
         errno = ns_errno(err);
         return -1;
@@ -225,7 +226,7 @@ static int t_open(void *ctx, int type, const struct sockaddr *addr, socklen_t ad
 static ssize_t udp_send(struct mesh_sock *s, const void *msg, size_t len)
 {
     int rc = ns_udp_send(s->u, msg, len);
-    if (rc != NS_OK) {
+    if (rc != 0) {
         errno = ns_errno(rc);
         return -1;
     }
@@ -344,7 +345,7 @@ static void t_close(void *ctx, int h)
 
 /* ---- lifecycle ---- */
 
-struct node_dns_mesh *node_dns_mesh_new(ns_stack *stack, node_dns_covers_fn covers,
+struct node_dns_mesh *node_dns_mesh_new(struct ns_stack *stack, node_dns_covers_fn covers,
                                         void *covers_ctx)
 {
     struct node_dns_mesh *t = calloc(1, sizeof(*t));

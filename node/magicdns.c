@@ -199,7 +199,7 @@ int node_magicdns_start(struct node_magicdns *m, uv_loop_t *loop, const struct n
 
 struct node_magicdns_query {
     struct node_magicdns *m;
-    ns_udp *flow;
+    struct ns_udp *flow;
     struct dns_request *req;
     struct node_magicdns_query *prev, *next;
 };
@@ -225,11 +225,22 @@ static void on_answer(void *ctx, const uint8_t *reply, size_t len)
     free(q);
 }
 
-static void on_udp_error(ns_udp *u, int err);
+/* The netstack is closing: the query goes with its flow. */
+static void on_udp_busy_error(struct ns_udp *u, int err)
+{
+    struct node_magicdns_query *q = ns_udp_data(u);
+    if (err != BASE_ECLOSING)
+        return;
+    if (q->req)
+        dns_request_cancel(q->req);
+    ns_udp_close(q->flow);
+    query_unlink(q);
+    free(q);
+}
 
 /* A flow whose query is being answered: more datagrams on it are dropped (clients retry on
  * a new source port, which is a new flow). */
-static void on_udp_recv_busy(ns_udp *u, const uint8_t *data, size_t len)
+static void on_udp_recv_busy(struct ns_udp *u, const uint8_t *data, size_t len)
 {
     (void)u;
     (void)data;
@@ -237,9 +248,9 @@ static void on_udp_recv_busy(ns_udp *u, const uint8_t *data, size_t len)
 }
 
 static const struct ns_udp_cbs udp_busy_cbs = {.on_recv = on_udp_recv_busy,
-                                               .on_error = on_udp_error};
+                                               .on_error = on_udp_busy_error};
 
-static void on_udp_recv(ns_udp *u, const uint8_t *data, size_t len)
+static void on_udp_recv(struct ns_udp *u, const uint8_t *data, size_t len)
 {
     struct node_magicdns *m = ns_udp_data(u);
     struct node_magicdns_query *q = calloc(1, sizeof(*q));
@@ -260,15 +271,15 @@ static void on_udp_recv(ns_udp *u, const uint8_t *data, size_t len)
         q->req = req;
 }
 
-static void on_udp_error(ns_udp *u, int err)
+static void on_udp_error(struct ns_udp *u, int err)
 {
-    (void)u;
-    (void)err;
+    if (err == BASE_ECLOSING)
+        ns_udp_close(u);
 }
 
 static const struct ns_udp_cbs udp_cbs = {.on_recv = on_udp_recv, .on_error = on_udp_error};
 
-static void on_udp_accept(void *ctx, ns_udp *u)
+static void on_udp_accept(void *ctx, struct ns_udp *u)
 {
     ns_udp_set_cbs(u, &udp_cbs, ctx);
 }
@@ -282,7 +293,7 @@ static void on_udp_accept(void *ctx, ns_udp *u)
 
 struct node_magicdns_tcp {
     struct node_magicdns *m;
-    ns_conn *c;
+    struct ns_conn *c;
     struct dns_stream *s;
     size_t held; /* fed to the session, not yet consumed */
     struct node_magicdns_tcp *prev, *next;
@@ -335,7 +346,7 @@ static void op_close(void *ctx, int graceful)
 static const struct dns_stream_ops stream_ops = {
     .write = op_write, .pause = op_pause, .consumed = op_consumed, .close = op_close};
 
-static void on_tcp_read(ns_conn *c, const uint8_t *data, size_t len)
+static void on_tcp_read(struct ns_conn *c, const uint8_t *data, size_t len)
 {
     struct node_magicdns_tcp *t = ns_conn_data(c);
     if (!len) {
@@ -350,13 +361,13 @@ static void on_tcp_read(ns_conn *c, const uint8_t *data, size_t len)
     dns_stream_feed(t->s, data, len);
 }
 
-static void on_tcp_writable(ns_conn *c)
+static void on_tcp_writable(struct ns_conn *c)
 {
     struct node_magicdns_tcp *t = ns_conn_data(c);
     dns_stream_writable(t->s);
 }
 
-static void on_tcp_error(ns_conn *c, int err)
+static void on_tcp_error(struct ns_conn *c, int err)
 {
     (void)err;
     tcp_release(ns_conn_data(c), 1); /* dead already: close only releases it */
@@ -365,16 +376,16 @@ static void on_tcp_error(ns_conn *c, int err)
 static const struct ns_conn_cbs tcp_cbs = {
     .on_read = on_tcp_read, .on_writable = on_tcp_writable, .on_error = on_tcp_error};
 
-static unsigned tcp_count_from(const struct node_magicdns *m, const ns_addr *a)
+static unsigned tcp_count_from(const struct node_magicdns *m, const struct base_addr *a)
 {
     unsigned n = 0;
     for (const struct node_magicdns_tcp *t = m->tcp; t; t = t->next) {
-        n += ns_addr_equal(&ns_conn_remote(t->c)->addr, a);
+        n += base_addr_equal(&ns_conn_remote(t->c)->addr, a);
     }
     return n;
 }
 
-static void on_tcp_accept(void *ctx, ns_conn *c)
+static void on_tcp_accept(void *ctx, struct ns_conn *c)
 {
     struct node_magicdns *m = ctx;
     struct node_magicdns_tcp *t = NULL;
@@ -399,15 +410,15 @@ static void on_tcp_accept(void *ctx, ns_conn *c)
     ns_conn_set_cbs(c, &tcp_cbs, t);
 }
 
-int node_magicdns_attach(struct node_magicdns *m, ns_stack *stack, node_dns_covers_fn covers,
+int node_magicdns_attach(struct node_magicdns *m, struct ns_stack *stack, node_dns_covers_fn covers,
                          void *covers_ctx)
 {
-    ns_addr magic;
-    ns_addr_parse(&magic, NODE_MAGICDNS_ADDR);
-    if (ns_stack_add_address(stack, &magic) != NS_OK)
+    struct base_addr magic;
+    base_addr_parse(&magic, NODE_MAGICDNS_ADDR, strlen(NODE_MAGICDNS_ADDR));
+    if (ns_stack_add_address(stack, &magic) != 0)
         return -1;
-    if (ns_stack_handle_udp(stack, &magic, 53, on_udp_accept, m) != NS_OK ||
-        ns_stack_handle_tcp(stack, &magic, 53, on_tcp_accept, m) != NS_OK)
+    if (ns_stack_handle_udp(stack, &magic, 53, on_udp_accept, m) != 0 ||
+        ns_stack_handle_tcp(stack, &magic, 53, on_tcp_accept, m) != 0)
         return -1;
     m->stack = stack;
     m->covers = covers;

@@ -5,7 +5,7 @@
  *     TCP (each TCP connection a dns_stream session);
  *   - name lookups for the proxies (MagicDNS first, then the configured resolvers).
  * and forwards to upstreams inside the mesh through the netstack (node_dns_mesh, a
- * struct dns_transport over ns_udp / ns_conn), others through host sockets.
+ * struct dns_transport over struct ns_udp / struct ns_conn), others through host sockets.
  * Owned by the daemon; node_magicdns_detach must run before the netstack it serves is freed.
  */
 #ifndef TUNLESS_NODE_MAGICDNS_H
@@ -36,7 +36,7 @@ struct node_magicdns {
     uv_loop_t *loop;
     struct dns_resolver *resolver;
     struct dns_listener *listener;
-    ns_stack *stack;                     /* attached netstack, or NULL */
+    struct ns_stack *stack;              /* attached netstack, or NULL */
     struct node_magicdns_query *pending; /* canceled on detach */
     struct node_magicdns_tcp *tcp;       /* reset on detach */
     unsigned n_tcp;
@@ -52,7 +52,7 @@ int node_magicdns_apply(struct node_magicdns *m, const struct node_options *o,
                         const struct cfg_config *cfg, char *err, size_t errlen);
 /* Serves 100.100.100.100:53 (UDP, TCP) on stack, and routes upstreams that covers() says are
  * inside the mesh through it. */
-int node_magicdns_attach(struct node_magicdns *m, ns_stack *stack, node_dns_covers_fn covers,
+int node_magicdns_attach(struct node_magicdns *m, struct ns_stack *stack, node_dns_covers_fn covers,
                          void *covers_ctx);
 /* Releases every flow and conn of the stack it holds (queries on them canceled, the
  * resolver's mesh sockets closed): the stack may be freed right after. */
@@ -65,7 +65,7 @@ struct proxy_resolver node_magicdns_proxy_resolver(struct node_magicdns *m);
  * conns of stack until the resolver closes its sockets (dns_resolver_set_mesh_transport with
  * another transport or NULL); node_dns_mesh_free releases whatever is left. */
 /* stack NULL: a transport that covers the same servers and fails every open (ENETUNREACH). */
-struct node_dns_mesh *node_dns_mesh_new(ns_stack *stack, node_dns_covers_fn covers,
+struct node_dns_mesh *node_dns_mesh_new(struct ns_stack *stack, node_dns_covers_fn covers,
                                         void *covers_ctx);
 struct dns_transport node_dns_mesh_transport(struct node_dns_mesh *t);
 void node_dns_mesh_free(struct node_dns_mesh *t);
