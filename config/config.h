@@ -61,6 +61,25 @@ struct cfg_dns_record {
 
 enum cfg_source { CFG_SOURCE_INI = 1, CFG_SOURCE_NETMAP };
 
+/* What a wireproxy section asks the node to start besides the mesh (wireproxy.c). The node maps
+ * each onto its listeners, --forward and --publish; flags given for the same thing win. */
+enum cfg_service_kind {
+    CFG_SERVICE_SOCKS5 = 1, /* [Socks5]: BindAddress, Username, Password */
+    CFG_SERVICE_HTTP,       /* [http]: the same */
+    CFG_SERVICE_TCP_CLIENT, /* [TCPClientTunnel]: BindAddress -> Target (a --forward) */
+    CFG_SERVICE_UDP_CLIENT, /* [UDPProxyTunnel]: the same over UDP (a --forward udp:) */
+    CFG_SERVICE_TCP_SERVER, /* [TCPServerTunnel]: ListenPort on the tunnel -> Target (--publish) */
+};
+
+struct cfg_service {
+    enum cfg_service_kind kind;
+    unsigned line;              /* of its section header */
+    struct base_endpoint bind;  /* listeners and client tunnels; ":PORT" is 0.0.0.0 as in Go */
+    uint16_t listen_port;       /* TCPServerTunnel */
+    struct cfg_hostport target; /* tunnels */
+    char *username, *password;  /* proxies, or NULL; the password is wiped by cfg_free */
+};
+
 struct cfg_config {
     enum cfg_source source;
     char *file; /* name used in messages (the path, or the name given with a buffer) */
@@ -89,15 +108,35 @@ struct cfg_config {
     struct cfg_peer *peers;
     size_t n_peers;
 
+    struct cfg_service *services; /* wireproxy sections, in file order */
+    size_t n_services;
+
     char **warnings; /* one line each, "file:line: ..." */
     size_t n_warnings;
 };
+
+/* "[Socks5]" and so on, for messages. */
+const char *cfg_service_section(enum cfg_service_kind kind);
 
 /* wg-quick(8) files. The result has passed cfg_validate. */
 int cfg_parse_ini(const char *path, struct cfg_config *out, char *err, size_t errlen);
 /* The same from memory; name is used in messages. buf need not be NUL-terminated. */
 int cfg_parse_ini_buffer(const char *name, const char *buf, size_t len, struct cfg_config *out,
                          char *err, size_t errlen);
+
+/* What a wg-quick file may do beyond wg-quick(8). */
+struct cfg_ini_options {
+    const char *base_dir; /* resolves a relative PrivateKeyFile; NULL refuses PrivateKeyFile */
+    bool expand_env;      /* $VAR / ${VAR} in values ($$: a literal $); an unset one is an error */
+};
+/* cfg_parse_ini with --expand-env's choice; PrivateKeyFile is read relative to the file's
+ * directory (as cfg_parse_ini does). */
+int cfg_parse_ini_with(const char *path, bool expand_env, struct cfg_config *out, char *err,
+                       size_t errlen);
+/* cfg_parse_ini_buffer with options (opt NULL: none). */
+int cfg_parse_ini_buffer_with(const char *name, const char *buf, size_t len,
+                              const struct cfg_ini_options *opt, struct cfg_config *out, char *err,
+                              size_t errlen);
 
 /* The JSON netmap (see examples/netmap.json). private_key_file is read relative to the
  * netmap's directory. Same contract as cfg_parse_ini. */

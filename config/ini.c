@@ -20,7 +20,7 @@
 
 #define INI_MAX_FILE (16u << 20)
 
-enum section { SEC_NONE = 0, SEC_INTERFACE, SEC_PEER };
+enum section { SEC_NONE = 0, SEC_INTERFACE, SEC_PEER, SEC_SERVICE };
 
 struct ini {
     struct cfg_config *c;
@@ -30,6 +30,9 @@ struct ini {
     unsigned interface_line; /* 0 = no [Interface] yet */
     unsigned seen[32];       /* line where each key of the current section was given */
     unsigned name_line;      /* line of the current section's `# Name =` */
+    unsigned service_seen;   /* keys given in the current wireproxy section (wireproxy.c) */
+    const char *base_dir;    /* resolves a relative PrivateKeyFile; NULL refuses it */
+    bool expand_env;
     char *err;
     size_t errlen;
     int code; /* what the parser returns: BASE_ECONFIG, or -ENOMEM */
@@ -175,8 +178,30 @@ static int item_dns(struct ini *p, const char *key, char *v)
 
 static int on_private_key(struct ini *p, const char *key, char *v)
 {
+    if (p->c->has_private_key)
+        return ini_fail(p, "%s: PrivateKeyFile is given too; keep one", key);
     if (parse_key(p, key, v, p->c->private_key) < 0)
         return -1;
+    p->c->has_private_key = true;
+    return 0;
+}
+
+/* Relative to the configuration's directory, as wireproxy reads it; 0600 like the file itself. */
+static int on_private_key_file(struct ini *p, const char *key, char *v)
+{
+    if (!p->base_dir)
+        return ini_fail(p, "%s: not allowed here (the configuration was not read from a file)",
+                        key);
+    if (p->c->has_private_key)
+        return ini_fail(p, "%s: PrivateKey is given too; keep one", key);
+    char path[4096], why[512];
+    mode_t mode = 0;
+    if (cfg_read_key_file(p->base_dir, v, p->c->private_key, path, sizeof(path), &mode, why,
+                          sizeof(why)) < 0)
+        return ini_fail(p, "%s: %s", key, why);
+    if ((mode & 077) && cfg_warn(p->c, "%s:%u: %s: %s is readable by other users (chmod 600 it)",
+                                 p->file, p->line, key, path) < 0)
+        return oom(p);
     p->c->has_private_key = true;
     return 0;
 }
@@ -262,6 +287,7 @@ struct key_def {
 
 static const struct key_def keys[] = {
     {"PrivateKey", SEC_INTERFACE, false, on_private_key},
+    {"PrivateKeyFile", SEC_INTERFACE, false, on_private_key_file},
     {"Address", SEC_INTERFACE, true, on_address},
     {"ListenPort", SEC_INTERFACE, false, on_listen_port},
     {"DNS", SEC_INTERFACE, true, on_dns},
@@ -293,7 +319,7 @@ static size_t key_index(const char *name)
 
 static const char *section_name(enum section s)
 {
-    return s == SEC_INTERFACE ? "[Interface]" : "[Peer]";
+    return s == SEC_INTERFACE ? "[Interface]" : s == SEC_PEER ? "[Peer]" : "wireproxy section";
 }
 
 /* ---- lines ---- */
@@ -311,6 +337,14 @@ static char *trim(char *s)
 /* Checks the section being left is complete. */
 static int end_section(struct ini *p)
 {
+    if (p->section == SEC_SERVICE) {
+        char why[160];
+        const struct cfg_service *svc = &p->c->services[p->c->n_services - 1];
+        if (cfg_wp_end(svc, p->service_seen, why, sizeof(why))) {
+            p->line = svc->line;
+            return ini_fail(p, "%s", why);
+        }
+    }
     if (p->section == SEC_PEER && !p->seen[key_index("PublicKey")]) {
         unsigned at = cur_peer(p)->line;
         p->line = at;
@@ -340,8 +374,24 @@ static int begin_section(struct ini *p, const char *header)
         p->section = SEC_PEER;
         return 0;
     }
+    enum cfg_service_kind kind = cfg_wp_section(header);
+    if (kind) {
+        struct cfg_service *svc = cfg_push(&p->c->services, &p->c->n_services, sizeof(*svc));
+        if (!svc)
+            return oom(p);
+        svc->kind = kind;
+        svc->line = p->line;
+        p->service_seen = 0;
+        p->section = SEC_SERVICE;
+        return 0;
+    }
     char b[80];
-    return ini_fail(p, "%s: unknown section (expected [Interface] or [Peer])",
+    if (strcasecmp(header, "[STDIOTunnel]") == 0)
+        return ini_fail(p, "[STDIOTunnel]: not supported; `tunless nc HOST PORT` does that job "
+                           "next to a running node");
+    return ini_fail(p,
+                    "%s: unknown section (expected [Interface], [Peer], or wireproxy's [Socks5], "
+                    "[http], [TCPClientTunnel], [TCPServerTunnel], [UDPProxyTunnel])",
                     cfg_shown(b, sizeof(b), header));
 }
 
@@ -353,7 +403,7 @@ static int name_comment(struct ini *p, char *comment)
     if (strncasecmp(s, "name", 4) != 0)
         return 0;
     s = trim(s + 4);
-    if (*s != '=' || p->section == SEC_NONE)
+    if (*s != '=' || p->section == SEC_NONE || p->section == SEC_SERVICE)
         return 0;
     s = trim(s + 1);
     char **slot = p->section == SEC_PEER ? &cur_peer(p)->name : &p->c->name;
@@ -373,6 +423,92 @@ static int name_comment(struct ini *p, char *comment)
     return 0;
 }
 
+/* ---- $VAR expansion (--expand-env) ---- */
+
+static bool name_char(char ch, bool first)
+{
+    return ch == '_' || isalpha((unsigned char)ch) || (!first && isdigit((unsigned char)ch));
+}
+
+/* Appends the value of the variable named at *s ($NAME or ${NAME}) to out; moves *s past it. */
+static int expand_one(struct ini *p, const char *key, const char **s, char *out, size_t *n,
+                      size_t cap)
+{
+    const char *v = *s + 1;
+    bool braced = *v == '{';
+    v += braced;
+    size_t len = 0;
+    while (name_char(v[len], len == 0))
+        len++;
+    if (len == 0 || len > 255 || (braced && v[len] != '}'))
+        return ini_fail(p, "%s: '$' must start $NAME or ${NAME} (write $$ for a literal $)", key);
+    char name[256];
+    memcpy(name, v, len);
+    name[len] = '\0';
+    const char *val = getenv(name);
+    if (!val)
+        return ini_fail(p, "%s: $%s is not set (--expand-env)", key, name);
+    size_t vl = strlen(val);
+    if (*n + vl >= cap)
+        return ini_fail(p, "%s: the value of $%s is too long", key, name);
+    memcpy(out + *n, val, vl);
+    *n += vl;
+    *s = v + len + braced;
+    return 0;
+}
+
+/* Expands v into out (cap bytes); "$$" is a literal "$". */
+static int expand_env(struct ini *p, const char *key, const char *v, char *out, size_t cap)
+{
+    size_t n = 0;
+    while (*v) {
+        if (v[0] == '$' && v[1] == '$') {
+            v += 2;
+            if (n + 1 >= cap)
+                return ini_fail(p, "%s: value too long", key);
+            out[n++] = '$';
+        } else if (*v == '$') {
+            if (expand_one(p, key, &v, out, &n, cap) < 0)
+                return -1;
+        } else {
+            if (n + 1 >= cap)
+                return ini_fail(p, "%s: value too long", key);
+            out[n++] = *v++;
+        }
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+static int handle_value(struct ini *p, const struct key_def *def, char *value)
+{
+    if (!p->expand_env || !strchr(value, '$'))
+        return def->handle(p, def->name, value);
+    char buf[4096];
+    int r = expand_env(p, def->name, value, buf, sizeof(buf));
+    if (r == 0)
+        r = def->handle(p, def->name, trim(buf));
+    sodium_memzero(buf, sizeof(buf)); /* it may hold a key */
+    return r;
+}
+
+static int service_key(struct ini *p, const char *key, char *value)
+{
+    char why[160], buf[4096];
+    const char *v = value;
+    if (p->expand_env && strchr(value, '$')) {
+        if (expand_env(p, key, value, buf, sizeof(buf)) < 0)
+            return -1;
+        v = trim(buf);
+    }
+    struct cfg_service *svc = &p->c->services[p->c->n_services - 1];
+    const char *err = cfg_wp_key(svc, &p->service_seen, key, v, why, sizeof(why));
+    sodium_memzero(buf, sizeof(buf)); /* it may hold a password */
+    if (err && strstr(err, "out of memory"))
+        return oom(p);
+    return err ? ini_fail(p, "%s", err) : 0;
+}
+
 static int key_line(struct ini *p, char *line)
 {
     char b[80];
@@ -383,7 +519,12 @@ static int key_line(struct ini *p, char *line)
     char *key = trim(line), *value = trim(eq + 1);
     if (*key == '\0')
         return ini_fail(p, "no key before '='");
+    if (p->section == SEC_SERVICE)
+        return service_key(p, key, value);
     size_t k = key_index(key);
+    if (p->section == SEC_NONE && strcasecmp(key, "WGConfig") == 0)
+        return ini_fail(p, "WGConfig: not supported; put the [Interface] and [Peer] sections of "
+                           "that file into this one");
     if (p->section == SEC_NONE) {
         return ini_fail(p, "%s: outside of any [Interface] or [Peer] section",
                         k < sizeof(keys) / sizeof(keys[0]) ? keys[k].name
@@ -409,7 +550,7 @@ static int key_line(struct ini *p, char *line)
         return ini_fail(p, "%s: empty value", def->name);
     if (!p->seen[k])
         p->seen[k] = p->line;
-    return def->handle(p, def->name, value);
+    return handle_value(p, def, value);
 }
 
 static int parse_line(struct ini *p, char *line)
@@ -464,8 +605,17 @@ static int parse_all(struct ini *p, const char *buf, size_t len)
 int cfg_parse_ini_buffer(const char *name, const char *buf, size_t len, struct cfg_config *out,
                          char *err, size_t errlen)
 {
+    return cfg_parse_ini_buffer_with(name, buf, len, NULL, out, err, errlen);
+}
+
+int cfg_parse_ini_buffer_with(const char *name, const char *buf, size_t len,
+                              const struct cfg_ini_options *opt, struct cfg_config *out, char *err,
+                              size_t errlen)
+{
     struct ini p = {.c = out,
                     .file = name ? name : "config",
+                    .base_dir = opt ? opt->base_dir : NULL,
+                    .expand_env = opt && opt->expand_env,
                     .err = err,
                     .errlen = errlen,
                     .code = BASE_ECONFIG};
@@ -484,14 +634,22 @@ int cfg_parse_ini_buffer(const char *name, const char *buf, size_t len, struct c
 
 int cfg_parse_ini(const char *path, struct cfg_config *out, char *err, size_t errlen)
 {
-    char *buf;
+    return cfg_parse_ini_with(path, false, out, err, errlen);
+}
+
+int cfg_parse_ini_with(const char *path, bool expand_env, struct cfg_config *out, char *err,
+                       size_t errlen)
+{
+    char *buf, dir[4096];
     size_t len = 0;
     mode_t mode = 0;
     memset(out, 0, sizeof(*out));
     int r = cfg_read_file(path, INI_MAX_FILE, &buf, &len, &mode, err, errlen);
     if (r < 0)
         return r;
-    r = cfg_parse_ini_buffer(path, buf, len, out, err, errlen);
+    cfg_dir_of(path, dir, sizeof(dir));
+    struct cfg_ini_options opt = {.base_dir = dir, .expand_env = expand_env};
+    r = cfg_parse_ini_buffer_with(path, buf, len, &opt, out, err, errlen);
     sodium_memzero(buf, len);
     free(buf);
     return r == 0 ? cfg_warn_mode(out, path, mode, err, errlen) : r;

@@ -34,4 +34,22 @@ int cfg_begin(struct cfg_config *out, enum cfg_source source, const char *file);
 /* After reading a file: the warning for a key file others can read. */
 int cfg_warn_mode(struct cfg_config *c, const char *path, mode_t mode, char *err, size_t errlen);
 
+/* The directory part of path: "." when there is none. */
+void cfg_dir_of(const char *path, char *dir, size_t cap);
+/* A key file as wg(8) writes it (the key, a newline): name resolved against base_dir unless
+ * absolute; path gets the resolved name, mode its mode (the caller warns about 0077 bits).
+ * Returns 0, or -1 with "PATH: ..." in why. */
+int cfg_read_key_file(const char *base_dir, const char *name, uint8_t key[CFG_KEY_LEN], char *path,
+                      size_t pathcap, mode_t *mode, char *why, size_t whylen);
+
+/* wireproxy.c: the kind of a section header such as "[Socks5]" (case-insensitive, as wireproxy
+ * reads them), or 0. */
+enum cfg_service_kind cfg_wp_section(const char *header);
+/* One `Key = Value` of that section. *seen: bits of the keys given so far. Returns NULL or what is
+ * wrong (naming the key) in why; -ENOMEM is "out of memory". */
+const char *cfg_wp_key(struct cfg_service *s, unsigned *seen, const char *key, const char *value,
+                       char *why, size_t cap);
+/* A finished section: NULL, or what it lacks. */
+const char *cfg_wp_end(const struct cfg_service *s, unsigned seen, char *why, size_t cap);
+
 #endif

@@ -99,6 +99,13 @@ void cfg_free(struct cfg_config *c)
         free(p->allowed_ips);
     }
     free(c->peers);
+    for (size_t i = 0; i < c->n_services; i++) {
+        free(c->services[i].username);
+        if (c->services[i].password)
+            sodium_memzero(c->services[i].password, strlen(c->services[i].password));
+        free(c->services[i].password);
+    }
+    free(c->services);
     for (size_t i = 0; i < c->n_routes; i++) {
         free(c->routes[i].suffix);
         free(c->routes[i].resolvers);
@@ -152,5 +159,42 @@ int cfg_read_file(const char *path, size_t max, char **buf, size_t *len, mode_t 
         return read_fail(err, errlen, path, code, code == -EIO ? "read error" : "out of memory");
     }
     (*buf)[*len] = '\0';
+    return 0;
+}
+
+void cfg_dir_of(const char *path, char *dir, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, cap, ".");
+    else if (slash == path)
+        snprintf(dir, cap, "/");
+    else
+        snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+}
+
+int cfg_read_key_file(const char *base_dir, const char *name, uint8_t key[CFG_KEY_LEN], char *path,
+                      size_t pathcap, mode_t *mode, char *why, size_t whylen)
+{
+    if (name[0] == '/' || !base_dir)
+        snprintf(path, pathcap, "%s", name);
+    else
+        snprintf(path, pathcap, "%s/%s", base_dir, name);
+    char *buf = NULL;
+    size_t len = 0;
+    if (cfg_read_file(path, 4096, &buf, &len, mode, why, whylen) < 0)
+        return -1;
+    /* as wg(8) writes it: the key, then a newline */
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+        len--;
+    int r = cfg_key_from_base64(key, buf, len);
+    sodium_memzero(buf, len);
+    free(buf);
+    if (r < 0) {
+        char b[80];
+        snprintf(why, whylen, "%s: not a base64 key (44 characters)",
+                 cfg_shown(b, sizeof(b), path));
+        return -1;
+    }
     return 0;
 }

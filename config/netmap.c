@@ -320,30 +320,16 @@ static int item_search(struct nm *m, const json_t *e, void *ctx)
 
 static int read_key_file(struct nm *m, const json_t *v)
 {
-    char b[80];
     const char *name = get_string(m, v, "a file name");
     if (!name)
         return -1;
     if (!m->base_dir)
         return nm_fail(m, "not allowed here (the netmap was not read from a file)");
-    char path[4096];
-    if (name[0] == '/')
-        snprintf(path, sizeof(path), "%s", name);
-    else
-        snprintf(path, sizeof(path), "%s/%s", m->base_dir, name);
-    char *buf = NULL, err[512];
-    size_t len = 0;
+    char path[4096], why[512];
     mode_t mode = 0;
-    if (cfg_read_file(path, 4096, &buf, &len, &mode, err, sizeof(err)) < 0)
-        return nm_fail(m, "%s", err);
-    /* as wg(8) writes it: the key, then a newline */
-    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
-        len--;
-    int r = cfg_key_from_base64(m->c->private_key, buf, len);
-    sodium_memzero(buf, len);
-    free(buf);
-    if (r < 0)
-        return nm_fail(m, "%s: not a base64 key (44 characters)", cfg_shown(b, sizeof(b), path));
+    if (cfg_read_key_file(m->base_dir, name, m->c->private_key, path, sizeof(path), &mode, why,
+                          sizeof(why)) < 0)
+        return nm_fail(m, "%s", why);
     if ((mode & 077) && cfg_warn(m->c, "%s: %s: %s is readable by other users (chmod 600 it)",
                                  m->file, m->path, path) < 0)
         return oom(m);
@@ -642,13 +628,7 @@ int cfg_parse_netmap(const char *path, struct cfg_config *out, char *err, size_t
     mode_t mode = 0;
     bool inline_key = false;
     memset(out, 0, sizeof(*out));
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof(dir), ".");
-    else if (slash == path)
-        snprintf(dir, sizeof(dir), "/");
-    else
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    cfg_dir_of(path, dir, sizeof(dir));
     int r = cfg_read_file(path, NETMAP_MAX_FILE, &buf, &len, &mode, err, errlen);
     if (r < 0)
         return r;

@@ -1,5 +1,6 @@
 /* `tunless up`: bring the node up from its options and configuration, reload, shut down. */
 #include "daemon.h"
+#include "plan.h"
 
 #include <arpa/inet.h>
 #include <libgen.h>
@@ -67,13 +68,19 @@ static void proxy_log(void *ctx, enum proxy_log_level level, const char *msg)
     node_log(&d->log, map[level], "proxy", "msg=%s", base_log_quote(q, sizeof(q), msg));
 }
 
+static struct node_magicdns_config dns_config(struct node_daemon *d)
+{
+    return (struct node_magicdns_config){
+        .opts = &d->opts, .cfg = d->have_config ? &d->cfg : NULL, .log = node_log_logger(&d->log)};
+}
+
 /* ---- configuration ---- */
 
 static int load_config(struct node_daemon *d, struct cfg_config *out, char *err, size_t errlen)
 {
     if (d->opts.netmap_path)
         return cfg_parse_netmap(d->config_path, out, err, errlen);
-    return cfg_parse_ini(d->config_path, out, err, errlen);
+    return cfg_parse_ini_with(d->config_path, d->opts.expand_env, out, err, errlen);
 }
 
 /* The configuration's key, or the state directory's. */
@@ -179,7 +186,7 @@ static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *
         return -1;
     }
     d->dialer.stack = d->stack;
-    if (node_magicdns_attach(&d->dns, d->stack, d->dialer.is_mesh, d->dialer.is_mesh_ctx) != 0) {
+    if (node_magicdns_attach(d->dns, d->stack, d->dialer.is_mesh, d->dialer.is_mesh_ctx) != 0) {
         snprintf(err, errlen, "MagicDNS: cannot serve %s inside the netstack", NODE_MAGICDNS_ADDR);
         stop_stack(d);
         return -1;
@@ -195,7 +202,7 @@ static void stop_stack(struct node_daemon *d)
 {
     if (!d->stack)
         return;
-    node_magicdns_detach(&d->dns); /* its queries hold flows of this stack */
+    node_magicdns_detach(d->dns); /* its queries hold flows of this stack */
     node_publish_stop(d);
     node_dialer_detach_stack(&d->dialer);
     ns_stack_close(d->stack, NULL, NULL);
@@ -213,9 +220,11 @@ static void print_peer_block(struct node_daemon *d)
             "\ntunless: no configuration yet. This node's public key:\n  %s\n\n"
             "Add it to the other side (wg-quick):\n\n[Peer]\nPublicKey = %s\n"
             "AllowedIPs = <this node's tunnel address>/32\nEndpoint = <this host>:%u\n\n"
-            "Then write %s/%s (a wg-quick file whose PrivateKey is the one in %s/%s)\n"
-            "and send SIGHUP, or restart with --config FILE.\n\n",
-            b64, b64, wg_engine_port(d->engine), d->state_dir, NODE_CONFIG_IN_STATE, d->state_dir,
+            "Then write %s/%s, a wg-quick file whose [Interface] has\n"
+            "  PrivateKeyFile = %s\n"
+            "(the key is already there, next to it: no need to copy it), and send SIGHUP,\n"
+            "or restart with --config FILE.\n\n",
+            b64, b64, wg_engine_port(d->engine), d->state_dir, NODE_CONFIG_IN_STATE,
             NODE_STATE_KEY_FILE);
 }
 
@@ -344,9 +353,11 @@ int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
                  base_log_quote(q, sizeof(q), err));
     if (node_peers_apply(d, had ? &old : NULL) != WG_OK)
         node_log(&d->log, BASE_LOG_ERROR, "peers_apply_failed", "file=%s", d->cfg.file);
-    if (node_magicdns_apply(&d->dns, &d->opts, &d->cfg, err, sizeof(err)) != 0)
+    struct node_magicdns_config dc = dns_config(d);
+    int rc = node_magicdns_apply(d->dns, &dc);
+    if (rc < 0)
         node_log(&d->log, BASE_LOG_ERROR, "dns_config_rejected", "err=%s",
-                 base_log_quote(q, sizeof(q), err));
+                 base_log_quote(q, sizeof(q), base_strerror(rc)));
     node_log(&d->log, BASE_LOG_INFO, "reloaded", "file=%s peers=%zu", d->cfg.file, d->cfg.n_peers);
     if (had)
         cfg_free(&old);
@@ -408,7 +419,8 @@ static void finish_stop(struct node_daemon *d)
     uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
     node_peers_stop(d);
     stop_stack(d);
-    node_magicdns_stop(&d->dns);
+    node_magicdns_close(d->dns, NULL, NULL);
+    d->dns = NULL;
     if (d->engine) {
         wg_engine_close(d->engine, on_engine_closed, d);
         d->engine = NULL;
@@ -493,6 +505,34 @@ static int resolve_config_path(struct node_daemon *d);
 
 /* ---- --check ---- */
 
+static void print_warning(void *arg, const char *line)
+{
+    (void)arg;
+    printf("warning: %s\n", line);
+}
+
+static void print_notice(void *arg, const char *line)
+{
+    (void)arg;
+    printf("notice: %s\n", line);
+}
+
+static void log_plan_notice(void *arg, const char *line)
+{
+    struct node_daemon *d = arg;
+    char q[512];
+    node_log(&d->log, BASE_LOG_INFO, "wireproxy_section", "msg=%s",
+             base_log_quote(q, sizeof(q), line));
+}
+
+static void log_plan_warning(void *arg, const char *line)
+{
+    struct node_daemon *d = arg;
+    char q[512];
+    node_log(&d->log, BASE_LOG_WARN, "listener_warning", "msg=%s",
+             base_log_quote(q, sizeof(q), line));
+}
+
 int node_check(struct node_options *opts)
 {
     struct node_daemon d;
@@ -507,14 +547,20 @@ int node_check(struct node_options *opts)
     if (!d.opts.config_path && !d.opts.netmap_path && access(d.config_path, F_OK) != 0) {
         fprintf(stderr, "tunless up: --check: no configuration (give --config or --netmap)\n");
         code = 2;
-    } else if (load_config(&d, &d.cfg, err, sizeof(err)) != 0) {
+    } else if (load_config(&d, &d.cfg, err, sizeof(err)) != 0 ||
+               node_plan_merge(&d.opts, &d.cfg, print_notice, NULL, err, sizeof(err)) != 0) {
         fprintf(stderr, "tunless up: %s\n", err);
+        cfg_free(&d.cfg);
         code = 2;
     } else {
+        for (size_t i = 0; i < d.opts.n_warnings; i++)
+            printf("warning: %s\n", d.opts.warnings[i]);
         for (size_t i = 0; i < d.cfg.n_warnings; i++)
             printf("warning: %s\n", d.cfg.warnings[i]);
+        node_plan_check(&d.opts, print_warning, NULL);
         printf("%s: ok: %zu address(es), %zu peer(s), listen port %u, MTU %u\n", d.cfg.file,
                d.cfg.n_addresses, d.cfg.n_peers, d.cfg.listen_port, d.cfg.mtu);
+        node_plan_print(stdout, &d.opts, &d.cfg);
         cfg_free(&d.cfg);
     }
     node_options_free(&d.opts);
@@ -541,11 +587,6 @@ static int resolve_config_path(struct node_daemon *d)
 static int bring_up(struct node_daemon *d, char *err, size_t errlen)
 {
     bool given = d->opts.config_path || d->opts.netmap_path;
-    d->publish_ctx = calloc(d->opts.n_publishes + 1, sizeof(*d->publish_ctx));
-    if (!d->publish_ctx) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     if (node_state_dir(d->opts.state_dir, d->state_dir, sizeof(d->state_dir)) != 0) {
         snprintf(err, errlen, "no state directory: give --state-dir or set HOME");
         return -1;
@@ -557,8 +598,17 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
             return -1;
         d->have_config = true;
     }
-    if (d->have_config)
+    if (d->have_config) {
         log_warnings(d, &d->cfg);
+        if (node_plan_merge(&d->opts, &d->cfg, log_plan_notice, d, err, errlen) != 0)
+            return -1;
+    }
+    /* after the merge: wireproxy's [TCPServerTunnel] sections add publishes */
+    d->publish_ctx = calloc(d->opts.n_publishes + 1, sizeof(*d->publish_ctx));
+    if (!d->publish_ctx) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     if (choose_key(d, d->have_config ? &d->cfg : NULL, err, errlen) != 0)
         return -1;
     if (start_engine_on_port(d, err, errlen) != 0)
@@ -566,10 +616,13 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
     d->dialer.is_mesh = is_mesh;
     d->dialer.is_mesh_ctx = d;
     d->dialer.tunnel_only = d->opts.outbound == NODE_OUTBOUND_TUNNEL_ONLY;
-    if (node_magicdns_start(&d->dns, d->loop, &d->opts, d->have_config ? &d->cfg : NULL, err,
-                            errlen) != 0)
+    struct node_magicdns_config dc = dns_config(d);
+    int rc = node_magicdns_new(d->loop, &dc, &d->dns);
+    if (rc < 0) {
+        snprintf(err, errlen, "MagicDNS: %s", base_strerror(rc));
         return -1;
-    d->dialer.resolver = node_magicdns_proxy_resolver(&d->dns);
+    }
+    d->dialer.resolver = node_magicdns_proxy_resolver(d->dns);
     char addr[BASE_ADDR_STRLEN];
     if (d->opts.dns_listen_on)
         node_log(&d->log, BASE_LOG_INFO, "listening", "service=dns addr=%s port=%u",
@@ -577,6 +630,7 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
                  d->opts.dns_listen.port);
     if (d->have_config && start_stack(d, &d->cfg, err, errlen) != 0)
         return -1;
+    node_plan_check(&d->opts, log_plan_warning, d);
     if (start_proxies(d, err, errlen) != 0 || start_forwards(d, err, errlen) != 0)
         return -1;
     if (d->have_config && node_peers_apply(d, NULL) != WG_OK) {
@@ -606,6 +660,10 @@ int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node
         d->have_config = true;
         memset(cfg, 0, sizeof(*cfg));
     }
+    char q[512];
+    for (size_t i = 0; i < d->opts.n_warnings; i++)
+        node_log(&d->log, BASE_LOG_WARN, "env_warning", "msg=%s",
+                 base_log_quote(q, sizeof(q), d->opts.warnings[i]));
 
     if (bring_up(d, err, sizeof(err)) != 0) {
         fprintf(stderr, "tunless up: %s\n", err);

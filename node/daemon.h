@@ -46,7 +46,7 @@ struct node_daemon {
     struct wg_engine *engine;
     struct ns_stack *stack;
     struct node_dialer dialer;
-    struct node_magicdns dns;
+    struct node_magicdns *dns;
     struct node_publish_ctx *publish_ctx;    /* one per opts.publishes[i] */
     struct node_forward_listener **forwards; /* one per opts.forwards[i] */
     struct proxy_server *proxies[NODE_MAX_LISTENERS];

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "node.h"
+#include "options.h"
 
 #ifndef TUNLESS_VERSION
 #define TUNLESS_VERSION "dev"
@@ -23,6 +24,7 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
     {"demo", node_cmd_demo, "two nodes in this process: try the proxy and MagicDNS at once"},
     {"up", node_cmd_up, "run the node in the foreground (see tunless up --help)"},
+    {"nc", node_cmd_nc, "stdin/stdout to HOST PORT through the node (ssh ProxyCommand)"},
     {"genkey", node_cmd_genkey, "print a new base64 private key"},
     {"pubkey", node_cmd_pubkey, "read a private key on stdin, print its public key"},
     {"version", cmd_version, "print the version"},
@@ -55,36 +57,12 @@ static const struct command *find_command(const char *name)
     return NULL;
 }
 
-/* Edit distance between two short words, for "did you mean". */
-static size_t distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 32 || lb > 32)
-        return SIZE_MAX;
-    size_t row[33];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t replace = diag + (a[i - 1] != b[j - 1]);
-            size_t insert = row[j - 1] + 1, remove = up + 1;
-            size_t best = insert < remove ? insert : remove;
-            row[j] = replace < best ? replace : best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 static void unknown_command(const char *name)
 {
     const char *best = NULL;
     size_t best_d = 3; /* suggest only what is at most two edits away */
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        size_t d = distance(name, commands[i].name);
+        size_t d = node_edit_distance(name, commands[i].name);
         if (d < best_d) {
             best_d = d;
             best = commands[i].name;

@@ -47,7 +47,15 @@ struct node_options {
     char *state_dir;
     enum base_log_level log_level;
     bool help;
-    bool check; /* --check: validate the configuration, print a summary, exit */
+    bool check;      /* --check: validate the configuration, print a summary, exit */
+    bool expand_env; /* --expand-env: $VAR and ${VAR} in the wg-quick file's values */
+    /* Which listeners were set at all (to an address or to "off"): "off" must not bring back
+     * the default, and a listener from a wireproxy section yields to the flag. */
+    struct {
+        bool proxy, socks5, http_proxy, dns_listen;
+    } given;
+    char **warnings; /* one line each, for the node to log (unknown TUNLESS_ variables) */
+    size_t n_warnings;
 };
 
 /* Parses `up`'s arguments (argv[0] is "up"). Returns 0, or -1 with a one-line message in err. */
@@ -62,5 +70,9 @@ int node_parse_hostport(const char *spec, const char *default_host, struct cfg_h
 int node_parse_listen(const char *spec, struct base_endpoint *out);
 int node_parse_forward(const char *spec, struct node_forward *out);
 int node_parse_publish(const char *spec, struct node_publish *out);
+
+/* Levenshtein distance of two words of at most 63 characters (SIZE_MAX beyond), for "did you
+ * mean" suggestions. */
+size_t node_edit_distance(const char *a, const char *b);
 
 #endif

@@ -11,6 +11,23 @@ grep -q 'wg0.conf: ok: 2 address(es), 2 peer(s)' <<< "$out" || { echo "wg0.conf 
 out=$("$TUNLESS_BIN" up --check --netmap "$TUNLESS_SRC/examples/netmap.json")
 echo "$out"
 grep -q 'netmap.json: ok:' <<< "$out" || { echo "netmap.json did not check"; exit 1; }
+# A wireproxy configuration runs as it is; each of its sections is announced with what it became.
+out=$("$TUNLESS_BIN" up --check --config "$TUNLESS_SRC/examples/wireproxy.conf")
+echo "$out"
+for want in 'notice: .*wireproxy.conf:16: \[TCPClientTunnel\] -> --forward 127.0.0.1:25565=play.example.net:25565$' \
+            'notice: .*wireproxy.conf:21: \[TCPServerTunnel\] -> --publish 3422=localhost:25545$' \
+            'notice: .*wireproxy.conf:26: \[UDPProxyTunnel\] -> --forward udp:127.0.0.1:5300=10.200.200.1:53$' \
+            'notice: .*wireproxy.conf:31: \[Socks5\] -> --socks5 127.0.0.1:25344$' \
+            'notice: .*wireproxy.conf:35: \[http\] -> --http-proxy 127.0.0.1:25345$' \
+            '^listener socks5 127.0.0.1:25344$' '^listener http-proxy 127.0.0.1:25345$' \
+            '^forward udp 127.0.0.1:5300 -> 10.200.200.1:53$' '^publish tcp 3422 -> localhost:25545$'; do
+  grep -q -- "$want" <<< "$out" || { echo "wireproxy.conf: no line like $want"; exit 1; }
+done
+! grep -q '^listener proxy' <<< "$out" || { echo "wireproxy.conf: the default proxy still starts"; exit 1; }
+# A flag given for the same listener wins, and says so.
+out=$("$TUNLESS_BIN" up --check --config "$TUNLESS_SRC/examples/wireproxy.conf" --socks5 127.0.0.1:1081)
+grep -q '\[Socks5\] BindAddress 127.0.0.1:25344: --socks5 given, which wins$' <<< "$out" &&
+  grep -q '^listener socks5 127.0.0.1:1081$' <<< "$out" || { echo "$out"; echo "--socks5 did not win"; exit 1; }
 # And --check must fail on what is broken.
 echo "[Interface]" > "$dir/broken.conf"
 rc=0; "$TUNLESS_BIN" up --check --config "$dir/broken.conf" 2>/dev/null || rc=$?

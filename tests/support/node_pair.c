@@ -213,8 +213,7 @@ uint16_t np_proxy_port(const struct np_node *n)
 
 uint16_t np_dns_port(const struct np_node *n)
 {
-    int port = n->up && n->d.dns.listener ? dns_listener_port(n->d.dns.listener) : 0;
-    return port > 0 ? (uint16_t)port : 0;
+    return n->up ? node_magicdns_listen_port(n->d.dns) : 0;
 }
 
 uint16_t np_forward_port(const struct np_node *n, size_t i)

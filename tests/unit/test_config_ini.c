@@ -296,9 +296,12 @@ static const struct bad_case bad_cases[] = {
                                   "comment, `# Name = db`, which wg-quick ignores)"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nListenPort = 1\n",
      "wg0.conf:6: ListenPort: belongs in [Interface], not in [Peer]"},
-    {IFACE "[Peers]\n", "wg0.conf:4: [Peers]: unknown section (expected [Interface] or [Peer])"},
-    {IFACE "[Interface\n",
-     "wg0.conf:4: [Interface: unknown section (expected [Interface] or [Peer])"},
+    {IFACE "[Peers]\n", "wg0.conf:4: [Peers]: unknown section (expected [Interface], [Peer], or "
+                        "wireproxy's [Socks5], [http], "
+                        "[TCPClientTunnel], [TCPServerTunnel], [UDPProxyTunnel])"},
+    {IFACE "[Interface\n", "wg0.conf:4: [Interface: unknown section (expected [Interface], [Peer], "
+                           "or wireproxy's [Socks5], [http], "
+                           "[TCPClientTunnel], [TCPServerTunnel], [UDPProxyTunnel])"},
     {IFACE "just some words\n", "wg0.conf:4: 'just some words': expected Key = Value"},
     {IFACE " = 5\n", "wg0.conf:4: no key before '='"},
     {IFACE "ListenPort = 1\nlistenport = 2\n",

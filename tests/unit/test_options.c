@@ -1,5 +1,6 @@
 /* `tunless up` options: specs, env fallback, precedence, and every rejected form. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,11 +15,13 @@
 
 static void clear_env(void)
 {
-    const char *vars[] = {"TUNLESS_CONFIG",     "TUNLESS_NETMAP",          "TUNLESS_PROXY",
-                          "TUNLESS_SOCKS5",     "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
-                          "TUNLESS_PROXY_PASS", "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
-                          "TUNLESS_DNS_SUFFIX", "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
-                          "TUNLESS_OUTBOUND",   "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL"};
+    const char *vars[] = {
+        "TUNLESS_CONFIG",     "TUNLESS_NETMAP",          "TUNLESS_PROXY",
+        "TUNLESS_SOCKS5",     "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
+        "TUNLESS_PROXY_PASS", "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
+        "TUNLESS_DNS_SUFFIX", "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
+        "TUNLESS_OUTBOUND",   "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
+        "TUNLESS_EXPAND_ENV", "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -218,17 +221,96 @@ static void test_errors(void **state)
     expect_error("--proxy-pass-file /nonexistent/pass: No such file", "--proxy-user", "u",
                  "--proxy-pass-file", "/nonexistent/pass", NULL);
     setenv("TUNLESS_OUTBOUND", "bogus", 1);
-    expect_error("--outbound bogus", NULL);
+    expect_error("TUNLESS_OUTBOUND=bogus: want direct or tunnel-only", NULL);
     clear_env();
+}
+
+/* issue 12: "off" used to read as "not given", and the default port came back. */
+static void test_proxy_off(void **state)
+{
+    (void)state;
+    struct node_options o;
+    char err[256];
+    clear_env();
+    assert_int_equal(parse(&o, err, sizeof(err), "--proxy", "off", NULL), 0);
+    assert_false(o.proxy_on);
+    assert_false(o.socks5_on);
+    assert_false(o.http_proxy_on);
+    node_options_free(&o);
+
+    setenv("TUNLESS_PROXY", "off", 1);
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_false(o.proxy_on);
+    node_options_free(&o);
+
+    /* a flag still overrides the variable's off */
+    assert_int_equal(parse(&o, err, sizeof(err), "--proxy", "1082", NULL), 0);
+    assert_true(o.proxy_on);
+    assert_int_equal(o.proxy.port, 1082);
+    node_options_free(&o);
+    clear_env();
+}
+
+/* A bad variable is named as the variable, not as a flag the user never typed. */
+static void test_env_errors_named(void **state)
+{
+    (void)state;
+    clear_env();
+    setenv("TUNLESS_PROXY", "1.2.3.4:", 1);
+    expect_error("TUNLESS_PROXY=1.2.3.4:: want IP:PORT", NULL);
+    clear_env();
+    setenv("TUNLESS_FORWARD", "15432=db:5432 nonsense", 1);
+    expect_error("TUNLESS_FORWARD=...nonsense...: want", NULL);
+    clear_env();
+    setenv("TUNLESS_LOG_LEVEL", "loud", 1);
+    expect_error("TUNLESS_LOG_LEVEL=loud: want error", NULL);
+    clear_env();
+    setenv("TUNLESS_EXPAND_ENV", "maybe", 1);
+    expect_error("TUNLESS_EXPAND_ENV=maybe: want 1 or 0", NULL);
+    clear_env();
+}
+
+static void test_env_unknown_warned(void **state)
+{
+    (void)state;
+    struct node_options o;
+    char err[256];
+    clear_env();
+    setenv("TUNLESS_PROXYY", "1081", 1);
+    setenv("TUNLESS_NOTHING_LIKE_IT", "1", 1);
+    setenv("TUNLESS_PROXY_PASS", "known", 1);
+    setenv("TUNLESS_PROXY_USER", "u", 1);
+    setenv("TUNLESS_EXPAND_ENV", "1", 1);
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_true(o.expand_env);
+    assert_int_equal(o.n_warnings, 2);
+    bool typo = false, other = false;
+    for (size_t i = 0; i < o.n_warnings; i++) {
+        typo |= strcmp(o.warnings[i], "TUNLESS_PROXYY: no option reads this variable; did you "
+                                      "mean TUNLESS_PROXY?") == 0;
+        other |= strcmp(o.warnings[i], "TUNLESS_NOTHING_LIKE_IT: no option reads this "
+                                       "variable") == 0;
+    }
+    assert_true(typo);
+    assert_true(other);
+    node_options_free(&o);
+    clear_env();
+
+    assert_int_equal(parse(&o, err, sizeof(err), "--expand-env", NULL), 0);
+    assert_true(o.expand_env);
+    assert_int_equal(o.n_warnings, 0);
+    node_options_free(&o);
+    assert_int_equal(node_edit_distance("kitten", "sitting"), 3);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hostport),        cmocka_unit_test(test_listen),
-        cmocka_unit_test(test_forward_publish), cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_env_and_flags),   cmocka_unit_test(test_pass_file),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_hostport),         cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_forward_publish),  cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_env_and_flags),    cmocka_unit_test(test_pass_file),
+        cmocka_unit_test(test_errors),           cmocka_unit_test(test_proxy_off),
+        cmocka_unit_test(test_env_errors_named), cmocka_unit_test(test_env_unknown_warned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
