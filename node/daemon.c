@@ -120,7 +120,8 @@ static int start_engine_on_port(struct node_daemon *d, char *err, size_t errlen)
 {
     uint16_t mtu = d->have_config ? d->cfg.mtu : 0;
     uint16_t port = d->have_config ? d->cfg.listen_port : 0, saved = 0;
-    bool keep_port = !d->opts.config_path && !d->opts.netmap_path && port == 0;
+    /* A configuration from memory (node_daemon_start_config) leaves config_path empty. */
+    bool keep_port = d->config_path[0] && !d->opts.config_path && !d->opts.netmap_path && port == 0;
     if (keep_port && node_state_load_port(d->state_dir, &saved) == 0)
         port = saved;
     if (start_engine(d, port, mtu, err, errlen) != 0) {
@@ -290,6 +291,14 @@ static void reload(struct node_daemon *d)
                  base_log_quote(q, sizeof(q), err));
         return;
     }
+    node_daemon_apply(d, &next);
+}
+
+int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
+{
+    struct cfg_config next = *next_in;
+    char err[512], q[600];
+    memset(next_in, 0, sizeof(*next_in));
     log_warnings(d, &next);
     if (!node_plan_services_equal(&d->cfg, &next))
         node_log(&d->log, BASE_LOG_WARN, "reload_partial", "reason=%s",
@@ -305,7 +314,7 @@ static void reload(struct node_daemon *d)
             &d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
             base_log_quote(q, sizeof(q), "PrivateKey or ListenPort changed: restart the node"));
         cfg_free(&next);
-        return;
+        return -1;
     }
     sodium_memzero(key_before, WG_KEY_LEN);
     if (!d->have_config && next.listen_port && next.listen_port != wg_engine_port(d->engine))
@@ -331,6 +340,7 @@ static void reload(struct node_daemon *d)
     node_log(&d->log, BASE_LOG_INFO, "reloaded", "file=%s peers=%zu", d->cfg.file, d->cfg.n_peers);
     if (had)
         cfg_free(&old);
+    return 0;
 }
 
 static void on_reload_timer(uv_timer_t *t)
@@ -560,11 +570,14 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
         snprintf(err, errlen, "no state directory: give --state-dir or set HOME");
         return -1;
     }
-    resolve_config_path(d);
-    if (given || access(d->config_path, F_OK) == 0) {
+    if (!d->have_config) /* else given from memory: no file to read, watch or reload */
+        resolve_config_path(d);
+    if (!d->have_config && (given || access(d->config_path, F_OK) == 0)) {
         if (load_config(d, &d->cfg, err, errlen) != 0)
             return -1;
         d->have_config = true;
+    }
+    if (d->have_config) {
         log_warnings(d, &d->cfg);
         if (node_plan_merge(&d->opts, &d->cfg, log_plan_notice, d, err, errlen) != 0)
             return -1;
@@ -616,6 +629,12 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
 
 int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_options *opts)
 {
+    return node_daemon_start_config(d, loop, opts, NULL);
+}
+
+int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node_options *opts,
+                             struct cfg_config *cfg)
+{
     char err[512];
     memset(d, 0, sizeof(*d));
     d->loop = loop;
@@ -623,6 +642,11 @@ int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_option
     d->log = (struct node_log){.level = opts->log_level, .out = stderr};
     init_handles(d);
     node_dialer_init(&d->dialer, loop);
+    if (cfg) {
+        d->cfg = *cfg;
+        d->have_config = true;
+        memset(cfg, 0, sizeof(*cfg));
+    }
     char q[512];
     for (size_t i = 0; i < d->opts.n_warnings; i++)
         node_log(&d->log, BASE_LOG_WARN, "env_warning", "msg=%s",
@@ -637,7 +661,8 @@ int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_option
     uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
     uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
     uv_signal_start(&d->sig_hup, on_sighup, SIGHUP);
-    watch_config(d);
+    if (d->config_path[0])
+        watch_config(d);
 
     uint8_t pub[WG_KEY_LEN];
     char b64[WG_KEY_B64_LEN + 1];

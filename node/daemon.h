@@ -72,6 +72,15 @@ struct node_daemon {
  * opts. Returns 0, or 2 with the error on stderr. */
 int node_check(struct node_options *opts);
 int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_options *opts);
+/* The same with the configuration given (parsed from memory: tests, embedders) instead of the
+ * file opts names; nothing is read from disk or watched. Takes cfg (and opts) whatever the
+ * outcome. */
+int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node_options *opts,
+                             struct cfg_config *cfg);
+/* Applies next as a reload applies the file's: unchanged peers keep their sessions, new
+ * addresses restart the netstack, DNS follows. Takes next. Returns 0, or -1 (logged) when next
+ * needs a restart instead (another PrivateKey or ListenPort). */
+int node_daemon_apply(struct node_daemon *d, struct cfg_config *next);
 void node_daemon_stop(struct node_daemon *d);
 
 /* publish.c: --publish on the stack's tunnel addresses (not on 100.100.100.100); stop ends

@@ -509,6 +509,10 @@ void node_dialer_set_stack(struct node_dialer *d, struct ns_stack *stack)
 
 void node_dialer_close(struct node_dialer *d)
 {
+    /* Reports still queued (streams that lost the stack on shutdown) go out first: their users
+     * close what they hold (a relay's other side), which queues the streams' on_close. */
+    while (!base_list_empty(&d->deferred))
+        on_idle(&d->idle);
     uv_close((uv_handle_t *)&d->idle, NULL);
 }
 

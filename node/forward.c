@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base.h"
+
 #define UDP_DGRAM_MAX 65536
 
 struct node_forward_listener {
@@ -155,4 +157,17 @@ void node_forward_close(struct node_forward_listener *f)
         proxy_udp_relay_close(f->udp_relay, on_relay_closed, f);
     }
     uv_close(f->handle, on_handle_closed);
+}
+
+int node_forward_port(const struct node_forward_listener *f)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    int ret = f->spec.proto == NODE_PROTO_UDP
+                  ? uv_udp_getsockname(&f->udp, (struct sockaddr *)&ss, &len)
+                  : uv_tcp_getsockname(&f->tcp, (struct sockaddr *)&ss, &len);
+    struct base_endpoint ep;
+    if (ret == 0)
+        ret = base_endpoint_from_sockaddr(&ep, (struct sockaddr *)&ss);
+    return ret ? ret : ep.port;
 }

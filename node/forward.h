@@ -23,5 +23,7 @@ struct node_forward_listener *node_forward_start(uv_loop_t *loop, struct node_di
                                                  size_t errlen);
 /* Stops listening; open TCP connections finish by themselves, UDP sessions end. */
 void node_forward_close(struct node_forward_listener *f);
+/* The port actually bound (a listen port 0 takes any), or a negative libuv error. */
+int node_forward_port(const struct node_forward_listener *f);
 
 #endif
