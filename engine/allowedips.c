@@ -1,3 +1,5 @@
+/* The allowed-IPs trie (see allowedips.h): key helpers, the owner -> nodes index, the trie
+ * (insert with path compression, node removal), then the public calls. */
 #include "allowedips.h"
 
 #include <stdlib.h>
@@ -14,8 +16,7 @@ struct wg_allowedips_node {
     struct wg_allowedips_node *bit[2];
     struct wg_allowedips_node *parent;
     void *owner;
-    struct wg_allowedips_node *owner_prev;
-    struct wg_allowedips_node *owner_next;
+    struct base_list owner_link; /* in its owner's nodes, in insert order */
     uint64_t key[2];
     uint8_t cidr;
     uint8_t bits; /* 32 or 128: which trie the node lives in */
@@ -23,9 +24,8 @@ struct wg_allowedips_node {
 
 struct wg_allowedips_owner {
     void *owner;
-    struct wg_allowedips_node *head;
-    struct wg_allowedips_node *tail;
-    struct wg_allowedips_owner *next;
+    struct base_list nodes;       /* wg_allowedips_node.owner_link */
+    struct base_list bucket_link; /* in the table's owner hash */
 };
 
 typedef struct wg_allowedips_node node_t;
@@ -137,7 +137,9 @@ static owner_t *owner_find(const struct wg_allowedips *t, const void *owner)
 {
     if (!t->owner_buckets)
         return NULL;
-    for (owner_t *e = t->owners[owner_hash(owner, t->owner_buckets)]; e; e = e->next) {
+    struct base_list *l;
+    base_list_foreach (l, &t->owners[owner_hash(owner, t->owner_buckets)]) {
+        owner_t *e = container_of(l, owner_t, bucket_link);
         if (e->owner == owner)
             return e;
     }
@@ -147,17 +149,17 @@ static owner_t *owner_find(const struct wg_allowedips *t, const void *owner)
 static int owner_grow(struct wg_allowedips *t)
 {
     size_t nb = t->owner_buckets ? t->owner_buckets * 2 : 16;
-    owner_t **nt = calloc(nb, sizeof(*nt));
+    struct base_list *nt = malloc(nb * sizeof(*nt));
     if (!nt)
         return -1;
+    for (size_t i = 0; i < nb; i++)
+        base_list_init(&nt[i]);
+    struct base_list *l, *tmp;
     for (size_t i = 0; i < t->owner_buckets; i++) {
-        owner_t *e = t->owners[i];
-        while (e) {
-            owner_t *next = e->next;
-            size_t h = owner_hash(e->owner, nb);
-            e->next = nt[h];
-            nt[h] = e;
-            e = next;
+        base_list_foreach_safe (l, tmp, &t->owners[i]) {
+            base_list_remove(l);
+            base_list_push_front(&nt[owner_hash(container_of(l, owner_t, bucket_link)->owner, nb)],
+                                 l);
         }
     }
     free(t->owners);
@@ -176,10 +178,9 @@ static owner_t *owner_get(struct wg_allowedips *t, void *owner)
     e = calloc(1, sizeof(*e));
     if (!e)
         return NULL;
-    size_t h = owner_hash(owner, t->owner_buckets);
     e->owner = owner;
-    e->next = t->owners[h];
-    t->owners[h] = e;
+    base_list_init(&e->nodes);
+    base_list_push_front(&t->owners[owner_hash(owner, t->owner_buckets)], &e->bucket_link);
     t->owner_count++;
     return e;
 }
@@ -187,21 +188,12 @@ static owner_t *owner_get(struct wg_allowedips *t, void *owner)
 static void owner_append(owner_t *e, node_t *n)
 {
     n->owner = e->owner;
-    n->owner_next = NULL;
-    n->owner_prev = e->tail;
-    if (e->tail)
-        e->tail->owner_next = n;
-    else
-        e->head = n;
-    e->tail = n;
+    base_list_push_back(&e->nodes, &n->owner_link);
 }
 
 static void owner_drop_entry(struct wg_allowedips *t, owner_t *e)
 {
-    owner_t **pp = &t->owners[owner_hash(e->owner, t->owner_buckets)];
-    while (*pp != e)
-        pp = &(*pp)->next;
-    *pp = e->next;
+    base_list_remove(&e->bucket_link);
     t->owner_count--;
     free(e);
 }
@@ -211,17 +203,9 @@ static void owner_unlink(struct wg_allowedips *t, node_t *n)
     if (!n->owner)
         return;
     owner_t *e = owner_find(t, n->owner);
-    if (n->owner_prev)
-        n->owner_prev->owner_next = n->owner_next;
-    else
-        e->head = n->owner_next;
-    if (n->owner_next)
-        n->owner_next->owner_prev = n->owner_prev;
-    else
-        e->tail = n->owner_prev;
+    base_list_remove(&n->owner_link);
     n->owner = NULL;
-    n->owner_prev = n->owner_next = NULL;
-    if (!e->head)
+    if (base_list_empty(&e->nodes))
         owner_drop_entry(t, e);
 }
 
@@ -276,7 +260,7 @@ static int add(struct wg_allowedips *t, int bits, const uint64_t key[2], unsigne
     if (!nn || (down && split < cidr && !mid)) {
         free(nn);
         free(mid);
-        if (!e->head)
+        if (base_list_empty(&e->nodes))
             owner_drop_entry(t, e);
         return -1;
     }
@@ -338,41 +322,42 @@ void wg_allowedips_free(struct wg_allowedips *t)
 {
     free_subtree(t->root4);
     free_subtree(t->root6);
-    for (size_t i = 0; i < t->owner_buckets; i++) {
-        owner_t *e = t->owners[i];
-        while (e) {
-            owner_t *next = e->next;
-            free(e);
-            e = next;
-        }
-    }
+    struct base_list *l, *tmp;
+    for (size_t i = 0; i < t->owner_buckets; i++)
+        base_list_foreach_safe (l, tmp, &t->owners[i])
+            free(container_of(l, owner_t, bucket_link));
     free(t->owners);
     memset(t, 0, sizeof(*t));
 }
 
-int wg_allowedips_insert(struct wg_allowedips *t, int family, const uint8_t *addr, uint8_t cidr,
-                         void *owner)
+/* p's masked key; returns the width of its trie (32 or 128), or 0 for a bad family or length. */
+static int prefix_key(const struct base_prefix *p, uint64_t key[2])
 {
-    int bits = family_bits(family);
-    if (!bits || cidr > bits || !addr || !owner)
-        return -1;
-    uint64_t key[2];
-    key_load(key, addr, bits);
-    key_mask(key, cidr);
-    return add(t, bits, key, cidr, owner);
+    int bits = p ? family_bits(p->addr.family) : 0;
+    if (!bits || p->bits > bits)
+        return 0;
+    key_load(key, p->addr.ip, bits);
+    key_mask(key, p->bits);
+    return bits;
 }
 
-int wg_allowedips_remove(struct wg_allowedips *t, int family, const uint8_t *addr, uint8_t cidr,
-                         void *owner)
+int wg_allowedips_insert(struct wg_allowedips *t, const struct base_prefix *p, void *owner)
 {
-    int bits = family_bits(family);
-    if (!bits || cidr > bits || !addr)
-        return -1;
     uint64_t key[2];
-    key_load(key, addr, bits);
-    key_mask(key, cidr);
-    node_t *n = find_parent(*root_of(t, bits), key, cidr);
-    if (!n || n->cidr != cidr || !n->owner || n->owner != owner)
+    int bits = prefix_key(p, key);
+    if (!bits || !owner)
+        return -1;
+    return add(t, bits, key, p->bits, owner);
+}
+
+int wg_allowedips_remove(struct wg_allowedips *t, const struct base_prefix *p, void *owner)
+{
+    uint64_t key[2];
+    int bits = prefix_key(p, key);
+    if (!bits)
+        return -1;
+    node_t *n = find_parent(*root_of(t, bits), key, p->bits);
+    if (!n || n->cidr != p->bits || !n->owner || n->owner != owner)
         return 1;
     node_remove(t, n);
     return 0;
@@ -383,7 +368,7 @@ void wg_allowedips_remove_owner(struct wg_allowedips *t, void *owner)
     owner_t *e;
     /* node_remove frees the entry together with the owner's last node */
     while (owner && (e = owner_find(t, owner)) != NULL)
-        node_remove(t, e->head);
+        node_remove(t, container_of(base_list_first(&e->nodes), node_t, owner_link));
 }
 
 void *wg_allowedips_lookup(const struct wg_allowedips *t, int family, const uint8_t *addr)
@@ -404,33 +389,35 @@ void *wg_allowedips_lookup(const struct wg_allowedips *t, int family, const uint
     return found;
 }
 
-typedef void (*foreach_fn)(void *ctx, int family, const uint8_t *addr, uint8_t cidr);
+typedef void (*foreach_fn)(void *arg, const struct base_prefix *p);
 
-static void report(const node_t *n, foreach_fn fn, void *ctx)
+static void report(const node_t *n, foreach_fn fn, void *arg)
 {
-    uint8_t addr[16];
-    key_store(addr, n->key, n->bits);
-    fn(ctx, n->bits == 32 ? AF_INET : AF_INET6, addr, n->cidr);
+    struct base_prefix p = {.addr.family = n->bits == 32 ? AF_INET : AF_INET6, .bits = n->cidr};
+    key_store(p.addr.ip, n->key, n->bits);
+    fn(arg, &p);
 }
 
-static void walk(const node_t *n, foreach_fn fn, void *ctx)
+static void walk(const node_t *n, foreach_fn fn, void *arg)
 {
     if (!n)
         return;
     if (n->owner)
-        report(n, fn, ctx);
-    walk(n->bit[0], fn, ctx);
-    walk(n->bit[1], fn, ctx);
+        report(n, fn, arg);
+    walk(n->bit[0], fn, arg);
+    walk(n->bit[1], fn, arg);
 }
 
-void wg_allowedips_foreach(const struct wg_allowedips *t, void *owner, foreach_fn fn, void *ctx)
+void wg_allowedips_foreach(const struct wg_allowedips *t, void *owner, foreach_fn fn, void *arg)
 {
     if (!owner) {
-        walk(t->root4, fn, ctx);
-        walk(t->root6, fn, ctx);
+        walk(t->root4, fn, arg);
+        walk(t->root6, fn, arg);
         return;
     }
     const owner_t *e = owner_find(t, owner);
-    for (const node_t *n = e ? e->head : NULL; n; n = n->owner_next)
-        report(n, fn, ctx);
+    struct base_list *l;
+    if (e)
+        base_list_foreach (l, &e->nodes)
+            report(container_of(l, node_t, owner_link), fn, arg);
 }

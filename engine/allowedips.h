@@ -14,14 +14,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base.h"
+
 struct wg_allowedips_node;
 struct wg_allowedips_owner;
 
 struct wg_allowedips {
     struct wg_allowedips_node *root4;
     struct wg_allowedips_node *root6;
-    struct wg_allowedips_owner **owners; /* hash buckets: owner -> its nodes in insert order */
-    size_t owner_buckets;                /* a power of two, or 0 before the first insert */
+    struct base_list *owners; /* hash buckets of wg_allowedips_owner: owner -> its nodes */
+    size_t owner_buckets;     /* a power of two, or 0 before the first insert */
     size_t owner_count;
 };
 
@@ -29,25 +31,23 @@ void wg_allowedips_init(struct wg_allowedips *t);
 /* Frees every node; the table is empty (and reusable) afterwards. */
 void wg_allowedips_free(struct wg_allowedips *t);
 
-/* Adds addr/cidr for owner (non-NULL). Host bits beyond cidr are masked off. The same prefix
- * again gives it to the new owner. Returns 0, or -1 on a bad family, cidr, NULL owner or
+/* Adds p for owner (non-NULL). Host bits beyond the length are masked off. The same prefix
+ * again gives it to the new owner. Returns 0, or -1 on a bad family, length, NULL owner or
  * allocation failure (the table is then unchanged). */
-int wg_allowedips_insert(struct wg_allowedips *t, int family, const uint8_t *addr, uint8_t cidr,
-                         void *owner);
-/* Removes addr/cidr if owner holds exactly that prefix. Returns 0 when removed, 1 when there
- * was no such prefix of that owner (nothing changed), -1 on a bad family or cidr. */
-int wg_allowedips_remove(struct wg_allowedips *t, int family, const uint8_t *addr, uint8_t cidr,
-                         void *owner);
+int wg_allowedips_insert(struct wg_allowedips *t, const struct base_prefix *p, void *owner);
+/* Removes p if owner holds exactly that prefix. Returns 0 when removed, 1 when there was no
+ * such prefix of that owner (nothing changed), -1 on a bad family or length. */
+int wg_allowedips_remove(struct wg_allowedips *t, const struct base_prefix *p, void *owner);
 void wg_allowedips_remove_owner(struct wg_allowedips *t, void *owner);
 
-/* The owner of the longest prefix containing addr, or NULL. */
+/* The owner of the longest prefix containing addr, or NULL. addr is raw bytes (4 or 16 by
+ * family) because it is read straight out of a packet header. */
 void *wg_allowedips_lookup(const struct wg_allowedips *t, int family, const uint8_t *addr);
 
 /* Calls fn for each prefix of owner in the order they were first inserted; owner NULL walks
- * every prefix of the table (IPv4 first, in trie order). addr is masked to cidr and only valid
- * during the call. fn must not modify the table. */
+ * every prefix of the table (IPv4 first, in trie order). p is masked and only valid during the
+ * call. fn must not modify the table. */
 void wg_allowedips_foreach(const struct wg_allowedips *t, void *owner,
-                           void (*fn)(void *ctx, int family, const uint8_t *addr, uint8_t cidr),
-                           void *ctx);
+                           void (*fn)(void *arg, const struct base_prefix *p), void *arg);
 
 #endif

@@ -1,3 +1,4 @@
+/* BLAKE2s (RFC 7693) and the HMAC/HKDF built on it, as the WireGuard KDF needs them. */
 #include "blake2s.h"
 
 #include <sodium.h>

@@ -1,3 +1,6 @@
+/* MAC1/MAC2 and cookies (whitepaper 5.4.4, 5.4.7): first the checker side (verifies MACs,
+ * rotates its secret, answers with cookie replies), then the maker side (adds MACs to what we
+ * send, consumes cookie replies). */
 #include "cookie.h"
 
 #include <sodium.h>

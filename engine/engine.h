@@ -22,51 +22,43 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "base.h"
 #include "key.h"
 
-/* Results of wg_engine_send() and the configuration calls (negative = not done). */
-enum {
-    WG_OK = 0,
-    WG_ERR_NO_ROUTE = -1, /* no peer's allowed IPs cover the destination: answer ICMP unreachable */
-    WG_ERR_INVALID = -2,  /* not an IPv4/IPv6 packet, bad length, bad argument */
-    WG_ERR_NO_ENDPOINT = -3, /* the peer has no endpoint yet: nothing can be sent to it */
-    WG_ERR_NOMEM = -4,
-    WG_ERR_NOT_FOUND = -5, /* no such peer */
-    WG_ERR_SOCKET = -6,    /* binding or configuring the UDP sockets failed */
-    WG_ERR_CLOSING = -7,   /* wg_engine_close() was called */
-};
+/* Errors are in base's one space (base/base.h): 0, a negative errno, or a BASE_E* code.
+ *   -EHOSTUNREACH  no peer's allowed IPs cover the destination: answer ICMP unreachable
+ *   -EDESTADDRREQ  the peer has no endpoint yet: nothing can be sent to it
+ *   -EINVAL        not an IPv4/IPv6 packet, bad length, bad argument
+ *   -ENOENT        no such peer
+ *   -ENOMEM
+ *   BASE_ECLOSING  wg_engine_close() was called
+ * Binding the sockets fails with the errno of the failed call (-EADDRINUSE, -EACCES, ...). */
 
 /* The largest IP packet wg_engine_send() accepts. */
 #define WG_MAX_PACKET 65535
 
-enum wg_log_level { WG_LOG_ERROR = 0, WG_LOG_WARN = 1, WG_LOG_INFO = 2, WG_LOG_DEBUG = 3 };
-
 /* Time as the engine sees it. Tests inject a clock they can move forward; then they call
  * wg_engine_clock_changed() so the engine re-reads it and runs whatever became due. */
 struct wg_clock {
-    uint64_t (*mono_ns)(void *ctx); /* monotonic nanoseconds, never goes back */
-    uint64_t (*wall_ns)(void *ctx); /* nanoseconds since the Unix epoch (handshake timestamps) */
-    void *ctx;
+    uint64_t (*mono_ns)(void *arg); /* monotonic nanoseconds, never goes back */
+    uint64_t (*wall_ns)(void *arg); /* nanoseconds since the Unix epoch (handshake timestamps) */
+    void *arg;
 };
 
 struct wg_engine_options {
-    uv_loop_t *loop;
     uint8_t private_key[WG_KEY_LEN]; /* copied; the caller should wipe its own copy */
     uint16_t listen_port;            /* 0 = ephemeral (same port for IPv4 and IPv6) */
-    /* Addresses to bind (port taken from listen_port). NULL = the wildcard of that family.
-     * no_ipv4 / no_ipv6 leave a family out (at least one must remain). */
-    const struct sockaddr_in *bind4;
-    const struct sockaddr_in6 *bind6;
+    /* Addresses to bind (port taken from listen_port). Family 0 = the wildcard of that
+     * family. no_ipv4 / no_ipv6 leave a family out (at least one must remain). */
+    struct base_addr bind4, bind6;
     bool no_ipv4, no_ipv6;
     /* Decrypted packet for the layer above; see the top of this file. */
-    void (*deliver)(void *ctx, uint8_t *pkt, size_t len);
-    void *deliver_ctx;
+    void (*deliver)(void *arg, uint8_t *pkt, size_t len);
+    void *deliver_arg;
     const struct wg_clock *clock; /* NULL = uv_hrtime + clock_gettime(CLOCK_REALTIME); copied */
-    /* Log lines (no trailing newline) name the peer by a short base64 of its public key.
-     * NULL log = stderr. Lines above log_level are not formatted at all. */
-    void (*log)(void *ctx, enum wg_log_level level, const char *line);
-    void *log_ctx;
-    enum wg_log_level log_level;
+    /* `event=NAME peer=KEY8 key=value ...` lines; peer is the first 8 base64 characters of the
+     * peer's public key. Lines above log.level are not formatted at all. fn NULL = silent. */
+    struct base_logger log;
     /* Tunnel MTU: padding never grows a packet beyond it, so datagrams fit the path the MTU
      * was chosen for (as the kernel and wireguard-go pad). 0 = 1420. */
     uint16_t mtu;
@@ -74,38 +66,34 @@ struct wg_engine_options {
 
 struct wg_engine;
 
-/* Binds the sockets and starts receiving. On success *out is the engine; on failure *out is NULL
- * and nothing is left on the loop. */
-int wg_engine_create(struct wg_engine **out, const struct wg_engine_options *opt);
+/* Binds the sockets and starts receiving. Returns 0 with *out the engine, or an error with *out
+ * NULL (what was opened is closed on the loop, without a callback). */
+int wg_engine_new(uv_loop_t *loop, const struct wg_engine_options *opt, struct wg_engine **out);
 /* Stops everything, wipes every key, closes the handles; the engine is freed once the last handle
- * is closed, then on_closed(ctx) runs (may be NULL). The pointer must not be used after this call. */
-void wg_engine_close(struct wg_engine *e, void (*on_closed)(void *ctx), void *ctx);
+ * is closed, then on_closed(arg) runs (may be NULL). The pointer must not be used after this call. */
+void wg_engine_close(struct wg_engine *e, void (*on_closed)(void *arg), void *arg);
 
 /* The UDP port actually bound (useful with listen_port 0). */
 uint16_t wg_engine_port(const struct wg_engine *e);
 void wg_engine_public_key(const struct wg_engine *e, uint8_t out[WG_KEY_LEN]);
 
 /* Encrypts and sends (or queues while a handshake is in progress: up to 128 packets per peer,
- * oldest dropped). Returns WG_OK, WG_ERR_NO_ROUTE (counted in tx_no_route), WG_ERR_NO_ENDPOINT
- * or WG_ERR_INVALID. ip_packet is not kept. */
+ * oldest dropped). Returns 0, -EHOSTUNREACH (counted in tx_no_route), -EDESTADDRREQ, -EINVAL,
+ * -ENOMEM or BASE_ECLOSING. ip_packet is not kept. */
 int wg_engine_send(struct wg_engine *e, const uint8_t *ip_packet, size_t len);
-/* Would a packet to addr (4 or 16 bytes, network order) leave through some peer? */
-bool wg_engine_route(const struct wg_engine *e, int family, const void *addr);
+/* Would a packet to addr leave through some peer? */
+bool wg_engine_route(const struct wg_engine *e, const struct base_addr *addr);
 
 /* ---- peers (may change at any time; other peers' sessions are not touched) ---- */
-
-struct wg_allowed_ip {
-    int family;       /* AF_INET or AF_INET6 */
-    uint8_t addr[16]; /* network order; 4 bytes used for AF_INET */
-    uint8_t cidr;
-};
 
 struct wg_peer_config {
     uint8_t public_key[WG_KEY_LEN];
     const uint8_t *preshared_key; /* WG_KEY_LEN bytes, or NULL for none */
-    /* sockaddr_in or sockaddr_in6; NULL = keep the current one (none for a new peer). */
-    const struct sockaddr *endpoint;
-    const struct wg_allowed_ip *allowed_ips; /* replaces the peer's list; copied */
+    /* NULL = keep the current one (none for a new peer). Setting one on a peer with persistent
+     * keepalive and no session starts the handshake at once (as turning keepalive on does). */
+    const struct base_endpoint *endpoint;
+    /* Replaces the peer's list; copied. Host bits past the length are ignored. */
+    const struct base_prefix *allowed_ips;
     size_t allowed_ips_len;
     uint16_t persistent_keepalive; /* seconds, 0 = off */
 };
@@ -113,14 +101,14 @@ struct wg_peer_config {
 /* Adds the peer, or updates it in place keeping its sessions (a changed preshared key applies
  * from the next handshake). An allowed IP already owned by another peer moves to this one. */
 int wg_engine_set_peer(struct wg_engine *e, const struct wg_peer_config *cfg);
-/* Removes the peer, wiping its keys and dropping its queue. WG_ERR_NOT_FOUND if unknown. */
+/* Removes the peer, wiping its keys and dropping its queue. -ENOENT if unknown. */
 int wg_engine_remove_peer(struct wg_engine *e, const uint8_t public_key[WG_KEY_LEN]);
 
 struct wg_peer_stats {
     uint8_t public_key[WG_KEY_LEN];
-    uint64_t rx_bytes, tx_bytes;      /* UDP payload bytes of authenticated/sent messages */
-    uint64_t last_handshake_wall_ns;  /* 0 = never */
-    struct sockaddr_storage endpoint; /* ss_family 0 = none */
+    uint64_t rx_bytes, tx_bytes;     /* UDP payload bytes of authenticated/sent messages */
+    uint64_t last_handshake_wall_ns; /* 0 = never */
+    struct base_endpoint endpoint;   /* addr.family 0 = none */
     uint16_t persistent_keepalive;
     bool has_session;          /* a usable current keypair exists */
     uint64_t tx_queue_dropped; /* queued packets dropped (overflow, handshake gave up) */
@@ -130,7 +118,7 @@ int wg_engine_peer_stats(const struct wg_engine *e, const uint8_t public_key[WG_
                          struct wg_peer_stats *out);
 /* Calls fn once per peer, in no particular order. fn must not add or remove peers. */
 void wg_engine_foreach_peer(const struct wg_engine *e,
-                            void (*fn)(void *ctx, const struct wg_peer_stats *st), void *ctx);
+                            void (*fn)(void *arg, const struct wg_peer_stats *st), void *arg);
 
 struct wg_engine_stats {
     uint64_t rx_garbage;    /* too short/long, unknown type, malformed */

@@ -1,3 +1,5 @@
+/* The local index table: a hash of intrusive entries by their random 32-bit index; add gives an
+ * entry a fresh index, lookup finds it again, remove takes it out (and is safe to repeat). */
 #include "index.h"
 
 #include <sodium.h>
@@ -5,43 +7,51 @@
 
 #define INDEX_INITIAL_BUCKETS 64
 
+static struct base_list *new_buckets(size_t n)
+{
+    struct base_list *b = malloc(n * sizeof(*b));
+    for (size_t i = 0; b && i < n; i++)
+        base_list_init(&b[i]);
+    return b;
+}
+
 int wg_index_init(struct wg_index_table *t)
 {
     t->nbuckets = INDEX_INITIAL_BUCKETS;
     t->count = 0;
-    t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-    return t->buckets ? 0 : -1;
+    t->buckets = new_buckets(t->nbuckets);
+    return t->buckets ? 0 : -ENOMEM;
 }
 
 void wg_index_free(struct wg_index_table *t)
 {
+    struct base_list *l, *tmp;
     for (size_t i = 0; i < t->nbuckets; i++)
-        for (struct wg_index_entry *e = t->buckets[i]; e; e = e->next)
-            e->in_table = false;
+        base_list_foreach_safe (l, tmp, &t->buckets[i])
+            base_list_remove(l);
     free(t->buckets);
     t->buckets = NULL;
     t->nbuckets = t->count = 0;
 }
 
-static size_t bucket_of(const struct wg_index_table *t, uint32_t index)
+static struct base_list *bucket_of(const struct wg_index_table *t, uint32_t index)
 {
-    return index & (t->nbuckets - 1); /* indices are uniformly random */
+    return &t->buckets[index & (t->nbuckets - 1)]; /* indices are uniformly random */
 }
 
 /* Doubling keeps chains short; if memory is short we keep the old array (longer chains). */
 static void grow(struct wg_index_table *t)
 {
     size_t n = t->nbuckets * 2;
-    struct wg_index_entry **b = calloc(n, sizeof(*b));
+    struct base_list *b = new_buckets(n);
     if (!b)
         return;
+    struct base_list *l, *tmp;
     for (size_t i = 0; i < t->nbuckets; i++) {
-        struct wg_index_entry *e = t->buckets[i], *next;
-        for (; e; e = next) {
-            next = e->next;
-            size_t j = e->index & (n - 1);
-            e->next = b[j];
-            b[j] = e;
+        base_list_foreach_safe (l, tmp, &t->buckets[i]) {
+            struct wg_index_entry *e = container_of(l, struct wg_index_entry, link);
+            base_list_remove(l);
+            base_list_push_front(&b[e->index & (n - 1)], l);
         }
     }
     free(t->buckets);
@@ -51,10 +61,7 @@ static void grow(struct wg_index_table *t)
 
 static void insert(struct wg_index_table *t, struct wg_index_entry *e)
 {
-    size_t b = bucket_of(t, e->index);
-    e->next = t->buckets[b];
-    t->buckets[b] = e;
-    e->in_table = true;
+    base_list_push_front(bucket_of(t, e->index), &e->link);
     t->count++;
 }
 
@@ -80,24 +87,19 @@ void wg_index_add_with_index(struct wg_index_table *t, struct wg_index_entry *e,
 
 void wg_index_remove(struct wg_index_table *t, struct wg_index_entry *e)
 {
-    if (!e->in_table)
+    if (!base_list_linked(&e->link))
         return;
-    struct wg_index_entry **p = &t->buckets[bucket_of(t, e->index)];
-    for (; *p; p = &(*p)->next) {
-        if (*p == e) {
-            *p = e->next;
-            t->count--;
-            break;
-        }
-    }
-    e->next = NULL;
-    e->in_table = false;
+    base_list_remove(&e->link);
+    t->count--;
 }
 
 struct wg_index_entry *wg_index_lookup(const struct wg_index_table *t, uint32_t index)
 {
-    for (struct wg_index_entry *e = t->buckets[bucket_of(t, index)]; e; e = e->next)
+    struct base_list *l;
+    base_list_foreach (l, bucket_of(t, index)) {
+        struct wg_index_entry *e = container_of(l, struct wg_index_entry, link);
         if (e->index == index)
             return e;
+    }
     return NULL;
 }

@@ -11,23 +11,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base.h"
+
 enum wg_index_kind { WG_INDEX_HANDSHAKE = 1, WG_INDEX_KEYPAIR = 2 };
 
 struct wg_index_entry {
-    struct wg_index_entry *next;
+    struct base_list link; /* in a bucket while in the table; zeroed or removed otherwise */
     uint32_t index;
     enum wg_index_kind kind;
-    bool in_table;
     void *peer;    /* struct wg_peer * */
     void *keypair; /* struct wg_peer_keypair * for WG_INDEX_KEYPAIR */
 };
 
 struct wg_index_table {
-    struct wg_index_entry **buckets;
+    struct base_list *buckets;
     size_t nbuckets; /* power of two */
     size_t count;
 };
 
+/* Returns 0 or -ENOMEM. */
 int wg_index_init(struct wg_index_table *t);
 /* Entries still in the table are only unlinked; their owners free them. */
 void wg_index_free(struct wg_index_table *t);

@@ -1,3 +1,4 @@
+/* Curve25519 keys: generation, the public half, and wg(8)'s base64 form. */
 #include "key.h"
 
 #include <sodium.h>

@@ -1,3 +1,5 @@
+/* One session's keys: sealing transport messages (counter, padding to the MTU), opening them
+ * (replay window), and the age and message limits that expire a keypair. */
 #include "keypair.h"
 
 #include <sodium.h>

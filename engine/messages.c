@@ -1,3 +1,4 @@
+/* Message framing: the type of a datagram (with its exact length) and its receiver index. */
 #include "messages.h"
 
 enum wg_message_type wg_message_type(const uint8_t *pkt, size_t len)

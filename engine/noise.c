@@ -1,3 +1,5 @@
+/* The Noise IK handshake (see noise.h): hashing and DH helpers, identity and handshake set-up,
+ * then initiation (create, consume), response (create, consume), and the keypair derivation. */
 #include "noise.h"
 
 #include <sodium.h>
@@ -8,6 +10,16 @@
 
 /* All handshake AEADs use a zero nonce: each key encrypts exactly one message. */
 static const uint8_t zero_nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+
+const char *wg_noise_result_name(int result)
+{
+    static const char *const names[] = {"ok",     "no_identity", "bad_key",
+                                        "state",  "decrypt",     "unknown_peer",
+                                        "replay", "flood",       "malformed"};
+    if (result > 0 || -result >= (int)(sizeof(names) / sizeof(names[0])))
+        return "unknown";
+    return names[-result];
+}
 
 static void initial_chaining_key(uint8_t ck[WG_HASH_LEN])
 {
@@ -212,6 +224,22 @@ static bool initiation_flooded(const struct wg_handshake *hs, uint64_t now_ns)
            now_ns - hs->last_initiation_consumption_ns <= WG_HANDSHAKE_INITIATION_RATE_NS;
 }
 
+/* A valid initiation replaces any handshake in progress with this peer. */
+static void commit_initiation(struct wg_handshake *hs, const uint8_t ck[WG_HASH_LEN],
+                              const uint8_t h[WG_HASH_LEN], const struct wg_msg_initiation *msg,
+                              const uint8_t timestamp[WG_TIMESTAMP_LEN], uint64_t now_ns)
+{
+    wg_noise_handshake_clear(hs);
+    memcpy(hs->chaining_key, ck, WG_HASH_LEN);
+    memcpy(hs->hash, h, WG_HASH_LEN);
+    memcpy(hs->remote_ephemeral, msg->unencrypted_ephemeral, WG_PUBLIC_KEY_LEN);
+    hs->remote_index = wg_le32_read(msg->sender_index);
+    memcpy(hs->latest_timestamp, timestamp, WG_TIMESTAMP_LEN);
+    hs->has_consumed_initiation = true;
+    hs->last_initiation_consumption_ns = now_ns;
+    hs->state = WG_HANDSHAKE_CONSUMED_INITIATION;
+}
+
 int wg_noise_consume_initiation(const struct wg_static_identity *id,
                                 const struct wg_msg_initiation *msg, wg_noise_lookup_fn lookup,
                                 void *ctx, uint64_t now_ns, struct wg_handshake **out_hs,
@@ -277,16 +305,7 @@ int wg_noise_consume_initiation(const struct wg_static_identity *id,
         goto out;
     }
 
-    /* Commit: this replaces any handshake in progress with this peer. */
-    wg_noise_handshake_clear(hs);
-    memcpy(hs->chaining_key, ck, sizeof(ck));
-    memcpy(hs->hash, h, sizeof(h));
-    memcpy(hs->remote_ephemeral, msg->unencrypted_ephemeral, WG_PUBLIC_KEY_LEN);
-    hs->remote_index = wg_le32_read(msg->sender_index);
-    memcpy(hs->latest_timestamp, timestamp, WG_TIMESTAMP_LEN);
-    hs->has_consumed_initiation = true;
-    hs->last_initiation_consumption_ns = now_ns;
-    hs->state = WG_HANDSHAKE_CONSUMED_INITIATION;
+    commit_initiation(hs, ck, h, msg, timestamp, now_ns);
     *out_hs = hs;
     ret = WG_NOISE_OK;
 out:

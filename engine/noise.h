@@ -40,6 +40,9 @@ enum wg_noise_result {
     WG_NOISE_ERR_MALFORMED = -8,    /* wrong message type or reserved bytes */
 };
 
+/* A short name for logs: "decrypt", "replay", ...; "unknown" for anything else. */
+const char *wg_noise_result_name(int result);
+
 /* Our own static key, with what depends only on it precomputed. */
 struct wg_static_identity {
     bool has_private_key;

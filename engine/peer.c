@@ -1,3 +1,5 @@
+/* A peer's lifetime (new, free), its keypair slots (add, confirm on first data, clear) and its
+ * queue of packets waiting for a handshake. */
 #include "peer.h"
 
 #include <sodium.h>
@@ -11,11 +13,9 @@ static void name_peer(struct wg_peer *p)
 {
     char b64[WG_KEY_B64_LEN + 1];
     wg_key_to_base64(b64, p->public_key);
-    /* As wg(8) and the kernel log it: enough to tell peers apart, short enough to read. */
-    memcpy(p->name, b64, 4);
-    memcpy(p->name + 4, "\xe2\x80\xa6", 3);
-    memcpy(p->name + 7, b64 + WG_KEY_B64_LEN - 5, 4);
-    p->name[11] = '\0';
+    /* Enough to tell peers apart, short enough to read, and the node's form of the same key. */
+    memcpy(p->name, b64, 8);
+    p->name[8] = '\0';
 }
 
 struct wg_peer *wg_peer_new(struct wg_engine *e, const uint8_t public_key[WG_PUBLIC_KEY_LEN],
@@ -25,6 +25,8 @@ struct wg_peer *wg_peer_new(struct wg_engine *e, const uint8_t public_key[WG_PUB
     if (!p)
         return NULL;
     p->engine = e;
+    base_list_init(&p->link);
+    base_list_init(&p->bucket_link);
     memcpy(p->public_key, public_key, WG_PUBLIC_KEY_LEN);
     name_peer(p);
     /* A bad static-static DH leaves a handshake that fails cleanly; the peer still exists. */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "base.h"
 #include "cookie.h"
 #include "index.h"
 #include "keypair.h"
@@ -34,10 +35,10 @@ struct wg_queued_packet {
 
 struct wg_peer {
     struct wg_engine *engine;
-    struct wg_peer *next_in_list, *prev_in_list;
-    struct wg_peer *next_in_bucket;
+    struct base_list link;        /* in the engine's list of peers */
+    struct base_list bucket_link; /* in the engine's hash of public keys */
     uint8_t public_key[WG_PUBLIC_KEY_LEN];
-    char name[16]; /* "ABCD…wxyz" for logs */
+    char name[9]; /* the key's first 8 base64 characters, for logs (as the node names peers) */
 
     struct wg_handshake hs;
     struct wg_index_entry hs_idx;

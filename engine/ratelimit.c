@@ -1,3 +1,5 @@
+/* Handshake flood defences: the per-source token buckets (hashed, garbage-collected once a
+ * second), then the under-load detector. */
 #include "ratelimit.h"
 
 #include <netinet/in.h>
@@ -11,8 +13,8 @@
 #define RL_BUCKETS 1024
 
 struct wg_ratelimit_entry {
-    struct wg_ratelimit_entry *next;
-    uint8_t key[17]; /* family byte + address (IPv6: the /64 only) */
+    struct base_list link; /* in its hash bucket */
+    uint8_t key[17];       /* family byte + address (IPv6: the /64 only) */
     uint64_t last_ns;
     uint64_t tokens;
 };
@@ -20,23 +22,22 @@ struct wg_ratelimit_entry {
 int wg_ratelimit_init(struct wg_ratelimit *rl)
 {
     memset(rl, 0, sizeof(*rl));
-    rl->buckets = calloc(RL_BUCKETS, sizeof(*rl->buckets));
+    rl->buckets = malloc(RL_BUCKETS * sizeof(*rl->buckets));
     if (!rl->buckets)
-        return -1;
+        return -ENOMEM;
     rl->nbuckets = RL_BUCKETS;
+    for (size_t i = 0; i < rl->nbuckets; i++)
+        base_list_init(&rl->buckets[i]);
     randombytes_buf(rl->hash_key, sizeof(rl->hash_key));
     return 0;
 }
 
 void wg_ratelimit_free(struct wg_ratelimit *rl)
 {
-    for (size_t i = 0; i < rl->nbuckets; i++) {
-        struct wg_ratelimit_entry *e = rl->buckets[i], *next;
-        for (; e; e = next) {
-            next = e->next;
-            free(e);
-        }
-    }
+    struct base_list *l, *tmp;
+    for (size_t i = 0; i < rl->nbuckets; i++)
+        base_list_foreach_safe (l, tmp, &rl->buckets[i])
+            free(container_of(l, struct wg_ratelimit_entry, link));
     free(rl->buckets);
     memset(rl, 0, sizeof(*rl));
 }
@@ -64,16 +65,14 @@ static void gc(struct wg_ratelimit *rl, uint64_t now)
     if (now - rl->last_gc_ns < NS_PER_SEC)
         return;
     rl->last_gc_ns = now;
+    struct base_list *l, *tmp;
     for (size_t i = 0; i < rl->nbuckets; i++) {
-        struct wg_ratelimit_entry **p = &rl->buckets[i];
-        while (*p) {
-            struct wg_ratelimit_entry *e = *p;
+        base_list_foreach_safe (l, tmp, &rl->buckets[i]) {
+            struct wg_ratelimit_entry *e = container_of(l, struct wg_ratelimit_entry, link);
             if (now - e->last_ns >= NS_PER_SEC) {
-                *p = e->next;
+                base_list_remove(l);
                 free(e);
                 rl->count--;
-            } else {
-                p = &e->next;
             }
         }
     }
@@ -88,8 +87,10 @@ bool wg_ratelimit_allow(struct wg_ratelimit *rl, const struct sockaddr *src, uin
         return false;
     gc(rl, now);
     crypto_shorthash(h, key, sizeof(key), rl->hash_key);
-    size_t b = (size_t)(h[0] | h[1] << 8 | h[2] << 16) & (rl->nbuckets - 1);
-    for (struct wg_ratelimit_entry *e = rl->buckets[b]; e; e = e->next) {
+    struct base_list *bucket = &rl->buckets[(h[0] | h[1] << 8 | h[2] << 16) & (rl->nbuckets - 1)];
+    struct base_list *l;
+    base_list_foreach (l, bucket) {
+        struct wg_ratelimit_entry *e = container_of(l, struct wg_ratelimit_entry, link);
         if (memcmp(e->key, key, sizeof(key)) != 0)
             continue;
         uint64_t tokens = e->tokens + (now - e->last_ns);
@@ -111,8 +112,7 @@ bool wg_ratelimit_allow(struct wg_ratelimit *rl, const struct sockaddr *src, uin
     memcpy(e->key, key, sizeof(key));
     e->last_ns = now;
     e->tokens = TOKEN_MAX - TOKEN_COST;
-    e->next = rl->buckets[b];
-    rl->buckets[b] = e;
+    base_list_push_front(bucket, &e->link);
     rl->count++;
     return true;
 }

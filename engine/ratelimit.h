@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "base.h"
+
 /* As the Linux implementation: 20 initiations per second per source, bursts of 5. */
 #define WG_RATELIMIT_PER_SECOND 20
 #define WG_RATELIMIT_BURST 5
@@ -23,13 +25,14 @@
 struct wg_ratelimit_entry;
 
 struct wg_ratelimit {
-    struct wg_ratelimit_entry **buckets;
+    struct base_list *buckets; /* of wg_ratelimit_entry */
     size_t nbuckets;
     size_t count;
     uint8_t hash_key[16]; /* sources are attacker-chosen: keyed hash against chain flooding */
     uint64_t last_gc_ns;
 };
 
+/* Returns 0 or -ENOMEM. */
 int wg_ratelimit_init(struct wg_ratelimit *rl);
 void wg_ratelimit_free(struct wg_ratelimit *rl);
 /* True if one more initiation from src (sockaddr_in/in6) fits its bucket at now_ns. */

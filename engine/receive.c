@@ -28,7 +28,13 @@ static void set_endpoint(struct wg_peer *p, const struct sockaddr *src)
         return;
     memset(&p->endpoint, 0, sizeof(p->endpoint));
     memcpy(&p->endpoint, src, len);
-    wg_log(p->engine, WG_LOG_DEBUG, p, "endpoint changed");
+    if (base_log_enabled(&p->engine->log, BASE_LOG_DEBUG)) {
+        struct base_endpoint ep;
+        char text[BASE_ENDPOINT_STRLEN] = "?";
+        if (base_endpoint_from_sockaddr(&ep, src) == 0)
+            base_endpoint_format(&ep, text, sizeof(text));
+        wg_log(p->engine, BASE_LOG_DEBUG, p, "endpoint_changed", "endpoint=%s", text);
+    }
 }
 
 /*
@@ -71,7 +77,7 @@ static struct wg_handshake *lookup_static(void *ctx, const uint8_t remote_static
 
 static struct wg_peer *peer_of_handshake(struct wg_handshake *hs)
 {
-    return (struct wg_peer *)((char *)hs - offsetof(struct wg_peer, hs));
+    return container_of(hs, struct wg_peer, hs);
 }
 
 /* Derives the session keys; the keypair inherits the handshake's index (peers already use it). */
@@ -125,12 +131,12 @@ static void receive_initiation(struct wg_engine *e, uint8_t *data, size_t len,
     if (err != WG_NOISE_OK) {
         count_handshake_error(e, err);
         if (known)
-            wg_log(e, WG_LOG_DEBUG, peer_of_handshake(known), "invalid handshake initiation (%d)",
-                   err);
+            wg_log(e, BASE_LOG_DEBUG, peer_of_handshake(known), "handshake_initiation_invalid",
+                   "err=%s", wg_noise_result_name(err));
         return;
     }
     struct wg_peer *p = peer_of_handshake(hs);
-    wg_log(e, WG_LOG_DEBUG, p, "received handshake initiation");
+    wg_log_event(e, BASE_LOG_DEBUG, p, "handshake_initiation_received");
     set_endpoint(p, src);
     p->rx_bytes += len;
     wg_timers_any_authenticated_packet_received(&p->timers);
@@ -141,7 +147,8 @@ static void receive_initiation(struct wg_engine *e, uint8_t *data, size_t len,
     err = wg_noise_create_response(&p->hs, p->hs_idx.index, NULL, &resp);
     if (err != WG_NOISE_OK) {
         wg_index_remove(&e->index, &p->hs_idx);
-        wg_log(e, WG_LOG_WARN, p, "cannot create handshake response (%d)", err);
+        wg_log(e, BASE_LOG_WARN, p, "handshake_response_failed", "err=%s",
+               wg_noise_result_name(err));
         return;
     }
     struct wg_peer_keypair *pk = derive(p, now);
@@ -170,18 +177,19 @@ static void receive_response(struct wg_engine *e, uint8_t *data, size_t len,
     int err = wg_noise_consume_response(&p->hs, &e->id, msg);
     if (err != WG_NOISE_OK) {
         count_handshake_error(e, err);
-        wg_log(e, WG_LOG_DEBUG, p, "invalid handshake response (%d)", err);
+        wg_log(e, BASE_LOG_DEBUG, p, "handshake_response_invalid", "err=%s",
+               wg_noise_result_name(err));
         return;
     }
     struct wg_peer_keypair *pk = derive(p, now);
     if (!pk)
         return;
-    wg_log(e, WG_LOG_INFO, p, "handshake complete (we initiated)");
+    wg_log(e, BASE_LOG_INFO, p, "handshake_complete", "initiator=us");
     set_endpoint(p, src);
     p->rx_bytes += len;
     wg_peer_add_keypair(p, pk);
     p->sent_lastminute_handshake = false;
-    p->last_handshake_wall_ns = e->clock.wall_ns(e->clock.ctx);
+    p->last_handshake_wall_ns = e->clock.wall_ns(e->clock.arg);
     e->stats.handshakes_completed++;
     wg_timers_any_authenticated_packet_received(&p->timers);
     wg_timers_any_authenticated_packet_traversal(&p->timers, now);
@@ -208,7 +216,7 @@ static void receive_cookie_reply(struct wg_engine *e, uint8_t *data, const struc
         return;
     }
     /* The next retransmission carries MAC2; sending one now would double the peer's load. */
-    wg_log(e, WG_LOG_DEBUG, p, "received cookie reply");
+    wg_log_event(e, BASE_LOG_DEBUG, p, "cookie_reply_received");
 }
 
 /* Initiators renew before REJECT_AFTER_TIME stops the session, while data still flows. */
@@ -270,8 +278,8 @@ static void receive_transport(struct wg_engine *e, uint8_t *data, size_t len,
         return;
     }
     if (wg_peer_received_with_keypair(p, pk)) {
-        wg_log(e, WG_LOG_INFO, p, "handshake complete (peer initiated)");
-        p->last_handshake_wall_ns = e->clock.wall_ns(e->clock.ctx);
+        wg_log(e, BASE_LOG_INFO, p, "handshake_complete", "initiator=peer");
+        p->last_handshake_wall_ns = e->clock.wall_ns(e->clock.arg);
         e->stats.handshakes_completed++;
         wg_timers_handshake_complete(&p->timers);
         wg_send_staged(p);
@@ -298,16 +306,17 @@ static void receive_transport(struct wg_engine *e, uint8_t *data, size_t len,
     /* Cryptokey routing: a peer may only speak for the addresses it was given. */
     if (wg_allowedips_lookup(&e->allowedips, family, inner_src) != p) {
         e->stats.rx_bad_allowed_ip++;
-        wg_log(e, WG_LOG_DEBUG, p, "packet from a source outside its allowed IPs");
+        wg_log(e, BASE_LOG_DEBUG, p, "packet_dropped", "reason=source_not_allowed");
         return;
     }
     if (e->deliver)
-        e->deliver(e->deliver_ctx, pt, iplen);
+        e->deliver(e->deliver_arg, pt, iplen);
 }
 
 void wg_engine_receive(struct wg_engine *e, uint8_t *data, size_t len, const struct sockaddr *src)
 {
-    if (e->closing || !src || (src->sa_family != AF_INET && src->sa_family != AF_INET6))
+    if (e->state != WG_ENGINE_RUNNING || !src ||
+        (src->sa_family != AF_INET && src->sa_family != AF_INET6))
         return;
     uint64_t now = wg_engine_now(e);
     switch (wg_message_type(data, len)) {

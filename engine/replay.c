@@ -1,3 +1,4 @@
+/* The sliding replay window for transport counters (RFC 6479's bitmap). */
 #include "replay.h"
 
 #include <string.h>

@@ -2,9 +2,9 @@
  * leave through a peer? (The proxies' dialer uses it to choose the netstack or host sockets.) */
 #include "device.h"
 
-bool wg_engine_route(const struct wg_engine *e, int family, const void *addr)
+bool wg_engine_route(const struct wg_engine *e, const struct base_addr *addr)
 {
-    if (family != AF_INET && family != AF_INET6)
+    if (addr->family != AF_INET && addr->family != AF_INET6)
         return false;
-    return wg_allowedips_lookup(&e->allowedips, family, addr) != NULL;
+    return wg_allowedips_lookup(&e->allowedips, addr->family, addr->ip) != NULL;
 }

@@ -38,12 +38,12 @@ void wg_send_initiation(struct wg_peer *p, bool is_retry)
 
     if (!is_retry)
         p->timers.handshake_attempts = 0;
-    if (!has_endpoint(p) || e->closing)
+    if (!has_endpoint(p) || e->state != WG_ENGINE_RUNNING)
         return;
     /* One initiation per REKEY_TIMEOUT, however many packets ask for it. */
     if (p->last_sent_handshake_ns && now - p->last_sent_handshake_ns < WG_REKEY_TIMEOUT_NS)
         return;
-    uint64_t wall = e->clock.wall_ns(e->clock.ctx);
+    uint64_t wall = e->clock.wall_ns(e->clock.arg);
     struct timespec wts = {.tv_sec = (time_t)(wall / WG_NSEC_PER_SEC),
                            .tv_nsec = (long)(wall % WG_NSEC_PER_SEC)};
     wg_tai64n(ts, &wts);
@@ -51,10 +51,11 @@ void wg_send_initiation(struct wg_peer *p, bool is_retry)
     int err = wg_noise_create_initiation(&p->hs, &e->id, p->hs_idx.index, ts, NULL, &msg);
     if (err != WG_NOISE_OK) {
         wg_index_remove(&e->index, &p->hs_idx);
-        wg_log(e, WG_LOG_WARN, p, "cannot create handshake initiation (error %d)", err);
+        wg_log(e, BASE_LOG_WARN, p, "handshake_initiation_failed", "err=%s",
+               wg_noise_result_name(err));
         return;
     }
-    wg_log(e, WG_LOG_DEBUG, p, "sending handshake initiation%s", is_retry ? " (retry)" : "");
+    wg_log(e, BASE_LOG_DEBUG, p, "handshake_initiation_sent", "retry=%d", is_retry);
     wg_send_handshake_message(p, (uint8_t *)&msg, sizeof(msg));
     sodium_memzero(&msg, sizeof(msg));
     p->last_sent_handshake_ns = now;
@@ -137,7 +138,7 @@ void wg_send_keepalive(struct wg_peer *p)
         wg_send_initiation(p, false);
         return;
     }
-    wg_log(e, WG_LOG_DEBUG, p, "sending keepalive");
+    wg_log_event(e, BASE_LOG_DEBUG, p, "keepalive_sent");
     send_sealed(p, kp, NULL, 0, now);
     wg_engine_timers_changed(e, p);
     keep_key_fresh(p, now);
@@ -164,17 +165,17 @@ int wg_engine_send(struct wg_engine *e, const uint8_t *ip_packet, size_t len)
     int family;
     const uint8_t *dst;
 
-    if (e->closing)
-        return WG_ERR_CLOSING;
+    if (e->state != WG_ENGINE_RUNNING)
+        return BASE_ECLOSING;
     if (!ip_packet || len > WG_MAX_PACKET || packet_destination(ip_packet, len, &family, &dst))
-        return WG_ERR_INVALID;
+        return -EINVAL;
     struct wg_peer *p = wg_allowedips_lookup(&e->allowedips, family, dst);
     if (!p) {
         e->stats.tx_no_route++;
-        return WG_ERR_NO_ROUTE;
+        return -EHOSTUNREACH;
     }
     if (!has_endpoint(p))
-        return WG_ERR_NO_ENDPOINT;
+        return -EDESTADDRREQ;
     uint64_t now = wg_engine_now(e);
     struct wg_keypair *kp = wg_peer_sending_keypair(p, now);
     if (kp && !p->queue_len) {
@@ -182,10 +183,10 @@ int wg_engine_send(struct wg_engine *e, const uint8_t *ip_packet, size_t len)
         send_sealed(p, kp, ip_packet, len, now);
         wg_engine_timers_changed(e, p);
         keep_key_fresh(p, now);
-        return WG_OK;
+        return 0;
     }
     if (!wg_peer_queue_push(p, ip_packet, len))
-        return WG_ERR_NOMEM;
+        return -ENOMEM;
     wg_send_staged(p);
-    return WG_OK;
+    return 0;
 }

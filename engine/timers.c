@@ -1,3 +1,4 @@
+/* The protocol's timer events arming and disarming deadlines, then next/expire for the driver. */
 #include "timers.h"
 
 #include <string.h>

@@ -1,3 +1,6 @@
+/* The UDP transport: bind both families on one port, receive in batches (libuv recvmmsg), queue
+ * sends into per-socket sendmmsg batches flushed at batch ends and before the loop blocks;
+ * close frees the buffers with the last handle. */
 #include "udp.h"
 
 #include <errno.h>
@@ -58,26 +61,32 @@ static uint16_t fd_port(int fd)
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
+/* The socket address for one family: the configured address (or the wildcard) and port. */
+static socklen_t bind_addr(const struct base_addr *a, int family, uint16_t port,
+                           struct sockaddr_storage *ss)
+{
+    struct base_endpoint ep = {.addr.family = family, .port = port};
+    if (a->family == family)
+        ep.addr = *a;
+    return base_endpoint_to_sockaddr(&ep, ss);
+}
+
 static int bind_pair(const struct wg_udp_config *cfg, uint16_t port, int *fd4, int *fd6)
 {
-    struct sockaddr_in a4 = {.sin_family = AF_INET};
-    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
+    struct sockaddr_storage ss;
+    socklen_t len;
 
     *fd4 = *fd6 = -1;
-    if (cfg->bind4)
-        a4 = *cfg->bind4;
-    if (cfg->bind6)
-        a6 = *cfg->bind6;
     if (!cfg->no_ipv4) {
-        a4.sin_port = htons(port);
-        *fd4 = bind_fd(AF_INET, (struct sockaddr *)&a4, sizeof(a4));
+        len = bind_addr(&cfg->bind4, AF_INET, port, &ss);
+        *fd4 = bind_fd(AF_INET, (struct sockaddr *)&ss, len);
         if (*fd4 < 0)
             return *fd4;
         port = fd_port(*fd4);
     }
     if (!cfg->no_ipv6) {
-        a6.sin6_port = htons(port);
-        *fd6 = bind_fd(AF_INET6, (struct sockaddr *)&a6, sizeof(a6));
+        len = bind_addr(&cfg->bind6, AF_INET6, port, &ss);
+        *fd6 = bind_fd(AF_INET6, (struct sockaddr *)&ss, len);
         if (*fd6 < 0) {
             int err = *fd6;
             if (*fd4 >= 0)
@@ -102,7 +111,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     struct wg_udp *u = h->data;
 
     if (nread >= 0 && addr) { /* an empty datagram too: it is garbage to count */
-        u->on_datagram(u->ctx, (uint8_t *)buf->base, (size_t)nread, addr);
+        u->on_datagram(u->arg, (uint8_t *)buf->base, (size_t)nread, addr);
         /* Without recvmmsg every datagram is its own batch. */
         if (!(flags & UV_UDP_MMSG_CHUNK))
             wg_udp_flush(u);
@@ -143,7 +152,7 @@ static void free_buffers(struct wg_udp *u)
     u->rxbuf = u->s4.tx.arena = u->s6.tx.arena = NULL;
 }
 
-int wg_udp_open(struct wg_udp *u, const struct wg_udp_config *cfg)
+int wg_udp_open(struct wg_udp *u, uv_loop_t *loop, const struct wg_udp_config *cfg)
 {
     int fd4 = -1, fd6 = -1, err = 0;
 
@@ -168,26 +177,20 @@ int wg_udp_open(struct wg_udp *u, const struct wg_udp_config *cfg)
         return err;
     }
     u->port = fd_port(fd4 >= 0 ? fd4 : fd6);
-    if (fd4 >= 0 && (err = start_sock(u, cfg->loop, &u->s4, fd4)) != 0) {
-        if (fd6 >= 0)
-            close(fd6);
-        goto fail_handles;
-    }
-    if (fd6 >= 0 && (err = start_sock(u, cfg->loop, &u->s6, fd6)) != 0)
-        goto fail_handles;
-    uv_prepare_init(cfg->loop, &u->prepare);
+    u->state = WG_UDP_OPEN;
+    uv_prepare_init(loop, &u->prepare);
     u->prepare.data = u;
-    u->prepare_open = true;
     u->open_handles++;
     uv_prepare_start(&u->prepare, on_prepare);
     uv_unref((uv_handle_t *)&u->prepare);
-    return 0;
-fail_handles:
-    if (u->open_handles) {
-        wg_udp_close(u, NULL); /* the buffers go with the last handle */
-        return err;
+    if (fd4 >= 0 && (err = start_sock(u, loop, &u->s4, fd4)) != 0) {
+        if (fd6 >= 0)
+            close(fd6);
+    } else if (fd6 >= 0) {
+        err = start_sock(u, loop, &u->s6, fd6);
     }
-    free_buffers(u);
+    if (err)
+        wg_udp_close(u, NULL); /* the buffers go with the last handle */
     return err;
 }
 
@@ -197,13 +200,19 @@ static void on_handle_closed(uv_handle_t *h)
     if (--u->open_handles > 0)
         return;
     free_buffers(u);
+    u->state = WG_UDP_IDLE;
     if (u->on_closed)
         u->on_closed(u);
 }
 
-void wg_udp_close(struct wg_udp *u, void (*on_closed)(struct wg_udp *u))
+bool wg_udp_close(struct wg_udp *u, void (*on_closed)(struct wg_udp *u))
 {
+    if (u->state == WG_UDP_IDLE)
+        return false;
     u->on_closed = on_closed;
+    if (u->state == WG_UDP_CLOSING)
+        return true; /* a failed open is closing already */
+    u->state = WG_UDP_CLOSING;
     if (u->s4.open) {
         u->s4.open = false;
         uv_close((uv_handle_t *)&u->s4.handle, on_handle_closed);
@@ -212,10 +221,8 @@ void wg_udp_close(struct wg_udp *u, void (*on_closed)(struct wg_udp *u))
         u->s6.open = false;
         uv_close((uv_handle_t *)&u->s6.handle, on_handle_closed);
     }
-    if (u->prepare_open) {
-        u->prepare_open = false;
-        uv_close((uv_handle_t *)&u->prepare, on_handle_closed);
-    }
+    uv_close((uv_handle_t *)&u->prepare, on_handle_closed);
+    return true;
 }
 
 static struct wg_udp_sock *sock_for(struct wg_udp *u, const struct sockaddr *dst)

@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "base.h"
+
 #define WG_UDP_BATCH 64
 #define WG_UDP_TX_ARENA (256 * 1024)
 #define WG_UDP_SOCKBUF (7 * 1024 * 1024)
@@ -31,38 +33,42 @@ struct wg_udp_tx {
 
 struct wg_udp_sock {
     uv_udp_t handle;
-    bool open;
+    bool open; /* this family has a socket (handle initialised, not closing) */
     struct wg_udp_tx tx;
 };
 
+/* IDLE: nothing on the loop. OPEN: receiving. CLOSING: handles are closing; on_closed (if set)
+ * runs after the last one. */
+enum wg_udp_state { WG_UDP_IDLE = 0, WG_UDP_OPEN, WG_UDP_CLOSING };
+
 struct wg_udp {
+    enum wg_udp_state state;
     struct wg_udp_sock s4, s6;
     uv_prepare_t prepare;
-    bool prepare_open;
     uint16_t port;
     uint8_t *rxbuf;
     size_t rxbuf_len;
     /* One datagram: data is the engine's receive buffer, writable, valid during the call. */
-    void (*on_datagram)(void *ctx, uint8_t *data, size_t len, const struct sockaddr *src);
-    void *ctx;
+    void (*on_datagram)(void *arg, uint8_t *data, size_t len, const struct sockaddr *src);
+    void *arg;
     uint64_t tx_errors; /* datagrams the kernel refused (buffer full, unreachable...) */
     unsigned open_handles;
     void (*on_closed)(struct wg_udp *u);
 };
 
 struct wg_udp_config {
-    uv_loop_t *loop;
-    uint16_t port;                    /* 0 = ephemeral, the same one for both families */
-    const struct sockaddr_in *bind4;  /* NULL = 0.0.0.0 */
-    const struct sockaddr_in6 *bind6; /* NULL = :: */
+    uint16_t port;          /* 0 = ephemeral, the same one for both families */
+    struct base_addr bind4; /* family 0 = 0.0.0.0 */
+    struct base_addr bind6; /* family 0 = :: */
     bool no_ipv4, no_ipv6;
 };
 
-/* Binds and starts receiving. Returns 0 or a negative errno-style code (nothing left open, no
- * handle initialised). */
-int wg_udp_open(struct wg_udp *u, const struct wg_udp_config *cfg);
-/* Closes every handle; on_closed(u) runs when the last close callback has. */
-void wg_udp_close(struct wg_udp *u, void (*on_closed)(struct wg_udp *u));
+/* Binds and starts receiving. Returns 0 or a negative errno (the one of the call that failed).
+ * On failure handles already opened are closing (state CLOSING): wg_udp_close still applies. */
+int wg_udp_open(struct wg_udp *u, uv_loop_t *loop, const struct wg_udp_config *cfg);
+/* Closes every handle. Returns true when on_closed(u) will run after the last close callback,
+ * false when nothing was on the loop (on_closed is not called). */
+bool wg_udp_close(struct wg_udp *u, void (*on_closed)(struct wg_udp *u));
 
 /* Room for one datagram of up to len bytes towards dst's family, or NULL (no socket of that
  * family, len too big). The caller writes it and calls wg_udp_commit() or nothing. */

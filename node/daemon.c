@@ -31,30 +31,18 @@ static int output_to_engine(void *ctx, const uint8_t *pkt, size_t len)
     if (!d->engine)
         return NS_OUTPUT_NO_ROUTE;
     int ret = wg_engine_send(d->engine, pkt, len);
-    if (ret == WG_ERR_NO_ROUTE)
+    if (ret == -EHOSTUNREACH)
         return NS_OUTPUT_NO_ROUTE;
-    return ret == WG_OK ? 0 : -1;
+    return ret == 0 ? 0 : -1;
 }
 
 static bool is_mesh(void *ctx, const struct sockaddr *sa)
 {
     struct node_daemon *d = ctx;
-    if (!d->engine)
+    struct base_endpoint ep;
+    if (!d->engine || base_endpoint_from_sockaddr(&ep, sa) != 0)
         return false;
-    const void *ip = sa->sa_family == AF_INET
-                         ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
-                         : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-    return wg_engine_route(d->engine, sa->sa_family, ip);
-}
-
-/* ---- logging from the libraries ---- */
-
-static void engine_log(void *ctx, enum wg_log_level level, const char *line)
-{
-    struct node_daemon *d = ctx;
-    char q[1024];
-    node_log(&d->log, (enum base_log_level)level, "engine", "msg=%s",
-             base_log_quote(q, sizeof(q), line));
+    return wg_engine_route(d->engine, &ep.addr);
 }
 
 static struct node_magicdns_config dns_config(struct node_daemon *d)
@@ -106,20 +94,18 @@ static int start_engine(struct node_daemon *d, uint16_t port, uint16_t mtu, char
                         size_t errlen)
 {
     struct wg_engine_options eo = {
-        .loop = d->loop,
         .listen_port = port,
         .deliver = deliver_to_stack,
-        .deliver_ctx = d,
-        .log = engine_log,
-        .log_ctx = d,
-        .log_level = (enum wg_log_level)d->log.level,
+        .deliver_arg = d,
+        .log = node_log_logger(&d->log),
         .mtu = mtu,
     };
     memcpy(eo.private_key, d->private_key, WG_KEY_LEN);
-    int ret = wg_engine_create(&d->engine, &eo);
+    int ret = wg_engine_new(d->loop, &eo, &d->engine);
     sodium_memzero(eo.private_key, WG_KEY_LEN);
-    if (ret != WG_OK) {
-        snprintf(err, errlen, "WireGuard listen port %u: cannot bind UDP (in use?)", port);
+    if (ret != 0) {
+        snprintf(err, errlen, "WireGuard listen port %u: cannot bind UDP: %s", port,
+                 base_strerror(ret));
         return -1;
     }
     return 0;
@@ -173,7 +159,7 @@ static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *
                  c->mtu);
         return -1;
     }
-    d->dialer.stack = d->stack;
+    node_dialer_set_stack(&d->dialer, d->stack);
     if (node_magicdns_attach(d->dns, d->stack, d->dialer.is_mesh, d->dialer.is_mesh_ctx) != 0) {
         snprintf(err, errlen, "MagicDNS: cannot serve %s inside the netstack", NODE_MAGICDNS_ADDR);
         stop_stack(d);
@@ -190,12 +176,10 @@ static void stop_stack(struct node_daemon *d)
 {
     if (!d->stack)
         return;
-    node_magicdns_detach(d->dns); /* its queries hold flows of this stack */
-    node_publish_stop(d);
-    node_dialer_detach_stack(&d->dialer);
+    /* The dialer and MagicDNS watch the stack, publish's flows end on BASE_ECLOSING: each part
+     * lets go of what it holds by itself. */
     ns_stack_close(d->stack, NULL, NULL);
     d->stack = NULL;
-    d->dialer.stack = NULL;
 }
 
 static void print_peer_block(struct node_daemon *d)
@@ -337,7 +321,7 @@ static void reload(struct node_daemon *d)
     if (!d->stack && start_stack(d, &d->cfg, err, sizeof(err)) != 0)
         node_log(&d->log, BASE_LOG_ERROR, "netstack_failed", "err=%s",
                  base_log_quote(q, sizeof(q), err));
-    if (node_peers_apply(d, had ? &old : NULL) != WG_OK)
+    if (node_peers_apply(d, had ? &old : NULL) != 0)
         node_log(&d->log, BASE_LOG_ERROR, "peers_apply_failed", "file=%s", d->cfg.file);
     struct node_magicdns_config dc = dns_config(d);
     int rc = node_magicdns_apply(d->dns, &dc);
@@ -623,7 +607,7 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
     node_plan_check(&d->opts, log_plan_warning, d);
     if (start_proxies(d, err, errlen) != 0 || start_forwards(d, err, errlen) != 0)
         return -1;
-    if (d->have_config && node_peers_apply(d, NULL) != WG_OK) {
+    if (d->have_config && node_peers_apply(d, NULL) != 0) {
         snprintf(err, errlen, "%s: the engine refused a peer", d->cfg.file);
         return -1;
     }

@@ -485,12 +485,26 @@ static void stream_lose_stack(struct mesh_stream *s)
 
 void node_dialer_detach_stack(struct node_dialer *d)
 {
+    ns_stack_unwatch(&d->stack_watch);
     struct base_list *pos;
     base_list_foreach (pos, &d->streams) {
         stream_lose_stack(container_of(pos, struct mesh_stream, live));
     }
     node_dialer_dgrams_detach(d);
     d->stack = NULL;
+}
+
+static void on_stack_closing(struct ns_stack_watch *w, struct ns_stack *ns)
+{
+    (void)ns;
+    node_dialer_detach_stack(container_of(w, struct node_dialer, stack_watch));
+}
+
+void node_dialer_set_stack(struct node_dialer *d, struct ns_stack *stack)
+{
+    d->stack = stack;
+    d->stack_watch.on_closing = on_stack_closing;
+    ns_stack_watch(stack, &d->stack_watch);
 }
 
 void node_dialer_close(struct node_dialer *d)

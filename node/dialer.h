@@ -30,7 +30,8 @@ struct node_dialer {
     struct proxy_direct direct;     /* host sockets for non-mesh destinations */
     /* Write completions and closes are reported from here, never from inside a call. */
     uv_idle_t idle;
-    struct base_list deferred; /* mesh streams with something to report */
+    struct base_list deferred;         /* mesh streams with something to report */
+    struct ns_stack_watch stack_watch; /* detaches when the stack closes */
     /* Everything alive that may hold netstack conns and flows (node_dialer_detach_stack). */
     struct base_list streams;
     struct base_list dgrams;
@@ -44,6 +45,8 @@ struct proxy_dialer node_dialer_proxy(struct node_dialer *d);
 struct proxy_stream *node_dialer_adopt(struct node_dialer *d, struct ns_conn *c,
                                        const struct proxy_stream_cbs *cbs, void *ud);
 void node_dialer_close(struct node_dialer *d);
+/* Mesh destinations go through stack from now on; when it closes, the dialer detaches itself. */
+void node_dialer_set_stack(struct node_dialer *d, struct ns_stack *stack);
 /* The stack is about to be freed (new tunnel addresses, shutdown): open mesh streams are reset
  * and report -ECONNRESET (or a failed connect), datagram flows are closed (later datagrams
  * open new ones on the next stack). Call before ns_stack_close. */

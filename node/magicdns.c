@@ -182,6 +182,12 @@ int node_magicdns_new(uv_loop_t *loop, const struct node_magicdns_config *c,
     return 0;
 }
 
+static void on_stack_closing(struct ns_stack_watch *w, struct ns_stack *ns)
+{
+    (void)ns;
+    node_magicdns_detach(container_of(w, struct node_magicdns, stack_watch));
+}
+
 int node_magicdns_attach(struct node_magicdns *m, struct ns_stack *stack, node_dns_covers_fn covers,
                          void *covers_ctx)
 {
@@ -189,6 +195,8 @@ int node_magicdns_attach(struct node_magicdns *m, struct ns_stack *stack, node_d
     if (rc < 0)
         return rc;
     m->stack = stack;
+    m->stack_watch.on_closing = on_stack_closing;
+    ns_stack_watch(stack, &m->stack_watch);
     m->covers = covers;
     m->covers_ctx = covers_ctx;
     struct node_dns_mesh *old = m->mesh; /* the refusing one detach left, if any */
@@ -205,6 +213,7 @@ int node_magicdns_attach(struct node_magicdns *m, struct ns_stack *stack, node_d
 
 void node_magicdns_detach(struct node_magicdns *m)
 {
+    ns_stack_unwatch(&m->stack_watch);
     node_magicdns_unserve(m);
     /* Until the next stack, mesh upstreams fail rather than leave through the host. */
     struct node_dns_mesh *none = m->mesh ? node_dns_mesh_new(NULL, m->covers, m->covers_ctx) : NULL;

@@ -17,9 +17,10 @@ struct node_magicdns {
     struct base_logger log;
     struct dns_resolver *resolver;
     struct dns_listener *listener;
-    struct ns_stack *stack;   /* attached netstack, or NULL */
-    struct base_list pending; /* node_magicdns_query: UDP queries, canceled on detach */
-    struct base_list tcp;     /* node_magicdns_tcp: reset on detach */
+    struct ns_stack *stack;            /* attached netstack, or NULL */
+    struct ns_stack_watch stack_watch; /* detaches when the stack closes */
+    struct base_list pending;          /* node_magicdns_query: UDP queries, canceled on detach */
+    struct base_list tcp;              /* node_magicdns_tcp: reset on detach */
     unsigned n_tcp;
     struct node_dns_mesh *mesh; /* the resolver's transport (stack NULL: refusing) */
     node_dns_covers_fn covers;

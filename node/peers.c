@@ -47,25 +47,18 @@ static int literal_endpoint(const struct cfg_hostport *ep, struct sockaddr_stora
 
 static int set_peer(struct node_daemon *d, const struct cfg_peer *p, const struct sockaddr *ep)
 {
-    struct wg_allowed_ip *aips = calloc(p->n_allowed_ips + 1, sizeof(*aips));
-    if (!aips)
-        return -ENOMEM;
-    for (size_t i = 0; i < p->n_allowed_ips; i++) {
-        aips[i].family = p->allowed_ips[i].addr.family;
-        memcpy(aips[i].addr, p->allowed_ips[i].addr.ip, sizeof(aips[i].addr));
-        aips[i].cidr = p->allowed_ips[i].bits;
-    }
+    struct base_endpoint be;
+    if (ep && base_endpoint_from_sockaddr(&be, ep) != 0)
+        return -EAFNOSUPPORT;
     struct wg_peer_config pc = {
         .preshared_key = p->has_preshared_key ? p->preshared_key : NULL,
-        .endpoint = ep,
-        .allowed_ips = aips,
+        .endpoint = ep ? &be : NULL,
+        .allowed_ips = p->allowed_ips,
         .allowed_ips_len = p->n_allowed_ips,
         .persistent_keepalive = p->persistent_keepalive,
     };
     memcpy(pc.public_key, p->public_key, WG_KEY_LEN);
-    int ret = wg_engine_set_peer(d->engine, &pc);
-    free(aips);
-    return ret;
+    return wg_engine_set_peer(d->engine, &pc);
 }
 
 static void unlink_resolve(struct node_resolve *r)
@@ -102,7 +95,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     } else if (status != 0 || !res) {
         node_log(&d->log, BASE_LOG_WARN, "endpoint_resolve_failed", "peer=%s host=%s err=%s", who,
                  p->endpoints[0].host, uv_strerror(status));
-    } else if (set_peer(d, p, res->ai_addr) == WG_OK) {
+    } else if (set_peer(d, p, res->ai_addr) == 0) {
         log_resolved(d, who, p->endpoints[0].host, res);
     }
     uv_freeaddrinfo(res);
@@ -138,11 +131,11 @@ static int push_peer(struct node_daemon *d, const struct cfg_peer *p)
     struct sockaddr_storage ss;
     bool literal = p->n_endpoints > 0 && literal_endpoint(&p->endpoints[0], &ss) == 0;
     int ret = set_peer(d, p, literal ? (struct sockaddr *)&ss : NULL);
-    if (ret != WG_OK)
+    if (ret != 0)
         return ret;
     if (p->n_endpoints > 0 && !literal)
         resolve_endpoint(d, p);
-    return WG_OK;
+    return 0;
 }
 
 static void on_reresolve(uv_timer_t *t);
@@ -170,12 +163,12 @@ int node_peers_apply(struct node_daemon *d, const struct cfg_config *old)
     }
     /* Untouched peers (and those whose change the engine does not see, a name) keep their
      * session and endpoint as they are. */
-    int ret = WG_OK;
-    for (size_t i = 0; i < diff.n_added && ret == WG_OK; i++) {
+    int ret = 0;
+    for (size_t i = 0; i < diff.n_added && ret == 0; i++) {
         ret = push_peer(d, diff.added[i].new);
         log_peer(d, "peer_added", diff.added[i].new);
     }
-    for (size_t i = 0; i < diff.n_changed && ret == WG_OK; i++) {
+    for (size_t i = 0; i < diff.n_changed && ret == 0; i++) {
         if (!(diff.changed[i].what & CFG_PEER_ENGINE))
             continue;
         ret = push_peer(d, diff.changed[i].new);
@@ -201,7 +194,7 @@ static void on_reresolve(uv_timer_t *t)
         struct wg_peer_stats st;
         if (p->n_endpoints == 0 || literal_endpoint(&p->endpoints[0], &ss) == 0)
             continue;
-        if (wg_engine_peer_stats(d->engine, p->public_key, &st) != WG_OK)
+        if (wg_engine_peer_stats(d->engine, p->public_key, &st) != 0)
             continue;
         if (st.last_handshake_wall_ns && wall - st.last_handshake_wall_ns < RERESOLVE_SILENCE_NS)
             continue;

@@ -73,6 +73,15 @@ for _ in $(seq 50); do grep -q ready "$dir/holder.out" 2>/dev/null && break; sle
 conf port.conf "${good/Address = 100.64.0.1\/32/Address = 100.64.0.1/32
 ListenPort = 51499}"
 expect_fail "UDP listen port in use" "51499" --config "$dir/port.conf"
+# A low port as an unprivileged user: the message gives the bind's own reason.
+if [ "$(id -u)" = 0 ] && [ "$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)" -gt 80 ]; then
+  conf low.conf "${good/Address = 100.64.0.1\/32/Address = 100.64.0.1/32
+ListenPort = 80}"
+  mkdir -p "$dir/state" && chown nobody "$dir/low.conf" "$dir/state"
+  AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+  expect_fail "UDP listen port 80 as nobody" "Permission denied" --config "$dir/low.conf"
+  AS=()
+fi
 conf ok.conf "$good"
 expect_fail "proxy port in use" "18482" --config "$dir/ok.conf" --proxy 127.0.0.1:18482
 

@@ -19,20 +19,30 @@ static uint64_t te_wall(void *ctx)
     return ((struct te_clock *)ctx)->wall_ns;
 }
 
-static void te_deliver(void *ctx, uint8_t *pkt, size_t len)
+static void te_deliver(void *arg, uint8_t *pkt, size_t len)
 {
-    struct te_node *node = ctx;
+    struct te_node *node = arg;
     node->delivered++;
     node->last_len = len;
     memcpy(node->last, pkt, len < sizeof(node->last) ? len : sizeof(node->last));
 }
 
-static void te_log(void *ctx, enum wg_log_level level, const char *line)
+static void te_log(void *arg, enum base_log_level level, const char *line)
 {
-    struct te_node *node = ctx;
+    struct te_node *node = arg;
     (void)level;
     if (getenv("TE_VERBOSE"))
         fprintf(stderr, "[node %u] %s\n", (unsigned)node->addr[3], line);
+}
+
+void te_loopback(struct base_addr *a, int family)
+{
+    static const uint8_t lo4[4] = {127, 0, 0, 1};
+    static const uint8_t lo6[16] = {[15] = 1};
+    if (family == AF_INET)
+        base_addr_v4(a, lo4);
+    else
+        base_addr_v6(a, lo6);
 }
 
 void te_net_init(struct te_net *n, unsigned count)
@@ -50,12 +60,10 @@ void te_net_init_family(struct te_net *n, unsigned count, int family)
     n->clock.wall_ns = (uint64_t)time(NULL) * 1000000000ULL;
     n->wg_clock.mono_ns = te_mono;
     n->wg_clock.wall_ns = te_wall;
-    n->wg_clock.ctx = &n->clock;
+    n->wg_clock.arg = &n->clock;
     n->count = count;
     for (unsigned i = 0; i < count; i++) {
         struct te_node *node = &n->nodes[i];
-        struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        struct sockaddr_in6 lo6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
         wg_key_generate(node->priv);
         wg_key_public(node->pub, node->priv);
         node->addr[0] = 100, node->addr[1] = 64, node->addr[2] = 0,
@@ -64,27 +72,24 @@ void te_net_init_family(struct te_net *n, unsigned count, int family)
         memcpy(node->addr6, prefix6, sizeof(prefix6));
         node->addr6[15] = (uint8_t)(i + 1);
         struct wg_engine_options opt = {
-            .loop = &n->loop,
-            .bind4 = &lo,
-            .bind6 = &lo6,
             .no_ipv4 = family == AF_INET6,
             .no_ipv6 = family == AF_INET,
             .deliver = te_deliver,
-            .deliver_ctx = node,
+            .deliver_arg = node,
             .clock = &n->wg_clock,
-            .log = te_log,
-            .log_ctx = node,
-            .log_level = WG_LOG_DEBUG,
+            .log = {.fn = te_log, .arg = node, .level = BASE_LOG_DEBUG},
         };
+        te_loopback(&opt.bind4, AF_INET);
+        te_loopback(&opt.bind6, AF_INET6);
         memcpy(opt.private_key, node->priv, WG_KEY_LEN);
-        if (wg_engine_create(&node->engine, &opt) != WG_OK)
+        if (wg_engine_new(&n->loop, &opt, &node->engine) != 0)
             abort();
     }
 }
 
-static void te_closed(void *ctx)
+static void te_closed(void *arg)
 {
-    (*(unsigned *)ctx)++;
+    (*(unsigned *)arg)++;
 }
 
 void te_net_free(struct te_net *n)
@@ -99,19 +104,12 @@ void te_net_free(struct te_net *n)
 
 int te_peer(struct te_net *n, unsigned a, unsigned b, uint16_t persistent_keepalive)
 {
-    struct sockaddr_in ep = {.sin_family = AF_INET,
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-                             .sin_port = htons(wg_engine_port(n->nodes[b].engine))};
-    struct sockaddr_in6 ep6 = {.sin6_family = AF_INET6,
-                               .sin6_addr = IN6ADDR_LOOPBACK_INIT,
-                               .sin6_port = htons(wg_engine_port(n->nodes[b].engine))};
-    struct wg_allowed_ip aips[2] = {{.family = AF_INET, .cidr = 32},
-                                    {.family = AF_INET6, .cidr = 128}};
-    memcpy(aips[0].addr, n->nodes[b].addr, 4);
-    memcpy(aips[1].addr, n->nodes[b].addr6, 16);
-    struct wg_peer_config cfg = {.endpoint = n->transport_family == AF_INET6
-                                                 ? (struct sockaddr *)&ep6
-                                                 : (struct sockaddr *)&ep,
+    struct base_endpoint ep = {.port = wg_engine_port(n->nodes[b].engine)};
+    te_loopback(&ep.addr, n->transport_family);
+    struct base_prefix aips[2] = {{.bits = 32}, {.bits = 128}};
+    base_addr_v4(&aips[0].addr, n->nodes[b].addr);
+    base_addr_v6(&aips[1].addr, n->nodes[b].addr6);
+    struct wg_peer_config cfg = {.endpoint = &ep,
                                  .allowed_ips = aips,
                                  .allowed_ips_len = 2,
                                  .persistent_keepalive = persistent_keepalive};

@@ -38,6 +38,8 @@ struct te_net {
     int transport_family; /* AF_INET: engines on 127.0.0.1; AF_INET6: on ::1 */
 };
 
+/* 127.0.0.1 or ::1. */
+void te_loopback(struct base_addr *a, int family);
 /* count engines on 127.0.0.1 ephemeral ports, tunnel addresses 100.64.0.1..count. */
 void te_net_init(struct te_net *n, unsigned count);
 /* The same with the engines' UDP on family (AF_INET or AF_INET6, i.e. ::1). */

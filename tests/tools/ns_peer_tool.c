@@ -53,12 +53,12 @@ static int output(void *ctx, const uint8_t *pkt, size_t len)
 {
     (void)ctx;
     int rc = wg_engine_send(t.engine, pkt, len);
-    if (rc == WG_ERR_NO_ROUTE)
+    if (rc == -EHOSTUNREACH)
         return NS_OUTPUT_NO_ROUTE;
-    return rc == WG_OK ? 0 : -1;
+    return rc == 0 ? 0 : -1;
 }
 
-static void log_line(void *ctx, enum wg_log_level level, const char *line)
+static void log_line(void *ctx, enum base_log_level level, const char *line)
 {
     (void)ctx;
     (void)level;
@@ -276,15 +276,13 @@ static void engine_closed(void *ctx)
 struct tool_args {
     struct wg_engine_options opt;
     struct wg_peer_config peer;
-    struct wg_allowed_ip allowed;
-    struct sockaddr_storage ep;
+    struct base_prefix allowed;
+    struct base_endpoint ep;
     struct ns_config cfg;
 };
 
 static int parse_option(struct tool_args *a, int c, const char *arg)
 {
-    struct base_endpoint ep;
-    struct base_prefix pfx;
     switch (c) {
     case 'k':
         return key_arg(a->opt.private_key, arg);
@@ -302,16 +300,13 @@ static int parse_option(struct tool_args *a, int c, const char *arg)
     case 'p':
         return key_arg(a->peer.public_key, arg);
     case 'e':
-        if (base_endpoint_parse(&ep, arg, strlen(arg)) || ep.addr.family != AF_INET)
+        if (base_endpoint_parse(&a->ep, arg, strlen(arg)) || a->ep.addr.family != AF_INET)
             return -1;
-        base_endpoint_to_sockaddr(&ep, &a->ep);
-        a->peer.endpoint = (struct sockaddr *)&a->ep;
+        a->peer.endpoint = &a->ep;
         return 0;
     case 'A':
-        if (base_prefix_parse(&pfx, arg, strlen(arg)) || pfx.addr.family != AF_INET)
+        if (base_prefix_parse(&a->allowed, arg, strlen(arg)) || a->allowed.addr.family != AF_INET)
             return -1;
-        a->allowed.cidr = pfx.bits;
-        memcpy(a->allowed.addr, pfx.addr.ip, 4);
         return 0;
     default:
         return -1;
@@ -343,18 +338,17 @@ static int parse_args(struct tool_args *a, int argc, char **argv)
 
 static int start_engine_and_stack(struct tool_args *a)
 {
-    struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    a->opt.loop = t.loop;
-    a->opt.bind4 = &lo;
+    static const uint8_t lo[4] = {127, 0, 0, 1};
+    base_addr_v4(&a->opt.bind4, lo);
     a->opt.deliver = deliver;
-    if (wg_engine_create(&t.engine, &a->opt) != WG_OK) {
+    if (wg_engine_new(t.loop, &a->opt, &t.engine) != 0) {
         fprintf(stderr, "tool: cannot create engine\n");
         return 1;
     }
     sodium_memzero(a->opt.private_key, sizeof(a->opt.private_key));
     a->peer.allowed_ips = &a->allowed;
     a->peer.allowed_ips_len = 1;
-    if (wg_engine_set_peer(t.engine, &a->peer) != WG_OK)
+    if (wg_engine_set_peer(t.engine, &a->peer) != 0)
         return 1;
     a->cfg.output = output;
     if (ns_stack_new(t.loop, &a->cfg, &t.ns) != 0)
@@ -423,8 +417,8 @@ static void print_counters(void)
 int main(int argc, char **argv)
 {
     struct tool_args a = {
-        .opt = {.log = log_line, .log_level = WG_LOG_WARN, .no_ipv6 = true},
-        .allowed = {.family = AF_INET},
+        .opt = {.log = {.fn = log_line, .level = BASE_LOG_WARN}, .no_ipv6 = true},
+        .allowed = {.addr.family = AF_INET},
     };
     if (sodium_init() < 0)
         return 1;

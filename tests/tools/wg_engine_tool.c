@@ -35,9 +35,9 @@ struct tool {
     size_t line_len;
     uint8_t addr[4];
     uint8_t peer_key[WG_KEY_LEN];
-    struct wg_allowed_ip allowed;
+    struct base_prefix allowed;
     struct wg_peer_config cfg;
-    struct sockaddr_storage endpoint;
+    struct base_endpoint endpoint;
     uint8_t psk[WG_KEY_LEN];
     bool has_psk;
     uint64_t echo_answered;
@@ -120,7 +120,7 @@ static void deliver(void *ctx, uint8_t *pkt, size_t len)
     icmp[0] = 0;
     put16(icmp + 2, 0);
     put16(icmp + 2, csum(icmp, icmp_len));
-    if (wg_engine_send(t->engine, pkt, len) == WG_OK)
+    if (wg_engine_send(t->engine, pkt, len) == 0)
         t->echo_answered++;
 }
 
@@ -154,7 +154,7 @@ static void on_ping_timer(uv_timer_t *h)
     uint8_t buf[128];
     size_t len = build_echo(buf, t->addr, t->ping_dst, t->ping_id, (uint16_t)t->ping_sent);
     int r = wg_engine_send(t->engine, buf, len);
-    if (r != WG_OK)
+    if (r != 0)
         fprintf(stderr, "tool: send failed: %d\n", r);
     t->ping_sent++;
 }
@@ -163,16 +163,15 @@ static void print_stats(struct tool *t)
 {
     struct wg_engine_stats s;
     struct wg_peer_stats ps;
-    char ep[INET6_ADDRSTRLEN] = "none";
+    char ep[BASE_ADDR_STRLEN] = "none";
     unsigned port = 0;
 
     wg_engine_stats(t->engine, &s);
-    if (wg_engine_peer_stats(t->engine, t->peer_key, &ps) != WG_OK)
+    if (wg_engine_peer_stats(t->engine, t->peer_key, &ps) != 0)
         memset(&ps, 0, sizeof(ps));
-    if (ps.endpoint.ss_family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ps.endpoint;
-        inet_ntop(AF_INET, &a->sin_addr, ep, sizeof(ep));
-        port = ntohs(a->sin_port);
+    if (ps.endpoint.addr.family == AF_INET) {
+        base_addr_format(&ps.endpoint.addr, ep, sizeof(ep));
+        port = ps.endpoint.port;
     }
     reply("stats handshakes=%" PRIu64 " rx_garbage=%" PRIu64 " rx_bad_mac=%" PRIu64
           " rx_bad_index=%" PRIu64 " rx_bad_packet=%" PRIu64 " rx_replayed=%" PRIu64
@@ -185,19 +184,9 @@ static void print_stats(struct tool *t)
           (uint64_t)(ps.last_handshake_wall_ns / 1000000000ULL), ep, port, t->echo_answered);
 }
 
-static int parse_endpoint(struct sockaddr_storage *ss, const char *s)
+static int parse_endpoint(struct base_endpoint *ep, const char *s)
 {
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    if (!colon || (size_t)(colon - s) >= sizeof(host))
-        return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    struct sockaddr_in *a = (struct sockaddr_in *)ss;
-    memset(ss, 0, sizeof(*ss));
-    a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)atoi(colon + 1));
-    return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
+    return base_endpoint_parse(ep, s, strlen(s));
 }
 
 static void on_closed(void *ctx)
@@ -239,8 +228,8 @@ static void command(struct tool *t, char *line)
             reply("error bad endpoint");
             return;
         }
-        t->cfg.endpoint = (struct sockaddr *)&t->endpoint;
-        reply(wg_engine_set_peer(t->engine, &t->cfg) == WG_OK ? "ok" : "error set_peer");
+        t->cfg.endpoint = &t->endpoint;
+        reply(wg_engine_set_peer(t->engine, &t->cfg) == 0 ? "ok" : "error set_peer");
     } else if (strcmp(line, "quit") == 0) {
         quit(t);
     } else {
@@ -277,9 +266,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
-static void log_line(void *ctx, enum wg_log_level level, const char *line)
+static void log_line(void *arg, enum base_log_level level, const char *line)
 {
-    (void)ctx;
+    (void)arg;
     (void)level;
     fprintf(stderr, "engine: %s\n", line);
 }
@@ -293,14 +282,56 @@ static int key_arg(uint8_t key[WG_KEY_LEN], const char *s)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* What the command line sets besides the engine's options and the tool itself. */
+struct args {
+    uint64_t rekey_after;
+    long under_load;
+    char prefix[64];
+    const char *endpoint;
+};
+
+static int parse_option(int c, struct wg_engine_options *opt, struct tool *t, struct args *a)
 {
-    static struct tool t;
-    struct wg_engine_options opt = {.log = log_line, .log_level = WG_LOG_INFO, .no_ipv6 = true};
-    uint64_t rekey_after = 0;
-    long under_load = -1;
-    char prefix[64] = "";
-    const char *endpoint = NULL;
+    switch (c) {
+    case 'k':
+        return key_arg(opt->private_key, optarg) ? 2 : 0;
+    case 'a':
+        return inet_pton(AF_INET, optarg, t->addr) == 1 ? 0 : 2;
+    case 'l':
+        opt->listen_port = (uint16_t)atoi(optarg);
+        return 0;
+    case 'p':
+        return key_arg(t->peer_key, optarg) ? 2 : 0;
+    case 'e':
+        a->endpoint = optarg;
+        return 0;
+    case 'A':
+        snprintf(a->prefix, sizeof(a->prefix), "%s", optarg);
+        return 0;
+    case 's':
+        t->has_psk = true;
+        return key_arg(t->psk, optarg) ? 2 : 0;
+    case 'K':
+        t->cfg.persistent_keepalive = (uint16_t)atoi(optarg);
+        return 0;
+    case 'r':
+        a->rekey_after = strtoull(optarg, NULL, 10);
+        return 0;
+    case 'v':
+        opt->log.level = BASE_LOG_DEBUG;
+        return 0;
+    case 'u':
+        a->under_load = atol(optarg);
+        return 0;
+    default:
+        return 2;
+    }
+}
+
+/* Returns 0, or the exit code for a bad command line. */
+static int parse_args(int argc, char **argv, struct wg_engine_options *opt, struct tool *t,
+                      struct args *a)
+{
     static const struct option longopts[] = {{"private-key", required_argument, 0, 'k'},
                                              {"address", required_argument, 0, 'a'},
                                              {"listen-port", required_argument, 0, 'l'},
@@ -313,88 +344,52 @@ int main(int argc, char **argv)
                                              {"verbose", no_argument, 0, 'v'},
                                              {"under-load-threshold", required_argument, 0, 'u'},
                                              {0, 0, 0, 0}};
-    int c;
-
-    if (sodium_init() < 0)
-        return 1;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'k':
-            if (key_arg(opt.private_key, optarg))
-                return 2;
-            break;
-        case 'a':
-            if (inet_pton(AF_INET, optarg, t.addr) != 1)
-                return 2;
-            break;
-        case 'l':
-            opt.listen_port = (uint16_t)atoi(optarg);
-            break;
-        case 'p':
-            if (key_arg(t.peer_key, optarg))
-                return 2;
-            break;
-        case 'e':
-            endpoint = optarg;
-            break;
-        case 'A':
-            snprintf(prefix, sizeof(prefix), "%s", optarg);
-            break;
-        case 's':
-            if (key_arg(t.psk, optarg))
-                return 2;
-            t.has_psk = true;
-            break;
-        case 'K':
-            t.cfg.persistent_keepalive = (uint16_t)atoi(optarg);
-            break;
-        case 'r':
-            rekey_after = strtoull(optarg, NULL, 10);
-            break;
-        case 'v':
-            opt.log_level = WG_LOG_DEBUG;
-            break;
-        case 'u':
-            under_load = atol(optarg);
-            break;
-        default:
-            return 2;
-        }
-    }
-    char *slash = strchr(prefix, '/');
-    if (!slash || wg_key_is_zero(t.peer_key)) {
+    int c, ret;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+        if ((ret = parse_option(c, opt, t, a)) != 0)
+            return ret;
+    if (base_prefix_parse(&t->allowed, a->prefix, strlen(a->prefix)) != 0 ||
+        wg_key_is_zero(t->peer_key)) {
         fprintf(stderr, "tool: --peer-key and --peer-allowed A.B.C.D/N are required\n");
         return 2;
     }
-    *slash = '\0';
-    t.allowed.family = AF_INET;
-    t.allowed.cidr = (uint8_t)atoi(slash + 1);
-    if (inet_pton(AF_INET, prefix, t.allowed.addr) != 1)
+    if (a->endpoint && parse_endpoint(&t->endpoint, a->endpoint) != 0)
         return 2;
-    if (endpoint && parse_endpoint(&t.endpoint, endpoint) != 0)
-        return 2;
+    return 0;
+}
 
+int main(int argc, char **argv)
+{
+    static struct tool t;
+    struct wg_engine_options opt = {.log = {.fn = log_line, .level = BASE_LOG_INFO},
+                                    .no_ipv6 = true};
+    struct args a = {.under_load = -1};
+
+    if (sodium_init() < 0)
+        return 1;
+    int ret = parse_args(argc, argv, &opt, &t, &a);
+    if (ret)
+        return ret;
     t.loop = uv_default_loop();
-    struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    opt.loop = t.loop;
-    opt.bind4 = &lo;
+    static const uint8_t lo[4] = {127, 0, 0, 1};
+    base_addr_v4(&opt.bind4, lo);
     opt.deliver = deliver;
-    opt.deliver_ctx = &t;
-    if (wg_engine_create(&t.engine, &opt) != WG_OK) {
+    opt.deliver_arg = &t;
+    if (wg_engine_new(t.loop, &opt, &t.engine) != 0) {
         fprintf(stderr, "tool: cannot create engine\n");
         return 1;
     }
     sodium_memzero(opt.private_key, sizeof(opt.private_key));
-    if (rekey_after)
-        wg_engine_set_rekey_after_messages(t.engine, rekey_after);
-    if (under_load >= 0)
-        wg_engine_set_under_load_threshold(t.engine, (uint32_t)under_load);
+    if (a.rekey_after)
+        wg_engine_set_rekey_after_messages(t.engine, a.rekey_after);
+    if (a.under_load >= 0)
+        wg_engine_set_under_load_threshold(t.engine, (uint32_t)a.under_load);
     memcpy(t.cfg.public_key, t.peer_key, WG_KEY_LEN);
     t.cfg.preshared_key = t.has_psk ? t.psk : NULL;
-    t.cfg.endpoint = endpoint ? (struct sockaddr *)&t.endpoint : NULL;
+    t.cfg.endpoint = a.endpoint ? &t.endpoint : NULL;
     t.cfg.allowed_ips = &t.allowed;
     t.cfg.allowed_ips_len = 1;
-    if (wg_engine_set_peer(t.engine, &t.cfg) != WG_OK) {
+    if (wg_engine_set_peer(t.engine, &t.cfg) != 0) {
         fprintf(stderr, "tool: cannot add peer\n");
         return 1;
     }

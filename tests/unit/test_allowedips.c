@@ -35,14 +35,35 @@ static const uint8_t *ip6(const char *s)
     return v6buf;
 }
 
+static struct base_prefix pfx(int family, const uint8_t *addr, uint8_t bits)
+{
+    struct base_prefix p = {.addr.family = family, .bits = bits};
+    memcpy(p.addr.ip, addr, family == AF_INET ? 4 : 16);
+    return p;
+}
+
 static int ins4(struct wg_allowedips *t, const char *s, uint8_t cidr, void *o)
 {
-    return wg_allowedips_insert(t, AF_INET, ip4(s), cidr, o);
+    struct base_prefix p = pfx(AF_INET, ip4(s), cidr);
+    return wg_allowedips_insert(t, &p, o);
 }
 
 static int ins6(struct wg_allowedips *t, const char *s, uint8_t cidr, void *o)
 {
-    return wg_allowedips_insert(t, AF_INET6, ip6(s), cidr, o);
+    struct base_prefix p = pfx(AF_INET6, ip6(s), cidr);
+    return wg_allowedips_insert(t, &p, o);
+}
+
+static int rm4(struct wg_allowedips *t, const char *s, uint8_t cidr, void *o)
+{
+    struct base_prefix p = pfx(AF_INET, ip4(s), cidr);
+    return wg_allowedips_remove(t, &p, o);
+}
+
+static int rm6(struct wg_allowedips *t, const char *s, uint8_t cidr, void *o)
+{
+    struct base_prefix p = pfx(AF_INET6, ip6(s), cidr);
+    return wg_allowedips_remove(t, &p, o);
 }
 
 static void *look4(struct wg_allowedips *t, const char *s)
@@ -127,7 +148,7 @@ static void test_replace(void **state)
     assert_int_equal(ins4(&t, "10.0.0.0", 8, B), 0);
     assert_ptr_equal(look4(&t, "10.9.9.9"), B);
     /* A no longer owns it: removing as A does nothing, A's foreach is empty */
-    assert_int_equal(wg_allowedips_remove(&t, AF_INET, ip4("10.0.0.0"), 8, A), 1);
+    assert_int_equal(rm4(&t, "10.0.0.0", 8, A), 1);
     assert_ptr_equal(look4(&t, "10.9.9.9"), B);
     wg_allowedips_remove_owner(&t, A);
     assert_ptr_equal(look4(&t, "10.9.9.9"), B);
@@ -150,7 +171,7 @@ static void test_masks_host_bits(void **state)
     assert_int_equal(ins4(&t, "10.0.0.0", 8, B), 0);
     assert_ptr_equal(look4(&t, "10.1.2.3"), B);
     /* and it can be removed under any spelling of its host bits */
-    assert_int_equal(wg_allowedips_remove(&t, AF_INET, ip4("10.99.99.99"), 8, B), 0);
+    assert_int_equal(rm4(&t, "10.99.99.99", 8, B), 0);
     assert_null(look4(&t, "10.1.2.3"));
 
     assert_int_equal(ins6(&t, "fd7a:115c:a1e0:ab12:ffff::1", 50, C), 0);
@@ -173,20 +194,20 @@ static void test_remove(void **state)
     assert_int_equal(ins4(&t, "10.1.1.1", 32, D), 0);
 
     /* a prefix that is not there, or not at that length */
-    assert_int_equal(wg_allowedips_remove(&t, AF_INET, ip4("10.2.0.0"), 16, C), 1);
-    assert_int_equal(wg_allowedips_remove(&t, AF_INET, ip4("10.1.0.0"), 17, C), 1);
+    assert_int_equal(rm4(&t, "10.2.0.0", 16, C), 1);
+    assert_int_equal(rm4(&t, "10.1.0.0", 17, C), 1);
     /* an interior node with a child: the child keeps working */
-    assert_int_equal(wg_allowedips_remove(&t, AF_INET, ip4("10.1.0.0"), 16, C), 0);
+    assert_int_equal(rm4(&t, "10.1.0.0", 16, C), 0);
     assert_ptr_equal(look4(&t, "10.1.1.1"), D);
     assert_ptr_equal(look4(&t, "10.1.1.2"), B);
-    assert_int_equal(wg_allowedips_remove(&t, AF_INET, ip4("10.1.0.0"), 16, C), 1);
+    assert_int_equal(rm4(&t, "10.1.0.0", 16, C), 1);
     /* the root */
-    assert_int_equal(wg_allowedips_remove(&t, AF_INET, ip4("0.0.0.0"), 0, A), 0);
+    assert_int_equal(rm4(&t, "0.0.0.0", 0, A), 0);
     assert_null(look4(&t, "11.0.0.1"));
     assert_ptr_equal(look4(&t, "10.1.1.1"), D);
-    assert_int_equal(wg_allowedips_remove(&t, AF_INET, ip4("10.1.1.1"), 32, D), 0);
+    assert_int_equal(rm4(&t, "10.1.1.1", 32, D), 0);
     assert_ptr_equal(look4(&t, "10.1.1.1"), B);
-    assert_int_equal(wg_allowedips_remove(&t, AF_INET, ip4("10.0.0.0"), 8, B), 0);
+    assert_int_equal(rm4(&t, "10.0.0.0", 8, B), 0);
     assert_null(look4(&t, "10.1.1.1"));
     assert_null(t.root4);
     assert_int_equal(t.owner_count, 0);
@@ -194,10 +215,10 @@ static void test_remove(void **state)
     /* siblings joined by a branch node: removing one leaves the other reachable */
     assert_int_equal(ins6(&t, "fd00:1::", 32, A), 0);
     assert_int_equal(ins6(&t, "fd00:2::", 32, B), 0);
-    assert_int_equal(wg_allowedips_remove(&t, AF_INET6, ip6("fd00:1::"), 32, A), 0);
+    assert_int_equal(rm6(&t, "fd00:1::", 32, A), 0);
     assert_null(look6(&t, "fd00:1::5"));
     assert_ptr_equal(look6(&t, "fd00:2::5"), B);
-    assert_int_equal(wg_allowedips_remove(&t, AF_INET6, ip6("fd00:2::"), 32, B), 0);
+    assert_int_equal(rm6(&t, "fd00:2::", 32, B), 0);
     assert_null(t.root6);
     wg_allowedips_free(&t);
 }
@@ -208,12 +229,16 @@ static void test_bad_arguments(void **state)
     struct wg_allowedips t;
     uint8_t addr[16] = {0};
     wg_allowedips_init(&t);
-    assert_int_equal(wg_allowedips_insert(&t, AF_INET, addr, 33, A), -1);
-    assert_int_equal(wg_allowedips_insert(&t, AF_INET6, addr, 129, A), -1);
-    assert_int_equal(wg_allowedips_insert(&t, AF_UNIX, addr, 8, A), -1);
-    assert_int_equal(wg_allowedips_insert(&t, AF_INET, addr, 8, NULL), -1);
-    assert_int_equal(wg_allowedips_remove(&t, AF_INET, addr, 33, A), -1);
-    assert_int_equal(wg_allowedips_remove(&t, 12345, addr, 8, A), -1);
+    struct base_prefix p4_33 = pfx(AF_INET, addr, 33), p6_129 = pfx(AF_INET6, addr, 129);
+    struct base_prefix unix8 = pfx(AF_UNIX, addr, 8), p4_8 = pfx(AF_INET, addr, 8);
+    struct base_prefix odd8 = pfx(12345, addr, 8);
+    assert_int_equal(wg_allowedips_insert(&t, &p4_33, A), -1);
+    assert_int_equal(wg_allowedips_insert(&t, &p6_129, A), -1);
+    assert_int_equal(wg_allowedips_insert(&t, &unix8, A), -1);
+    assert_int_equal(wg_allowedips_insert(&t, &p4_8, NULL), -1);
+    assert_int_equal(wg_allowedips_insert(&t, NULL, A), -1);
+    assert_int_equal(wg_allowedips_remove(&t, &p4_33, A), -1);
+    assert_int_equal(wg_allowedips_remove(&t, &odd8, A), -1);
     assert_null(wg_allowedips_lookup(&t, AF_UNIX, addr));
     assert_null(t.root4);
     assert_null(t.root6);
@@ -225,13 +250,11 @@ struct collected {
     char text[16][64];
 };
 
-static void collect(void *ctx, int family, const uint8_t *addr, uint8_t cidr)
+static void collect(void *arg, const struct base_prefix *p)
 {
-    struct collected *c = ctx;
-    char buf[INET6_ADDRSTRLEN];
+    struct collected *c = arg;
     assert_true(c->n < 16);
-    inet_ntop(family, addr, buf, sizeof(buf));
-    snprintf(c->text[c->n++], sizeof(c->text[0]), "%s/%u", buf, cidr);
+    base_prefix_format(p, c->text[c->n++], sizeof(c->text[0]));
 }
 
 static void test_foreach_and_remove_owner(void **state)
@@ -444,10 +467,10 @@ struct count_ctx {
     size_t n;
 };
 
-static void count_and_verify(void *ctx, int family, const uint8_t *addr, uint8_t cidr)
+static void count_and_verify(void *arg, const struct base_prefix *p)
 {
-    struct count_ctx *c = ctx;
-    struct ref_entry *r = ref_find((struct ref *)c->ref, family, addr, cidr);
+    struct count_ctx *c = arg;
+    struct ref_entry *r = ref_find((struct ref *)c->ref, p->addr.family, p->addr.ip, p->bits);
     assert_non_null(r);
     if (c->owner)
         assert_ptr_equal(r->owner, c->owner);
@@ -486,7 +509,8 @@ static void test_random_against_reference(void **state)
             random_addr(family, addr);
             uint8_t cidr = random_cidr(family);
             void *owner = &peers[rnd() % sizeof(peers)];
-            assert_int_equal(wg_allowedips_insert(&t, family, addr, cidr, owner), 0);
+            struct base_prefix p = pfx(family, addr, cidr);
+            assert_int_equal(wg_allowedips_insert(&t, &p, owner), 0);
             mask(addr, family == AF_INET ? 4 : 16, cidr);
             ref_insert(&ref, family, addr, cidr, owner);
         }
@@ -498,8 +522,9 @@ static void test_random_against_reference(void **state)
             size_t i = rnd() % ref.n;
             struct ref_entry r = ref.e[i];
             void *wrong = &peers[(size_t)((char *)r.owner - peers + 1) % sizeof(peers)];
-            assert_int_equal(wg_allowedips_remove(&t, r.family, r.addr, r.cidr, wrong), 1);
-            assert_int_equal(wg_allowedips_remove(&t, r.family, r.addr, r.cidr, r.owner), 0);
+            struct base_prefix p = pfx(r.family, r.addr, r.cidr);
+            assert_int_equal(wg_allowedips_remove(&t, &p, wrong), 1);
+            assert_int_equal(wg_allowedips_remove(&t, &p, r.owner), 0);
             ref_remove_at(&ref, i);
         }
         check_against_ref(&t, &ref, 5000);

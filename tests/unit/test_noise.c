@@ -117,6 +117,55 @@ static void test_tai64n(void **state)
     assert_memory_equal(ts, kat_timestamp, sizeof(ts));
 }
 
+/* The KAT session's data message each way: initiator -> responder, responder keepalive back. */
+static void check_kat_transport(struct wg_keypair *ini_kp, struct wg_keypair *resp_kp)
+{
+    uint8_t buf[128], *pt;
+    size_t len, pt_len;
+    assert_int_equal(
+        wg_keypair_seal(ini_kp, kat_payload, sizeof(kat_payload), buf, sizeof(buf), &len, 7),
+        WG_KEYPAIR_OK);
+    assert_int_equal(len, sizeof(kat_transport));
+    assert_memory_equal(buf, kat_transport, len);
+    assert_int_equal(wg_keypair_open(resp_kp, buf, len, &pt, &pt_len, NULL, 7), WG_KEYPAIR_OK);
+    assert_int_equal(pt_len, 32);
+    assert_memory_equal(pt, kat_payload, sizeof(kat_payload));
+
+    assert_int_equal(wg_keypair_seal(resp_kp, NULL, 0, buf, sizeof(buf), &len, 7), WG_KEYPAIR_OK);
+    assert_int_equal(len, sizeof(kat_keepalive));
+    assert_memory_equal(buf, kat_keepalive, len);
+    assert_int_equal(wg_keypair_open(ini_kp, buf, len, &pt, &pt_len, NULL, 7), WG_KEYPAIR_OK);
+    assert_int_equal(pt_len, 0);
+}
+
+/* Cookie reply (made by Python with a fixed secret and nonce) for the KAT initiation init. */
+static void check_kat_cookie(struct wg_cookie_maker *ini_maker,
+                             struct wg_cookie_checker *resp_checker, struct wg_msg_initiation *init)
+{
+    struct wg_msg_cookie_reply reply;
+    memcpy(&reply, kat_cookie_reply, sizeof(reply));
+    assert_int_equal(wg_message_type((uint8_t *)&reply, sizeof(reply)), WG_MSG_COOKIE_REPLY);
+    assert_int_equal(wg_message_receiver_index((uint8_t *)&reply, WG_MSG_COOKIE_REPLY),
+                     KAT_INITIATOR_INDEX);
+    /* The initiator's maker last signed the initiation: the reply is bound to its mac1. */
+    assert_int_equal(wg_cookie_consume_reply(ini_maker, &reply, 100), 0);
+    assert_memory_equal(ini_maker->cookie, kat_cookie, sizeof(kat_cookie));
+    wg_cookie_add_macs(ini_maker, (uint8_t *)init, sizeof(*init), 200);
+    assert_memory_equal(init->macs.mac2, kat_initiation_mac2, WG_MAC_LEN);
+
+    /* The responder's checker, given Python's secret, accepts that mac2 from that source only. */
+    memcpy(resp_checker->secret, kat_cookie_secret, sizeof(kat_cookie_secret));
+    resp_checker->has_secret = true;
+    resp_checker->secret_birth_ns = 150;
+    assert_true(wg_cookie_check_mac2(resp_checker, (uint8_t *)init, sizeof(*init), kat_cookie_src,
+                                     sizeof(kat_cookie_src), 200));
+    uint8_t other_src[6];
+    memcpy(other_src, kat_cookie_src, 6);
+    other_src[5] ^= 1;
+    assert_false(wg_cookie_check_mac2(resp_checker, (uint8_t *)init, sizeof(*init), other_src,
+                                      sizeof(other_src), 200));
+}
+
 static void test_kat_handshake(void **state)
 {
     (void)state;
@@ -186,48 +235,9 @@ static void test_kat_handshake(void **state)
     assert_true(sodium_is_zero(ini_hs.ephemeral_private, 32));
     assert_true(sodium_is_zero(lookup_ctx.hs.chaining_key, 32));
 
-    /* One data message each way: initiator -> responder, responder keepalive back. */
-    uint8_t buf[128], *pt;
-    size_t len, pt_len;
-    assert_int_equal(
-        wg_keypair_seal(&ini_kp, kat_payload, sizeof(kat_payload), buf, sizeof(buf), &len, 7),
-        WG_KEYPAIR_OK);
-    assert_int_equal(len, sizeof(kat_transport));
-    assert_memory_equal(buf, kat_transport, len);
-    assert_int_equal(wg_keypair_open(&resp_kp, buf, len, &pt, &pt_len, NULL, 7), WG_KEYPAIR_OK);
-    assert_int_equal(pt_len, 32);
-    assert_memory_equal(pt, kat_payload, sizeof(kat_payload));
-
-    assert_int_equal(wg_keypair_seal(&resp_kp, NULL, 0, buf, sizeof(buf), &len, 7), WG_KEYPAIR_OK);
-    assert_int_equal(len, sizeof(kat_keepalive));
-    assert_memory_equal(buf, kat_keepalive, len);
-    assert_int_equal(wg_keypair_open(&ini_kp, buf, len, &pt, &pt_len, NULL, 7), WG_KEYPAIR_OK);
-    assert_int_equal(pt_len, 0);
-
-    /* Cookie reply (made by Python with a fixed secret and nonce) for the KAT initiation. */
-    struct wg_msg_cookie_reply reply;
-    memcpy(&reply, kat_cookie_reply, sizeof(reply));
-    assert_int_equal(wg_message_type((uint8_t *)&reply, sizeof(reply)), WG_MSG_COOKIE_REPLY);
-    assert_int_equal(wg_message_receiver_index((uint8_t *)&reply, WG_MSG_COOKIE_REPLY),
-                     KAT_INITIATOR_INDEX);
-    /* The initiator's maker last signed the initiation: the reply is bound to its mac1. */
-    assert_int_equal(wg_cookie_consume_reply(&ini_maker, &reply, 100), 0);
-    assert_memory_equal(ini_maker.cookie, kat_cookie, sizeof(kat_cookie));
+    check_kat_transport(&ini_kp, &resp_kp);
     memcpy(&init, kat_initiation, sizeof(init));
-    wg_cookie_add_macs(&ini_maker, (uint8_t *)&init, sizeof(init), 200);
-    assert_memory_equal(init.macs.mac2, kat_initiation_mac2, WG_MAC_LEN);
-
-    /* The responder's checker, given Python's secret, accepts that mac2 from that source only. */
-    memcpy(resp_checker.secret, kat_cookie_secret, sizeof(kat_cookie_secret));
-    resp_checker.has_secret = true;
-    resp_checker.secret_birth_ns = 150;
-    assert_true(wg_cookie_check_mac2(&resp_checker, (uint8_t *)&init, sizeof(init), kat_cookie_src,
-                                     sizeof(kat_cookie_src), 200));
-    uint8_t other_src[6];
-    memcpy(other_src, kat_cookie_src, 6);
-    other_src[5] ^= 1;
-    assert_false(wg_cookie_check_mac2(&resp_checker, (uint8_t *)&init, sizeof(init), other_src,
-                                      sizeof(other_src), 200));
+    check_kat_cookie(&ini_maker, &resp_checker, &init);
 }
 
 /* ---- round trips ---- */
