@@ -84,6 +84,9 @@
 #define TCP_OOSEQ 1
 #define TCP_OOSEQ_MAX_BYTES TCP_WND
 #define LWIP_TCP_SACK_OUT 1
+/* Our patch series (netstack/lwip-patches, docs/lwip-patches.md): the sender uses the SACK
+ * blocks it receives: scoreboard, RFC 6675 recovery with RACK loss detection. */
+#define LWIP_TCP_SACK_IN 1
 #define LWIP_TCP_MAX_SACK_NUM 4
 #define TCP_QUEUE_OOSEQ 1
 #define TCP_LISTEN_BACKLOG 1
