@@ -3,7 +3,7 @@
 # lossy, long path, upload and download through SOCKS5, same peer, same run.
 #
 #   sudo bench/wan.sh [BUILD_DIR]    (DELAY_MS=25 each way, LOSS=0.005 each way, SECS=20,
-#                                     SEED=1, ROUNDS=1)
+#                                     SEED=1, ROUNDS=1, WHO="tunless anchor", DIRS="up down")
 #
 # The path: each proxy's WireGuard packets go through its own tests/tools/lossy_relay (a
 # userspace netem: fixed delay and seeded random loss each way) to one stock wireguard-go peer
@@ -89,10 +89,12 @@ measure() {
 
 echo "path: ${DELAY_MS} ms each way, loss ${LOSS} each way, seed ${SEED}, ${SECS} s per transfer"
 for round in $(seq "${ROUNDS:-1}"); do
-  measure "tunless wan upload   #$round" start_tunless up
-  measure "anchor  wan upload   #$round" start_anchor up
-  measure "tunless wan download #$round" start_tunless down
-  measure "anchor  wan download #$round" start_anchor down
+  for dir in ${DIRS:-up down}; do
+    for who in ${WHO:-tunless anchor}; do
+      [ "$dir" = up ] && label=upload || label=download
+      measure "$(printf '%-7s wan %-8s #%s' "$who" "$label" "$round")" "start_$who" "$dir"
+    done
+  done
 done
 python3 - "$TB_DIR/results" <<'PY'
 import re, statistics, sys

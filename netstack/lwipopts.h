@@ -88,6 +88,9 @@
  * blocks it receives: scoreboard, RFC 6675 recovery with RACK loss detection. */
 #define LWIP_TCP_SACK_IN 1
 #define LWIP_TCP_MAX_SACK_NUM 4
+/* Loss takes cwnd no lower than twice the measured bandwidth-delay product (patch 0003):
+ * random loss on Wi-Fi and mobile paths costs retransmissions, not throughput. */
+#define LWIP_TCP_RATE_FLOOR 1
 #define TCP_QUEUE_OOSEQ 1
 #define TCP_LISTEN_BACKLOG 1
 #define TCP_DEFAULT_LISTEN_BACKLOG 128

@@ -11,7 +11,8 @@
  * socket is readable or the oldest queued datagram is due; receive() queues what arrives (or
  * drops it by the seeded coin), flush() sends what is due. A constant delay keeps each
  * direction FIFO, so a ring per direction is the whole scheduler. SIGTERM/SIGINT print the
- * counters ("relay a2b_in=... a2b_dropped=..." one line) and exit 0.
+ * counters ("relay a2b_in=... a2b_dropped=..." a line each way) and exit 0; SIGUSR1 prints them
+ * and goes on.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,12 +52,25 @@ struct relay {
     uint64_t rng;
 };
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, print_requested;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;
+    if (sig == SIGUSR1)
+        print_requested = 1;
+    else
+        stop_requested = 1;
+}
+
+static void print_counters(const struct relay *r)
+{
+    for (int i = 0; i < 2; i++) {
+        const struct direction *d = &r->dir[i];
+        printf("relay %s_in=%llu %s_dropped=%llu %s_overflow=%llu %s_out=%llu\n", d->name,
+               (unsigned long long)d->in, d->name, (unsigned long long)d->dropped, d->name,
+               (unsigned long long)d->overflow, d->name, (unsigned long long)d->out);
+    }
+    fflush(stdout);
 }
 
 static uint64_t now_us(void)
@@ -132,6 +146,10 @@ static void flush(struct direction *d, uint64_t now)
 static void loop(struct relay *r)
 {
     while (!stop_requested) {
+        if (print_requested) {
+            print_requested = 0;
+            print_counters(r);
+        }
         uint64_t now = now_us(), wait_us = 1000000;
         for (int i = 0; i < 2; i++) {
             struct direction *d = &r->dir[i];
@@ -226,14 +244,9 @@ int main(int argc, char **argv)
     printf("listening a=%d b=%d delay_ms=%g loss=%g seed=%llu\n", port[0], port[2], delay_ms, loss,
            seed);
     fflush(stdout);
+    sigaction(SIGUSR1, &sa, NULL);
     loop(&r);
-    for (int i = 0; i < 2; i++) {
-        struct direction *d = &r.dir[i];
-        printf("relay %s_in=%llu %s_dropped=%llu %s_overflow=%llu %s_out=%llu\n", d->name,
-               (unsigned long long)d->in, d->name, (unsigned long long)d->dropped, d->name,
-               (unsigned long long)d->overflow, d->name, (unsigned long long)d->out);
-    }
-    fflush(stdout);
+    print_counters(&r);
     free(ab->ring);
     free(ba->ring);
     close(fd_a);

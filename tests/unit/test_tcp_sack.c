@@ -41,6 +41,16 @@ struct path {
 
 struct counters {
     uint32_t blocks, rexmit, recoveries, rto;
+    int rto_ticks; /* the pcb's current retransmission timeout */
+    uint32_t cwnd, rate_floor;
+};
+
+/* Packets A sends wait here for delay_ms when a case asks for a delay (FIFO). */
+struct delayed {
+    struct delayed *next;
+    uint64_t due;
+    size_t len;
+    uint8_t pkt[];
 };
 
 static uv_loop_t loop;
@@ -50,6 +60,10 @@ static struct counters seen;
 static ns_conn *a_conn;
 static uint64_t total, received, bad;
 static int done, deadline_hit;
+static uint64_t delay_ms;
+static int drop_every; /* drop every Nth first transmission (0: none) */
+static struct delayed *dq_head, **dq_tail = &dq_head;
+static uv_timer_t dq_timer;
 
 static int path_drops(struct path *p, const uint8_t *pkt, size_t len)
 {
@@ -79,6 +93,8 @@ static int path_drops(struct path *p, const uint8_t *pkt, size_t len)
     p->started = 1;
     p->high_end = end;
     int idx = p->first_sent++;
+    if (drop_every && idx % drop_every == drop_every / 2)
+        return 1;
     for (int i = 0; i < MAX_DROPS && p->drop_first[i] >= 0; i++) {
         if (p->drop_first[i] == idx) {
             if (idx == p->drop_rexmit_of)
@@ -89,6 +105,23 @@ static int path_drops(struct path *p, const uint8_t *pkt, size_t len)
     return 0;
 }
 
+static void dq_flush(uv_timer_t *t)
+{
+    (void)t;
+    uint64_t now = uv_now(&loop);
+    while (dq_head && dq_head->due <= now) {
+        struct delayed *d = dq_head;
+        dq_head = d->next;
+        if (!dq_head)
+            dq_tail = &dq_head;
+        if (B.ns)
+            ns_stack_input(B.ns, d->pkt, d->len);
+        free(d);
+    }
+    if (dq_head)
+        uv_timer_start(&dq_timer, dq_flush, dq_head->due - now, 0);
+}
+
 static int out_fn(void *ctx, const uint8_t *pkt, size_t len)
 {
     struct side *s = ctx;
@@ -96,6 +129,18 @@ static int out_fn(void *ctx, const uint8_t *pkt, size_t len)
         return 0;
     if (s == &A && path_drops(&path, pkt, len))
         return 0;
+    if (s == &A && delay_ms) {
+        struct delayed *d = malloc(sizeof(*d) + len);
+        assert_non_null(d);
+        *d = (struct delayed){.due = uv_now(&loop) + delay_ms, .len = len};
+        memcpy(d->pkt, pkt, len);
+        int idle = dq_head == NULL;
+        *dq_tail = d;
+        dq_tail = &d->next;
+        if (idle)
+            uv_timer_start(&dq_timer, dq_flush, delay_ms, 0);
+        return 0;
+    }
     ns_stack_input(s->peer->ns, pkt, len);
     return 0;
 }
@@ -123,6 +168,9 @@ static int setup(void **state)
         path.drop_first[i] = -1;
     received = bad = 0;
     done = 0;
+    delay_ms = 0;
+    drop_every = 0;
+    uv_timer_init(&loop, &dq_timer);
     a_conn = NULL;
     return 0;
 }
@@ -134,6 +182,13 @@ static int teardown(void **state)
     A.ns = B.ns = NULL;
     ns_stack_free(a);
     ns_stack_free(b);
+    while (dq_head) {
+        struct delayed *d = dq_head;
+        dq_head = d->next;
+        free(d);
+    }
+    dq_tail = &dq_head;
+    uv_close((uv_handle_t *)&dq_timer, NULL);
     for (int i = 0; i < 4; i++)
         uv_run(&loop, UV_RUN_NOWAIT);
     return 0;
@@ -204,8 +259,13 @@ static void b_read(ns_conn *c, const uint8_t *d, size_t len)
     ns_conn_consumed(c, len);
     if (received == total && a_conn && a_conn->pcb) {
         const struct tcp_pcb *pcb = a_conn->pcb;
-        seen = (struct counters){pcb->sack_stat_blocks, pcb->sack_stat_rexmit,
-                                 pcb->sack_stat_recoveries, pcb->sack_stat_rto};
+        seen = (struct counters){pcb->sack_stat_blocks,
+                                 pcb->sack_stat_rexmit,
+                                 pcb->sack_stat_recoveries,
+                                 pcb->sack_stat_rto,
+                                 pcb->rto,
+                                 pcb->cwnd,
+                                 pcb->rate_floor};
     }
 }
 
@@ -252,8 +312,10 @@ static void run_case(uint64_t bytes)
     uv_run(&loop, UV_RUN_NOWAIT);
     assert_false(deadline_hit);
     if (getenv("NS_TEST_VERBOSE"))
-        fprintf(stderr, "first=%d rexmits=%d blocks=%u rexmit=%u recoveries=%u rto=%u\n",
-                path.first_sent, path.rexmits, seen.blocks, seen.rexmit, seen.recoveries, seen.rto);
+        fprintf(stderr,
+                "first=%d rexmits=%d blocks=%u rexmit=%u recoveries=%u rto=%u cwnd=%u floor=%u\n",
+                path.first_sent, path.rexmits, seen.blocks, seen.rexmit, seen.recoveries, seen.rto,
+                seen.cwnd, seen.rate_floor);
     assert_int_equal(received, total);
     assert_int_equal(bad, 0);
 }
@@ -298,6 +360,21 @@ static void test_spread_losses(void **state)
     assert_int_equal(seen.rto, 0);
 }
 
+/* Random-looking loss on a path with a 20 ms one-way delay: every 40th segment is lost, far
+ * more than congestion control should answer by halving each time. The sender measures the
+ * delivered rate and keeps cwnd at or above twice the measured bandwidth-delay product. */
+static void test_rate_floor(void **state)
+{
+    (void)state;
+    delay_ms = 20;
+    drop_every = 40;
+    run_case(8u << 20);
+    assert_true(seen.recoveries >= 3);
+    assert_int_equal(seen.rto, 0);
+    assert_true(seen.rate_floor > 8 * 1380);
+    assert_true(seen.cwnd >= seen.rate_floor);
+}
+
 int main(void)
 {
     uv_loop_init(&loop);
@@ -305,6 +382,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_holes_in_one_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_retransmission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spread_losses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_floor, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
