@@ -91,6 +91,8 @@
 /* Loss takes cwnd no lower than twice the measured bandwidth-delay product (patch 0003):
  * random loss on Wi-Fi and mobile paths costs retransmissions, not throughput. */
 #define LWIP_TCP_RATE_FLOOR 1
+/* CUBIC (RFC 9438) instead of Reno for SACK connections (patch 0004). */
+#define LWIP_TCP_CUBIC 1
 #define TCP_QUEUE_OOSEQ 1
 #define TCP_LISTEN_BACKLOG 1
 #define TCP_DEFAULT_LISTEN_BACKLOG 128

@@ -42,7 +42,7 @@ struct path {
 struct counters {
     uint32_t blocks, rexmit, recoveries, rto;
     int rto_ticks; /* the pcb's current retransmission timeout */
-    uint32_t cwnd, rate_floor;
+    uint32_t cwnd, rate_floor, ssthresh, cubic_w_max;
 };
 
 /* Packets A sends wait here for delay_ms when a case asks for a delay (FIFO). */
@@ -265,7 +265,9 @@ static void b_read(ns_conn *c, const uint8_t *d, size_t len)
                                  pcb->sack_stat_rto,
                                  pcb->rto,
                                  pcb->cwnd,
-                                 pcb->rate_floor};
+                                 pcb->rate_floor,
+                                 pcb->ssthresh,
+                                 pcb->cubic_w_max};
     }
 }
 
@@ -375,6 +377,23 @@ static void test_rate_floor(void **state)
     assert_true(seen.cwnd >= seen.rate_floor);
 }
 
+/* One loss on a 10 ms path: CUBIC records the window it happened at and reduces ssthresh to
+ * 0.7 of it (or to the rate floor, when higher); the window then grows back past w_max. */
+static void test_cubic(void **state)
+{
+    (void)state;
+    delay_ms = 10;
+    path.drop_first[0] = 400;
+    run_case(16u << 20);
+    if (getenv("NS_TEST_VERBOSE"))
+        fprintf(stderr, "w_max=%u ssthresh=%u cwnd=%u floor=%u\n", seen.cubic_w_max, seen.ssthresh,
+                seen.cwnd, seen.rate_floor);
+    assert_int_equal(seen.recoveries, 1);
+    assert_true(seen.cubic_w_max > 0);
+    assert_true(seen.ssthresh >= seen.cubic_w_max / 10 * 7 || seen.ssthresh >= seen.rate_floor);
+    assert_true(seen.cwnd >= seen.cubic_w_max);
+}
+
 int main(void)
 {
     uv_loop_init(&loop);
@@ -383,6 +402,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_retransmission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spread_losses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_floor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cubic, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
