@@ -47,16 +47,8 @@ relay() { # A_LISTEN A_PEER B_LISTEN
 relay "$T_RELAY_A" "$T_PORT" "$T_RELAY_B" > "$TB_DIR/relay-t.log"
 relay "$A_RELAY_A" "$A_PORT" "$A_RELAY_B" > "$TB_DIR/relay-a.log"
 
-cat > "$TB_DIR/t.conf" <<CONF
-[Interface]
-PrivateKey = $t_key
-Address = 100.64.0.1/32
-ListenPort = $T_PORT
-[Peer]
-PublicKey = $TB_PUB_peer
-Endpoint = 127.0.0.1:$T_RELAY_A
-AllowedIPs = 100.64.0.0/10
-CONF
+tb_tunless_conf "$TB_DIR/t.conf" "$t_key" 100.64.0.1/32 "$T_PORT" "$TB_PUB_peer" \
+  "127.0.0.1:$T_RELAY_A" 100.64.0.0/10
 echo "$a_key" > "$TB_DIR/a.key"
 
 start_tunless() {

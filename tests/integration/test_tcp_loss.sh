@@ -31,16 +31,8 @@ tb_wait_tcp "$TB_NS_peer" 100.64.0.2 9000
   --delay-ms 10 --loss 0.01 --seed 17 > "$TB_DIR/relay.log" 2>&1 &
 RELAY_PID=$!; TB_PIDS+=("$RELAY_PID")
 
-cat > "$TB_DIR/t.conf" <<CONF
-[Interface]
-PrivateKey = $t_key
-Address = 100.64.0.1/32
-ListenPort = $T_PORT
-[Peer]
-PublicKey = $TB_PUB_peer
-Endpoint = 127.0.0.1:$RELAY_A
-AllowedIPs = 100.64.0.0/10
-CONF
+tb_tunless_conf "$TB_DIR/t.conf" "$t_key" 100.64.0.1/32 "$T_PORT" "$TB_PUB_peer" \
+  "127.0.0.1:$RELAY_A" 100.64.0.0/10
 tb_bg - "$TUNLESS_BIN" up --config "$TB_DIR/t.conf" --proxy "$PROXY" --state-dir "$TB_DIR/state" \
   --log-level warn
 tb_wait_tcp - 127.0.0.1 "${PROXY##*:}"

@@ -40,12 +40,13 @@ def socks_connect(proxy, host, port):
     return s
 
 
-def recv_all(s, deadline=None):
+def recv_all(read, deadline=None):
+    """Read with read(n) to EOF (or the deadline): the receiver's count, hash and time."""
     h, n, t0 = hashlib.sha256(), 0, None
     while True:
         if deadline is not None and time.monotonic() >= deadline:
             break
-        c = s.recv(1 << 18)
+        c = read(1 << 18)
         if not c:
             break
         if t0 is None:
@@ -61,17 +62,7 @@ def serve_one(c):
         f = c.makefile("rb")
         line = f.readline().split()
         if line[:1] == [b"UP"]:
-            h, n, t0 = hashlib.sha256(), 0, None
-            while True:
-                d = f.read1(1 << 18)
-                if not d:
-                    break
-                if t0 is None:
-                    t0 = time.monotonic()
-                h.update(d)
-                n += len(d)
-            secs = time.monotonic() - t0 if t0 is not None else 0.0
-            c.sendall(("bytes=%d sha256=%s secs=%.3f\n" % (n, h.hexdigest(), secs)).encode())
+            c.sendall((recv_all(f.read1) + "\n").encode())
         elif line[:1] == [b"DOWN"]:
             left = int(line[1])
             forever = left == 0
@@ -124,7 +115,7 @@ def down(proxy, host, port, args):
     n, secs = opt(args, "--bytes"), opt(args, "--secs")
     s.sendall(b"DOWN %d\n" % (int(n) if n else 0))
     deadline = time.monotonic() + float(secs) if secs else None
-    print(recv_all(s, deadline))
+    print(recv_all(s.recv, deadline))
     s.close()
 
 
