@@ -2,9 +2,10 @@
 # Never Debian's prebuilt liblwip0: it is built for the Hurd with 64 KiB windows.
 #
 # Flow: find the pristine source (the cache scripts/deps.sh fills, never modified), copy it
-# into the build directory, apply netstack/lwip-patches/*.patch in name order with patch -p1,
-# and compile the copy. A stamp of the source path and every patch's content decides when the
-# copy is re-made; a patch that does not apply stops the configure step with its name.
+# into the build directory, apply netstack/lwip-patches/*.patch in name order with patch -p1
+# (no fuzz: every context line must match), and compile the copy. A stamp of the source path
+# and every patch's content decides when the copy is re-made; a patch that does not apply
+# stops the configure step with its name. docs/lwip-patches.md tells why and how.
 if(NOT LWIP_SOURCE_DIR)
   if(DEFINED ENV{TUNLESS_CACHE})
     set(_cache $ENV{TUNLESS_CACHE})
@@ -47,7 +48,7 @@ if(NOT _old_stamp STREQUAL _stamp_text)
   file(COPY ${LWIP_SOURCE_DIR}/ DESTINATION ${LWIP_PATCHED_DIR})
   foreach(_p ${_lwip_patches})
     get_filename_component(_n ${_p} NAME)
-    execute_process(COMMAND ${PATCH_BIN} -p1 --forward --batch --no-backup-if-mismatch -i ${_p}
+    execute_process(COMMAND ${PATCH_BIN} -p1 --forward --batch --fuzz=0 --no-backup-if-mismatch -i ${_p}
                     WORKING_DIRECTORY ${LWIP_PATCHED_DIR}
                     RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _out)
     if(NOT _rc EQUAL 0)
