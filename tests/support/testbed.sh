@@ -130,4 +130,5 @@ PublicKey = $peer_pub
 Endpoint = $endpoint
 AllowedIPs = $allowed
 CONF
+  chmod 600 "$file"
 }

@@ -42,7 +42,7 @@ struct direction {
     struct sockaddr_in to;
     struct slot *ring;
     size_t head, count;
-    uint64_t in, dropped, overflow, out;
+    uint64_t in, in_bytes, dropped, overflow, out;
 };
 
 struct relay {
@@ -66,9 +66,10 @@ static void print_counters(const struct relay *r)
 {
     for (int i = 0; i < 2; i++) {
         const struct direction *d = &r->dir[i];
-        printf("relay %s_in=%llu %s_dropped=%llu %s_overflow=%llu %s_out=%llu\n", d->name,
-               (unsigned long long)d->in, d->name, (unsigned long long)d->dropped, d->name,
-               (unsigned long long)d->overflow, d->name, (unsigned long long)d->out);
+        printf("relay %s_in=%llu %s_in_bytes=%llu %s_dropped=%llu %s_overflow=%llu %s_out=%llu\n",
+               d->name, (unsigned long long)d->in, d->name, (unsigned long long)d->in_bytes,
+               d->name, (unsigned long long)d->dropped, d->name, (unsigned long long)d->overflow,
+               d->name, (unsigned long long)d->out);
     }
     fflush(stdout);
 }
@@ -116,6 +117,7 @@ static void receive(struct relay *r, struct direction *d, uint64_t now)
         if (n < 0)
             return;
         d->in++;
+        d->in_bytes += (uint64_t)n;
         if (full) {
             d->overflow++;
             continue;
