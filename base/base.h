@@ -35,6 +35,7 @@ enum {
     /* netstack (-4200...) */
     /* proxy (-4300...) */
     /* dns (-4400...) */
+    BASE_ESERVFAIL = -4400, /* no resolver answered (SERVFAIL, timeout, none serves the name) */
     /* config (-4500...) */
     /* derp (-4600...) */
     /* node (-4700...) */

@@ -23,6 +23,7 @@ static const struct code own_codes[] = {
     /* netstack */
     /* proxy */
     /* dns */
+    {BASE_ESERVFAIL, "ESERVFAIL", "no resolver could answer"},
     /* config */
     /* derp */
     /* node */

@@ -57,8 +57,8 @@ struct server {
 static void on_stop(uv_async_t *a)
 {
     struct server *s = a->data;
-    dns_listener_close(s->l);
-    dns_resolver_free(s->r);
+    dns_listener_close(s->l, NULL, NULL);
+    dns_resolver_close(s->r, NULL, NULL);
     uv_close((uv_handle_t *)a, NULL);
 }
 
@@ -75,7 +75,7 @@ static void count_reply(void *ctx, const uint8_t *reply, size_t len)
     (*(unsigned long *)ctx)++;
 }
 
-static struct dns_config config(struct dns_host *hosts, struct dns_addr *addrs, char names[][16],
+static struct dns_config config(struct dns_host *hosts, struct base_addr *addrs, char names[][16],
                                 size_t n)
 {
     struct dns_config c = {0};
@@ -93,24 +93,16 @@ static struct dns_config config(struct dns_host *hosts, struct dns_addr *addrs, 
     return c;
 }
 
-int main(int argc, char **argv)
+/* 1. the core: queries straight into the resolver, no sockets. */
+static int bench_core(struct dns_config *c, double secs)
 {
-    double secs = argc > 1 ? atof(argv[1]) : 3;
-    int window = argc > 2 ? atoi(argv[2]) : 128;
-    int port = argc > 3 ? atoi(argv[3]) : 15356;
-    static struct dns_host hosts[256];
-    static struct dns_addr addrs[256];
-    static char names[256][16];
-    struct dns_config c = config(hosts, addrs, names, 256);
-    char err[128];
     uint8_t q[512];
-
-    /* 1. the core */
     uv_loop_t loop;
     uv_loop_init(&loop);
-    struct dns_resolver *r = dns_resolver_new(&loop, &c, err, sizeof(err));
-    if (!r) {
-        fprintf(stderr, "bench_dns: %s\n", err);
+    struct dns_resolver *r;
+    int rc = dns_resolver_new(&loop, c, &r);
+    if (rc < 0) {
+        fprintf(stderr, "bench_dns: %s\n", base_strerror(rc));
         return 1;
     }
     unsigned long answered = 0, iters = 0;
@@ -125,34 +117,19 @@ int main(int argc, char **argv)
         t1 = now_s();
     } while (t1 - t0 < secs);
     printf("core: %.0f queries/s (%lu answered)\n", (double)answered / (t1 - t0), answered);
-    dns_resolver_free(r);
+    dns_resolver_close(r, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
+    return 0;
+}
 
-    /* 2. over the local listener */
-    struct server s;
-    uv_loop_init(&s.loop);
-    s.r = dns_resolver_new(&s.loop, &c, err, sizeof(err));
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int rc = dns_listener_start(&s.loop, s.r, (struct sockaddr *)&sin, NULL, &s.l);
-    if (rc < 0) {
-        fprintf(stderr, "bench_dns: listen: %s\n", uv_strerror(rc));
-        return 1;
-    }
-    uv_async_init(&s.loop, &s.stop, on_stop);
-    s.stop.data = &s;
-    uv_thread_t th;
-    uv_thread_create(&th, server_run, &s);
-
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    int big = 4 << 20;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
-    connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+/* Keeps `window` queries in flight on fd for secs; returns the answers counted. */
+static unsigned long query_loop(int fd, int window, double secs, unsigned long *sent_out)
+{
+    uint8_t q[512], buf[2048];
     unsigned long sent = 0, got = 0;
     long outstanding = 0;
-    uint8_t buf[2048];
-    t0 = now_s();
+    double t0 = now_s();
     do {
         while (outstanding < window) {
             char name[40];
@@ -173,8 +150,42 @@ int main(int argc, char **argv)
             if (outstanding > 0)
                 outstanding--;
         }
-        t1 = now_s();
-    } while (t1 - t0 < secs);
+    } while (now_s() - t0 < secs);
+    *sent_out = sent;
+    return got;
+}
+
+/* 2. over the local listener, served by a loop on its own thread. */
+static int bench_listener(struct dns_config *c, double secs, int window, int port)
+{
+    struct server s;
+    uv_loop_init(&s.loop);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct dns_listener_config lc = {0};
+    base_endpoint_from_sockaddr(&lc.addr, (struct sockaddr *)&sin);
+    int rc = dns_resolver_new(&s.loop, c, &s.r);
+    if (rc == 0) {
+        lc.resolver = s.r;
+        rc = dns_listener_new(&s.loop, &lc, &s.l);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "bench_dns: listen: %s\n", base_strerror(rc));
+        return 1;
+    }
+    uv_async_init(&s.loop, &s.stop, on_stop);
+    s.stop.data = &s;
+    uv_thread_t th;
+    uv_thread_create(&th, server_run, &s);
+
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    int big = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+    connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+    unsigned long sent = 0;
+    double t0 = now_s();
+    unsigned long got = query_loop(fd, window, secs, &sent);
+    double t1 = now_s();
     printf("listener: %.0f queries/s over UDP on loopback (window %d, %lu sent, %lu answered)\n",
            (double)got / (t1 - t0), window, sent, got);
     close(fd);
@@ -182,4 +193,18 @@ int main(int argc, char **argv)
     uv_thread_join(&th);
     uv_loop_close(&s.loop);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    double secs = argc > 1 ? atof(argv[1]) : 3;
+    int window = argc > 2 ? atoi(argv[2]) : 128;
+    int port = argc > 3 ? atoi(argv[3]) : 15356;
+    static struct dns_host hosts[256];
+    static struct base_addr addrs[256];
+    static char names[256][16];
+    struct dns_config c = config(hosts, addrs, names, 256);
+    if (bench_core(&c, secs) != 0)
+        return 1;
+    return bench_listener(&c, secs, window, port);
 }

@@ -1,11 +1,14 @@
-/* A hash table with a doubly linked LRU list through it. */
+/* The cache of forwarded answers: a hash table keyed by (name, type, class) with an LRU list
+ * through it. put stores a reply for as long as its TTLs allow, evicting the least recently
+ * used entry when full; get hands back a copy with the TTLs aged and the caller's ID. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "dns_cache.h"
 
 struct dns_centry {
-    struct dns_centry *hnext, *prev, *next;
+    struct dns_centry *hnext;
+    struct base_list lru; /* in dns_cache.lru, most recently used first */
     uint32_t hash;
     uint16_t type, cls;
     uint8_t name[DNS_NAME_MAX]; /* lower case */
@@ -14,50 +17,14 @@ struct dns_centry {
     uint8_t msg[];
 };
 
-static uint32_t key_hash(const uint8_t *name, uint16_t type, uint16_t cls)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0, n = dns_name_len(name); i < n; i++) {
-        uint8_t c = name[i];
-        if (c >= 'A' && c <= 'Z')
-            c += 32;
-        h = (h ^ c) * 16777619u;
-    }
-    h = (h ^ type) * 16777619u;
-    return (h ^ cls) * 16777619u;
-}
-
 int dns_cache_init(struct dns_cache *c, size_t max_entries)
 {
     memset(c, 0, sizeof(*c));
     c->max = max_entries ? max_entries : 1;
     c->nbuckets = c->max + 1;
+    base_list_init(&c->lru);
     c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
     return c->buckets ? 0 : -1;
-}
-
-static void lru_unlink(struct dns_cache *c, struct dns_centry *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        c->lru_head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        c->lru_tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void lru_push(struct dns_cache *c, struct dns_centry *e)
-{
-    e->prev = NULL;
-    e->next = c->lru_head;
-    if (c->lru_head)
-        c->lru_head->prev = e;
-    c->lru_head = e;
-    if (!c->lru_tail)
-        c->lru_tail = e;
 }
 
 static void entry_remove(struct dns_cache *c, struct dns_centry *e)
@@ -66,15 +33,16 @@ static void entry_remove(struct dns_cache *c, struct dns_centry *e)
     while (*p != e)
         p = &(*p)->hnext;
     *p = e->hnext;
-    lru_unlink(c, e);
+    base_list_remove(&e->lru);
     c->count--;
     free(e);
 }
 
 void dns_cache_clear(struct dns_cache *c)
 {
-    while (c->lru_head)
-        entry_remove(c, c->lru_head);
+    struct base_list *pos;
+    while ((pos = base_list_first(&c->lru)))
+        entry_remove(c, container_of(pos, struct dns_centry, lru));
 }
 
 void dns_cache_free(struct dns_cache *c)
@@ -106,12 +74,12 @@ void dns_cache_put(struct dns_cache *c, const uint8_t *msg, size_t len, uint64_t
         return;
     if (ttl > DNS_CACHE_MAX_TTL)
         ttl = DNS_CACHE_MAX_TTL;
-    uint32_t hash = key_hash(info.q.name, info.q.type, info.q.cls);
+    uint32_t hash = dns_name_hash(info.q.name, info.q.type, info.q.cls);
     struct dns_centry *old = find(c, info.q.name, info.q.type, info.q.cls, hash);
     if (old)
         entry_remove(c, old);
     while (c->count >= c->max)
-        entry_remove(c, c->lru_tail);
+        entry_remove(c, container_of(c->lru.prev, struct dns_centry, lru));
     struct dns_centry *e = malloc(sizeof(*e) + len);
     if (!e)
         return;
@@ -127,7 +95,7 @@ void dns_cache_put(struct dns_cache *c, const uint8_t *msg, size_t len, uint64_t
     memcpy(e->msg, msg, len);
     e->hnext = c->buckets[hash % c->nbuckets];
     c->buckets[hash % c->nbuckets] = e;
-    lru_push(c, e);
+    base_list_push_front(&c->lru, &e->lru);
     c->count++;
 }
 
@@ -138,7 +106,8 @@ size_t dns_cache_get(struct dns_cache *c, const struct dns_question *q, uint16_t
 
     if (!c->buckets)
         return 0;
-    struct dns_centry *e = find(c, q->name, q->type, q->cls, key_hash(q->name, q->type, q->cls));
+    struct dns_centry *e =
+        find(c, q->name, q->type, q->cls, dns_name_hash(q->name, q->type, q->cls));
     if (!e)
         return 0;
     if (now_ms >= e->expires_ms) {
@@ -147,8 +116,8 @@ size_t dns_cache_get(struct dns_cache *c, const struct dns_question *q, uint16_t
     }
     if (e->len > cap)
         return 0;
-    lru_unlink(c, e);
-    lru_push(c, e);
+    base_list_remove(&e->lru);
+    base_list_push_front(&c->lru, &e->lru);
     memcpy(out, e->msg, e->len);
     dns_put16(out, id);
     if (dns_msg_parse(out, e->len, &info) == 0)

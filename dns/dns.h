@@ -15,6 +15,7 @@
 #ifndef TUNLESS_DNS_H
 #define TUNLESS_DNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -22,42 +23,40 @@
 #include <sys/uio.h>
 #include <uv.h>
 
+#include "base.h"
+
 #define DNS_DEFAULT_SUFFIX "mesh.internal"
 #define DNS_DEFAULT_TTL 600
 #define DNS_DEFAULT_TIMEOUT_MS 2000
 #define DNS_DEFAULT_CACHE_ENTRIES 4096
+#define DNS_DEFAULT_PORT 53
 /* max_reply value that means "stream transport (TCP): no truncation". */
 #define DNS_REPLY_TCP 65535
-
-/* An address: family is AF_INET (4 bytes of ip used) or AF_INET6. */
-struct dns_addr {
-    int family;
-    uint8_t ip[16];
-};
 
 /* A mesh host: answered as "<name>.<suffix>." and, for single-label queries, as "<name>.".
  * name may already end in the suffix. A and AAAA from addrs, PTR for every address. */
 struct dns_host {
     const char *name;
-    const struct dns_addr *addrs;
+    const struct base_addr *addrs;
     size_t n_addrs;
 };
 
-/* An extra record. type is DNS_TYPE_A/AAAA/CNAME/TXT/PTR (numeric RR type); value is the
- * text form: "1.2.3.4", "fd7a::1", "target.example" or the TXT string (<= 255 bytes per
- * record). ttl 0 means the config's ttl. */
+/* An extra record. type is DNS_TYPE_A/AAAA/CNAME/TXT/PTR (numeric RR type). A and AAAA take
+ * addr (of the matching family); CNAME and PTR take a name in value, TXT its string in value
+ * (<= 255 bytes). ttl 0 means the config's ttl. */
 struct dns_record {
     const char *name;
     uint16_t type;
     const char *value;
     uint32_t ttl;
+    struct base_addr addr;
 };
 
-/* Split DNS: names equal to or under suffix go to servers (longest suffix wins). A server is
- * "ip", "ip:port", "[ipv6]:port" (default port 53). */
+/* Split DNS: names equal to or under suffix go to servers (longest suffix wins). A server's
+ * port 0 means DNS_DEFAULT_PORT. */
 struct dns_route {
     const char *suffix;
-    const char *const *servers;
+    const struct base_endpoint *servers;
     size_t n_servers;
 };
 
@@ -69,7 +68,7 @@ struct dns_config {
     size_t n_hosts;
     const struct dns_record *records; /* extra records */
     size_t n_records;
-    const char *const *upstreams; /* default route (wg-quick DNS=), may be empty */
+    const struct base_endpoint *upstreams; /* default route (wg-quick DNS=), may be empty */
     size_t n_upstreams;
     const struct dns_route *routes; /* split-DNS routes */
     size_t n_routes;
@@ -77,6 +76,9 @@ struct dns_config {
     size_t n_search;
     unsigned timeout_ms;  /* upstream answer deadline, 0 = 2000 */
     size_t cache_entries; /* 0 = 4096 */
+    /* Where the resolver reports (event=dns_config_invalid: what a rejected config got
+     * wrong). Replaced by every dns_resolver_set_config. */
+    struct base_logger log;
 };
 
 /* RR types the config speaks of. */
@@ -104,16 +106,19 @@ struct dns_stats {
 struct dns_resolver;
 struct dns_request;
 
+/* Called once something with handles (resolver, listener, stream session) is entirely gone. */
+typedef void (*dns_closed_cb)(void *arg);
+
 /*
  * Sockets for upstreams inside the mesh, supplied by the node from its netstack. Whether an
  * upstream is "inside" is the transport's call (covers(): some peer's allowed IPs cover the
  * address); every other upstream, and every upstream while no transport is set, uses host
  * sockets polled on the loop.
- * Socket calls behave like their BSD namesakes on a nonblocking socket: return -1 and set
- * errno (EAGAIN when nothing can be read/sent now). A handle is any int >= 0 unique among the
- * transport's open sockets. open() of a SOCK_STREAM only starts the connection: send fails
- * with EAGAIN until it is up, and the transport then reports it writable (or readable, with
- * recv failing, when it could not be made).
+ * Socket calls behave like their BSD namesakes on a nonblocking socket, with errors returned
+ * as negative errno values (-EAGAIN when nothing can be read/sent now). A handle is any
+ * int >= 0 unique among the transport's open sockets. open() of a SOCK_STREAM only starts the
+ * connection: send fails with -EAGAIN until it is up, and the transport then reports it
+ * writable (or readable, with recv failing, when it could not be made).
  * Readiness: whenever a socket has data, EOF or an error to read, or becomes writable (TCP
  * connect done, send space), the transport calls dns_transport_ready(conn, ...) from the loop,
  * never from inside one of these functions. After close() it must not mention conn again.
@@ -124,26 +129,25 @@ struct dns_request;
 struct dns_transport_conn;
 struct dns_transport {
     void *ctx;
-    /* Non-zero when addr (a server) is reached through this transport. */
-    int (*covers)(void *ctx, const struct sockaddr *addr);
-    /* type is SOCK_DGRAM or SOCK_STREAM; addr is the upstream server. */
-    int (*open)(void *ctx, int type, const struct sockaddr *addr, socklen_t addrlen,
+    /* true when server is reached through this transport. */
+    bool (*covers)(void *ctx, const struct base_addr *server);
+    /* type is SOCK_DGRAM or SOCK_STREAM. Returns the handle or a negative error. */
+    int (*open)(void *ctx, int type, const struct base_endpoint *server,
                 struct dns_transport_conn *conn);
     ssize_t (*send)(void *ctx, int handle, const struct iovec *iov, int iovcnt);
     /* One datagram per call for SOCK_DGRAM; 0 = EOF for SOCK_STREAM. */
     ssize_t (*recv)(void *ctx, int handle, void *buf, size_t len);
     void (*close)(void *ctx, int handle);
 };
-void dns_transport_ready(struct dns_transport_conn *conn, int readable, int writable);
+void dns_transport_ready(struct dns_transport_conn *conn, bool readable, bool writable);
 
-/* Returns NULL on failure with a message in err (errlen may be 0); its timers are then
- * closing, so run the loop (as at any shutdown) for them to be freed. */
-struct dns_resolver *dns_resolver_new(uv_loop_t *loop, const struct dns_config *cfg, char *err,
-                                      size_t errlen);
+/* Returns 0, -ENOMEM, BASE_ECONFIG (the reason logged as event=dns_config_invalid), or -EIO
+ * (c-ares would not start: logged as event=dns_cares_failed). On error its timers are
+ * closing: run the loop (as at any shutdown) for them to be freed. */
+int dns_resolver_new(uv_loop_t *loop, const struct dns_config *cfg, struct dns_resolver **out);
 /* Reload: replaces records, routes and settings; the cache is flushed; queries in flight
- * finish on the old upstreams. On error (-1, message in err) the old config stays. */
-int dns_resolver_set_config(struct dns_resolver *r, const struct dns_config *cfg, char *err,
-                            size_t errlen);
+ * finish on the old upstreams. On error (as dns_resolver_new) the old config stays. */
+int dns_resolver_set_config(struct dns_resolver *r, const struct dns_config *cfg);
 /* The transport for in-mesh upstreams; NULL = none (every upstream then uses host sockets).
  * The struct is copied. Sockets open through the previous transport are closed at once (see
  * struct dns_transport); new sockets use the new one. */
@@ -153,9 +157,10 @@ void dns_resolver_set_mesh_transport(struct dns_resolver *r, const struct dns_tr
  * are closed like the transport's on replacement (c-ares learns it on the next loop turn);
  * the others stay. */
 void dns_resolver_routes_changed(struct dns_resolver *r);
-/* Cancels every request in flight (their callbacks are NOT called), then frees the resolver
- * once its handles are closed (keep running the loop). Not from inside a resolver callback. */
-void dns_resolver_free(struct dns_resolver *r);
+/* Cancels every request in flight (their callbacks are NOT called), closes its handles and
+ * calls on_closed (may be NULL) once its memory is freed (keep running the loop). Not from
+ * inside a resolver callback; every stream session and listener on it is closed first. */
+void dns_resolver_close(struct dns_resolver *r, dns_closed_cb on_closed, void *arg);
 void dns_resolver_stats(const struct dns_resolver *r, struct dns_stats *out);
 
 /*
@@ -177,16 +182,12 @@ enum dns_family {
     DNS_FAMILY_V4,
     DNS_FAMILY_V6,
 };
-enum dns_lookup_status {
-    DNS_LOOKUP_OK = 0,
-    DNS_LOOKUP_NOTFOUND, /* NXDOMAIN or no address records, for every candidate name */
-    DNS_LOOKUP_FAIL,     /* SERVFAIL, timeout, no route */
-    DNS_LOOKUP_BADNAME,  /* not a valid host name */
-};
 #define DNS_LOOKUP_MAX_ADDRS 32
-/* addrs (never NULL) valid only during the callback; n = 0 unless status is DNS_LOOKUP_OK. */
-typedef void (*dns_lookup_cb)(void *ctx, enum dns_lookup_status status,
-                              const struct dns_addr *addrs, size_t n);
+/* err: 0 (n >= 1 addresses), or for every candidate name: BASE_ENXDOMAIN (none exists),
+ * BASE_ENOANSWER (one exists, without addresses of the family), BASE_ESERVFAIL (no answer:
+ * SERVFAIL, timeout, no upstream for it); BASE_EPARSE for a name that is not a host name,
+ * -ENOMEM. addrs (never NULL) valid only during the callback; n = 0 unless err is 0. */
+typedef void (*dns_lookup_cb)(void *ctx, int err, const struct base_addr *addrs, size_t n);
 /* IP literals answer at once. A single-label name is tried as <name>.<MagicDNS suffix> first,
  * then with each search domain; a name ending in '.' is tried as is only. Same return
  * convention as dns_resolver_handle(): NULL = callback already called. */
@@ -205,64 +206,70 @@ void dns_request_cancel(struct dns_request *req);
  * session per connection, feeds it what it reads and writes out what the session hands it
  * through struct dns_stream_ops.
  *
- * Ownership: the transport owns the session and frees it with dns_stream_free(), at the
- * latest right after the session asked it to close. The session copies what it is fed; the
+ * Ownership: the transport owns the session and closes it with dns_stream_close(), at the
+ * latest right after the session said it is done. The session copies what it is fed; the
  * data given to ops->write() is valid only during the call. Its idle timer runs on the
- * resolver's loop, so the session must be freed before the resolver (dns_stream_free cancels
- * the queries in flight without replies; its memory goes in the timer's close callback).
+ * resolver's loop, so the session must be closed before the resolver (dns_stream_close
+ * cancels the queries in flight without replies; its memory goes in the timer's close
+ * callback).
  * Re-entrancy: ops are called from inside dns_stream_* calls and from resolver callbacks on
- * the loop. ops->pause(ctx, 0) may feed held bytes back (dns_stream_feed from inside it).
- * ops->close() may call dns_stream_free() from inside it; after close no op is called again.
+ * the loop. ops->pause(ctx, false) may feed held bytes back (dns_stream_feed from inside it).
+ * ops->done() may call dns_stream_close() from inside it; after done no op is called again.
  */
 #define DNS_STREAM_MAX_INFLIGHT 32
 #define DNS_STREAM_OUT_MAX 65536 /* replies queued beyond this stop new queries */
 struct dns_stream;
 struct dns_stream_ops {
     /* Send up to len bytes; returns how many were taken (0 = none now: call
-     * dns_stream_writable() when there is room again) or -1 (the connection is broken). */
+     * dns_stream_writable() when there is room again) or a negative error (the connection
+     * is broken). */
     ssize_t (*write)(void *ctx, const uint8_t *data, size_t len);
-    /* Stop (1) or restart (0) calling dns_stream_feed. Bytes of a feed in progress and what
-     * the transport had already read are still accepted. */
-    void (*pause)(void *ctx, int paused);
+    /* Stop (true) or restart (false) calling dns_stream_feed. Bytes of a feed in progress
+     * and what the transport had already read are still accepted. */
+    void (*pause)(void *ctx, bool paused);
     /* The session is done with n bytes it was fed (a flow-controlled transport reopens its
      * window by n). NULL when the transport does not care. */
     void (*consumed)(void *ctx, size_t n);
-    /* The session is done: graceful (1: EOF or idle, every reply handed to write) or abort
-     * (0: garbage, broken write, out of memory, idle with replies the client never read).
-     * The transport closes the connection and frees the session. */
-    void (*close)(void *ctx, int graceful);
+    /* The session is done: graceful (true: EOF or idle, every reply handed to write) or
+     * abort (false: garbage, broken write, out of memory, idle with replies the client never
+     * read). The transport closes the connection and the session. */
+    void (*done)(void *ctx, bool graceful);
 };
-/* idle_ms: close after that long without a byte while nothing is in flight (0 = 10000).
- * NULL when out of memory. */
-struct dns_stream *dns_stream_new(struct dns_resolver *r, unsigned idle_ms,
-                                  const struct dns_stream_ops *ops, void *ctx);
+struct dns_stream_config {
+    const struct dns_stream_ops *ops;
+    void *ctx;        /* the ops' first argument */
+    unsigned idle_ms; /* close after that long without a query while none is in flight,
+                         0 = 10000 */
+};
+/* Returns 0 or -ENOMEM. */
+int dns_stream_new(struct dns_resolver *r, const struct dns_stream_config *cfg,
+                   struct dns_stream **out);
 /* Bytes read from the connection, any split. */
 void dns_stream_feed(struct dns_stream *s, const uint8_t *data, size_t len);
-/* The client's FIN: queries in flight are still answered, then the session closes. */
+/* The client's FIN: queries in flight are still answered, then the session is done. */
 void dns_stream_eof(struct dns_stream *s);
 /* The transport can take more output after write() took less than offered. */
 void dns_stream_writable(struct dns_stream *s);
-void dns_stream_free(struct dns_stream *s);
+/* No op is called after this; on_closed (may be NULL) once the memory is freed. */
+void dns_stream_close(struct dns_stream *s, dns_closed_cb on_closed, void *arg);
 
 /* Local listener: UDP and TCP (2-byte length prefix, pipelined) on addr. */
-struct dns_listener_options {
-    unsigned tcp_idle_ms;      /* close idle TCP connections, 0 = 10000 */
-    unsigned max_tcp_conns;    /* 0 = 64; more are accepted and closed at once */
-    unsigned max_udp_inflight; /* queries waiting for upstreams, 0 = 1024; more are dropped */
+struct dns_listener_config {
+    struct dns_resolver *resolver; /* closed after the listener */
+    struct base_endpoint addr;     /* port 0: any free for both UDP and TCP */
+    unsigned tcp_idle_ms;          /* close idle TCP connections, 0 = 10000 */
+    unsigned max_tcp_conns;        /* 0 = 64; more are accepted and closed at once */
+    unsigned max_udp_inflight;     /* queries waiting for upstreams, 0 = 1024; more dropped */
 };
 struct dns_listener;
-/* Binds UDP, then TCP on the same port (port 0: the port UDP got). Returns 0, or a negative
- * libuv error; its handles are then closing (run the loop for them to be freed). */
-int dns_listener_start(uv_loop_t *loop, struct dns_resolver *r, const struct sockaddr *addr,
-                       const struct dns_listener_options *opts, struct dns_listener **out);
-/* The UDP port actually bound (for port 0). */
-int dns_listener_port(const struct dns_listener *l);
-/* Cancels its requests, closes everything; memory freed in close callbacks. Call before
- * dns_resolver_free(). */
-void dns_listener_close(struct dns_listener *l);
-
-/* Parses "ip", "ip:port", "[ipv6]:port" into ss (default_port when absent). 0 or -1. */
-int dns_parse_hostport(const char *s, uint16_t default_port, struct sockaddr_storage *ss,
-                       socklen_t *len);
+/* Binds UDP, then TCP on the same port. Returns 0, or a negative error (-EADDRINUSE, ...);
+ * its handles are then closing (run the loop for them to be freed). */
+int dns_listener_new(uv_loop_t *loop, const struct dns_listener_config *cfg,
+                     struct dns_listener **out);
+/* The port actually bound (for port 0); 0 if unknown. */
+uint16_t dns_listener_port(const struct dns_listener *l);
+/* Cancels its requests, closes everything; on_closed (may be NULL) once the memory is
+ * freed. */
+void dns_listener_close(struct dns_listener *l, dns_closed_cb on_closed, void *arg);
 
 #endif

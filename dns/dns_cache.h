@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base.h"
 #include "dns_wire.h"
 
 #define DNS_CACHE_MAX_TTL 86400
@@ -14,7 +15,7 @@ struct dns_centry;
 struct dns_cache {
     struct dns_centry **buckets;
     size_t nbuckets, count, max;
-    struct dns_centry *lru_head, *lru_tail; /* head = most recently used */
+    struct base_list lru; /* dns_centry, most recently used first */
 };
 
 int dns_cache_init(struct dns_cache *c, size_t max_entries);

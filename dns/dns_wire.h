@@ -87,6 +87,8 @@ int dns_name_equal(const uint8_t *a, const uint8_t *b); /* ASCII case-insensitiv
 /* 1 if name equals suffix or is below it (label-aligned). */
 int dns_name_under(const uint8_t *name, const uint8_t *suffix);
 void dns_name_lower(uint8_t *name);
+/* FNV-1a over the name, case-folded, then type and class (0, 0 for the name alone). */
+uint32_t dns_name_hash(const uint8_t *name, uint16_t type, uint16_t cls);
 /* Appends suffix to a name (dropping name's root label). Returns length or -1 (too long). */
 int dns_name_concat(const uint8_t *name, const uint8_t *suffix, uint8_t out[DNS_NAME_MAX]);
 

@@ -27,12 +27,13 @@ struct dns_zone {
     uint32_t ttl;
 };
 
-int dns_zone_build(struct dns_zone *z, const struct dns_config *cfg, char *err, size_t errlen);
+/* 0, -ENOMEM, or BASE_ECONFIG with the reason on log. */
+int dns_zone_build(struct dns_zone *z, const struct dns_config *cfg, const struct base_logger *log);
 void dns_zone_free(struct dns_zone *z);
 const struct dns_zname *dns_zone_find(const struct dns_zone *z, const uint8_t *name);
 /* Names we are authoritative for: the suffix and the mesh ranges' reverse zones. */
 int dns_zone_is_local(const struct dns_zone *z, const uint8_t *name);
 /* The reverse (PTR) name of an address. */
-void dns_reverse_name(const struct dns_addr *a, uint8_t out[DNS_NAME_MAX]);
+void dns_reverse_name(const struct base_addr *a, uint8_t out[DNS_NAME_MAX]);
 
 #endif

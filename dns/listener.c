@@ -1,6 +1,8 @@
 /*
- * The local listener: DNS over UDP and TCP for host programs. TCP connections carry a
- * dns_stream session (stream.c: RFC 7766 framing, pipelining, idle timeout).
+ * The local listener: DNS over UDP and TCP for host programs. A datagram goes to
+ * dns_resolver_handle and its reply back to the sender (udp_recv, udp_answer); a TCP
+ * connection carries a dns_stream session (stream.c: RFC 7766 framing, pipelining, idle
+ * timeout) and is only the glue between the session and the uv_tcp. Then the lifecycle.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,71 +18,64 @@
 #define TCP_WRITE_QUEUE_MAX (64 * 1024)
 #define TCP_READ_BUF 65536
 
-struct dns_listener;
-struct tcp_conn;
-
-/* One query waiting for the resolver. */
+/* One UDP query given to the resolver: ASKING inside dns_resolver_handle (an answer there frees
+ * it at once), then WAITING in the listener's list until its answer or the listener's close. */
+enum pending_state { PENDING_ASKING, PENDING_WAITING };
 struct pending {
-    struct pending *prev, *next;
+    struct base_list link; /* dns_listener.udp_pending while WAITING */
     struct dns_listener *l;
     struct dns_request *req;
-    int sync;
+    enum pending_state state;
     struct sockaddr_storage from;
 };
 
 /* One TCP connection: the socket; the DNS framing lives in its dns_stream session. Listed
- * until its handle is closed (a graceful close first drains libuv's write queue). */
+ * until its handle is closed (a graceful close first drains libuv's write queue).
+ * OPEN (reading, writing) -> SHUTTING (the session is closed; libuv sends the queued replies,
+ * then the FIN) -> CLOSING (uv_close; the close callback frees it). */
+enum conn_state { CONN_OPEN, CONN_SHUTTING, CONN_CLOSING };
 struct tcp_conn {
     uv_tcp_t tcp;
     uv_shutdown_t shutdown;
-    struct tcp_conn *prev, *next;
+    struct base_list link; /* dns_listener.conns */
     struct dns_listener *l;
-    struct dns_stream *s; /* NULL once closing */
-    int want_writable;
+    struct dns_stream *s; /* while OPEN */
+    enum conn_state state;
+    bool want_writable; /* the session waits for libuv's write queue to shrink */
 };
 
+/* LISTENING -> CLOSING (dns_listener_close, or a failed start) -> freed when its last handle
+ * (its two sockets and every connection's) is closed. */
+enum listener_state { LISTENER_LISTENING, LISTENER_CLOSING };
 struct dns_listener {
     uv_loop_t *loop;
     struct dns_resolver *r;
-    struct dns_listener_options o;
+    struct dns_listener_config cfg;
+    enum listener_state state;
     uv_udp_t udp;
     uv_tcp_t tcp;
-    int handles;
-    int closing;
-    struct pending *udp_pending;
+    unsigned handles;
+    struct base_list udp_pending; /* struct pending */
     unsigned udp_inflight;
-    struct tcp_conn *conns;
+    struct base_list conns; /* struct tcp_conn */
     unsigned nconns;
+    dns_closed_cb on_closed;
+    void *closed_arg;
     uint8_t *udp_buf;              /* UDP_MMSG_SLOTS * UDP_SLOT */
     uint8_t tcp_buf[TCP_READ_BUF]; /* one read at a time; the session copies it */
 };
 
-static void list_add(struct pending **head, struct pending *p)
-{
-    p->prev = NULL;
-    p->next = *head;
-    if (*head)
-        (*head)->prev = p;
-    *head = p;
-}
-
-static void list_del(struct pending **head, struct pending *p)
-{
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        *head = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-}
-
 static void listener_handle_closed(uv_handle_t *h)
 {
     struct dns_listener *l = h->data;
-    if (--l->handles == 0) {
-        free(l->udp_buf);
-        free(l);
-    }
+    if (--l->handles)
+        return;
+    dns_closed_cb cb = l->on_closed;
+    void *arg = l->closed_arg;
+    free(l->udp_buf);
+    free(l);
+    if (cb)
+        cb(arg);
 }
 
 /* ---- UDP ---- */
@@ -122,14 +117,12 @@ static void udp_answer(void *ctx, const uint8_t *reply, size_t len)
 {
     struct pending *p = ctx;
     struct dns_listener *l = p->l;
-    if (reply && len && !l->closing)
+    if (reply && len && l->state == LISTENER_LISTENING)
         udp_reply(l, (const struct sockaddr *)&p->from, reply, len);
-    if (p->sync) {
-        p->sync = 2; /* answered inside dns_resolver_handle */
-        return;
+    if (p->state == PENDING_WAITING) {
+        base_list_remove(&p->link);
+        l->udp_inflight--;
     }
-    list_del(&l->udp_pending, p);
-    l->udp_inflight--;
     free(p);
 }
 
@@ -137,9 +130,9 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
                      unsigned flags)
 {
     struct dns_listener *l = h->data;
-    if (n <= 0 || !from || (flags & UV_UDP_PARTIAL) || l->closing)
+    if (n <= 0 || !from || (flags & UV_UDP_PARTIAL) || l->state != LISTENER_LISTENING)
         return;
-    if (l->udp_inflight >= l->o.max_udp_inflight)
+    if (l->udp_inflight >= l->cfg.max_udp_inflight)
         return; /* overloaded: the client retries */
     struct pending *p = calloc(1, sizeof(*p));
     if (!p)
@@ -147,15 +140,14 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
     p->l = l;
     memcpy(&p->from, from,
            from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-    p->sync = 1;
-    p->req = dns_resolver_handle(l->r, (const uint8_t *)buf->base, (size_t)n, UDP_MAX_REPLY,
-                                 udp_answer, p);
-    if (p->sync == 2) {
-        free(p);
-        return;
-    }
-    p->sync = 0;
-    list_add(&l->udp_pending, p);
+    p->state = PENDING_ASKING;
+    struct dns_request *req = dns_resolver_handle(l->r, (const uint8_t *)buf->base, (size_t)n,
+                                                  UDP_MAX_REPLY, udp_answer, p);
+    if (!req)
+        return; /* answered: p is gone */
+    p->req = req;
+    p->state = PENDING_WAITING;
+    base_list_push_back(&l->udp_pending, &p->link);
     l->udp_inflight++;
 }
 
@@ -163,59 +155,58 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
 
 static void conn_closed(uv_handle_t *h)
 {
-    struct tcp_conn *c = h->data;
+    struct tcp_conn *c = container_of((uv_tcp_t *)h, struct tcp_conn, tcp);
     struct dns_listener *l = c->l;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        l->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    base_list_remove(&c->link);
     l->nconns--;
     free(c);
     listener_handle_closed((uv_handle_t *)&l->tcp);
 }
 
+static void conn_handle_close(struct tcp_conn *c)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    c->state = CONN_CLOSING;
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
 static void conn_shut(uv_shutdown_t *req, int status)
 {
-    struct tcp_conn *c = req->handle->data;
     (void)status;
-    if (!uv_is_closing((uv_handle_t *)&c->tcp))
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    conn_handle_close(container_of(req, struct tcp_conn, shutdown));
 }
 
 /* Ends the session; graceful lets queued replies reach the client before the FIN. */
-static void conn_close(struct tcp_conn *c, int graceful)
+static void conn_close(struct tcp_conn *c, bool graceful)
 {
-    if (!c->s)
+    if (c->state != CONN_OPEN)
         return;
-    dns_stream_free(c->s);
+    dns_stream_close(c->s, NULL, NULL);
     c->s = NULL;
     uv_read_stop((uv_stream_t *)&c->tcp);
     /* Graceful only when libuv holds no reply: one that is not reading would keep the
      * connection (and its slot) forever. */
     if (graceful && c->tcp.write_queue_size == 0 &&
-        uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, conn_shut) == 0)
+        uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, conn_shut) == 0) {
+        c->state = CONN_SHUTTING;
         return;
-    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    }
+    conn_handle_close(c);
 }
 
 static void tcp_written(uv_write_t *w, int status)
 {
     struct tcp_conn *c = w->handle->data;
     free(w);
-    if (status < 0 && !c->s) { /* broken while a graceful close waited for it */
-        if (!uv_is_closing((uv_handle_t *)&c->tcp))
-            uv_close((uv_handle_t *)&c->tcp, conn_closed);
-        return;
-    }
-    if (status < 0 || !c->s) {
-        if (c->s)
-            conn_close(c, 0);
+    if (status < 0 && c->state == CONN_SHUTTING) /* broken while the FIN waited */
+        conn_handle_close(c);
+    if (status < 0 || c->state != CONN_OPEN) {
+        conn_close(c, false);
         return;
     }
     if (c->want_writable && c->tcp.write_queue_size < TCP_WRITE_QUEUE_MAX) {
-        c->want_writable = 0;
+        c->want_writable = false;
         dns_stream_writable(c->s);
     }
 }
@@ -224,17 +215,18 @@ static ssize_t op_write(void *ctx, const uint8_t *data, size_t len)
 {
     struct tcp_conn *c = ctx;
     if (c->tcp.write_queue_size >= TCP_WRITE_QUEUE_MAX) {
-        c->want_writable = 1; /* the client is not reading: wait for it */
+        c->want_writable = true; /* the client is not reading: wait for it */
         return 0;
     }
     uv_write_t *w = malloc(sizeof(*w) + len);
     if (!w)
-        return -1;
+        return -ENOMEM;
     memcpy(w + 1, data, len);
     uv_buf_t b = uv_buf_init((char *)(w + 1), (unsigned)len);
-    if (uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, tcp_written) < 0) {
+    int rc = uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, tcp_written);
+    if (rc < 0) {
         free(w);
-        return -1;
+        return rc;
     }
     return (ssize_t)len;
 }
@@ -249,17 +241,17 @@ static void tcp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 static void tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     struct tcp_conn *c = st->data;
-    if (!c->s)
+    if (c->state != CONN_OPEN)
         return;
     if (n == UV_EOF)
         dns_stream_eof(c->s);
     else if (n < 0)
-        conn_close(c, 0);
+        conn_close(c, false);
     else if (n > 0)
         dns_stream_feed(c->s, (const uint8_t *)buf->base, (size_t)n);
 }
 
-static void op_pause(void *ctx, int paused)
+static void op_pause(void *ctx, bool paused)
 {
     struct tcp_conn *c = ctx;
     if (paused)
@@ -268,18 +260,18 @@ static void op_pause(void *ctx, int paused)
         uv_read_start((uv_stream_t *)&c->tcp, tcp_alloc, tcp_read);
 }
 
-static void op_close(void *ctx, int graceful)
+static void op_done(void *ctx, bool graceful)
 {
     conn_close(ctx, graceful);
 }
 
 static const struct dns_stream_ops tcp_ops = {
-    .write = op_write, .pause = op_pause, .consumed = NULL, .close = op_close};
+    .write = op_write, .pause = op_pause, .consumed = NULL, .done = op_done};
 
 static void tcp_accept(uv_stream_t *server, int status)
 {
     struct dns_listener *l = server->data;
-    if (status < 0 || l->closing)
+    if (status < 0 || l->state != LISTENER_LISTENING)
         return;
     struct tcp_conn *c = calloc(1, sizeof(*c));
     if (!c)
@@ -288,14 +280,12 @@ static void tcp_accept(uv_stream_t *server, int status)
     uv_tcp_init(l->loop, &c->tcp);
     c->tcp.data = c;
     l->handles++; /* a connection keeps the listener's memory alive */
-    c->next = l->conns;
-    if (l->conns)
-        l->conns->prev = c;
-    l->conns = c;
+    base_list_push_back(&l->conns, &c->link);
     l->nconns++;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || l->nconns > l->o.max_tcp_conns ||
-        !(c->s = dns_stream_new(l->r, l->o.tcp_idle_ms, &tcp_ops, c))) {
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    struct dns_stream_config sc = {.ops = &tcp_ops, .ctx = c, .idle_ms = l->cfg.tcp_idle_ms};
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || l->nconns > l->cfg.max_tcp_conns ||
+        dns_stream_new(l->r, &sc, &c->s) < 0) {
+        conn_handle_close(c);
         return;
     }
     uv_read_start((uv_stream_t *)&c->tcp, tcp_alloc, tcp_read);
@@ -303,85 +293,104 @@ static void tcp_accept(uv_stream_t *server, int status)
 
 /* ---- lifecycle ---- */
 
-int dns_listener_start(uv_loop_t *loop, struct dns_resolver *r, const struct sockaddr *addr,
-                       const struct dns_listener_options *opts, struct dns_listener **out)
+/* UDP, then TCP on the port UDP got (port 0: both answer on one port). */
+static int bind_both(struct dns_listener *l)
+{
+    struct sockaddr_storage ss;
+    base_endpoint_to_sockaddr(&l->cfg.addr, &ss);
+    int rc = uv_udp_bind(&l->udp, (struct sockaddr *)&ss, 0);
+    if (rc < 0)
+        return rc;
+    int sl = sizeof(ss);
+    if ((rc = uv_udp_getsockname(&l->udp, (struct sockaddr *)&ss, &sl)) < 0)
+        return rc;
+    if ((rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0)) < 0)
+        return rc;
+    if ((rc = uv_listen((uv_stream_t *)&l->tcp, 128, tcp_accept)) < 0)
+        return rc;
+    return uv_udp_recv_start(&l->udp, udp_alloc, udp_recv);
+}
+
+static void apply_defaults(struct dns_listener_config *c)
+{
+    if (!c->tcp_idle_ms)
+        c->tcp_idle_ms = 10000;
+    if (!c->max_tcp_conns)
+        c->max_tcp_conns = 64;
+    if (!c->max_udp_inflight)
+        c->max_udp_inflight = 1024;
+}
+
+static int listener_try(uv_loop_t *loop, const struct dns_listener_config *cfg,
+                        struct dns_listener **out)
 {
     struct dns_listener *l = calloc(1, sizeof(*l));
-    int rc;
     if (!l)
-        return UV_ENOMEM;
+        return -ENOMEM;
     l->loop = loop;
-    l->r = r;
-    if (opts)
-        l->o = *opts;
-    if (!l->o.tcp_idle_ms)
-        l->o.tcp_idle_ms = 10000;
-    if (!l->o.max_tcp_conns)
-        l->o.max_tcp_conns = 64;
-    if (!l->o.max_udp_inflight)
-        l->o.max_udp_inflight = 1024;
+    l->r = cfg->resolver;
+    l->cfg = *cfg;
+    apply_defaults(&l->cfg);
+    base_list_init(&l->udp_pending);
+    base_list_init(&l->conns);
     l->udp_buf = malloc(UDP_MMSG_SLOTS * UDP_SLOT);
     if (!l->udp_buf) {
         free(l);
-        return UV_ENOMEM;
+        return -ENOMEM;
     }
-    uv_udp_init_ex(loop, &l->udp, addr->sa_family | UV_UDP_RECVMMSG);
+    uv_udp_init_ex(loop, &l->udp, (unsigned)cfg->addr.addr.family | UV_UDP_RECVMMSG);
     uv_tcp_init(loop, &l->tcp);
     l->udp.data = l->tcp.data = l;
     l->handles = 2;
-    rc = uv_udp_bind(&l->udp, addr, 0);
-    if (rc == 0) {
-        struct sockaddr_storage ss = {0};
-        int sl = sizeof(ss);
-        /* Port 0: TCP takes the port UDP got, so both answer on one port. */
-        memcpy(&ss, addr,
-               addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                           : sizeof(struct sockaddr_in));
-        if (uv_udp_getsockname(&l->udp, (struct sockaddr *)&ss, &sl) == 0)
-            rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
-        else
-            rc = uv_tcp_bind(&l->tcp, addr, 0);
-    }
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&l->tcp, 128, tcp_accept);
-    if (rc == 0)
-        rc = uv_udp_recv_start(&l->udp, udp_alloc, udp_recv);
+    int rc = bind_both(l);
     if (rc < 0) {
-        l->closing = 1;
-        uv_close((uv_handle_t *)&l->udp, listener_handle_closed);
-        uv_close((uv_handle_t *)&l->tcp, listener_handle_closed);
+        dns_listener_close(l, NULL, NULL);
         return rc;
     }
     *out = l;
     return 0;
 }
 
-int dns_listener_port(const struct dns_listener *l)
+int dns_listener_new(uv_loop_t *loop, const struct dns_listener_config *cfg,
+                     struct dns_listener **out)
 {
-    struct sockaddr_storage ss;
-    int sl = sizeof(ss);
-    if (uv_udp_getsockname(&l->udp, (struct sockaddr *)&ss, &sl) < 0)
-        return -1;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    /* Port 0: the port UDP got may be taken for TCP (by an outgoing connection): take another. */
+    int tries = cfg->addr.port == 0 ? 16 : 1, rc;
+    do
+        rc = listener_try(loop, cfg, out);
+    while (rc == -EADDRINUSE && --tries > 0);
+    return rc;
 }
 
-void dns_listener_close(struct dns_listener *l)
+uint16_t dns_listener_port(const struct dns_listener *l)
 {
-    if (!l || l->closing)
+    struct sockaddr_storage ss;
+    struct base_endpoint e;
+    int sl = sizeof(ss);
+    if (uv_udp_getsockname(&l->udp, (struct sockaddr *)&ss, &sl) < 0 ||
+        base_endpoint_from_sockaddr(&e, (struct sockaddr *)&ss) < 0)
+        return 0;
+    return e.port;
+}
+
+void dns_listener_close(struct dns_listener *l, dns_closed_cb on_closed, void *arg)
+{
+    if (!l || l->state == LISTENER_CLOSING)
         return;
-    l->closing = 1;
-    while (l->udp_pending) {
-        struct pending *p = l->udp_pending;
-        list_del(&l->udp_pending, p);
+    l->state = LISTENER_CLOSING;
+    l->on_closed = on_closed;
+    l->closed_arg = arg;
+    struct base_list *pos, *tmp;
+    base_list_foreach_safe (pos, tmp, &l->udp_pending) {
+        struct pending *p = container_of(pos, struct pending, link);
+        base_list_remove(pos);
         dns_request_cancel(p->req);
         free(p);
     }
-    for (struct tcp_conn *c = l->conns; c; c = c->next) {
-        conn_close(c, 0);
-        if (!uv_is_closing((uv_handle_t *)&c->tcp)) /* a graceful close still draining */
-            uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    base_list_foreach (pos, &l->conns) {
+        struct tcp_conn *c = container_of(pos, struct tcp_conn, link);
+        conn_close(c, false);
+        conn_handle_close(c); /* a graceful close still draining */
     }
     uv_close((uv_handle_t *)&l->udp, listener_handle_closed);
     uv_close((uv_handle_t *)&l->tcp, listener_handle_closed);

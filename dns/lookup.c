@@ -1,96 +1,113 @@
-/* Host name lookups for the proxies: A/AAAA queries through dns_resolver_handle(), search
- * domains for single-label names, MagicDNS first. */
-#include <arpa/inet.h>
+/*
+ * Host name lookups for the proxies: dns_resolver_lookup() answers IP literals at once, else
+ * makes the candidate names (a single label: MagicDNS suffix first, then each search domain)
+ * and asks for each in turn, A and AAAA as the family wants, through dns_resolver_handle().
+ * The first candidate with addresses ends it; the error of a lookup without any says the
+ * worst the candidates met (no answer, then an empty name, then no name at all).
+ */
 #include <stdlib.h>
 #include <string.h>
 
 #include "dns_internal.h"
 
+struct lookup;
 struct lookup_sub {
-    struct dns_lookup_state *ls;
-    int which; /* 0 = A, 1 = AAAA */
+    struct lookup *l;
+    struct dns_request *req; /* waiting for an upstream, or NULL */
 };
 
-struct dns_lookup_state {
-    struct dns_request *req;
+struct lookup {
+    struct dns_request req;
     enum dns_family family;
     dns_lookup_cb cb;
     void *ctx;
     size_t ncand, idx;
     uint8_t (*cand)[DNS_NAME_MAX];
-    struct dns_request *sub[2];
-    struct lookup_sub subctx[2];
-    int outstanding, issuing, in_start, done, saw_fail;
-    struct dns_addr v4[DNS_LOOKUP_MAX_ADDRS], v6[DNS_LOOKUP_MAX_ADDRS];
+    struct lookup_sub sub[2]; /* A, AAAA */
+    /* Sub-queries not answered yet, plus one while they are being issued: the last answer
+     * moves on, never one that arrives while its sibling is still being asked. */
+    unsigned outstanding;
+    bool saw_fail, saw_name; /* some candidate: got no answer / exists */
+    struct base_addr v4[DNS_LOOKUP_MAX_ADDRS], v6[DNS_LOOKUP_MAX_ADDRS];
     size_t n4, n6;
 };
 
-static void collect(struct dns_lookup_state *ls, const uint8_t *msg, size_t len)
+static void add_addr(struct lookup *l, const uint8_t *msg, const struct dns_rr *rr)
+{
+    if (rr->type == DNS_TYPE_A && rr->rdlen == 4 && l->n4 < DNS_LOOKUP_MAX_ADDRS)
+        base_addr_v4(&l->v4[l->n4++], msg + rr->rdata_off);
+    else if (rr->type == DNS_TYPE_AAAA && rr->rdlen == 16 && l->n6 < DNS_LOOKUP_MAX_ADDRS)
+        base_addr_v6(&l->v6[l->n6++], msg + rr->rdata_off);
+}
+
+static void collect(struct lookup *l, const uint8_t *msg, size_t len)
 {
     struct dns_msg_info info;
     struct dns_rr rr;
 
     if (!msg || dns_msg_parse(msg, len, &info) < 0) {
-        ls->saw_fail = 1;
+        l->saw_fail = true;
         return;
     }
     unsigned rcode = info.hdr.flags & DNS_F_RCODE;
     if (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN) {
-        ls->saw_fail = 1;
+        l->saw_fail = true;
         return;
     }
+    l->saw_name |= rcode == DNS_RCODE_NOERROR;
     size_t off = info.q_end;
     for (unsigned i = 0; i < info.hdr.ancount; i++) {
         if (dns_rr_read(msg, len, &off, &rr) < 0)
             return;
-        if (rr.cls != DNS_CLASS_IN)
-            continue;
-        if (rr.type == DNS_TYPE_A && rr.rdlen == 4 && ls->n4 < DNS_LOOKUP_MAX_ADDRS) {
-            ls->v4[ls->n4].family = AF_INET;
-            memcpy(ls->v4[ls->n4++].ip, msg + rr.rdata_off, 4);
-        } else if (rr.type == DNS_TYPE_AAAA && rr.rdlen == 16 && ls->n6 < DNS_LOOKUP_MAX_ADDRS) {
-            ls->v6[ls->n6].family = AF_INET6;
-            memcpy(ls->v6[ls->n6++].ip, msg + rr.rdata_off, 16);
-        }
+        if (rr.cls == DNS_CLASS_IN)
+            add_addr(l, msg, &rr);
     }
 }
 
-static void finish(struct dns_lookup_state *ls)
+static void finish(struct lookup *l)
 {
-    struct dns_addr all[2 * DNS_LOOKUP_MAX_ADDRS];
+    struct base_addr all[DNS_LOOKUP_MAX_ADDRS];
     size_t n = 0;
-    enum dns_lookup_status st;
 
-    for (size_t i = 0; i < ls->n4 && n < DNS_LOOKUP_MAX_ADDRS; i++)
-        all[n++] = ls->v4[i];
-    for (size_t i = 0; i < ls->n6 && n < DNS_LOOKUP_MAX_ADDRS; i++)
-        all[n++] = ls->v6[i];
-    st = n ? DNS_LOOKUP_OK : ls->saw_fail ? DNS_LOOKUP_FAIL : DNS_LOOKUP_NOTFOUND;
-    ls->done = 1;
-    ls->req->finished = 1;
-    if (!ls->req->canceled)
-        ls->cb(ls->ctx, st, all, st == DNS_LOOKUP_OK ? n : 0);
-    if (!ls->in_start)
-        dns_request_release(ls->req);
+    for (size_t i = 0; i < l->n4 && n < DNS_LOOKUP_MAX_ADDRS; i++)
+        all[n++] = l->v4[i];
+    for (size_t i = 0; i < l->n6 && n < DNS_LOOKUP_MAX_ADDRS; i++)
+        all[n++] = l->v6[i];
+    int err = n ? 0 : l->saw_fail ? BASE_ESERVFAIL : l->saw_name ? BASE_ENOANSWER : BASE_ENXDOMAIN;
+    if (l->req.state == DNS_REQ_STARTING) {
+        l->req.state = DNS_REQ_EARLY;
+    } else if (l->req.state == DNS_REQ_WAITING) {
+        l->req.state = DNS_REQ_ANSWERED;
+    } else {
+        return; /* canceled */
+    }
+    l->cb(l->ctx, err, all, n);
+    dns_request_release(&l->req);
 }
 
-static void run(struct dns_lookup_state *ls);
+static void run(struct lookup *l);
+
+/* One sub-query less to wait for: the last moves on to the end or the next candidate. */
+static void sub_done(struct lookup *l)
+{
+    if (--l->outstanding)
+        return;
+    if (l->n4 + l->n6 || ++l->idx >= l->ncand)
+        finish(l);
+    else
+        run(l);
+}
 
 static void on_sub(void *ctx, const uint8_t *reply, size_t len)
 {
     struct lookup_sub *s = ctx;
-    struct dns_lookup_state *ls = s->ls;
-    ls->sub[s->which] = NULL;
-    collect(ls, reply, len);
-    if (--ls->outstanding || ls->issuing)
-        return;
-    if (ls->n4 + ls->n6 || ++ls->idx >= ls->ncand)
-        finish(ls);
-    else
-        run(ls);
+    struct lookup *l = s->l;
+    s->req = NULL;
+    collect(l, reply, len);
+    sub_done(l);
 }
 
-static void issue(struct dns_lookup_state *ls, int which)
+static void issue(struct lookup *l, int which)
 {
     uint8_t q[DNS_HDR_LEN + DNS_NAME_MAX + 4];
     struct dns_builder b;
@@ -100,132 +117,100 @@ static void issue(struct dns_lookup_state *ls, int which)
     h.qdcount = 1;
     dns_b_init(&b, q, sizeof(q));
     dns_b_bytes(&b, "\0\0\0\0\0\0\0\0\0\0\0\0", DNS_HDR_LEN);
-    dns_b_question(&b, ls->cand[ls->idx], which ? DNS_TYPE_AAAA : DNS_TYPE_A, DNS_CLASS_IN);
+    dns_b_question(&b, l->cand[l->idx], which ? DNS_TYPE_AAAA : DNS_TYPE_A, DNS_CLASS_IN);
     dns_header_write(q, &h);
-    ls->outstanding++;
-    ls->subctx[which].ls = ls;
-    ls->subctx[which].which = which;
-    ls->sub[which] =
-        dns_resolver_handle(ls->req->r, q, b.len, DNS_REPLY_TCP, on_sub, &ls->subctx[which]);
+    l->outstanding++;
+    l->sub[which].l = l;
+    l->sub[which].req =
+        dns_resolver_handle(l->req.r, q, b.len, DNS_REPLY_TCP, on_sub, &l->sub[which]);
 }
 
-/* Tries candidates until one is pending upstream, has addresses, or none are left. */
-static void run(struct dns_lookup_state *ls)
+/* Asks for the current candidate; its last answer (maybe from inside this call) moves on. */
+static void run(struct lookup *l)
 {
-    while (ls->idx < ls->ncand) {
-        ls->issuing = 1;
-        if (ls->family != DNS_FAMILY_V6)
-            issue(ls, 0);
-        if (ls->family != DNS_FAMILY_V4)
-            issue(ls, 1);
-        ls->issuing = 0;
-        if (ls->outstanding)
-            return;
-        if (ls->n4 + ls->n6)
-            break;
-        ls->idx++;
-    }
-    finish(ls);
+    l->outstanding++;
+    if (l->family != DNS_FAMILY_V6)
+        issue(l, 0);
+    if (l->family != DNS_FAMILY_V4)
+        issue(l, 1);
+    sub_done(l);
 }
 
-static int literal(const char *name, struct dns_addr *a)
-{
-    memset(a, 0, sizeof(*a));
-    if (inet_pton(AF_INET, name, a->ip) == 1) {
-        a->family = AF_INET;
-        return 1;
-    }
-    if (inet_pton(AF_INET6, name, a->ip) == 1) {
-        a->family = AF_INET6;
-        return 1;
-    }
-    return 0;
-}
-
-static int candidates(struct dns_resolver *r, struct dns_lookup_state *ls, const char *name)
+static int candidates(struct dns_resolver *r, struct lookup *l, const char *name)
 {
     uint8_t wire[DNS_NAME_MAX];
     size_t n = strlen(name);
 
     if (dns_name_from_text(name, wire) < 0 || wire[0] == 0)
-        return -1;
-    int absolute = n && name[n - 1] == '.';
-    int single = dns_name_labels(wire) == 1 && !absolute;
-    ls->cand = calloc(single ? 1 + r->n_search : 1, sizeof(*ls->cand));
-    if (!ls->cand)
-        return -1;
+        return BASE_EPARSE;
+    bool absolute = n && name[n - 1] == '.';
+    bool single = dns_name_labels(wire) == 1 && !absolute;
+    l->cand = calloc(single ? 1 + r->n_search : 1, sizeof(*l->cand));
+    if (!l->cand)
+        return -ENOMEM;
     if (!single) {
-        memcpy(ls->cand[0], wire, dns_name_len(wire));
-        ls->ncand = 1;
+        memcpy(l->cand[0], wire, dns_name_len(wire));
+        l->ncand = 1;
         return 0;
     }
-    if (dns_name_concat(wire, r->zone.suffix, ls->cand[ls->ncand]) > 0)
-        ls->ncand++;
+    if (dns_name_concat(wire, r->zone.suffix, l->cand[l->ncand]) > 0)
+        l->ncand++;
     for (size_t i = 0; i < r->n_search; i++)
-        if (dns_name_concat(wire, r->search[i], ls->cand[ls->ncand]) > 0)
-            ls->ncand++;
-    return ls->ncand ? 0 : -1;
+        if (dns_name_concat(wire, r->search[i], l->cand[l->ncand]) > 0)
+            l->ncand++;
+    return l->ncand ? 0 : BASE_EPARSE;
+}
+
+/* An IP literal answers itself: 0 when it was one (and the callback ran). */
+static int literal(const char *name, enum dns_family family, dns_lookup_cb cb, void *ctx)
+{
+    struct base_addr a;
+    if (base_addr_parse(&a, name, strlen(name)) < 0)
+        return -1;
+    bool ok = family == DNS_FAMILY_ANY || (family == DNS_FAMILY_V4) == (a.family == AF_INET);
+    cb(ctx, ok ? 0 : BASE_ENOANSWER, &a, ok ? 1 : 0);
+    return 0;
 }
 
 struct dns_request *dns_resolver_lookup(struct dns_resolver *r, const char *name,
                                         enum dns_family family, dns_lookup_cb cb, void *ctx)
 {
-    struct dns_addr a;
-
-    if (literal(name, &a)) {
-        int ok = family == DNS_FAMILY_ANY || (family == DNS_FAMILY_V4) == (a.family == AF_INET);
-        cb(ctx, ok ? DNS_LOOKUP_OK : DNS_LOOKUP_NOTFOUND, &a, ok ? 1 : 0);
+    struct base_addr none = {0};
+    if (literal(name, family, cb, ctx) == 0)
+        return NULL;
+    struct lookup *l = calloc(1, sizeof(*l));
+    if (!l) {
+        cb(ctx, -ENOMEM, &none, 0);
         return NULL;
     }
-    struct dns_request *req = dns_request_new(r, DNS_REQ_LOOKUP);
-    struct dns_lookup_state *ls = req ? calloc(1, sizeof(*ls)) : NULL;
-    if (!ls) {
-        if (req) {
-            req->finished = 1;
-            dns_request_release(req);
-        }
-        cb(ctx, DNS_LOOKUP_FAIL, &a, 0);
+    dns_request_start(r, &l->req, DNS_REQ_LOOKUP);
+    l->family = family;
+    l->cb = cb;
+    l->ctx = ctx;
+    int err = candidates(r, l, name);
+    if (err < 0) {
+        l->req.state = DNS_REQ_ANSWERED;
+        dns_request_release(&l->req);
+        cb(ctx, err, &none, 0);
         return NULL;
     }
-    req->lookup = ls;
-    ls->req = req;
-    ls->family = family;
-    ls->cb = cb;
-    ls->ctx = ctx;
-    if (candidates(r, ls, name) < 0) {
-        req->finished = 1;
-        dns_request_release(req);
-        cb(ctx, DNS_LOOKUP_BADNAME, &a, 0);
-        return NULL;
-    }
-    ls->in_start = 1;
-    run(ls);
-    ls->in_start = 0;
-    if (ls->done) {
-        dns_request_release(req);
-        return NULL;
-    }
-    return req;
+    run(l);
+    return dns_request_started(&l->req);
 }
 
 void dns_lookup_cancel(struct dns_request *req)
 {
-    struct dns_lookup_state *ls = req->lookup;
+    struct lookup *l = container_of(req, struct lookup, req);
     for (int i = 0; i < 2; i++) {
-        if (ls->sub[i]) {
-            struct dns_request *sub = ls->sub[i];
-            ls->sub[i] = NULL;
-            dns_request_cancel(sub);
-        }
+        struct dns_request *sub = l->sub[i].req;
+        l->sub[i].req = NULL;
+        dns_request_cancel(sub);
     }
 }
 
 void dns_lookup_free(struct dns_request *req)
 {
-    struct dns_lookup_state *ls = req->lookup;
-    if (!ls)
-        return;
-    free(ls->cand);
-    free(ls);
-    req->lookup = NULL;
+    struct lookup *l = container_of(req, struct lookup, req);
+    free(l->cand);
+    free(l);
 }

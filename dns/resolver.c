@@ -1,27 +1,14 @@
-/* The transport-agnostic core: local answers, cache, forwarding, error replies. */
-#include <stdarg.h>
-#include <stdio.h>
+/*
+ * The transport-agnostic core. A message given to dns_resolver_handle() is checked, then
+ * answered from the local zone (MagicDNS hosts and records), else from the cache, else
+ * forwarded to the upstream the name routes to (forward.c); every failure has its error
+ * reply here. Then the requests' common life (see dns_internal.h), the configuration, and
+ * the resolver's own lifecycle: new, reload, close.
+ */
 #include <stdlib.h>
 #include <string.h>
 
 #include "dns_internal.h"
-
-void dns_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static void handle_closed(uv_handle_t *h)
-{
-    struct dns_resolver *r = h->data;
-    if (--r->open_handles == 0)
-        free(r);
-}
 
 /* ---- replies built here ---- */
 
@@ -48,8 +35,8 @@ static size_t reply_finish(struct dns_builder *b, const struct dns_msg_info *qi,
     return b->len;
 }
 
-static size_t error_reply(struct dns_resolver *r, const struct dns_msg_info *qi, unsigned rcode,
-                          size_t limit)
+size_t dns_error_reply(struct dns_resolver *r, const struct dns_msg_info *qi, unsigned rcode,
+                       size_t limit)
 {
     struct dns_builder b;
     dns_b_init(&b, r->buf, limit < sizeof(r->buf) ? limit : sizeof(r->buf));
@@ -116,8 +103,8 @@ static size_t answer_local(struct dns_resolver *r, const struct dns_msg_info *qi
 
 /* ---- delivering upstream/cached replies ---- */
 
-static void deliver(struct dns_resolver *r, uint8_t *msg, size_t len, size_t limit, dns_reply_cb cb,
-                    void *ctx)
+void dns_deliver(struct dns_resolver *r, uint8_t *msg, size_t len, size_t limit, dns_reply_cb cb,
+                 void *ctx)
 {
     struct dns_msg_info info;
     if (len > limit) {
@@ -135,200 +122,104 @@ static void deliver(struct dns_resolver *r, uint8_t *msg, size_t len, size_t lim
 
 /* ---- requests ---- */
 
-struct dns_request *dns_request_new(struct dns_resolver *r, int kind)
+struct dns_request *dns_request_start(struct dns_resolver *r, struct dns_request *req,
+                                      enum dns_req_kind kind)
 {
-    struct dns_request *req = calloc(1, sizeof(*req));
-    if (!req)
-        return NULL;
     req->kind = kind;
+    req->state = DNS_REQ_STARTING;
     req->r = r;
-    req->next = r->live;
-    if (r->live)
-        r->live->prev = req;
-    r->live = req;
+    base_list_push_back(&r->live, &req->link);
     return req;
 }
 
-static void tq_remove(struct dns_resolver *r, struct dns_request *req)
+static bool request_held(const struct dns_request *req)
 {
-    if (!req->in_tqueue)
-        return;
-    if (req->tprev)
-        req->tprev->tnext = req->tnext;
-    else
-        r->tq_head = req->tnext;
-    if (req->tnext)
-        req->tnext->tprev = req->tprev;
-    else
-        r->tq_tail = req->tprev;
-    req->tprev = req->tnext = NULL;
-    req->in_tqueue = 0;
+    return req->kind == DNS_REQ_FORWARD &&
+           container_of(req, const struct dns_forward, req)->up != NULL;
 }
 
 void dns_request_release(struct dns_request *req)
 {
-    struct dns_resolver *r = req->r;
-    if (req->in_ares || (!req->finished && !req->canceled))
+    if (req->state != DNS_REQ_ANSWERED || request_held(req))
         return;
-    tq_remove(r, req);
-    if (req->prev)
-        req->prev->next = req->next;
-    else
-        r->live = req->next;
-    if (req->next)
-        req->next->prev = req->prev;
+    base_list_remove(&req->link);
     if (req->kind == DNS_REQ_LOOKUP)
         dns_lookup_free(req);
-    free(req);
+    else
+        free(container_of(req, struct dns_forward, req));
 }
 
-/* SERVFAIL for a forwarded request, from the header and question it kept. */
-static void forward_fail(struct dns_request *req)
+struct dns_request *dns_request_started(struct dns_request *req)
 {
-    struct dns_resolver *r = req->r;
-    struct dns_msg_info qi;
-    if (dns_msg_parse(req->query, req->qlen, &qi) < 0)
-        return;
-    qi.has_edns = req->client_edns;
-    qi.edns_ttl = req->client_edns_ttl;
-    size_t n = error_reply(r, &qi, DNS_RCODE_SERVFAIL, req->limit);
-    req->cb(req->ctx, r->buf, n);
+    if (req->state == DNS_REQ_EARLY) {
+        req->state = DNS_REQ_ANSWERED;
+        dns_request_release(req);
+        return NULL;
+    }
+    req->state = DNS_REQ_WAITING;
+    return req;
 }
 
-static void forward_finish(struct dns_request *req, const uint8_t *reply, size_t len)
+void dns_request_cancel(struct dns_request *req)
 {
-    struct dns_resolver *r = req->r;
-    tq_remove(r, req);
-    if (req->finished || req->canceled || r->closing)
+    if (!req || req->state != DNS_REQ_WAITING)
         return;
-    req->finished = 1;
-    if (!reply) {
-        r->stats.upstream_failures++;
-        forward_fail(req);
-        return;
-    }
-    memcpy(r->buf, reply, len);
-    dns_put16(r->buf, req->id);
-    deliver(r, r->buf, len, req->limit, req->cb, req->ctx);
-}
-
-void dns_forward_done(struct dns_request *req, int status, const uint8_t *reply, size_t len)
-{
-    struct dns_resolver *r = req->r;
-    int ok = status == ARES_SUCCESS && reply && len >= DNS_HDR_LEN && len <= DNS_MSG_MAX;
-    if (ok && !r->closing) {
-        struct dns_msg_info info;
-        ok = dns_msg_parse(reply, len, &info) == 0 && info.hdr.qdcount == 1;
-        if (ok)
-            dns_cache_put(&r->cache, reply, len, uv_now(r->loop));
-    }
-    forward_finish(req, ok ? reply : NULL, len);
-    req->finished = 1;
-    if (req->in_send) {
-        req->sync_done = 1;
-        return;
-    }
+    req->state = DNS_REQ_ANSWERED;
+    if (req->kind == DNS_REQ_LOOKUP)
+        dns_lookup_cancel(req);
+    else
+        dns_forward_cancel(container_of(req, struct dns_forward, req));
     dns_request_release(req);
 }
 
-static void deadline_arm(struct dns_resolver *r)
-{
-    if (!r->tq_head) {
-        uv_timer_stop(&r->deadline_timer);
-        return;
-    }
-    uint64_t now = uv_now(r->loop), at = r->tq_head->deadline_ms;
-    uv_timer_start(&r->deadline_timer, r->deadline_timer.timer_cb, at > now ? at - now : 0, 0);
-}
+/* ---- one message ---- */
 
-static void on_deadline(uv_timer_t *t)
+/* The checks before any answer: a reply (or NULL, dropped) is delivered unless it returns 0
+ * with *limit set for the answer. */
+static int check_query(struct dns_resolver *r, const uint8_t *query, size_t len, size_t max_reply,
+                       struct dns_msg_info *qi, size_t *limit, dns_reply_cb cb, void *ctx)
 {
-    struct dns_resolver *r = t->data;
-    uint64_t now = uv_now(r->loop);
-    /* Every forward has the same timeout, so the queue is in deadline order. */
-    while (r->tq_head && r->tq_head->deadline_ms <= now) {
-        struct dns_request *req = r->tq_head;
-        forward_finish(req, NULL, 0);
-        dns_request_release(req);
+    if (len < DNS_HDR_LEN || len > DNS_MSG_MAX || (query[2] & 0x80)) {
+        r->stats.dropped++;
+        cb(ctx, NULL, 0);
+        return -1;
     }
-    deadline_arm(r);
-}
-
-static struct dns_request *forward(struct dns_resolver *r, struct dns_upstream *up,
-                                   const uint8_t *query, size_t len, const struct dns_msg_info *qi,
-                                   size_t limit, dns_reply_cb cb, void *ctx)
-{
-    struct dns_request *req = dns_request_new(r, DNS_REQ_FORWARD);
-    if (!req) {
-        size_t n = error_reply(r, qi, DNS_RCODE_SERVFAIL, limit);
-        cb(ctx, r->buf, n);
-        return NULL;
+    *limit = DNS_MSG_MAX;
+    if (dns_msg_parse(query, len, qi) < 0 || qi->hdr.qdcount != 1) {
+        r->stats.formerr++;
+        dns_header_read(query, &qi->hdr);
+        qi->hdr.qdcount = 0;
+        qi->has_edns = 0;
+        cb(ctx, r->buf, dns_error_reply(r, qi, DNS_RCODE_FORMERR, *limit));
+        return -1;
     }
-    req->cb = cb;
-    req->ctx = ctx;
-    req->limit = limit;
-    req->id = qi->hdr.id;
-    req->client_edns = qi->has_edns;
-    req->client_edns_ttl = qi->edns_ttl;
-    req->qlen = qi->q_end;
-    memcpy(req->query, query, qi->q_end);
-    memset(req->query + 6, 0, 6); /* only the question is kept */
-    req->deadline_ms = uv_now(r->loop) + r->timeout_ms;
-    req->in_tqueue = 1;
-    req->tprev = r->tq_tail;
-    if (r->tq_tail)
-        r->tq_tail->tnext = req;
-    else
-        r->tq_head = req;
-    r->tq_tail = req;
-    if (!uv_is_active((uv_handle_t *)&r->deadline_timer))
-        deadline_arm(r);
-    r->stats.forwarded++;
-    req->in_send = 1;
-    dns_upstream_send(up, query, len, req);
-    req->in_send = 0;
-    if (req->sync_done) {
-        dns_request_release(req);
-        return NULL;
+    if (max_reply < DNS_REPLY_TCP) {
+        size_t client = qi->has_edns ? qi->edns_udp : DNS_UDP_DEFAULT;
+        *limit = max_reply < client ? max_reply : client;
+        if (*limit < DNS_HDR_LEN)
+            *limit = DNS_HDR_LEN;
     }
-    return req;
+    if ((qi->hdr.flags & DNS_F_OPCODE) != 0) {
+        cb(ctx, r->buf, dns_error_reply(r, qi, DNS_RCODE_NOTIMP, *limit));
+        return -1;
+    }
+    if (qi->has_edns && qi->edns_version > 0) {
+        qi->edns_ttl = 1u << 24; /* BADVERS (16): upper rcode bits 1, version 0 */
+        cb(ctx, r->buf, dns_error_reply(r, qi, DNS_RCODE_NOERROR, *limit));
+        return -1;
+    }
+    return 0;
 }
 
 struct dns_request *dns_resolver_handle(struct dns_resolver *r, const uint8_t *query, size_t len,
                                         size_t max_reply, dns_reply_cb cb, void *ctx)
 {
     struct dns_msg_info qi;
+    size_t limit;
 
     r->stats.queries++;
-    if (len < DNS_HDR_LEN || len > DNS_MSG_MAX || (query[2] & 0x80)) {
-        r->stats.dropped++;
-        cb(ctx, NULL, 0);
+    if (check_query(r, query, len, max_reply, &qi, &limit, cb, ctx) < 0)
         return NULL;
-    }
-    size_t limit = DNS_MSG_MAX;
-    if (dns_msg_parse(query, len, &qi) < 0 || qi.hdr.qdcount != 1) {
-        r->stats.formerr++;
-        dns_header_read(query, &qi.hdr);
-        qi.hdr.qdcount = 0;
-        qi.has_edns = 0;
-        cb(ctx, r->buf, error_reply(r, &qi, DNS_RCODE_FORMERR, limit));
-        return NULL;
-    }
-    if (max_reply < DNS_REPLY_TCP) {
-        size_t client = qi.has_edns ? qi.edns_udp : DNS_UDP_DEFAULT;
-        limit = max_reply < client ? max_reply : client;
-        if (limit < DNS_HDR_LEN)
-            limit = DNS_HDR_LEN;
-    }
-    if ((qi.hdr.flags & DNS_F_OPCODE) != 0) {
-        cb(ctx, r->buf, error_reply(r, &qi, DNS_RCODE_NOTIMP, limit));
-        return NULL;
-    }
-    if (qi.has_edns && qi.edns_version > 0) {
-        qi.edns_ttl = 1u << 24; /* BADVERS (16): upper rcode bits 1, version 0 */
-        cb(ctx, r->buf, error_reply(r, &qi, DNS_RCODE_NOERROR, limit));
-        return NULL;
-    }
     size_t n = answer_local(r, &qi, limit);
     if (n) {
         r->stats.local_answers++;
@@ -340,124 +231,92 @@ struct dns_request *dns_resolver_handle(struct dns_resolver *r, const uint8_t *q
         r->stats.cache_hits++;
         /* The question as the client spelled it (same length, case may differ). */
         memcpy(r->buf + DNS_HDR_LEN, qi.q.name, dns_name_len(qi.q.name));
-        deliver(r, r->buf, n, limit, cb, ctx);
+        dns_deliver(r, r->buf, n, limit, cb, ctx);
         return NULL;
     }
     struct dns_upstream *up = dns_upstream_route(r, qi.q.name);
     if (!up) {
         r->stats.no_route++;
-        cb(ctx, r->buf, error_reply(r, &qi, DNS_RCODE_SERVFAIL, limit));
+        cb(ctx, r->buf, dns_error_reply(r, &qi, DNS_RCODE_SERVFAIL, limit));
         return NULL;
     }
-    return forward(r, up, query, len, &qi, limit, cb, ctx);
-}
-
-void dns_request_cancel(struct dns_request *req)
-{
-    if (!req || req->canceled || req->finished)
-        return;
-    req->canceled = 1;
-    tq_remove(req->r, req);
-    if (req->kind == DNS_REQ_LOOKUP)
-        dns_lookup_cancel(req);
-    dns_request_release(req);
+    return dns_forward_start(r, up, query, len, &qi, limit, cb, ctx);
 }
 
 /* ---- configuration ---- */
 
-static int apply_config(struct dns_resolver *r, const struct dns_config *cfg, char *err,
-                        size_t errlen)
+static int build_search(const struct dns_config *cfg, uint8_t (**out)[DNS_NAME_MAX])
 {
-    struct dns_zone zone;
-    struct dns_upstream *ups = NULL;
-    uint8_t(*search)[DNS_NAME_MAX] = NULL;
-
-    if (dns_zone_build(&zone, cfg, err, errlen) < 0)
-        return -1;
-    if (cfg->n_search) {
-        search = calloc(cfg->n_search, sizeof(*search));
-        if (!search)
-            goto fail;
-        for (size_t i = 0; i < cfg->n_search; i++) {
-            if (!cfg->search[i] || dns_name_from_text(cfg->search[i], search[i]) < 0) {
-                dns_set_err(err, errlen, "bad search domain '%s'",
-                            cfg->search[i] ? cfg->search[i] : "(null)");
-                goto fail;
-            }
+    *out = NULL;
+    if (!cfg->n_search)
+        return 0;
+    uint8_t(*search)[DNS_NAME_MAX] = calloc(cfg->n_search, sizeof(*search));
+    if (!search)
+        return -ENOMEM;
+    for (size_t i = 0; i < cfg->n_search; i++) {
+        if (!cfg->search[i] || dns_name_from_text(cfg->search[i], search[i]) < 0) {
+            char q[BASE_HOST_MAX + 8];
+            dns_config_invalid(&cfg->log, "reason=\"bad search domain\" name=%s",
+                               base_log_quote(q, sizeof(q), cfg->search[i] ? cfg->search[i] : ""));
+            free(search);
+            return BASE_ECONFIG;
         }
     }
-    size_t centries = cfg->cache_entries ? cfg->cache_entries : DNS_DEFAULT_CACHE_ENTRIES;
+    *out = search;
+    return 0;
+}
+
+/* Builds everything new first; only a complete config replaces the old one. */
+static int apply_config(struct dns_resolver *r, const struct dns_config *cfg)
+{
+    struct dns_zone zone;
     struct dns_cache cache;
-    if (dns_cache_init(&cache, centries) < 0) {
-        dns_set_err(err, errlen, "out of memory");
-        goto fail;
-    }
-    unsigned timeout = cfg->timeout_ms ? cfg->timeout_ms : DNS_DEFAULT_TIMEOUT_MS;
-    r->timeout_ms = timeout;
-    if (dns_upstreams_build(r, cfg, &ups, err, errlen) < 0) {
+    struct base_list ups;
+    uint8_t(*search)[DNS_NAME_MAX];
+
+    r->log = cfg->log;
+    int rc = dns_zone_build(&zone, cfg, &r->log);
+    if (rc < 0)
+        return rc;
+    if ((rc = build_search(cfg, &search)) < 0)
+        goto fail_zone;
+    rc = -ENOMEM;
+    if (dns_cache_init(&cache,
+                       cfg->cache_entries ? cfg->cache_entries : DNS_DEFAULT_CACHE_ENTRIES) < 0)
+        goto fail_search;
+    unsigned old_timeout = r->timeout_ms;
+    r->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : DNS_DEFAULT_TIMEOUT_MS;
+    if ((rc = dns_upstreams_build(r, cfg, &ups)) < 0) {
+        r->timeout_ms = old_timeout;
         dns_cache_free(&cache);
-        goto fail;
+        goto fail_search;
     }
-    /* Commit. */
     dns_zone_free(&r->zone);
     r->zone = zone;
     dns_cache_free(&r->cache);
     r->cache = cache;
+    base_list_init(&r->cache.lru); /* empty: only its head moved */
     free(r->search);
     r->search = search;
     r->n_search = cfg->n_search;
-    while (r->routes) {
-        struct dns_upstream *up = r->routes;
-        r->routes = up->next;
-        dns_upstream_retire(up);
-    }
-    r->routes = ups;
+    dns_upstreams_replace(r, &ups);
     return 0;
-fail:
-    dns_zone_free(&zone);
+fail_search:
     free(search);
-    return -1;
+fail_zone:
+    dns_zone_free(&zone);
+    return rc;
 }
 
-struct dns_resolver *dns_resolver_new(uv_loop_t *loop, const struct dns_config *cfg, char *err,
-                                      size_t errlen)
+int dns_resolver_set_config(struct dns_resolver *r, const struct dns_config *cfg)
 {
-    struct dns_resolver *r = calloc(1, sizeof(*r));
-    if (!r) {
-        dns_set_err(err, errlen, "out of memory");
-        return NULL;
-    }
-    r->loop = loop;
-    uv_timer_init(loop, &r->deadline_timer);
-    r->deadline_timer.data = r;
-    r->deadline_timer.timer_cb = on_deadline;
-    uv_timer_init(loop, &r->reaper);
-    r->reaper.data = r;
-    r->open_handles = 2;
-    if (apply_config(r, cfg, err, errlen) < 0) {
-        r->closing = 1;
-        uv_close((uv_handle_t *)&r->deadline_timer, handle_closed);
-        uv_close((uv_handle_t *)&r->reaper, handle_closed);
-        return NULL;
-    }
-    return r;
-}
-
-int dns_resolver_set_config(struct dns_resolver *r, const struct dns_config *cfg, char *err,
-                            size_t errlen)
-{
-    unsigned old_timeout = r->timeout_ms;
-    if (apply_config(r, cfg, err, errlen) < 0) {
-        r->timeout_ms = old_timeout;
-        return -1;
-    }
-    return 0;
+    return apply_config(r, cfg);
 }
 
 void dns_resolver_set_mesh_transport(struct dns_resolver *r, const struct dns_transport *t)
 {
     if (r->has_mesh)
-        dns_upstream_drop_mesh(r, 0);
+        dns_socks_drop_mesh(r, false);
     r->has_mesh = t != NULL;
     if (t)
         r->mesh = *t;
@@ -465,7 +324,7 @@ void dns_resolver_set_mesh_transport(struct dns_resolver *r, const struct dns_tr
 
 void dns_resolver_routes_changed(struct dns_resolver *r)
 {
-    dns_upstream_drop_mesh(r, 1);
+    dns_socks_drop_mesh(r, true);
 }
 
 void dns_resolver_stats(const struct dns_resolver *r, struct dns_stats *out)
@@ -473,31 +332,75 @@ void dns_resolver_stats(const struct dns_resolver *r, struct dns_stats *out)
     *out = r->stats;
 }
 
-void dns_resolver_free(struct dns_resolver *r)
+/* ---- lifecycle ---- */
+
+static void on_handle_closed(uv_handle_t *h)
 {
-    if (!r)
+    dns_resolver_handle_closed(h->data);
+}
+
+void dns_resolver_close_handle(struct dns_resolver *r, uv_handle_t *h)
+{
+    h->data = r;
+    uv_close(h, on_handle_closed);
+}
+
+void dns_resolver_handle_closed(struct dns_resolver *r)
+{
+    if (--r->open_handles || !dns_resolver_closing(r))
         return;
-    r->closing = 1;
-    for (struct dns_request *req = r->live; req; req = req->next) {
-        req->canceled = 1;
-        tq_remove(r, req);
+    dns_closed_cb cb = r->on_closed;
+    void *arg = r->closed_arg;
+    free(r);
+    if (cb)
+        cb(arg);
+}
+
+int dns_resolver_new(uv_loop_t *loop, const struct dns_config *cfg, struct dns_resolver **out)
+{
+    struct dns_resolver *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->loop = loop;
+    base_list_init(&r->routes);
+    base_list_init(&r->retired);
+    base_list_init(&r->live);
+    base_list_init(&r->deadlines);
+    dns_forwards_timer_init(r);
+    dns_reaper_init(r);
+    r->open_handles = 2;
+    int rc = apply_config(r, cfg);
+    if (rc < 0) {
+        dns_resolver_close(r, NULL, NULL);
+        return rc;
     }
-    while (r->routes) {
-        struct dns_upstream *up = r->routes;
-        r->routes = up->next;
-        dns_upstream_retire(up);
+    *out = r;
+    return 0;
+}
+
+void dns_resolver_close(struct dns_resolver *r, dns_closed_cb on_closed, void *arg)
+{
+    if (!r || dns_resolver_closing(r))
+        return;
+    r->state = DNS_RESOLVER_CLOSING;
+    r->on_closed = on_closed;
+    r->closed_arg = arg;
+    struct base_list *pos, *tmp;
+    base_list_foreach (pos, &r->live) {
+        struct dns_request *req = container_of(pos, struct dns_request, link);
+        req->state = DNS_REQ_ANSWERED; /* no callback from here on */
+        if (req->kind == DNS_REQ_FORWARD)
+            base_list_remove(&container_of(req, struct dns_forward, req)->tlink);
     }
-    dns_upstreams_reap(r, 1); /* c-ares calls back every query: released without callbacks */
-    while (r->live) {
-        struct dns_request *req = r->live;
-        req->in_ares = 0;
-        dns_request_release(req);
-    }
+    dns_upstreams_replace(r, NULL);
+    dns_upstreams_reap(r, true); /* c-ares lets go of every query: each is released */
+    base_list_foreach_safe (pos, tmp, &r->live)
+        dns_request_release(container_of(pos, struct dns_request, link));
     free(r->socks);
     r->socks = NULL;
     dns_zone_free(&r->zone);
     dns_cache_free(&r->cache);
     free(r->search);
-    uv_close((uv_handle_t *)&r->deadline_timer, handle_closed);
-    uv_close((uv_handle_t *)&r->reaper, handle_closed);
+    dns_resolver_close_handle(r, (uv_handle_t *)&r->deadline_timer);
+    dns_resolver_close_handle(r, (uv_handle_t *)&r->reaper);
 }

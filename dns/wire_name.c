@@ -166,3 +166,12 @@ int dns_name_concat(const uint8_t *name, const uint8_t *suffix, uint8_t out[DNS_
     memcpy(out + ln, suffix, ls);
     return (int)(ln + ls);
 }
+
+uint32_t dns_name_hash(const uint8_t *name, uint16_t type, uint16_t cls)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0, n = dns_name_len(name); i < n; i++)
+        h = (h ^ lower(name[i])) * 16777619u;
+    h = (h ^ type) * 16777619u;
+    return (h ^ cls) * 16777619u;
+}

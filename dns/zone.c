@@ -1,39 +1,20 @@
-/* Compiles a dns_config's hosts and records into a hash table of names. */
-#include <arpa/inet.h>
-#include <stdarg.h>
+/*
+ * The local zone: dns_zone_build() compiles a dns_config's hosts (A/AAAA and their PTRs) and
+ * extra records into a hash table of names that dns_zone_find() looks up; dns_zone_is_local
+ * says which names the zone is authoritative for. A rejected config's reason goes to the
+ * resolver's logger.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns_zone.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static uint32_t name_hash(const uint8_t *name)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0, n = dns_name_len(name); i < n; i++) {
-        uint8_t c = name[i];
-        if (c >= 'A' && c <= 'Z')
-            c += 32;
-        h = (h ^ c) * 16777619u;
-    }
-    return h;
-}
+#include "dns_internal.h"
 
 const struct dns_zname *dns_zone_find(const struct dns_zone *z, const uint8_t *name)
 {
     if (!z->nbuckets)
         return NULL;
-    for (struct dns_zname *n = z->buckets[name_hash(name) % z->nbuckets]; n; n = n->next)
+    for (struct dns_zname *n = z->buckets[dns_name_hash(name, 0, 0) % z->nbuckets]; n; n = n->next)
         if (dns_name_equal(n->name, name))
             return n;
     return NULL;
@@ -49,7 +30,7 @@ static struct dns_zname *zone_get(struct dns_zone *z, const uint8_t *name)
         return NULL;
     memcpy(n->name, name, dns_name_len(name));
     dns_name_lower(n->name);
-    struct dns_zname **b = &z->buckets[name_hash(name) % z->nbuckets];
+    struct dns_zname **b = &z->buckets[dns_name_hash(name, 0, 0) % z->nbuckets];
     n->next = *b;
     *b = n;
     return n;
@@ -76,7 +57,7 @@ static int zone_add(struct dns_zone *z, const uint8_t *name, uint16_t type, uint
     return 0;
 }
 
-void dns_reverse_name(const struct dns_addr *a, uint8_t out[DNS_NAME_MAX])
+void dns_reverse_name(const struct base_addr *a, uint8_t out[DNS_NAME_MAX])
 {
     char text[80];
     size_t o = 0;
@@ -140,109 +121,119 @@ static int host_fqdn(const struct dns_zone *z, const char *text, uint8_t out[DNS
     return dns_name_concat(name, z->suffix, out) < 0 ? -1 : 0;
 }
 
-static int add_host(struct dns_zone *z, const struct dns_host *h, char *err, size_t errlen)
+static int add_host(struct dns_zone *z, const struct dns_host *h, const struct base_logger *log)
 {
     uint8_t fqdn[DNS_NAME_MAX], rev[DNS_NAME_MAX];
+    char q[BASE_HOST_MAX + 8];
 
     if (!h->name || host_fqdn(z, h->name, fqdn) < 0) {
-        set_err(err, errlen, "bad host name '%s'", h->name ? h->name : "(null)");
-        return -1;
+        dns_config_invalid(log, "reason=\"bad host name\" name=%s",
+                           base_log_quote(q, sizeof(q), h->name ? h->name : ""));
+        return BASE_ECONFIG;
     }
     for (size_t i = 0; i < h->n_addrs; i++) {
-        const struct dns_addr *a = &h->addrs[i];
+        const struct base_addr *a = &h->addrs[i];
         if (a->family != AF_INET && a->family != AF_INET6) {
-            set_err(err, errlen, "host '%s': bad address family", h->name);
-            return -1;
+            dns_config_invalid(log, "reason=\"host address without a family\" name=%s",
+                               base_log_quote(q, sizeof(q), h->name));
+            return BASE_ECONFIG;
         }
-        int v4 = a->family == AF_INET;
+        bool v4 = a->family == AF_INET;
         dns_reverse_name(a, rev);
         if (zone_add(z, fqdn, v4 ? DNS_TYPE_A : DNS_TYPE_AAAA, z->ttl, a->ip, v4 ? 4 : 16, 0) < 0 ||
-            zone_add(z, rev, DNS_TYPE_PTR, z->ttl, fqdn, dns_name_len(fqdn), 1) < 0) {
-            set_err(err, errlen, "out of memory");
-            return -1;
-        }
+            zone_add(z, rev, DNS_TYPE_PTR, z->ttl, fqdn, dns_name_len(fqdn), 1) < 0)
+            return -ENOMEM;
     }
     return 0;
 }
 
-static int add_record(struct dns_zone *z, const struct dns_record *rec, char *err, size_t errlen)
+/* A record's rdata from its addr (A, AAAA) or value (the others); -1 when they do not fit
+ * its type. */
+static int record_rdata(const struct dns_record *rec, uint8_t rdata[257], size_t *rdlen,
+                        bool *is_name)
 {
-    uint8_t name[DNS_NAME_MAX], rdata[256 + 1];
-    size_t rdlen = 0;
-    int is_name = 0;
     const char *v = rec->value ? rec->value : "";
-
-    if (!rec->name || dns_name_from_text(rec->name, name) < 0) {
-        set_err(err, errlen, "bad record name '%s'", rec->name ? rec->name : "(null)");
-        return -1;
-    }
+    *is_name = false;
     switch (rec->type) {
     case DNS_TYPE_A:
-        rdlen = 4;
-        if (inet_pton(AF_INET, v, rdata) != 1)
-            goto bad_value;
-        break;
     case DNS_TYPE_AAAA:
-        rdlen = 16;
-        if (inet_pton(AF_INET6, v, rdata) != 1)
-            goto bad_value;
-        break;
+        if (rec->addr.family != (rec->type == DNS_TYPE_A ? AF_INET : AF_INET6))
+            return -1;
+        *rdlen = base_addr_len(&rec->addr);
+        memcpy(rdata, rec->addr.ip, *rdlen);
+        return 0;
     case DNS_TYPE_CNAME:
     case DNS_TYPE_PTR: {
         int n = dns_name_from_text(v, rdata);
-        if (n < 0)
-            goto bad_value;
-        rdlen = (size_t)n;
-        is_name = 1;
-        break;
+        *rdlen = n < 0 ? 0 : (size_t)n;
+        *is_name = true;
+        return n < 0 ? -1 : 0;
     }
     case DNS_TYPE_TXT:
-        rdlen = strlen(v);
-        if (rdlen > 255)
-            goto bad_value;
-        rdata[0] = (uint8_t)rdlen;
-        memcpy(rdata + 1, v, rdlen);
-        rdlen++;
-        break;
+        *rdlen = strlen(v);
+        if (*rdlen > 255)
+            return -1;
+        rdata[0] = (uint8_t)*rdlen;
+        memcpy(rdata + 1, v, *rdlen);
+        (*rdlen)++;
+        return 0;
     default:
-        set_err(err, errlen, "record '%s': unsupported type %u", rec->name, rec->type);
         return -1;
     }
-    if (zone_add(z, name, rec->type, rec->ttl ? rec->ttl : z->ttl, rdata, rdlen, is_name) < 0) {
-        set_err(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
-bad_value:
-    set_err(err, errlen, "record '%s': bad value '%s'", rec->name, v);
-    return -1;
 }
 
-int dns_zone_build(struct dns_zone *z, const struct dns_config *cfg, char *err, size_t errlen)
+static int add_record(struct dns_zone *z, const struct dns_record *rec,
+                      const struct base_logger *log)
 {
+    uint8_t name[DNS_NAME_MAX], rdata[256 + 1];
+    size_t rdlen = 0;
+    bool is_name;
+    char q[BASE_HOST_MAX + 8], qv[300];
+
+    if (!rec->name || dns_name_from_text(rec->name, name) < 0) {
+        dns_config_invalid(log, "reason=\"bad record name\" name=%s",
+                           base_log_quote(q, sizeof(q), rec->name ? rec->name : ""));
+        return BASE_ECONFIG;
+    }
+    if (record_rdata(rec, rdata, &rdlen, &is_name) < 0) {
+        char a[BASE_ADDR_STRLEN];
+        const char *v = rec->type == DNS_TYPE_A || rec->type == DNS_TYPE_AAAA
+                            ? base_addr_format(&rec->addr, a, sizeof(a))
+                        : rec->value ? rec->value
+                                     : "";
+        dns_config_invalid(log, "reason=\"bad record value\" name=%s type=%u value=%s",
+                           base_log_quote(q, sizeof(q), rec->name), rec->type,
+                           base_log_quote(qv, sizeof(qv), v));
+        return BASE_ECONFIG;
+    }
+    if (zone_add(z, name, rec->type, rec->ttl ? rec->ttl : z->ttl, rdata, rdlen, is_name) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+int dns_zone_build(struct dns_zone *z, const struct dns_config *cfg, const struct base_logger *log)
+{
+    char q[BASE_HOST_MAX + 8];
+    int rc = 0;
     memset(z, 0, sizeof(*z));
     const char *suffix = cfg->suffix ? cfg->suffix : DNS_DEFAULT_SUFFIX;
     if (dns_name_from_text(suffix, z->suffix) < 0 || z->suffix[0] == 0) {
-        set_err(err, errlen, "bad MagicDNS suffix '%s'", suffix);
-        return -1;
+        dns_config_invalid(log, "reason=\"bad MagicDNS suffix\" suffix=%s",
+                           base_log_quote(q, sizeof(q), suffix));
+        return BASE_ECONFIG;
     }
     z->ttl = cfg->ttl ? cfg->ttl : DNS_DEFAULT_TTL;
     z->nbuckets = 2 * (cfg->n_hosts * 2 + cfg->n_records) + 16;
     z->buckets = calloc(z->nbuckets, sizeof(*z->buckets));
-    if (!z->buckets) {
-        set_err(err, errlen, "out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < cfg->n_hosts; i++)
-        if (add_host(z, &cfg->hosts[i], err, errlen) < 0)
-            goto fail;
-    for (size_t i = 0; i < cfg->n_records; i++)
-        if (add_record(z, &cfg->records[i], err, errlen) < 0)
-            goto fail;
-    return 0;
-fail:
-    dns_zone_free(z);
-    return -1;
+    if (!z->buckets)
+        return -ENOMEM;
+    for (size_t i = 0; i < cfg->n_hosts && rc == 0; i++)
+        rc = add_host(z, &cfg->hosts[i], log);
+    for (size_t i = 0; i < cfg->n_records && rc == 0; i++)
+        rc = add_record(z, &cfg->records[i], log);
+    if (rc < 0)
+        dns_zone_free(z);
+    return rc;
 }
 
 void dns_zone_free(struct dns_zone *z)

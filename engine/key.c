@@ -15,24 +15,6 @@ int wg_key_public(uint8_t pub[WG_KEY_LEN], const uint8_t priv[WG_KEY_LEN])
     return crypto_scalarmult_base(pub, priv) == 0 ? 0 : -1;
 }
 
-int wg_key_from_base64(uint8_t key[WG_KEY_LEN], const char *b64, size_t len)
-{
-    size_t out_len = 0;
-    const char *end = NULL;
-
-    if (len != WG_KEY_B64_LEN || b64[WG_KEY_B64_LEN - 1] != '=')
-        goto bad;
-    if (sodium_base642bin(key, WG_KEY_LEN, b64, len, NULL, &out_len, &end,
-                          sodium_base64_VARIANT_ORIGINAL) != 0)
-        goto bad;
-    if (out_len != WG_KEY_LEN || end != b64 + len)
-        goto bad;
-    return 0;
-bad:
-    sodium_memzero(key, WG_KEY_LEN);
-    return -1;
-}
-
 void wg_key_to_base64(char out[WG_KEY_B64_LEN + 1], const uint8_t key[WG_KEY_LEN])
 {
     sodium_bin2base64(out, WG_KEY_B64_LEN + 1, key, WG_KEY_LEN, sodium_base64_VARIANT_ORIGINAL);

@@ -15,9 +15,7 @@
 void wg_key_generate(uint8_t priv[WG_KEY_LEN]);
 /* The public key of priv. Returns -1 for a key whose public half is all zeros (unusable). */
 int wg_key_public(uint8_t pub[WG_KEY_LEN], const uint8_t priv[WG_KEY_LEN]);
-/* Exactly 44 base64 characters decoding to 32 bytes; surrounding whitespace is the caller's
- * business. Returns 0 or -1; on -1 key is zeroed. */
-int wg_key_from_base64(uint8_t key[WG_KEY_LEN], const char *b64, size_t len);
+/* The text form is the configuration's: cfg_key_from_base64 (config/) reads it. */
 void wg_key_to_base64(char out[WG_KEY_B64_LEN + 1], const uint8_t key[WG_KEY_LEN]);
 /* Constant time: keys are secrets or are compared against attacker input. */
 int wg_key_equal(const uint8_t a[WG_KEY_LEN], const uint8_t b[WG_KEY_LEN]);

@@ -43,8 +43,8 @@ static uint16_t get16(const uint8_t *p)
 
 /* An ICMP/ICMPv6 packet from src to dst around the body (type, code, ... already in body[0..]).
  * Returns its length; out has room for 48 + body_len. */
-static size_t build_icmp(uint8_t *out, const ns_addr *src, const ns_addr *dst, uint8_t *body,
-                         size_t body_len)
+static size_t build_icmp(uint8_t *out, const struct base_addr *src, const struct base_addr *dst,
+                         uint8_t *body, size_t body_len)
 {
     if (src->family == AF_INET) {
         memset(out, 0, 20);
@@ -93,10 +93,10 @@ static int is_icmp_error(const uint8_t *pkt, size_t len)
 }
 
 /* Our own packet found no peer: answer it to ourselves as the network would (RFC 1812). */
-void ns_icmp_no_route(ns_stack *ns, const uint8_t *pkt, size_t len)
+void ns_icmp_no_route(struct ns_stack *ns, const uint8_t *pkt, size_t len)
 {
     uint8_t body[1280], out[1280 + 48];
-    ns_addr src = {0}, dst = {0};
+    struct base_addr src = {0}, dst = {0};
     if (len < 20 || is_icmp_error(pkt, len))
         return;
     size_t quote;
@@ -106,7 +106,7 @@ void ns_icmp_no_route(ns_stack *ns, const uint8_t *pkt, size_t len)
         memcpy(dst.ip, pkt + 12, 4);
         quote = len < 548 ? len : 548;
         body[0] = ICMP4_UNREACH;
-        body[1] = 1; /* host unreachable */
+        body[1] = 0; /* net unreachable: no peer's allowed IPs cover it (ENETUNREACH) */
     } else {
         if (len < 40)
             return;
@@ -125,121 +125,112 @@ void ns_icmp_no_route(ns_stack *ns, const uint8_t *pkt, size_t len)
 
 /* ---- ping ---- */
 
-static void ping_unlink(ns_ping *p)
+static void on_ping_timer_closed(uv_handle_t *h)
 {
-    ns_stack *ns = p->ns;
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        ns->pings = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    p->prev = p->next = NULL;
-}
-
-static void ping_release(ns_ping *p)
-{
-    ping_unlink(p);
-    uv_timer_stop(p->timer);
-    uv_close((uv_handle_t *)p->timer, (uv_close_cb)free);
+    struct ns_ping *p = container_of((uv_timer_t *)h, struct ns_ping, timer);
+    struct ns_stack *ns = p->ns;
     free(p);
+    ns->ping_timers--;
+    ns_stack_maybe_done(ns);
 }
 
-static void ping_done(ns_ping *p, int status)
+static void ping_release(struct ns_ping *p)
+{
+    base_list_remove(&p->link);
+    uv_timer_stop(&p->timer);
+    uv_close((uv_handle_t *)&p->timer, on_ping_timer_closed);
+}
+
+static void ping_done(struct ns_ping *p, int status)
 {
     uint64_t rtt = uv_now(p->ns->loop) - p->sent_ms;
     ns_ping_fn cb = p->cb;
     void *data = p->data;
     ping_release(p);
-    cb(data, status, status == NS_OK ? rtt : 0);
+    cb(data, status, status == 0 ? rtt : 0);
 }
 
 static void ping_timeout(uv_timer_t *t)
 {
-    ping_done(t->data, NS_ETIMEDOUT);
+    ping_done(container_of(t, struct ns_ping, timer), -ETIMEDOUT);
 }
 
-static ns_ping *ping_find(ns_stack *ns, const ns_addr *peer, uint16_t id, uint16_t seq)
+static struct ns_ping *ping_find(struct ns_stack *ns, const struct base_addr *peer, uint16_t id,
+                                 uint16_t seq)
 {
-    for (ns_ping *p = ns->pings; p; p = p->next)
-        if (p->id == id && p->seq == seq && p->dst.family == peer->family &&
-            memcmp(p->dst.ip, peer->ip, 16) == 0)
+    struct base_list *pos;
+    base_list_foreach (pos, &ns->pings) {
+        struct ns_ping *p = container_of(pos, struct ns_ping, link);
+        if (p->id == id && p->seq == seq && base_addr_equal(&p->dst, peer))
             return p;
+    }
     return NULL;
 }
 
-ns_ping *ns_ping_send(ns_stack *ns, const ns_addr *dst, uint16_t seq, size_t payload_len,
-                      uint64_t timeout_ms, ns_ping_fn cb, void *data, int *err)
+static void ping_emit(struct ns_stack *ns, const struct base_addr *src, struct ns_ping *p,
+                      size_t payload_len)
 {
-    int dummy;
-    if (!err)
-        err = &dummy;
-    const ns_addr *src = dst ? ns_stack_addr_for(ns, dst->family) : NULL;
-    if (!src || !cb || payload_len > 1400) {
-        *err = NS_EINVAL;
-        return NULL;
-    }
-    ns_ping *p = calloc(1, sizeof(*p));
-    uv_timer_t *t = p ? malloc(sizeof(*t)) : NULL;
-    if (!t) {
-        free(p);
-        *err = NS_ENOMEM;
-        return NULL;
-    }
+    uint8_t body[8 + 1400], out[48 + 8 + 1400];
+    body[0] = p->dst.family == AF_INET ? ICMP4_ECHO : ICMP6_ECHO;
+    body[1] = 0;
+    put16(body + 4, p->id);
+    put16(body + 6, p->seq);
+    for (size_t i = 0; i < payload_len; i++)
+        body[8 + i] = (uint8_t)i;
+    size_t n = build_icmp(out, src, &p->dst, body, 8 + payload_len);
+    ns_enter();
+    ns_emit(ns, out, n);
+    ns_leave();
+}
+
+int ns_ping_send(struct ns_stack *ns, const struct base_addr *dst, uint16_t seq, size_t payload_len,
+                 uint64_t timeout_ms, ns_ping_fn cb, void *data, struct ns_ping **out)
+{
+    if (out)
+        *out = NULL;
+    if (ns->state != NS_STACK_OPEN)
+        return BASE_ECLOSING;
+    const struct base_addr *src = dst ? ns_stack_addr_for(ns, dst->family) : NULL;
+    if (!src || !cb || payload_len > 1400)
+        return -EINVAL;
+    struct ns_ping *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
     p->ns = ns;
-    p->timer = t;
     p->dst = *dst;
     p->id = ns->ping_id++;
     p->seq = seq;
     p->cb = cb;
     p->data = data;
     p->sent_ms = uv_now(ns->loop);
-    uv_timer_init(ns->loop, t);
-    t->data = p;
-    uv_timer_start(t, ping_timeout, timeout_ms, 0);
-    p->next = ns->pings;
-    if (ns->pings)
-        ns->pings->prev = p;
-    ns->pings = p;
-
-    uint8_t body[8 + 1400], out[48 + 8 + 1400];
-    body[0] = dst->family == AF_INET ? ICMP4_ECHO : ICMP6_ECHO;
-    body[1] = 0;
-    put16(body + 4, p->id);
-    put16(body + 6, seq);
-    for (size_t i = 0; i < payload_len; i++)
-        body[8 + i] = (uint8_t)i;
-    size_t n = build_icmp(out, src, dst, body, 8 + payload_len);
-    ns_enter();
-    int rc = ns->output(ns->output_ctx, out, n);
-    if (rc == NS_OUTPUT_NO_ROUTE) {
-        ns->ctr.no_route++;
-        ns_icmp_no_route(ns, out, n);
-    } else if (rc == 0) {
-        ns->ctr.pkts_out++;
-        ns->ctr.bytes_out += n;
-    }
-    ns_leave();
-    *err = NS_OK;
-    return p;
+    uv_timer_init(ns->loop, &p->timer);
+    ns->ping_timers++;
+    uv_timer_start(&p->timer, ping_timeout, timeout_ms, 0);
+    base_list_push_front(&ns->pings, &p->link);
+    ping_emit(ns, src, p, payload_len);
+    if (out)
+        *out = p;
+    return 0;
 }
 
-void ns_ping_cancel(ns_ping *p)
+void ns_ping_cancel(struct ns_ping *p)
 {
     ping_release(p);
 }
 
-void ns_ping_free_all(ns_stack *ns)
+/* Every ping still waiting hears BASE_ECLOSING and is released. */
+void ns_ping_stack_closing(struct ns_stack *ns)
 {
-    while (ns->pings)
-        ping_release(ns->pings);
+    struct base_list *first;
+    while ((first = base_list_first(&ns->pings)))
+        ping_done(container_of(first, struct ns_ping, link), BASE_ECLOSING);
 }
 
 /* ---- ICMP from the tunnel ---- */
 
 /* The flow an ICMP error quotes: our packet from local to remote. 0 when it parses. */
-static int quoted_flow(const uint8_t *q, size_t qlen, int *proto, ns_endpoint *local,
-                       ns_endpoint *remote)
+static int quoted_flow(const uint8_t *q, size_t qlen, int *proto, struct base_endpoint *local,
+                       struct base_endpoint *remote)
 {
     size_t hl;
     memset(local, 0, sizeof(*local));
@@ -272,10 +263,19 @@ static int quoted_flow(const uint8_t *q, size_t qlen, int *proto, ns_endpoint *l
     return 0;
 }
 
-static void icmp_error(ns_stack *ns, const uint8_t *q, size_t qlen, int err)
+/* The error an unreachable names: port unreachable (v4 code 3, v6 code 4) refuses, net
+ * unreachable / no route (code 0) is a network without a route, the rest a host. */
+static int unreach_err(bool v4, uint8_t code)
+{
+    if (code == (v4 ? 3 : 4))
+        return -ECONNREFUSED;
+    return code == 0 ? -ENETUNREACH : -EHOSTUNREACH;
+}
+
+static void icmp_error(struct ns_stack *ns, const uint8_t *q, size_t qlen, int err)
 {
     int proto;
-    ns_endpoint local, remote;
+    struct base_endpoint local, remote;
     if (quoted_flow(q, qlen, &proto, &local, &remote) != 0 || !ns_stack_owns(ns, &local.addr))
         return;
     if (proto == 6) {
@@ -283,31 +283,33 @@ static void icmp_error(ns_stack *ns, const uint8_t *q, size_t qlen, int err)
     } else if (proto == 17) {
         ns_udp_icmp_error(ns, &local, &remote, err);
     } else {
-        ns_ping *p = ping_find(ns, &remote.addr, local.port, remote.port);
+        struct ns_ping *p = ping_find(ns, &remote.addr, local.port, remote.port);
         if (p)
             ping_done(p, err);
     }
 }
 
 /* 1 when the packet was ours to take (echo replies, errors); lwIP gets the rest. */
-int ns_icmp_input(ns_stack *ns, const uint8_t *pkt, size_t len)
+int ns_icmp_input(struct ns_stack *ns, const uint8_t *pkt, size_t len)
 {
-    int v4 = (pkt[0] >> 4) == 4;
+    bool v4 = (pkt[0] >> 4) == 4;
     size_t hl = v4 ? (size_t)(pkt[0] & 0x0f) * 4 : 40;
     const uint8_t *icmp = pkt + hl;
     size_t ilen = len - hl;
-    ns_addr from = {.family = v4 ? AF_INET : AF_INET6};
-    memcpy(from.ip, v4 ? pkt + 12 : pkt + 8, v4 ? 4 : 16);
+    struct base_addr from;
+    if (v4)
+        base_addr_v4(&from, pkt + 12);
+    else
+        base_addr_v6(&from, pkt + 8);
     uint8_t type = icmp[0], code = icmp[1];
     if (type == (v4 ? ICMP4_ECHO_REPLY : ICMP6_ECHO_REPLY)) {
-        ns_ping *p = ping_find(ns, &from, get16(icmp + 4), get16(icmp + 6));
+        struct ns_ping *p = ping_find(ns, &from, get16(icmp + 4), get16(icmp + 6));
         if (p)
-            ping_done(p, NS_OK);
+            ping_done(p, 0);
         return 1;
     }
     if (type == (v4 ? ICMP4_UNREACH : ICMP6_UNREACH)) {
-        int port_unreach = v4 ? code == 3 : code == 4;
-        icmp_error(ns, icmp + 8, ilen - 8, port_unreach ? NS_EREFUSED : NS_EUNREACH);
+        icmp_error(ns, icmp + 8, ilen - 8, unreach_err(v4, code));
         return 1;
     }
     /* lwIP answers echo requests; nothing else (ND, MLD, redirects) has a use in a tunnel. */

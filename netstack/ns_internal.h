@@ -2,118 +2,185 @@
 #ifndef TUNLESS_NS_INTERNAL_H
 #define TUNLESS_NS_INTERNAL_H
 
+#include <stdbool.h>
+
 #include "netstack.h"
 
 #include "lwip/ip_addr.h"
 #include "lwip/netif.h"
 
 #define NS_MAX_EXTRA_ADDRS 4
+#define NS_SCRATCH 65536 /* one outgoing packet, flattened */
 
 struct ns_handler {
-    struct ns_handler *next;
-    int proto;     /* 6 TCP, 17 UDP */
-    ns_addr local; /* family 0: any */
-    uint16_t port; /* 0: any */
+    struct base_list link;  /* in ns->handlers */
+    int proto;              /* 6 TCP, 17 UDP */
+    struct base_addr local; /* family 0: any */
+    uint16_t port;          /* 0: any */
     void *fn;
     void *ctx;
 };
 
-struct ns_listener { /* an on-demand lwIP listen pcb for (addr, port) */
-    struct ns_listener *next;
-    ns_stack *ns;
+struct ns_listener {       /* an on-demand lwIP listen pcb for (addr, port) */
+    struct base_list link; /* in ns->listeners */
+    struct ns_stack *ns;
     struct tcp_pcb *pcb;
-    ns_endpoint local;
+    struct base_endpoint local;
+};
+
+enum ns_stack_state {
+    NS_STACK_OPEN,
+    NS_STACK_CLOSING,  /* inside ns_stack_close: telling holders, tearing down */
+    NS_STACK_DRAINING, /* torn down; waiting for holders to release what they hold */
+    NS_STACK_CLOSED,   /* the timer is closing; its close callback frees the stack */
 };
 
 struct ns_stack {
     uv_loop_t *loop;
-    uv_timer_t *timer; /* lwIP's timeouts, when this stack is the timer owner */
+    enum ns_stack_state state;
+    uv_timer_t timer; /* lwIP's timeouts, when this stack is the timer owner */
     struct ns_config cfg;
-    ns_output_fn output;
-    void *output_ctx;
     struct netif netif;
     struct netif extra[NS_MAX_EXTRA_ADDRS];
-    ns_addr extra_addr[NS_MAX_EXTRA_ADDRS];
+    struct base_addr extra_addr[NS_MAX_EXTRA_ADDRS];
     int n_extra;
     struct ns_counters ctr;
-    struct ns_handler *handlers;
-    struct ns_listener *listeners;
-    ns_conn *conns; /* doubly linked: every conn not yet released */
-    ns_udp *udps;
-    ns_ping *pings;
+    struct base_list handlers;  /* struct ns_handler */
+    struct base_list listeners; /* struct ns_listener */
+    struct base_list conns;     /* every conn not yet released */
+    struct base_list udps;      /* every flow not yet released */
+    struct base_list pings;     /* pings waiting for an answer */
+    struct base_list watches;   /* struct ns_stack_watch */
+    unsigned ping_timers;       /* ping timers not yet closed (pending or done) */
     uint16_t ping_id;
-    ns_stack *next_stack; /* the process-wide list lwIP's hooks search */
-    uint8_t *scratch;     /* one outgoing packet, flattened */
+    struct base_list stack_link; /* in the process-wide list lwIP's hooks search */
+    uint8_t *scratch;            /* one outgoing packet, flattened */
+    void (*on_closed)(void *arg);
+    void *on_closed_arg;
 };
 
+enum ns_conn_state {
+    NS_CONN_CONNECTING, /* outbound, handshake under way */
+    NS_CONN_OPEN,       /* connected (inbound conns start here) */
+    NS_CONN_DEAD,       /* its error was reported, its pcb is gone; waits for the release */
+    NS_CONN_RELEASED,   /* the user released it inside a callback: freed when that returns */
+};
+
+enum ns_conn_release { NS_RELEASE_CLOSE, NS_RELEASE_RESET };
+
 struct ns_conn {
-    ns_conn *prev, *next;
-    ns_stack *ns;
-    struct tcp_pcb *pcb; /* NULL once lwIP freed it */
+    struct base_list link; /* in ns->conns */
+    struct ns_stack *ns;
+    enum ns_conn_state state;
+    enum ns_conn_release release; /* how to let go of the pcb, once RELEASED */
+    struct tcp_pcb *pcb;          /* NULL once lwIP freed it */
     struct ns_conn_cbs cbs;
     void *data;
-    ns_endpoint local, remote;
+    struct base_endpoint local, remote;
     struct pbuf *held, *held_tail; /* received, not yet given to the user */
-    int paused, connected, outbound, eof_seen, eof_pending;
-    int want_writable;
+    bool outbound, paused, eof_pending, want_writable;
     size_t snd_limit; /* ns_conn_set_send_limit, 0 = the stack's send buffer */
-    int in_cb;        /* inside one of our lwIP callbacks: defer release */
-    int released;     /* user released: free when the callback returns */
-    int release_reset;
+    int in_cb;        /* depth inside our callbacks to the user: defer release */
     int abort_reason; /* set before we abort: reported instead of a guess */
-    int dead_err;     /* error reported; no more I/O */
+    int dead_err;     /* the error reported (state DEAD) */
+};
+
+enum ns_udp_state {
+    NS_UDP_OPEN,
+    NS_UDP_DEAD,     /* the stack is closing: pcb gone, waits for the release */
+    NS_UDP_RELEASED, /* released inside a callback: freed when that returns */
 };
 
 struct ns_udp {
-    ns_udp *prev, *next;
-    ns_stack *ns;
+    struct base_list link; /* in ns->udps */
+    struct ns_stack *ns;
+    enum ns_udp_state state;
     struct udp_pcb *pcb;
     struct ns_udp_cbs cbs;
     void *data;
-    ns_endpoint local, remote;
-    int in_cb, released;
+    struct base_endpoint local, remote;
+    int in_cb;
 };
 
 struct ns_ping {
-    ns_ping *prev, *next;
-    ns_stack *ns;
-    uv_timer_t *timer;
-    ns_addr dst;
+    struct base_list link; /* in ns->pings until its answer, timeout or cancel */
+    struct ns_stack *ns;
+    uv_timer_t timer; /* the timeout; its close callback frees the ping */
+    struct base_addr dst;
     uint16_t id, seq;
     uint64_t sent_ms;
     ns_ping_fn cb;
     void *data;
-    int status; /* reported by the timer callback (timeout or deferred result) */
 };
 
-/* ns_stack.c */
+/* Moves every element of from into the empty list to (to need not be initialised): a walk
+ * that calls the user, who may release any element, takes them from there one at a time. */
+static inline void ns_list_take_all(struct base_list *to, struct base_list *from)
+{
+    base_list_init(to);
+    if (base_list_empty(from))
+        return;
+    to->next = from->next;
+    to->prev = from->prev;
+    to->next->prev = to;
+    to->prev->next = to;
+    base_list_init(from);
+}
+
+/* ns_lwip.c: the one lwIP instance, its clock and hooks, serialized entry, output */
+void ns_lwip_init(void);
 void ns_enter(void);
 void ns_leave(void);
 void ns_leave_drain(void);
-int ns_stack_owns(const ns_stack *ns, const ns_addr *a);
-void ns_addr_from_lwip(ns_addr *out, const ip_addr_t *ip);
+bool ns_lwip_busy(void);
+void ns_stacks_add(struct ns_stack *ns);
+void ns_stacks_remove(struct ns_stack *ns);
+struct ns_stack *ns_stack_current(void);
+void ns_stack_set_current(struct ns_stack *ns);
+void ns_queue_packet(struct ns_stack *ns, const uint8_t *pkt, size_t len);
+void ns_queue_purge(struct ns_stack *ns);
+/* Hands a whole packet to the stack's output, counting it; a no-route answer comes back as ICMP
+ * unreachable on the next loop turn. */
+void ns_emit(struct ns_stack *ns, const uint8_t *pkt, size_t len);
+int ns_netif_add(struct ns_stack *ns, struct netif *n, const struct base_addr *a);
+void ns_addr_from_lwip(struct base_addr *out, const ip_addr_t *ip);
+void ns_addr_to_lwip(ip_addr_t *out, const struct base_addr *a);
 /* The netif holding a local address (an extra address has its own), NULL if none does. */
-struct netif *ns_netif_of(const ns_addr *a);
-/* Is idx the index of one of the stack's netifs (its own or an extra address's)? */
-int ns_stack_has_netif_idx(const ns_stack *ns, u8_t idx);
-void ns_addr_to_lwip(ip_addr_t *out, const ns_addr *a);
-const ns_addr *ns_stack_addr_for(const ns_stack *ns, int family);
-struct ns_handler *ns_handler_find(ns_stack *ns, int proto, const ns_addr *local, uint16_t port);
+struct netif *ns_netif_of(const struct base_addr *a);
 uint16_t ns_random_port(void);
 
+/* ns_stack.c */
+bool ns_stack_owns(const struct ns_stack *ns, const struct base_addr *a);
+/* Is idx the index of one of the stack's netifs (its own or an extra address's)? */
+bool ns_stack_has_netif_idx(const struct ns_stack *ns, u8_t idx);
+const struct base_addr *ns_stack_addr_for(const struct ns_stack *ns, int family);
+struct ns_handler *ns_handler_find(struct ns_stack *ns, int proto, const struct base_addr *local,
+                                   uint16_t port);
+/* A conn, flow or ping was freed: a draining stack may be done. */
+void ns_stack_maybe_done(struct ns_stack *ns);
+
+/* ns_input.c */
+void ns_process(struct ns_stack *ns, const uint8_t *pkt, size_t len);
+
 /* ns_tcp.c */
-int ns_tcp_prepare_syn(ns_stack *ns, const ns_endpoint *local, const ns_endpoint *remote);
-void ns_tcp_icmp_error(ns_stack *ns, const ns_endpoint *local, const ns_endpoint *remote, int err);
-void ns_tcp_free_all(ns_stack *ns);
+int ns_tcp_prepare_syn(struct ns_stack *ns, const struct base_endpoint *local,
+                       const struct base_endpoint *remote);
+void ns_tcp_icmp_error(struct ns_stack *ns, const struct base_endpoint *local,
+                       const struct base_endpoint *remote, int err);
+void ns_tcp_close_listeners(struct ns_stack *ns, bool all);
+/* Stack closing: every conn still held hears BASE_ECLOSING; lingering pcbs are reset. */
+void ns_tcp_stack_closing(struct ns_stack *ns);
 
 /* ns_udp.c */
-int ns_udp_prepare(ns_stack *ns, const ns_endpoint *local, const ns_endpoint *remote);
-void ns_udp_icmp_error(ns_stack *ns, const ns_endpoint *local, const ns_endpoint *remote, int err);
-void ns_udp_free_all(ns_stack *ns);
+int ns_udp_prepare(struct ns_stack *ns, const struct base_endpoint *local,
+                   const struct base_endpoint *remote);
+void ns_udp_icmp_error(struct ns_stack *ns, const struct base_endpoint *local,
+                       const struct base_endpoint *remote, int err);
+void ns_udp_stack_closing(struct ns_stack *ns);
 
 /* ns_icmp.c */
-int ns_icmp_input(ns_stack *ns, const uint8_t *pkt, size_t len);
-void ns_icmp_no_route(ns_stack *ns, const uint8_t *pkt, size_t len);
-void ns_ping_free_all(ns_stack *ns);
+int ns_icmp_input(struct ns_stack *ns, const uint8_t *pkt, size_t len);
+void ns_icmp_no_route(struct ns_stack *ns, const uint8_t *pkt, size_t len);
+void ns_ping_stack_closing(struct ns_stack *ns);
 
 #endif

@@ -1,4 +1,12 @@
-/* TCP: connections above raw lwIP pcbs, listeners created on demand for inbound SYNs. */
+/*
+ * TCP: connections above raw lwIP pcbs, listeners created on demand for inbound SYNs.
+ * A conn's life: CONNECTING (outbound) or OPEN (accepted) -> DEAD once its error is reported
+ * (by lwIP, or BASE_ECLOSING when the stack closes) -> freed when the user releases it. A
+ * release from inside one of our callbacks marks it RELEASED, and the wrapper around the
+ * callback (after_cb) finishes the job when the callback returns.
+ * The flow through the file: the conn's memory, lwIP's callbacks (recv, sent, err, connected,
+ * accept), listeners and the preparation of a SYN, ICMP errors and the stack's closing, the API.
+ */
 #include "ns_internal.h"
 
 #include <stdlib.h>
@@ -8,25 +16,18 @@
 #include "lwip/tcp.h"
 
 static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err);
-
-/* Tell a paused writer to go on once this much is free: enough to be worth a wake-up. */
-#define NS_WRITABLE_MIN(ns) ((ns)->cfg.tcp_snd_buf / 16)
 static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len);
 static void on_err(void *arg, err_t err);
 
-static void unlink_conn(ns_conn *c)
+/* Tell a paused writer to go on once this much is free: enough to be worth a wake-up. */
+#define NS_WRITABLE_MIN(ns) ((ns)->cfg.tcp_snd_buf / 16)
+
+static bool released(const struct ns_conn *c)
 {
-    ns_stack *ns = c->ns;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        ns->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    ns->ctr.tcp_open--;
+    return c->state == NS_CONN_RELEASED;
 }
 
-static void free_held(ns_conn *c)
+static void free_held(struct ns_conn *c)
 {
     while (c->held) {
         struct pbuf *p = c->held;
@@ -46,50 +47,62 @@ static void detach(struct tcp_pcb *pcb)
     tcp_err(pcb, NULL);
 }
 
+static void conn_free(struct ns_conn *c)
+{
+    struct ns_stack *ns = c->ns;
+    free_held(c);
+    base_list_remove(&c->link);
+    ns->ctr.tcp_open--;
+    free(c);
+    ns_stack_maybe_done(ns);
+}
+
+/* Lets go of a graceful pcb: lwIP answers a close with unread bytes by RST, and the user has
+ * read all it wants. ERR_ABRT when the pcb had to be aborted. */
+static err_t close_pcb(struct tcp_pcb *pcb)
+{
+    while (pcb->rcv_wnd < TCP_WND_MAX(pcb)) {
+        u32_t gap = TCP_WND_MAX(pcb) - pcb->rcv_wnd;
+        tcp_recved(pcb, (u16_t)(gap > 0xffff ? 0xffff : gap));
+    }
+    if (tcp_close(pcb) == ERR_OK)
+        return ERR_OK;
+    tcp_abort(pcb);
+    return ERR_ABRT;
+}
+
 /* The user let go of c: close or reset its pcb and free it. ERR_ABRT when the pcb is gone. */
-static err_t do_release(ns_conn *c)
+static err_t do_release(struct ns_conn *c)
 {
     err_t rv = ERR_OK;
     struct tcp_pcb *pcb = c->pcb;
     if (pcb) {
         detach(pcb);
-        if (c->release_reset || !c->connected) {
+        c->pcb = NULL;
+        if (c->release == NS_RELEASE_RESET) {
             tcp_abort(pcb);
             rv = ERR_ABRT;
         } else {
-            /* lwIP answers a close with unread bytes by RST; the user has read all it wants. */
-            while (pcb->rcv_wnd < TCP_WND_MAX(pcb)) {
-                u32_t gap = TCP_WND_MAX(pcb) - pcb->rcv_wnd;
-                tcp_recved(pcb, (u16_t)(gap > 0xffff ? 0xffff : gap));
-            }
-            if (tcp_close(pcb) != ERR_OK) {
-                tcp_abort(pcb);
-                rv = ERR_ABRT;
-            }
+            rv = close_pcb(pcb);
         }
-        c->pcb = NULL;
     }
-    free_held(c);
-    unlink_conn(c);
-    free(c);
+    conn_free(c);
     return rv;
 }
 
-static ns_conn *conn_new(ns_stack *ns, struct tcp_pcb *pcb)
+static struct ns_conn *conn_new(struct ns_stack *ns, struct tcp_pcb *pcb, enum ns_conn_state st)
 {
-    ns_conn *c = calloc(1, sizeof(*c));
+    struct ns_conn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->ns = ns;
     c->pcb = pcb;
-    c->next = ns->conns;
-    if (ns->conns)
-        ns->conns->prev = c;
-    ns->conns = c;
+    c->state = st;
+    base_list_push_front(&ns->conns, &c->link);
     ns->ctr.tcp_open++;
     /* No Nagle: writers hand over whole reads already, and lwIP 2.1.3's tcp_output leaves a
-   * pending ACK unsent when Nagle holds back a short segment, stalling both directions
-   * until the delayed-ACK timer. */
+     * pending ACK unsent when Nagle holds back a short segment, stalling both directions
+     * until the delayed-ACK timer. */
     tcp_nagle_disable(pcb);
     tcp_arg(pcb, c);
     tcp_recv(pcb, on_recv);
@@ -98,7 +111,7 @@ static ns_conn *conn_new(ns_stack *ns, struct tcp_pcb *pcb)
     return c;
 }
 
-static void set_endpoints(ns_conn *c)
+static void set_endpoints(struct ns_conn *c)
 {
     ns_addr_from_lwip(&c->local.addr, &c->pcb->local_ip);
     c->local.port = c->pcb->local_port;
@@ -107,7 +120,7 @@ static void set_endpoints(ns_conn *c)
 }
 
 /* Shrink lwIP's compile-time window to the configured one without moving the right edge back. */
-static void size_buffers(ns_stack *ns, struct tcp_pcb *pcb)
+static void size_buffers(struct ns_stack *ns, struct tcp_pcb *pcb)
 {
     if (pcb->rcv_wnd > ns->cfg.tcp_rcv_wnd)
         pcb->rcv_wnd = ns->cfg.tcp_rcv_wnd;
@@ -115,10 +128,12 @@ static void size_buffers(ns_stack *ns, struct tcp_pcb *pcb)
         pcb->snd_buf = ns->cfg.tcp_snd_buf;
 }
 
+/* ---- lwIP's callbacks ---- */
+
 /* Hand held bytes to the user while it reads; then the FIN if one came. */
-static void flush(ns_conn *c)
+static void flush(struct ns_conn *c)
 {
-    while (c->held && !c->paused && !c->released) {
+    while (c->held && !c->paused && !released(c)) {
         struct pbuf *p = c->held;
         c->held = p->next;
         if (!c->held)
@@ -132,9 +147,8 @@ static void flush(ns_conn *c)
         }
         pbuf_free(p);
     }
-    if (!c->held && c->eof_pending && !c->paused && !c->released) {
-        c->eof_pending = 0;
-        c->eof_seen = 1;
+    if (!c->held && c->eof_pending && !c->paused && !released(c)) {
+        c->eof_pending = false;
         if (c->cbs.on_read) {
             c->in_cb++;
             c->cbs.on_read(c, NULL, 0);
@@ -143,16 +157,16 @@ static void flush(ns_conn *c)
     }
 }
 
-static err_t after_cb(ns_conn *c)
+static err_t after_cb(struct ns_conn *c)
 {
-    if (c->released && !c->in_cb)
+    if (released(c) && !c->in_cb)
         return do_release(c);
     return ERR_OK;
 }
 
 static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 {
-    ns_conn *c = arg;
+    struct ns_conn *c = arg;
     (void)err;
     if (!c) {
         if (p) {
@@ -162,7 +176,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
         return ERR_OK;
     }
     if (!p) {
-        c->eof_pending = 1;
+        c->eof_pending = true;
     } else {
         /* Our own list (not pbuf_cat): held bytes may pass lwIP's 16-bit tot_len. */
         c->ns->ctr.tcp_bytes_rx += p->tot_len;
@@ -182,14 +196,14 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 
 static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
-    ns_conn *c = arg;
+    struct ns_conn *c = arg;
     (void)len;
-    if (!c || !c->want_writable || c->released)
+    if (!c || !c->want_writable || released(c))
         return ERR_OK;
     size_t min = c->snd_limit ? c->snd_limit / 4 : NS_WRITABLE_MIN(c->ns);
     if (ns_conn_write_space(c) < min && pcb->unacked)
         return ERR_OK;
-    c->want_writable = 0;
+    c->want_writable = false;
     if (c->cbs.on_writable) {
         c->in_cb++;
         c->cbs.on_writable(c);
@@ -198,55 +212,65 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
     return after_cb(c);
 }
 
-static int map_err(ns_conn *c, err_t err)
+static int map_err(struct ns_conn *c, err_t err)
 {
     if (c->abort_reason)
         return c->abort_reason;
     switch (err) {
     case ERR_RST:
-        return (c->outbound && !c->connected) ? NS_EREFUSED : NS_ERESET;
+        return c->state == NS_CONN_CONNECTING ? -ECONNREFUSED : -ECONNRESET;
     case ERR_ABRT:
-        return NS_ETIMEDOUT; /* we never abort without a reason: retransmissions */
+        return -ETIMEDOUT; /* we never abort without a reason: retransmissions */
     case ERR_CLSD:
-        return NS_ECLOSED;
+        return -EPIPE;
     case ERR_MEM:
-        return NS_ENOMEM;
+        return -ENOMEM;
     default:
-        return NS_ERESET;
+        return -ECONNRESET;
     }
 }
 
-static void on_err(void *arg, err_t err)
+/* c's pcb is gone (freed by lwIP, or aborted by us with abort_reason set): report err once,
+ * through on_connect while connecting, else on_error. The conn waits for its release. */
+static void report_death(struct ns_conn *c, int err)
 {
-    ns_conn *c = arg;
-    if (!c)
-        return;
-    c->pcb = NULL; /* lwIP freed it */
-    c->dead_err = map_err(c, err);
+    c->pcb = NULL;
+    c->dead_err = err;
     free_held(c);
-    c->in_cb++;
-    if (c->outbound && !c->connected) {
-        if (c->cbs.on_connect)
-            c->cbs.on_connect(c, c->dead_err);
-    } else if (c->cbs.on_error) {
-        c->cbs.on_error(c, c->dead_err);
+    if (released(c)) { /* released inside a callback of ours: nobody to tell */
+        after_cb(c);
+        return;
     }
+    bool connecting = c->state == NS_CONN_CONNECTING;
+    c->state = NS_CONN_DEAD;
+    c->in_cb++;
+    if (connecting && c->cbs.on_connect)
+        c->cbs.on_connect(c, err);
+    else if (!connecting && c->cbs.on_error)
+        c->cbs.on_error(c, err);
     c->in_cb--;
     after_cb(c);
 }
 
+static void on_err(void *arg, err_t err)
+{
+    struct ns_conn *c = arg;
+    if (c)
+        report_death(c, map_err(c, err));
+}
+
 static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 {
-    ns_conn *c = arg;
+    struct ns_conn *c = arg;
     (void)pcb;
     (void)err;
     if (!c)
         return ERR_OK;
-    c->connected = 1;
+    c->state = NS_CONN_OPEN;
     c->ns->ctr.tcp_connected++;
     if (c->cbs.on_connect) {
         c->in_cb++;
-        c->cbs.on_connect(c, NS_OK);
+        c->cbs.on_connect(c, 0);
         c->in_cb--;
     }
     return after_cb(c);
@@ -257,11 +281,11 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
     struct ns_listener *l = arg;
     if (!l || err != ERR_OK || !newpcb)
         return ERR_VAL;
-    ns_stack *ns = l->ns;
+    struct ns_stack *ns = l->ns;
     struct ns_handler *h = ns_handler_find(ns, IP_PROTO_TCP, &l->local.addr, l->local.port);
-    ns_conn *c = NULL;
+    struct ns_conn *c = NULL;
     if (h && ns->ctr.tcp_open < ns->cfg.max_tcp)
-        c = conn_new(ns, newpcb);
+        c = conn_new(ns, newpcb, NS_CONN_OPEN);
     if (!c) {
         ns->ctr.drop_limit += h != NULL;
         tcp_abort(newpcb);
@@ -269,7 +293,6 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
     }
     size_buffers(ns, newpcb);
     set_endpoints(c);
-    c->connected = 1;
     ns->ctr.tcp_accepted++;
     c->in_cb++;
     ((ns_tcp_accept_fn)h->fn)(h->ctx, c);
@@ -277,50 +300,70 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
     return after_cb(c);
 }
 
-static struct ns_listener *listener_get(ns_stack *ns, const ns_endpoint *local)
+/* ---- listeners and SYNs ---- */
+
+static struct tcp_pcb *listen_pcb(struct ns_stack *ns, const struct base_endpoint *local)
 {
-    for (struct ns_listener *l = ns->listeners; l; l = l->next)
-        if (l->local.port == local->port && l->local.addr.family == local->addr.family &&
-            memcmp(l->local.addr.ip, local->addr.ip, 16) == 0)
-            return l;
-    struct ns_listener *l = calloc(1, sizeof(*l));
-    if (!l)
-        return NULL;
     ip_addr_t ip;
     ns_addr_to_lwip(&ip, &local->addr);
     struct tcp_pcb *pcb = tcp_new_ip_type(IP_GET_TYPE(&ip));
-    if (!pcb) {
-        free(l);
+    if (!pcb)
         return NULL;
-    }
     ip_set_option(pcb, SOF_REUSEADDR);
     /* On the netif that holds the address: an extra address (100.100.100.100) has its own. */
     struct netif *nif = ns_netif_of(&local->addr);
     tcp_bind_netif(pcb, nif ? nif : &ns->netif);
     if (tcp_bind(pcb, &ip, local->port) != ERR_OK) {
         tcp_abort(pcb);
-        free(l);
         return NULL;
     }
     u8_t backlog = (u8_t)(ns->cfg.max_pending > 255 ? 255 : ns->cfg.max_pending);
     struct tcp_pcb *lpcb = tcp_listen_with_backlog(pcb, backlog);
-    if (!lpcb) {
+    if (!lpcb)
         tcp_abort(pcb);
+    return lpcb;
+}
+
+static struct ns_listener *listener_get(struct ns_stack *ns, const struct base_endpoint *local)
+{
+    struct base_list *pos;
+    base_list_foreach (pos, &ns->listeners) {
+        struct ns_listener *l = container_of(pos, struct ns_listener, link);
+        if (base_endpoint_equal(&l->local, local))
+            return l;
+    }
+    struct ns_listener *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->pcb = listen_pcb(ns, local);
+    if (!l->pcb) {
         free(l);
         return NULL;
     }
     l->ns = ns;
-    l->pcb = lpcb;
     l->local = *local;
-    tcp_arg(lpcb, l);
-    tcp_accept(lpcb, on_accept);
-    l->next = ns->listeners;
-    ns->listeners = l;
+    tcp_arg(l->pcb, l);
+    tcp_accept(l->pcb, on_accept);
+    base_list_push_front(&ns->listeners, &l->link);
     return l;
 }
 
+void ns_tcp_close_listeners(struct ns_stack *ns, bool all)
+{
+    struct base_list *pos, *tmp;
+    base_list_foreach_safe (pos, tmp, &ns->listeners) {
+        struct ns_listener *l = container_of(pos, struct ns_listener, link);
+        if (!all && ns_handler_find(ns, IP_PROTO_TCP, &l->local.addr, l->local.port))
+            continue;
+        base_list_remove(&l->link);
+        tcp_arg(l->pcb, NULL);
+        tcp_close(l->pcb);
+        free(l);
+    }
+}
+
 /* Half-open inbound pcbs of this stack: count them and find the oldest (lwIP adds at the head). */
-static unsigned half_open(ns_stack *ns, struct tcp_pcb **oldest)
+static unsigned half_open(struct ns_stack *ns, struct tcp_pcb **oldest)
 {
     unsigned n = 0;
     *oldest = NULL;
@@ -333,7 +376,7 @@ static unsigned half_open(ns_stack *ns, struct tcp_pcb **oldest)
     return n;
 }
 
-static int conn_exists(const ns_endpoint *local, const ns_endpoint *remote)
+static bool conn_exists(const struct base_endpoint *local, const struct base_endpoint *remote)
 {
     ip_addr_t l, r;
     ns_addr_to_lwip(&l, &local->addr);
@@ -341,12 +384,13 @@ static int conn_exists(const ns_endpoint *local, const ns_endpoint *remote)
     for (struct tcp_pcb *p = tcp_active_pcbs; p; p = p->next)
         if (p->local_port == local->port && p->remote_port == remote->port &&
             ip_addr_cmp(&p->local_ip, &l) && ip_addr_cmp(&p->remote_ip, &r))
-            return 1;
-    return 0;
+            return true;
+    return false;
 }
 
 /* A SYN for (local): make sure a listener exists when a handler wants it. 1 = drop the SYN. */
-int ns_tcp_prepare_syn(ns_stack *ns, const ns_endpoint *local, const ns_endpoint *remote)
+int ns_tcp_prepare_syn(struct ns_stack *ns, const struct base_endpoint *local,
+                       const struct base_endpoint *remote)
 {
     if (!ns_handler_find(ns, IP_PROTO_TCP, &local->addr, local->port)) {
         ns->ctr.tcp_unhandled++;
@@ -368,12 +412,16 @@ int ns_tcp_prepare_syn(ns_stack *ns, const ns_endpoint *local, const ns_endpoint
     return 0;
 }
 
-void ns_tcp_icmp_error(ns_stack *ns, const ns_endpoint *local, const ns_endpoint *remote, int err)
+/* ---- ICMP errors, the stack's closing ---- */
+
+void ns_tcp_icmp_error(struct ns_stack *ns, const struct base_endpoint *local,
+                       const struct base_endpoint *remote, int err)
 {
-    for (ns_conn *c = ns->conns; c; c = c->next) {
-        if (!c->pcb || c->connected || c->local.port != local->port ||
-            c->remote.port != remote->port ||
-            memcmp(&c->remote.addr, &remote->addr, sizeof(ns_addr)) != 0)
+    struct base_list *pos;
+    base_list_foreach (pos, &ns->conns) {
+        struct ns_conn *c = container_of(pos, struct ns_conn, link);
+        if (!c->pcb || c->state != NS_CONN_CONNECTING || c->local.port != local->port ||
+            !base_endpoint_equal(&c->remote, remote))
             continue;
         /* RFC 1122 4.2.3.9: only a connection being opened dies of an ICMP error. */
         c->abort_reason = err;
@@ -382,102 +430,131 @@ void ns_tcp_icmp_error(ns_stack *ns, const ns_endpoint *local, const ns_endpoint
     }
 }
 
-void ns_tcp_free_all(ns_stack *ns)
+/* Every conn still held hears BASE_ECLOSING; the ones that are dead already heard their error.
+ * A callback may release any conn, so the list is taken apart one conn at a time. */
+void ns_tcp_stack_closing(struct ns_stack *ns)
 {
-    while (ns->conns) {
-        ns_conn *c = ns->conns;
-        if (c->pcb) {
-            detach(c->pcb);
-            tcp_abort(c->pcb);
-            c->pcb = NULL;
+    struct base_list todo, *first;
+    ns_list_take_all(&todo, &ns->conns);
+    while ((first = base_list_first(&todo))) {
+        struct ns_conn *c = container_of(first, struct ns_conn, link);
+        base_list_remove(&c->link);
+        base_list_push_back(&ns->conns, &c->link);
+        if (!c->pcb)
+            continue;
+        struct tcp_pcb *pcb = c->pcb;
+        detach(pcb);
+        tcp_abort(pcb); /* the peer gets a RST while the netif is still there */
+        report_death(c, BASE_ECLOSING);
+    }
+    /* Conns the user closed that lwIP still delivers, and TIME_WAIT: cut them loose. */
+    for (int pass = 0; pass < 2; pass++) {
+        struct tcp_pcb *list = pass ? tcp_tw_pcbs : tcp_active_pcbs;
+        for (struct tcp_pcb *p = list, *next; p; p = next) {
+            next = p->next;
+            if (ns_stack_has_netif_idx(ns, p->netif_idx)) {
+                tcp_arg(p, NULL);
+                tcp_abort(p);
+            }
         }
-        free_held(c);
-        unlink_conn(c);
-        free(c);
     }
 }
 
-/* ---- the public API ---- */
+/* ---- the API ---- */
 
-ns_conn *ns_conn_connect(ns_stack *ns, const ns_endpoint *remote, const struct ns_conn_cbs *cbs,
-                         void *data, int *err)
+static int connect_check(struct ns_stack *ns, const struct base_endpoint *remote,
+                         const struct ns_conn_cbs *cbs, const struct base_addr **src)
 {
-    int dummy;
-    if (!err)
-        err = &dummy;
-    const ns_addr *src = remote ? ns_stack_addr_for(ns, remote->addr.family) : NULL;
-    if (!src || !cbs || !remote->port) {
-        *err = NS_EINVAL;
-        return NULL;
-    }
-    if (ns->ctr.tcp_open >= ns->cfg.max_tcp) {
-        *err = NS_ELIMIT;
-        return NULL;
-    }
-    ip_addr_t lip, rip;
+    if (ns->state != NS_STACK_OPEN)
+        return BASE_ECLOSING;
+    *src = remote ? ns_stack_addr_for(ns, remote->addr.family) : NULL;
+    if (!*src || !cbs || !remote->port)
+        return -EINVAL;
+    if (ns->ctr.tcp_open >= ns->cfg.max_tcp)
+        return BASE_ELIMIT;
+    return 0;
+}
+
+/* A pcb bound to src and a free random port, wrapped in a new conn. */
+static int connect_bind(struct ns_stack *ns, const struct base_addr *src, const ip_addr_t *rip,
+                        struct ns_conn **out)
+{
+    ip_addr_t lip;
     ns_addr_to_lwip(&lip, src);
-    ns_addr_to_lwip(&rip, &remote->addr);
-    ns_enter();
-    struct tcp_pcb *pcb = tcp_new_ip_type(IP_GET_TYPE(&rip));
-    if (!pcb) {
-        ns_leave();
-        *err = NS_ENOMEM;
-        return NULL;
-    }
+    struct tcp_pcb *pcb = tcp_new_ip_type(IP_GET_TYPE(rip));
+    if (!pcb)
+        return -ENOMEM;
     tcp_bind_netif(pcb, &ns->netif);
     err_t e = ERR_USE;
     for (int i = 0; i < 32 && e != ERR_OK; i++)
         e = tcp_bind(pcb, &lip, ns_random_port());
-    ns_conn *c = e == ERR_OK ? conn_new(ns, pcb) : NULL;
-    if (!c) {
+    *out = e == ERR_OK ? conn_new(ns, pcb, NS_CONN_CONNECTING) : NULL;
+    if (!*out) {
         tcp_abort(pcb);
-        ns_leave();
-        *err = e == ERR_OK ? NS_ENOMEM : NS_EADDRINUSE;
-        return NULL;
+        return e == ERR_OK ? -ENOMEM : -EADDRINUSE;
     }
     size_buffers(ns, pcb);
     pcb->rcv_ann_wnd = pcb->rcv_wnd;
-    c->outbound = 1;
+    return 0;
+}
+
+int ns_conn_connect(struct ns_stack *ns, const struct base_endpoint *remote,
+                    const struct ns_conn_cbs *cbs, void *data, struct ns_conn **out)
+{
+    const struct base_addr *src;
+    *out = NULL;
+    int rc = connect_check(ns, remote, cbs, &src);
+    if (rc != 0)
+        return rc;
+    ip_addr_t rip;
+    ns_addr_to_lwip(&rip, &remote->addr);
+    struct ns_conn *c;
+    ns_enter();
+    rc = connect_bind(ns, src, &rip, &c);
+    if (rc != 0) {
+        ns_leave();
+        return rc;
+    }
+    c->outbound = true;
     c->cbs = *cbs;
     c->data = data;
-    e = tcp_connect(pcb, &rip, remote->port, on_connected);
+    err_t e = tcp_connect(c->pcb, &rip, remote->port, on_connected);
     if (e != ERR_OK) {
-        c->release_reset = 1;
+        c->release = NS_RELEASE_RESET;
         do_release(c);
         ns_leave();
-        *err = e == ERR_RTE ? NS_EUNREACH : NS_ENOMEM;
-        return NULL;
+        return e == ERR_RTE ? -ENETUNREACH : -ENOMEM;
     }
     set_endpoints(c);
     ns_leave();
-    *err = NS_OK;
-    return c;
+    *out = c;
+    return 0;
 }
 
-void ns_conn_set_cbs(ns_conn *c, const struct ns_conn_cbs *cbs, void *data)
+void ns_conn_set_cbs(struct ns_conn *c, const struct ns_conn_cbs *cbs, void *data)
 {
     c->cbs = *cbs;
     c->data = data;
 }
 
-void *ns_conn_data(const ns_conn *c)
+void *ns_conn_data(const struct ns_conn *c)
 {
     return c->data;
 }
 
-const ns_endpoint *ns_conn_local(const ns_conn *c)
+const struct base_endpoint *ns_conn_local(const struct ns_conn *c)
 {
     return &c->local;
 }
 
-const ns_endpoint *ns_conn_remote(const ns_conn *c)
+const struct base_endpoint *ns_conn_remote(const struct ns_conn *c)
 {
     return &c->remote;
 }
 
-size_t ns_conn_write_space(const ns_conn *c)
+size_t ns_conn_write_space(const struct ns_conn *c)
 {
-    if (!c->pcb || c->released)
+    if (!c->pcb || released(c))
         return 0;
     if (tcp_sndqueuelen(c->pcb) >= TCP_SND_QUEUELEN - 4)
         return 0;
@@ -490,29 +567,26 @@ size_t ns_conn_write_space(const ns_conn *c)
     return space < c->snd_limit - queued ? space : c->snd_limit - queued;
 }
 
-void ns_conn_set_send_limit(ns_conn *c, size_t bytes)
+void ns_conn_set_send_limit(struct ns_conn *c, size_t bytes)
 {
     c->snd_limit = bytes;
 }
 
-ssize_t ns_conn_write(ns_conn *c, const void *data, size_t len)
+ssize_t ns_conn_write(struct ns_conn *c, const void *data, size_t len)
 {
-    if (c->released)
-        return NS_ECLOSED;
+    if (released(c))
+        return -EPIPE;
     if (!c->pcb)
-        return c->dead_err ? c->dead_err : NS_ECLOSED;
+        return c->dead_err ? c->dead_err : -EPIPE;
     if (c->pcb->state != ESTABLISHED && c->pcb->state != CLOSE_WAIT)
-        return c->connected ? NS_ECLOSED : 0;
+        return c->state == NS_CONN_CONNECTING ? 0 : -EPIPE;
     ns_enter();
     const uint8_t *p = data;
     size_t done = 0;
     while (done < len) {
-        size_t space = ns_conn_write_space(c);
-        size_t n = len - done;
-        if (n > space)
-            n = space;
-        if (n > 0xffff)
-            n = 0xffff;
+        size_t n = len - done, space = ns_conn_write_space(c);
+        n = n < space ? n : space;
+        n = n < 0xffff ? n : 0xffff;
         if (n == 0)
             break;
         u8_t flags = TCP_WRITE_FLAG_COPY | (done + n < len ? TCP_WRITE_FLAG_MORE : 0);
@@ -521,16 +595,16 @@ ssize_t ns_conn_write(ns_conn *c, const void *data, size_t len)
         done += n;
     }
     if (done < len)
-        c->want_writable = 1;
+        c->want_writable = true;
     c->ns->ctr.tcp_bytes_tx += done;
     tcp_output(c->pcb);
     ns_leave();
     return (ssize_t)done;
 }
 
-void ns_conn_consumed(ns_conn *c, size_t n)
+void ns_conn_consumed(struct ns_conn *c, size_t n)
 {
-    if (!c->pcb || c->released)
+    if (!c->pcb || released(c))
         return;
     ns_enter();
     while (n > 0) {
@@ -541,34 +615,34 @@ void ns_conn_consumed(ns_conn *c, size_t n)
     ns_leave();
 }
 
-void ns_conn_read_pause(ns_conn *c, int paused)
+void ns_conn_read_pause(struct ns_conn *c, int paused)
 {
-    c->paused = paused;
-    if (paused || c->in_cb || c->released)
+    c->paused = paused != 0;
+    if (paused || c->in_cb || released(c))
         return;
     ns_enter();
     flush(c);
-    if (c->released && !c->in_cb)
-        do_release(c);
+    after_cb(c);
     ns_leave();
 }
 
-int ns_conn_shutdown(ns_conn *c)
+int ns_conn_shutdown(struct ns_conn *c)
 {
-    if (!c->pcb || c->released)
-        return c->dead_err ? c->dead_err : NS_ECLOSED;
+    if (!c->pcb || released(c))
+        return c->dead_err ? c->dead_err : -EPIPE;
     ns_enter();
     err_t e = tcp_shutdown(c->pcb, 0, 1);
     ns_leave();
-    return e == ERR_OK ? NS_OK : NS_ECLOSED;
+    return e == ERR_OK ? 0 : -EPIPE;
 }
 
-static void release(ns_conn *c, int reset)
+static void release(struct ns_conn *c, enum ns_conn_release how)
 {
-    if (c->released)
+    if (released(c))
         return;
-    c->released = 1;
-    c->release_reset = reset;
+    /* A handshake under way has nothing to close gracefully. */
+    c->release = c->state == NS_CONN_CONNECTING ? NS_RELEASE_RESET : how;
+    c->state = NS_CONN_RELEASED;
     if (c->in_cb)
         return; /* the callback wrapper finishes the job and tells lwIP */
     ns_enter();
@@ -576,20 +650,22 @@ static void release(ns_conn *c, int reset)
     ns_leave();
 }
 
-void ns_conn_close(ns_conn *c)
+void ns_conn_close(struct ns_conn *c)
 {
-    release(c, 0);
+    release(c, NS_RELEASE_CLOSE);
 }
 
-void ns_conn_reset(ns_conn *c)
+void ns_conn_reset(struct ns_conn *c)
 {
-    release(c, 1);
+    release(c, NS_RELEASE_RESET);
 }
 
-unsigned ns_stack_tcp_lingering(const ns_stack *ns)
+unsigned ns_stack_tcp_lingering(const struct ns_stack *ns)
 {
+    if (ns->state != NS_STACK_OPEN)
+        return 0;
     unsigned n = 0;
-    u8_t idx = netif_get_index(&((ns_stack *)ns)->netif);
+    u8_t idx = netif_get_index(&ns->netif);
     for (struct tcp_pcb *p = tcp_active_pcbs; p; p = p->next) {
         if (p->netif_idx != idx || p->callback_arg)
             continue;

@@ -26,7 +26,7 @@ static const char page[] =
 
 static const struct ns_conn_cbs page_cbs;
 
-static void page_on_read(ns_conn *c, const uint8_t *data, size_t len)
+static void page_on_read(struct ns_conn *c, const uint8_t *data, size_t len)
 {
     ns_conn_consumed(c, len);
     if (!data) {
@@ -41,7 +41,7 @@ static void page_on_read(ns_conn *c, const uint8_t *data, size_t len)
     ns_conn_shutdown(c);
 }
 
-static void page_on_error(ns_conn *c, int err)
+static void page_on_error(struct ns_conn *c, int err)
 {
     (void)err;
     ns_conn_close(c);
@@ -49,7 +49,7 @@ static void page_on_error(ns_conn *c, int err)
 
 static const struct ns_conn_cbs page_cbs = {.on_read = page_on_read, .on_error = page_on_error};
 
-static void page_accept(void *ctx, ns_conn *c)
+static void page_accept(void *ctx, struct ns_conn *c)
 {
     (void)ctx;
     ns_conn_set_cbs(c, &page_cbs, NULL);
@@ -118,6 +118,9 @@ static int write_confs(const char *dir, int port_a, int port_b, char *conf_a, ch
 static void print_try(const struct node_options *o)
 {
     const char *suffix = o->dns_suffix;
+    char proxy[BASE_ADDR_STRLEN], dns[BASE_ADDR_STRLEN];
+    base_addr_format(&o->proxy.addr, proxy, sizeof(proxy));
+    base_addr_format(&o->dns_listen.addr, dns, sizeof(dns));
     printf("\ntunless demo: two nodes talk WireGuard over loopback UDP in this process.\n"
            "  node a  %s  proxy (SOCKS5 + HTTP) on %s:%u, MagicDNS on %s:%u\n"
            "  node b  %s  serves a page on port 80 of its tunnel address\n\n"
@@ -126,9 +129,8 @@ static void print_try(const struct node_options *o)
            "  curl -x http://%s:%u http://b/\n"
            "  dig @%s -p %u b.%s\n\n"
            "Ctrl-C stops it.\n\n",
-           DEMO_A_ADDR, o->proxy.host, o->proxy.port, o->dns_listen.host, o->dns_listen.port,
-           DEMO_B_ADDR, o->proxy.host, o->proxy.port, o->proxy.host, o->proxy.port,
-           o->dns_listen.host, o->dns_listen.port, suffix);
+           DEMO_A_ADDR, proxy, o->proxy.port, dns, o->dns_listen.port, DEMO_B_ADDR, proxy,
+           o->proxy.port, proxy, o->proxy.port, dns, o->dns_listen.port, suffix);
     fflush(stdout);
 }
 
@@ -139,7 +141,7 @@ static int demo_options(int argc, char **argv, struct node_options *a, struct no
     if (node_options_parse(argc, argv, a, err, errlen) != 0)
         return -1;
     if (!a->dns_listen_on) {
-        node_parse_hostport("127.0.0.1:5353", NULL, &a->dns_listen);
+        node_parse_listen("127.0.0.1:5300", &a->dns_listen);
         a->dns_listen_on = true;
     }
     memset(b, 0, sizeof(*b));
@@ -216,13 +218,12 @@ int node_cmd_demo(int argc, char **argv)
         if (b_up)
             node_daemon_stop(&b);
     }
-    /* The config files are read: nothing on disk needs to outlive the start. */
-    unlink(conf_a);
-    unlink(conf_b);
+    /* The config files stay until the end (remove_dir): each node watches its file, and
+     * deleting it while they run would make them try, and refuse, a reload. */
     uv_run(&loop, UV_RUN_DEFAULT);
     code = code ? code : a.exit_code | b.exit_code;
-    node_config_free(&a.cfg);
-    node_config_free(&b.cfg);
+    cfg_free(&a.cfg);
+    cfg_free(&b.cfg);
     free(a.publish_ctx);
     free(b.publish_ctx);
     node_options_free(&a.opts);

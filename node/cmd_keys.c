@@ -2,17 +2,29 @@
 #include "node.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "key.h"
+
+static bool is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
 
 int node_cmd_genkey(int argc, char **argv)
 {
-    (void)argv;
+    static const char usage[] = "usage: tunless genkey > private.key\n"
+                                "Prints a new base64 private key, as `wg genkey` does.\n";
+    if (argc == 2 && is_help(argv[1])) {
+        fputs(usage, stdout);
+        return 0;
+    }
     if (argc > 1) {
-        fprintf(stderr, "usage: tunless genkey\n");
+        fputs(usage, stderr);
         return 2;
     }
     uint8_t priv[WG_KEY_LEN];
@@ -38,16 +50,22 @@ static int read_key_stdin(uint8_t key[WG_KEY_LEN])
         len--;
     while (start < len && isspace((unsigned char)buf[start]))
         start++;
-    ret = wg_key_from_base64(key, buf + start, len - start);
+    ret = cfg_key_from_base64(key, buf + start, len - start) == 0 ? 0 : -1;
     sodium_memzero(buf, sizeof(buf));
     return ret;
 }
 
 int node_cmd_pubkey(int argc, char **argv)
 {
-    (void)argv;
+    static const char usage[] = "usage: tunless pubkey < private.key > public.key\n"
+                                "Reads a base64 private key on stdin and prints its public key, as "
+                                "`wg pubkey` does.\n";
+    if (argc == 2 && is_help(argv[1])) {
+        fputs(usage, stdout);
+        return 0;
+    }
     if (argc > 1) {
-        fprintf(stderr, "usage: tunless pubkey < private.key\n");
+        fputs(usage, stderr);
         return 2;
     }
     uint8_t priv[WG_KEY_LEN], pub[WG_KEY_LEN];

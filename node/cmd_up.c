@@ -27,7 +27,7 @@ int node_cmd_up(int argc, char **argv)
     node_daemon_start(&d, &loop, &opts);
     uv_run(&loop, UV_RUN_DEFAULT);
     int code = d.exit_code;
-    node_config_free(&d.cfg);
+    cfg_free(&d.cfg);
     free(d.publish_ctx);
     node_options_free(&d.opts);
     uv_loop_close(&loop);

@@ -1,5 +1,6 @@
 /* `tunless up`: bring the node up from its options and configuration, reload, shut down. */
 #include "daemon.h"
+#include "plan.h"
 
 #include <arpa/inet.h>
 #include <libgen.h>
@@ -52,32 +53,38 @@ static void engine_log(void *ctx, enum wg_log_level level, const char *line)
 {
     struct node_daemon *d = ctx;
     char q[1024];
-    node_log(&d->log, (enum node_log_level)level, "engine", "msg=%s",
-             node_log_quote(q, sizeof(q), line));
+    node_log(&d->log, (enum base_log_level)level, "engine", "msg=%s",
+             base_log_quote(q, sizeof(q), line));
 }
 
 static void proxy_log(void *ctx, enum proxy_log_level level, const char *msg)
 {
     struct node_daemon *d = ctx;
-    static const enum node_log_level map[] = {[PROXY_LOG_DEBUG] = NODE_LOG_DEBUG,
-                                              [PROXY_LOG_INFO] = NODE_LOG_INFO,
-                                              [PROXY_LOG_WARN] = NODE_LOG_WARN,
-                                              [PROXY_LOG_ERROR] = NODE_LOG_ERROR};
+    static const enum base_log_level map[] = {[PROXY_LOG_DEBUG] = BASE_LOG_DEBUG,
+                                              [PROXY_LOG_INFO] = BASE_LOG_INFO,
+                                              [PROXY_LOG_WARN] = BASE_LOG_WARN,
+                                              [PROXY_LOG_ERROR] = BASE_LOG_ERROR};
     char q[1024];
-    node_log(&d->log, map[level], "proxy", "msg=%s", node_log_quote(q, sizeof(q), msg));
+    node_log(&d->log, map[level], "proxy", "msg=%s", base_log_quote(q, sizeof(q), msg));
+}
+
+static struct node_magicdns_config dns_config(struct node_daemon *d)
+{
+    return (struct node_magicdns_config){
+        .opts = &d->opts, .cfg = d->have_config ? &d->cfg : NULL, .log = node_log_logger(&d->log)};
 }
 
 /* ---- configuration ---- */
 
-static int load_config(struct node_daemon *d, struct node_config *out, char *err, size_t errlen)
+static int load_config(struct node_daemon *d, struct cfg_config *out, char *err, size_t errlen)
 {
     if (d->opts.netmap_path)
-        return node_config_parse_netmap(d->config_path, out, err, errlen);
-    return node_config_parse_ini(d->config_path, out, err, errlen);
+        return cfg_parse_netmap(d->config_path, out, err, errlen);
+    return cfg_parse_ini_with(d->config_path, d->opts.expand_env, out, err, errlen);
 }
 
 /* The configuration's key, or the state directory's. */
-static int choose_key(struct node_daemon *d, struct node_config *c, char *err, size_t errlen)
+static int choose_key(struct node_daemon *d, struct cfg_config *c, char *err, size_t errlen)
 {
     if (c && c->has_private_key) {
         memcpy(d->private_key, c->private_key, WG_KEY_LEN);
@@ -87,21 +94,21 @@ static int choose_key(struct node_daemon *d, struct node_config *c, char *err, s
     if (node_state_load_key(d->state_dir, d->private_key, &created, err, errlen) != 0)
         return -1;
     if (created)
-        node_log(&d->log, NODE_LOG_INFO, "key_generated", "dir=%s", d->state_dir);
+        node_log(&d->log, BASE_LOG_INFO, "key_generated", "dir=%s", d->state_dir);
     if (!c)
         return 0;
     /* The configuration now has its key: check it as a whole again (our key as a peer...). */
     memcpy(c->private_key, d->private_key, WG_KEY_LEN);
     c->has_private_key = true;
-    return node_config_validate(c, err, errlen);
+    return cfg_validate(c, err, errlen);
 }
 
-static void log_warnings(struct node_daemon *d, const struct node_config *c)
+static void log_warnings(struct node_daemon *d, const struct cfg_config *c)
 {
     char q[1024];
     for (size_t i = 0; i < c->n_warnings; i++)
-        node_log(&d->log, NODE_LOG_WARN, "config_warning", "msg=%s",
-                 node_log_quote(q, sizeof(q), c->warnings[i]));
+        node_log(&d->log, BASE_LOG_WARN, "config_warning", "msg=%s",
+                 base_log_quote(q, sizeof(q), c->warnings[i]));
 }
 
 /* ---- the engine and the netstack ---- */
@@ -129,27 +136,56 @@ static int start_engine(struct node_daemon *d, uint16_t port, uint16_t mtu, char
     return 0;
 }
 
+/*
+ * A node run from its state directory (no --config, no --netmap: the keyless first start, then
+ * STATE_DIR/tunless.conf) keeps its UDP port there too, unless the configuration names one, so
+ * the [Peer] block it printed on its first start stays valid.
+ */
+static int start_engine_on_port(struct node_daemon *d, char *err, size_t errlen)
+{
+    uint16_t mtu = d->have_config ? d->cfg.mtu : 0;
+    uint16_t port = d->have_config ? d->cfg.listen_port : 0, saved = 0;
+    bool keep_port = !d->opts.config_path && !d->opts.netmap_path && port == 0;
+    if (keep_port && node_state_load_port(d->state_dir, &saved) == 0)
+        port = saved;
+    if (start_engine(d, port, mtu, err, errlen) != 0) {
+        if (!saved)
+            return -1;
+        node_log(&d->log, BASE_LOG_WARN, "listen_port_changed", "want=%u reason=unavailable dir=%s",
+                 saved, d->state_dir);
+        if (start_engine(d, 0, mtu, err, errlen) != 0)
+            return -1;
+    }
+    uint16_t bound = wg_engine_port(d->engine);
+    if (!keep_port || bound == saved)
+        return 0;
+    char why[512], q[600];
+    if (node_state_save_port(d->state_dir, bound, why, sizeof(why)) != 0)
+        node_log(&d->log, BASE_LOG_WARN, "state_write_failed", "err=%s",
+                 base_log_quote(q, sizeof(q), why));
+    return 0;
+}
+
 static void stop_stack(struct node_daemon *d);
 
-static int start_stack(struct node_daemon *d, const struct node_config *c, char *err, size_t errlen)
+static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *err, size_t errlen)
 {
-    struct ns_config nc = {.mtu = c->mtu};
+    struct ns_config nc = {.mtu = c->mtu, .output = output_to_engine, .output_ctx = d};
     for (size_t i = 0; i < c->n_addresses; i++) {
-        const struct wg_allowed_ip *a = &c->addresses[i];
-        ns_addr *slot = a->family == AF_INET ? &nc.addr4 : &nc.addr6;
+        const struct base_addr *a = &c->addresses[i].addr;
+        struct base_addr *slot = a->family == AF_INET ? &nc.addr4 : &nc.addr6;
         if (slot->family)
             continue; /* the netstack takes one address per family: the first */
         slot->family = a->family;
-        memcpy(slot->ip, a->addr, a->family == AF_INET ? 4 : 16);
+        memcpy(slot->ip, a->ip, base_addr_len(a));
     }
-    d->stack = ns_stack_new(d->loop, &nc, output_to_engine, d);
-    if (!d->stack) {
+    if (ns_stack_new(d->loop, &nc, &d->stack) != 0) {
         snprintf(err, errlen, "%s: the tunnel addresses or MTU (%u) are not usable", c->file,
                  c->mtu);
         return -1;
     }
     d->dialer.stack = d->stack;
-    if (node_magicdns_attach(&d->dns, d->stack, d->dialer.is_mesh, d->dialer.is_mesh_ctx) != 0) {
+    if (node_magicdns_attach(d->dns, d->stack, d->dialer.is_mesh, d->dialer.is_mesh_ctx) != 0) {
         snprintf(err, errlen, "MagicDNS: cannot serve %s inside the netstack", NODE_MAGICDNS_ADDR);
         stop_stack(d);
         return -1;
@@ -165,10 +201,10 @@ static void stop_stack(struct node_daemon *d)
 {
     if (!d->stack)
         return;
-    node_magicdns_detach(&d->dns); /* its queries hold flows of this stack */
+    node_magicdns_detach(d->dns); /* its queries hold flows of this stack */
     node_publish_stop(d);
     node_dialer_detach_stack(&d->dialer);
-    ns_stack_free(d->stack);
+    ns_stack_close(d->stack, NULL, NULL);
     d->stack = NULL;
     d->dialer.stack = NULL;
 }
@@ -183,20 +219,24 @@ static void print_peer_block(struct node_daemon *d)
             "\ntunless: no configuration yet. This node's public key:\n  %s\n\n"
             "Add it to the other side (wg-quick):\n\n[Peer]\nPublicKey = %s\n"
             "AllowedIPs = <this node's tunnel address>/32\nEndpoint = <this host>:%u\n\n"
-            "Then write %s/%s (a wg-quick file whose PrivateKey is the one in %s/%s)\n"
-            "and send SIGHUP, or restart with --config FILE.\n\n",
-            b64, b64, wg_engine_port(d->engine), d->state_dir, NODE_CONFIG_IN_STATE, d->state_dir,
+            "Then write %s/%s, a wg-quick file whose [Interface] has\n"
+            "  PrivateKeyFile = %s\n"
+            "(the key is already there, next to it: no need to copy it), and send SIGHUP,\n"
+            "or restart with --config FILE.\n\n",
+            b64, b64, wg_engine_port(d->engine), d->state_dir, NODE_CONFIG_IN_STATE,
             NODE_STATE_KEY_FILE);
 }
 
 /* ---- proxies ---- */
 
-static int start_proxy(struct node_daemon *d, const struct node_hostport *hp,
+static int start_proxy(struct node_daemon *d, const struct base_endpoint *ep,
                        enum proxy_protocols protocols, char *err, size_t errlen)
 {
+    char host[BASE_ADDR_STRLEN];
+    base_addr_format(&ep->addr, host, sizeof(host));
     struct proxy_config pc = {
-        .bind_addr = hp->host,
-        .port = hp->port,
+        .bind_addr = host,
+        .port = ep->port,
         .protocols = protocols,
         .username = d->opts.proxy_user,
         .password = d->opts.proxy_pass,
@@ -207,15 +247,19 @@ static int start_proxy(struct node_daemon *d, const struct node_hostport *hp,
     int uverr = 0;
     struct proxy_server *srv = proxy_server_new(d->loop, &pc, &uverr);
     if (!srv) {
-        snprintf(err, errlen, "proxy listener %s:%u: %s", hp->host, hp->port, uv_strerror(uverr));
+        const char *flag = protocols == PROXY_BOTH     ? "--proxy"
+                           : protocols == PROXY_SOCKS5 ? "--socks5"
+                                                       : "--http-proxy";
+        snprintf(err, errlen, "proxy listener %s:%u: %s (choose another address with %s)", host,
+                 ep->port, uv_strerror(uverr), flag);
         return -1;
     }
     d->proxies[d->n_proxies++] = srv;
-    node_log(&d->log, NODE_LOG_INFO, "listening", "service=%s addr=%s port=%u",
+    node_log(&d->log, BASE_LOG_INFO, "listening", "service=%s addr=%s port=%u",
              protocols == PROXY_BOTH     ? "socks5+http"
              : protocols == PROXY_SOCKS5 ? "socks5"
                                          : "http",
-             hp->host, hp->port);
+             host, ep->port);
     return 0;
 }
 
@@ -228,11 +272,13 @@ static int start_forwards(struct node_daemon *d, char *err, size_t errlen)
     }
     for (size_t i = 0; i < d->opts.n_forwards; i++) {
         const struct node_forward *f = &d->opts.forwards[i];
+        char addr[BASE_ADDR_STRLEN];
         d->forwards[i] = node_forward_start(d->loop, &d->dialer, f, err, errlen);
         if (!d->forwards[i])
             return -1;
-        node_log(&d->log, NODE_LOG_INFO, "listening",
-                 "service=forward addr=%s port=%u target=%s:%u", f->listen.host, f->listen.port,
+        node_log(&d->log, BASE_LOG_INFO, "listening",
+                 "service=forward addr=%s port=%u target=%s:%u",
+                 base_addr_format(&f->listen.addr, addr, sizeof(addr)), f->listen.port,
                  f->target.host, f->target.port);
     }
     return 0;
@@ -252,7 +298,7 @@ static int start_proxies(struct node_daemon *d, char *err, size_t errlen)
 
 /* ---- reload ---- */
 
-static bool same_addresses(const struct node_config *a, const struct node_config *b)
+static bool same_addresses(const struct cfg_config *a, const struct cfg_config *b)
 {
     return a->mtu == b->mtu && a->n_addresses == b->n_addresses &&
            memcmp(a->addresses, b->addresses, a->n_addresses * sizeof(*a->addresses)) == 0;
@@ -260,19 +306,22 @@ static bool same_addresses(const struct node_config *a, const struct node_config
 
 static void reload(struct node_daemon *d)
 {
-    struct node_config next;
+    struct cfg_config next;
     char err[512], q[600];
     if (!d->config_path[0] || access(d->config_path, R_OK) != 0) {
-        node_log(&d->log, NODE_LOG_WARN, "reload_skipped", "reason=%s",
-                 node_log_quote(q, sizeof(q), "no configuration file to read"));
+        node_log(&d->log, BASE_LOG_WARN, "reload_skipped", "reason=%s",
+                 base_log_quote(q, sizeof(q), "no configuration file to read"));
         return;
     }
     if (load_config(d, &next, err, sizeof(err)) != 0) {
-        node_log(&d->log, NODE_LOG_ERROR, "reload_rejected", "err=%s",
-                 node_log_quote(q, sizeof(q), err));
+        node_log(&d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
+                 base_log_quote(q, sizeof(q), err));
         return;
     }
     log_warnings(d, &next);
+    if (!node_plan_services_equal(&d->cfg, &next))
+        node_log(&d->log, BASE_LOG_WARN, "reload_partial", "reason=%s",
+                 base_log_quote(q, sizeof(q), "wireproxy sections changed: restart to apply"));
     uint8_t key_before[WG_KEY_LEN];
     memcpy(key_before, d->private_key, WG_KEY_LEN);
     if (choose_key(d, &next, err, sizeof(err)) != 0 || !wg_key_equal(key_before, d->private_key) ||
@@ -281,33 +330,35 @@ static void reload(struct node_daemon *d)
         memcpy(d->private_key, key_before, WG_KEY_LEN);
         sodium_memzero(key_before, WG_KEY_LEN);
         node_log(
-            &d->log, NODE_LOG_ERROR, "reload_rejected", "err=%s",
-            node_log_quote(q, sizeof(q), "PrivateKey or ListenPort changed: restart the node"));
-        node_config_free(&next);
+            &d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
+            base_log_quote(q, sizeof(q), "PrivateKey or ListenPort changed: restart the node"));
+        cfg_free(&next);
         return;
     }
     sodium_memzero(key_before, WG_KEY_LEN);
     if (!d->have_config && next.listen_port && next.listen_port != wg_engine_port(d->engine))
-        node_log(&d->log, NODE_LOG_WARN, "listen_port_unchanged", "want=%u have=%u reason=%s",
+        node_log(&d->log, BASE_LOG_WARN, "listen_port_unchanged", "want=%u have=%u reason=%s",
                  next.listen_port, wg_engine_port(d->engine),
-                 node_log_quote(q, sizeof(q), "the UDP port changes only on restart"));
-    struct node_config old = d->cfg;
+                 base_log_quote(q, sizeof(q), "the UDP port changes only on restart"));
+    struct cfg_config old = d->cfg;
     bool had = d->have_config;
     d->cfg = next;
     d->have_config = true;
     if (had && !same_addresses(&old, &next))
         stop_stack(d); /* new addresses: open flows cannot survive them */
     if (!d->stack && start_stack(d, &d->cfg, err, sizeof(err)) != 0)
-        node_log(&d->log, NODE_LOG_ERROR, "netstack_failed", "err=%s",
-                 node_log_quote(q, sizeof(q), err));
+        node_log(&d->log, BASE_LOG_ERROR, "netstack_failed", "err=%s",
+                 base_log_quote(q, sizeof(q), err));
     if (node_peers_apply(d, had ? &old : NULL) != WG_OK)
-        node_log(&d->log, NODE_LOG_ERROR, "peers_apply_failed", "file=%s", d->cfg.file);
-    if (node_magicdns_apply(&d->dns, &d->opts, &d->cfg, err, sizeof(err)) != 0)
-        node_log(&d->log, NODE_LOG_ERROR, "dns_config_rejected", "err=%s",
-                 node_log_quote(q, sizeof(q), err));
-    node_log(&d->log, NODE_LOG_INFO, "reloaded", "file=%s peers=%zu", d->cfg.file, d->cfg.n_peers);
+        node_log(&d->log, BASE_LOG_ERROR, "peers_apply_failed", "file=%s", d->cfg.file);
+    struct node_magicdns_config dc = dns_config(d);
+    int rc = node_magicdns_apply(d->dns, &dc);
+    if (rc < 0)
+        node_log(&d->log, BASE_LOG_ERROR, "dns_config_rejected", "err=%s",
+                 base_log_quote(q, sizeof(q), base_strerror(rc)));
+    node_log(&d->log, BASE_LOG_INFO, "reloaded", "file=%s peers=%zu", d->cfg.file, d->cfg.n_peers);
     if (had)
-        node_config_free(&old);
+        cfg_free(&old);
 }
 
 static void on_reload_timer(uv_timer_t *t)
@@ -319,7 +370,7 @@ static void on_sighup(uv_signal_t *s, int signum)
 {
     (void)signum;
     struct node_daemon *d = s->data;
-    node_log(&d->log, NODE_LOG_INFO, "signal", "name=SIGHUP action=reload");
+    node_log(&d->log, BASE_LOG_INFO, "signal", "name=SIGHUP action=reload");
     reload(d);
 }
 
@@ -365,7 +416,8 @@ static void finish_stop(struct node_daemon *d)
     uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
     node_peers_stop(d);
     stop_stack(d);
-    node_magicdns_stop(&d->dns);
+    node_magicdns_close(d->dns, NULL, NULL);
+    d->dns = NULL;
     if (d->engine) {
         wg_engine_close(d->engine, on_engine_closed, d);
         d->engine = NULL;
@@ -379,7 +431,7 @@ static void finish_stop(struct node_daemon *d)
     uv_close((uv_handle_t *)&d->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_handle_closed);
     sodium_memzero(d->private_key, WG_KEY_LEN);
-    node_log(&d->log, NODE_LOG_INFO, "stopped", NULL);
+    node_log(&d->log, BASE_LOG_INFO, "stopped", NULL);
 }
 
 static void on_proxy_closed(void *ctx)
@@ -393,7 +445,7 @@ static void on_proxy_closed(void *ctx)
 static void on_stop_timer(uv_timer_t *t)
 {
     struct node_daemon *d = t->data;
-    node_log(&d->log, NODE_LOG_INFO, "drain_timeout", "open_listeners=%u", d->proxies_open);
+    node_log(&d->log, BASE_LOG_INFO, "drain_timeout", "open_listeners=%u", d->proxies_open);
     for (size_t i = 0; i < d->n_proxies; i++)
         if (d->proxies[i])
             proxy_server_close(d->proxies[i], on_proxy_closed, d);
@@ -405,7 +457,7 @@ void node_daemon_stop(struct node_daemon *d)
     if (d->stopping)
         return;
     d->stopping = true;
-    node_log(&d->log, NODE_LOG_INFO, "stopping", NULL);
+    node_log(&d->log, BASE_LOG_INFO, "stopping", NULL);
     for (size_t i = 0; d->forwards && i < d->opts.n_forwards; i++)
         if (d->forwards[i])
             node_forward_close(d->forwards[i]);
@@ -428,7 +480,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
         /* A second signal: the user does not want to wait. */
         _exit(1);
     }
-    node_log(&d->log, NODE_LOG_INFO, "signal", "name=%s action=stop",
+    node_log(&d->log, BASE_LOG_INFO, "signal", "name=%s action=stop",
              signum == SIGINT ? "SIGINT" : "SIGTERM");
     node_daemon_stop(d);
 }
@@ -450,6 +502,34 @@ static int resolve_config_path(struct node_daemon *d);
 
 /* ---- --check ---- */
 
+static void print_warning(void *arg, const char *line)
+{
+    (void)arg;
+    printf("warning: %s\n", line);
+}
+
+static void print_notice(void *arg, const char *line)
+{
+    (void)arg;
+    printf("notice: %s\n", line);
+}
+
+static void log_plan_notice(void *arg, const char *line)
+{
+    struct node_daemon *d = arg;
+    char q[512];
+    node_log(&d->log, BASE_LOG_INFO, "wireproxy_section", "msg=%s",
+             base_log_quote(q, sizeof(q), line));
+}
+
+static void log_plan_warning(void *arg, const char *line)
+{
+    struct node_daemon *d = arg;
+    char q[512];
+    node_log(&d->log, BASE_LOG_WARN, "listener_warning", "msg=%s",
+             base_log_quote(q, sizeof(q), line));
+}
+
 int node_check(struct node_options *opts)
 {
     struct node_daemon d;
@@ -464,15 +544,21 @@ int node_check(struct node_options *opts)
     if (!d.opts.config_path && !d.opts.netmap_path && access(d.config_path, F_OK) != 0) {
         fprintf(stderr, "tunless up: --check: no configuration (give --config or --netmap)\n");
         code = 2;
-    } else if (load_config(&d, &d.cfg, err, sizeof(err)) != 0) {
+    } else if (load_config(&d, &d.cfg, err, sizeof(err)) != 0 ||
+               node_plan_merge(&d.opts, &d.cfg, print_notice, NULL, err, sizeof(err)) != 0) {
         fprintf(stderr, "tunless up: %s\n", err);
+        cfg_free(&d.cfg);
         code = 2;
     } else {
+        for (size_t i = 0; i < d.opts.n_warnings; i++)
+            printf("warning: %s\n", d.opts.warnings[i]);
         for (size_t i = 0; i < d.cfg.n_warnings; i++)
             printf("warning: %s\n", d.cfg.warnings[i]);
+        node_plan_check(&d.opts, print_warning, NULL);
         printf("%s: ok: %zu address(es), %zu peer(s), listen port %u, MTU %u\n", d.cfg.file,
                d.cfg.n_addresses, d.cfg.n_peers, d.cfg.listen_port, d.cfg.mtu);
-        node_config_free(&d.cfg);
+        node_plan_print(stdout, &d.opts, &d.cfg);
+        cfg_free(&d.cfg);
     }
     node_options_free(&d.opts);
     return code;
@@ -498,11 +584,6 @@ static int resolve_config_path(struct node_daemon *d)
 static int bring_up(struct node_daemon *d, char *err, size_t errlen)
 {
     bool given = d->opts.config_path || d->opts.netmap_path;
-    d->publish_ctx = calloc(d->opts.n_publishes + 1, sizeof(*d->publish_ctx));
-    if (!d->publish_ctx) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     if (node_state_dir(d->opts.state_dir, d->state_dir, sizeof(d->state_dir)) != 0) {
         snprintf(err, errlen, "no state directory: give --state-dir or set HOME");
         return -1;
@@ -513,24 +594,45 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
             return -1;
         d->have_config = true;
         log_warnings(d, &d->cfg);
+        if (node_plan_merge(&d->opts, &d->cfg, log_plan_notice, d, err, errlen) != 0)
+            return -1;
+    }
+    /* after the merge: wireproxy's [TCPServerTunnel] sections add publishes */
+    d->publish_ctx = calloc(d->opts.n_publishes + 1, sizeof(*d->publish_ctx));
+    if (!d->publish_ctx) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
     if (choose_key(d, d->have_config ? &d->cfg : NULL, err, errlen) != 0)
         return -1;
-    if (start_engine(d, d->have_config ? d->cfg.listen_port : 0, d->have_config ? d->cfg.mtu : 0,
-                     err, errlen) != 0)
+    if (start_engine_on_port(d, err, errlen) != 0)
         return -1;
     d->dialer.is_mesh = is_mesh;
     d->dialer.is_mesh_ctx = d;
     d->dialer.tunnel_only = d->opts.outbound == NODE_OUTBOUND_TUNNEL_ONLY;
-    if (node_magicdns_start(&d->dns, d->loop, &d->opts, d->have_config ? &d->cfg : NULL, err,
-                            errlen) != 0)
+    struct node_magicdns_config dc = dns_config(d);
+    int rc = node_magicdns_new(d->loop, &dc, &d->dns);
+    if (rc < 0) {
+        if (d->opts.dns_listen_on) {
+            char ep[BASE_ENDPOINT_STRLEN];
+            snprintf(err, errlen,
+                     "MagicDNS listener %s: %s (choose another address with "
+                     "--dns-listen)",
+                     base_endpoint_format(&d->opts.dns_listen, ep, sizeof(ep)), base_strerror(rc));
+        } else {
+            snprintf(err, errlen, "MagicDNS: %s", base_strerror(rc));
+        }
         return -1;
-    d->dialer.resolver = node_magicdns_proxy_resolver(&d->dns);
+    }
+    d->dialer.resolver = node_magicdns_proxy_resolver(d->dns);
+    char addr[BASE_ADDR_STRLEN];
     if (d->opts.dns_listen_on)
-        node_log(&d->log, NODE_LOG_INFO, "listening", "service=dns addr=%s port=%u",
-                 d->opts.dns_listen.host, d->opts.dns_listen.port);
+        node_log(&d->log, BASE_LOG_INFO, "listening", "service=dns addr=%s port=%u",
+                 base_addr_format(&d->opts.dns_listen.addr, addr, sizeof(addr)),
+                 d->opts.dns_listen.port);
     if (d->have_config && start_stack(d, &d->cfg, err, errlen) != 0)
         return -1;
+    node_plan_check(&d->opts, log_plan_warning, d);
     if (start_proxies(d, err, errlen) != 0 || start_forwards(d, err, errlen) != 0)
         return -1;
     if (d->have_config && node_peers_apply(d, NULL) != WG_OK) {
@@ -549,6 +651,10 @@ int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_option
     d->log = (struct node_log){.level = opts->log_level, .out = stderr};
     init_handles(d);
     node_dialer_init(&d->dialer, loop);
+    char q[512];
+    for (size_t i = 0; i < d->opts.n_warnings; i++)
+        node_log(&d->log, BASE_LOG_WARN, "env_warning", "msg=%s",
+                 base_log_quote(q, sizeof(q), d->opts.warnings[i]));
 
     if (bring_up(d, err, sizeof(err)) != 0) {
         fprintf(stderr, "tunless up: %s\n", err);
@@ -565,7 +671,7 @@ int node_daemon_start(struct node_daemon *d, uv_loop_t *loop, struct node_option
     char b64[WG_KEY_B64_LEN + 1];
     wg_engine_public_key(d->engine, pub);
     wg_key_to_base64(b64, pub);
-    node_log(&d->log, NODE_LOG_INFO, "up", "public_key=%s port=%u peers=%zu config=%s", b64,
+    node_log(&d->log, BASE_LOG_INFO, "up", "public_key=%s port=%u peers=%zu config=%s", b64,
              wg_engine_port(d->engine), d->cfg.n_peers, d->have_config ? d->cfg.file : "none");
     if (!d->have_config)
         print_peer_block(d);

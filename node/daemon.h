@@ -37,15 +37,16 @@ struct node_daemon {
     struct node_log log;
     char state_dir[4096];
 
-    struct node_config cfg; /* the applied configuration; zeroed = none yet */
+    struct cfg_config cfg; /* the applied configuration; zeroed = none yet */
     bool have_config;
     uint8_t private_key[WG_KEY_LEN];
+    bool key_from_state;         /* the key is the state directory's (no PrivateKey configured) */
     char config_path[4096 + 64]; /* the file reload reads */
 
     struct wg_engine *engine;
-    ns_stack *stack;
+    struct ns_stack *stack;
     struct node_dialer dialer;
-    struct node_magicdns dns;
+    struct node_magicdns *dns;
     struct node_publish_ctx *publish_ctx;    /* one per opts.publishes[i] */
     struct node_forward_listener **forwards; /* one per opts.forwards[i] */
     struct proxy_server *proxies[NODE_MAX_LISTENERS];
@@ -81,7 +82,7 @@ void node_publish_stop(struct node_daemon *d);
  * and keep re-resolving those that go silent. node_peers_apply diffs against old (NULL at
  * start): peers that did not change are not touched, so their sessions survive.
  * node_peers_stop cancels resolutions; their callbacks still run once, and free themselves. */
-int node_peers_apply(struct node_daemon *d, const struct node_config *old);
+int node_peers_apply(struct node_daemon *d, const struct cfg_config *old);
 void node_peers_stop(struct node_daemon *d);
 
 #endif

@@ -26,7 +26,7 @@ struct node_mesh_stream {
     struct proxy_target target;
     struct proxy_resolve_req *resolving;
     struct proxy_stream *inner;
-    ns_conn *conn;
+    struct ns_conn *conn;
     uv_timer_t timer;                     /* connect timeout; its close callback frees the stream */
     struct write_req *queue, *queue_tail; /* not yet fully taken by lwIP */
     struct write_req *done;               /* finished, callback not yet called */
@@ -43,15 +43,17 @@ static void on_idle(uv_idle_t *h);
 int node_proxy_err(int err)
 {
     switch (err) {
-    case NS_EREFUSED:
+    case -ECONNREFUSED:
         return PROXY_E_REFUSED;
-    case NS_EUNREACH:
+    case -ENETUNREACH:
+    case -EHOSTUNREACH:
         return PROXY_E_NET_UNREACH;
-    case NS_ETIMEDOUT:
+    case -ETIMEDOUT:
         return PROXY_E_TIMEOUT;
-    case NS_ERESET:
+    case -ECONNRESET:
+    case BASE_ECLOSING: /* the netstack went away under the stream */
         return PROXY_E_RESET;
-    case NS_ECLOSED:
+    case -EPIPE:
         return PROXY_E_CANCELED;
     default:
         return PROXY_E_OTHER;
@@ -184,12 +186,12 @@ static void on_idle(uv_idle_t *h)
 
 /* ---- netstack callbacks ---- */
 
-static void ns_on_connect(ns_conn *c, int status)
+static void ns_on_connect(struct ns_conn *c, int status)
 {
     struct node_mesh_stream *s = ns_conn_data(c);
     s->connecting = false;
     uv_timer_stop(&s->timer);
-    if (status != NS_OK) {
+    if (status != 0) {
         s->cbs->on_connect(s->ud, node_proxy_err(status), NULL);
         return;
     }
@@ -202,7 +204,7 @@ static void ns_on_connect(ns_conn *c, int status)
     drain(s);
 }
 
-static void ns_on_read(ns_conn *c, const uint8_t *data, size_t len)
+static void ns_on_read(struct ns_conn *c, const uint8_t *data, size_t len)
 {
     struct node_mesh_stream *s = ns_conn_data(c);
     if (!data) {
@@ -216,12 +218,12 @@ static void ns_on_read(ns_conn *c, const uint8_t *data, size_t len)
         ns_conn_consumed(c, len);
 }
 
-static void ns_on_writable(ns_conn *c)
+static void ns_on_writable(struct ns_conn *c)
 {
     drain(ns_conn_data(c));
 }
 
-static void ns_on_error(ns_conn *c, int err)
+static void ns_on_error(struct ns_conn *c, int err)
 {
     struct node_mesh_stream *s = ns_conn_data(c);
     if (s->connecting) {
@@ -279,11 +281,11 @@ static void connect_addr(struct node_mesh_stream *s, const struct sockaddr *sa)
             fail_later(s, PROXY_E_OTHER);
         return;
     }
-    ns_endpoint ep;
-    int err = NS_EINVAL;
+    struct base_endpoint ep;
+    int err = -EINVAL;
     if (node_sockaddr_to_endpoint(sa, s->target.port, &ep) == 0)
-        s->conn = ns_conn_connect(d->stack, &ep, &conn_cbs, s, &err);
-    if (!s->conn) {
+        err = ns_conn_connect(d->stack, &ep, &conn_cbs, s, &s->conn);
+    if (err != 0) {
         fail_later(s, node_proxy_err(err));
         return;
     }
@@ -328,7 +330,7 @@ static struct proxy_stream *dial(void *ctx, const struct proxy_target *t,
     return &s->base;
 }
 
-struct proxy_stream *node_dialer_adopt(struct node_dialer *d, ns_conn *c,
+struct proxy_stream *node_dialer_adopt(struct node_dialer *d, struct ns_conn *c,
                                        const struct proxy_stream_cbs *cbs, void *ud)
 {
     struct node_mesh_stream *s = calloc(1, sizeof(*s));
@@ -404,7 +406,7 @@ static void mesh_read_stop(struct proxy_stream *base)
 
 /* Ends the stream: the conn is released by release(conn), pending writes are canceled, and
  * on_close follows them from the idle handle. */
-static void finish(struct node_mesh_stream *s, void (*release)(ns_conn *))
+static void finish(struct node_mesh_stream *s, void (*release)(struct ns_conn *))
 {
     if (s->inner) {
         /* The direct stream reports to the proxy itself; this holder only goes away. */
@@ -502,7 +504,7 @@ void node_dialer_detach_stack(struct node_dialer *d)
     d->stack = NULL;
 }
 
-int node_sockaddr_to_endpoint(const struct sockaddr *sa, uint16_t port, ns_endpoint *ep)
+int node_sockaddr_to_endpoint(const struct sockaddr *sa, uint16_t port, struct base_endpoint *ep)
 {
     memset(ep, 0, sizeof(*ep));
     ep->port = port;
@@ -526,7 +528,7 @@ uint16_t node_sockaddr_port(const struct sockaddr *sa)
     return ntohs(((const struct sockaddr_in *)sa)->sin_port);
 }
 
-void node_endpoint_to_sockaddr(const ns_endpoint *ep, struct sockaddr_storage *ss)
+void node_endpoint_to_sockaddr(const struct base_endpoint *ep, struct sockaddr_storage *ss)
 {
     memset(ss, 0, sizeof(*ss));
     if (ep->addr.family == AF_INET) {
@@ -547,7 +549,7 @@ void node_dialer_close(struct node_dialer *d)
     uv_close((uv_handle_t *)&d->idle, NULL);
 }
 
-void node_target_from_hostport(const struct node_hostport *hp, struct proxy_target *t)
+void node_target_from_hostport(const struct cfg_hostport *hp, struct proxy_target *t)
 {
     memset(t, 0, sizeof(*t));
     t->proto = PROXY_TCP;

@@ -23,7 +23,7 @@ struct node_dgram;
 
 struct node_dialer {
     uv_loop_t *loop;
-    ns_stack *stack; /* NULL until a configuration brings tunnel addresses */
+    struct ns_stack *stack; /* NULL until a configuration brings tunnel addresses */
     bool tunnel_only;
     unsigned connect_timeout_ms; /* 0 = 10000 */
     /* Does some peer's allowed IPs cover addr? */
@@ -44,12 +44,12 @@ void node_dialer_init(struct node_dialer *d, uv_loop_t *loop);
 struct proxy_dialer node_dialer_proxy(struct node_dialer *d);
 /* An inbound netstack connection as a proxy stream (already connected; reading is off until
  * read_start). The stream owns c from here on. NULL when out of memory (c is then reset). */
-struct proxy_stream *node_dialer_adopt(struct node_dialer *d, ns_conn *c,
+struct proxy_stream *node_dialer_adopt(struct node_dialer *d, struct ns_conn *c,
                                        const struct proxy_stream_cbs *cbs, void *ud);
 void node_dialer_close(struct node_dialer *d);
 /* The stack is about to be freed (new tunnel addresses, shutdown): open mesh streams are reset
  * and report PROXY_E_RESET (or a failed connect), datagram flows are closed (later datagrams
- * open new ones on the next stack). Call before ns_stack_free. */
+ * open new ones on the next stack). Call before ns_stack_close. */
 void node_dialer_detach_stack(struct node_dialer *d);
 
 /* dialer_dgram.c: the proxy_dialer's dgram_open. Datagrams to mesh addresses travel in netstack
@@ -59,13 +59,13 @@ struct proxy_dgram *node_dialer_dgram_open(void *ctx, const struct proxy_dgram_c
 void node_dialer_dgrams_detach(struct node_dialer *d);
 
 /* Conversions between socket addresses and netstack endpoints; port in host order. */
-int node_sockaddr_to_endpoint(const struct sockaddr *sa, uint16_t port, ns_endpoint *ep);
+int node_sockaddr_to_endpoint(const struct sockaddr *sa, uint16_t port, struct base_endpoint *ep);
 uint16_t node_sockaddr_port(const struct sockaddr *sa);
-/* A netstack error (NS_E...) as a proxy_err. */
+/* A netstack error (0, negative errno, BASE_E...) as a proxy_err. */
 int node_proxy_err(int ns_err);
-void node_endpoint_to_sockaddr(const ns_endpoint *ep, struct sockaddr_storage *ss);
+void node_endpoint_to_sockaddr(const struct base_endpoint *ep, struct sockaddr_storage *ss);
 /* A TCP target from a --forward/--publish host:port: an address if the host is an IP literal,
  * else a name for the dialer to resolve. */
-void node_target_from_hostport(const struct node_hostport *hp, struct proxy_target *t);
+void node_target_from_hostport(const struct cfg_hostport *hp, struct proxy_target *t);
 
 #endif

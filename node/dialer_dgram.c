@@ -20,7 +20,7 @@
 struct flow {
     struct flow *prev, *next; /* most recently used first */
     struct node_dgram *g;
-    ns_udp *u;
+    struct ns_udp *u;
 };
 
 struct node_dgram {
@@ -83,7 +83,7 @@ static void flow_close(struct node_dgram *g, struct flow *f)
     free(f);
 }
 
-static void flow_on_recv(ns_udp *u, const uint8_t *data, size_t len)
+static void flow_on_recv(struct ns_udp *u, const uint8_t *data, size_t len)
 {
     struct flow *f = ns_udp_data(u);
     struct sockaddr_storage from;
@@ -91,19 +91,22 @@ static void flow_on_recv(ns_udp *u, const uint8_t *data, size_t len)
     f->g->cbs.on_recv(f->g->ud, (struct sockaddr *)&from, data, len);
 }
 
-static void flow_on_error(ns_udp *u, int err)
+static void flow_on_error(struct ns_udp *u, int err)
 {
-    /* ICMP errors have no SOCKS5 reply to travel in: the client sees silence, as it would. */
-    (void)u;
-    (void)err;
+    /* ICMP errors have no SOCKS5 reply to travel in: the client sees silence, as it would.
+     * A closing netstack ends the flow; a later datagram opens one on the next stack. */
+    if (err == BASE_ECLOSING) {
+        struct flow *f = ns_udp_data(u);
+        flow_close(f->g, f);
+    }
 }
 
 static const struct ns_udp_cbs flow_cbs = {.on_recv = flow_on_recv, .on_error = flow_on_error};
 
-static struct flow *flow_get(struct node_dgram *g, const ns_endpoint *ep, int *err)
+static struct flow *flow_get(struct node_dgram *g, const struct base_endpoint *ep, int *err)
 {
     for (struct flow *f = g->flows; f; f = f->next) {
-        if (ns_endpoint_equal(ns_udp_remote(f->u), ep)) {
+        if (base_endpoint_equal(ns_udp_remote(f->u), ep)) {
             flow_unlink(g, f);
             flow_push_front(g, f);
             return f;
@@ -116,17 +119,17 @@ static struct flow *flow_get(struct node_dgram *g, const ns_endpoint *ep, int *e
         flow_close(g, last);
     }
     if (g->d->dgram_flows >= NODE_DIALER_FLOWS_MAX) {
-        *err = NS_ELIMIT;
+        *err = BASE_ELIMIT;
         return NULL;
     }
     struct flow *f = calloc(1, sizeof(*f));
     if (!f) {
-        *err = NS_ENOMEM;
+        *err = -ENOMEM;
         return NULL;
     }
     f->g = g;
-    f->u = ns_udp_open(g->d->stack, ep, &flow_cbs, f, err);
-    if (!f->u) {
+    *err = ns_udp_open(g->d->stack, ep, &flow_cbs, f, &f->u);
+    if (*err != 0) {
         free(f);
         return NULL;
     }
@@ -137,14 +140,14 @@ static struct flow *flow_get(struct node_dgram *g, const ns_endpoint *ep, int *e
 static int send_mesh(struct node_dgram *g, const struct sockaddr *sa, const uint8_t *data,
                      size_t len)
 {
-    ns_endpoint ep;
+    struct base_endpoint ep;
     if (node_sockaddr_to_endpoint(sa, node_sockaddr_port(sa), &ep) != 0)
         return PROXY_E_OTHER;
-    int err = NS_OK;
+    int err = 0;
     struct flow *f = flow_get(g, &ep, &err);
     if (f)
         err = ns_udp_send(f->u, data, len);
-    return err == NS_OK ? PROXY_OK : node_proxy_err(err);
+    return err == 0 ? PROXY_OK : node_proxy_err(err);
 }
 
 /* ---- host sockets ---- */

@@ -3,20 +3,20 @@
  * on an ns_udp flow (datagrams queued until c-ares reads them), SOCK_STREAM on an ns_conn
  * (a byte buffer; the receive window reopens as c-ares reads). "Inside the mesh" is whatever
  * some peer's allowed IPs cover, as the daemon's router says.
- * Readiness goes to the resolver from the netstack's callbacks only (dns_transport_ready).
+ * First the netstack's callbacks (the only place readiness is reported from, through
+ * dns_transport_ready), then the struct dns_transport calls, then the lifecycle.
  */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dialer.h"
-#include "magicdns.h"
+#include "magicdns_internal.h"
 
 #define DGRAM_QUEUE_MAX 32
 
 struct dgram {
-    struct dgram *next;
+    struct base_list link; /* mesh_sock.dgrams */
     size_t len;
     uint8_t data[];
 };
@@ -25,44 +25,43 @@ struct mesh_sock {
     struct node_dns_mesh *t;
     struct dns_transport_conn *conn;
     int type;
-    ns_udp *u;
-    ns_conn *c;
-    int err;       /* errno to report on the next recv/send, 0 = none */
-    int connected; /* SOCK_STREAM: handshake done */
-    int eof;       /* SOCK_STREAM: the server's FIN */
-    struct dgram *head, *tail;
+    struct ns_udp *u;
+    struct ns_conn *c;
+    int err;                 /* negative errno to report on the next recv/send, 0 = none */
+    bool connected;          /* SOCK_STREAM: handshake done */
+    bool eof;                /* SOCK_STREAM: the server's FIN */
+    struct base_list dgrams; /* SOCK_DGRAM: received, not read yet */
     size_t nq;
     uint8_t *buf; /* SOCK_STREAM bytes not read yet */
     size_t len, cap;
 };
 
 struct node_dns_mesh {
-    ns_stack *stack;
+    struct ns_stack *stack;
     node_dns_covers_fn covers;
     void *covers_ctx;
     struct mesh_sock **socks; /* index = handle */
     size_t nsocks;
 };
 
-static int ns_errno(int err)
+/* A netstack error as a socket would report it to c-ares: an errno value. */
+static int sock_err(int err)
 {
     switch (err) {
-    case NS_EREFUSED:
-        return ECONNREFUSED;
-    case NS_EUNREACH:
-        return EHOSTUNREACH;
-    case NS_ETIMEDOUT:
-        return ETIMEDOUT;
-    case NS_ENOMEM:
-        return ENOMEM;
-    case NS_EINVAL:
-        return EAFNOSUPPORT;
-    case NS_ELIMIT:
-        return ENOBUFS;
-    case NS_EADDRINUSE:
-        return EADDRINUSE;
-    default:
-        return ECONNRESET;
+    case -ENETUNREACH:
+        return -EHOSTUNREACH;
+    case -EINVAL:
+        return -EAFNOSUPPORT;
+    case BASE_ELIMIT:
+        return -ENOBUFS;
+    case -ECONNREFUSED:
+    case -EHOSTUNREACH:
+    case -ETIMEDOUT:
+    case -ENOMEM:
+    case -EADDRINUSE:
+        return err;
+    default: /* reset, the stack closing (BASE_ECLOSING), ... */
+        return -ECONNRESET;
     }
 }
 
@@ -75,7 +74,7 @@ static struct mesh_sock *sock_get(struct node_dns_mesh *t, int h)
 
 /* ---- netstack callbacks: the only place readiness is reported from ---- */
 
-static void udp_recv(ns_udp *u, const uint8_t *data, size_t len)
+static void udp_recv(struct ns_udp *u, const uint8_t *data, size_t len)
 {
     struct mesh_sock *s = ns_udp_data(u);
     if (s->nq >= DGRAM_QUEUE_MAX)
@@ -83,51 +82,46 @@ static void udp_recv(ns_udp *u, const uint8_t *data, size_t len)
     struct dgram *d = malloc(sizeof(*d) + len);
     if (!d)
         return;
-    d->next = NULL;
     d->len = len;
     memcpy(d->data, data, len);
-    if (s->tail)
-        s->tail->next = d;
-    else
-        s->head = d;
-    s->tail = d;
+    base_list_push_back(&s->dgrams, &d->link);
     s->nq++;
-    dns_transport_ready(s->conn, 1, 0); /* may close s */
+    dns_transport_ready(s->conn, true, false); /* may close s */
 }
 
-static void udp_error(ns_udp *u, int err)
+static void udp_error(struct ns_udp *u, int err)
 {
     struct mesh_sock *s = ns_udp_data(u);
-    s->err = ns_errno(err); /* ICMP unreachable: c-ares moves on to the next server */
-    dns_transport_ready(s->conn, 1, 0);
+    s->err = sock_err(err); /* ICMP unreachable: c-ares moves on to the next server */
+    dns_transport_ready(s->conn, true, false);
 }
 
 static const struct ns_udp_cbs udp_cbs = {.on_recv = udp_recv, .on_error = udp_error};
 
-static void tcp_connect(ns_conn *c, int status)
+static void tcp_connect(struct ns_conn *c, int status)
 {
     struct mesh_sock *s = ns_conn_data(c);
-    if (status != NS_OK) {
-        s->err = ns_errno(status);
-        dns_transport_ready(s->conn, 1, 0);
+    if (status != 0) {
+        s->err = sock_err(status);
+        dns_transport_ready(s->conn, true, false);
         return;
     }
-    s->connected = 1;
-    dns_transport_ready(s->conn, 0, 1);
+    s->connected = true;
+    dns_transport_ready(s->conn, false, true);
 }
 
-static void tcp_read(ns_conn *c, const uint8_t *data, size_t len)
+static void tcp_read(struct ns_conn *c, const uint8_t *data, size_t len)
 {
     struct mesh_sock *s = ns_conn_data(c);
     if (!len) {
-        s->eof = 1;
+        s->eof = true;
     } else if (s->len + len > s->cap) {
         size_t n = s->cap ? s->cap : 4096;
         while (n < s->len + len)
             n *= 2;
         uint8_t *b = realloc(s->buf, n);
         if (!b) {
-            s->err = ENOMEM;
+            s->err = -ENOMEM;
         } else {
             s->buf = b;
             s->cap = n;
@@ -137,20 +131,20 @@ static void tcp_read(ns_conn *c, const uint8_t *data, size_t len)
         memcpy(s->buf + s->len, data, len);
         s->len += len;
     }
-    dns_transport_ready(s->conn, 1, 0);
+    dns_transport_ready(s->conn, true, false);
 }
 
-static void tcp_writable(ns_conn *c)
+static void tcp_writable(struct ns_conn *c)
 {
     struct mesh_sock *s = ns_conn_data(c);
-    dns_transport_ready(s->conn, 0, 1);
+    dns_transport_ready(s->conn, false, true);
 }
 
-static void tcp_error(ns_conn *c, int err)
+static void tcp_error(struct ns_conn *c, int err)
 {
     struct mesh_sock *s = ns_conn_data(c);
-    s->err = ns_errno(err);
-    dns_transport_ready(s->conn, 1, 1);
+    s->err = sock_err(err);
+    dns_transport_ready(s->conn, true, true);
 }
 
 static const struct ns_conn_cbs tcp_cbs = {.on_connect = tcp_connect,
@@ -160,10 +154,13 @@ static const struct ns_conn_cbs tcp_cbs = {.on_connect = tcp_connect,
 
 /* ---- struct dns_transport ---- */
 
-static int t_covers(void *ctx, const struct sockaddr *addr)
+static bool t_covers(void *ctx, const struct base_addr *server)
 {
     struct node_dns_mesh *t = ctx;
-    return t->covers && t->covers(t->covers_ctx, addr);
+    struct base_endpoint e = {.addr = *server};
+    struct sockaddr_storage ss;
+    base_endpoint_to_sockaddr(&e, &ss);
+    return t->covers && t->covers(t->covers_ctx, (struct sockaddr *)&ss);
 }
 
 static int slot_new(struct node_dns_mesh *t)
@@ -183,40 +180,28 @@ static int slot_new(struct node_dns_mesh *t)
     return (int)i;
 }
 
-static int t_open(void *ctx, int type, const struct sockaddr *addr, socklen_t addrlen,
+static int t_open(void *ctx, int type, const struct base_endpoint *server,
                   struct dns_transport_conn *conn)
 {
     struct node_dns_mesh *t = ctx;
-    ns_endpoint ep;
-    (void)addrlen;
-    if (!t->stack) { /* between netstacks: a mesh resolver must not be asked in the clear */
-        errno = ENETUNREACH;
-        return -1;
-    }
-    if (type != SOCK_DGRAM && type != SOCK_STREAM) {
-        errno = EPROTONOSUPPORT;
-        return -1;
-    }
-    if (node_sockaddr_to_endpoint(addr, node_sockaddr_port(addr), &ep) < 0) {
-        errno = EAFNOSUPPORT;
-        return -1;
-    }
+    if (!t->stack) /* between netstacks: a mesh resolver must not be asked in the clear */
+        return -ENETUNREACH;
+    if (type != SOCK_DGRAM && type != SOCK_STREAM)
+        return -EPROTONOSUPPORT;
     int h = slot_new(t);
     struct mesh_sock *s = h < 0 ? NULL : calloc(1, sizeof(*s));
-    if (!s) {
-        errno = ENOMEM;
-        return -1;
-    }
+    if (!s)
+        return -ENOMEM;
     *s = (struct mesh_sock){.t = t, .conn = conn, .type = type};
-    int err = NS_OK;
+    base_list_init(&s->dgrams);
+    int err;
     if (type == SOCK_DGRAM)
-        s->u = ns_udp_open(t->stack, &ep, &udp_cbs, s, &err);
+        err = ns_udp_open(t->stack, server, &udp_cbs, s, &s->u);
     else
-        s->c = ns_conn_connect(t->stack, &ep, &tcp_cbs, s, &err);
-    if (!s->u && !s->c) {
+        err = ns_conn_connect(t->stack, server, &tcp_cbs, s, &s->c);
+    if (err != 0) {
         free(s);
-        errno = ns_errno(err);
-        return -1;
+        return sock_err(err);
     }
     t->socks[h] = s;
     return h;
@@ -225,11 +210,7 @@ static int t_open(void *ctx, int type, const struct sockaddr *addr, socklen_t ad
 static ssize_t udp_send(struct mesh_sock *s, const void *msg, size_t len)
 {
     int rc = ns_udp_send(s->u, msg, len);
-    if (rc != NS_OK) {
-        errno = ns_errno(rc);
-        return -1;
-    }
-    return (ssize_t)len;
+    return rc != 0 ? sock_err(rc) : (ssize_t)len;
 }
 
 /* One datagram from the pieces c-ares hands over (usually one). */
@@ -241,10 +222,8 @@ static ssize_t dgram_send(struct mesh_sock *s, const struct iovec *iov, int iovc
     for (int i = 0; i < iovcnt; i++)
         len += iov[i].iov_len;
     uint8_t *msg = malloc(len ? len : 1);
-    if (!msg) {
-        errno = ENOMEM;
-        return -1;
-    }
+    if (!msg)
+        return -ENOMEM;
     for (size_t i = 0, off = 0; i < (size_t)iovcnt; off += iov[i].iov_len, i++)
         memcpy(msg + off, iov[i].iov_base, iov[i].iov_len);
     ssize_t n = udp_send(s, msg, len);
@@ -255,66 +234,61 @@ static ssize_t dgram_send(struct mesh_sock *s, const struct iovec *iov, int iovc
 static ssize_t t_send(void *ctx, int h, const struct iovec *iov, int iovcnt)
 {
     struct mesh_sock *s = sock_get(ctx, h);
-    if (!s || s->err) {
-        errno = s ? s->err : EBADF;
-        return -1;
-    }
+    if (!s || s->err)
+        return s ? s->err : -EBADF;
     if (s->type == SOCK_DGRAM)
         return dgram_send(s, iov, iovcnt);
     size_t total = 0;
     for (int i = 0; s->connected && i < iovcnt; i++) {
         ssize_t n = ns_conn_write(s->c, iov[i].iov_base, iov[i].iov_len);
-        if (n < 0) {
-            errno = ns_errno((int)n);
-            return -1;
-        }
+        if (n < 0)
+            return sock_err((int)n);
         total += (size_t)n;
         if ((size_t)n < iov[i].iov_len)
             break; /* full: on_writable follows */
     }
-    if (!total) {
-        errno = EAGAIN;
-        return -1;
-    }
-    return (ssize_t)total;
+    return total ? (ssize_t)total : -EAGAIN;
+}
+
+static ssize_t dgram_recv(struct mesh_sock *s, void *buf, size_t len)
+{
+    struct dgram *d = container_of(base_list_first(&s->dgrams), struct dgram, link);
+    size_t n = d->len < len ? d->len : len;
+    memcpy(buf, d->data, n);
+    base_list_remove(&d->link);
+    s->nq--;
+    free(d);
+    return (ssize_t)n;
+}
+
+static ssize_t stream_recv(struct mesh_sock *s, void *buf, size_t len)
+{
+    size_t n = s->len < len ? s->len : len;
+    memcpy(buf, s->buf, n);
+    memmove(s->buf, s->buf + n, s->len - n);
+    s->len -= n;
+    ns_conn_consumed(s->c, n);
+    return (ssize_t)n;
 }
 
 static ssize_t t_recv(void *ctx, int h, void *buf, size_t len)
 {
     struct mesh_sock *s = sock_get(ctx, h);
-    if (!s) {
-        errno = EBADF;
-        return -1;
-    }
-    if (s->type == SOCK_DGRAM && s->head) {
-        struct dgram *d = s->head;
-        size_t n = d->len < len ? d->len : len;
-        memcpy(buf, d->data, n);
-        s->head = d->next;
-        if (!s->head)
-            s->tail = NULL;
-        s->nq--;
-        free(d);
-        return (ssize_t)n;
-    }
-    if (s->type == SOCK_STREAM && s->len) {
-        size_t n = s->len < len ? s->len : len;
-        memcpy(buf, s->buf, n);
-        memmove(s->buf, s->buf + n, s->len - n);
-        s->len -= n;
-        ns_conn_consumed(s->c, n);
-        return (ssize_t)n;
-    }
+    if (!s)
+        return -EBADF;
+    if (s->type == SOCK_DGRAM && !base_list_empty(&s->dgrams))
+        return dgram_recv(s, buf, len);
+    if (s->type == SOCK_STREAM && s->len)
+        return stream_recv(s, buf, len);
     if (s->type == SOCK_STREAM && s->eof)
         return 0;
     if (s->err) {
-        errno = s->err;
+        int err = s->err;
         if (s->type == SOCK_DGRAM)
             s->err = 0; /* an ICMP error is reported once; the flow stays usable */
-        return -1;
+        return err;
     }
-    errno = EAGAIN;
-    return -1;
+    return -EAGAIN;
 }
 
 static void sock_release(struct mesh_sock *s)
@@ -323,10 +297,10 @@ static void sock_release(struct mesh_sock *s)
         ns_udp_close(s->u);
     if (s->c)
         ns_conn_close(s->c);
-    while (s->head) {
-        struct dgram *d = s->head;
-        s->head = d->next;
-        free(d);
+    struct base_list *pos;
+    while ((pos = base_list_first(&s->dgrams))) {
+        base_list_remove(pos);
+        free(container_of(pos, struct dgram, link));
     }
     free(s->buf);
     free(s);
@@ -344,7 +318,7 @@ static void t_close(void *ctx, int h)
 
 /* ---- lifecycle ---- */
 
-struct node_dns_mesh *node_dns_mesh_new(ns_stack *stack, node_dns_covers_fn covers,
+struct node_dns_mesh *node_dns_mesh_new(struct ns_stack *stack, node_dns_covers_fn covers,
                                         void *covers_ctx)
 {
     struct node_dns_mesh *t = calloc(1, sizeof(*t));

@@ -102,11 +102,9 @@ struct node_forward_listener *node_forward_start(uv_loop_t *loop, struct node_di
                                                  size_t errlen)
 {
     struct sockaddr_storage ss;
-    if (uv_ip4_addr(spec->listen.host, spec->listen.port, (struct sockaddr_in *)&ss) != 0 &&
-        uv_ip6_addr(spec->listen.host, spec->listen.port, (struct sockaddr_in6 *)&ss) != 0) {
-        snprintf(err, errlen, "--forward: %s is not an IP address", spec->listen.host);
-        return NULL;
-    }
+    char host[BASE_ADDR_STRLEN];
+    base_endpoint_to_sockaddr(&spec->listen, &ss);
+    base_addr_format(&spec->listen.addr, host, sizeof(host));
     struct node_forward_listener *f = calloc(1, sizeof(*f));
     if (!f) {
         snprintf(err, errlen, "out of memory");
@@ -119,8 +117,8 @@ struct node_forward_listener *node_forward_start(uv_loop_t *loop, struct node_di
     f->handle->data = f;
     if (ret != 0) {
         snprintf(err, errlen, "--forward listener %s:%s:%u: %s",
-                 spec->proto == NODE_PROTO_UDP ? "udp" : "tcp", spec->listen.host,
-                 spec->listen.port, uv_strerror(ret));
+                 spec->proto == NODE_PROTO_UDP ? "udp" : "tcp", host, spec->listen.port,
+                 uv_strerror(ret));
         node_forward_close(f);
         return NULL;
     }

@@ -1,6 +1,6 @@
 /*
  * --forward tcp:127.0.0.1:15432=db:5432: a local listener whose connections go to a mesh
- * destination (for programs that cannot use a proxy). --forward udp:127.0.0.1:5353=db:53 does
+ * destination (for programs that cannot use a proxy). --forward udp:127.0.0.1:5300=db:53 does
  * the same for datagrams: each client address is a session, ended after NODE_UDP_IDLE_MS of
  * silence. The target is reached through the node's dialer, so names resolve through MagicDNS
  * and the outbound policy applies.

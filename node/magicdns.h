@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "base.h"
 #include "config.h"
 #include "dns.h"
 #include "netstack.h"
@@ -28,46 +29,33 @@
 /* Does some peer's allowed IPs cover addr? (node_dialer's is_mesh) */
 typedef bool (*node_dns_covers_fn)(void *ctx, const struct sockaddr *addr);
 
-struct node_magicdns_query; /* a UDP query from the netstack waiting for its answer */
-struct node_magicdns_tcp;   /* a TCP connection to 100.100.100.100:53 */
-struct node_dns_mesh;       /* the resolver's sockets inside the mesh */
+struct node_magicdns;
 
-struct node_magicdns {
-    uv_loop_t *loop;
-    struct dns_resolver *resolver;
-    struct dns_listener *listener;
-    ns_stack *stack;                     /* attached netstack, or NULL */
-    struct node_magicdns_query *pending; /* canceled on detach */
-    struct node_magicdns_tcp *tcp;       /* reset on detach */
-    unsigned n_tcp;
-    struct node_dns_mesh *mesh; /* the resolver's transport (stack NULL: refusing) */
-    node_dns_covers_fn covers;
-    void *covers_ctx;
+struct node_magicdns_config {
+    const struct node_options *opts; /* --dns-suffix; --dns-listen (read by new only) */
+    const struct cfg_config *cfg;    /* NULL: no configuration yet */
+    struct base_logger log;          /* event=dns_config_invalid, event=dns_listen_failed */
 };
 
-/* Creates the resolver from cfg (NULL: no configuration yet) and starts --dns-listen. */
-int node_magicdns_start(struct node_magicdns *m, uv_loop_t *loop, const struct node_options *o,
-                        const struct node_config *cfg, char *err, size_t errlen);
-int node_magicdns_apply(struct node_magicdns *m, const struct node_options *o,
-                        const struct node_config *cfg, char *err, size_t errlen);
+/* Creates the resolver from the configuration and starts --dns-listen. Returns 0, -ENOMEM,
+ * BASE_ECONFIG, or the listener's bind error (-EADDRINUSE, ...), the reason logged; on error
+ * what it made is closing (run the loop). */
+int node_magicdns_new(uv_loop_t *loop, const struct node_magicdns_config *c,
+                      struct node_magicdns **out);
+/* Reload: the resolver takes c->cfg (errors as new; the old configuration then stays). */
+int node_magicdns_apply(struct node_magicdns *m, const struct node_magicdns_config *c);
 /* Serves 100.100.100.100:53 (UDP, TCP) on stack, and routes upstreams that covers() says are
- * inside the mesh through it. */
-int node_magicdns_attach(struct node_magicdns *m, ns_stack *stack, node_dns_covers_fn covers,
+ * inside the mesh through it. Returns 0 or a negative error. */
+int node_magicdns_attach(struct node_magicdns *m, struct ns_stack *stack, node_dns_covers_fn covers,
                          void *covers_ctx);
 /* Releases every flow and conn of the stack it holds (queries on them canceled, the
  * resolver's mesh sockets closed): the stack may be freed right after. */
 void node_magicdns_detach(struct node_magicdns *m);
-void node_magicdns_stop(struct node_magicdns *m);
+/* Detaches, closes the listener and the resolver; on_closed (may be NULL) once all is freed. */
+void node_magicdns_close(struct node_magicdns *m, void (*on_closed)(void *arg), void *arg);
+/* The port --dns-listen is bound to (the one taken for port 0); 0 without a listener. */
+uint16_t node_magicdns_listen_port(const struct node_magicdns *m);
 /* The proxies' resolver hook. */
 struct proxy_resolver node_magicdns_proxy_resolver(struct node_magicdns *m);
-
-/* node/dns_transport.c: struct dns_transport over a netstack. The transport holds flows and
- * conns of stack until the resolver closes its sockets (dns_resolver_set_mesh_transport with
- * another transport or NULL); node_dns_mesh_free releases whatever is left. */
-/* stack NULL: a transport that covers the same servers and fails every open (ENETUNREACH). */
-struct node_dns_mesh *node_dns_mesh_new(ns_stack *stack, node_dns_covers_fn covers,
-                                        void *covers_ctx);
-struct dns_transport node_dns_mesh_transport(struct node_dns_mesh *t);
-void node_dns_mesh_free(struct node_dns_mesh *t);
 
 #endif

@@ -1,10 +1,12 @@
 /* The `tunless` binary: one table of subcommands, each implemented in node/cmd_*.c. */
 #include <signal.h>
+#include <stdint.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "node.h"
+#include "options.h"
 
 #ifndef TUNLESS_VERSION
 #define TUNLESS_VERSION "dev"
@@ -22,6 +24,8 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
     {"demo", node_cmd_demo, "two nodes in this process: try the proxy and MagicDNS at once"},
     {"up", node_cmd_up, "run the node in the foreground (see tunless up --help)"},
+    {"nc", node_cmd_nc, "stdin/stdout to HOST PORT through the node (ssh ProxyCommand)"},
+    {"derp", node_cmd_derp, "run a DERP relay server (see tunless derp --help)"},
     {"genkey", node_cmd_genkey, "print a new base64 private key"},
     {"pubkey", node_cmd_pubkey, "read a private key on stdin, print its public key"},
     {"version", cmd_version, "print the version"},
@@ -46,12 +50,50 @@ static void usage(FILE *out)
     fprintf(out, "\n`tunless <command> --help` describes a command's options.\n");
 }
 
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static void unknown_command(const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = 3; /* suggest only what is at most two edits away */
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        size_t d = node_edit_distance(name, commands[i].name);
+        if (d < best_d) {
+            best_d = d;
+            best = commands[i].name;
+        }
+    }
+    if (best)
+        fprintf(stderr, "tunless: unknown command '%s'; did you mean '%s'?\n", name, best);
+    else
+        fprintf(stderr, "tunless: unknown command '%s'; `tunless help` lists them\n", name);
+}
+
+/* `tunless help CMD` is `tunless CMD --help`. */
 static int cmd_help(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    usage(stdout);
-    return 0;
+    if (argc < 2) {
+        usage(stdout);
+        return 0;
+    }
+    const struct command *c = find_command(argv[1]);
+    if (!c) {
+        unknown_command(argv[1]);
+        return 2;
+    }
+    if (c->run == cmd_help) {
+        usage(stdout);
+        return 0;
+    }
+    char help[] = "--help";
+    char *help_argv[] = {argv[1], help, NULL};
+    return c->run(2, help_argv);
 }
 
 int main(int argc, char **argv)
@@ -71,11 +113,9 @@ int main(int argc, char **argv)
         name = "help";
     if (strcmp(name, "--version") == 0)
         name = "version";
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (strcmp(commands[i].name, name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
-    }
-    fprintf(stderr, "tunless: unknown command '%s'\n\n", argv[1]);
-    usage(stderr);
+    const struct command *c = find_command(name);
+    if (c)
+        return c->run(argc - 1, argv + 1);
+    unknown_command(argv[1]);
     return 2;
 }

@@ -10,5 +10,7 @@ int node_cmd_genkey(int argc, char **argv);
 int node_cmd_pubkey(int argc, char **argv);
 int node_cmd_up(int argc, char **argv);
 int node_cmd_demo(int argc, char **argv);
+int node_cmd_nc(int argc, char **argv);
+int node_cmd_derp(int argc, char **argv);
 
 #endif

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <arpa/inet.h>
 #include <getopt.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -28,55 +27,33 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 static int parse_port(const char *s, uint16_t *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > 65535)
-        return -1;
-    *out = (uint16_t)v;
-    return 0;
+    return base_port_parse(s, strlen(s), out, 0) == 0 ? 0 : -1;
 }
 
-int node_parse_hostport(const char *spec, const char *default_host, struct node_hostport *out)
+int node_parse_hostport(const char *spec, const char *default_host, struct cfg_hostport *out)
 {
-    const char *colon = strrchr(spec, ':');
-    const char *host = spec, *port = spec;
-    size_t host_len = 0;
-
     memset(out, 0, sizeof(*out));
-    if (spec[0] == '[') { /* [v6]:port */
-        const char *close = strchr(spec, ']');
-        if (!close || close[1] != ':')
-            return -1;
-        host = spec + 1;
-        host_len = (size_t)(close - host);
-        port = close + 2;
-    } else if (colon) {
-        if (strchr(spec, ':') != colon) /* bare IPv6 without brackets is ambiguous */
-            return -1;
-        host_len = (size_t)(colon - spec);
-        port = colon + 1;
+    const char *port = spec[0] == ':' ? spec + 1 : spec;
+    if (default_host && parse_port(port, &out->port) == 0) {
+        snprintf(out->host, sizeof(out->host), "%s", default_host);
+        return 0;
     }
-    if (host_len == 0) {
-        if (!default_host)
-            return -1;
-        host = default_host;
-        host_len = strlen(default_host);
-    }
-    if (host_len >= sizeof(out->host) || parse_port(port, &out->port) != 0)
-        return -1;
-    memcpy(out->host, host, host_len);
-    out->host[host_len] = '\0';
-    return 0;
+    return base_hostport_parse(spec, strlen(spec), out->host, sizeof(out->host), &out->port, 0,
+                               NULL) == 0
+               ? 0
+               : -1;
 }
 
 /* Listeners bind addresses, not names: an IP literal, or "localhost" for the loopback. */
-static int listen_host_ok(struct node_hostport *hp)
+int node_parse_listen(const char *spec, struct base_endpoint *out)
 {
-    unsigned char buf[16];
-    if (strcmp(hp->host, "localhost") == 0)
-        snprintf(hp->host, sizeof(hp->host), "%s", LOOPBACK);
-    return inet_pton(AF_INET, hp->host, buf) == 1 || inet_pton(AF_INET6, hp->host, buf) == 1;
+    struct cfg_hostport hp;
+    memset(out, 0, sizeof(*out));
+    if (node_parse_hostport(spec, LOOPBACK, &hp) != 0)
+        return -1;
+    const char *host = strcmp(hp.host, "localhost") == 0 ? LOOPBACK : hp.host;
+    out->port = hp.port;
+    return base_addr_parse(&out->addr, host, strlen(host)) == 0 ? 0 : -1;
 }
 
 /* "tcp:" or "udp:" prefix, TCP when absent. Returns the rest of the spec. */
@@ -106,14 +83,14 @@ static int split_eq(const char *spec, char *left, size_t cap, const char **right
 
 int node_parse_forward(const char *spec, struct node_forward *out)
 {
-    char left[NODE_HOST_MAX + 8];
+    char left[BASE_HOST_MAX + 8];
     const char *right;
 
     memset(out, 0, sizeof(*out));
     spec = parse_proto(spec, &out->proto);
     if (split_eq(spec, left, sizeof(left), &right) != 0)
         return -1;
-    if (node_parse_hostport(left, LOOPBACK, &out->listen) != 0 || !listen_host_ok(&out->listen))
+    if (node_parse_listen(left, &out->listen) != 0)
         return -1;
     return node_parse_hostport(right, NULL, &out->target);
 }
@@ -144,21 +121,20 @@ static int dup_string(char **dst, const char *src)
     return *dst ? 0 : -1;
 }
 
-static int read_secret_file(const char *path, char **out, char *err, size_t errlen)
+static int read_secret_file(const char *who, const char *path, char **out, char *err, size_t errlen)
 {
     char buf[PASS_MAX + 1];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fail(err, errlen, "--proxy-pass-file %s: %s", path, strerror(errno));
+        return fail(err, errlen, "%s: %s", who, strerror(errno));
     ssize_t n = read(fd, buf, PASS_MAX);
     close(fd);
     if (n < 0)
-        return fail(err, errlen, "--proxy-pass-file %s: %s", path, strerror(errno));
+        return fail(err, errlen, "%s: %s", who, strerror(errno));
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
     buf[n] = '\0';
-    int ret =
-        n == 0 ? fail(err, errlen, "--proxy-pass-file %s: empty", path) : dup_string(out, buf);
+    int ret = n == 0 ? fail(err, errlen, "%s: empty", who) : dup_string(out, buf);
     sodium_memzero(buf, sizeof(buf));
     return ret;
 }
@@ -179,6 +155,7 @@ enum {
     OPT_OUTBOUND,
     OPT_STATE_DIR,
     OPT_LOG_LEVEL,
+    OPT_EXPAND_ENV,
     OPT_HELP,
     OPT_CHECK,
 };
@@ -204,7 +181,7 @@ static const struct option_doc docs[] = {
     {OPT_PROXY_PASS_FILE, "proxy-pass-file", "TUNLESS_PROXY_PASS_FILE", "FILE",
      "the proxy password (or env TUNLESS_PROXY_PASS)"},
     {OPT_DNS_LISTEN, "dns-listen", "TUNLESS_DNS_LISTEN", "ADDR",
-     "serve MagicDNS on a local address, e.g. 127.0.0.1:5353"},
+     "serve MagicDNS on a local address, e.g. 127.0.0.1:5300"},
     {OPT_DNS_SUFFIX, "dns-suffix", "TUNLESS_DNS_SUFFIX", "NAME",
      "MagicDNS suffix in wg-quick mode (default mesh.internal)"},
     {OPT_FORWARD, "forward", "TUNLESS_FORWARD", "SPEC",
@@ -217,6 +194,8 @@ static const struct option_doc docs[] = {
      "where the node keeps its key (default $XDG_STATE_HOME/tunless)"},
     {OPT_LOG_LEVEL, "log-level", "TUNLESS_LOG_LEVEL", "LEVEL",
      "error, warn, info (default) or debug"},
+    {OPT_EXPAND_ENV, "expand-env", "TUNLESS_EXPAND_ENV", NULL,
+     "expand $VAR and ${VAR} in the wg-quick file's values (env: 1 or 0)"},
 };
 #define N_DOCS (sizeof(docs) / sizeof(docs[0]))
 
@@ -226,8 +205,40 @@ void node_options_usage(FILE *out)
             "usage: tunless up [options]\n\n"
             "  --check\n      validate the configuration, print a summary and exit (0 or 2)\n");
     for (size_t i = 0; i < N_DOCS; i++)
-        fprintf(out, "  --%s %s\n      %s  [env %s]\n", docs[i].flag, docs[i].arg, docs[i].help,
-                docs[i].env);
+        fprintf(out, "  --%s%s%s\n      %s  [env %s]\n", docs[i].flag, docs[i].arg ? " " : "",
+                docs[i].arg ? docs[i].arg : "", docs[i].help, docs[i].env);
+}
+
+static const char *flag_name(int id)
+{
+    for (size_t i = 0; i < N_DOCS; i++)
+        if (docs[i].id == id)
+            return docs[i].flag;
+    return "?";
+}
+
+/* Edit distance between two short words (at most 63 characters), for "did you mean". */
+size_t node_edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return SIZE_MAX;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t replace = diag + (a[i - 1] != b[j - 1]);
+            size_t insert = row[j - 1] + 1, remove = up + 1;
+            size_t best = insert < remove ? insert : remove;
+            row[j] = replace < best ? replace : best;
+            diag = up;
+        }
+    }
+    return row[lb];
 }
 
 static int grow_append(void **arr, size_t *n, size_t size, const void *item)
@@ -241,20 +252,25 @@ static int grow_append(void **arr, size_t *n, size_t size, const void *item)
     return 0;
 }
 
-static int apply_listen(const char *flag, const char *v, bool *on, struct node_hostport *hp,
-                        char *err, size_t errlen)
+/* "off" is a choice, not an absence: *given records it so that the default does not return. */
+static int apply_listen(const char *who, const char *v, bool *on, bool *given,
+                        struct base_endpoint *ep, char *err, size_t errlen)
 {
+    *given = true;
     if (strcmp(v, "off") == 0) {
         *on = false;
         return 0;
     }
-    if (node_parse_hostport(v, LOOPBACK, hp) != 0 || !listen_host_ok(hp))
-        return fail(err, errlen, "--%s %s: want IP:PORT, [IPv6]:PORT or PORT", flag, v);
+    if (node_parse_listen(v, ep) != 0)
+        return fail(err, errlen, "%s: want IP:PORT, [IPv6]:PORT, PORT or off", who);
     *on = true;
     return 0;
 }
 
-static int apply(struct node_options *o, int id, const char *v, char *err, size_t errlen)
+/* who names where v came from in messages: "--proxy X" for a flag, "TUNLESS_PROXY=X" for the
+ * environment. */
+static int apply(struct node_options *o, int id, const char *v, const char *who, char *err,
+                 size_t errlen)
 {
     struct node_forward fw;
     struct node_publish pub;
@@ -265,17 +281,19 @@ static int apply(struct node_options *o, int id, const char *v, char *err, size_
     case OPT_NETMAP:
         return dup_string(&o->netmap_path, v);
     case OPT_PROXY:
-        return apply_listen("proxy", v, &o->proxy_on, &o->proxy, err, errlen);
+        return apply_listen(who, v, &o->proxy_on, &o->given.proxy, &o->proxy, err, errlen);
     case OPT_SOCKS5:
-        return apply_listen("socks5", v, &o->socks5_on, &o->socks5, err, errlen);
+        return apply_listen(who, v, &o->socks5_on, &o->given.socks5, &o->socks5, err, errlen);
     case OPT_HTTP_PROXY:
-        return apply_listen("http-proxy", v, &o->http_proxy_on, &o->http_proxy, err, errlen);
+        return apply_listen(who, v, &o->http_proxy_on, &o->given.http_proxy, &o->http_proxy, err,
+                            errlen);
     case OPT_DNS_LISTEN:
-        return apply_listen("dns-listen", v, &o->dns_listen_on, &o->dns_listen, err, errlen);
+        return apply_listen(who, v, &o->dns_listen_on, &o->given.dns_listen, &o->dns_listen, err,
+                            errlen);
     case OPT_PROXY_USER:
         return dup_string(&o->proxy_user, v);
     case OPT_PROXY_PASS_FILE:
-        return read_secret_file(v, &o->proxy_pass, err, errlen);
+        return read_secret_file(who, v, &o->proxy_pass, err, errlen);
     case OPT_PROXY_PASS:
         return fail(err, errlen,
                     "--proxy-pass: a password on the command line is visible to "
@@ -284,11 +302,11 @@ static int apply(struct node_options *o, int id, const char *v, char *err, size_
         return dup_string(&o->dns_suffix, v);
     case OPT_FORWARD:
         if (node_parse_forward(v, &fw) != 0)
-            return fail(err, errlen, "--forward %s: want [tcp:|udp:][LADDR:]LPORT=HOST:PORT", v);
+            return fail(err, errlen, "%s: want [tcp:|udp:][LADDR:]LPORT=HOST:PORT", who);
         return grow_append((void **)&o->forwards, &o->n_forwards, sizeof(fw), &fw);
     case OPT_PUBLISH:
         if (node_parse_publish(v, &pub) != 0)
-            return fail(err, errlen, "--publish %s: want [tcp:|udp:]PORT[=HOST:PORT]", v);
+            return fail(err, errlen, "%s: want [tcp:|udp:]PORT[=HOST:PORT]", who);
         return grow_append((void **)&o->publishes, &o->n_publishes, sizeof(pub), &pub);
     case OPT_OUTBOUND:
         if (strcmp(v, "direct") == 0)
@@ -296,13 +314,21 @@ static int apply(struct node_options *o, int id, const char *v, char *err, size_
         else if (strcmp(v, "tunnel-only") == 0)
             o->outbound = NODE_OUTBOUND_TUNNEL_ONLY;
         else
-            return fail(err, errlen, "--outbound %s: want direct or tunnel-only", v);
+            return fail(err, errlen, "%s: want direct or tunnel-only", who);
         return 0;
     case OPT_STATE_DIR:
         return dup_string(&o->state_dir, v);
+    case OPT_EXPAND_ENV: /* the flag has no value; the variable says 1 or 0 */
+        if (!v || strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
+            o->expand_env = true;
+        else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0)
+            o->expand_env = false;
+        else
+            return fail(err, errlen, "%s: want 1 or 0", who);
+        return 0;
     case OPT_LOG_LEVEL:
-        if (node_log_level_parse(v, &o->log_level) != 0)
-            return fail(err, errlen, "--log-level %s: want error, warn, info or debug", v);
+        if (base_log_level_parse(v, &o->log_level) != 0)
+            return fail(err, errlen, "%s: want error, warn, info or debug", who);
         return 0;
     }
     return fail(err, errlen, "internal: unknown option %d", id);
@@ -316,8 +342,10 @@ static int apply_env(struct node_options *o, char *err, size_t errlen)
         const char *v = getenv(docs[i].env);
         if (!v || !*v)
             continue;
+        char who[160];
+        snprintf(who, sizeof(who), "%s=%.120s", docs[i].env, v);
         if (docs[i].id != OPT_FORWARD && docs[i].id != OPT_PUBLISH) {
-            if (apply(o, docs[i].id, v, err, errlen) != 0)
+            if (apply(o, docs[i].id, v, who, err, errlen) != 0)
                 return -1;
             continue;
         }
@@ -326,8 +354,10 @@ static int apply_env(struct node_options *o, char *err, size_t errlen)
             return fail(err, errlen, "out of memory");
         int ret = 0;
         for (char *tok = strtok_r(copy, " \t\n", &save); tok && ret == 0;
-             tok = strtok_r(NULL, " \t\n", &save))
-            ret = apply(o, docs[i].id, tok, err, errlen);
+             tok = strtok_r(NULL, " \t\n", &save)) {
+            snprintf(who, sizeof(who), "%s=...%.120s...", docs[i].env, tok);
+            ret = apply(o, docs[i].id, tok, who, err, errlen);
+        }
         free(copy);
         if (ret != 0)
             return -1;
@@ -338,11 +368,60 @@ static int apply_env(struct node_options *o, char *err, size_t errlen)
     return 0;
 }
 
+static int add_warning(struct node_options *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int add_warning(struct node_options *o, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    char *copy = strdup(line);
+    if (!copy || grow_append((void **)&o->warnings, &o->n_warnings, sizeof(copy), &copy) != 0) {
+        free(copy);
+        return -1;
+    }
+    return 0;
+}
+
+/* A TUNLESS_ variable no option reads is most likely a typo that silently changes nothing. */
+static int warn_unknown_env(struct node_options *o, char *err, size_t errlen)
+{
+    extern char **environ;
+    for (char **e = environ; e && *e; e++) {
+        char name[64];
+        const char *eq = strchr(*e, '=');
+        size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
+        if (strncmp(*e, "TUNLESS_", 8) != 0 || len >= sizeof(name))
+            continue;
+        memcpy(name, *e, len);
+        name[len] = '\0';
+        const char *best = strcmp(name, "TUNLESS_PROXY_PASS") == 0 ? name : NULL;
+        size_t best_d = best ? 0 : 4; /* suggest what is at most three edits away */
+        for (size_t i = 0; i < N_DOCS && best_d > 0; i++) {
+            size_t d = node_edit_distance(name, docs[i].env);
+            if (d < best_d) {
+                best_d = d;
+                best = docs[i].env;
+            }
+        }
+        if (best_d == 0)
+            continue;
+        int ret =
+            best ? add_warning(o, "%s: no option reads this variable; did you mean %s?", name, best)
+                 : add_warning(o, "%s: no option reads this variable", name);
+        if (ret != 0)
+            return fail(err, errlen, "out of memory");
+    }
+    return 0;
+}
+
 static int finish(struct node_options *o, char *err, size_t errlen)
 {
     /* The combined listener is the default only when no dedicated one was asked for. */
-    if (!o->proxy_on && o->proxy.port == 0 && !o->socks5_on && !o->http_proxy_on) {
-        node_parse_hostport(DEFAULT_PROXY, NULL, &o->proxy);
+    if (!o->given.proxy && !o->socks5_on && !o->http_proxy_on) {
+        node_parse_listen(DEFAULT_PROXY, &o->proxy);
         o->proxy_on = true;
     }
     if (!o->dns_suffix && dup_string(&o->dns_suffix, "mesh.internal") != 0)
@@ -362,15 +441,16 @@ int node_options_parse(int argc, char **argv, struct node_options *out, char *er
     size_t n = 0;
 
     memset(out, 0, sizeof(*out));
-    out->log_level = NODE_LOG_INFO;
+    out->log_level = BASE_LOG_INFO;
     for (size_t i = 0; i < N_DOCS; i++)
-        longopts[n++] = (struct option){docs[i].flag, required_argument, NULL, docs[i].id};
+        longopts[n++] = (struct option){docs[i].flag, docs[i].arg ? required_argument : no_argument,
+                                        NULL, docs[i].id};
     longopts[n++] = (struct option){"proxy-pass", required_argument, NULL, OPT_PROXY_PASS};
     longopts[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
     longopts[n++] = (struct option){"check", no_argument, NULL, OPT_CHECK};
     longopts[n] = (struct option){0};
 
-    if (apply_env(out, err, errlen) != 0)
+    if (apply_env(out, err, errlen) != 0 || warn_unknown_env(out, err, errlen) != 0)
         goto bad;
     optind = 1;
     opterr = 0;
@@ -388,7 +468,9 @@ int node_options_parse(int argc, char **argv, struct node_options *out, char *er
             fail(err, errlen, "unknown or incomplete option '%s'", argv[optind - 1]);
             goto bad;
         }
-        if (apply(out, c, optarg, err, errlen) != 0)
+        char who[160];
+        snprintf(who, sizeof(who), "--%s %.120s", flag_name(c), optarg);
+        if (apply(out, c, optarg, who, err, errlen) != 0)
             goto bad;
     }
     if (optind < argc) {
@@ -415,5 +497,8 @@ void node_options_free(struct node_options *o)
     free(o->forwards);
     free(o->publishes);
     free(o->state_dir);
+    for (size_t i = 0; i < o->n_warnings; i++)
+        free(o->warnings[i]);
+    free(o->warnings);
     memset(o, 0, sizeof(*o));
 }

@@ -10,15 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base.h"
+#include "config.h"
 #include "log.h"
-
-#define NODE_HOST_MAX 256
-
-/* host is an IP literal (listen addresses) or a name (forward targets); port 1..65535. */
-struct node_hostport {
-    char host[NODE_HOST_MAX];
-    uint16_t port;
-};
 
 enum node_proto { NODE_PROTO_TCP = 0, NODE_PROTO_UDP };
 enum node_outbound { NODE_OUTBOUND_DIRECT = 0, NODE_OUTBOUND_TUNNEL_ONLY };
@@ -26,22 +20,22 @@ enum node_outbound { NODE_OUTBOUND_DIRECT = 0, NODE_OUTBOUND_TUNNEL_ONLY };
 /* --forward tcp:127.0.0.1:15432=db:5432: a local listener whose flows go to a mesh destination. */
 struct node_forward {
     enum node_proto proto;
-    struct node_hostport listen;
-    struct node_hostport target;
+    struct base_endpoint listen;
+    struct cfg_hostport target; /* a name or an IP literal */
 };
 
 /* --publish 8080=127.0.0.1:80: peers reach target through port on the node's tunnel address. */
 struct node_publish {
     enum node_proto proto;
     uint16_t port;
-    struct node_hostport target;
+    struct cfg_hostport target;
 };
 
 struct node_options {
     char *config_path;
     char *netmap_path;
     bool proxy_on, socks5_on, http_proxy_on, dns_listen_on;
-    struct node_hostport proxy, socks5, http_proxy, dns_listen;
+    struct base_endpoint proxy, socks5, http_proxy, dns_listen;
     char *proxy_user;
     char *proxy_pass;
     char *dns_suffix;
@@ -51,9 +45,17 @@ struct node_options {
     size_t n_publishes;
     enum node_outbound outbound;
     char *state_dir;
-    enum node_log_level log_level;
+    enum base_log_level log_level;
     bool help;
-    bool check; /* --check: validate the configuration, print a summary, exit */
+    bool check;      /* --check: validate the configuration, print a summary, exit */
+    bool expand_env; /* --expand-env: $VAR and ${VAR} in the wg-quick file's values */
+    /* Which listeners were set at all (to an address or to "off"): "off" must not bring back
+     * the default, and a listener from a wireproxy section yields to the flag. */
+    struct {
+        bool proxy, socks5, http_proxy, dns_listen;
+    } given;
+    char **warnings; /* one line each, for the node to log (unknown TUNLESS_ variables) */
+    size_t n_warnings;
 };
 
 /* Parses `up`'s arguments (argv[0] is "up"). Returns 0, or -1 with a one-line message in err. */
@@ -61,9 +63,16 @@ int node_options_parse(int argc, char **argv, struct node_options *out, char *er
 void node_options_free(struct node_options *o);
 void node_options_usage(FILE *out);
 
-/* The spec parsers, exposed for tests. default_host fills a spec that gives only a port. */
-int node_parse_hostport(const char *spec, const char *default_host, struct node_hostport *out);
+/* The spec parsers, exposed for tests. hostport: "host:port", "[v6]:port"; default_host fills a
+ * spec that gives only a port ("5353", ":5353"). listen: the same on the loopback by default,
+ * where host is an IP address or "localhost". Return 0 or -1. */
+int node_parse_hostport(const char *spec, const char *default_host, struct cfg_hostport *out);
+int node_parse_listen(const char *spec, struct base_endpoint *out);
 int node_parse_forward(const char *spec, struct node_forward *out);
 int node_parse_publish(const char *spec, struct node_publish *out);
+
+/* Levenshtein distance of two words of at most 63 characters (SIZE_MAX beyond), for "did you
+ * mean" suggestions. */
+size_t node_edit_distance(const char *a, const char *b);
 
 #endif

@@ -1,6 +1,7 @@
 /* Configured peers -> the engine, with endpoint names resolved asynchronously and again when a
  * peer goes silent (as wireguard-tools' reresolve-dns does). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@ static void short_key(char out[9], const uint8_t key[WG_KEY_LEN])
     out[8] = '\0';
 }
 
-static const struct node_peer *find_peer(const struct node_config *c, const uint8_t key[WG_KEY_LEN])
+static const struct cfg_peer *find_peer(const struct cfg_config *c, const uint8_t key[WG_KEY_LEN])
 {
     for (size_t i = 0; c && i < c->n_peers; i++)
         if (wg_key_equal(c->peers[i].public_key, key))
@@ -35,36 +36,36 @@ static const struct node_peer *find_peer(const struct node_config *c, const uint
 }
 
 /* An IP-literal endpoint as a sockaddr; 0 if it is one, -1 for a name. */
-static int literal_endpoint(const struct node_endpoint *ep, struct sockaddr_storage *ss)
+static int literal_endpoint(const struct cfg_hostport *ep, struct sockaddr_storage *ss)
 {
-    memset(ss, 0, sizeof(*ss));
-    uint16_t port = (uint16_t)atoi(ep->port);
-    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, ep->host, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, ep->host, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        return 0;
-    }
-    return -1;
+    struct base_endpoint e = {.port = ep->port};
+    if (base_addr_parse(&e.addr, ep->host, strlen(ep->host)) != 0)
+        return -1;
+    base_endpoint_to_sockaddr(&e, ss);
+    return 0;
 }
 
-static int set_peer(struct node_daemon *d, const struct node_peer *p, const struct sockaddr *ep)
+static int set_peer(struct node_daemon *d, const struct cfg_peer *p, const struct sockaddr *ep)
 {
+    struct wg_allowed_ip *aips = calloc(p->n_allowed_ips + 1, sizeof(*aips));
+    if (!aips)
+        return -ENOMEM;
+    for (size_t i = 0; i < p->n_allowed_ips; i++) {
+        aips[i].family = p->allowed_ips[i].addr.family;
+        memcpy(aips[i].addr, p->allowed_ips[i].addr.ip, sizeof(aips[i].addr));
+        aips[i].cidr = p->allowed_ips[i].bits;
+    }
     struct wg_peer_config pc = {
         .preshared_key = p->has_preshared_key ? p->preshared_key : NULL,
         .endpoint = ep,
-        .allowed_ips = p->allowed_ips,
+        .allowed_ips = aips,
         .allowed_ips_len = p->n_allowed_ips,
         .persistent_keepalive = p->persistent_keepalive,
     };
     memcpy(pc.public_key, p->public_key, WG_KEY_LEN);
-    return wg_engine_set_peer(d->engine, &pc);
+    int ret = wg_engine_set_peer(d->engine, &pc);
+    free(aips);
+    return ret;
 }
 
 static void unlink_resolve(struct node_resolve *r)
@@ -84,14 +85,14 @@ static void log_resolved(struct node_daemon *d, const char *who, const char *hos
                         ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
                         : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
     inet_ntop(res->ai_family, a, ip, sizeof(ip));
-    node_log(&d->log, NODE_LOG_INFO, "endpoint_resolved", "peer=%s host=%s addr=%s", who, host, ip);
+    node_log(&d->log, BASE_LOG_INFO, "endpoint_resolved", "peer=%s host=%s addr=%s", who, host, ip);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct node_resolve *r = (struct node_resolve *)req;
     struct node_daemon *d = r->d;
-    const struct node_peer *p = find_peer(&d->cfg, r->public_key);
+    const struct cfg_peer *p = find_peer(&d->cfg, r->public_key);
     char who[9];
 
     short_key(who, r->public_key);
@@ -99,7 +100,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     if (status == UV_ECANCELED || d->stopping || !p) {
         /* nothing to do: stopping, or the peer left the configuration meanwhile */
     } else if (status != 0 || !res) {
-        node_log(&d->log, NODE_LOG_WARN, "endpoint_resolve_failed", "peer=%s host=%s err=%s", who,
+        node_log(&d->log, BASE_LOG_WARN, "endpoint_resolve_failed", "peer=%s host=%s err=%s", who,
                  p->endpoints[0].host, uv_strerror(status));
     } else if (set_peer(d, p, res->ai_addr) == WG_OK) {
         log_resolved(d, who, p->endpoints[0].host, res);
@@ -108,7 +109,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     free(r);
 }
 
-static void resolve_endpoint(struct node_daemon *d, const struct node_peer *p)
+static void resolve_endpoint(struct node_daemon *d, const struct cfg_peer *p)
 {
     if (p->n_endpoints == 0)
         return;
@@ -121,8 +122,9 @@ static void resolve_endpoint(struct node_daemon *d, const struct node_peer *p)
     r->d = d;
     memcpy(r->public_key, p->public_key, WG_KEY_LEN);
     struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_ADDRCONFIG};
-    if (uv_getaddrinfo(d->loop, &r->req, on_resolved, p->endpoints[0].host, p->endpoints[0].port,
-                       &hints) != 0) {
+    char port[6];
+    snprintf(port, sizeof(port), "%u", p->endpoints[0].port);
+    if (uv_getaddrinfo(d->loop, &r->req, on_resolved, p->endpoints[0].host, port, &hints) != 0) {
         free(r);
         return;
     }
@@ -131,7 +133,7 @@ static void resolve_endpoint(struct node_daemon *d, const struct node_peer *p)
 }
 
 /* Adds or updates one peer; its endpoint is set now if literal, or once resolved. */
-static int push_peer(struct node_daemon *d, const struct node_peer *p)
+static int push_peer(struct node_daemon *d, const struct cfg_peer *p)
 {
     struct sockaddr_storage ss;
     bool literal = p->n_endpoints > 0 && literal_endpoint(&p->endpoints[0], &ss) == 0;
@@ -143,55 +145,43 @@ static int push_peer(struct node_daemon *d, const struct node_peer *p)
     return WG_OK;
 }
 
-static bool same_allowed(const struct node_peer *a, const struct node_peer *b)
-{
-    return a->n_allowed_ips == b->n_allowed_ips &&
-           memcmp(a->allowed_ips, b->allowed_ips, a->n_allowed_ips * sizeof(*a->allowed_ips)) == 0;
-}
-
-static bool same_endpoint(const struct node_peer *a, const struct node_peer *b)
-{
-    if (a->n_endpoints != b->n_endpoints)
-        return false;
-    return a->n_endpoints == 0 || (strcmp(a->endpoints[0].host, b->endpoints[0].host) == 0 &&
-                                   strcmp(a->endpoints[0].port, b->endpoints[0].port) == 0);
-}
-
-static bool peer_unchanged(const struct node_peer *a, const struct node_peer *b)
-{
-    return a->has_preshared_key == b->has_preshared_key &&
-           (!a->has_preshared_key || wg_key_equal(a->preshared_key, b->preshared_key)) &&
-           a->persistent_keepalive == b->persistent_keepalive && same_allowed(a, b) &&
-           same_endpoint(a, b);
-}
-
 static void on_reresolve(uv_timer_t *t);
 
-int node_peers_apply(struct node_daemon *d, const struct node_config *old)
+static void log_peer(struct node_daemon *d, const char *event, const struct cfg_peer *p)
 {
-    const struct node_config *c = &d->cfg;
+    char who[9];
+    short_key(who, p->public_key);
+    if (strcmp(event, "peer_removed") == 0)
+        node_log(&d->log, BASE_LOG_INFO, event, "peer=%s", who);
+    else
+        node_log(&d->log, BASE_LOG_INFO, event, "peer=%s name=%s allowed_ips=%zu", who,
+                 p->name ? p->name : "-", p->n_allowed_ips);
+}
 
+int node_peers_apply(struct node_daemon *d, const struct cfg_config *old)
+{
+    struct cfg_diff diff;
+    if (cfg_diff(old, &d->cfg, &diff) != 0)
+        return -ENOMEM;
     /* Peers gone from the configuration leave the engine first. */
-    for (size_t i = 0; old && i < old->n_peers; i++) {
-        if (!find_peer(c, old->peers[i].public_key)) {
-            wg_engine_remove_peer(d->engine, old->peers[i].public_key);
-            char who[9];
-            short_key(who, old->peers[i].public_key);
-            node_log(&d->log, NODE_LOG_INFO, "peer_removed", "peer=%s", who);
-        }
+    for (size_t i = 0; i < diff.n_removed; i++) {
+        wg_engine_remove_peer(d->engine, diff.removed[i].old->public_key);
+        log_peer(d, "peer_removed", diff.removed[i].old);
     }
+    /* Untouched peers (and those whose change the engine does not see, a name) keep their
+     * session and endpoint as they are. */
     int ret = WG_OK;
-    for (size_t i = 0; i < c->n_peers && ret == WG_OK; i++) {
-        const struct node_peer *p = &c->peers[i];
-        const struct node_peer *before = find_peer(old, p->public_key);
-        if (before && peer_unchanged(before, p))
-            continue; /* untouched: its session and endpoint stay as they are */
-        ret = push_peer(d, p);
-        char who[9];
-        short_key(who, p->public_key);
-        node_log(&d->log, NODE_LOG_INFO, before ? "peer_updated" : "peer_added",
-                 "peer=%s name=%s allowed_ips=%zu", who, p->name ? p->name : "-", p->n_allowed_ips);
+    for (size_t i = 0; i < diff.n_added && ret == WG_OK; i++) {
+        ret = push_peer(d, diff.added[i].new);
+        log_peer(d, "peer_added", diff.added[i].new);
     }
+    for (size_t i = 0; i < diff.n_changed && ret == WG_OK; i++) {
+        if (!(diff.changed[i].what & CFG_PEER_ENGINE))
+            continue;
+        ret = push_peer(d, diff.changed[i].new);
+        log_peer(d, "peer_updated", diff.changed[i].new);
+    }
+    cfg_diff_free(&diff);
     if (!uv_is_active((uv_handle_t *)&d->reresolve_timer))
         uv_timer_start(&d->reresolve_timer, on_reresolve, RERESOLVE_INTERVAL_MS,
                        RERESOLVE_INTERVAL_MS);
@@ -206,7 +196,7 @@ static void on_reresolve(uv_timer_t *t)
     uint64_t wall = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 
     for (size_t i = 0; i < d->cfg.n_peers; i++) {
-        const struct node_peer *p = &d->cfg.peers[i];
+        const struct cfg_peer *p = &d->cfg.peers[i];
         struct sockaddr_storage ss;
         struct wg_peer_stats st;
         if (p->n_endpoints == 0 || literal_endpoint(&p->endpoints[0], &ss) == 0)

@@ -5,18 +5,19 @@
 #include "daemon.h"
 #include "relay.h"
 
-static void log_accept(struct node_publish_ctx *pc, const char *proto, const ns_endpoint *from)
+static void log_accept(struct node_publish_ctx *pc, const char *proto,
+                       const struct base_endpoint *from)
 {
-    char addr[64];
-    ns_addr_format(&from->addr, addr, sizeof(addr));
-    node_log(&pc->d->log, NODE_LOG_INFO, "publish_accept",
+    char addr[BASE_ADDR_STRLEN];
+    base_addr_format(&from->addr, addr, sizeof(addr));
+    node_log(&pc->d->log, BASE_LOG_INFO, "publish_accept",
              "proto=%s from=%s:%u port=%u target=%s:%u", proto, addr, from->port, pc->p->port,
              pc->p->target.host, pc->p->target.port);
 }
 
 /* ---- TCP: a relay per connection ---- */
 
-static void tcp_accept(void *ctx, ns_conn *c)
+static void tcp_accept(void *ctx, struct ns_conn *c)
 {
     struct node_publish_ctx *pc = ctx;
     struct node_daemon *d = pc->d;
@@ -38,15 +39,15 @@ static void tcp_accept(void *ctx, ns_conn *c)
 
 /* ---- UDP: a session per peer flow, to the service through host sockets ---- */
 
-static void udp_flow_recv(ns_udp *u, const uint8_t *data, size_t len)
+static void udp_flow_recv(struct ns_udp *u, const uint8_t *data, size_t len)
 {
     node_udp_session_send(ns_udp_data(u), data, len);
 }
 
-static void udp_flow_error(ns_udp *u, int err)
+static void udp_flow_error(struct ns_udp *u, int err)
 {
-    (void)u;
-    (void)err;
+    if (err == BASE_ECLOSING) /* the netstack is closing: the session ends with its flow */
+        node_udp_session_end(ns_udp_data(u));
 }
 
 static const struct ns_udp_cbs udp_flow_cbs = {.on_recv = udp_flow_recv,
@@ -65,7 +66,7 @@ static void udp_release(struct node_udp_relay *r, struct node_udp_session *s)
     ns_udp_close(s->client_data);
 }
 
-static void udp_accept(void *ctx, ns_udp *u)
+static void udp_accept(void *ctx, struct ns_udp *u)
 {
     struct node_publish_ctx *pc = ctx;
     log_accept(pc, "udp", ns_udp_remote(u));
@@ -79,9 +80,9 @@ static void udp_accept(void *ctx, ns_udp *u)
     ns_udp_set_cbs(u, &udp_flow_cbs, s);
 }
 
-static int handle(struct node_publish_ctx *pc, const ns_addr *own)
+static int handle(struct node_publish_ctx *pc, const struct base_addr *own)
 {
-    ns_stack *stack = pc->d->stack;
+    struct ns_stack *stack = pc->d->stack;
     if (pc->p->proto == NODE_PROTO_UDP)
         return ns_stack_handle_udp(stack, own, pc->p->port, udp_accept, pc);
     return ns_stack_handle_tcp(stack, own, pc->p->port, tcp_accept, pc);
@@ -89,7 +90,7 @@ static int handle(struct node_publish_ctx *pc, const ns_addr *own)
 
 int node_publish_start(struct node_daemon *d, const struct ns_config *nc, char *err, size_t errlen)
 {
-    const ns_addr *own[] = {&nc->addr4, &nc->addr6};
+    const struct base_addr *own[] = {&nc->addr4, &nc->addr6};
     for (size_t i = 0; i < d->opts.n_publishes; i++) {
         const struct node_publish *p = &d->opts.publishes[i];
         struct node_publish_ctx *pc = &d->publish_ctx[i];
@@ -103,7 +104,7 @@ int node_publish_start(struct node_daemon *d, const struct ns_config *nc, char *
         node_target_from_hostport(&p->target, &pc->udp.target);
         pc->udp.target.proto = PROXY_UDP;
         for (size_t k = 0; k < 2; k++) {
-            if (own[k]->family && handle(pc, own[k]) != NS_OK) {
+            if (own[k]->family && handle(pc, own[k]) != 0) {
                 snprintf(err, errlen, "--publish %s:%u: the netstack refused the port",
                          p->proto == NODE_PROTO_UDP ? "udp" : "tcp", p->port);
                 return -1;

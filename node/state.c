@@ -1,5 +1,7 @@
 #include "state.h"
 
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -67,35 +69,49 @@ static int read_key(const char *path, uint8_t priv[WG_KEY_LEN], char *err, size_
     close(fd);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
-    int ret = n > 0 ? wg_key_from_base64(priv, buf, (size_t)n) : -1;
+    int ret = n > 0 && cfg_key_from_base64(priv, buf, (size_t)n) == 0 ? 0 : -1;
     sodium_memzero(buf, sizeof(buf));
     if (ret != 0)
         snprintf(err, errlen, "%s: not a base64 private key", path);
     return ret;
 }
 
-static int write_key(const char *dir, const char *path, const uint8_t priv[WG_KEY_LEN], char *err,
-                     size_t errlen)
+int node_state_write_file(const char *dir, const char *name, const void *data, size_t len,
+                          char *err, size_t errlen)
 {
-    char tmp[4200], b64[WG_KEY_B64_LEN + 2];
-    snprintf(tmp, sizeof(tmp), "%s/.private.key.XXXXXX", dir);
+    char tmp[4200], path[4200];
+    snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
     int fd = mkstemp(tmp); /* mkstemp creates 0600 */
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }
-    wg_key_to_base64(b64, priv);
-    b64[WG_KEY_B64_LEN] = '\n';
-    ssize_t n = write(fd, b64, WG_KEY_B64_LEN + 1);
-    sodium_memzero(b64, sizeof(b64));
-    int ok = n == WG_KEY_B64_LEN + 1 && fsync(fd) == 0;
+    ssize_t n = write(fd, data, len);
+    int ok = n >= 0 && (size_t)n == len && fsync(fd) == 0;
     close(fd);
     if (!ok || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
         unlink(tmp);
         return -1;
     }
+    /* The rename is durable once the directory is on disk too. */
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
     return 0;
+}
+
+static int write_key(const char *dir, const uint8_t priv[WG_KEY_LEN], char *err, size_t errlen)
+{
+    char b64[WG_KEY_B64_LEN + 2];
+    wg_key_to_base64(b64, priv);
+    b64[WG_KEY_B64_LEN] = '\n';
+    int ret = node_state_write_file(dir, NODE_STATE_KEY_FILE, b64, WG_KEY_B64_LEN + 1, err, errlen);
+    sodium_memzero(b64, sizeof(b64));
+    return ret;
 }
 
 int node_state_load_key(const char *dir, uint8_t priv[WG_KEY_LEN], int *created, char *err,
@@ -111,10 +127,31 @@ int node_state_load_key(const char *dir, uint8_t priv[WG_KEY_LEN], int *created,
         return -1;
     }
     wg_key_generate(priv);
-    if (write_key(dir, path, priv, err, errlen) != 0) {
+    if (write_key(dir, priv, err, errlen) != 0) {
         sodium_memzero(priv, WG_KEY_LEN);
         return -1;
     }
     *created = 1;
     return 0;
+}
+
+int node_state_load_port(const char *dir, uint16_t *port)
+{
+    char path[4200], buf[16];
+    snprintf(path, sizeof(path), "%s/%s", dir, NODE_STATE_PORT_FILE);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    return n > 0 ? base_port_parse(buf, (size_t)n, port, 0) : -1;
+}
+
+int node_state_save_port(const char *dir, uint16_t port, char *err, size_t errlen)
+{
+    char buf[16];
+    int n = snprintf(buf, sizeof(buf), "%u\n", port);
+    return node_state_write_file(dir, NODE_STATE_PORT_FILE, buf, (size_t)n, err, errlen);
 }

@@ -1,6 +1,7 @@
 /*
- * The node's state directory: where a node that was given no key keeps the one it generated.
- * Directory 0700, key file 0600, written atomically so a crash never leaves half a key.
+ * The node's state directory: where a node that was given no key keeps the one it generated,
+ * and the UDP port it listens on (so the [Peer] block it printed stays valid across restarts).
+ * Directory 0700, files 0600, each written atomically so a crash never leaves half a file.
  */
 #ifndef TUNLESS_NODE_STATE_H
 #define TUNLESS_NODE_STATE_H
@@ -8,9 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base.h"
 #include "key.h"
 
 #define NODE_STATE_KEY_FILE "private.key"
+#define NODE_STATE_PORT_FILE "listen-port"
 
 /* --state-dir, else $STATE_DIRECTORY (systemd), else $XDG_STATE_HOME/tunless, else
  * ~/.local/state/tunless. Returns -1 if no home can be found. */
@@ -20,5 +23,15 @@ int node_state_dir(const char *flag, char *out, size_t cap);
  * Returns 0, or -1 with a message naming the path in err. */
 int node_state_load_key(const char *dir, uint8_t priv[WG_KEY_LEN], int *created, char *err,
                         size_t errlen);
+
+/* Writes dir/name as a whole (temp file, fsync, rename; mode 0600). Returns 0, or -1 with a
+ * message naming the path in err. */
+int node_state_write_file(const char *dir, const char *name, const void *data, size_t len,
+                          char *err, size_t errlen);
+
+/* The listen port a keyless node chose on its first start: 0 when found, -1 when there is none
+ * (or it is unreadable). save returns 0 or -1 with a message in err. */
+int node_state_load_port(const char *dir, uint16_t *port);
+int node_state_save_port(const char *dir, uint16_t port, char *err, size_t errlen);
 
 #endif

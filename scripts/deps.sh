@@ -2,6 +2,8 @@
 # Install what tunless builds and tests with, from Debian's packages, and fetch lwIP's
 # upstream source (Debian's source package) into a cache outside the git tree.
 # Idempotent: a second run installs nothing and prints what it found.
+#   scripts/deps.sh               what building and testing need
+#   scripts/deps.sh --build-only  only what building needs (examples/Dockerfile's build stage)
 set -euo pipefail
 
 CACHE_DIR="${TUNLESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tunless}"
@@ -9,7 +11,7 @@ LWIP_VERSION=2.1.3
 
 BUILD_PKGS=(build-essential cmake pkg-config libsodium-dev libuv1-dev libjansson-dev
             libc-ares-dev libssl-dev libcmocka-dev node-llhttp dpkg-dev patch)
-TEST_PKGS=(wireguard-go wireguard-tools iproute2 curl dnsutils iperf3 python3 clang
+TEST_PKGS=(wireguard-go wireguard-tools iproute2 curl dnsutils iperf3 python3 python3-nacl clang
            libclang-rt-14-dev procps util-linux dnsmasq dnsperf iputils-ping clang-format)
 
 say() { printf 'deps: %s\n' "$*"; }
@@ -45,7 +47,7 @@ ensure_deb_src() {
 
 install_pkgs() {
   local missing
-  missing=$(missing_pkgs "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
+  missing=$(missing_pkgs "$@")
   if [ -z "$missing" ]; then
     say "all Debian packages present"
     return 0
@@ -83,5 +85,9 @@ fetch_lwip() {
   say "lwIP $LWIP_VERSION source in $dest"
 }
 
-install_pkgs
+if [ "${1:-}" = --build-only ]; then
+  install_pkgs "${BUILD_PKGS[@]}"
+else
+  install_pkgs "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
+fi
 fetch_lwip

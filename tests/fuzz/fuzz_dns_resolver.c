@@ -25,24 +25,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static uv_loop_t loop;
     static struct dns_resolver *r;
     if (!r) {
-        static struct dns_addr a[2];
+        static struct base_addr a[2];
         static struct dns_host h[1];
         static struct dns_record rec[2];
         static struct dns_config c;
-        a[0].family = AF_INET;
-        inet_pton(AF_INET, "100.64.0.2", a[0].ip);
-        a[1].family = AF_INET6;
-        inet_pton(AF_INET6, "fd7a:115c:a1e0::2", a[1].ip);
+        if (base_addr_parse(&a[0], "100.64.0.2", 10) < 0 ||
+            base_addr_parse(&a[1], "fd7a:115c:a1e0::2", 17) < 0)
+            abort();
         h[0] = (struct dns_host){"db", a, 2};
-        rec[0] = (struct dns_record){"www.mesh.internal", DNS_TYPE_CNAME, "db.mesh.internal", 0};
-        rec[1] = (struct dns_record){"t.mesh.internal", DNS_TYPE_TXT, "x", 0};
+        rec[0] = (struct dns_record){.name = "www.mesh.internal",
+                                     .type = DNS_TYPE_CNAME,
+                                     .value = "db.mesh.internal",
+                                     .ttl = 0};
+        rec[1] = (struct dns_record){
+            .name = "t.mesh.internal", .type = DNS_TYPE_TXT, .value = "x", .ttl = 0};
         c.hosts = h;
         c.n_hosts = 1;
         c.records = rec;
         c.n_records = 2;
         uv_loop_init(&loop);
-        r = dns_resolver_new(&loop, &c, NULL, 0);
-        if (!r)
+        if (dns_resolver_new(&loop, &c, &r) < 0)
             abort();
     }
     if (size < 1)

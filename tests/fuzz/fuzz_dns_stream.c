@@ -44,7 +44,7 @@ static ssize_t c_write(void *ctx, const uint8_t *data, size_t len)
     return (ssize_t)n;
 }
 
-static void c_pause(void *ctx, int paused)
+static void c_pause(void *ctx, bool paused)
 {
     struct conn *c = ctx;
     if (c->closed || c->paused == paused)
@@ -52,14 +52,14 @@ static void c_pause(void *ctx, int paused)
     c->paused = paused;
 }
 
-static void c_close(void *ctx, int graceful)
+static void c_close(void *ctx, bool graceful)
 {
     struct conn *c = ctx;
     (void)graceful;
     if (c->closed)
         abort();
     c->closed = 1;
-    dns_stream_free(c->s);
+    dns_stream_close(c->s, NULL, NULL);
 }
 
 static const struct dns_stream_ops ops = {c_write, c_pause, NULL, c_close};
@@ -70,17 +70,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct dns_resolver *r;
     static struct conn c;
     if (!r) {
-        static struct dns_addr a[1];
+        static struct base_addr a[1];
         static struct dns_host h[1];
         static struct dns_config cfg;
-        a[0].family = AF_INET;
-        inet_pton(AF_INET, "100.64.0.2", a[0].ip);
+        if (base_addr_parse(&a[0], "100.64.0.2", 10) < 0)
+            abort();
         h[0] = (struct dns_host){"db", a, 1};
         cfg.hosts = h;
         cfg.n_hosts = 1;
         uv_loop_init(&loop);
-        r = dns_resolver_new(&loop, &cfg, NULL, 0);
-        if (!r)
+        if (dns_resolver_new(&loop, &cfg, &r) < 0)
             abort();
     }
     if (size < 2)
@@ -88,8 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t piece = (size_t)data[0] % 97 + 1;
     memset(&c, 0, sizeof(c));
     c.take = data[1];
-    c.s = dns_stream_new(r, 0, &ops, &c);
-    if (!c.s)
+    struct dns_stream_config sc = {.ops = &ops, .ctx = &c};
+    if (dns_stream_new(r, &sc, &c.s) < 0)
         abort();
     for (size_t off = 2; off < size && !c.closed; off += piece) {
         size_t n = size - off < piece ? size - off : piece;

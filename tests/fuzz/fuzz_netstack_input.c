@@ -9,7 +9,7 @@
 #include "netstack.h"
 
 static uv_loop_t loop;
-static ns_stack *ns;
+static struct ns_stack *ns;
 
 static int out_drop(void *ctx, const uint8_t *pkt, size_t len)
 {
@@ -20,7 +20,7 @@ static int out_drop(void *ctx, const uint8_t *pkt, size_t len)
     return 0;
 }
 
-static void tcp_read(ns_conn *c, const uint8_t *d, size_t len)
+static void tcp_read(struct ns_conn *c, const uint8_t *d, size_t len)
 {
     if (!d) {
         ns_conn_close(c);
@@ -30,7 +30,7 @@ static void tcp_read(ns_conn *c, const uint8_t *d, size_t len)
     ns_conn_consumed(c, len);
 }
 
-static void tcp_error(ns_conn *c, int err)
+static void tcp_error(struct ns_conn *c, int err)
 {
     (void)err;
     ns_conn_close(c);
@@ -38,7 +38,7 @@ static void tcp_error(ns_conn *c, int err)
 
 static const struct ns_conn_cbs tcp_cbs = {NULL, tcp_read, NULL, tcp_error};
 
-static void tcp_accept(void *ctx, ns_conn *c)
+static void tcp_accept(void *ctx, struct ns_conn *c)
 {
     (void)ctx;
     if (ns_conn_local(c)->port & 1)
@@ -47,7 +47,7 @@ static void tcp_accept(void *ctx, ns_conn *c)
         ns_conn_set_cbs(c, &tcp_cbs, NULL);
 }
 
-static void udp_recv(ns_udp *u, const uint8_t *d, size_t len)
+static void udp_recv(struct ns_udp *u, const uint8_t *d, size_t len)
 {
     ns_udp_send(u, d, len);
     ns_udp_close(u);
@@ -55,7 +55,7 @@ static void udp_recv(ns_udp *u, const uint8_t *d, size_t len)
 
 static const struct ns_udp_cbs udp_cbs = {udp_recv, NULL};
 
-static void udp_accept(void *ctx, ns_udp *u)
+static void udp_accept(void *ctx, struct ns_udp *u)
 {
     (void)ctx;
     ns_udp_set_cbs(u, &udp_cbs, NULL);
@@ -63,15 +63,14 @@ static void udp_accept(void *ctx, ns_udp *u)
 
 static void init(void)
 {
-    struct ns_config cfg = {.max_tcp = 64, .max_udp = 64, .max_pending = 16};
+    struct ns_config cfg = {.output = out_drop, .max_tcp = 64, .max_udp = 64, .max_pending = 16};
     uv_loop_init(&loop);
-    ns_addr_parse(&cfg.addr4, "100.64.0.1");
-    ns_addr_parse(&cfg.addr6, "fd7a:115c:a1e0::1");
-    ns = ns_stack_new(&loop, &cfg, out_drop, NULL);
-    if (!ns)
+    base_addr_parse(&cfg.addr4, "100.64.0.1", strlen("100.64.0.1"));
+    base_addr_parse(&cfg.addr6, "fd7a:115c:a1e0::1", strlen("fd7a:115c:a1e0::1"));
+    if (ns_stack_new(&loop, &cfg, &ns) != 0)
         abort();
-    ns_addr extra;
-    ns_addr_parse(&extra, "100.100.100.100");
+    struct base_addr extra;
+    base_addr_parse(&extra, "100.100.100.100", strlen("100.100.100.100"));
     ns_stack_add_address(ns, &extra);
     ns_stack_handle_tcp(ns, NULL, 0, tcp_accept, NULL);
     ns_stack_handle_udp(ns, NULL, 0, udp_accept, NULL);

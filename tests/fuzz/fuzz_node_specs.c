@@ -12,11 +12,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(s, data, size);
     s[size] = '\0';
-    struct node_hostport hp;
+    struct cfg_hostport hp;
+    struct base_endpoint ep;
     struct node_forward f;
     struct node_publish p;
     node_parse_hostport(s, "127.0.0.1", &hp);
     node_parse_hostport(s, NULL, &hp);
+    node_parse_listen(s, &ep);
     node_parse_forward(s, &f);
     node_parse_publish(s, &p);
     free(s);

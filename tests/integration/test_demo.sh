@@ -5,9 +5,9 @@ set -euo pipefail
 : "${TUNLESS_BIN:?}"
 for tool in curl dig; do command -v "$tool" >/dev/null || { echo "skip: $tool missing"; exit 77; }; done
 out=$(mktemp)
-run=()
+run=()  # the demo runs with none of the test harness's TUNLESS_ variables, as a user would
 [ "$(id -u)" = 0 ] && run=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
-"${run[@]}" "$TUNLESS_BIN" demo --proxy 127.0.0.1:18391 --dns-listen 127.0.0.1:15391 > "$out" 2>&1 &
+"${run[@]}" env -u TUNLESS_BIN -u TUNLESS_SRC -u TUNLESS_TOOLS "$TUNLESS_BIN" demo --proxy 127.0.0.1:18391 --dns-listen 127.0.0.1:15391 > "$out" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$out"' EXIT
 for _ in $(seq 50); do grep -q 'Ctrl-C' "$out" && break; sleep 0.1; done
@@ -30,4 +30,29 @@ done
 kill -INT "$pid"
 rc=0; wait "$pid" || rc=$?
 [ "$rc" -eq 0 ] || { cat "$out"; echo "demo exited $rc on Ctrl-C"; exit 1; }
+# A clean start says nothing alarming (its config files are its own, and stay while it runs).
+if grep -E 'level=(warn|error)' "$out"; then echo "demo logged warnings on a clean start"; exit 1; fi
+
+# The default MagicDNS port is not mDNS's 5353, which avahi holds on most desktops: the demo must
+# come up with its defaults while something else holds 5353.
+python3 -c 'import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.bind(("127.0.0.1", 5353))
+except OSError:
+    pass  # taken already: that is the case under test anyway
+time.sleep(30)' &
+holder=$!
+trap 'kill $pid $holder 2>/dev/null || true; rm -f "$out"' EXIT
+sleep 0.3
+"${run[@]}" env -u TUNLESS_BIN -u TUNLESS_SRC -u TUNLESS_TOOLS "$TUNLESS_BIN" demo --proxy 127.0.0.1:18392 > "$out" 2>&1 &
+pid=$!
+for _ in $(seq 50); do grep -q 'Ctrl-C' "$out" && break; sleep 0.1; done
+grep -q 'Ctrl-C' "$out" || { cat "$out"; echo "demo with default ports did not come up"; exit 1; }
+dig_cmd=$(grep -E '^  dig ' "$out" | sed 's/^  //')
+read -ra argv <<< "$dig_cmd"
+reply=$("${argv[@]}" +short +time=2 +tries=2)
+[ "$reply" = 100.64.0.2 ] || { echo "$dig_cmd got: $reply"; exit 1; }
+kill -INT "$pid"
+wait "$pid"
 echo "demo: ok"

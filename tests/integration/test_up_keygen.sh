@@ -25,6 +25,10 @@ pub=$("$TUNLESS_BIN" pubkey < "$state/private.key")
 grep -q "^PublicKey = $pub\$" "$TB_DIR/node.log" || { echo "no [Peer] block for $pub"; exit 1; }
 port=$(sed -n 's/^Endpoint = <this host>:\([0-9]*\)$/\1/p' "$TB_DIR/node.log")
 [ -n "$port" ] || { echo "no endpoint port printed"; exit 1; }
+# It says where the key is rather than asking for it to be pasted: the config names the file.
+grep -q "^Then write $state/tunless.conf, a wg-quick file whose \[Interface\] has\$" "$TB_DIR/node.log" &&
+  grep -q '^  PrivateKeyFile = private.key$' "$TB_DIR/node.log" ||
+  { cat "$TB_DIR/node.log"; echo "no PrivateKeyFile instructions"; exit 1; }
 
 echo "== the proxy serves direct destinations meanwhile"
 tb_bg - python3 -m http.server --bind 127.0.0.1 18582 --directory "$TUNLESS_SRC/examples" \
@@ -32,7 +36,7 @@ tb_bg - python3 -m http.server --bind 127.0.0.1 18582 --directory "$TUNLESS_SRC/
 tb_wait_tcp - 127.0.0.1 18582
 curl -sS --max-time 10 --socks5 "$PROXY" http://127.0.0.1:18582/wg0.conf | cmp - "$TUNLESS_SRC/examples/wg0.conf"
 
-echo "== a configuration dropped into the state directory is picked up on SIGHUP"
+echo "== a configuration dropped into the state directory (as printed) is picked up on SIGHUP"
 tb_peer peer 51591 100.64.0.2/10
 tb_peer_allow peer "$pub" 100.64.0.1/32 "127.0.0.1:$port"
 tb_bg "$TB_NS_peer" python3 -m http.server --bind 100.64.0.2 8000 --directory "$TUNLESS_SRC/examples" \
@@ -40,7 +44,7 @@ tb_bg "$TB_NS_peer" python3 -m http.server --bind 100.64.0.2 8000 --directory "$
 tb_wait_tcp "$TB_NS_peer" 100.64.0.2 8000
 cat > "$state/tunless.conf" <<CONF
 [Interface]
-PrivateKey = $(cat "$state/private.key")
+PrivateKeyFile = private.key
 Address = 100.64.0.1/32
 [Peer]
 PublicKey = $TB_PUB_peer
@@ -57,5 +61,9 @@ kill -TERM "$node_pid"; wait "$node_pid" || true
 start
 [ "$("$TUNLESS_BIN" pubkey < "$state/private.key")" = "$pub" ] || { echo "key changed"; exit 1; }
 grep -q "public_key=$pub" "$TB_DIR/node.log" || { echo "restarted node uses another key"; exit 1; }
+# ... and its UDP port, so the [Peer] block printed on the first start stays valid.
+[ "$(stat -c '%a' "$state/listen-port")" = 600 ] || { ls -l "$state"; exit 1; }
+grep -q "event=up public_key=$pub port=$port " "$TB_DIR/node.log" ||
+  { grep 'event=up' "$TB_DIR/node.log"; echo "restarted node moved off port $port"; exit 1; }
 curl -sS --max-time 20 --socks5 "$PROXY" http://100.64.0.2:8000/wg0.conf | cmp - "$TUNLESS_SRC/examples/wg0.conf"
 echo "keygen: ok"

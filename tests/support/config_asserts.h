@@ -10,10 +10,13 @@
 #define PEER_C "RO+BwsN43kmIQGnQK35txdeJQd7h7emE2kaLmj9TkjA="
 #define PSK "VNjKA/2Pb1coSYIftSiWELBb+zN9SG9pvJSUoac1lDs="
 
-void assert_prefix(const struct wg_allowed_ip *p, const char *addr, unsigned cidr);
-void assert_ip(const struct node_ipport *p, const char *addr, unsigned port);
-void assert_key(const uint8_t key[WG_KEY_LEN], const char *b64);
+void assert_prefix(const struct base_prefix *p, const char *addr, unsigned bits);
+void assert_ip(const struct base_endpoint *p, const char *addr, unsigned port);
+void assert_key(const uint8_t key[CFG_KEY_LEN], const char *b64);
+/* For the fuzzers: a parsed config diffs as all unchanged against itself and all added against
+ * none; traps otherwise. */
+void check_self_diff(const struct cfg_config *c);
 /* A parser that failed must leave nothing half filled. */
-void assert_zeroed(const struct node_config *c);
+void assert_zeroed(const struct cfg_config *c);
 
 #endif

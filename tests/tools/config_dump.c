@@ -1,5 +1,5 @@
 /*
- * Prints what node/config.c made of a wg-quick file in the format of `wg show IFACE dump`
+ * Prints what config/ made of a wg-quick file in the format of `wg show IFACE dump`
  * (interface line, then one line per peer), so tests/integration/test_config_interop.sh can
  * compare our reading of a file with wg(8)'s reading of the same file.
  *
@@ -15,8 +15,9 @@
 #include <sodium.h>
 
 #include "config.h"
+#include "key.h"
 
-static void print_peer(const struct node_peer *p)
+static void print_peer(const struct cfg_peer *p)
 {
     char b64[WG_KEY_B64_LEN + 1];
     wg_key_to_base64(b64, p->public_key);
@@ -30,13 +31,12 @@ static void print_peer(const struct node_peer *p)
     if (p->n_endpoints == 0)
         printf("(none)\t");
     else if (strchr(p->endpoints[0].host, ':'))
-        printf("[%s]:%s\t", p->endpoints[0].host, p->endpoints[0].port);
+        printf("[%s]:%u\t", p->endpoints[0].host, p->endpoints[0].port);
     else
-        printf("%s:%s\t", p->endpoints[0].host, p->endpoints[0].port);
+        printf("%s:%u\t", p->endpoints[0].host, p->endpoints[0].port);
     for (size_t i = 0; i < p->n_allowed_ips; i++) {
-        char a[INET6_ADDRSTRLEN];
-        inet_ntop(p->allowed_ips[i].family, p->allowed_ips[i].addr, a, sizeof(a));
-        printf("%s%s/%u", i ? "," : "", a, p->allowed_ips[i].cidr);
+        char a[BASE_PREFIX_STRLEN];
+        printf("%s%s", i ? "," : "", base_prefix_format(&p->allowed_ips[i], a, sizeof(a)));
     }
     printf("%s\t0\t0\t0\t", p->n_allowed_ips ? "" : "(none)");
     if (p->persistent_keepalive)
@@ -47,18 +47,18 @@ static void print_peer(const struct node_peer *p)
 
 int main(int argc, char **argv)
 {
-    struct node_config c;
+    struct cfg_config c;
     char err[512];
     if (argc != 2) {
         fprintf(stderr, "usage: config_dump FILE\n");
         return 2;
     }
-    if (sodium_init() < 0 || node_config_parse_ini(argv[1], &c, err, sizeof(err)) < 0) {
+    if (sodium_init() < 0 || cfg_parse_ini(argv[1], &c, err, sizeof(err)) < 0) {
         fprintf(stderr, "config_dump: %s\n", err);
         return 2;
     }
     char priv[WG_KEY_B64_LEN + 1], pub[WG_KEY_B64_LEN + 1];
-    uint8_t pubkey[WG_KEY_LEN];
+    uint8_t pubkey[CFG_KEY_LEN];
     wg_key_to_base64(priv, c.private_key);
     wg_key_public(pubkey, c.private_key);
     wg_key_to_base64(pub, pubkey);
@@ -66,6 +66,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < c.n_peers; i++)
         print_peer(&c.peers[i]);
     sodium_memzero(priv, sizeof(priv));
-    node_config_free(&c);
+    cfg_free(&c);
     return 0;
 }

@@ -7,7 +7,6 @@
  *             [--tcp-idle MS] [--max-tcp N]
  * Prints "ready PORT" on stdout once listening; the stats on stderr at exit.
  */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +16,31 @@
 #define MAXN 256
 
 static struct dns_host hosts[MAXN];
-static struct dns_addr addrs[MAXN][8];
+static struct base_addr addrs[MAXN][8];
 static struct dns_record records[4096];
-static const char *upstreams[MAXN], *search[MAXN];
+static struct base_endpoint upstreams[MAXN];
+static const char *search[MAXN];
 static struct dns_route routes[MAXN];
-static const char *route_servers[MAXN][8];
-static char names[4096][64];
+static struct base_endpoint route_servers[MAXN][8];
 static struct dns_listener *listener;
 static struct dns_resolver *resolver;
 static uv_signal_t sigint, sigterm;
+
+static int parse_addr(const char *s, struct base_addr *out)
+{
+    return base_addr_parse(out, s, strlen(s));
+}
+
+/* "ip", "ip:port", "[ipv6]:port"; port 53 when absent. */
+static int parse_server(const char *s, struct base_endpoint *out)
+{
+    char host[BASE_HOST_MAX + 1];
+    out->port = 53;
+    if (base_hostport_parse(s, strlen(s), host, sizeof(host), &out->port,
+                            BASE_HOSTPORT_PORT_OPTIONAL, NULL) < 0)
+        return -1;
+    return parse_addr(host, &out->addr);
+}
 
 static int parse_host(struct dns_config *c, char *arg)
 {
@@ -37,12 +52,7 @@ static int parse_host(struct dns_config *c, char *arg)
     h->name = arg;
     h->addrs = addrs[c->n_hosts];
     for (char *tok = strtok(eq + 1, ","); tok && h->n_addrs < 8; tok = strtok(NULL, ",")) {
-        struct dns_addr *a = &addrs[c->n_hosts][h->n_addrs];
-        if (inet_pton(AF_INET, tok, a->ip) == 1)
-            a->family = AF_INET;
-        else if (inet_pton(AF_INET6, tok, a->ip) == 1)
-            a->family = AF_INET6;
-        else
+        if (parse_addr(tok, &addrs[c->n_hosts][h->n_addrs]) < 0)
             return -1;
         h->n_addrs++;
     }
@@ -76,7 +86,10 @@ static int parse_record(struct dns_config *c, char *arg)
     int type = type_of(t + 1);
     if (type < 0)
         return -1;
-    records[c->n_records++] = (struct dns_record){arg, (uint16_t)type, v + 1, 0};
+    struct dns_record *rec = &records[c->n_records++];
+    *rec = (struct dns_record){.name = arg, .type = (uint16_t)type, .value = v + 1, .ttl = 0};
+    if (type == DNS_TYPE_A || type == DNS_TYPE_AAAA)
+        return parse_addr(v + 1, &rec->addr);
     return 0;
 }
 
@@ -90,7 +103,8 @@ static int parse_route(struct dns_config *c, char *arg)
     r->suffix = arg;
     r->servers = route_servers[c->n_routes];
     for (char *tok = strtok(eq + 1, ","); tok && r->n_servers < 8; tok = strtok(NULL, ","))
-        route_servers[c->n_routes][r->n_servers++] = tok;
+        if (parse_server(tok, &route_servers[c->n_routes][r->n_servers++]) < 0)
+            return -1;
     c->n_routes++;
     return 0;
 }
@@ -103,11 +117,19 @@ static int parse_many(struct dns_config *c, char *arg)
     *eq = 0;
     int n = atoi(eq + 1);
     for (int i = 0; i < n && c->n_records < 4096; i++) {
-        snprintf(names[c->n_records], sizeof(names[0]), "10.9.%d.%d", i / 250, i % 250 + 1);
-        records[c->n_records] = (struct dns_record){arg, DNS_TYPE_A, names[c->n_records], 0};
+        uint8_t ip[4] = {10, 9, (uint8_t)(i / 250), (uint8_t)(i % 250 + 1)};
+        records[c->n_records] =
+            (struct dns_record){.name = arg, .type = DNS_TYPE_A, .value = NULL, .ttl = 0};
+        base_addr_v4(&records[c->n_records].addr, ip);
         c->n_records++;
     }
     return 0;
+}
+
+static void log_line(void *arg, enum base_log_level level, const char *line)
+{
+    (void)arg;
+    fprintf(stderr, "%s %s\n", base_log_level_name(level), line);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -124,8 +146,8 @@ static void on_signal(uv_signal_t *s, int signum)
             (unsigned long long)st.upstream_failures, (unsigned long long)st.no_route,
             (unsigned long long)st.formerr, (unsigned long long)st.dropped,
             (unsigned long long)st.truncated);
-    dns_listener_close(listener);
-    dns_resolver_free(resolver);
+    dns_listener_close(listener, NULL, NULL);
+    dns_resolver_close(resolver, NULL, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
 }
@@ -133,7 +155,7 @@ static void on_signal(uv_signal_t *s, int signum)
 int main(int argc, char **argv)
 {
     struct dns_config c = {0};
-    struct dns_listener_options lo = {0};
+    struct dns_listener_config lo = {0};
     const char *listen = "127.0.0.1:5353";
     int rc = 0;
 
@@ -165,7 +187,7 @@ int main(int argc, char **argv)
         else if (!strcmp(o, "--route"))
             rc = parse_route(&c, v);
         else if (!strcmp(o, "--upstream") && c.n_upstreams < MAXN)
-            upstreams[c.n_upstreams++] = v;
+            rc = parse_server(v, &upstreams[c.n_upstreams++]);
         else if (!strcmp(o, "--tcp-idle"))
             lo.tcp_idle_ms = (unsigned)atoi(v);
         else if (!strcmp(o, "--max-tcp"))
@@ -181,21 +203,20 @@ int main(int argc, char **argv)
     }
 
     uv_loop_t *loop = uv_default_loop();
-    char err[256];
-    resolver = dns_resolver_new(loop, &c, err, sizeof(err));
-    if (!resolver) {
-        fprintf(stderr, "dns_serve: %s\n", err);
+    c.log = (struct base_logger){.fn = log_line, .level = BASE_LOG_INFO};
+    rc = dns_resolver_new(loop, &c, &resolver);
+    if (rc < 0) {
+        fprintf(stderr, "dns_serve: %s\n", base_strerror(rc));
         return 1;
     }
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    if (dns_parse_hostport(listen, 53, &ss, &sl) < 0) {
+    if (parse_server(listen, &lo.addr) < 0) {
         fprintf(stderr, "dns_serve: bad --listen '%s'\n", listen);
         return 2;
     }
-    rc = dns_listener_start(loop, resolver, (struct sockaddr *)&ss, &lo, &listener);
+    lo.resolver = resolver;
+    rc = dns_listener_new(loop, &lo, &listener);
     if (rc < 0) {
-        fprintf(stderr, "dns_serve: listen %s: %s\n", listen, uv_strerror(rc));
+        fprintf(stderr, "dns_serve: listen %s: %s\n", listen, base_strerror(rc));
         return 1;
     }
     uv_signal_init(loop, &sigint);

@@ -21,21 +21,22 @@
 #include <sodium.h>
 #include <uv.h>
 
+#include "config.h"
 #include "engine.h"
 #include "netstack.h"
 
 struct tool {
     uv_loop_t *loop;
     struct wg_engine *engine;
-    ns_stack *ns;
-    ns_conn *conn;
+    struct ns_stack *ns;
+    struct ns_conn *conn;
     uint64_t to_send, sent, recvd;
     uint32_t tx;
     uint8_t buf[65536];
     size_t off, len;
     int shut, eof, done, status;
     crypto_hash_sha256_state tx_sha, rx_sha;
-    ns_addr dst;
+    struct base_addr dst;
     int ping_left, ping_received, ping_seq, ping_out;
     uv_timer_t timer;
 };
@@ -62,6 +63,16 @@ static void log_line(void *ctx, enum wg_log_level level, const char *line)
     (void)ctx;
     (void)level;
     fprintf(stderr, "engine: %s\n", line);
+}
+
+/* The words the integration script looks for ("pinged=ok", "error=unreachable"). */
+static const char *status_text(int err)
+{
+    if (err == 0)
+        return "ok";
+    if (err == -ENETUNREACH || err == -EHOSTUNREACH)
+        return "unreachable";
+    return base_strerror(err);
 }
 
 static void hex(const uint8_t *h, char *out)
@@ -134,7 +145,7 @@ static void pump(void)
         }
         ssize_t n = ns_conn_write(t.conn, t.buf + t.off, t.len - t.off);
         if (n < 0) {
-            fprintf(stderr, "tool: write: %s\n", ns_strerror((int)n));
+            fprintf(stderr, "tool: write: %s\n", base_strerror((int)n));
             finish(1);
             return;
         }
@@ -151,7 +162,7 @@ static void pump(void)
     }
 }
 
-static void c_read(ns_conn *c, const uint8_t *d, size_t len)
+static void c_read(struct ns_conn *c, const uint8_t *d, size_t len)
 {
     if (!d) {
         t.eof = 1;
@@ -165,24 +176,24 @@ static void c_read(ns_conn *c, const uint8_t *d, size_t len)
     ns_conn_consumed(c, len);
 }
 
-static void c_writable(ns_conn *c)
+static void c_writable(struct ns_conn *c)
 {
     (void)c;
     pump();
 }
 
-static void c_error(ns_conn *c, int err)
+static void c_error(struct ns_conn *c, int err)
 {
     (void)c;
-    fprintf(stderr, "tool: connection error: %s\n", ns_strerror(err));
-    printf("error=%s\n", ns_strerror(err));
+    fprintf(stderr, "tool: connection error: %s\n", status_text(err));
+    printf("error=%s\n", status_text(err));
     finish(1);
 }
 
-static void c_connect(ns_conn *c, int status)
+static void c_connect(struct ns_conn *c, int status)
 {
     (void)c;
-    if (status != NS_OK) {
+    if (status != 0) {
         c_error(c, status);
         return;
     }
@@ -191,7 +202,7 @@ static void c_connect(ns_conn *c, int status)
 
 static const struct ns_conn_cbs cbs = {c_connect, c_read, c_writable, c_error};
 
-static void on_accept(void *ctx, ns_conn *c)
+static void on_accept(void *ctx, struct ns_conn *c)
 {
     (void)ctx;
     if (t.conn) {
@@ -206,11 +217,13 @@ static void ping_cb(void *data, int status, uint64_t rtt)
 {
     (void)data;
     (void)rtt;
+    if (status == BASE_ECLOSING)
+        return; /* the tool is ending */
     t.ping_out--;
-    if (status == NS_OK)
+    if (status == 0)
         t.ping_received++;
     else
-        fprintf(stderr, "tool: ping: %s\n", ns_strerror(status));
+        fprintf(stderr, "tool: ping: %s\n", base_strerror(status));
     if (!t.ping_left && !t.ping_out) {
         printf("received=%d\n", t.ping_received);
         fflush(stdout);
@@ -226,7 +239,7 @@ static void ping_tick(uv_timer_t *tm)
     }
     t.ping_left--;
     t.ping_out++;
-    if (!ns_ping_send(t.ns, &t.dst, (uint16_t)++t.ping_seq, 56, 5000, ping_cb, NULL, NULL)) {
+    if (ns_ping_send(t.ns, &t.dst, (uint16_t)++t.ping_seq, 56, 5000, ping_cb, NULL, NULL) != 0) {
         t.ping_out--;
         fprintf(stderr, "tool: cannot ping\n");
     }
@@ -236,7 +249,9 @@ static void idle_ping_cb(void *data, int status, uint64_t rtt)
 {
     (void)data;
     (void)rtt;
-    printf("ready pinged=%s\n", ns_strerror(status));
+    if (status == BASE_ECLOSING)
+        return; /* the tool is ending */
+    printf("ready pinged=%s\n", status_text(status));
     fflush(stdout);
 }
 
@@ -250,7 +265,7 @@ static void idle_done(uv_timer_t *tm)
 
 static int key_arg(uint8_t key[WG_KEY_LEN], const char *s)
 {
-    return wg_key_from_base64(key, s, strlen(s)) == 0 ? 0 : -1;
+    return cfg_key_from_base64(key, s, strlen(s)) == 0 ? 0 : -1;
 }
 
 static void engine_closed(void *ctx)
@@ -258,13 +273,54 @@ static void engine_closed(void *ctx)
     (void)ctx;
 }
 
-int main(int argc, char **argv)
+struct tool_args {
+    struct wg_engine_options opt;
+    struct wg_peer_config peer;
+    struct wg_allowed_ip allowed;
+    struct sockaddr_storage ep;
+    struct ns_config cfg;
+};
+
+static int parse_option(struct tool_args *a, int c, const char *arg)
 {
-    struct wg_engine_options opt = {.log = log_line, .log_level = WG_LOG_WARN, .no_ipv6 = true};
-    struct wg_peer_config peer = {0};
-    struct wg_allowed_ip allowed = {.family = AF_INET};
-    struct sockaddr_in ep = {.sin_family = AF_INET};
-    struct ns_config cfg = {0};
+    struct base_endpoint ep;
+    struct base_prefix pfx;
+    switch (c) {
+    case 'k':
+        return key_arg(a->opt.private_key, arg);
+    case 'a':
+        return base_addr_parse(&a->cfg.addr4, arg, strlen(arg)) || a->cfg.addr4.family != AF_INET;
+    case 'l':
+        a->opt.listen_port = (uint16_t)atoi(arg);
+        return 0;
+    case 'S':
+        a->cfg.tcp_snd_buf = (uint32_t)strtoul(arg, NULL, 10);
+        return 0;
+    case 'R':
+        a->cfg.tcp_rcv_wnd = (uint32_t)strtoul(arg, NULL, 10);
+        return 0;
+    case 'p':
+        return key_arg(a->peer.public_key, arg);
+    case 'e':
+        if (base_endpoint_parse(&ep, arg, strlen(arg)) || ep.addr.family != AF_INET)
+            return -1;
+        base_endpoint_to_sockaddr(&ep, &a->ep);
+        a->peer.endpoint = (struct sockaddr *)&a->ep;
+        return 0;
+    case 'A':
+        if (base_prefix_parse(&pfx, arg, strlen(arg)) || pfx.addr.family != AF_INET)
+            return -1;
+        a->allowed.cidr = pfx.bits;
+        memcpy(a->allowed.addr, pfx.addr.ip, 4);
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* The options into a; returns the index of the mode, or -1. */
+static int parse_args(struct tool_args *a, int argc, char **argv)
+{
     static const struct option longopts[] = {{"private-key", required_argument, 0, 'k'},
                                              {"address", required_argument, 0, 'a'},
                                              {"listen-port", required_argument, 0, 'l'},
@@ -275,119 +331,82 @@ int main(int argc, char **argv)
                                              {"tcp-rcv-wnd", required_argument, 0, 'R'},
                                              {0, 0, 0, 0}};
     int c;
-    if (sodium_init() < 0)
-        return 1;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'k':
-            if (key_arg(opt.private_key, optarg))
-                return 2;
-            break;
-        case 'a':
-            if (ns_addr_parse(&cfg.addr4, optarg) || cfg.addr4.family != AF_INET)
-                return 2;
-            break;
-        case 'l':
-            opt.listen_port = (uint16_t)atoi(optarg);
-            break;
-        case 'S':
-            cfg.tcp_snd_buf = (uint32_t)strtoul(optarg, NULL, 10);
-            break;
-        case 'R':
-            cfg.tcp_rcv_wnd = (uint32_t)strtoul(optarg, NULL, 10);
-            break;
-        case 'p':
-            if (key_arg(peer.public_key, optarg))
-                return 2;
-            break;
-        case 'e': {
-            char host[64];
-            snprintf(host, sizeof(host), "%s", optarg);
-            char *colon = strrchr(host, ':');
-            if (!colon)
-                return 2;
-            *colon = '\0';
-            ep.sin_port = htons((uint16_t)atoi(colon + 1));
-            if (inet_pton(AF_INET, host, &ep.sin_addr) != 1)
-                return 2;
-            peer.endpoint = (struct sockaddr *)&ep;
-            break;
-        }
-        case 'A': {
-            char pfx[64];
-            snprintf(pfx, sizeof(pfx), "%s", optarg);
-            char *slash = strchr(pfx, '/');
-            if (!slash)
-                return 2;
-            *slash = '\0';
-            allowed.cidr = (uint8_t)atoi(slash + 1);
-            if (inet_pton(AF_INET, pfx, allowed.addr) != 1)
-                return 2;
-            break;
-        }
-        default:
-            return 2;
-        }
-    }
-    if (optind >= argc || cfg.addr4.family != AF_INET) {
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+        if (parse_option(a, c, optarg) != 0)
+            return -1;
+    if (optind >= argc || a->cfg.addr4.family != AF_INET) {
         fprintf(stderr, "usage: see the top of ns_peer_tool.c\n");
-        return 2;
+        return -1;
     }
-    const char *mode = argv[optind];
-    t.loop = uv_default_loop();
+    return optind;
+}
+
+static int start_engine_and_stack(struct tool_args *a)
+{
     struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    opt.loop = t.loop;
-    opt.bind4 = &lo;
-    opt.deliver = deliver;
-    if (wg_engine_create(&t.engine, &opt) != WG_OK) {
+    a->opt.loop = t.loop;
+    a->opt.bind4 = &lo;
+    a->opt.deliver = deliver;
+    if (wg_engine_create(&t.engine, &a->opt) != WG_OK) {
         fprintf(stderr, "tool: cannot create engine\n");
         return 1;
     }
-    sodium_memzero(opt.private_key, sizeof(opt.private_key));
-    peer.allowed_ips = &allowed;
-    peer.allowed_ips_len = 1;
-    if (wg_engine_set_peer(t.engine, &peer) != WG_OK)
+    sodium_memzero(a->opt.private_key, sizeof(a->opt.private_key));
+    a->peer.allowed_ips = &a->allowed;
+    a->peer.allowed_ips_len = 1;
+    if (wg_engine_set_peer(t.engine, &a->peer) != WG_OK)
         return 1;
-    t.ns = ns_stack_new(t.loop, &cfg, output, NULL);
-    if (!t.ns)
+    a->cfg.output = output;
+    if (ns_stack_new(t.loop, &a->cfg, &t.ns) != 0)
         return 1;
-    crypto_hash_sha256_init(&t.tx_sha);
-    crypto_hash_sha256_init(&t.rx_sha);
-    t.tx = 0x12345678;
-    uv_timer_init(t.loop, &t.timer);
-    int err = 0;
-    if (!strcmp(mode, "connect") && optind + 3 < argc) {
-        ns_endpoint r = {.port = (uint16_t)atoi(argv[optind + 2])};
-        if (ns_addr_parse(&r.addr, argv[optind + 1]))
+    return 0;
+}
+
+/* A ping first makes the session the peer will answer on (a fresh engine has none). */
+static void ping_first(const char *addr)
+{
+    if (!base_addr_parse(&t.dst, addr, strlen(addr)))
+        ns_ping_send(t.ns, &t.dst, 1, 8, 5000, idle_ping_cb, NULL, NULL);
+}
+
+/* argv[0] is the mode, argc counts it and its arguments. 0, 1 (failed) or 2 (usage). */
+static int start_mode(int argc, char **argv)
+{
+    if (!strcmp(argv[0], "connect") && argc > 3) {
+        struct base_endpoint r = {.port = (uint16_t)atoi(argv[2])};
+        if (base_addr_parse(&r.addr, argv[1], strlen(argv[1])))
             return 2;
-        t.to_send = strtoull(argv[optind + 3], NULL, 10);
-        t.conn = ns_conn_connect(t.ns, &r, &cbs, NULL, &err);
-        if (!t.conn) {
-            printf("error=%s\n", ns_strerror(err));
-            return 1;
-        }
-    } else if (!strcmp(mode, "serve") && optind + 2 < argc) {
-        t.to_send = strtoull(argv[optind + 2], NULL, 10);
-        ns_stack_handle_tcp(t.ns, NULL, (uint16_t)atoi(argv[optind + 1]), on_accept, NULL);
-        /* A fresh engine: one ping first makes the session the peer's kernel will use. */
-        if (optind + 3 < argc && !ns_addr_parse(&t.dst, argv[optind + 3]))
-            ns_ping_send(t.ns, &t.dst, 1, 8, 5000, idle_ping_cb, NULL, NULL);
-    } else if (!strcmp(mode, "ping") && optind + 2 < argc) {
-        if (ns_addr_parse(&t.dst, argv[optind + 1]))
-            return 2;
-        t.ping_left = atoi(argv[optind + 2]);
-        uv_timer_start(&t.timer, ping_tick, 0, 200);
-    } else if (!strcmp(mode, "idle") && optind + 1 < argc) {
-        uv_timer_start(&t.timer, idle_done, (uint64_t)atoi(argv[optind + 1]) * 1000, 0);
-        /* A fresh engine: one ping first makes the session the peer will answer on. */
-        if (optind + 2 < argc && !ns_addr_parse(&t.dst, argv[optind + 2]))
-            ns_ping_send(t.ns, &t.dst, 1, 8, 5000, idle_ping_cb, NULL, NULL);
-    } else {
-        return 2;
+        t.to_send = strtoull(argv[3], NULL, 10);
+        int err = ns_conn_connect(t.ns, &r, &cbs, NULL, &t.conn);
+        if (err != 0)
+            printf("error=%s\n", status_text(err));
+        return err != 0;
     }
-    printf("ready port=%u\n", wg_engine_port(t.engine));
-    fflush(stdout);
-    uv_run(t.loop, UV_RUN_DEFAULT);
+    if (!strcmp(argv[0], "serve") && argc > 2) {
+        t.to_send = strtoull(argv[2], NULL, 10);
+        ns_stack_handle_tcp(t.ns, NULL, (uint16_t)atoi(argv[1]), on_accept, NULL);
+        if (argc > 3)
+            ping_first(argv[3]);
+        return 0;
+    }
+    if (!strcmp(argv[0], "ping") && argc > 2) {
+        if (base_addr_parse(&t.dst, argv[1], strlen(argv[1])))
+            return 2;
+        t.ping_left = atoi(argv[2]);
+        uv_timer_start(&t.timer, ping_tick, 0, 200);
+        return 0;
+    }
+    if (!strcmp(argv[0], "idle") && argc > 1) {
+        uv_timer_start(&t.timer, idle_done, (uint64_t)atoi(argv[1]) * 1000, 0);
+        if (argc > 2)
+            ping_first(argv[2]);
+        return 0;
+    }
+    return 2;
+}
+
+static void print_counters(void)
+{
     const struct ns_counters *ctr = ns_stack_counters(t.ns);
     fprintf(stderr, "tool: pkts_in=%llu pkts_out=%llu drop_malformed=%llu no_route=%llu\n",
             (unsigned long long)ctr->pkts_in, (unsigned long long)ctr->pkts_out,
@@ -399,7 +418,36 @@ int main(int argc, char **argv)
             "rx_bad_packet=%llu\n",
             (unsigned long long)es.tx_udp_errors, (unsigned long long)es.tx_queue_dropped,
             (unsigned long long)es.rx_replayed, (unsigned long long)es.rx_bad_packet);
-    ns_stack_free(t.ns);
+}
+
+int main(int argc, char **argv)
+{
+    struct tool_args a = {
+        .opt = {.log = log_line, .log_level = WG_LOG_WARN, .no_ipv6 = true},
+        .allowed = {.family = AF_INET},
+    };
+    if (sodium_init() < 0)
+        return 1;
+    int mode = parse_args(&a, argc, argv);
+    if (mode < 0)
+        return 2;
+    t.loop = uv_default_loop();
+    if (start_engine_and_stack(&a) != 0)
+        return 1;
+    crypto_hash_sha256_init(&t.tx_sha);
+    crypto_hash_sha256_init(&t.rx_sha);
+    t.tx = 0x12345678;
+    uv_timer_init(t.loop, &t.timer);
+    int rc = start_mode(argc - mode, argv + mode);
+    if (rc != 0)
+        return rc;
+    printf("ready port=%u\n", wg_engine_port(t.engine));
+    fflush(stdout);
+    uv_run(t.loop, UV_RUN_DEFAULT);
+    print_counters();
+    if (t.conn)
+        ns_conn_reset(t.conn);
+    ns_stack_close(t.ns, NULL, NULL);
     uv_close((uv_handle_t *)&t.timer, NULL);
     wg_engine_close(t.engine, engine_closed, NULL);
     uv_run(t.loop, UV_RUN_DEFAULT);

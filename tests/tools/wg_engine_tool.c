@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "device.h"
+#include "config.h"
 #include "engine.h"
 
 struct tool {
@@ -285,7 +286,7 @@ static void log_line(void *ctx, enum wg_log_level level, const char *line)
 
 static int key_arg(uint8_t key[WG_KEY_LEN], const char *s)
 {
-    if (wg_key_from_base64(key, s, strlen(s)) != 0) {
+    if (cfg_key_from_base64(key, s, strlen(s)) != 0) {
         fprintf(stderr, "tool: bad key %s\n", s);
         return -1;
     }

@@ -1,4 +1,5 @@
 /* wg-quick configuration files: real files from tests/data/, and every error with its text. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,7 +30,7 @@ static const char *data_path(const char *name)
 }
 
 /* The warning that contains needle, or fail. */
-static void assert_warning(const struct node_config *c, const char *needle)
+static void assert_warning(const struct cfg_config *c, const char *needle)
 {
     for (size_t i = 0; i < c->n_warnings; i++) {
         if (strstr(c->warnings[i], needle))
@@ -41,14 +42,14 @@ static void assert_warning(const struct node_config *c, const char *needle)
 static void test_mesh_file(void **state)
 {
     (void)state;
-    struct node_config c;
+    struct cfg_config c;
     char err[512] = "";
     const char *path = data_path("wg-mesh.conf");
-    int r = node_config_parse_ini(path, &c, err, sizeof(err));
+    int r = cfg_parse_ini(path, &c, err, sizeof(err));
     if (r != 0)
         fail_msg("%s", err);
 
-    assert_int_equal(c.source, NODE_CONFIG_INI);
+    assert_int_equal(c.source, CFG_SOURCE_INI);
     assert_string_equal(c.file, path);
     assert_string_equal(c.name, "gw");
     assert_true(c.has_private_key);
@@ -71,7 +72,7 @@ static void test_mesh_file(void **state)
     assert_warning(&c, ":13: PostDown: ignored (tunless has no TUN device)");
 
     assert_int_equal(c.n_peers, 3);
-    const struct node_peer *db = &c.peers[0];
+    const struct cfg_peer *db = &c.peers[0];
     assert_string_equal(db->name, "db");
     assert_int_equal(db->line, 15);
     assert_key(db->public_key, PEER_B);
@@ -79,18 +80,18 @@ static void test_mesh_file(void **state)
     assert_key(db->preshared_key, PSK);
     assert_int_equal(db->n_endpoints, 1);
     assert_string_equal(db->endpoints[0].host, "db.example.net");
-    assert_string_equal(db->endpoints[0].port, "51821");
+    assert_int_equal(db->endpoints[0].port, 51821);
     assert_int_equal(db->n_allowed_ips, 2);
     assert_prefix(&db->allowed_ips[0], "100.64.0.2", 32);
     assert_prefix(&db->allowed_ips[1], "fd7a:115c:a1e0::2", 128);
     assert_int_equal(db->persistent_keepalive, 25);
 
-    const struct node_peer *web = &c.peers[1];
+    const struct cfg_peer *web = &c.peers[1];
     assert_string_equal(web->name, "web");
     assert_key(web->public_key, PEER_C);
     assert_false(web->has_preshared_key);
     assert_string_equal(web->endpoints[0].host, "2001:db8::7");
-    assert_string_equal(web->endpoints[0].port, "51822");
+    assert_int_equal(web->endpoints[0].port, 51822);
     /* AllowedIPs given twice accumulate, as wg-quick does; the trailing comment is dropped */
     assert_int_equal(web->n_allowed_ips, 3);
     assert_prefix(&web->allowed_ips[0], "100.64.0.3", 32);
@@ -99,30 +100,30 @@ static void test_mesh_file(void **state)
     assert_int_equal(web->persistent_keepalive, 0);
 
     /* lowercase section and keys, indented, no spaces around '=', address without /prefix */
-    const struct node_peer *third = &c.peers[2];
+    const struct cfg_peer *third = &c.peers[2];
     assert_null(third->name);
     assert_key(third->public_key, "L0v5VZLjq0a/HKJCauzNfmNhbgM0IHh4q2ZBRtv13B8=");
     assert_string_equal(third->endpoints[0].host, "198.51.100.4");
-    assert_string_equal(third->endpoints[0].port, "51823");
+    assert_int_equal(third->endpoints[0].port, 51823);
     assert_int_equal(third->n_allowed_ips, 1);
     assert_prefix(&third->allowed_ips[0], "100.64.0.4", 32);
 
-    node_config_free(&c);
+    cfg_free(&c);
     assert_zeroed(&c);
 }
 
 static void test_client_file(void **state)
 {
     (void)state;
-    struct node_config c;
+    struct cfg_config c;
     char err[512] = "";
-    if (node_config_parse_ini(data_path("wg-client.conf"), &c, err, sizeof(err)) != 0)
+    if (cfg_parse_ini(data_path("wg-client.conf"), &c, err, sizeof(err)) != 0)
         fail_msg("%s", err);
     assert_null(c.name);
     assert_int_equal(c.n_addresses, 1);
     assert_prefix(&c.addresses[0], "10.8.0.2", 24);
     assert_int_equal(c.listen_port, 0);
-    assert_int_equal(c.mtu, NODE_CONFIG_DEFAULT_MTU);
+    assert_int_equal(c.mtu, CFG_DEFAULT_MTU);
     assert_int_equal(c.n_resolvers, 2);
     assert_ip(&c.resolvers[1], "9.9.9.9", 53);
     assert_int_equal(c.n_search, 0);
@@ -135,27 +136,27 @@ static void test_client_file(void **state)
     assert_prefix(&c.peers[0].allowed_ips[1], "::", 0);
     assert_string_equal(c.peers[0].endpoints[0].host, "vpn.example.com");
     assert_int_equal(c.peers[0].persistent_keepalive, 21);
-    node_config_free(&c);
+    cfg_free(&c);
 }
 
 static void test_minimal_crlf_file(void **state)
 {
     (void)state;
-    struct node_config c;
+    struct cfg_config c;
     char err[512] = "";
-    if (node_config_parse_ini(data_path("wg-minimal.conf"), &c, err, sizeof(err)) != 0)
+    if (cfg_parse_ini(data_path("wg-minimal.conf"), &c, err, sizeof(err)) != 0)
         fail_msg("%s", err);
     assert_int_equal(c.n_addresses, 1);
     assert_prefix(&c.addresses[0], "100.64.7.7", 32);
     assert_int_equal(c.n_peers, 0);
     assert_int_equal(c.mtu, 1420);
-    node_config_free(&c);
+    cfg_free(&c);
 }
 
 static void test_buffer_details(void **state)
 {
     (void)state;
-    struct node_config c;
+    struct cfg_config c;
     char err[512] = "";
     static const char text[] = "\xEF\xBB\xBF[INTERFACE]\n"
                                "privatekey=" SELF_PRIV "\n"
@@ -175,7 +176,7 @@ static void test_buffer_details(void **state)
     /* not NUL-terminated: the length is what counts */
     char *buf = malloc(sizeof(text) - 1);
     memcpy(buf, text, sizeof(text) - 1);
-    if (node_config_parse_ini_buffer("mem.conf", buf, sizeof(text) - 1, &c, err, sizeof(err)) != 0)
+    if (cfg_parse_ini_buffer("mem.conf", buf, sizeof(text) - 1, &c, err, sizeof(err)) != 0)
         fail_msg("%s", err);
     free(buf);
     assert_string_equal(c.file, "mem.conf");
@@ -201,7 +202,7 @@ static void test_buffer_details(void **state)
         c.warnings[2],
         "mem.conf:14: # Name: 'Alice's phone': not a name (letters, digits and '-'); "
         "no MagicDNS name from it");
-    node_config_free(&c);
+    cfg_free(&c);
 }
 
 struct bad_case {
@@ -260,21 +261,21 @@ static const struct bad_case bad_cases[] = {
      "wg0.conf:6: PersistentKeepalive: '65536': not a number of seconds (0-65535) or off"},
     /* endpoints */
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = example.com\n",
-     "wg0.conf:6: Endpoint: 'example.com': no :port"},
+     "wg0.conf:6: Endpoint: 'example.com': missing port"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = example.com:0\n",
-     "wg0.conf:6: Endpoint: 'example.com:0': port is not 1-65535"},
+     "wg0.conf:6: Endpoint: 'example.com:0': bad port (1-65535)"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = example.com:http\n",
-     "wg0.conf:6: Endpoint: 'example.com:http': port is not 1-65535"},
+     "wg0.conf:6: Endpoint: 'example.com:http': bad port (1-65535)"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = 2001:db8::1:51820\n",
      "wg0.conf:6: Endpoint: '2001:db8::1:51820': IPv6 endpoints are written [address]:port"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = [2001:db8::1]\n",
-     "wg0.conf:6: Endpoint: '[2001:db8::1]': no :port after [IPv6]"},
+     "wg0.conf:6: Endpoint: '[2001:db8::1]': missing port"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = [10.0.0.1]:5\n",
-     "wg0.conf:6: Endpoint: '[10.0.0.1]:5': not [IPv6]:port"},
+     "wg0.conf:6: Endpoint: '[10.0.0.1]:5': not an IPv6 address (inside brackets or with colons)"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = :51820\n",
-     "wg0.conf:6: Endpoint: ':51820': host is not an IP address or DNS name"},
+     "wg0.conf:6: Endpoint: ':51820': empty host"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nEndpoint = a b:51820\n",
-     "wg0.conf:6: Endpoint: 'a b:51820': host is not an IP address or DNS name"},
+     "wg0.conf:6: Endpoint: 'a b:51820': bad character in host"},
     /* structure */
     {IFACE "[Peer]\nEndpoint = 1.2.3.4:5\n[Peer]\nPublicKey = " PEER_B "\n",
      "wg0.conf:4: [Peer] has no PublicKey"},
@@ -295,9 +296,12 @@ static const struct bad_case bad_cases[] = {
                                   "comment, `# Name = db`, which wg-quick ignores)"},
     {IFACE "[Peer]\nPublicKey = " PEER_B "\nListenPort = 1\n",
      "wg0.conf:6: ListenPort: belongs in [Interface], not in [Peer]"},
-    {IFACE "[Peers]\n", "wg0.conf:4: [Peers]: unknown section (expected [Interface] or [Peer])"},
-    {IFACE "[Interface\n",
-     "wg0.conf:4: [Interface: unknown section (expected [Interface] or [Peer])"},
+    {IFACE "[Peers]\n", "wg0.conf:4: [Peers]: unknown section (expected [Interface], [Peer], or "
+                        "wireproxy's [Socks5], [http], "
+                        "[TCPClientTunnel], [TCPServerTunnel], [UDPProxyTunnel])"},
+    {IFACE "[Interface\n", "wg0.conf:4: [Interface: unknown section (expected [Interface], [Peer], "
+                           "or wireproxy's [Socks5], [http], "
+                           "[TCPClientTunnel], [TCPServerTunnel], [UDPProxyTunnel])"},
     {IFACE "just some words\n", "wg0.conf:4: 'just some words': expected Key = Value"},
     {IFACE " = 5\n", "wg0.conf:4: no key before '='"},
     {IFACE "ListenPort = 1\nlistenport = 2\n",
@@ -306,7 +310,7 @@ static const struct bad_case bad_cases[] = {
      "wg0.conf:6: PublicKey: given twice in this section (first at line 5)"},
     {IFACE "[Peer]\n# Name = a\n# Name = b\nPublicKey = " PEER_B "\n",
      "wg0.conf:6: # Name: given twice in this section (first at line 5)"},
-    /* whole-config checks (node_config_validate) */
+    /* whole-config checks (cfg_validate) */
     {"[Interface]\nPrivateKey = " SELF_PRIV "\n",
      "wg0.conf: [Interface] Address: missing (the node needs its mesh address)"},
     {IFACE "Address = 100.64.0.1/32\n", "wg0.conf: [Interface] Address: 100.64.0.1/32 given twice"},
@@ -336,15 +340,15 @@ static void test_errors(void **state)
     (void)state;
     int failed = 0;
     for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
-        struct node_config c;
+        struct cfg_config c;
         char err[512] = "";
         memset(&c, 0xA5, sizeof(c)); /* the parser must zero it, whatever was there */
-        int r = node_config_parse_ini_buffer("wg0.conf", bad_cases[i].text,
-                                             strlen(bad_cases[i].text), &c, err, sizeof(err));
-        if (r != -1) {
+        int r = cfg_parse_ini_buffer("wg0.conf", bad_cases[i].text, strlen(bad_cases[i].text), &c,
+                                     err, sizeof(err));
+        if (r != BASE_ECONFIG) {
             print_error("case %zu parsed but should fail with: %s\n", i, bad_cases[i].error);
             failed++;
-            node_config_free(&c);
+            cfg_free(&c);
             continue;
         }
         if (strcmp(err, bad_cases[i].error) != 0) {
@@ -360,10 +364,10 @@ static void test_nul_byte(void **state)
 {
     (void)state;
     static const char text[] = IFACE "ListenPort = 1\0\n";
-    struct node_config c;
+    struct cfg_config c;
     char err[256];
-    assert_int_equal(
-        node_config_parse_ini_buffer("wg0.conf", text, sizeof(text) - 1, &c, err, sizeof(err)), -1);
+    assert_int_equal(cfg_parse_ini_buffer("wg0.conf", text, sizeof(text) - 1, &c, err, sizeof(err)),
+                     BASE_ECONFIG);
     assert_string_equal(err, "wg0.conf:4: contains a NUL byte");
     assert_zeroed(&c);
 }
@@ -377,10 +381,10 @@ static void test_long_value_is_shortened(void **state)
     big[sizeof(big) - 1] = '\0';
     big[3] = '\x1b'; /* control characters are not echoed into logs */
     snprintf(text, sizeof(text), IFACE "MTU = %s\n", big);
-    struct node_config c;
+    struct cfg_config c;
     char err[256];
-    assert_int_equal(
-        node_config_parse_ini_buffer("wg0.conf", text, strlen(text), &c, err, sizeof(err)), -1);
+    assert_int_equal(cfg_parse_ini_buffer("wg0.conf", text, strlen(text), &c, err, sizeof(err)),
+                     BASE_ECONFIG);
     assert_string_equal(
         err,
         "wg0.conf:4: MTU: '999?999999999999999999999999999999999999999999999999999999999999...': "
@@ -390,12 +394,12 @@ static void test_long_value_is_shortened(void **state)
 static void test_unreadable(void **state)
 {
     (void)state;
-    struct node_config c;
+    struct cfg_config c;
     char err[512];
-    assert_int_equal(node_config_parse_ini("/nonexistent/wg0.conf", &c, err, sizeof(err)), -1);
+    assert_int_equal(cfg_parse_ini("/nonexistent/wg0.conf", &c, err, sizeof(err)), -ENOENT);
     assert_string_equal(err, "/nonexistent/wg0.conf: cannot read: No such file or directory");
     assert_zeroed(&c);
-    assert_int_equal(node_config_parse_ini("/", &c, err, sizeof(err)), -1);
+    assert_int_equal(cfg_parse_ini("/", &c, err, sizeof(err)), -EINVAL);
     assert_string_equal(err, "/: cannot read: not a regular file");
     assert_zeroed(&c);
 }
@@ -416,26 +420,26 @@ static void test_file_permissions_warn(void **state)
     assert_non_null(mkdtemp(dir));
     char path[128];
     snprintf(path, sizeof(path), "%s/wg0.conf", dir);
-    struct node_config c;
+    struct cfg_config c;
     char err[512];
     char want[256];
 
     write_file(path, IFACE, 0600);
-    assert_int_equal(node_config_parse_ini(path, &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_parse_ini(path, &c, err, sizeof(err)), 0);
     assert_int_equal(c.n_warnings, 0);
-    node_config_free(&c);
+    cfg_free(&c);
 
     write_file(path, IFACE, 0644);
-    assert_int_equal(node_config_parse_ini(path, &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_parse_ini(path, &c, err, sizeof(err)), 0);
     assert_int_equal(c.n_warnings, 1);
     snprintf(want, sizeof(want),
              "%s: readable by other users although it holds a private key (chmod 600 it)", path);
     assert_string_equal(c.warnings[0], want);
-    node_config_free(&c);
+    cfg_free(&c);
 
     /* an error in a file names the path given */
     write_file(path, IFACE "MTU = big\n", 0600);
-    assert_int_equal(node_config_parse_ini(path, &c, err, sizeof(err)), -1);
+    assert_int_equal(cfg_parse_ini(path, &c, err, sizeof(err)), BASE_ECONFIG);
     snprintf(want, sizeof(want), "%s:4: MTU: 'big': not a number from 576 to 65535", path);
     assert_string_equal(err, want);
 
@@ -446,57 +450,78 @@ static void test_file_permissions_warn(void **state)
 static void test_validate_again(void **state)
 {
     (void)state;
-    struct node_config c;
+    struct cfg_config c;
     char err[512];
     static const char text[] = IFACE "[Peer]\nPublicKey = " PEER_B "\n";
-    assert_int_equal(
-        node_config_parse_ini_buffer("wg0.conf", text, strlen(text), &c, err, sizeof(err)), 0);
-    assert_int_equal(node_config_validate(&c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_parse_ini_buffer("wg0.conf", text, strlen(text), &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_validate(&c, err, sizeof(err)), 0);
     /* a change made after parsing is checked on the next validate */
-    assert_int_equal(wg_key_from_base64(c.peers[0].public_key, SELF_PUB, strlen(SELF_PUB)), 0);
-    assert_int_equal(node_config_validate(&c, err, sizeof(err)), -1);
+    assert_int_equal(cfg_key_from_base64(c.peers[0].public_key, SELF_PUB, strlen(SELF_PUB)), 0);
+    assert_int_equal(cfg_validate(&c, err, sizeof(err)), BASE_ECONFIG);
     assert_string_equal(
         err,
         "wg0.conf:4: [Peer] PublicKey: this node's own public key (a node is not its own peer)");
-    node_config_free(&c);
+    cfg_free(&c);
 }
 
 static void test_value_parsers(void **state)
 {
     (void)state;
-    struct node_ipport ip;
-    assert_null(node_config_parse_ipport("[fd00::53]:5353", true, &ip));
+    struct base_endpoint ip;
+    assert_null(cfg_parse_resolver("[fd00::53]:5353", true, &ip));
     assert_ip(&ip, "fd00::53", 5353);
-    assert_null(node_config_parse_ipport("127.0.0.1:5300", true, &ip));
+    assert_null(cfg_parse_resolver("127.0.0.1:5300", true, &ip));
     assert_ip(&ip, "127.0.0.1", 5300);
-    assert_null(node_config_parse_ipport("[fd00::53]", true, &ip));
+    assert_null(cfg_parse_resolver("[fd00::53]", true, &ip));
     assert_ip(&ip, "fd00::53", 53);
-    assert_non_null(node_config_parse_ipport("127.0.0.1:5300", false, &ip));
-    assert_non_null(node_config_parse_ipport("127.0.0.1:0", true, &ip));
-    assert_non_null(node_config_parse_ipport("[127.0.0.1]:53", true, &ip));
-    assert_non_null(node_config_parse_ipport("[fd00::53]x", true, &ip));
+    assert_non_null(cfg_parse_resolver("127.0.0.1:5300", false, &ip));
+    assert_non_null(cfg_parse_resolver("127.0.0.1:0", true, &ip));
+    assert_non_null(cfg_parse_resolver("[127.0.0.1]:53", true, &ip));
+    assert_non_null(cfg_parse_resolver("[fd00::53]x", true, &ip));
 
     char *s = NULL;
-    assert_null(node_config_parse_domain("Corp.Example", true, &s));
+    assert_null(cfg_parse_domain("Corp.Example", true, &s));
     assert_string_equal(s, "corp.example.");
     free(s);
-    assert_null(node_config_parse_domain("corp.example.", false, &s));
+    assert_null(cfg_parse_domain("corp.example.", false, &s));
     assert_string_equal(s, "corp.example");
     free(s);
-    assert_non_null(node_config_parse_domain(".", false, NULL));
-    assert_non_null(node_config_parse_domain("", false, NULL));
+    assert_non_null(cfg_parse_domain(".", false, NULL));
+    assert_non_null(cfg_parse_domain("", false, NULL));
     char long_label[80];
     memset(long_label, 'a', 64);
     long_label[64] = '\0';
-    assert_string_equal(node_config_parse_domain(long_label, false, NULL),
+    assert_string_equal(cfg_parse_domain(long_label, false, NULL),
                         "label longer than 63 characters");
     long_label[63] = '\0';
-    assert_null(node_config_parse_domain(long_label, false, NULL));
+    assert_null(cfg_parse_domain(long_label, false, NULL));
 
-    assert_null(node_config_parse_label("db-1", NULL));
-    assert_non_null(node_config_parse_label("-db", NULL));
-    assert_non_null(node_config_parse_label("db.x", NULL));
-    assert_non_null(node_config_parse_label("", NULL));
+    assert_null(cfg_parse_label("db-1", NULL));
+    assert_non_null(cfg_parse_label("-db", NULL));
+    assert_non_null(cfg_parse_label("db.x", NULL));
+    assert_non_null(cfg_parse_label("", NULL));
+}
+
+/* Keys as wg(8) writes them: exactly 44 base64 characters with their padding. */
+static void test_key_base64(void **state)
+{
+    (void)state;
+    uint8_t k[CFG_KEY_LEN];
+    const char *bad[] = {
+        "",
+        "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo",   /* 43 chars */
+        "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo==", /* 45 chars */
+        "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LC!=",  /* bad character */
+        "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCoA",  /* no padding */
+    };
+    static const uint8_t zero[CFG_KEY_LEN];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(k, 0xaa, sizeof(k));
+        assert_int_equal(cfg_key_from_base64(k, bad[i], strlen(bad[i])), BASE_EPARSE);
+        assert_memory_equal(k, zero, sizeof(k));
+    }
+    assert_int_equal(cfg_key_from_base64(k, PEER_B, strlen(PEER_B)), 0);
+    assert_key(k, PEER_B);
 }
 
 int main(void)
@@ -513,6 +538,7 @@ int main(void)
         cmocka_unit_test(test_file_permissions_warn),
         cmocka_unit_test(test_validate_again),
         cmocka_unit_test(test_value_parsers),
+        cmocka_unit_test(test_key_base64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

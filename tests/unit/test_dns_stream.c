@@ -18,18 +18,18 @@
 
 /* ---- a mesh transport that swallows queries ---- */
 
-static int sink_covers(void *ctx, const struct sockaddr *sa)
+static bool sink_covers(void *ctx, const struct base_addr *a)
 {
     (void)ctx;
-    (void)sa;
-    return 1;
+    (void)a;
+    return true;
 }
 
-static int sink_open(void *ctx, int type, const struct sockaddr *a, socklen_t l,
+static int sink_open(void *ctx, int type, const struct base_endpoint *server,
                      struct dns_transport_conn *conn)
 {
     int *n = ctx;
-    (void)type, (void)a, (void)l, (void)conn;
+    (void)type, (void)server, (void)conn;
     return (*n)++;
 }
 
@@ -45,8 +45,7 @@ static ssize_t sink_send(void *ctx, int h, const struct iovec *iov, int n)
 static ssize_t sink_recv(void *ctx, int h, void *buf, size_t len)
 {
     (void)ctx, (void)h, (void)buf, (void)len;
-    errno = EAGAIN;
-    return -1;
+    return -EAGAIN;
 }
 
 static void sink_close(void *ctx, int h)
@@ -79,7 +78,7 @@ static ssize_t c_write(void *ctx, const uint8_t *data, size_t len)
     return (ssize_t)n;
 }
 
-static void c_pause(void *ctx, int paused)
+static void c_pause(void *ctx, bool paused)
 {
     struct conn *c = ctx;
     assert_false(c->closed);
@@ -94,13 +93,13 @@ static void c_consumed(void *ctx, size_t n)
     c->consumed += n;
 }
 
-static void c_close(void *ctx, int graceful)
+static void c_close(void *ctx, bool graceful)
 {
     struct conn *c = ctx;
     assert_false(c->closed);
     c->closed = 1;
     c->graceful = graceful;
-    dns_stream_free(c->s); /* allowed from inside close */
+    dns_stream_close(c->s, NULL, NULL); /* allowed from inside done */
 }
 
 static const struct dns_stream_ops ops = {c_write, c_pause, c_consumed, c_close};
@@ -114,25 +113,31 @@ struct fixture {
     struct conn *c;
 };
 
+static struct dns_stream *stream_new(struct fixture *f, unsigned idle_ms)
+{
+    struct dns_stream *s = NULL;
+    struct dns_stream_config sc = {.ops = &ops, .ctx = f->c, .idle_ms = idle_ms};
+    assert_int_equal(dns_stream_new(f->r, &sc, &s), 0);
+    assert_non_null(s);
+    return s;
+}
+
 static int setup_with(void **state, unsigned timeout_ms)
 {
-    static struct dns_addr db = {AF_INET, {100, 64, 0, 2}};
+    static struct base_addr db = {AF_INET, {100, 64, 0, 2}};
     static struct dns_host host = {"db", &db, 1};
-    static const char *servers[] = {"100.100.9.9"};
+    static struct base_endpoint servers[] = {{{AF_INET, {100, 100, 9, 9}}, 53}};
     static struct dns_route route = {"slow.example", servers, 1};
     struct fixture *f = calloc(1, sizeof(*f));
     struct dns_config cfg = {
         .hosts = &host, .n_hosts = 1, .routes = &route, .n_routes = 1, .timeout_ms = timeout_ms};
-    char err[128];
     uv_loop_init(&f->loop);
-    f->r = dns_resolver_new(&f->loop, &cfg, err, sizeof(err));
-    assert_non_null(f->r);
+    assert_int_equal(dns_resolver_new(&f->loop, &cfg, &f->r), 0);
     struct dns_transport t = {&f->handles, sink_covers, sink_open,
                               sink_send,   sink_recv,   sink_close};
     dns_resolver_set_mesh_transport(f->r, &t);
     f->c = calloc(1, sizeof(*f->c));
-    f->c->s = dns_stream_new(f->r, 0, &ops, f->c);
-    assert_non_null(f->c->s);
+    f->c->s = stream_new(f, 0);
     *state = f;
     return 0;
 }
@@ -150,8 +155,8 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     if (!f->c->closed)
-        dns_stream_free(f->c->s);
-    dns_resolver_free(f->r);
+        dns_stream_close(f->c->s, NULL, NULL);
+    dns_resolver_close(f->r, NULL, NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     free(f->c);
@@ -391,8 +396,8 @@ static void test_backpressure(void **state)
 static void test_idle_close(void **state)
 {
     struct fixture *f = *state;
-    dns_stream_free(f->c->s);
-    f->c->s = dns_stream_new(f->r, 30, &ops, f->c);
+    dns_stream_close(f->c->s, NULL, NULL);
+    f->c->s = stream_new(f, 30);
     uint8_t q[600];
     size_t n = frame(q, 5, "db.mesh.internal");
     dns_stream_feed(f->c->s, q, n);
@@ -415,8 +420,8 @@ static void trickle_cb(uv_timer_t *t)
 static void test_trickle_is_idle(void **state)
 {
     struct fixture *f = *state;
-    dns_stream_free(f->c->s);
-    f->c->s = dns_stream_new(f->r, 50, &ops, f->c);
+    dns_stream_close(f->c->s, NULL, NULL);
+    f->c->s = stream_new(f, 50);
     uv_timer_t t;
     uv_timer_init(&f->loop, &t);
     t.data = f;

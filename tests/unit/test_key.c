@@ -1,4 +1,4 @@
-/* Key encoding as wg(8) does it: strict 44-character base64, clamping, public derivation. */
+/* Keys as wg(8) has them: clamping, public derivation, base64 output (config/ reads it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +20,11 @@ static void test_rfc7748_public(void **state)
     uint8_t priv[WG_KEY_LEN], pub[WG_KEY_LEN];
     char b64[WG_KEY_B64_LEN + 1];
 
-    assert_int_equal(wg_key_from_base64(priv, alice_priv_b64, strlen(alice_priv_b64)), 0);
+    size_t len = 0;
+    assert_int_equal(sodium_base642bin(priv, sizeof(priv), alice_priv_b64, strlen(alice_priv_b64),
+                                       NULL, &len, NULL, sodium_base64_VARIANT_ORIGINAL),
+                     0);
+    assert_int_equal(len, WG_KEY_LEN);
     assert_int_equal(wg_key_public(pub, priv), 0);
     wg_key_to_base64(b64, pub);
     assert_string_equal(b64, alice_pub_b64);
@@ -39,24 +43,6 @@ static void test_generate_is_clamped_and_fresh(void **state)
     assert_false(wg_key_equal(a, b));
 }
 
-static void test_base64_rejects(void **state)
-{
-    (void)state;
-    uint8_t k[WG_KEY_LEN];
-    const char *bad[] = {
-        "",
-        "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo",   /* 43 chars */
-        "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo==", /* 45 chars */
-        "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LC!=",  /* bad character */
-        "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCoA",  /* no padding */
-    };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        memset(k, 0xaa, sizeof(k));
-        assert_int_equal(wg_key_from_base64(k, bad[i], strlen(bad[i])), -1);
-        assert_true(wg_key_is_zero(k));
-    }
-}
-
 int main(void)
 {
     if (sodium_init() < 0)
@@ -64,7 +50,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc7748_public),
         cmocka_unit_test(test_generate_is_clamped_and_fresh),
-        cmocka_unit_test(test_base64_rejects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
 /* The JSON netmap: examples/netmap.json parsed field by field, and every error with its path. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,41 +77,39 @@ static void test_example_netmap(void **state)
     (void)state;
     struct tmpdir t;
     tmpdir_make(&t);
-    /* the example reads its key from gw.key beside it, as wg genkey writes it */
+    /* the example names no key: the node takes the one in its state directory */
     write_file(t.netmap, slurp(source_path("examples/netmap.json")), 0644);
-    write_file(t.key, SELF_PRIV "\n", 0600);
 
-    struct node_config c;
+    struct cfg_config c;
     char err[512] = "";
-    if (node_config_parse_netmap(t.netmap, &c, err, sizeof(err)) != 0)
+    if (cfg_parse_netmap(t.netmap, &c, err, sizeof(err)) != 0)
         fail_msg("%s", err);
-    assert_int_equal(c.source, NODE_CONFIG_NETMAP);
+    assert_int_equal(c.source, CFG_SOURCE_NETMAP);
     assert_string_equal(c.file, t.netmap);
     assert_string_equal(c.name, "gw");
-    assert_true(c.has_private_key);
-    assert_key(c.private_key, SELF_PRIV);
+    assert_false(c.has_private_key);
     assert_int_equal(c.n_addresses, 2);
     assert_prefix(&c.addresses[0], "100.64.0.1", 10);
     assert_prefix(&c.addresses[1], "fd7a:115c:a1e0::1", 48);
     assert_int_equal(c.listen_port, 51820);
     assert_int_equal(c.mtu, 1420);
-    assert_int_equal(c.n_warnings, 0); /* the netmap holds no key itself; gw.key is 0600 */
+    assert_int_equal(c.n_warnings, 0); /* no key in it: 0644 is fine */
 
     assert_int_equal(c.n_peers, 3);
-    const struct node_peer *db = &c.peers[0];
+    const struct cfg_peer *db = &c.peers[0];
     assert_string_equal(db->name, "db");
     assert_key(db->public_key, PEER_B);
     assert_true(db->has_preshared_key);
     assert_key(db->preshared_key, PSK);
     assert_int_equal(db->n_endpoints, 2);
     assert_string_equal(db->endpoints[0].host, "db.example.net");
-    assert_string_equal(db->endpoints[0].port, "51821");
+    assert_int_equal(db->endpoints[0].port, 51821);
     assert_string_equal(db->endpoints[1].host, "198.51.100.2");
     assert_int_equal(db->n_allowed_ips, 2);
     assert_prefix(&db->allowed_ips[1], "fd7a:115c:a1e0::2", 128);
     assert_int_equal(db->persistent_keepalive, 25);
     assert_int_equal(db->line, 0);
-    const struct node_peer *web = &c.peers[1];
+    const struct cfg_peer *web = &c.peers[1];
     assert_false(web->has_preshared_key);
     assert_string_equal(web->endpoints[0].host, "2001:db8::7");
     assert_int_equal(web->n_allowed_ips, 3);
@@ -132,13 +131,13 @@ static void test_example_netmap(void **state)
     assert_string_equal(c.search[0], "corp.example");
     assert_int_equal(c.n_records, 2);
     assert_string_equal(c.records[0].name, "printer.mesh.example.");
-    assert_int_equal(c.records[0].family, AF_INET);
-    char buf[INET6_ADDRSTRLEN];
-    assert_string_equal(inet_ntop(AF_INET, c.records[0].addr, buf, sizeof(buf)), "192.168.30.9");
-    assert_int_equal(c.records[1].family, AF_INET6);
-    assert_string_equal(inet_ntop(AF_INET6, c.records[1].addr, buf, sizeof(buf)),
+    assert_int_equal(c.records[0].addr.family, AF_INET);
+    char buf[BASE_ADDR_STRLEN];
+    assert_string_equal(base_addr_format(&c.records[0].addr, buf, sizeof(buf)), "192.168.30.9");
+    assert_int_equal(c.records[1].addr.family, AF_INET6);
+    assert_string_equal(base_addr_format(&c.records[1].addr, buf, sizeof(buf)),
                         "fd7a:115c:a1e0::99");
-    node_config_free(&c);
+    cfg_free(&c);
     assert_zeroed(&c);
     tmpdir_remove(&t);
 }
@@ -146,37 +145,35 @@ static void test_example_netmap(void **state)
 static void test_minimal_and_keyless(void **state)
 {
     (void)state;
-    struct node_config c;
+    struct cfg_config c;
     char err[512] = "";
     static const char text[] = "{\"version\": 1, \"self\": {\"addresses\": [\"100.64.0.9\"]}}";
-    if (node_config_parse_netmap_buffer("netmap.json", text, strlen(text), NULL, &c, err,
-                                        sizeof(err)) != 0)
+    if (cfg_parse_netmap_buffer("netmap.json", text, strlen(text), NULL, &c, err, sizeof(err)) != 0)
         fail_msg("%s", err);
     /* no key: the node takes the one in its state directory */
     assert_false(c.has_private_key);
     assert_prefix(&c.addresses[0], "100.64.0.9", 32);
     assert_int_equal(c.n_peers, 0);
-    assert_int_equal(c.mtu, NODE_CONFIG_DEFAULT_MTU);
+    assert_int_equal(c.mtu, CFG_DEFAULT_MTU);
     assert_null(c.dns_suffix);
-    node_config_free(&c);
+    cfg_free(&c);
 }
 
 static void test_host_bits_warned(void **state)
 {
     (void)state;
-    struct node_config c;
+    struct cfg_config c;
     char err[512] = "";
     static const char text[] = "{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B "\", "
                                "\"allowed_ips\": [\"10.9.9.9/16\", \"10.10.0.0/16\"]}]}";
-    if (node_config_parse_netmap_buffer("netmap.json", text, strlen(text), NULL, &c, err,
-                                        sizeof(err)) != 0)
+    if (cfg_parse_netmap_buffer("netmap.json", text, strlen(text), NULL, &c, err, sizeof(err)) != 0)
         fail_msg("%s", err);
     assert_prefix(&c.peers[0].allowed_ips[0], "10.9.0.0", 16);
     assert_int_equal(c.n_warnings, 1);
     assert_string_equal(c.warnings[0], "netmap.json: peers[0].allowed_ips[0]: '10.9.9.9/16' has "
                                        "bits set beyond its prefix: read as "
                                        "10.9.0.0/16");
-    node_config_free(&c);
+    cfg_free(&c);
 }
 
 struct bad_case {
@@ -245,7 +242,7 @@ static const struct bad_case bad_cases[] = {
     {"{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B "\", \"allowed_ips\": \"10.0.0.0/8\"}]}",
      "netmap.json: peers[0].allowed_ips: an array of IP prefixes, not a string"},
     {"{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B "\", \"endpoints\": [\"x\"]}]}",
-     "netmap.json: peers[0].endpoints[0]: 'x': no :port"},
+     "netmap.json: peers[0].endpoints[0]: 'x': missing port"},
     {"{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B "\", \"endpoints\": [\"fd00::1:5\"]}]}",
      "netmap.json: peers[0].endpoints[0]: 'fd00::1:5': IPv6 endpoints are written [address]:port"},
     {"{" TOP ", \"peers\": [{\"public_key\": \"" PEER_B "\", \"keepalive\": -1}]}",
@@ -260,7 +257,7 @@ static const struct bad_case bad_cases[] = {
     {"{" TOP ", \"dns\": {\"suffix\": \"a..b\"}}",
      "netmap.json: dns.suffix: 'a..b': empty label in name"},
     {"{" TOP ", \"dns\": {\"resolvers\": [\"1.1.1.1:99999\"]}}",
-     "netmap.json: dns.resolvers[0]: '1.1.1.1:99999': port is not 1-65535"},
+     "netmap.json: dns.resolvers[0]: '1.1.1.1:99999': bad port (1-65535)"},
     {"{" TOP ", \"dns\": {\"resolvers\": [\"dns.google\"]}}",
      "netmap.json: dns.resolvers[0]: 'dns.google': not an IP address, IPv4:port or [IPv6]:port"},
     {"{" TOP ", \"dns\": {\"routes\": []}}",
@@ -319,16 +316,15 @@ static void test_errors(void **state)
     (void)state;
     int failed = 0;
     for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
-        struct node_config c;
+        struct cfg_config c;
         char err[512] = "";
         memset(&c, 0xA5, sizeof(c));
-        int r =
-            node_config_parse_netmap_buffer("netmap.json", bad_cases[i].text,
-                                            strlen(bad_cases[i].text), NULL, &c, err, sizeof(err));
-        if (r != -1) {
+        int r = cfg_parse_netmap_buffer("netmap.json", bad_cases[i].text, strlen(bad_cases[i].text),
+                                        NULL, &c, err, sizeof(err));
+        if (r != BASE_ECONFIG) {
             print_error("case %zu parsed but should fail with: %s\n", i, bad_cases[i].error);
             failed++;
-            node_config_free(&c);
+            cfg_free(&c);
             continue;
         }
         if (strcmp(err, bad_cases[i].error) != 0) {
@@ -344,7 +340,7 @@ static void test_key_file(void **state)
 {
     (void)state;
     struct tmpdir t;
-    struct node_config c;
+    struct cfg_config c;
     char err[512], want[512];
     tmpdir_make(&t);
     static const char text[] = "{\"version\": 1, \"self\": {\"addresses\": [\"100.64.0.1/10\"], "
@@ -352,7 +348,7 @@ static void test_key_file(void **state)
     write_file(t.netmap, text, 0644);
 
     /* missing */
-    assert_int_equal(node_config_parse_netmap(t.netmap, &c, err, sizeof(err)), -1);
+    assert_int_equal(cfg_parse_netmap(t.netmap, &c, err, sizeof(err)), BASE_ECONFIG);
     snprintf(want, sizeof(want),
              "%s: self.private_key_file: %s: cannot read: No such file or directory", t.netmap,
              t.key);
@@ -361,21 +357,21 @@ static void test_key_file(void **state)
 
     /* not a key */
     write_file(t.key, "hello\n", 0600);
-    assert_int_equal(node_config_parse_netmap(t.netmap, &c, err, sizeof(err)), -1);
+    assert_int_equal(cfg_parse_netmap(t.netmap, &c, err, sizeof(err)), BASE_ECONFIG);
     snprintf(want, sizeof(want), "%s: self.private_key_file: %s: not a base64 key (44 characters)",
              t.netmap, t.key);
     assert_string_equal(err, want);
 
     /* readable by others: accepted with a warning */
     write_file(t.key, SELF_PRIV "\r\n", 0640);
-    assert_int_equal(node_config_parse_netmap(t.netmap, &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_parse_netmap(t.netmap, &c, err, sizeof(err)), 0);
     assert_key(c.private_key, SELF_PRIV);
     assert_int_equal(c.n_warnings, 1);
     snprintf(want, sizeof(want),
              "%s: self.private_key_file: %s is readable by other users (chmod 600 it)", t.netmap,
              t.key);
     assert_string_equal(c.warnings[0], want);
-    node_config_free(&c);
+    cfg_free(&c);
 
     /* an absolute path, from a netmap in memory with a base directory */
     char abs_text[512];
@@ -384,27 +380,26 @@ static void test_key_file(void **state)
              "\"private_key_file\": \"%s\"}}",
              t.key);
     assert_int_equal(chmod(t.key, 0600), 0);
-    assert_int_equal(node_config_parse_netmap_buffer("mem.json", abs_text, strlen(abs_text),
-                                                     "/nonexistent", &c, err, sizeof(err)),
+    assert_int_equal(cfg_parse_netmap_buffer("mem.json", abs_text, strlen(abs_text), "/nonexistent",
+                                             &c, err, sizeof(err)),
                      0);
     assert_key(c.private_key, SELF_PRIV);
     assert_int_equal(c.n_warnings, 0);
-    node_config_free(&c);
+    cfg_free(&c);
 
     /* an inline key in a netmap others can read: a warning */
     static const char inline_text[] = "{" TOP "}";
     write_file(t.netmap, inline_text, 0644);
-    assert_int_equal(node_config_parse_netmap(t.netmap, &c, err, sizeof(err)), 0);
+    assert_int_equal(cfg_parse_netmap(t.netmap, &c, err, sizeof(err)), 0);
     assert_int_equal(c.n_warnings, 1);
     snprintf(want, sizeof(want),
              "%s: readable by other users although it holds a private key (chmod 600 it)",
              t.netmap);
     assert_string_equal(c.warnings[0], want);
-    node_config_free(&c);
+    cfg_free(&c);
     tmpdir_remove(&t);
 
-    assert_int_equal(node_config_parse_netmap("/nonexistent/netmap.json", &c, err, sizeof(err)),
-                     -1);
+    assert_int_equal(cfg_parse_netmap("/nonexistent/netmap.json", &c, err, sizeof(err)), -ENOENT);
     assert_string_equal(err, "/nonexistent/netmap.json: cannot read: No such file or directory");
     assert_zeroed(&c);
 }

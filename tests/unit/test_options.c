@@ -1,5 +1,6 @@
 /* `tunless up` options: specs, env fallback, precedence, and every rejected form. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,11 +15,13 @@
 
 static void clear_env(void)
 {
-    const char *vars[] = {"TUNLESS_CONFIG",     "TUNLESS_NETMAP",          "TUNLESS_PROXY",
-                          "TUNLESS_SOCKS5",     "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
-                          "TUNLESS_PROXY_PASS", "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
-                          "TUNLESS_DNS_SUFFIX", "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
-                          "TUNLESS_OUTBOUND",   "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL"};
+    const char *vars[] = {
+        "TUNLESS_CONFIG",     "TUNLESS_NETMAP",          "TUNLESS_PROXY",
+        "TUNLESS_SOCKS5",     "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
+        "TUNLESS_PROXY_PASS", "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
+        "TUNLESS_DNS_SUFFIX", "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
+        "TUNLESS_OUTBOUND",   "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
+        "TUNLESS_EXPAND_ENV", "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -38,7 +41,7 @@ static int parse(struct node_options *o, char *err, size_t errlen, ...)
 static void test_hostport(void **state)
 {
     (void)state;
-    struct node_hostport hp;
+    struct cfg_hostport hp;
     assert_int_equal(node_parse_hostport("127.0.0.1:1080", NULL, &hp), 0);
     assert_string_equal(hp.host, "127.0.0.1");
     assert_int_equal(hp.port, 1080);
@@ -57,6 +60,32 @@ static void test_hostport(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(node_parse_hostport(bad[i], NULL, &hp), -1);
     assert_int_equal(node_parse_hostport("5353", NULL, &hp), -1);
+    assert_int_equal(node_parse_hostport("a b:1", NULL, &hp), -1); /* not a host name */
+}
+
+static void assert_endpoint(const struct base_endpoint *ep, const char *text)
+{
+    char buf[BASE_ENDPOINT_STRLEN];
+    assert_string_equal(base_endpoint_format(ep, buf, sizeof(buf)), text);
+}
+
+static void test_listen(void **state)
+{
+    (void)state;
+    struct base_endpoint ep;
+    assert_int_equal(node_parse_listen("127.0.0.1:1080", &ep), 0);
+    assert_endpoint(&ep, "127.0.0.1:1080");
+    assert_int_equal(node_parse_listen("[::1]:53", &ep), 0);
+    assert_endpoint(&ep, "[::1]:53");
+    assert_int_equal(node_parse_listen("5353", &ep), 0);
+    assert_endpoint(&ep, "127.0.0.1:5353");
+    assert_int_equal(node_parse_listen(":5353", &ep), 0);
+    assert_endpoint(&ep, "127.0.0.1:5353");
+    assert_int_equal(node_parse_listen("localhost:80", &ep), 0);
+    assert_endpoint(&ep, "127.0.0.1:80");
+    const char *bad[] = {"", "db:5432", "0", "::1:53", "[::1]", "127.0.0.1", "1.2.3.4:0"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(node_parse_listen(bad[i], &ep), -1);
 }
 
 static void test_forward_publish(void **state)
@@ -67,18 +96,17 @@ static void test_forward_publish(void **state)
 
     assert_int_equal(node_parse_forward("tcp:127.0.0.1:15432=db:5432", &f), 0);
     assert_int_equal(f.proto, NODE_PROTO_TCP);
-    assert_string_equal(f.listen.host, "127.0.0.1");
-    assert_int_equal(f.listen.port, 15432);
+    assert_endpoint(&f.listen, "127.0.0.1:15432");
     assert_string_equal(f.target.host, "db");
     assert_int_equal(f.target.port, 5432);
     assert_int_equal(node_parse_forward("udp:5353=100.64.0.2:53", &f), 0);
     assert_int_equal(f.proto, NODE_PROTO_UDP);
-    assert_string_equal(f.listen.host, "127.0.0.1");
+    assert_endpoint(&f.listen, "127.0.0.1:5353");
     assert_int_equal(node_parse_forward("15432", &f), -1);
     assert_int_equal(node_parse_forward("15432=db", &f), -1);
     assert_int_equal(node_parse_forward("sctp:1=a:2", &f), -1); /* listen host not an IP */
     assert_int_equal(node_parse_forward("localhost:7=a:2", &f), 0);
-    assert_string_equal(f.listen.host, "127.0.0.1");
+    assert_endpoint(&f.listen, "127.0.0.1:7");
 
     assert_int_equal(node_parse_publish("22", &p), 0);
     assert_int_equal(p.port, 22);
@@ -102,12 +130,11 @@ static void test_defaults(void **state)
     clear_env();
     assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
     assert_true(o.proxy_on);
-    assert_string_equal(o.proxy.host, "127.0.0.1");
-    assert_int_equal(o.proxy.port, 1080);
+    assert_endpoint(&o.proxy, "127.0.0.1:1080");
     assert_false(o.dns_listen_on);
     assert_string_equal(o.dns_suffix, "mesh.internal");
     assert_int_equal(o.outbound, NODE_OUTBOUND_DIRECT);
-    assert_int_equal(o.log_level, NODE_LOG_INFO);
+    assert_int_equal(o.log_level, BASE_LOG_INFO);
     node_options_free(&o);
 
     /* A dedicated listener replaces the default combined one. */
@@ -137,7 +164,7 @@ static void test_env_and_flags(void **state)
     assert_int_equal(o.forwards[1].proto, NODE_PROTO_UDP);
     assert_int_equal(o.outbound, NODE_OUTBOUND_TUNNEL_ONLY);
     assert_string_equal(o.proxy_pass, "s3cret");
-    assert_int_equal(o.log_level, NODE_LOG_DEBUG);
+    assert_int_equal(o.log_level, BASE_LOG_DEBUG);
     node_options_free(&o);
     clear_env();
 }
@@ -194,16 +221,96 @@ static void test_errors(void **state)
     expect_error("--proxy-pass-file /nonexistent/pass: No such file", "--proxy-user", "u",
                  "--proxy-pass-file", "/nonexistent/pass", NULL);
     setenv("TUNLESS_OUTBOUND", "bogus", 1);
-    expect_error("--outbound bogus", NULL);
+    expect_error("TUNLESS_OUTBOUND=bogus: want direct or tunnel-only", NULL);
     clear_env();
+}
+
+/* issue 12: "off" used to read as "not given", and the default port came back. */
+static void test_proxy_off(void **state)
+{
+    (void)state;
+    struct node_options o;
+    char err[256];
+    clear_env();
+    assert_int_equal(parse(&o, err, sizeof(err), "--proxy", "off", NULL), 0);
+    assert_false(o.proxy_on);
+    assert_false(o.socks5_on);
+    assert_false(o.http_proxy_on);
+    node_options_free(&o);
+
+    setenv("TUNLESS_PROXY", "off", 1);
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_false(o.proxy_on);
+    node_options_free(&o);
+
+    /* a flag still overrides the variable's off */
+    assert_int_equal(parse(&o, err, sizeof(err), "--proxy", "1082", NULL), 0);
+    assert_true(o.proxy_on);
+    assert_int_equal(o.proxy.port, 1082);
+    node_options_free(&o);
+    clear_env();
+}
+
+/* A bad variable is named as the variable, not as a flag the user never typed. */
+static void test_env_errors_named(void **state)
+{
+    (void)state;
+    clear_env();
+    setenv("TUNLESS_PROXY", "1.2.3.4:", 1);
+    expect_error("TUNLESS_PROXY=1.2.3.4:: want IP:PORT", NULL);
+    clear_env();
+    setenv("TUNLESS_FORWARD", "15432=db:5432 nonsense", 1);
+    expect_error("TUNLESS_FORWARD=...nonsense...: want", NULL);
+    clear_env();
+    setenv("TUNLESS_LOG_LEVEL", "loud", 1);
+    expect_error("TUNLESS_LOG_LEVEL=loud: want error", NULL);
+    clear_env();
+    setenv("TUNLESS_EXPAND_ENV", "maybe", 1);
+    expect_error("TUNLESS_EXPAND_ENV=maybe: want 1 or 0", NULL);
+    clear_env();
+}
+
+static void test_env_unknown_warned(void **state)
+{
+    (void)state;
+    struct node_options o;
+    char err[256];
+    clear_env();
+    setenv("TUNLESS_PROXYY", "1081", 1);
+    setenv("TUNLESS_NOTHING_LIKE_IT", "1", 1);
+    setenv("TUNLESS_PROXY_PASS", "known", 1);
+    setenv("TUNLESS_PROXY_USER", "u", 1);
+    setenv("TUNLESS_EXPAND_ENV", "1", 1);
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_true(o.expand_env);
+    assert_int_equal(o.n_warnings, 2);
+    bool typo = false, other = false;
+    for (size_t i = 0; i < o.n_warnings; i++) {
+        typo |= strcmp(o.warnings[i], "TUNLESS_PROXYY: no option reads this variable; did you "
+                                      "mean TUNLESS_PROXY?") == 0;
+        other |= strcmp(o.warnings[i], "TUNLESS_NOTHING_LIKE_IT: no option reads this "
+                                       "variable") == 0;
+    }
+    assert_true(typo);
+    assert_true(other);
+    node_options_free(&o);
+    clear_env();
+
+    assert_int_equal(parse(&o, err, sizeof(err), "--expand-env", NULL), 0);
+    assert_true(o.expand_env);
+    assert_int_equal(o.n_warnings, 0);
+    node_options_free(&o);
+    assert_int_equal(node_edit_distance("kitten", "sitting"), 3);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hostport),  cmocka_unit_test(test_forward_publish),
-        cmocka_unit_test(test_defaults),  cmocka_unit_test(test_env_and_flags),
-        cmocka_unit_test(test_pass_file), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_hostport),         cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_forward_publish),  cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_env_and_flags),    cmocka_unit_test(test_pass_file),
+        cmocka_unit_test(test_errors),           cmocka_unit_test(test_proxy_off),
+        cmocka_unit_test(test_env_errors_named), cmocka_unit_test(test_env_unknown_warned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

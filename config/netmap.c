@@ -4,7 +4,7 @@
  * Unknown fields are errors (a typo must not silently drop a setting), and every error names
  * its JSON path: `netmap.json: peers[1].allowed_ips[0]: '10.0.0.0/33': prefix length is not 0-32`.
  */
-#include "config.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -21,7 +21,7 @@
 #define NETMAP_MAX_FILE (64u << 20)
 
 struct nm {
-    struct node_config *c;
+    struct cfg_config *c;
     const char *file;
     const char *base_dir; /* NULL: private_key_file refused */
     bool inline_key;
@@ -29,6 +29,7 @@ struct nm {
     size_t plen;
     char *err;
     size_t errlen;
+    int code; /* what the parser returns: BASE_ECONFIG, or -ENOMEM */
 };
 
 static int nm_fail(struct nm *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -40,14 +41,16 @@ static int nm_fail(struct nm *m, const char *fmt, ...)
         snprintf(where, sizeof(where), ": %s", m->path);
     va_list ap;
     va_start(ap, fmt);
-    node_config_vfail(m->err, m->errlen, m->file, where, fmt, ap);
+    m->code = cfg_vfail(m->err, m->errlen, m->file, where, fmt, ap);
     va_end(ap);
     return -1;
 }
 
 static int oom(struct nm *m)
 {
-    return nm_fail(m, "out of memory");
+    nm_fail(m, "out of memory");
+    m->code = -ENOMEM;
+    return -1;
 }
 
 /* ---- the JSON path of the value being read ---- */
@@ -57,7 +60,7 @@ static size_t push_key(struct nm *m, const char *key)
     char b[80];
     size_t old = m->plen;
     int n = snprintf(m->path + old, sizeof(m->path) - old, "%s%s", old ? "." : "",
-                     node_config_shown(b, sizeof(b), key));
+                     cfg_shown(b, sizeof(b), key));
     m->plen = n < 0                                ? old
               : old + (size_t)n >= sizeof(m->path) ? sizeof(m->path) - 1
                                                    : old + (size_t)n;
@@ -69,8 +72,8 @@ static size_t push_name(struct nm *m, const char *key)
 {
     char b[80];
     size_t old = m->plen;
-    int n = snprintf(m->path + old, sizeof(m->path) - old, "[\"%s\"]",
-                     node_config_shown(b, sizeof(b), key));
+    int n =
+        snprintf(m->path + old, sizeof(m->path) - old, "[\"%s\"]", cfg_shown(b, sizeof(b), key));
     m->plen = n < 0                                ? old
               : old + (size_t)n >= sizeof(m->path) ? sizeof(m->path) - 1
                                                    : old + (size_t)n;
@@ -149,11 +152,11 @@ static int get_uint(struct nm *m, const json_t *v, long long min, long long max,
     return 0;
 }
 
-static int get_key(struct nm *m, const json_t *v, uint8_t out[WG_KEY_LEN])
+static int get_key(struct nm *m, const json_t *v, uint8_t out[CFG_KEY_LEN])
 {
     if (want_type(m, v, JSON_STRING, "a base64 key") < 0)
         return -1;
-    if (wg_key_from_base64(out, json_string_value(v), json_string_length(v)) < 0)
+    if (cfg_key_from_base64(out, json_string_value(v), json_string_length(v)) < 0)
         return nm_fail(m, "not a base64 key (44 characters)");
     return 0;
 }
@@ -176,8 +179,8 @@ static int get_label(struct nm *m, const json_t *v, char **out)
     const char *s = get_string(m, v, "a name");
     if (!s)
         return -1;
-    const char *why = node_config_parse_label(s, out);
-    return why ? nm_fail(m, "'%s': %s", node_config_shown(b, sizeof(b), s), why) : 0;
+    const char *why = cfg_parse_label(s, out);
+    return why ? nm_fail(m, "'%s': %s", cfg_shown(b, sizeof(b), s), why) : 0;
 }
 
 static int get_domain(struct nm *m, const json_t *v, bool dot, char **out)
@@ -186,8 +189,8 @@ static int get_domain(struct nm *m, const json_t *v, bool dot, char **out)
     const char *s = get_string(m, v, "a DNS name");
     if (!s)
         return -1;
-    const char *why = node_config_parse_domain(s, dot, out);
-    return why ? nm_fail(m, "'%s': %s", node_config_shown(b, sizeof(b), s), why) : 0;
+    const char *why = cfg_parse_domain(s, dot, out);
+    return why ? nm_fail(m, "'%s': %s", cfg_shown(b, sizeof(b), s), why) : 0;
 }
 
 /* Calls item(m, element, ctx) for each element of the array v, with the path extended. */
@@ -208,10 +211,27 @@ static int each(struct nm *m, const json_t *v, const char *what,
     return 0;
 }
 
+/* Calls field(m, key, value, ctx) for each field of the object obj, with the path extended. */
+static int each_field(struct nm *m, const json_t *obj,
+                      int (*field)(struct nm *m, const char *key, const json_t *v, void *ctx),
+                      void *ctx)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        size_t old = push_key(m, key);
+        if (field(m, key, v, ctx) < 0)
+            return -1;
+        pop(m, old);
+    }
+    return 0;
+}
+
 /* ---- lists ---- */
 
 struct prefix_list {
-    struct wg_allowed_ip **arr;
+    struct base_prefix **arr;
     size_t *n;
     bool mask;
 };
@@ -223,16 +243,17 @@ static int item_prefix(struct nm *m, const json_t *e, void *ctx)
     const char *s = get_string(m, e, "an IP prefix");
     if (!s)
         return -1;
-    struct wg_allowed_ip p;
-    const char *why = node_config_parse_prefix(s, l->mask, &p);
+    struct base_prefix p;
+    bool host_bits = false;
+    const char *why = cfg_parse_prefix(s, l->mask, &p, &host_bits);
     if (why)
-        return nm_fail(m, "'%s': %s", node_config_shown(b, sizeof(b), s), why);
-    char text[64];
-    if (l->mask && node_config_host_bits(s, text, sizeof(text)) &&
-        node_config_warn(m->c, "%s: %s: '%s' has bits set beyond its prefix: read as %s", m->file,
-                         m->path, node_config_shown(b, sizeof(b), s), text) < 0)
+        return nm_fail(m, "'%s': %s", cfg_shown(b, sizeof(b), s), why);
+    char text[BASE_PREFIX_STRLEN];
+    if (host_bits &&
+        cfg_warn(m->c, "%s: %s: '%s' has bits set beyond its prefix: read as %s", m->file, m->path,
+                 cfg_shown(b, sizeof(b), s), base_prefix_format(&p, text, sizeof(text))) < 0)
         return oom(m);
-    struct wg_allowed_ip *slot = node_config_push(l->arr, l->n, sizeof(*slot));
+    struct base_prefix *slot = cfg_push(l->arr, l->n, sizeof(*slot));
     if (!slot)
         return oom(m);
     *slot = p;
@@ -240,7 +261,7 @@ static int item_prefix(struct nm *m, const json_t *e, void *ctx)
 }
 
 struct ipport_list {
-    struct node_ipport **arr;
+    struct base_endpoint **arr;
     size_t *n;
 };
 
@@ -251,11 +272,11 @@ static int item_resolver(struct nm *m, const json_t *e, void *ctx)
     const char *s = get_string(m, e, "an IP address");
     if (!s)
         return -1;
-    struct node_ipport ip;
-    const char *why = node_config_parse_ipport(s, true, &ip);
+    struct base_endpoint ip;
+    const char *why = cfg_parse_resolver(s, true, &ip);
     if (why)
-        return nm_fail(m, "'%s': %s", node_config_shown(b, sizeof(b), s), why);
-    struct node_ipport *slot = node_config_push(l->arr, l->n, sizeof(*slot));
+        return nm_fail(m, "'%s': %s", cfg_shown(b, sizeof(b), s), why);
+    struct base_endpoint *slot = cfg_push(l->arr, l->n, sizeof(*slot));
     if (!slot)
         return oom(m);
     *slot = ip;
@@ -264,17 +285,16 @@ static int item_resolver(struct nm *m, const json_t *e, void *ctx)
 
 static int item_endpoint(struct nm *m, const json_t *e, void *ctx)
 {
-    struct node_peer *peer = ctx;
+    struct cfg_peer *peer = ctx;
     char b[80];
     const char *s = get_string(m, e, "host:port");
     if (!s)
         return -1;
-    struct node_endpoint ep;
-    const char *why = node_config_parse_endpoint(s, &ep);
+    struct cfg_hostport ep;
+    const char *why = cfg_parse_endpoint(s, &ep);
     if (why)
-        return nm_fail(m, "'%s': %s", node_config_shown(b, sizeof(b), s), why);
-    struct node_endpoint *slot =
-        node_config_push(&peer->endpoints, &peer->n_endpoints, sizeof(*slot));
+        return nm_fail(m, "'%s': %s", cfg_shown(b, sizeof(b), s), why);
+    struct cfg_hostport *slot = cfg_push(&peer->endpoints, &peer->n_endpoints, sizeof(*slot));
     if (!slot)
         return oom(m);
     *slot = ep;
@@ -287,7 +307,7 @@ static int item_search(struct nm *m, const json_t *e, void *ctx)
     char *domain = NULL;
     if (get_domain(m, e, false, &domain) < 0)
         return -1;
-    char **slot = node_config_push(&m->c->search, &m->c->n_search, sizeof(*slot));
+    char **slot = cfg_push(&m->c->search, &m->c->n_search, sizeof(*slot));
     if (!slot) {
         free(domain);
         return oom(m);
@@ -300,78 +320,80 @@ static int item_search(struct nm *m, const json_t *e, void *ctx)
 
 static int read_key_file(struct nm *m, const json_t *v)
 {
-    char b[80];
     const char *name = get_string(m, v, "a file name");
     if (!name)
         return -1;
     if (!m->base_dir)
         return nm_fail(m, "not allowed here (the netmap was not read from a file)");
-    char path[4096];
-    if (name[0] == '/')
-        snprintf(path, sizeof(path), "%s", name);
-    else
-        snprintf(path, sizeof(path), "%s/%s", m->base_dir, name);
-    char *buf = NULL, err[512];
-    size_t len = 0;
+    char path[4096], why[512];
     mode_t mode = 0;
-    if (node_config_read_file(path, 4096, &buf, &len, &mode, err, sizeof(err)) < 0)
-        return nm_fail(m, "%s", err);
-    /* as wg(8) writes it: the key, then a newline */
-    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
-        len--;
-    int r = wg_key_from_base64(m->c->private_key, buf, len);
-    sodium_memzero(buf, len);
-    free(buf);
-    if (r < 0)
-        return nm_fail(m, "%s: not a base64 key (44 characters)",
-                       node_config_shown(b, sizeof(b), path));
-    if ((mode & 077) &&
-        node_config_warn(m->c, "%s: %s: %s is readable by other users (chmod 600 it)", m->file,
-                         m->path, path) < 0)
+    if (cfg_read_key_file(m->base_dir, name, m->c->private_key, path, sizeof(path), &mode, why,
+                          sizeof(why)) < 0)
+        return nm_fail(m, "%s", why);
+    if ((mode & 077) && cfg_warn(m->c, "%s: %s: %s is readable by other users (chmod 600 it)",
+                                 m->file, m->path, path) < 0)
         return oom(m);
     return 0;
+}
+
+static int self_field(struct nm *m, const char *key, const json_t *v, void *ctx)
+{
+    struct cfg_config *c = ctx;
+    int r = 0;
+    if (strcmp(key, "name") == 0) {
+        r = get_label(m, v, &c->name);
+    } else if (strcmp(key, "addresses") == 0) {
+        struct prefix_list l = {&c->addresses, &c->n_addresses, false};
+        r = each(m, v, "an array of addresses", item_prefix, &l);
+    } else if (strcmp(key, "private_key") == 0) {
+        r = get_key(m, v, c->private_key);
+        m->inline_key = true;
+        c->has_private_key = r == 0;
+    } else if (strcmp(key, "private_key_file") == 0) {
+        r = read_key_file(m, v);
+        c->has_private_key = r == 0;
+    } else if (strcmp(key, "listen_port") == 0) {
+        r = get_uint(m, v, 0, 65535, &c->listen_port);
+    } else if (strcmp(key, "mtu") == 0) {
+        r = get_uint(m, v, 576, 65535, &c->mtu);
+    }
+    return r;
 }
 
 static int parse_self(struct nm *m, const json_t *self)
 {
     static const char *const fields[] = {
         "name", "addresses", "private_key", "private_key_file", "listen_port", "mtu", NULL};
-    struct node_config *c = m->c;
     if (want_type(m, self, JSON_OBJECT, "an object") < 0 || only_fields(m, self, fields) < 0)
         return -1;
     if (json_object_get(self, "private_key") && json_object_get(self, "private_key_file"))
         return nm_fail(m, "private_key and private_key_file exclude each other");
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)self, key, v)
-    {
-        size_t old = push_key(m, key);
-        int r = 0;
-        if (strcmp(key, "name") == 0) {
-            r = get_label(m, v, &c->name);
-        } else if (strcmp(key, "addresses") == 0) {
-            struct prefix_list l = {&c->addresses, &c->n_addresses, false};
-            r = each(m, v, "an array of addresses", item_prefix, &l);
-        } else if (strcmp(key, "private_key") == 0) {
-            r = get_key(m, v, c->private_key);
-            m->inline_key = true;
-            c->has_private_key = r == 0;
-        } else if (strcmp(key, "private_key_file") == 0) {
-            r = read_key_file(m, v);
-            c->has_private_key = r == 0;
-        } else if (strcmp(key, "listen_port") == 0) {
-            r = get_uint(m, v, 0, 65535, &c->listen_port);
-        } else if (strcmp(key, "mtu") == 0) {
-            r = get_uint(m, v, 576, 65535, &c->mtu);
-        }
-        if (r < 0)
-            return -1;
-        pop(m, old);
-    }
-    return 0;
+    return each_field(m, self, self_field, m->c);
 }
 
 /* ---- peers ---- */
+
+static int peer_field(struct nm *m, const char *key, const json_t *v, void *ctx)
+{
+    struct cfg_peer *p = ctx;
+    int r = 0;
+    if (strcmp(key, "name") == 0) {
+        r = get_label(m, v, &p->name);
+    } else if (strcmp(key, "public_key") == 0) {
+        r = get_key(m, v, p->public_key);
+    } else if (strcmp(key, "preshared_key") == 0) {
+        r = get_key(m, v, p->preshared_key);
+        p->has_preshared_key = r == 0;
+    } else if (strcmp(key, "endpoints") == 0) {
+        r = each(m, v, "an array of host:port", item_endpoint, p);
+    } else if (strcmp(key, "allowed_ips") == 0) {
+        struct prefix_list l = {&p->allowed_ips, &p->n_allowed_ips, true};
+        r = each(m, v, "an array of IP prefixes", item_prefix, &l);
+    } else if (strcmp(key, "keepalive") == 0) {
+        r = get_uint(m, v, 0, 65535, &p->persistent_keepalive);
+    }
+    return r;
+}
 
 static int item_peer(struct nm *m, const json_t *e, void *ctx)
 {
@@ -386,35 +408,10 @@ static int item_peer(struct nm *m, const json_t *e, void *ctx)
         pop(m, old);
         return -1;
     }
-    struct node_peer *p = node_config_push(&m->c->peers, &m->c->n_peers, sizeof(*p));
+    struct cfg_peer *p = cfg_push(&m->c->peers, &m->c->n_peers, sizeof(*p));
     if (!p)
         return oom(m);
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)e, key, v)
-    {
-        size_t old = push_key(m, key);
-        int r = 0;
-        if (strcmp(key, "name") == 0) {
-            r = get_label(m, v, &p->name);
-        } else if (strcmp(key, "public_key") == 0) {
-            r = get_key(m, v, p->public_key);
-        } else if (strcmp(key, "preshared_key") == 0) {
-            r = get_key(m, v, p->preshared_key);
-            p->has_preshared_key = r == 0;
-        } else if (strcmp(key, "endpoints") == 0) {
-            r = each(m, v, "an array of host:port", item_endpoint, p);
-        } else if (strcmp(key, "allowed_ips") == 0) {
-            struct prefix_list l = {&p->allowed_ips, &p->n_allowed_ips, true};
-            r = each(m, v, "an array of IP prefixes", item_prefix, &l);
-        } else if (strcmp(key, "keepalive") == 0) {
-            r = get_uint(m, v, 0, 65535, &p->persistent_keepalive);
-        }
-        if (r < 0)
-            return -1;
-        pop(m, old);
-    }
-    return 0;
+    return each_field(m, e, peer_field, p);
 }
 
 /* ---- dns ---- */
@@ -428,13 +425,13 @@ static int parse_routes(struct nm *m, const json_t *routes)
     json_object_foreach((json_t *)routes, key, v)
     {
         size_t old = push_name(m, key);
-        struct node_dns_route *rt = node_config_push(&m->c->routes, &m->c->n_routes, sizeof(*rt));
+        struct cfg_dns_route *rt = cfg_push(&m->c->routes, &m->c->n_routes, sizeof(*rt));
         if (!rt)
             return oom(m);
         char b[80];
-        const char *why = node_config_parse_domain(key, true, &rt->suffix);
+        const char *why = cfg_parse_domain(key, true, &rt->suffix);
         if (why)
-            return nm_fail(m, "'%s': %s", node_config_shown(b, sizeof(b), key), why);
+            return nm_fail(m, "'%s': %s", cfg_shown(b, sizeof(b), key), why);
         struct ipport_list l = {&rt->resolvers, &rt->n_resolvers};
         if (each(m, v, "an array of resolvers", item_resolver, &l) < 0)
             return -1;
@@ -458,7 +455,7 @@ static int item_record(struct nm *m, const json_t *e, void *ctx)
             return nm_fail(m, "missing");
         }
     }
-    struct node_dns_record *rec = node_config_push(&m->c->records, &m->c->n_records, sizeof(*rec));
+    struct cfg_dns_record *rec = cfg_push(&m->c->records, &m->c->n_records, sizeof(*rec));
     if (!rec)
         return oom(m);
     size_t old = push_key(m, "name");
@@ -470,27 +467,40 @@ static int item_record(struct nm *m, const json_t *e, void *ctx)
     const char *type = get_string(m, json_object_get(e, "type"), "\"A\" or \"AAAA\"");
     if (!type)
         return -1;
-    if (strcmp(type, "A") == 0)
-        rec->family = AF_INET;
-    else if (strcmp(type, "AAAA") == 0)
-        rec->family = AF_INET6;
-    else
+    int family = strcmp(type, "A") == 0 ? AF_INET : strcmp(type, "AAAA") == 0 ? AF_INET6 : 0;
+    if (!family)
         return nm_fail(m, "not \"A\" or \"AAAA\"");
     pop(m, old);
 
     push_key(m, "value");
     char b[80];
     const char *value = get_string(m, json_object_get(e, "value"), "an IP address");
-    struct node_ipport ip;
     if (!value)
         return -1;
-    if (node_config_parse_ipport(value, false, &ip) || ip.family != rec->family)
-        return nm_fail(m, "'%s': not an %s address (type %s)",
-                       node_config_shown(b, sizeof(b), value),
-                       rec->family == AF_INET ? "IPv4" : "IPv6", type);
-    memcpy(rec->addr, ip.addr, sizeof(rec->addr));
+    if (base_addr_parse(&rec->addr, value, strlen(value)) != 0 || rec->addr.family != family)
+        return nm_fail(m, "'%s': not an %s address (type %s)", cfg_shown(b, sizeof(b), value),
+                       family == AF_INET ? "IPv4" : "IPv6", type);
     pop(m, old);
     return 0;
+}
+
+static int dns_field(struct nm *m, const char *key, const json_t *v, void *ctx)
+{
+    struct cfg_config *c = ctx;
+    int r = 0;
+    if (strcmp(key, "suffix") == 0) {
+        r = get_domain(m, v, true, &c->dns_suffix);
+    } else if (strcmp(key, "resolvers") == 0) {
+        struct ipport_list l = {&c->resolvers, &c->n_resolvers};
+        r = each(m, v, "an array of resolvers", item_resolver, &l);
+    } else if (strcmp(key, "routes") == 0) {
+        r = parse_routes(m, v);
+    } else if (strcmp(key, "search") == 0) {
+        r = each(m, v, "an array of domains", item_search, NULL);
+    } else if (strcmp(key, "extra_records") == 0) {
+        r = each(m, v, "an array of records", item_record, NULL);
+    }
+    return r;
 }
 
 static int parse_dns(struct nm *m, const json_t *dns)
@@ -499,29 +509,7 @@ static int parse_dns(struct nm *m, const json_t *dns)
                                          "search", "extra_records", NULL};
     if (want_type(m, dns, JSON_OBJECT, "an object") < 0 || only_fields(m, dns, fields) < 0)
         return -1;
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)dns, key, v)
-    {
-        size_t old = push_key(m, key);
-        int r = 0;
-        if (strcmp(key, "suffix") == 0) {
-            r = get_domain(m, v, true, &m->c->dns_suffix);
-        } else if (strcmp(key, "resolvers") == 0) {
-            struct ipport_list l = {&m->c->resolvers, &m->c->n_resolvers};
-            r = each(m, v, "an array of resolvers", item_resolver, &l);
-        } else if (strcmp(key, "routes") == 0) {
-            r = parse_routes(m, v);
-        } else if (strcmp(key, "search") == 0) {
-            r = each(m, v, "an array of domains", item_search, NULL);
-        } else if (strcmp(key, "extra_records") == 0) {
-            r = each(m, v, "an array of records", item_record, NULL);
-        }
-        if (r < 0)
-            return -1;
-        pop(m, old);
-    }
-    return 0;
+    return each_field(m, dns, dns_field, m->c);
 }
 
 /* ---- top ---- */
@@ -603,63 +591,49 @@ static int parse(struct nm *m, const char *buf, size_t len)
 }
 
 static int parse_netmap(const char *name, const char *buf, size_t len, const char *base_dir,
-                        struct node_config *out, bool *inline_key, char *err, size_t errlen)
+                        struct cfg_config *out, bool *inline_key, char *err, size_t errlen)
 {
     struct nm m = {.c = out,
                    .file = name ? name : "netmap",
                    .base_dir = base_dir,
                    .err = err,
-                   .errlen = errlen};
-    memset(out, 0, sizeof(*out));
-    out->source = NODE_CONFIG_NETMAP;
-    out->mtu = NODE_CONFIG_DEFAULT_MTU;
-    if (!(out->file = strdup(m.file))) {
+                   .errlen = errlen,
+                   .code = BASE_ECONFIG};
+    int r = cfg_begin(out, CFG_SOURCE_NETMAP, m.file);
+    if (r < 0) {
         oom(&m);
-        goto fail;
+    } else if (parse(&m, buf, len) < 0) {
+        r = m.code;
+    } else {
+        r = cfg_validate(out, err, errlen);
     }
-    if (parse(&m, buf, len) < 0 || node_config_validate(out, err, errlen) < 0)
-        goto fail;
-    *inline_key = m.inline_key;
-    return 0;
-fail:
-    node_config_free(out);
-    return -1;
+    if (r < 0)
+        cfg_free(out);
+    else
+        *inline_key = m.inline_key;
+    return r;
 }
 
-int node_config_parse_netmap_buffer(const char *name, const char *buf, size_t len,
-                                    const char *base_dir, struct node_config *out, char *err,
-                                    size_t errlen)
+int cfg_parse_netmap_buffer(const char *name, const char *buf, size_t len, const char *base_dir,
+                            struct cfg_config *out, char *err, size_t errlen)
 {
     bool inline_key;
     return parse_netmap(name, buf, len, base_dir, out, &inline_key, err, errlen);
 }
 
-int node_config_parse_netmap(const char *path, struct node_config *out, char *err, size_t errlen)
+int cfg_parse_netmap(const char *path, struct cfg_config *out, char *err, size_t errlen)
 {
     char *buf, dir[4096];
     size_t len = 0;
     mode_t mode = 0;
     bool inline_key = false;
     memset(out, 0, sizeof(*out));
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof(dir), ".");
-    else if (slash == path)
-        snprintf(dir, sizeof(dir), "/");
-    else
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-    if (node_config_read_file(path, NETMAP_MAX_FILE, &buf, &len, &mode, err, errlen) < 0)
-        return -1;
-    int r = parse_netmap(path, buf, len, dir, out, &inline_key, err, errlen);
+    cfg_dir_of(path, dir, sizeof(dir));
+    int r = cfg_read_file(path, NETMAP_MAX_FILE, &buf, &len, &mode, err, errlen);
+    if (r < 0)
+        return r;
+    r = parse_netmap(path, buf, len, dir, out, &inline_key, err, errlen);
     sodium_memzero(buf, len);
     free(buf);
-    if (r == 0 && inline_key && (mode & 077) &&
-        node_config_warn(
-            out, "%s: readable by other users although it holds a private key (chmod 600 it)",
-            path) < 0) {
-        node_config_free(out);
-        snprintf(err, errlen, "%s: out of memory", path);
-        return -1;
-    }
-    return r;
+    return r == 0 && inline_key ? cfg_warn_mode(out, path, mode, err, errlen) : r;
 }
