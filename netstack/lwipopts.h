@@ -84,7 +84,15 @@
 #define TCP_OOSEQ 1
 #define TCP_OOSEQ_MAX_BYTES TCP_WND
 #define LWIP_TCP_SACK_OUT 1
+/* Our patch series (netstack/lwip-patches, docs/lwip-patches.md): the sender uses the SACK
+ * blocks it receives: scoreboard, RFC 6675 recovery with RACK loss detection. */
+#define LWIP_TCP_SACK_IN 1
 #define LWIP_TCP_MAX_SACK_NUM 4
+/* Loss takes cwnd no lower than twice the measured bandwidth-delay product (patch 0003):
+ * random loss on Wi-Fi and mobile paths costs retransmissions, not throughput. */
+#define LWIP_TCP_RATE_FLOOR 1
+/* CUBIC (RFC 9438) instead of Reno for SACK connections (patch 0004). */
+#define LWIP_TCP_CUBIC 1
 #define TCP_QUEUE_OOSEQ 1
 #define TCP_LISTEN_BACKLOG 1
 #define TCP_DEFAULT_LISTEN_BACKLOG 128

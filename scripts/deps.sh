@@ -10,7 +10,7 @@ CACHE_DIR="${TUNLESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tunless}"
 LWIP_VERSION=2.1.3
 
 BUILD_PKGS=(build-essential cmake pkg-config libsodium-dev libuv1-dev libjansson-dev
-            libc-ares-dev libssl-dev libcmocka-dev node-llhttp dpkg-dev)
+            libc-ares-dev libssl-dev libcmocka-dev node-llhttp dpkg-dev patch)
 TEST_PKGS=(wireguard-go wireguard-tools iproute2 curl dnsutils iperf3 python3 python3-nacl clang
            libclang-rt-14-dev procps util-linux dnsmasq dnsperf iputils-ping clang-format)
 

@@ -10,6 +10,8 @@
 #   tb_bg NAME CMD...            start CMD in the background (optionally inside a namespace; NAME "-"
 #                                for the root namespace); its pid is killed at cleanup
 #   tb_wait_tcp NS HOST PORT     wait until something listens (NS "-" for the root namespace)
+#   tb_tunless_conf FILE KEY ADDR PORT PEER_PUB ENDPOINT ALLOWED
+#                                a tunless config with one interface and one peer
 #
 # Only loopback and the namespaces made here are ever sent traffic. Cleanup kills only the
 # processes started here, by pid, and deletes only the namespaces made here.
@@ -114,4 +116,19 @@ tb_wait_tcp() {
   done
   echo "nothing listens on $host:$port (netns $ns)"
   return 1
+}
+
+tb_tunless_conf() {
+  local file=$1 key=$2 addr=$3 port=$4 peer_pub=$5 endpoint=$6 allowed=$7
+  cat > "$file" <<CONF
+[Interface]
+PrivateKey = $key
+Address = $addr
+ListenPort = $port
+[Peer]
+PublicKey = $peer_pub
+Endpoint = $endpoint
+AllowedIPs = $allowed
+CONF
+  chmod 600 "$file"
 }
