@@ -7,6 +7,7 @@
  * A short-lived client: blocking sockets and poll(), no event loop.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -40,11 +41,13 @@ static const char *reply_name(unsigned code)
     return code < sizeof(names) / sizeof(names[0]) ? names[code] : "unknown reply";
 }
 
-static int write_all(int fd, const void *buf, size_t len)
+/* Moves exactly len bytes to (writing) or from fd, through short counts and EINTR; -1 on an
+ * error or an early end. */
+static int move_all(int fd, void *buf, size_t len, bool writing)
 {
-    const char *p = buf;
+    char *p = buf;
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = writing ? write(fd, p, len) : read(fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -55,19 +58,14 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+static int write_all(int fd, const void *buf, size_t len)
+{
+    return move_all(fd, (void *)buf, len, true);
+}
+
 static int read_all(int fd, void *buf, size_t len)
 {
-    char *p = buf;
-    while (len > 0) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return move_all(fd, buf, len, false);
 }
 
 /* RFC 1929 username/password, when the node asked for it. */
