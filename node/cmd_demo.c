@@ -200,6 +200,8 @@ int node_cmd_demo(int argc, char **argv)
     }
     oa.config_path = strdup(conf_a);
     ob.config_path = strdup(conf_b);
+    oa.log_node = "a";
+    ob.log_node = "b";
 
     struct node_daemon a, b;
     memset(&a, 0, sizeof(a));

@@ -639,7 +639,7 @@ int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node
     memset(d, 0, sizeof(*d));
     d->loop = loop;
     d->opts = *opts; /* takes ownership of the option strings */
-    d->log = (struct node_log){.level = opts->log_level, .out = stderr};
+    d->log = (struct node_log){.level = opts->log_level, .out = stderr, .node = opts->log_node};
     init_handles(d);
     node_dialer_init(&d->dialer, loop);
     if (cfg) {

@@ -30,6 +30,9 @@ done
 kill -INT "$pid"
 rc=0; wait "$pid" || rc=$?
 [ "$rc" -eq 0 ] || { cat "$out"; echo "demo exited $rc on Ctrl-C"; exit 1; }
+# Every line says which of the two nodes it is about.
+if grep '^ts=' "$out" | grep -vE ' node=(a|b) '; then echo "demo log lines without node="; exit 1; fi
+
 # A clean start says nothing alarming (its config files are its own, and stay while it runs).
 if grep -E 'level=(warn|error)' "$out"; then echo "demo logged warnings on a clean start"; exit 1; fi
 
