@@ -11,15 +11,15 @@ static uint8_t lower(uint8_t c)
 
 int dns_name_read(const uint8_t *msg, size_t len, size_t *off, uint8_t out[DNS_NAME_MAX])
 {
-    size_t pos = *off, outlen = 0, limit = *off;
+    size_t pos = *off, outlen = 0, limit = *off, end = len;
     int jumped = 0;
 
     for (;;) {
-        if (pos >= len)
+        if (pos >= end)
             return -1;
         uint8_t c = msg[pos];
         if ((c & 0xc0) == 0xc0) {
-            if (pos + 1 >= len)
+            if (pos + 1 >= end)
                 return -1;
             size_t target = (size_t)(c & 0x3f) << 8 | msg[pos + 1];
             /* Strictly decreasing targets: no loops, no forward pointers. Nor into the header:
@@ -31,12 +31,16 @@ int dns_name_read(const uint8_t *msg, size_t len, size_t *off, uint8_t out[DNS_N
                 *off = pos + 2;
             jumped = 1;
             limit = target;
+            /* What a pointer leads to must lie wholly before the pointer, as a name
+             * written earlier does: then every prefix of a message that ends on a record
+             * boundary reads the same, which truncation relies on. */
+            end = pos;
             pos = target;
             continue;
         }
         if (c & 0xc0)
             return -1; /* 0x40/0x80: extended label types, obsolete */
-        if (pos + 1 + c > len || outlen + 1 + c > DNS_NAME_MAX)
+        if (pos + 1 + c > end || outlen + 1 + c > DNS_NAME_MAX)
             return -1;
         memcpy(out + outlen, msg + pos, (size_t)c + 1);
         outlen += (size_t)c + 1;

@@ -158,6 +158,11 @@ static void test_compression_attacks(void **state)
     uint8_t want[DNS_NAME_MAX];
     wire("c.b.a", want);
     assert_true(dns_name_equal(out, want));
+    /* a pointer back to a label that runs on past the pointer itself: what it reads
+     * would change when the message is cut after this name (found by fuzz.dns_codec) */
+    uint8_t over[31] = {[13] = 2, [14] = 'a', [15] = 0xc0, [16] = 13};
+    off = 15; /* ptr(13) -> "a" + 0xc0, then a 13-byte label read from the pointer on */
+    assert_int_equal(dns_name_read(over, sizeof(over), &off, out), -1);
     /* a name longer than 255 through pointers: 63-byte labels chained backwards */
     uint8_t big[12 + 65 + 4 * 66];
     memset(big, 0, sizeof(big));
