@@ -40,6 +40,9 @@ struct node_http_server *node_localapi_server(struct node_localapi *api);
  * everything is freed. */
 void node_localapi_close(struct node_localapi *api, void (*on_closed)(void *arg), void *arg);
 
+/* localapi_tools.c: GET /v0/whois and POST /v0/ping. Returns 0 or a negative error. */
+int node_localapi_tools_routes(struct node_http_server *http, struct node_daemon *d);
+
 /* localapi_status.c: GET /v0/status's answer (never a private or preshared key). */
 json_t *node_localapi_status(struct node_daemon *d, double uptime_s);
 

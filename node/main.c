@@ -26,6 +26,8 @@ static const struct command commands[] = {
     {"up", node_cmd_up, "run the node in the foreground (see tunless up --help)"},
     {"status", node_cmd_status, "the running node and its peers (--json: the local API's answer)"},
     {"reload", node_cmd_reload, "make the running node read its configuration again"},
+    {"ping", node_cmd_ping, "ICMP echo to a peer through the tunnel (-c COUNT)"},
+    {"whois", node_cmd_whois, "which peer owns a tunnel address"},
     {"nc", node_cmd_nc, "stdin/stdout to HOST PORT through the node (ssh ProxyCommand)"},
     {"derp", node_cmd_derp, "run a DERP relay server (see tunless derp --help)"},
     {"genkey", node_cmd_genkey, "print a new base64 private key"},

@@ -88,6 +88,7 @@ rc=0; out=$("${NOBODY[@]}" "$T" reload --socket "$SOCK" 2>&1) || rc=$?
 keep "$out"
 [ "$rc" = 1 ] && echo "$out" | grep -q "HTTP 403" && echo "$out" | grep -q "only root or the node's own user" \
   || fail "a reader's reload: rc=$rc $out"
+"${NOBODY[@]}" "$T" ping --socket "$SOCK" -c 1 web >/dev/null || fail "a reader may ping"
 code=$("${NOBODY[@]}" curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" -X POST http://x/v0/reload)
 [ "$code" = 403 ] || fail "curl reload as nobody: $code"
 grep -q 'event=http_request server=localapi method=POST path=/v0/reload status=403 uid=65534' \
@@ -132,6 +133,24 @@ kill -9 "$node_pid"; wait "$node_pid" 2>/dev/null || true
 [ -S "$SOCK" ] || fail "no stale socket left to test with"
 start_node
 "$T" status --socket "$SOCK" >/dev/null || fail "status after replacing a stale socket"
+
+echo "== whois and ping"
+out=$("$T" whois --socket "$SOCK" 100.64.0.2:8000) || fail "whois"
+keep "$out"
+[ "$out" = "100.64.0.2: peer web ($TB_PUB_peer)" ] || fail "whois: $out"
+out=$("$T" whois --socket "$SOCK" 100.64.0.1) || fail "whois self"
+[ "$out" = "100.64.0.1: this node" ] || fail "whois self: $out"
+rc=0; out=$("$T" whois --socket "$SOCK" 100.64.0.77 2>&1) || rc=$?
+[ "$rc" = 1 ] && echo "$out" | grep -q "no peer owns 100.64.0.77" || fail "whois nobody: rc=$rc $out"
+out=$("$T" ping --socket "$SOCK" -c 2 web 2>&1) && rc=0 || rc=$?
+keep "$out"
+[ "$rc" = 0 ] || fail "ping web: $out"
+echo "$out" | grep -q "reply from 100.64.0.2: icmp_seq=1" || fail "ping reply: $out"
+echo "$out" | grep -q "2 sent, 2 received" || fail "ping summary: $out"
+kill "$TB_WGPID_peer"; wait "$TB_WGPID_peer" 2>/dev/null || true
+rc=0; out=$("$T" ping --socket "$SOCK" -c 1 100.64.0.2 2>&1) || rc=$?
+keep "$out"
+[ "$rc" = 1 ] && echo "$out" | grep -q "1 sent, 0 received, no answer" || fail "ping a dead peer: rc=$rc $out"
 kill "$node_pid"; wait "$node_pid" || fail "node exit"
 
 echo "== no node running; a path too long"
