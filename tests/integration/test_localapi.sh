@@ -74,6 +74,8 @@ echo "$json" | jq -e --arg k "$node_pub" '.node.public_key == $k and .node.liste
   >/dev/null || fail "node key / port"
 echo "$json" | jq -e '.netstack.tcp_connected > 0 and .peers[0].session == true' >/dev/null \
   || fail "netstack counters / session"
+echo "$json" | jq -e '.node.listeners[0].counters | .accepted >= 1 and .socks5_replies["0"] >= 1 and .bytes_down > 0' \
+  >/dev/null || fail "proxy counters"
 table=$("$T" status --socket "$SOCK")
 keep "$table"
 echo "$table" | grep -E '^100\.64\.0\.2/32 +web +127\.0\.0\.1:51941 +[0-9]+s ago' >/dev/null \

@@ -77,6 +77,10 @@ static void test_status_ping_whois(void **state)
     assert_true(json_is_true(json_object_get(peer, "session")));
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(v, "node"), "public_key")), p->a.pub);
+    json_t *listener = json_array_get(json_object_get(json_object_get(v, "node"), "listeners"), 0);
+    assert_string_equal(json_string_value(json_object_get(listener, "service")), "socks5+http");
+    assert_true(
+        json_is_integer(json_object_get(json_object_get(listener, "counters"), "accepted")));
     assert_null(strstr(j.r.body, p->a.priv));
     assert_null(strstr(j.r.body, p->b.priv));
 
