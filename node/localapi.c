@@ -87,8 +87,10 @@ int node_localapi_check(const char *path, char *err, size_t errlen)
         return fail(err, errlen, "local API socket %s: exists and is not a socket", path);
     pid_t pid = 0;
     int rc = probe(path, &pid);
-    if (rc == 1)
-        return fail(err, errlen, "another node is running (PID %ld) on %s", (long)pid, path);
+    if (rc == 1) {
+        fail(err, errlen, "another node is running (PID %ld) on %s", (long)pid, path);
+        return NODE_LOCALAPI_LIVE;
+    }
     if (rc < 0)
         return fail(err, errlen, "local API socket %s: %s", path, strerror(-rc));
     if (unlink(path) != 0 && errno != ENOENT) /* left by a node that died */

@@ -195,7 +195,7 @@ static const struct option_doc docs[] = {
     {OPT_STATE_DIR, "state-dir", "TUNLESS_STATE_DIR", "DIR",
      "where the node keeps its key (default $XDG_STATE_HOME/tunless)"},
     {OPT_SOCKET, "socket", "TUNLESS_SOCKET", "PATH",
-     "the local API's unix socket (default STATE_DIR/tunless.sock, mode 0600)"},
+     "the local API's unix socket (default STATE_DIR/tunless.sock, mode 0600; 'off': none)"},
     {OPT_SOCKET_GROUP, "socket-group", "TUNLESS_SOCKET_GROUP", "GROUP",
      "members of GROUP may use the local API too, read-only (socket mode 0660)"},
     {OPT_LOG_LEVEL, "log-level", "TUNLESS_LOG_LEVEL", "LEVEL",
