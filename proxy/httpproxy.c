@@ -413,10 +413,12 @@ static const char *reason(int status)
 size_t proxy_http_error_response(char *out, size_t cap, int status)
 {
     const char *why = reason(status);
+    /* 503 is proxy_err_http(BASE_ESTOPPED): say which unavailability it is. */
+    const char *body = status == 503 ? "Service Unavailable: the node is stopped" : why;
     int n = snprintf(out, cap,
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n%s\r\n%s\n",
-                     status, why, strlen(why) + 1,
-                     status == 407 ? "Proxy-Authenticate: Basic realm=\"tunless\"\r\n" : "", why);
+                     status, why, strlen(body) + 1,
+                     status == 407 ? "Proxy-Authenticate: Basic realm=\"tunless\"\r\n" : "", body);
     return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }
