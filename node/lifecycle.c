@@ -47,6 +47,7 @@ const char *node_event_name(enum node_event_kind k)
         [NODE_EVENT_CONFIG_APPLIED] = "config_applied",
         [NODE_EVENT_CONFIG_REJECTED] = "config_rejected",
         [NODE_EVENT_PREFS] = "prefs",
+        [NODE_EVENT_HEALTH] = "health",
         [NODE_EVENT_SHUTDOWN] = "shutdown",
     };
     return (size_t)k < sizeof(names) / sizeof(names[0]) ? names[k] : "unknown";

@@ -44,7 +44,8 @@ enum node_event_kind {
     NODE_EVENT_HANDSHAKE_LOST,  /* peer: its session expired and no new handshake came */
     NODE_EVENT_CONFIG_APPLIED,  /* detail: the configuration's file */
     NODE_EVENT_CONFIG_REJECTED, /* detail: the error */
-    NODE_EVENT_PREFS,           /* the preferences changed (node_lifecycle_prefs()) */
+    NODE_EVENT_PREFS,           /* the preferences changed (d->life.prefs) */
+    NODE_EVENT_HEALTH,          /* detail: a health item that appeared or cleared */
     NODE_EVENT_SHUTDOWN,        /* the process is stopping: the last event */
 };
 
