@@ -111,6 +111,11 @@ void node_lifecycle_shutdown(struct node_daemon *d);
 /* The last step of shutdown: closes the poll timer and frees what the lifecycle holds. */
 void node_lifecycle_close(struct node_daemon *d);
 
+/* lifecycle_api.c: GET /v0/prefs, PATCH /v0/prefs (a write), GET /v0/watch[?stats=SECONDS] on
+ * the local API server. 0, or the server's error. */
+struct node_http_server;
+int node_lifecycle_api_routes(struct node_daemon *d, struct node_http_server *s);
+
 /* notify.c: sd_notify without libsystemd. Sends msg ("READY=1\nSTATUS=...") as one datagram to
  * $NOTIFY_SOCKET (a path, or '@' for an abstract socket); 0 when sent or when the variable is
  * unset, else a negative errno. Never blocks. */
