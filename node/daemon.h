@@ -21,7 +21,8 @@
 
 #define NODE_MAX_LISTENERS 3
 
-struct node_resolve; /* peers.c: an endpoint name being resolved */
+struct node_resolve;  /* peers.c: an endpoint name being resolved */
+struct node_localapi; /* localapi.c: the local API on its unix socket */
 struct node_daemon;
 
 /* What a published port's handlers need. */
@@ -55,6 +56,7 @@ struct node_daemon {
     struct proxy_server *proxies[NODE_MAX_LISTENERS];
     size_t n_proxies;
 
+    struct node_localapi *api;      /* started by `tunless up` after the node, closed by stop */
     struct node_resolve *resolving; /* in flight; each freed by its own callback */
     uv_timer_t reresolve_timer;
 
@@ -89,6 +91,11 @@ void node_daemon_stop(struct node_daemon *d);
  * the kept configuration. The engine (key, UDP port), proxies and MagicDNS stay. */
 void node_daemon_pause(struct node_daemon *d);
 void node_daemon_resume(struct node_daemon *d);
+/* What SIGHUP does: reads the configuration file again and applies it. on_diff (may be NULL)
+ * hears what changes before it is applied. Returns 0, or -1 with the reason in err (logged). */
+typedef void (*node_daemon_diff_fn)(void *arg, const struct cfg_diff *diff);
+int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void *arg, char *err,
+                       size_t errlen);
 
 /* publish.c: --publish on the stack's tunnel addresses (not on 100.100.100.100); stop ends
  * the UDP sessions, whose flows die with the stack. */
