@@ -151,6 +151,7 @@ static void apply_want_running(struct node_daemon *d)
         node_lifecycle_set(d, NODE_LC_STOPPED);
     } else if (lc->prefs.want_running && lc->state == NODE_LC_STOPPED) {
         if (!d->have_config) {
+            node_daemon_resume(d); /* the proxies serve direct destinations again */
             node_lifecycle_set(d, NODE_LC_NEEDS_CONFIG);
             return;
         }
