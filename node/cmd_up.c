@@ -72,6 +72,8 @@ int node_cmd_up(int argc, char **argv)
         fprintf(stderr, "tunless up: %s\n", err);
         d.exit_code = 2;
         node_daemon_stop(&d);
+    } else if (!d.stopping) {
+        node_notify_start(&d); /* READY=1 once the local API answers too */
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     int code = d.exit_code;

@@ -732,7 +732,6 @@ int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node
              wg_engine_port(d->engine), d->cfg.n_peers, d->have_config ? d->cfg.file : "none");
     if (!d->have_config)
         print_peer_block(d);
-    node_notify_start(d);
     node_lifecycle_started(d);
     return 0;
 }

@@ -120,8 +120,9 @@ int node_lifecycle_api_routes(struct node_daemon *d, struct node_http_server *s)
  * $NOTIFY_SOCKET (a path, or '@' for an abstract socket); 0 when sent or when the variable is
  * unset, else a negative errno. Never blocks. */
 int node_notify_send(const char *msg);
-/* Subscribes sd_notify to d's events: READY=1 once start-up settles, STATUS= on every
- * transition, STOPPING=1 on shutdown. Does nothing without $NOTIFY_SOCKET. */
+/* Subscribes sd_notify to d's events: READY=1 once start-up settles (now, if it has), STATUS=
+ * on every transition, STOPPING=1 on shutdown. Does nothing without $NOTIFY_SOCKET. Called
+ * once everything serves, the local API included. */
 void node_notify_start(struct node_daemon *d);
 
 #endif

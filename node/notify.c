@@ -83,4 +83,9 @@ void node_notify_start(struct node_daemon *d)
     d->life.notify.on_event = on_event;
     node_lifecycle_subscribe(d, &d->life.notify);
     node_log(&d->log, BASE_LOG_DEBUG, "notify_socket", "path=%s", path);
+    /* Start-up has settled already: say so now. */
+    enum node_lc_state now = node_lifecycle_state(d);
+    if (now != NODE_LC_STARTING)
+        on_event(&d->life.notify,
+                 &(struct node_event){.kind = NODE_EVENT_STATE, .from = now, .to = now});
 }

@@ -27,7 +27,7 @@ tb_bg "$TB_NS_peer" python3 -m http.server --bind 100.64.0.2 8000 --directory "$
 tb_wait_tcp "$TB_NS_peer" 100.64.0.2 8000
 
 tb_bg - "${HELPER[@]}" notify-listen "$NOTIFY" "$TB_DIR/notify.out"
-sleep 0.3
+for _ in $(seq 300); do [ -e "$TB_DIR/notify.out" ] && break; sleep 0.1; done # bound
 
 start_node() { # extra flags
   NOTIFY_SOCKET=$NOTIFY "${RUN_AS[@]}" "$TUNLESS_BIN" up --state-dir "$STATE" --proxy "$PROXY" \
@@ -35,7 +35,7 @@ start_node() { # extra flags
   node_pid=$!
   TB_PIDS+=("$node_pid")
   tb_wait_tcp - 127.0.0.1 18951
-  for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+  for _ in $(seq 300); do [ -S "$SOCK" ] && break; sleep 0.1; done
 }
 stop_node() {
   kill -TERM "$node_pid"
@@ -47,8 +47,8 @@ fetch() { # URL [curl flags]: the sha256 of what came back
   local url=$1; shift
   curl -sS --max-time 60 "$@" "$url" | sha256sum | cut -d' ' -f1
 }
-wait_for() { # FILE PATTERN: up to 10 s
-  for _ in $(seq 100); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+wait_for() { # FILE PATTERN: up to 30 s (the machine may be loaded)
+  for _ in $(seq 300); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   echo "no '$2' in $1"; exit 1
 }
 
@@ -116,7 +116,7 @@ rc=0; CLI set --log-level loud > "$TB_DIR/set-bad.out" 2>&1 || rc=$?
 echo "== a watcher that never reads is dropped; 100 MB through the node meanwhile, bytes compared"
 tb_bg - "${HELPER[@]}" slow-watch "$SOCK" "$TB_DIR/slow.out"
 slow_pid=$TB_LAST_PID
-sleep 0.5
+wait_for "$TB_DIR/node.log" 'path=/v0/watch status=200' # the slow watcher is in
 start=$(date +%s.%N)
 fetch http://100.64.0.2:8000/big --socks5 "$PROXY" > "$TB_DIR/big.sum" &
 big=$!
