@@ -119,6 +119,12 @@ int node_prefs_apply_json(struct node_prefs *p, const char *buf, size_t len, uns
     return 0;
 }
 
+bool node_prefs_equal(const struct node_prefs *a, const struct node_prefs *b)
+{
+    return a->want_running == b->want_running && a->log_level == b->log_level &&
+           a->outbound == b->outbound && a->shields_up == b->shields_up;
+}
+
 /* ---- fields -> JSON ---- */
 
 char *node_prefs_to_json(const struct node_prefs *p)

@@ -40,6 +40,8 @@ void node_prefs_default(struct node_prefs *p);
  * or \"tunnel-only\"", "shields: unknown field", "line 1 column 3: ..."); *p is then untouched. */
 int node_prefs_apply_json(struct node_prefs *p, const char *buf, size_t len, unsigned *mask,
                           char *err, size_t errlen);
+/* Field by field (the struct has padding: never memcmp it). */
+bool node_prefs_equal(const struct node_prefs *a, const struct node_prefs *b);
 /* The JSON text of p (one line, with a trailing newline), malloc'd; NULL when out of memory. */
 char *node_prefs_to_json(const struct node_prefs *p);
 const char *node_outbound_name(enum node_outbound o); /* "direct", "tunnel-only" */

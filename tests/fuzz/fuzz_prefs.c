@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     before = p;
     if (node_prefs_apply_json(&p, (const char *)data, size, &mask, err, sizeof(err)) != 0) {
         if (err[0] == '\0' || memchr(err, '\0', sizeof(err)) == NULL ||
-            memcmp(&p, &before, sizeof(p)) != 0)
+            !node_prefs_equal(&p, &before))
             __builtin_trap();
         return 0;
     }
@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct node_prefs q;
     node_prefs_default(&q);
     if (!text || node_prefs_apply_json(&q, text, strlen(text), NULL, err, sizeof(err)) != 0 ||
-        memcmp(&p, &q, sizeof(p)) != 0)
+        !node_prefs_equal(&p, &q))
         __builtin_trap();
     free(text);
     return 0;
