@@ -93,7 +93,7 @@ wait_for "$TB_DIR/watch.json" '"to":"Stopped"'
 grep -q 'event=state from=Running to=Stopped' "$TB_DIR/node.log" || { echo "no transition logged"; exit 1; }
 said=$(curl -sS --max-time 10 --socks5 "$PROXY" http://100.64.0.2:8000/blob -o /dev/null 2>&1 || true)
 echo "$said" | grep -q '(1)' || { echo "socks5 while stopped: '$said' (want reply 1)"; exit 1; }
-body=$(curl -sS --max-time 10 -x "http://$PROXY" -w ' status=%{http_code}' http://100.64.0.2:8000/blob || true)
+body=$(curl -sS --max-time 10 -x "http://$PROXY" -w ' status=%{http_code}' http://100.64.0.2:8000/blob | tr -d '\n' || true)
 echo "$body" | grep -q 'the node is stopped status=503' || { echo "http proxy while stopped: '$body'"; exit 1; }
 wait_for "$TB_DIR/notify.out" 'STATUS=Stopped'
 
