@@ -86,17 +86,25 @@ static const char *human_bytes(json_int_t n, char *buf, size_t cap)
     return buf;
 }
 
+static const char *human_duration(json_int_t s, char *buf, size_t cap)
+{
+    if (s < 120)
+        snprintf(buf, cap, "%llds", (long long)s);
+    else if (s < 7200)
+        snprintf(buf, cap, "%lldm", (long long)(s / 60));
+    else if (s < 172800)
+        snprintf(buf, cap, "%lldh", (long long)(s / 3600));
+    else
+        snprintf(buf, cap, "%lldd", (long long)(s / 86400));
+    return buf;
+}
+
 static const char *human_age(const json_t *secs, char *buf, size_t cap)
 {
     if (!json_is_integer(secs))
         return "never";
-    json_int_t s = json_integer_value(secs);
-    if (s < 120)
-        snprintf(buf, cap, "%llds ago", (long long)s);
-    else if (s < 7200)
-        snprintf(buf, cap, "%lldm ago", (long long)(s / 60));
-    else
-        snprintf(buf, cap, "%lldh ago", (long long)(s / 3600));
+    char d[24];
+    snprintf(buf, cap, "%s ago", human_duration(json_integer_value(secs), d, sizeof(d)));
     return buf;
 }
 
@@ -108,10 +116,13 @@ static const char *str_or(const json_t *v, const char *dflt)
 static void print_node(const json_t *node)
 {
     const json_t *addrs = json_object_get(node, "addresses");
-    printf("# %s  %s  udp/%lld  up %.0fs\n", str_or(json_object_get(node, "public_key"), "-"),
+    char up[32];
+    printf("# this node: %s  %s  udp/%lld  up %s\n",
+           str_or(json_object_get(node, "public_key"), "-"),
            json_array_size(addrs) ? str_or(json_array_get(addrs, 0), "-") : "(no address)",
            (long long)json_integer_value(json_object_get(node, "listen_port")),
-           json_number_value(json_object_get(node, "uptime_seconds")));
+           human_duration(json_integer_value(json_object_get(node, "uptime_seconds")), up,
+                          sizeof(up)));
 }
 
 static void print_table(const json_t *st)

@@ -228,10 +228,13 @@ static void dispatch(struct node_http_conn *c)
         return;
     }
     if (r->write && !c->req.may_write) {
+        char who[48] = "";
+        if (c->req.peer.known)
+            snprintf(who, sizeof(who), "; you are uid %ld", (long)c->req.peer.uid);
         node_http_reply_error(c, 403,
                               "%s %s changes the node: only root or the node's own user "
-                              "(uid %ld) may call it",
-                              c->req.method, c->req.path, (long)c->s->euid);
+                              "(uid %ld) may call it%s",
+                              c->req.method, c->req.path, (long)c->s->euid, who);
         return;
     }
     c->state = NODE_HTTP_CONN_HANDLING;
