@@ -84,12 +84,12 @@ void node_lifecycle_load_prefs(struct node_daemon *d)
     const struct node_options *o = &d->opts;
     if (o->given.log_level && o->log_level != lc->stored.log_level) {
         lc->prefs.log_level = o->log_level;
-        node_log(&d->log, BASE_LOG_INFO, "prefs_override", "pref=log_level stored=%s flag=%s",
+        node_log(&d->log, BASE_LOG_WARN, "prefs_override", "pref=log_level stored=%s flag=%s",
                  base_log_level_name(lc->stored.log_level), base_log_level_name(o->log_level));
     }
     if (o->given.outbound && o->outbound != lc->stored.outbound) {
         lc->prefs.outbound = o->outbound;
-        node_log(&d->log, BASE_LOG_INFO, "prefs_override", "pref=outbound stored=%s flag=%s",
+        node_log(&d->log, BASE_LOG_WARN, "prefs_override", "pref=outbound stored=%s flag=%s",
                  node_outbound_name(lc->stored.outbound), node_outbound_name(o->outbound));
     }
     apply_settings(d);

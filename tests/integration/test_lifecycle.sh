@@ -114,6 +114,10 @@ rc=0; CLI set --log-level loud > "$TB_DIR/set-bad.out" 2>&1 || rc=$?
 [ "$rc" -ne 0 ] && grep -q 'log_level' "$TB_DIR/set-bad.out" || { echo "a bad level: rc $rc, $(cat "$TB_DIR/set-bad.out")"; exit 1; }
 
 echo "== a watcher that never reads is dropped; 100 MB through the node meanwhile, bytes compared"
+start=$(date +%s.%N)
+[ "$(fetch http://100.64.0.2:8000/big --socks5 "$PROXY")" = "$want_big" ] || { echo "100 MB download differs"; exit 1; }
+end=$(date +%s.%N)
+echo "100 MB alone: $(echo "$end - $start" | bc) s"
 tb_bg - "${HELPER[@]}" slow-watch "$SOCK" "$TB_DIR/slow.out"
 slow_pid=$TB_LAST_PID
 wait_for "$TB_DIR/node.log" 'path=/v0/watch status=200' # the slow watcher is in
