@@ -46,6 +46,7 @@ struct node_options {
     enum node_outbound outbound;
     char *state_dir;
     enum base_log_level log_level;
+    bool log_json;        /* --log-format json: one JSON object a line */
     const char *log_node; /* a node= field on every log line (tunless demo's "a" and "b"); static */
     bool help;
     bool check;      /* --check: validate the configuration, print a summary, exit */

@@ -155,4 +155,7 @@ rc=0; wait "$node_pid" || rc=$?
 [ "$rc" -eq 0 ] || { echo "node exited $rc after SIGTERM"; exit 1; }
 grep -q 'event=stopped' "$TB_DIR/node.log" || { echo "no clean stop logged"; exit 1; }
 ! grep -q "$node_key" "$TB_DIR/node.log" || { echo "the private key was logged"; exit 1; }
+echo "== every line the node logged is key=value (tests/tools/logcheck.py)"
+python3 "$TUNLESS_SRC/tests/tools/logcheck.py" check "$TB_DIR/node.log" || { echo "a line is not key=value"; exit 1; }
+grep -q 'event=proxy_close .*via=tunnel peer=web' "$TB_DIR/node.log" || { echo "no proxy_close line for a tunnel connection"; exit 1; }
 echo "up: ok"
