@@ -310,7 +310,9 @@ static bool config_unchanged(struct node_daemon *d)
     bool same = d->reload_stamp_set && st.st_ino == d->reload_stamp.st_ino &&
                 st.st_size == d->reload_stamp.st_size &&
                 st.st_mtim.tv_sec == d->reload_stamp.st_mtim.tv_sec &&
-                st.st_mtim.tv_nsec == d->reload_stamp.st_mtim.tv_nsec;
+                st.st_mtim.tv_nsec == d->reload_stamp.st_mtim.tv_nsec &&
+                st.st_ctim.tv_sec == d->reload_stamp.st_ctim.tv_sec &&
+                st.st_ctim.tv_nsec == d->reload_stamp.st_ctim.tv_nsec;
     d->reload_stamp = st;
     d->reload_stamp_set = true;
     return same;

@@ -26,19 +26,9 @@ tb_bg - python3 -m http.server --bind 127.0.0.1 "$DIRECT_PORT" --directory "$TB_
 tb_wait_tcp "$TB_NS_peer" 100.64.0.2 8000
 tb_wait_tcp - 127.0.0.1 "$DIRECT_PORT"
 
-cat > "$TB_DIR/wg0.conf" <<CONF
-[Interface]
-PrivateKey = $node_key
-Address = 100.64.0.1/32
-ListenPort = $NODE_PORT
-
-[Peer]
-# Name = web
-PublicKey = $TB_PUB_peer
-Endpoint = 127.0.0.1:$PEER_PORT
-AllowedIPs = 100.64.0.2/32
-CONF
-chmod 600 "$TB_DIR/wg0.conf"
+tb_tunless_conf "$TB_DIR/wg0.conf" "$node_key" 100.64.0.1/32 "$NODE_PORT" "$TB_PUB_peer" \
+  "127.0.0.1:$PEER_PORT" 100.64.0.2/32
+sed -i 's/^\[Peer\]$/[Peer]\n# Name = web/' "$TB_DIR/wg0.conf" # MagicDNS and peer= name it
 
 # start_node LOGFILE [ENV...]: a node with the proxy on $PROXY, until stop_node.
 start_node() {
