@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "forward.h"
+#include "localapi.h"
 #include "state.h"
 
 #define NODE_CONFIG_IN_STATE "tunless.conf"
@@ -318,25 +319,46 @@ static bool config_unchanged(struct node_daemon *d)
     return same;
 }
 
-static void reload(struct node_daemon *d, bool from_watch)
+int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void *arg, char *err,
+                       size_t errlen)
 {
     struct cfg_config next;
-    char err[512], q[600];
-    if (config_unchanged(d) && from_watch) {
+    char q[600];
+    (void)config_unchanged(d); /* what is read now: the watch's reload of it is not needed */
+    if (!d->config_path[0] || access(d->config_path, R_OK) != 0) {
+        snprintf(err, errlen, "no configuration file to read%s%s", d->config_path[0] ? ": " : "",
+                 d->config_path);
+        node_log(&d->log, BASE_LOG_WARN, "reload_skipped", "reason=%s",
+                 base_log_quote(q, sizeof(q), err));
+        return -1;
+    }
+    if (load_config(d, &next, err, errlen) != 0) {
+        node_log(&d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
+                 base_log_quote(q, sizeof(q), err));
+        return -1;
+    }
+    struct cfg_diff diff;
+    if (on_diff && cfg_diff(d->have_config ? &d->cfg : NULL, &next, &diff) == 0) {
+        on_diff(arg, &diff);
+        cfg_diff_free(&diff);
+    }
+    if (node_daemon_apply(d, &next) != 0) {
+        snprintf(err, errlen,
+                 "PrivateKey or ListenPort changed (restart the node), or the key "
+                 "is unusable: see the node's log");
+        return -1;
+    }
+    return 0;
+}
+
+static void reload(struct node_daemon *d, bool from_watch)
+{
+    char err[512];
+    if (from_watch && config_unchanged(d)) {
         node_log(&d->log, BASE_LOG_DEBUG, "reload_unchanged", "file=%s", d->config_path);
         return;
     }
-    if (!d->config_path[0] || access(d->config_path, R_OK) != 0) {
-        node_log(&d->log, BASE_LOG_WARN, "reload_skipped", "reason=%s",
-                 base_log_quote(q, sizeof(q), "no configuration file to read"));
-        return;
-    }
-    if (load_config(d, &next, err, sizeof(err)) != 0) {
-        node_log(&d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
-                 base_log_quote(q, sizeof(q), err));
-        return;
-    }
-    node_daemon_apply(d, &next);
+    node_daemon_reload(d, NULL, NULL, err, sizeof(err));
 }
 
 int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
@@ -486,6 +508,9 @@ void node_daemon_stop(struct node_daemon *d)
         return;
     d->stopping = true;
     node_log(&d->log, BASE_LOG_INFO, "stopping", NULL);
+    if (d->api)
+        node_localapi_close(d->api, NULL, NULL);
+    d->api = NULL;
     for (size_t i = 0; d->forwards && i < d->opts.n_forwards; i++)
         if (d->forwards[i])
             node_forward_close(d->forwards[i]);
