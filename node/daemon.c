@@ -302,7 +302,8 @@ static bool same_addresses(const struct cfg_config *a, const struct cfg_config *
            memcmp(a->addresses, b->addresses, a->n_addresses * sizeof(*a->addresses)) == 0;
 }
 
-/* Whether the file is as the last reload read it (a SIGHUP and the watch both saw one edit). */
+/* Whether the file's content is as the last reload read it (a SIGHUP and the watch both saw
+ * one edit, or only its owner or mode changed). */
 static bool config_unchanged(struct node_daemon *d)
 {
     struct stat st;
@@ -311,9 +312,7 @@ static bool config_unchanged(struct node_daemon *d)
     bool same = d->reload_stamp_set && st.st_ino == d->reload_stamp.st_ino &&
                 st.st_size == d->reload_stamp.st_size &&
                 st.st_mtim.tv_sec == d->reload_stamp.st_mtim.tv_sec &&
-                st.st_mtim.tv_nsec == d->reload_stamp.st_mtim.tv_nsec &&
-                st.st_ctim.tv_sec == d->reload_stamp.st_ctim.tv_sec &&
-                st.st_ctim.tv_nsec == d->reload_stamp.st_ctim.tv_nsec;
+                st.st_mtim.tv_nsec == d->reload_stamp.st_mtim.tv_nsec;
     d->reload_stamp = st;
     d->reload_stamp_set = true;
     return same;
