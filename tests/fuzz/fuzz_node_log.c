@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n >= cap || strlen(out) != n)
         abort();
     json_error_t err;
-    json_t *obj = json_loads(out, 0, &err);
+    json_t *obj = json_loads(out, JSON_ALLOW_NUL, &err); /* "\u0000" is valid JSON */
     if (!obj || !json_is_object(obj))
         abort();
     if (cap == NODE_LOG_JSON_MAX && !json_is_string(json_object_get(obj, "level")))
