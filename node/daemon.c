@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "forward.h"
@@ -321,11 +322,28 @@ static bool same_addresses(const struct cfg_config *a, const struct cfg_config *
            memcmp(a->addresses, b->addresses, a->n_addresses * sizeof(*a->addresses)) == 0;
 }
 
+/* Whether the file's content is as the last reload read it (a SIGHUP and the watch both saw
+ * one edit, or only its owner or mode changed). */
+static bool config_unchanged(struct node_daemon *d)
+{
+    struct stat st;
+    if (stat(d->config_path, &st) != 0)
+        return false;
+    bool same = d->reload_stamp_set && st.st_ino == d->reload_stamp.st_ino &&
+                st.st_size == d->reload_stamp.st_size &&
+                st.st_mtim.tv_sec == d->reload_stamp.st_mtim.tv_sec &&
+                st.st_mtim.tv_nsec == d->reload_stamp.st_mtim.tv_nsec;
+    d->reload_stamp = st;
+    d->reload_stamp_set = true;
+    return same;
+}
+
 int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void *arg, char *err,
                        size_t errlen)
 {
     struct cfg_config next;
     char q[600];
+    (void)config_unchanged(d); /* what is read now: the watch's reload of it is not needed */
     if (!d->config_path[0] || access(d->config_path, R_OK) != 0) {
         snprintf(err, errlen, "no configuration file to read%s%s", d->config_path[0] ? ": " : "",
                  d->config_path);
@@ -354,9 +372,13 @@ int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void 
     return 0;
 }
 
-static void reload(struct node_daemon *d)
+static void reload(struct node_daemon *d, bool from_watch)
 {
     char err[512];
+    if (from_watch && config_unchanged(d)) {
+        node_log(&d->log, BASE_LOG_DEBUG, "reload_unchanged", "file=%s", d->config_path);
+        return;
+    }
     node_daemon_reload(d, NULL, NULL, err, sizeof(err));
 }
 
@@ -420,7 +442,7 @@ int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
 
 static void on_reload_timer(uv_timer_t *t)
 {
-    reload(t->data);
+    reload(t->data, true);
 }
 
 static void on_sighup(uv_signal_t *s, int signum)
@@ -428,7 +450,8 @@ static void on_sighup(uv_signal_t *s, int signum)
     (void)signum;
     struct node_daemon *d = s->data;
     node_log(&d->log, BASE_LOG_INFO, "signal", "name=SIGHUP action=reload");
-    reload(d);
+    uv_timer_stop(&d->reload_timer); /* this reload reads the edit that started it */
+    reload(d, false);
 }
 
 static void on_config_changed(uv_fs_event_t *h, const char *filename, int events, int status)
@@ -722,7 +745,8 @@ int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node
     memset(d, 0, sizeof(*d));
     d->loop = loop;
     d->opts = *opts; /* takes ownership of the option strings */
-    d->log = (struct node_log){.level = opts->log_level, .out = stderr, .node = opts->log_node};
+    d->log = (struct node_log){
+        .level = opts->log_level, .out = stderr, .node = opts->log_node, .json = opts->log_json};
     init_handles(d);
     node_lifecycle_init(d);
     node_dialer_init(&d->dialer, loop);

@@ -7,6 +7,7 @@
 #define TUNLESS_NODE_DAEMON_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "config.h"
@@ -63,8 +64,10 @@ struct node_daemon {
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_fs_event_t watch;
     bool watching;
-    uv_timer_t reload_timer; /* debounces config file changes */
-    uv_timer_t stop_timer;   /* ends the drain on shutdown */
+    uv_timer_t reload_timer;  /* debounces config file changes */
+    struct stat reload_stamp; /* the file as the last reload found it */
+    bool reload_stamp_set;
+    uv_timer_t stop_timer; /* ends the drain on shutdown */
     unsigned proxies_open;
     unsigned pending_closes;
     bool stopping;

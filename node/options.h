@@ -48,6 +48,7 @@ struct node_options {
     char *socket_path;  /* --socket: the local API (NULL: STATE_DIR/tunless.sock) */
     char *socket_group; /* --socket-group: that group may connect too (reads only) */
     enum base_log_level log_level;
+    bool log_json;        /* --log-format json: one JSON object a line */
     const char *log_node; /* a node= field on every log line (tunless demo's "a" and "b"); static */
     bool help;
     bool check;      /* --check: validate the configuration, print a summary, exit */
