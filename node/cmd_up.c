@@ -1,11 +1,38 @@
-/* `tunless up`: run the node in the foreground until SIGINT or SIGTERM. */
+/* `tunless up`: run the node in the foreground until SIGINT or SIGTERM; given to a node that
+ * already runs (and nothing but where to find it), resume that node instead. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon.h"
-#include "localapi.h"
+#include "localapi_client.h"
 #include "node.h"
+
+/* Only --socket and --state-dir given: the words of someone who means this node, not a new one. */
+static bool only_where_flags(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        bool takes_value = strcmp(argv[i], "--socket") == 0 || strcmp(argv[i], "--state-dir") == 0;
+        if (takes_value)
+            i++;
+        else if (strncmp(argv[i], "--socket=", 9) != 0 && strncmp(argv[i], "--state-dir=", 12) != 0)
+            return false;
+    }
+    return true;
+}
+
+static bool node_answers(const char *sock)
+{
+    struct node_localapi_reply r;
+    char err[64];
+    if (access(sock, F_OK) != 0 ||
+        node_localapi_call(sock, "GET", "/v0/prefs", NULL, &r, err, sizeof(err)) != 0)
+        return false;
+    node_localapi_reply_free(&r);
+    return true;
+}
+
 
 /* Only a --socket (or TUNLESS_SOCKET) the user gave must work; the default may be out of
  * reach (a user without a home, a state directory too deep for a socket path) and then the
@@ -15,24 +42,34 @@ static bool socket_given(const struct node_options *o)
     return o->socket_path != NULL;
 }
 
-/* 0: the socket can be served; 1: stop (told on stderr, opts freed); 2: run without it. */
-static int prepare_api(struct node_options *opts, char *sock, size_t cap, char *err, size_t errlen)
+enum api_plan { API_SERVE, API_STOP, API_WITHOUT, API_RESUMED };
+
+/* Before anything listens: a node already on this socket is a node already running (resumed
+ * when that is all the user said). API_STOP and API_RESUMED free opts; *code is the exit. */
+static enum api_plan prepare_api(int argc, char **argv, struct node_options *opts, char *sock,
+                                 size_t cap, int *code)
 {
+    char err[4400];
     int rc = node_localapi_socket_path(opts->socket_path, opts->state_dir, sock, cap);
     if (rc != 0)
-        snprintf(err, errlen, "no path for the local API's socket: give --socket PATH");
-    else
-        rc = node_localapi_check(sock, err, errlen);
+        snprintf(err, sizeof(err), "no path for the local API's socket: give --socket PATH");
+    else if (only_where_flags(argc, argv) && node_answers(sock)) {
+        node_options_free(opts);
+        *code = node_cmd_resume(sock);
+        return API_RESUMED;
+    } else
+        rc = node_localapi_check(sock, err, sizeof(err));
     if (rc == 0)
-        return 0;
+        return API_SERVE;
     if (rc == NODE_LOCALAPI_LIVE || socket_given(opts)) {
         fprintf(stderr, "tunless up: %s\n", err);
         node_options_free(opts);
-        return 1;
+        *code = 2;
+        return API_STOP;
     }
     fprintf(stderr, "tunless up: warning: no local API (`tunless status` will not answer): %s\n",
             err);
-    return 2;
+    return API_WITHOUT;
 }
 
 static void api_failed(struct node_daemon *d, const char *err)
@@ -64,21 +101,23 @@ int node_cmd_up(int argc, char **argv)
     }
     if (opts.check)
         return node_check(&opts);
-    /* Before anything listens: a node already on this socket is a node already running. */
     char sock[4096 + 64];
-    bool api = !opts.socket_path || strcmp(opts.socket_path, "off") != 0;
-    int rc = api ? prepare_api(&opts, sock, sizeof(sock), err, sizeof(err)) : 0;
-    if (rc == 1)
-        return 2;
-    api = api && rc == 0;
+    int code = 0;
+    enum api_plan plan = API_WITHOUT;
+    if (!opts.socket_path || strcmp(opts.socket_path, "off") != 0)
+        plan = prepare_api(argc, argv, &opts, sock, sizeof(sock), &code);
+    if (plan == API_STOP || plan == API_RESUMED)
+        return code;
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct node_daemon d;
-    if (node_daemon_start(&d, &loop, &opts) == 0 && api &&
+    if (node_daemon_start(&d, &loop, &opts) == 0 && plan == API_SERVE &&
         node_localapi_start(&d, sock, d.opts.socket_group, &d.api, err, sizeof(err)) != 0)
         api_failed(&d, err);
+    if (!d.stopping)
+        node_notify_start(&d); /* READY=1 once the local API answers too */
     uv_run(&loop, UV_RUN_DEFAULT);
-    int code = d.exit_code;
+    code = d.exit_code;
     cfg_free(&d.cfg);
     free(d.publish_ctx);
     node_options_free(&d.opts);
