@@ -33,7 +33,6 @@ static bool node_answers(const char *sock)
     return true;
 }
 
-
 /* Only a --socket (or TUNLESS_SOCKET) the user gave must work; the default may be out of
  * reach (a user without a home, a state directory too deep for a socket path) and then the
  * node runs without its local API, saying so. */

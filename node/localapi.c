@@ -251,7 +251,7 @@ static int add_routes(struct node_localapi *api)
         if (rc != 0)
             return rc;
     }
-    int rc = node_localapi_tools_routes(api->http, api->d); /* whois, ping */
+    int rc = node_localapi_tools_routes(api->http, api->d);             /* whois, ping */
     return rc != 0 ? rc : node_lifecycle_api_routes(api->d, api->http); /* prefs, watch */
 }
 
