@@ -98,7 +98,8 @@ static void print_node(const json_t *node)
 {
     const json_t *addrs = json_object_get(node, "addresses");
     char up[32];
-    printf("# this node: %s  %s  udp/%lld  up %s\n",
+    printf("# this node: %s  %s  %s  udp/%lld  up %s\n",
+           str_or(json_object_get(node, "state"), "?"),
            str_or(json_object_get(node, "public_key"), "-"),
            json_array_size(addrs) ? str_or(json_array_get(addrs, 0), "-") : "(no address)",
            (long long)json_integer_value(json_object_get(node, "listen_port")),

@@ -124,7 +124,8 @@ static json_t *node_info(struct node_daemon *d, double uptime_s)
         wg_key_to_base64(b64, pub);
     }
     const struct cfg_config *c = d->have_config ? &d->cfg : NULL;
-    return json_pack("{s:s?, s:s?, s:o, s:i, s:o, s:I, s:I, s:I, s:s?}", "name", c ? c->name : NULL,
+    return json_pack("{s:s, s:s?, s:s?, s:o, s:i, s:o, s:I, s:I, s:I, s:s?}", "state",
+                     node_lc_state_name(node_lifecycle_state(d)), "name", c ? c->name : NULL,
                      "public_key", b64[0] ? b64 : NULL, "addresses",
                      c ? prefixes_json(c->addresses, c->n_addresses) : json_array(), "listen_port",
                      d->engine ? wg_engine_port(d->engine) : 0, "listeners", listeners_json(d),
