@@ -296,8 +296,27 @@ void ns_queue_purge(struct ns_stack *ns)
 
 /* ---- output ---- */
 
+/* Is the packet addressed to this stack itself (a conn from the node to its own address)? */
+static bool to_self(const struct ns_stack *ns, const uint8_t *pkt, size_t len)
+{
+    struct base_addr dst;
+    if (len >= 20 && pkt[0] >> 4 == 4)
+        base_addr_v4(&dst, pkt + 16);
+    else if (len >= 40 && pkt[0] >> 4 == 6)
+        base_addr_v6(&dst, pkt + 24);
+    else
+        return false;
+    return ns_stack_owns(ns, &dst);
+}
+
+/* Packets to the stack's own addresses never reach the output: they come back in, queued
+ * while lwIP is busy (as a back-to-back stack's would). */
 void ns_emit(struct ns_stack *ns, const uint8_t *pkt, size_t len)
 {
+    if (to_self(ns, pkt, len)) {
+        ns_stack_input(ns, pkt, len);
+        return;
+    }
     int rc = ns->cfg.output(ns->cfg.output_ctx, pkt, len);
     if (rc == NS_OUTPUT_NO_ROUTE) {
         ns->ctr.no_route++;
