@@ -4,9 +4,9 @@
 # the server's FIN ends nc with exit 0; a refused destination is one line naming the SOCKS5
 # reply, exit 1; no node at all is one line, exit 1. Needs no root (ports 18775-18778).
 set -euo pipefail
-: "${TUNLESS_BIN:?}"
-BIN=$TUNLESS_BIN
-unset TUNLESS_BIN TUNLESS_TOOLS TUNLESS_SRC
+: "${TB_BIN:?}"
+BIN=$TB_BIN
+unset TB_BIN TB_TOOLS TB_SRC
 dir=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
