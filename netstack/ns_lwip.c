@@ -309,15 +309,17 @@ static bool to_self(const struct ns_stack *ns, const uint8_t *pkt, size_t len)
     return ns_stack_owns(ns, &dst);
 }
 
-/* Packets to the stack's own addresses never reach the output: they come back in, queued
- * while lwIP is busy (as a back-to-back stack's would). */
+/* A packet to one of the stack's own addresses that the output has no route for (no peer
+ * covers it) comes back in, queued while lwIP is busy, as a back-to-back stack's would: the
+ * node reaches its own services. One a peer's route covers (100.100.100.100 routed to another
+ * node's MagicDNS) goes there. */
 void ns_emit(struct ns_stack *ns, const uint8_t *pkt, size_t len)
 {
-    if (to_self(ns, pkt, len)) {
+    int rc = ns->cfg.output(ns->cfg.output_ctx, pkt, len);
+    if (rc == NS_OUTPUT_NO_ROUTE && to_self(ns, pkt, len)) {
         ns_stack_input(ns, pkt, len);
         return;
     }
-    int rc = ns->cfg.output(ns->cfg.output_ctx, pkt, len);
     if (rc == NS_OUTPUT_NO_ROUTE) {
         ns->ctr.no_route++;
         ns_icmp_no_route(ns, pkt, len);

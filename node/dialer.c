@@ -281,6 +281,9 @@ static struct proxy_stream *dial_addr(void *ctx, const struct proxy_target *t,
                                       const struct proxy_stream_cbs *cbs, void *ud)
 {
     struct node_dialer *d = ctx;
+    /* A race's next attempt may come after node_dialer_close: the deferred reports are over. */
+    if (uv_is_closing((uv_handle_t *)&d->idle))
+        return NULL;
     struct mesh_stream *s = stream_new(d, cbs, ud);
     if (!s)
         return NULL;

@@ -249,11 +249,12 @@ static void test_own_addresses(void **state)
     assert_int_equal(tx_to_b(p), 0);
 }
 
-/* MagicDNS over TCP at 100.100.100.100:53 through the proxy: answered by the node itself. */
+/* MagicDNS at 100.100.100.100:53 through the proxy, over TCP (CONNECT) and UDP (UDP
+ * ASSOCIATE): answered by the node itself. */
 struct dns_client {
     uint16_t proxy_port;
-    int reply, rcode;
-    bool has_b;
+    int reply, rcode, reply_udp;
+    bool has_b, has_b_udp;
 };
 
 static void dns_through_proxy(void *arg)
@@ -263,6 +264,13 @@ static void dns_through_proxy(void *arg)
     const uint8_t b4[] = {100, 64, 0, 2};
     int fd = np_socks5_connect(d->proxy_port, "100.100.100.100", 53, &d->reply);
     long qlen = np_dns_build("b.mesh.internal", 1, q, sizeof(q));
+    struct np_socks5_udp u;
+    if (qlen > 0 && np_socks5_udp_open(&u, d->proxy_port, &d->reply_udp) == 0) {
+        long n =
+            np_socks5_udp_exchange(&u, "100.100.100.100", 53, q, (size_t)qlen, ans, sizeof(ans));
+        d->has_b_udp = n > 0 && memmem(ans, (size_t)n, b4, sizeof(b4)) != NULL;
+        np_socks5_udp_close(&u);
+    }
     if (fd < 0 || qlen < 0) {
         if (fd >= 0)
             close(fd);
@@ -285,7 +293,10 @@ static void test_magicdns_through_proxy(void **state)
     assert_int_equal(d.reply, 0);
     assert_int_equal(d.rcode, 0);
     assert_true(d.has_b);
+    assert_int_equal(d.reply_udp, 0);
+    assert_true(d.has_b_udp);
     assert_int_equal(tx_to_b(p), 0);
+    assert_int_equal(p->dns_queries, 0); /* answered from the zone, no upstream asked */
 }
 
 /* Datagrams through a's SOCKS5 UDP ASSOCIATE, each to its destination and back; with
