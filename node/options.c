@@ -154,6 +154,8 @@ enum {
     OPT_PUBLISH,
     OPT_OUTBOUND,
     OPT_STATE_DIR,
+    OPT_SOCKET,
+    OPT_SOCKET_GROUP,
     OPT_LOG_LEVEL,
     OPT_EXPAND_ENV,
     OPT_CONNECT_TIMEOUT,
@@ -195,6 +197,10 @@ static const struct option_doc docs[] = {
      "how long a destination has to accept, all its addresses together (default 10s; 500ms, 30s)"},
     {OPT_STATE_DIR, "state-dir", "TUNLESS_STATE_DIR", "DIR",
      "where the node keeps its key (default $XDG_STATE_HOME/tunless)"},
+    {OPT_SOCKET, "socket", "TUNLESS_SOCKET", "PATH",
+     "the local API's unix socket (default STATE_DIR/tunless.sock, mode 0600)"},
+    {OPT_SOCKET_GROUP, "socket-group", "TUNLESS_SOCKET_GROUP", "GROUP",
+     "members of GROUP may use the local API too, read-only (socket mode 0660)"},
     {OPT_LOG_LEVEL, "log-level", "TUNLESS_LOG_LEVEL", "LEVEL",
      "error, warn, info (default) or debug"},
     {OPT_EXPAND_ENV, "expand-env", "TUNLESS_EXPAND_ENV", NULL,
@@ -343,6 +349,10 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
         if (node_parse_duration_ms(v, &o->connect_timeout_ms) != 0)
             return fail(err, errlen, "%s: want a time from 1ms to 1h, e.g. 10s or 500ms", who);
         return 0;
+    case OPT_SOCKET:
+        return dup_string(&o->socket_path, v);
+    case OPT_SOCKET_GROUP:
+        return dup_string(&o->socket_group, v);
     case OPT_EXPAND_ENV: /* the flag has no value; the variable says 1 or 0 */
         if (!v || strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
             o->expand_env = true;
@@ -522,6 +532,8 @@ void node_options_free(struct node_options *o)
     free(o->forwards);
     free(o->publishes);
     free(o->state_dir);
+    free(o->socket_path);
+    free(o->socket_group);
     for (size_t i = 0; i < o->n_warnings; i++)
         free(o->warnings[i]);
     free(o->warnings);

@@ -34,7 +34,8 @@ struct direct_stream {
     uv_timer_t timer; /* dial timeout, and reports that must not come from inside dial() */
     uv_connect_t connect;
     uv_shutdown_t shut;
-    int pending_err; /* reported from the timer */
+    int pending_err;           /* reported from the timer */
+    struct base_endpoint dest; /* the address dialled (addr.family 0: none) */
     uint8_t *rbuf;
 };
 
@@ -251,6 +252,14 @@ static void ds_close(struct proxy_stream *ps)
     close_common(from_base(ps), false);
 }
 
+/* The address dialled, out through the host. */
+static void ds_route(struct proxy_stream *ps, struct proxy_route *out)
+{
+    struct direct_stream *s = from_base(ps);
+    out->via = PROXY_VIA_DIRECT;
+    out->dest = s->dest;
+}
+
 static const struct proxy_stream_ops direct_ops = {
     .write = ds_write,
     .try_write = ds_try_write,
@@ -259,6 +268,7 @@ static const struct proxy_stream_ops direct_ops = {
     .read_stop = ds_read_stop,
     .reset = ds_reset,
     .close = ds_close,
+    .route = ds_route,
 };
 
 /* A stream with its timer running (dial timeout, deferred reports); no socket yet. */
@@ -315,6 +325,7 @@ static struct proxy_stream *direct_dial(void *ctx, const struct proxy_target *t,
         return &s->base;
     }
     uv_timer_start(&s->timer, on_timer, timeout_ms(d), 0);
+    s->dest = t->ep;
     connect_one(s, &t->ep);
     return &s->base;
 }

@@ -39,6 +39,7 @@ struct race {
     uv_timer_t timer; /* the next attempt, the deadline, and reports never made inside dial */
     int pending_err;  /* a failure to report from the timer */
     int last_err;     /* the last attempt's failure */
+    struct proxy_route tried; /* where the last attempt closed while dialling led */
 };
 
 static void on_timer(uv_timer_t *t);
@@ -57,6 +58,10 @@ static void close_attempt(struct attempt *a, bool rst)
     if (a->state != ATT_DIALING && a->state != ATT_WON)
         return;
     bool won = a->state == ATT_WON;
+    if (!won && a->s->ops->route) { /* for route() after a lost race */
+        a->r->tried = (struct proxy_route){0};
+        a->s->ops->route(a->s, &a->r->tried);
+    }
     a->state = ATT_CLOSING;
     if (won && rst)
         a->s->ops->reset(a->s);
@@ -262,6 +267,17 @@ static void race_read_stop(struct proxy_stream *ps)
         w->ops->read_stop(w);
 }
 
+/* The winner's route; after a lost race, the last attempt's. */
+static void race_route(struct proxy_stream *ps, struct proxy_route *out)
+{
+    struct race *r = container_of(ps, struct race, base);
+    struct proxy_stream *w = won(ps);
+    if (w && w->ops->route)
+        w->ops->route(w, out);
+    else if (!w)
+        *out = r->tried;
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
     struct race *r = h->data;
@@ -302,6 +318,7 @@ static const struct proxy_stream_ops race_ops = {
     .read_stop = race_read_stop,
     .reset = race_reset,
     .close = race_close,
+    .route = race_route,
 };
 
 struct proxy_stream *proxy_race_dial(uv_loop_t *loop, const struct proxy_race_config *cfg,
