@@ -291,7 +291,10 @@ static struct proxy_stream *dial_addr(void *ctx, const struct proxy_target *t,
         return NULL;
     s->state = MESH_DIALING;
     s->target = *t;
-    connect_addr(s, &t->ep);
+    if (d->stopped)
+        fail_later(s, BASE_ESTOPPED);
+    else
+        connect_addr(s, &t->ep);
     return &s->base;
 }
 
@@ -299,7 +302,7 @@ static struct proxy_stream *dial(void *ctx, const struct proxy_target *t,
                                  const struct proxy_stream_cbs *cbs, void *ud)
 {
     struct node_dialer *d = ctx;
-    if (!t->name[0])
+    if (!t->name[0] || d->stopped) /* a Stopped node refuses before resolving */
         return dial_addr(d, t, cbs, ud);
     struct proxy_race_config rc = {
         .resolver = d->resolver,

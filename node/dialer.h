@@ -29,6 +29,7 @@ struct node_dialer {
     uv_loop_t *loop;
     struct ns_stack *stack; /* NULL until a configuration brings tunnel addresses */
     bool tunnel_only;
+    bool stopped; /* the node is Stopped: every dial and datagram fails with BASE_ESTOPPED */
     unsigned connect_timeout_ms; /* 0 = PROXY_CONNECT_TIMEOUT_MS */
     /* The node's own prefixes (Address=), kept across netstacks so that they never go out. */
     struct base_prefix own[NODE_DIALER_OWN_MAX];

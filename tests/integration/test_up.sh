@@ -158,4 +158,11 @@ grep -q 'event=stopped' "$TB_DIR/node.log" || { echo "no clean stop logged"; exi
 # The harness's variables (TB_BIN, ...) are not the node's: its unknown-variable warning is
 # kept for real typos.
 ! grep -q 'no option reads this variable' "$TB_DIR/node.log" || { echo "a TUNLESS_ variable warning"; exit 1; }
+echo "== every line the node logged is key=value (tests/tools/logcheck.py)"
+python3 "$TB_SRC/tests/tools/logcheck.py" check "$TB_DIR/node.log" || { echo "a line is not key=value"; exit 1; }
+grep -q 'event=proxy_close .*via=tunnel peer=web' "$TB_DIR/node.log" || { echo "no proxy_close line for a tunnel connection"; exit 1; }
+# Each edit is reloaded once, whether a SIGHUP, the file watch or both saw it.
+[ "$(grep -c 'event=reloaded' "$TB_DIR/node.log")" -eq 2 ] || { echo "an edit was reloaded twice"; exit 1; }
+[ "$(grep -c 'event=reload_rejected' "$TB_DIR/node.log")" -eq 1 ] || { echo "a bad edit was rejected twice"; exit 1; }
+[ "$(grep -c 'event=listening service=socks5+http' "$TB_DIR/node.log")" -eq 1 ] || { echo "the proxy was announced twice"; exit 1; }
 echo "up: ok"
