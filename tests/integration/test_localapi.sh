@@ -4,13 +4,13 @@
 # key material in any output; as nobody with --socket-group reads work and a write gets 403,
 # without the group connecting is refused; a stale socket is replaced, a live one refused.
 set -euo pipefail
-: "${TUNLESS_BIN:?}" "${TUNLESS_SRC:?}"
-. "$TUNLESS_SRC/tests/support/testbed.sh"
+: "${TB_BIN:?}" "${TB_SRC:?}"
+. "$TB_SRC/tests/support/testbed.sh"
 tb_init tlapi
 
 PEER_PORT=51941 NODE_PORT=51942 PROXY=127.0.0.1:18941
 NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
-T=$TUNLESS_BIN
+T=$TB_BIN
 fail() { echo "FAIL: $*"; exit 1; }
 
 tb_peer peer "$PEER_PORT" 100.64.0.2/10
