@@ -208,6 +208,26 @@ static void stop_stack(struct node_daemon *d)
     d->stack = NULL;
 }
 
+void node_daemon_pause(struct node_daemon *d)
+{
+    d->dialer.stopped = true;
+    node_peers_remove_all(d);
+    stop_stack(d);
+}
+
+void node_daemon_resume(struct node_daemon *d)
+{
+    char err[512], q[600];
+    d->dialer.stopped = false;
+    if (!d->have_config)
+        return;
+    if (!d->stack && start_stack(d, &d->cfg, err, sizeof(err)) != 0)
+        node_log(&d->log, BASE_LOG_ERROR, "netstack_failed", "err=%s",
+                 base_log_quote(q, sizeof(q), err));
+    if (node_peers_apply(d, NULL) != 0)
+        node_log(&d->log, BASE_LOG_ERROR, "peers_apply_failed", "file=%s", d->cfg.file);
+}
+
 static void print_peer_block(struct node_daemon *d)
 {
     uint8_t pub[WG_KEY_LEN];
@@ -334,6 +354,8 @@ int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void 
     if (load_config(d, &next, err, errlen) != 0) {
         node_log(&d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
                  base_log_quote(q, sizeof(q), err));
+        node_lifecycle_publish(
+            d, &(struct node_event){.kind = NODE_EVENT_CONFIG_REJECTED, .detail = err});
         return -1;
     }
     struct cfg_diff diff;
@@ -376,9 +398,11 @@ int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
         /* A new identity or port is a new node: that needs a restart, not a reload. */
         memcpy(d->private_key, key_before, WG_KEY_LEN);
         sodium_memzero(key_before, WG_KEY_LEN);
-        node_log(
-            &d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
-            base_log_quote(q, sizeof(q), "PrivateKey or ListenPort changed: restart the node"));
+        const char *why = "PrivateKey or ListenPort changed: restart the node";
+        node_log(&d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
+                 base_log_quote(q, sizeof(q), why));
+        node_lifecycle_publish(
+            d, &(struct node_event){.kind = NODE_EVENT_CONFIG_REJECTED, .detail = why});
         cfg_free(&next);
         return -1;
     }
@@ -389,14 +413,18 @@ int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
                  base_log_quote(q, sizeof(q), "the UDP port changes only on restart"));
     struct cfg_config old = d->cfg;
     bool had = d->have_config;
+    /* Stopped (want_running false) keeps the configuration for later and starts nothing. */
+    bool stopped = !d->life.prefs.want_running;
     d->cfg = next;
     d->have_config = true;
+    if (!stopped)
+        node_lifecycle_set(d, NODE_LC_STARTING);
     if (had && !same_addresses(&old, &next))
         stop_stack(d); /* new addresses: open flows cannot survive them */
-    if (!d->stack && start_stack(d, &d->cfg, err, sizeof(err)) != 0)
+    if (!stopped && !d->stack && start_stack(d, &d->cfg, err, sizeof(err)) != 0)
         node_log(&d->log, BASE_LOG_ERROR, "netstack_failed", "err=%s",
                  base_log_quote(q, sizeof(q), err));
-    if (node_peers_apply(d, had ? &old : NULL) != 0)
+    if (!stopped && node_peers_apply(d, had ? &old : NULL) != 0)
         node_log(&d->log, BASE_LOG_ERROR, "peers_apply_failed", "file=%s", d->cfg.file);
     struct node_magicdns_config dc = dns_config(d);
     int rc = node_magicdns_apply(d->dns, &dc);
@@ -406,6 +434,9 @@ int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
     node_log(&d->log, BASE_LOG_INFO, "reloaded", "file=%s peers=%zu", d->cfg.file, d->cfg.n_peers);
     if (had)
         cfg_free(&old);
+    node_lifecycle_publish(
+        d, &(struct node_event){.kind = NODE_EVENT_CONFIG_APPLIED, .detail = d->cfg.file});
+    node_lifecycle_set(d, stopped ? NODE_LC_STOPPED : NODE_LC_RUNNING);
     return 0;
 }
 
@@ -479,6 +510,7 @@ static void finish_stop(struct node_daemon *d)
     uv_close((uv_handle_t *)&d->sig_int, on_handle_closed);
     uv_close((uv_handle_t *)&d->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_handle_closed);
+    node_lifecycle_close(d);
     sodium_memzero(d->private_key, WG_KEY_LEN);
     node_log(&d->log, BASE_LOG_INFO, "stopped", NULL);
 }
@@ -507,6 +539,7 @@ void node_daemon_stop(struct node_daemon *d)
         return;
     d->stopping = true;
     node_log(&d->log, BASE_LOG_INFO, "stopping", NULL);
+    node_lifecycle_shutdown(d); /* watchers get their last line before the API closes */
     if (d->api)
         node_localapi_close(d->api, NULL, NULL);
     d->api = NULL;
@@ -640,6 +673,9 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
         snprintf(err, errlen, "no state directory: give --state-dir or set HOME");
         return -1;
     }
+    node_lifecycle_load_prefs(d);
+    bool run = d->life.prefs.want_running; /* else Stopped: the data plane waits */
+    d->dialer.stopped = !run;
     if (!d->have_config) /* else given from memory: no file to read, watch or reload */
         resolve_config_path(d);
     if (!d->have_config && (given || access(d->config_path, F_OK) == 0)) {
@@ -665,7 +701,6 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
     d->dialer.is_mesh = is_mesh;
     d->dialer.is_mesh_ctx = d;
     d->dialer.peer_of = peer_of;
-    d->dialer.tunnel_only = d->opts.outbound == NODE_OUTBOUND_TUNNEL_ONLY;
     struct node_magicdns_config dc = dns_config(d);
     int rc = node_magicdns_new(d->loop, &dc, &d->dns);
     if (rc < 0) {
@@ -686,12 +721,12 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
         node_log(&d->log, BASE_LOG_INFO, "listening", "service=dns addr=%s port=%u",
                  base_addr_format(&d->opts.dns_listen.addr, addr, sizeof(addr)),
                  d->opts.dns_listen.port);
-    if (d->have_config && start_stack(d, &d->cfg, err, errlen) != 0)
+    if (d->have_config && run && start_stack(d, &d->cfg, err, errlen) != 0)
         return -1;
     node_plan_check(&d->opts, log_plan_warning, d);
     if (start_proxies(d, err, errlen) != 0 || start_forwards(d, err, errlen) != 0)
         return -1;
-    if (d->have_config && node_peers_apply(d, NULL) != 0) {
+    if (d->have_config && run && node_peers_apply(d, NULL) != 0) {
         snprintf(err, errlen, "%s: the engine refused a peer", d->cfg.file);
         return -1;
     }
@@ -713,6 +748,7 @@ int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node
     d->log = (struct node_log){
         .level = opts->log_level, .out = stderr, .node = opts->log_node, .json = opts->log_json};
     init_handles(d);
+    node_lifecycle_init(d);
     node_dialer_init(&d->dialer, loop);
     if (cfg) {
         d->cfg = *cfg;
@@ -744,5 +780,6 @@ int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node
              wg_engine_port(d->engine), d->cfg.n_peers, d->have_config ? d->cfg.file : "none");
     if (!d->have_config)
         print_peer_block(d);
+    node_lifecycle_started(d);
     return 0;
 }

@@ -55,12 +55,16 @@ void node_log(const struct node_log *log, enum base_log_level level, const char 
 
 static void library_line(void *arg, enum base_log_level level, const char *line)
 {
-    emit(arg, level, line);
+    const struct node_log *log = arg;
+    if (level <= log->level)
+        emit(log, level, line);
 }
 
+/* The libraries keep a copy of the logger: it passes every level, and library_line asks the
+ * node's level of the moment, so `tunless set --log-level` reaches them too. */
 struct base_logger node_log_logger(struct node_log *log)
 {
-    return (struct base_logger){.fn = library_line, .arg = log, .level = log->level};
+    return (struct base_logger){.fn = library_line, .arg = log, .level = BASE_LOG_DEBUG};
 }
 
 /* ---- JSON ---- */

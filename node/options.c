@@ -318,6 +318,7 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
             return fail(err, errlen, "%s: want [tcp:|udp:]PORT[=HOST:PORT]", who);
         return grow_append((void **)&o->publishes, &o->n_publishes, sizeof(pub), &pub);
     case OPT_OUTBOUND:
+        o->given.outbound = true;
         if (strcmp(v, "direct") == 0)
             o->outbound = NODE_OUTBOUND_DIRECT;
         else if (strcmp(v, "tunnel-only") == 0)
@@ -340,6 +341,7 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
             return fail(err, errlen, "%s: want 1 or 0", who);
         return 0;
     case OPT_LOG_LEVEL:
+        o->given.log_level = true;
         if (base_log_level_parse(v, &o->log_level) != 0)
             return fail(err, errlen, "%s: want error, warn, info or debug", who);
         return 0;

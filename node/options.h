@@ -57,6 +57,7 @@ struct node_options {
      * the default, and a listener from a wireproxy section yields to the flag. */
     struct {
         bool proxy, socks5, http_proxy, dns_listen;
+        bool log_level, outbound; /* given: they override prefs.json for this run */
     } given;
     char **warnings; /* one line each, for the node to log (unknown TUNLESS_ variables) */
     size_t n_warnings;

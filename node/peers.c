@@ -105,8 +105,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
     short_key(who, r->public_key);
     unlink_resolve(r);
-    if (status == UV_ECANCELED || d->stopping || !p) {
-        /* nothing to do: stopping, or the peer left the configuration meanwhile */
+    if (status == UV_ECANCELED || d->stopping || !p || node_lifecycle_state(d) == NODE_LC_STOPPED) {
+        /* nothing to do: stopping, Stopped, or the peer left the configuration meanwhile */
     } else if (status != 0 || !res) {
         node_log(&d->log, BASE_LOG_WARN, "endpoint_resolve_failed", "peer=%s host=%s err=%s", who,
                  p->endpoints[0].host, uv_strerror(status));
@@ -161,11 +161,18 @@ static void log_peer(struct node_daemon *d, const char *event, const struct cfg_
 {
     char who[9];
     short_key(who, p->public_key);
-    if (strcmp(event, "peer_removed") == 0)
+    bool removed = strcmp(event, "peer_removed") == 0;
+    if (removed)
         node_log(&d->log, BASE_LOG_INFO, event, "peer=%s", who);
     else
         node_log(&d->log, BASE_LOG_INFO, event, "peer=%s name=%s allowed_ips=%zu", who,
                  p->name ? p->name : "-", p->n_allowed_ips);
+    struct node_event ev = {.kind = removed                            ? NODE_EVENT_PEER_REMOVED
+                                    : strcmp(event, "peer_added") == 0 ? NODE_EVENT_PEER_ADDED
+                                                                       : NODE_EVENT_PEER_CHANGED,
+                            .peer = p->public_key,
+                            .peer_name = p->name};
+    node_lifecycle_publish(d, &ev);
 }
 
 int node_peers_apply(struct node_daemon *d, const struct cfg_config *old)
@@ -216,6 +223,15 @@ static void on_reresolve(uv_timer_t *t)
         if (st.last_handshake_wall_ns && wall - st.last_handshake_wall_ns < RERESOLVE_SILENCE_NS)
             continue;
         resolve_endpoint(d, p);
+    }
+}
+
+void node_peers_remove_all(struct node_daemon *d)
+{
+    node_peers_stop(d);
+    for (size_t i = 0; d->engine && d->have_config && i < d->cfg.n_peers; i++) {
+        wg_engine_remove_peer(d->engine, d->cfg.peers[i].public_key);
+        log_peer(d, "peer_removed", &d->cfg.peers[i]);
     }
 }
 
