@@ -249,9 +249,9 @@ struct proxy_config {
 };
 
 struct proxy_server;
-/* Returns 0, or a negative error (-EINVAL for a bad config, the bind's error). Logs nothing:
- * the owner announces the listener, and warns when it is open beyond the loopback without
- * credentials. */
+/* Returns 0, or a negative error (-EINVAL for a bad config, the bind's error). The owner
+ * announces the listener; the proxy only warns when it is open beyond the loopback without
+ * credentials (event=proxy_unauthenticated). */
 int proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, struct proxy_server **out);
 int proxy_server_port(const struct proxy_server *srv);
 /* ---- Counters, per listener ----

@@ -60,7 +60,7 @@ tb_wait_tcp - 127.0.0.1 "$PROXY_PORT"
 echo "== SOCKS5 UDP ASSOCIATE: mesh IPv4, IPv6, a MagicDNS name, and a host address"
 "${PROBE[@]}" socks5 127.0.0.1 "$PROXY_PORT" 100.64.0.2:7777 '[fd7a:115c:a1e0::2]:7777' \
   echo:7777 "127.0.0.1:$HOST_ECHO"
-grep -q 'udp associate' "$TB_DIR/node.log" || { echo "no association logged"; exit 1; }
+grep -q 'event=proxy_open .*proto=socks5_udp relay=127.0.0.1:' "$TB_DIR/node.log" || { echo "no association logged"; exit 1; }
 
 echo "== --forward udp: a local port to a mesh destination by name, two clients at once"
 "${PROBE[@]}" send 127.0.0.1 "$FWD_PORT" &
