@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "drain.h"
 #include "forward.h"
 #include "state.h"
 
@@ -395,6 +396,7 @@ static void on_engine_closed(void *ctx)
 /* Phase 2 of stopping: with the proxies gone, nothing needs the mesh any more. */
 static void finish_stop(struct node_daemon *d)
 {
+    node_drain_free(d);
     uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
     node_peers_stop(d);
     stop_stack(d);
@@ -416,43 +418,14 @@ static void finish_stop(struct node_daemon *d)
     node_log(&d->log, BASE_LOG_INFO, "stopped", NULL);
 }
 
-static void on_proxy_closed(void *ctx)
-{
-    struct node_daemon *d = ctx;
-    if (--d->proxies_open == 0)
-        finish_stop(d);
-}
-
-/* The drain time is over: cut what is still open. */
-static void on_stop_timer(uv_timer_t *t)
-{
-    struct node_daemon *d = t->data;
-    node_log(&d->log, BASE_LOG_INFO, "drain_timeout", "open_listeners=%u", d->proxies_open);
-    for (size_t i = 0; i < d->n_proxies; i++)
-        if (d->proxies[i])
-            proxy_server_close(d->proxies[i], on_proxy_closed, d);
-}
-
-/* Phase 1: listeners close at once, open proxy connections get DRAIN_MS to finish. */
+/* Phase 1: listeners close at once, open connections get DRAIN_MS to finish (drain.c). */
 void node_daemon_stop(struct node_daemon *d)
 {
     if (d->stopping)
         return;
     d->stopping = true;
     node_log(&d->log, BASE_LOG_INFO, "stopping", NULL);
-    for (size_t i = 0; d->forwards && i < d->opts.n_forwards; i++)
-        if (d->forwards[i])
-            node_forward_close(d->forwards[i]);
-    free(d->forwards);
-    d->forwards = NULL;
-    d->proxies_open = (unsigned)d->n_proxies;
-    if (d->proxies_open == 0) {
-        finish_stop(d);
-        return;
-    }
-    uv_timer_start(&d->stop_timer, on_stop_timer, DRAIN_MS, 0);
-    for (size_t i = 0; i < d->n_proxies; i++)
-        proxy_server_drain(d->proxies[i], on_proxy_closed, d);
+    node_drain_start(d, DRAIN_MS, finish_stop);
 }
 
 static void on_stop_signal(uv_signal_t *s, int signum)

@@ -21,6 +21,7 @@
 #define NODE_MAX_LISTENERS 3
 
 struct node_resolve; /* peers.c: an endpoint name being resolved */
+struct node_drain;   /* drain.c: shutdown's grace period */
 struct node_daemon;
 
 /* What a published port's handlers need. */
@@ -59,10 +60,9 @@ struct node_daemon {
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_fs_event_t watch;
     bool watching;
-    uv_timer_t reload_timer; /* debounces config file changes */
-    uv_timer_t stop_timer;   /* ends the drain on shutdown */
-    unsigned proxies_open;
-    unsigned pending_closes;
+    uv_timer_t reload_timer;  /* debounces config file changes */
+    uv_timer_t stop_timer;    /* ends the drain on shutdown */
+    struct node_drain *drain; /* drain.c: while stopping */
     bool stopping;
     int exit_code;
 };

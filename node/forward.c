@@ -18,6 +18,8 @@ struct node_forward_listener {
     struct proxy_udp_relay *udp_relay; /* UDP: one session per client address */
     uint8_t *rbuf;
     unsigned open; /* the handle and the relay, until their close callbacks */
+    void (*on_closed)(void *arg);
+    void *arg;
 };
 
 /* ---- TCP ---- */
@@ -131,13 +133,24 @@ static void release(struct node_forward_listener *f)
 {
     if (--f->open > 0)
         return;
+    void (*cb)(void *) = f->on_closed;
+    void *arg = f->arg;
     free(f->rbuf);
     free(f);
+    if (cb)
+        cb(arg);
 }
 
 static void on_relay_closed(void *arg)
 {
     release(arg);
+}
+
+static void on_tcp_relay_closed(void *arg)
+{
+    struct node_forward_listener *f = arg;
+    f->tcp_relay = NULL; /* freed: nothing left for node_forward_cut */
+    release(f);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -147,16 +160,29 @@ static void on_handle_closed(uv_handle_t *h)
 
 void node_forward_close(struct node_forward_listener *f)
 {
+    node_forward_drain(f, NULL, NULL);
+}
+
+void node_forward_drain(struct node_forward_listener *f, void (*on_closed)(void *arg), void *arg)
+{
+    f->on_closed = on_closed;
+    f->arg = arg;
     f->open = 1;
     if (f->tcp_relay) {
         f->open++;
-        proxy_relay_drain(f->tcp_relay, on_relay_closed, f);
+        proxy_relay_drain(f->tcp_relay, on_tcp_relay_closed, f);
     }
     if (f->udp_relay) {
         f->open++;
         proxy_udp_relay_close(f->udp_relay, on_relay_closed, f);
     }
     uv_close(f->handle, on_handle_closed);
+}
+
+void node_forward_cut(struct node_forward_listener *f)
+{
+    if (f->tcp_relay)
+        proxy_relay_close(f->tcp_relay, NULL, NULL);
 }
 
 int node_forward_port(const struct node_forward_listener *f)

@@ -39,6 +39,10 @@ static void tcp_accept(void *ctx, struct ns_conn *c)
     struct node_publish_ctx *pc = ctx;
     log_accept(pc, "tcp", ns_conn_remote(c));
     struct adopt a = {.dialer = &pc->d->dialer, .conn = c};
+    if (!pc->tcp) { /* stopping: the relay is draining */
+        ns_conn_reset(c);
+        return;
+    }
     if (proxy_relay_add(pc->tcp, adopt_inbound, &a) != 0 && !a.taken)
         ns_conn_reset(c);
 }

@@ -195,7 +195,8 @@ struct proxy_server;
 /* Returns 0, or a negative error (-EINVAL for a bad config, the bind's error). */
 int proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, struct proxy_server **out);
 int proxy_server_port(const struct proxy_server *srv);
-/* Closes the listener and every session; on_closed runs once everything is freed. */
+/* Closes the listener and resets every session (RST: a cut stream must not look complete);
+ * on_closed runs once everything is freed. */
 void proxy_server_close(struct proxy_server *srv, void (*on_closed)(void *arg), void *arg);
 /* Closes the listener at once and lets open sessions finish by themselves; on_closed runs once
  * the last is gone. proxy_server_close() afterwards cuts those still open (on_closed is the one

@@ -196,6 +196,6 @@ void proxy_server_close(struct proxy_server *srv, void (*on_closed)(void *arg), 
     srv->state = SERVER_CLOSING;
     struct base_list *pos, *tmp;
     base_list_foreach_safe (pos, tmp, &srv->sessions) {
-        proxy_session_close(container_of(pos, struct proxy_session, link));
+        proxy_session_abort(container_of(pos, struct proxy_session, link));
     }
 }

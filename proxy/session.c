@@ -26,16 +26,27 @@ static void on_timer_closed(uv_handle_t *h)
     unref(h->data);
 }
 
-void proxy_session_close(struct proxy_session *s)
+static void close_session(struct proxy_session *s, bool reset)
 {
     if (s->state == PROXY_SESSION_CLOSING)
         return;
     s->state = PROXY_SESSION_CLOSING;
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
-    proxy_pump_close(&s->pump, PROXY_PUMP_B, false);
-    proxy_pump_close(&s->pump, PROXY_PUMP_A, false);
+    proxy_pump_close(&s->pump, PROXY_PUMP_B, reset);
+    proxy_pump_close(&s->pump, PROXY_PUMP_A, reset);
     if (s->ops->close)
         s->ops->close(s);
+}
+
+void proxy_session_close(struct proxy_session *s)
+{
+    close_session(s, false);
+}
+
+/* Cut by the server (shutdown, eviction): a FIN would make a cut stream look complete. */
+void proxy_session_abort(struct proxy_session *s)
+{
+    close_session(s, true);
 }
 
 void proxy_session_log(struct proxy_session *s, enum base_log_level level, const char *event,
