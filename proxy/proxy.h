@@ -186,10 +186,16 @@ struct proxy_config {
     const char *password;
     unsigned head_timeout_ms; /* request head must arrive within; 0 = 30000 */
     size_t max_header_bytes;  /* HTTP request head cap; 0 = 16384 */
-    unsigned max_connections; /* 0 = 1024 */
+    /* 0 = 1024. When full (or short of descriptors), a new client evicts the oldest one still
+     * waiting for its request head (reset); with none, the new one is reset. Refusals and
+     * evictions are counted and logged (event=proxy_refused / proxy_evicted reason=...
+     * count=N total=N) at most once per PROXY_REFUSAL_LOG_MS each (proxy/admit.h). */
+    unsigned max_connections;
     struct proxy_dialer dialer;
     struct base_logger logger;
 };
+
+#define PROXY_REFUSAL_LOG_MS 5000
 
 struct proxy_server;
 /* Returns 0, or a negative error (-EINVAL for a bad config, the bind's error). */

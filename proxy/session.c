@@ -49,6 +49,14 @@ void proxy_session_abort(struct proxy_session *s)
     close_session(s, true);
 }
 
+bool proxy_session_in_head(const struct proxy_session *s)
+{
+    /* The head timer runs and nothing was dialed yet (an HTTP keep-alive client between two
+     * requests is waiting too). */
+    return s->state == PROXY_SESSION_OPEN && uv_is_active((const uv_handle_t *)&s->timer) &&
+           s->pump.side[PROXY_PUMP_B].state == PROXY_PUMP_NONE;
+}
+
 void proxy_session_log(struct proxy_session *s, enum base_log_level level, const char *event,
                        const char *fmt, ...)
 {
