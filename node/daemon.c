@@ -147,7 +147,12 @@ static void stop_stack(struct node_daemon *d);
 
 static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *err, size_t errlen)
 {
-    struct ns_config nc = {.mtu = c->mtu, .output = output_to_engine, .output_ctx = d};
+    struct ns_config nc = {.mtu = c->mtu,
+                           .output = output_to_engine,
+                           .output_ctx = d,
+                           .keepalive_idle_ms = d->opts.keepalive.idle_ms,
+                           .keepalive_intvl_ms = d->opts.keepalive.intvl_ms,
+                           .keepalive_cnt = d->opts.keepalive.cnt};
     for (size_t i = 0; i < c->n_addresses; i++) {
         const struct base_addr *a = &c->addresses[i].addr;
         struct base_addr *slot = a->family == AF_INET ? &nc.addr4 : &nc.addr6;
@@ -247,7 +252,8 @@ static int start_forwards(struct node_daemon *d, char *err, size_t errlen)
     for (size_t i = 0; i < d->opts.n_forwards; i++) {
         const struct node_forward *f = &d->opts.forwards[i];
         char addr[BASE_ADDR_STRLEN];
-        d->forwards[i] = node_forward_start(d->loop, &d->dialer, f, err, errlen);
+        struct node_forward_env env = {d->opts.idle_timeout_ms, node_log_logger(&d->log)};
+        d->forwards[i] = node_forward_start(d->loop, &d->dialer, f, &env, err, errlen);
         if (!d->forwards[i])
             return -1;
         node_log(&d->log, BASE_LOG_INFO, "listening",

@@ -37,11 +37,13 @@ static void on_connection(uv_stream_t *server, int status)
 }
 
 static int start_tcp(struct node_forward_listener *f, uv_loop_t *loop, struct node_dialer *dialer,
-                     const struct sockaddr *sa)
+                     const struct sockaddr *sa, const struct node_forward_env *env)
 {
     uv_tcp_init(loop, &f->tcp);
     f->handle = (uv_handle_t *)&f->tcp;
-    struct proxy_relay_config rc = {.dialer = node_dialer_proxy(dialer)};
+    struct proxy_relay_config rc = {.dialer = node_dialer_proxy(dialer),
+                                    .idle_timeout_ms = env ? env->idle_timeout_ms : 0,
+                                    .logger = env ? env->logger : (struct base_logger){0}};
     node_target_from_hostport(&f->spec.target, &rc.target);
     int ret = proxy_relay_new(loop, &rc, &f->tcp_relay);
     if (ret == 0)
@@ -103,7 +105,8 @@ static int start_udp(struct node_forward_listener *f, uv_loop_t *loop, struct no
 }
 
 struct node_forward_listener *node_forward_start(uv_loop_t *loop, struct node_dialer *dialer,
-                                                 const struct node_forward *spec, char *err,
+                                                 const struct node_forward *spec,
+                                                 const struct node_forward_env *env, char *err,
                                                  size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -116,8 +119,9 @@ struct node_forward_listener *node_forward_start(uv_loop_t *loop, struct node_di
         return NULL;
     }
     f->spec = *spec;
-    int ret = spec->proto == NODE_PROTO_UDP ? start_udp(f, loop, dialer, (struct sockaddr *)&ss)
-                                            : start_tcp(f, loop, dialer, (struct sockaddr *)&ss);
+    int ret = spec->proto == NODE_PROTO_UDP
+                  ? start_udp(f, loop, dialer, (struct sockaddr *)&ss)
+                  : start_tcp(f, loop, dialer, (struct sockaddr *)&ss, env);
     f->handle->data = f;
     if (ret != 0) {
         snprintf(err, errlen, "--forward listener %s:%s:%u: %s",

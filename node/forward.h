@@ -17,9 +17,16 @@
 
 struct node_forward_listener;
 
+/* What TCP relays get (env may be NULL: no idle timeout, no log). */
+struct node_forward_env {
+    unsigned idle_timeout_ms; /* --idle-timeout; 0 = never */
+    struct base_logger logger;
+};
+
 /* Binds spec->listen. Returns NULL with a message in err. */
 struct node_forward_listener *node_forward_start(uv_loop_t *loop, struct node_dialer *dialer,
-                                                 const struct node_forward *spec, char *err,
+                                                 const struct node_forward *spec,
+                                                 const struct node_forward_env *env, char *err,
                                                  size_t errlen);
 /* Stops listening; open TCP connections finish by themselves, UDP sessions end. */
 void node_forward_close(struct node_forward_listener *f);

@@ -31,6 +31,12 @@ struct node_publish {
     struct cfg_hostport target;
 };
 
+/* --tcp-keepalive: 0s are the netstack's defaults (NS_KEEPALIVE_*). */
+struct node_keepalive {
+    unsigned idle_ms, intvl_ms, cnt;
+};
+#define NODE_IDLE_TIMEOUT_MS (4u * 3600 * 1000)
+
 struct node_options {
     char *config_path;
     char *netmap_path;
@@ -48,8 +54,10 @@ struct node_options {
     enum base_log_level log_level;
     const char *log_node; /* a node= field on every log line (tunless demo's "a" and "b"); static */
     bool help;
-    bool check;      /* --check: validate the configuration, print a summary, exit */
-    bool expand_env; /* --expand-env: $VAR and ${VAR} in the wg-quick file's values */
+    bool check;               /* --check: validate the configuration, print a summary, exit */
+    bool expand_env;          /* --expand-env: $VAR and ${VAR} in the wg-quick file's values */
+    unsigned idle_timeout_ms; /* --idle-timeout: forwarded and published TCP; 0 = never */
+    struct node_keepalive keepalive; /* --tcp-keepalive */
     /* Which listeners were set at all (to an address or to "off"): "off" must not bring back
      * the default, and a listener from a wireproxy section yields to the flag. */
     struct {

@@ -150,7 +150,13 @@ int proxy_name_queue_send(struct proxy_name_queue *q, const char *name, uint16_t
 /* Cancels every lookup and drops the datagrams (send is not called). */
 void proxy_name_queue_clear(struct proxy_name_queue *q);
 
-/* ---- Direct dialer: host sockets ---- */
+/* ---- Direct dialer: host sockets ----
+ * Every host TCP connection (dialed or accepted) has keepalive on: probes after
+ * PROXY_KEEPALIVE_IDLE_S of silence, every PROXY_KEEPALIVE_INTVL_S, PROXY_KEEPALIVE_CNT unanswered
+ * ones end it. */
+#define PROXY_KEEPALIVE_IDLE_S 60
+#define PROXY_KEEPALIVE_INTVL_S 15
+#define PROXY_KEEPALIVE_CNT 4
 struct proxy_direct {
     uv_loop_t *loop;
     unsigned connect_timeout_ms; /* 0 = 10000 */
@@ -216,6 +222,10 @@ void proxy_server_drain(struct proxy_server *srv, void (*on_closed)(void *arg), 
 struct proxy_relay_config {
     struct proxy_dialer dialer;
     struct proxy_target target;
+    /* A connection with nothing read either way for this long is reset (logged
+     * event=relay_idle_timeout); 0 = never. */
+    unsigned idle_timeout_ms;
+    struct base_logger logger;
 };
 /* Makes the inbound stream with the relay's cbs and ud (accept, or adopt a netstack conn). */
 typedef struct proxy_stream *(*proxy_relay_open_fn)(void *arg, const struct proxy_stream_cbs *cbs,

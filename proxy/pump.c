@@ -138,6 +138,7 @@ static void on_read(void *ud, const uint8_t *data, size_t len)
 {
     struct proxy_pump_side *x = ud;
     struct proxy_pump *p = x->p;
+    p->reads++;
     if (!p->relaying) {
         if (p->ops->read)
             p->ops->read(p->owner, index_of(x), data, len);

@@ -55,6 +55,7 @@ struct proxy_pump {
     const struct proxy_pump_ops *ops;
     void *owner;
     bool relaying;
+    unsigned long reads; /* reads from either side: an owner's idle check compares it */
 };
 
 extern const struct proxy_stream_cbs proxy_pump_cbs;
