@@ -276,7 +276,7 @@ static int apply_listen(const char *who, const char *v, bool *on, bool *given,
 }
 
 /* "1500ms", "90s", "30m", "2h", or plain seconds. */
-static int parse_duration_ms(const char *v, unsigned *out)
+int node_parse_duration_ms(const char *v, unsigned *out)
 {
     char *end;
     errno = 0;
@@ -294,14 +294,14 @@ static int parse_duration_ms(const char *v, unsigned *out)
     return 0;
 }
 
-static int parse_keepalive(const char *v, struct node_keepalive *k)
+int node_parse_keepalive(const char *v, struct node_keepalive *k)
 {
     char idle[32], intvl[32];
     unsigned cnt;
     char extra;
     if (sscanf(v, "%31[^,],%31[^,],%u%c", idle, intvl, &cnt, &extra) != 3 || cnt == 0 ||
-        parse_duration_ms(idle, &k->idle_ms) != 0 || parse_duration_ms(intvl, &k->intvl_ms) != 0 ||
-        k->idle_ms < 1000 || k->intvl_ms < 1000)
+        node_parse_duration_ms(idle, &k->idle_ms) != 0 ||
+        node_parse_duration_ms(intvl, &k->intvl_ms) != 0 || k->idle_ms < 1000 || k->intvl_ms < 1000)
         return -1;
     k->cnt = cnt;
     return 0;
@@ -367,11 +367,11 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
             return fail(err, errlen, "%s: want 1 or 0", who);
         return 0;
     case OPT_IDLE_TIMEOUT:
-        if (parse_duration_ms(v, &o->idle_timeout_ms) != 0)
+        if (node_parse_duration_ms(v, &o->idle_timeout_ms) != 0)
             return fail(err, errlen, "%s: want a duration (90s, 30m, 2h) or 0", who);
         return 0;
     case OPT_TCP_KEEPALIVE:
-        if (parse_keepalive(v, &o->keepalive) != 0)
+        if (node_parse_keepalive(v, &o->keepalive) != 0)
             return fail(err, errlen, "%s: want IDLE,INTERVAL,COUNT (e.g. 60s,15s,4; at least 1s)",
                         who);
         return 0;

@@ -79,6 +79,10 @@ int node_parse_hostport(const char *spec, const char *default_host, struct cfg_h
 int node_parse_listen(const char *spec, struct base_endpoint *out);
 int node_parse_forward(const char *spec, struct node_forward *out);
 int node_parse_publish(const char *spec, struct node_publish *out);
+/* "1500ms", "90s", "30m", "2h" or plain seconds, up to UINT32_MAX ms. */
+int node_parse_duration_ms(const char *v, unsigned *out);
+/* "IDLE,INTERVAL,COUNT": two durations of at least 1 s and a count of at least 1. */
+int node_parse_keepalive(const char *v, struct node_keepalive *k);
 
 /* Levenshtein distance of two words of at most 63 characters (SIZE_MAX beyond), for "did you
  * mean" suggestions. */
