@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One SIGTERM stops a node that holds open connections of every kind: a --forward to the mesh, a
 # --forward to a host service, a --publish'ed connection from a peer and an endless stream through
-# the proxy. The node exits 0 within the drain time (5 s) plus a margin, and every client sees
-# its cut stream end with a reset, never a clean end of file.
+# the proxy (and an idle DNS-over-TCP client). The node exits 0 within the drain time (5 s) plus
+# a margin, and every client sees its cut stream end with a reset, never a clean end of file.
 set -euo pipefail
 : "${TUNLESS_BIN:?}" "${TUNLESS_SRC:?}"
 . "$TUNLESS_SRC/tests/support/testbed.sh"
@@ -39,7 +39,8 @@ tb_bg - "${STREAMS[@]}" read "$TB_DIR/fwd-mesh" 127.0.0.1 19642
 tb_bg - "${STREAMS[@]}" read "$TB_DIR/fwd-host" 127.0.0.1 19644
 tb_bg - "${STREAMS[@]}" read "$TB_DIR/proxied" 127.0.0.1 19641 100.64.0.2 8000
 tb_bg "$TB_NS_peer" "${STREAMS[@]}" read "$TB_DIR/publish" 100.64.0.1 8080
-for c in fwd-mesh fwd-host proxied publish; do
+tb_bg - "${STREAMS[@]}" read "$TB_DIR/dns" 127.0.0.1 19645 # an idle DNS-over-TCP client
+for c in fwd-mesh fwd-host proxied publish dns; do
   for _ in $(seq 100); do [ -f "$TB_DIR/$c.up" ] && break; sleep 0.1; done
   [ -f "$TB_DIR/$c.up" ] || fail "stream $c did not open: $(cat "$TB_DIR/$c" 2>/dev/null)"
 done
@@ -70,5 +71,9 @@ for c in fwd-mesh fwd-host proxied publish; do
   echo "$c: $got"
   [ "$got" = reset ] || fail "stream $c ended with '$got', want reset"
 done
+# DNS over TCP frames its messages: a FIN cuts nothing, but the connection must not hold the stop.
+for _ in $(seq 50); do [ -f "$TB_DIR/dns" ] && break; sleep 0.1; done
+echo "dns: $(cat "$TB_DIR/dns" 2>/dev/null || echo "no end seen")"
+[ -f "$TB_DIR/dns" ] || fail "the DNS client's connection outlived the node"
 grep -q 'event=drain_timeout' "$TB_DIR/node.log" || fail "no drain_timeout logged"
 echo "sigterm: ok"
