@@ -7,11 +7,13 @@
 #define TUNLESS_NODE_DAEMON_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "config.h"
 #include "dialer.h"
 #include "engine.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "magicdns.h"
 #include "netstack.h"
@@ -20,8 +22,9 @@
 
 #define NODE_MAX_LISTENERS 3
 
-struct node_resolve; /* peers.c: an endpoint name being resolved */
-struct node_drain;   /* drain.c: shutdown's grace period */
+struct node_resolve;  /* peers.c: an endpoint name being resolved */
+struct node_localapi; /* localapi.c: the local API on its unix socket */
+struct node_drain;    /* drain.c: shutdown's grace period */
 struct node_daemon;
 
 /* What a published port's handlers need. */
@@ -36,6 +39,7 @@ struct node_daemon {
     uv_loop_t *loop;
     struct node_options opts;
     struct node_log log;
+    struct node_lifecycle life; /* state, prefs, subscribers (lifecycle.h) */
     char state_dir[4096];
 
     struct cfg_config cfg; /* the applied configuration; zeroed = none yet */
@@ -54,6 +58,7 @@ struct node_daemon {
     struct proxy_server *proxies[NODE_MAX_LISTENERS];
     size_t n_proxies;
 
+    struct node_localapi *api;      /* started by `tunless up` after the node, closed by stop */
     struct node_resolve *resolving; /* in flight; each freed by its own callback */
     uv_timer_t reresolve_timer;
 
@@ -61,6 +66,8 @@ struct node_daemon {
     uv_fs_event_t watch;
     bool watching;
     uv_timer_t reload_timer;  /* debounces config file changes */
+    struct stat reload_stamp; /* the file as the last reload found it */
+    bool reload_stamp_set;
     uv_timer_t stop_timer;    /* ends the drain on shutdown */
     struct node_drain *drain; /* drain.c: while stopping */
     bool stopping;
@@ -82,6 +89,16 @@ int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node
  * needs a restart instead (another PrivateKey or ListenPort). */
 int node_daemon_apply(struct node_daemon *d, struct cfg_config *next);
 void node_daemon_stop(struct node_daemon *d);
+/* The data plane for want_running (lifecycle.c decides when): pause removes the peers and
+ * closes the netstack, and the dialer refuses with BASE_ESTOPPED; resume brings both back from
+ * the kept configuration. The engine (key, UDP port), proxies and MagicDNS stay. */
+void node_daemon_pause(struct node_daemon *d);
+void node_daemon_resume(struct node_daemon *d);
+/* What SIGHUP does: reads the configuration file again and applies it. on_diff (may be NULL)
+ * hears what changes before it is applied. Returns 0, or -1 with the reason in err (logged). */
+typedef void (*node_daemon_diff_fn)(void *arg, const struct cfg_diff *diff);
+int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void *arg, char *err,
+                       size_t errlen);
 
 /* publish.c: --publish on the stack's tunnel addresses (not on 100.100.100.100); stop ends
  * the UDP sessions, whose flows die with the stack. */
@@ -94,5 +111,7 @@ void node_publish_stop(struct node_daemon *d);
  * node_peers_stop cancels resolutions; their callbacks still run once, and free themselves. */
 int node_peers_apply(struct node_daemon *d, const struct cfg_config *old);
 void node_peers_stop(struct node_daemon *d);
+/* Stopped: every configured peer leaves the engine (logged and published as removed). */
+void node_peers_remove_all(struct node_daemon *d);
 
 #endif

@@ -22,10 +22,13 @@ struct node_dialer {
     uv_loop_t *loop;
     struct ns_stack *stack; /* NULL until a configuration brings tunnel addresses */
     bool tunnel_only;
+    bool stopped; /* the node is Stopped: every dial and datagram fails with BASE_ESTOPPED */
     unsigned connect_timeout_ms; /* 0 = 10000 */
     /* Does some peer's allowed IPs cover addr? */
     bool (*is_mesh)(void *ctx, const struct sockaddr *addr);
     void *is_mesh_ctx;
+    /* Optional, same ctx: names the peer that addr goes to in out (peer, peer_key), for logs. */
+    void (*peer_of)(void *ctx, const struct base_addr *addr, struct proxy_route *out);
     struct proxy_resolver resolver; /* names -> addresses */
     struct proxy_direct direct;     /* host sockets for non-mesh destinations */
     /* Write completions and closes are reported from here, never from inside a call. */

@@ -154,7 +154,10 @@ enum {
     OPT_PUBLISH,
     OPT_OUTBOUND,
     OPT_STATE_DIR,
+    OPT_SOCKET,
+    OPT_SOCKET_GROUP,
     OPT_LOG_LEVEL,
+    OPT_LOG_FORMAT,
     OPT_EXPAND_ENV,
     OPT_IDLE_TIMEOUT,
     OPT_TCP_KEEPALIVE,
@@ -194,8 +197,14 @@ static const struct option_doc docs[] = {
      "direct (default) or tunnel-only: where non-mesh destinations go"},
     {OPT_STATE_DIR, "state-dir", "TUNLESS_STATE_DIR", "DIR",
      "where the node keeps its key (default $XDG_STATE_HOME/tunless)"},
+    {OPT_SOCKET, "socket", "TUNLESS_SOCKET", "PATH",
+     "the local API's unix socket (default STATE_DIR/tunless.sock, mode 0600)"},
+    {OPT_SOCKET_GROUP, "socket-group", "TUNLESS_SOCKET_GROUP", "GROUP",
+     "members of GROUP may use the local API too, read-only (socket mode 0660)"},
     {OPT_LOG_LEVEL, "log-level", "TUNLESS_LOG_LEVEL", "LEVEL",
      "error, warn, info (default) or debug"},
+    {OPT_LOG_FORMAT, "log-format", "TUNLESS_LOG_FORMAT", "FORMAT",
+     "text (key=value, default) or json (one object a line)"},
     {OPT_EXPAND_ENV, "expand-env", "TUNLESS_EXPAND_ENV", NULL,
      "expand $VAR and ${VAR} in the wg-quick file's values (env: 1 or 0)"},
     {OPT_IDLE_TIMEOUT, "idle-timeout", "TUNLESS_IDLE_TIMEOUT", "DURATION",
@@ -349,6 +358,7 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
             return fail(err, errlen, "%s: want [tcp:|udp:]PORT[=HOST:PORT]", who);
         return grow_append((void **)&o->publishes, &o->n_publishes, sizeof(pub), &pub);
     case OPT_OUTBOUND:
+        o->given.outbound = true;
         if (strcmp(v, "direct") == 0)
             o->outbound = NODE_OUTBOUND_DIRECT;
         else if (strcmp(v, "tunnel-only") == 0)
@@ -358,6 +368,10 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
         return 0;
     case OPT_STATE_DIR:
         return dup_string(&o->state_dir, v);
+    case OPT_SOCKET:
+        return dup_string(&o->socket_path, v);
+    case OPT_SOCKET_GROUP:
+        return dup_string(&o->socket_group, v);
     case OPT_EXPAND_ENV: /* the flag has no value; the variable says 1 or 0 */
         if (!v || strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
             o->expand_env = true;
@@ -376,8 +390,14 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
                         who);
         return 0;
     case OPT_LOG_LEVEL:
+        o->given.log_level = true;
         if (base_log_level_parse(v, &o->log_level) != 0)
             return fail(err, errlen, "%s: want error, warn, info or debug", who);
+        return 0;
+    case OPT_LOG_FORMAT:
+        if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
+            return fail(err, errlen, "%s: want text or json", who);
+        o->log_json = strcmp(v, "json") == 0;
         return 0;
     }
     return fail(err, errlen, "internal: unknown option %d", id);
@@ -547,6 +567,8 @@ void node_options_free(struct node_options *o)
     free(o->forwards);
     free(o->publishes);
     free(o->state_dir);
+    free(o->socket_path);
+    free(o->socket_group);
     for (size_t i = 0; i < o->n_warnings; i++)
         free(o->warnings[i]);
     free(o->warnings);

@@ -28,8 +28,8 @@ struct relay_conn {
     struct proxy_relay *r;
     struct proxy_pump pump; /* A: inbound, B: the target */
     unsigned open;          /* streams still to close */
-    unsigned long seen;     /* pump.reads at the last sweep */
-    uint64_t active_at;     /* when pump.reads last changed */
+    uint64_t seen;          /* bytes read either way at the last sweep */
+    uint64_t active_at;     /* when they last grew */
 };
 
 static void end_conn(struct relay_conn *c, bool reset)
@@ -118,8 +118,9 @@ static void sweep(uv_timer_t *timer)
     struct base_list *pos, *tmp;
     base_list_foreach_safe (pos, tmp, &r->conns) {
         struct relay_conn *c = container_of(pos, struct relay_conn, link);
-        if (c->pump.reads != c->seen || !c->active_at) {
-            c->seen = c->pump.reads;
+        uint64_t moved = c->pump.side[PROXY_PUMP_A].rx + c->pump.side[PROXY_PUMP_B].rx;
+        if (moved != c->seen || !c->active_at) {
+            c->seen = moved;
             c->active_at = now;
         } else if (now - c->active_at >= r->cfg.idle_timeout_ms && c->open == 2) {
             char t[PROXY_TARGET_STRLEN];
