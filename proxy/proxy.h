@@ -235,7 +235,9 @@ int proxy_server_port(const struct proxy_server *srv);
 struct proxy_stats {
     uint64_t accepted;      /* connections accepted */
     uint64_t open;          /* sessions open now */
-    uint64_t refused_limit; /* closed at once: max_connections were open */
+    uint64_t refused_limit; /* reset at once: max_connections were open, none in its head */
+    uint64_t refused_fds;   /* reset at once, or never accepted: descriptors ran short */
+    uint64_t evicted;       /* sessions still in their request head reset to make room */
     uint64_t refused_auth;  /* credentials missing or wrong (SOCKS5 method or login, HTTP 407) */
     uint64_t dials;         /* upstream connections asked of the dialer */
     uint64_t dial_errors;   /* of those, the ones that failed */

@@ -76,7 +76,6 @@ static void on_connection(uv_stream_t *l, int status)
     base_list_push_back(&srv->sessions, &s->link);
     srv->nsessions++;
     if (!room) {
-        srv->stats.refused_limit++;
         proxy_session_abort(s);
         return;
     }
@@ -180,6 +179,11 @@ void proxy_server_stats(const struct proxy_server *srv, struct proxy_stats *out)
 {
     *out = srv->stats;
     out->open = srv->nsessions;
+    out->refused_limit = proxy_admit_count(&srv->admit, PROXY_REFUSED_FULL);
+    out->refused_fds = proxy_admit_count(&srv->admit, PROXY_REFUSED_FDS) +
+                       proxy_admit_count(&srv->admit, PROXY_ACCEPT_FAILED);
+    out->evicted = proxy_admit_count(&srv->admit, PROXY_EVICTED_FULL) +
+                   proxy_admit_count(&srv->admit, PROXY_EVICTED_FDS);
     const struct base_list *pos;
     base_list_foreach (pos, &srv->sessions) {
         proxy_session_up_bytes(container_of(pos, struct proxy_session, link), out);
