@@ -160,6 +160,8 @@ enum {
     OPT_LOG_FORMAT,
     OPT_EXPAND_ENV,
     OPT_CONNECT_TIMEOUT,
+    OPT_IDLE_TIMEOUT,
+    OPT_TCP_KEEPALIVE,
     OPT_HELP,
     OPT_CHECK,
 };
@@ -208,6 +210,12 @@ static const struct option_doc docs[] = {
      "text (key=value, default) or json (one object a line)"},
     {OPT_EXPAND_ENV, "expand-env", "TUNLESS_EXPAND_ENV", NULL,
      "expand $VAR and ${VAR} in the wg-quick file's values (env: 1 or 0)"},
+    {OPT_IDLE_TIMEOUT, "idle-timeout", "TUNLESS_IDLE_TIMEOUT", "DURATION",
+     "reset --forward and --publish TCP connections idle this long (default 4h; 0 = never; "
+     "e.g. 90s, 30m, 2h)"},
+    {OPT_TCP_KEEPALIVE, "tcp-keepalive", "TUNLESS_TCP_KEEPALIVE", "IDLE,INTERVAL,COUNT",
+     "keepalive on tunnel TCP connections: probes after IDLE, every INTERVAL, COUNT unanswered "
+     "end it (default 60s,15s,4)"},
 };
 #define N_DOCS (sizeof(docs) / sizeof(docs[0]))
 
@@ -279,21 +287,35 @@ static int apply_listen(const char *who, const char *v, bool *on, bool *given,
     return 0;
 }
 
-/* "30", "30s", "500ms" or "2m" (a bare number is seconds): 1 ms to 1 hour. */
+/* "1500ms", "90s", "30m", "2h", or plain seconds; each option checks its own range. */
 int node_parse_duration_ms(const char *v, unsigned *out)
 {
     char *end;
     errno = 0;
-    unsigned long n = strtoul(v, &end, 10);
+    unsigned long long n = strtoull(v, &end, 10);
     if (end == v || errno || v[0] == '-' || v[0] == '+')
         return -1;
-    unsigned long scale = strcmp(end, "ms") == 0                          ? 1
-                          : strcmp(end, "s") == 0 || strcmp(end, "") == 0 ? 1000
-                          : strcmp(end, "m") == 0                         ? 60000
-                                                                          : 0;
-    if (!scale || n == 0 || n > 3600000 / scale)
+    unsigned long long unit = strcmp(end, "ms") == 0           ? 1
+                              : strcmp(end, "s") == 0 || !*end ? 1000
+                              : strcmp(end, "m") == 0          ? 60000
+                              : strcmp(end, "h") == 0          ? 3600000
+                                                               : 0;
+    if (!unit || n > UINT32_MAX / unit)
         return -1;
-    *out = (unsigned)(n * scale);
+    *out = (unsigned)(n * unit);
+    return 0;
+}
+
+int node_parse_keepalive(const char *v, struct node_keepalive *k)
+{
+    char idle[32], intvl[32];
+    unsigned cnt;
+    char extra;
+    if (sscanf(v, "%31[^,],%31[^,],%u%c", idle, intvl, &cnt, &extra) != 3 || cnt == 0 ||
+        node_parse_duration_ms(idle, &k->idle_ms) != 0 ||
+        node_parse_duration_ms(intvl, &k->intvl_ms) != 0 || k->idle_ms < 1000 || k->intvl_ms < 1000)
+        return -1;
+    k->cnt = cnt;
     return 0;
 }
 
@@ -350,7 +372,8 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
     case OPT_STATE_DIR:
         return dup_string(&o->state_dir, v);
     case OPT_CONNECT_TIMEOUT:
-        if (node_parse_duration_ms(v, &o->connect_timeout_ms) != 0)
+        if (node_parse_duration_ms(v, &o->connect_timeout_ms) != 0 || o->connect_timeout_ms == 0 ||
+            o->connect_timeout_ms > 3600000)
             return fail(err, errlen, "%s: want a time from 1ms to 1h, e.g. 10s or 500ms", who);
         return 0;
     case OPT_SOCKET:
@@ -364,6 +387,15 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
             o->expand_env = false;
         else
             return fail(err, errlen, "%s: want 1 or 0", who);
+        return 0;
+    case OPT_IDLE_TIMEOUT:
+        if (node_parse_duration_ms(v, &o->idle_timeout_ms) != 0)
+            return fail(err, errlen, "%s: want a duration (90s, 30m, 2h) or 0", who);
+        return 0;
+    case OPT_TCP_KEEPALIVE:
+        if (node_parse_keepalive(v, &o->keepalive) != 0)
+            return fail(err, errlen, "%s: want IDLE,INTERVAL,COUNT (e.g. 60s,15s,4; at least 1s)",
+                        who);
         return 0;
     case OPT_LOG_LEVEL:
         o->given.log_level = true;
@@ -487,6 +519,7 @@ int node_options_parse(int argc, char **argv, struct node_options *out, char *er
 
     memset(out, 0, sizeof(*out));
     out->log_level = BASE_LOG_INFO;
+    out->idle_timeout_ms = NODE_IDLE_TIMEOUT_MS;
     for (size_t i = 0; i < N_DOCS; i++)
         longopts[n++] = (struct option){docs[i].flag, docs[i].arg ? required_argument : no_argument,
                                         NULL, docs[i].id};
