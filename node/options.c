@@ -319,6 +319,56 @@ int node_parse_keepalive(const char *v, struct node_keepalive *k)
     return 0;
 }
 
+/* The options that tune how the node behaves rather than what it opens. */
+static int apply_tuning(struct node_options *o, int id, const char *v, const char *who, char *err,
+                        size_t errlen)
+{
+    switch (id) {
+    case OPT_OUTBOUND:
+        o->given.outbound = true;
+        if (strcmp(v, "direct") == 0)
+            o->outbound = NODE_OUTBOUND_DIRECT;
+        else if (strcmp(v, "tunnel-only") == 0)
+            o->outbound = NODE_OUTBOUND_TUNNEL_ONLY;
+        else
+            return fail(err, errlen, "%s: want direct or tunnel-only", who);
+        return 0;
+    case OPT_CONNECT_TIMEOUT:
+        if (node_parse_duration_ms(v, &o->connect_timeout_ms) != 0 || o->connect_timeout_ms == 0 ||
+            o->connect_timeout_ms > 3600000)
+            return fail(err, errlen, "%s: want a time from 1ms to 1h, e.g. 10s or 500ms", who);
+        return 0;
+    case OPT_EXPAND_ENV: /* the flag has no value; the variable says 1 or 0 */
+        if (!v || strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
+            o->expand_env = true;
+        else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0)
+            o->expand_env = false;
+        else
+            return fail(err, errlen, "%s: want 1 or 0", who);
+        return 0;
+    case OPT_IDLE_TIMEOUT:
+        if (node_parse_duration_ms(v, &o->idle_timeout_ms) != 0)
+            return fail(err, errlen, "%s: want a duration (90s, 30m, 2h) or 0", who);
+        return 0;
+    case OPT_TCP_KEEPALIVE:
+        if (node_parse_keepalive(v, &o->keepalive) != 0)
+            return fail(err, errlen, "%s: want IDLE,INTERVAL,COUNT (e.g. 60s,15s,4; at least 1s)",
+                        who);
+        return 0;
+    case OPT_LOG_LEVEL:
+        o->given.log_level = true;
+        if (base_log_level_parse(v, &o->log_level) != 0)
+            return fail(err, errlen, "%s: want error, warn, info or debug", who);
+        return 0;
+    case OPT_LOG_FORMAT:
+        if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
+            return fail(err, errlen, "%s: want text or json", who);
+        o->log_json = strcmp(v, "json") == 0;
+        return 0;
+    }
+    return fail(err, errlen, "internal: unknown option %d", id);
+}
+
 /* who names where v came from in messages: "--proxy X" for a flag, "TUNLESS_PROXY=X" for the
  * environment. */
 static int apply(struct node_options *o, int id, const char *v, const char *who, char *err,
@@ -360,55 +410,14 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
         if (node_parse_publish(v, &pub) != 0)
             return fail(err, errlen, "%s: want [tcp:|udp:]PORT[=HOST:PORT]", who);
         return grow_append((void **)&o->publishes, &o->n_publishes, sizeof(pub), &pub);
-    case OPT_OUTBOUND:
-        o->given.outbound = true;
-        if (strcmp(v, "direct") == 0)
-            o->outbound = NODE_OUTBOUND_DIRECT;
-        else if (strcmp(v, "tunnel-only") == 0)
-            o->outbound = NODE_OUTBOUND_TUNNEL_ONLY;
-        else
-            return fail(err, errlen, "%s: want direct or tunnel-only", who);
-        return 0;
     case OPT_STATE_DIR:
         return dup_string(&o->state_dir, v);
-    case OPT_CONNECT_TIMEOUT:
-        if (node_parse_duration_ms(v, &o->connect_timeout_ms) != 0 || o->connect_timeout_ms == 0 ||
-            o->connect_timeout_ms > 3600000)
-            return fail(err, errlen, "%s: want a time from 1ms to 1h, e.g. 10s or 500ms", who);
-        return 0;
     case OPT_SOCKET:
         return dup_string(&o->socket_path, v);
     case OPT_SOCKET_GROUP:
         return dup_string(&o->socket_group, v);
-    case OPT_EXPAND_ENV: /* the flag has no value; the variable says 1 or 0 */
-        if (!v || strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
-            o->expand_env = true;
-        else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0)
-            o->expand_env = false;
-        else
-            return fail(err, errlen, "%s: want 1 or 0", who);
-        return 0;
-    case OPT_IDLE_TIMEOUT:
-        if (node_parse_duration_ms(v, &o->idle_timeout_ms) != 0)
-            return fail(err, errlen, "%s: want a duration (90s, 30m, 2h) or 0", who);
-        return 0;
-    case OPT_TCP_KEEPALIVE:
-        if (node_parse_keepalive(v, &o->keepalive) != 0)
-            return fail(err, errlen, "%s: want IDLE,INTERVAL,COUNT (e.g. 60s,15s,4; at least 1s)",
-                        who);
-        return 0;
-    case OPT_LOG_LEVEL:
-        o->given.log_level = true;
-        if (base_log_level_parse(v, &o->log_level) != 0)
-            return fail(err, errlen, "%s: want error, warn, info or debug", who);
-        return 0;
-    case OPT_LOG_FORMAT:
-        if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
-            return fail(err, errlen, "%s: want text or json", who);
-        o->log_json = strcmp(v, "json") == 0;
-        return 0;
     }
-    return fail(err, errlen, "internal: unknown option %d", id);
+    return apply_tuning(o, id, v, who, err, errlen);
 }
 
 /* Environment first, so that flags given afterwards override it. List-valued variables
