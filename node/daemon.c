@@ -146,7 +146,8 @@ static void stop_stack(struct node_daemon *d);
 
 static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *err, size_t errlen)
 {
-    struct ns_config nc = {.mtu = c->mtu, .output = output_to_engine, .output_ctx = d};
+    struct ns_config nc = {
+        .mtu = c->mtu, .output = output_to_engine, .output_ctx = d, .budget = &d->budget};
     for (size_t i = 0; i < c->n_addresses; i++) {
         const struct base_addr *a = &c->addresses[i].addr;
         struct base_addr *slot = a->family == AF_INET ? &nc.addr4 : &nc.addr6;
@@ -216,6 +217,7 @@ static int start_proxy(struct node_daemon *d, const struct base_endpoint *ep,
         .password = d->opts.proxy_pass,
         .dialer = node_dialer_proxy(&d->dialer),
         .logger = node_log_logger(&d->log),
+        .budget = &d->budget,
     };
     struct proxy_server *srv;
     int rc = proxy_server_new(d->loop, &pc, &srv);
@@ -396,6 +398,7 @@ static void on_engine_closed(void *ctx)
 static void finish_stop(struct node_daemon *d)
 {
     uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
+    node_memory_close(d);
     node_peers_stop(d);
     stop_stack(d);
     node_magicdns_close(d->dns, NULL, NULL);
@@ -642,6 +645,7 @@ int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node
     d->log = (struct node_log){.level = opts->log_level, .out = stderr, .node = opts->log_node};
     init_handles(d);
     node_dialer_init(&d->dialer, loop);
+    node_memory_init(d);
     if (cfg) {
         d->cfg = *cfg;
         d->have_config = true;

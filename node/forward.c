@@ -39,7 +39,7 @@ static int start_tcp(struct node_forward_listener *f, uv_loop_t *loop, struct no
 {
     uv_tcp_init(loop, &f->tcp);
     f->handle = (uv_handle_t *)&f->tcp;
-    struct proxy_relay_config rc = {.dialer = node_dialer_proxy(dialer)};
+    struct proxy_relay_config rc = {.dialer = node_dialer_proxy(dialer), .budget = dialer->budget};
     node_target_from_hostport(&f->spec.target, &rc.target);
     int ret = proxy_relay_new(loop, &rc, &f->tcp_relay);
     if (ret == 0)

@@ -16,6 +16,8 @@
 
 enum node_proto { NODE_PROTO_TCP = 0, NODE_PROTO_UDP };
 enum node_outbound { NODE_OUTBOUND_DIRECT = 0, NODE_OUTBOUND_TUNNEL_ONLY };
+/* Sized for a small container: 200 connections that never read fit under it. */
+#define NODE_MAX_MEMORY_DEFAULT ((size_t)256 << 20)
 
 /* --forward tcp:127.0.0.1:15432=db:5432: a local listener whose flows go to a mesh destination. */
 struct node_forward {
@@ -44,6 +46,7 @@ struct node_options {
     struct node_publish *publishes;
     size_t n_publishes;
     enum node_outbound outbound;
+    size_t max_memory; /* --max-memory: the budget for what peers and clients make us hold */
     char *state_dir;
     enum base_log_level log_level;
     const char *log_node; /* a node= field on every log line (tunless demo's "a" and "b"); static */
@@ -71,6 +74,8 @@ int node_parse_hostport(const char *spec, const char *default_host, struct cfg_h
 int node_parse_listen(const char *spec, struct base_endpoint *out);
 int node_parse_forward(const char *spec, struct node_forward *out);
 int node_parse_publish(const char *spec, struct node_publish *out);
+/* A size: bytes, or with K, M, G (KiB, MiB, GiB; "256M", "1GiB"). Returns 0 or -1. */
+int node_parse_size(const char *spec, size_t *out);
 
 /* Levenshtein distance of two words of at most 63 characters (SIZE_MAX beyond), for "did you
  * mean" suggestions. */

@@ -91,7 +91,8 @@ static int relay_new(struct node_publish_ctx *pc)
     node_target_from_hostport(&pc->p->target, &target);
     if (pc->p->proto != NODE_PROTO_UDP) {
         struct proxy_relay_config rc = {.dialer = proxy_direct_dialer(&d->dialer.direct),
-                                        .target = target};
+                                        .target = target,
+                                        .budget = &d->budget};
         return proxy_relay_new(d->loop, &rc, &pc->tcp);
     }
     target.proto = PROXY_UDP;

@@ -17,6 +17,7 @@ struct proxy_relay {
     struct base_list conns;
     enum relay_state state;
     struct proxy_closer closer; /* holds one per conn */
+    size_t mem;                 /* bytes the conns' pumps have charged to the budget */
 };
 
 struct relay_conn {
@@ -82,6 +83,7 @@ int proxy_relay_add(struct proxy_relay *r, proxy_relay_open_fn open, void *arg)
         return -ENOMEM;
     c->r = r;
     proxy_pump_init(&c->pump, &conn_ops, c);
+    proxy_pump_set_budget(&c->pump, r->cfg.budget, &r->mem);
     struct proxy_stream *in = open(arg, &proxy_pump_cbs, proxy_pump_ud(&c->pump, PROXY_PUMP_A));
     if (!in) {
         free(c);
@@ -136,4 +138,9 @@ void proxy_relay_close(struct proxy_relay *r, void (*on_closed)(void *arg), void
     base_list_foreach_safe (pos, tmp, &r->conns) {
         end_conn(container_of(pos, struct relay_conn, link), true);
     }
+}
+
+size_t proxy_relay_memory(const struct proxy_relay *r)
+{
+    return r->mem;
 }

@@ -27,6 +27,7 @@ struct proxy_server {
     unsigned nsessions;
     unsigned long next_id;
     int port;
+    size_t mem; /* bytes the sessions' pumps have charged to the budget */
     enum server_state state;
     void (*on_closed)(void *arg);
     void *arg;
@@ -136,10 +137,19 @@ static struct proxy_server *server_alloc(uv_loop_t *loop, const struct proxy_con
     if (!srv->cfg.max_connections)
         srv->cfg.max_connections = 1024;
     proxy_auth_init(&srv->auth, cfg->username, cfg->password);
-    srv->env = (struct proxy_session_env){
-        .loop = loop, .cfg = &srv->cfg, .auth = &srv->auth, .released = on_released, .arg = srv};
+    srv->env = (struct proxy_session_env){.loop = loop,
+                                          .cfg = &srv->cfg,
+                                          .auth = &srv->auth,
+                                          .released = on_released,
+                                          .arg = srv,
+                                          .mem = &srv->mem};
     base_list_init(&srv->sessions);
     return srv;
+}
+
+size_t proxy_server_memory(const struct proxy_server *srv)
+{
+    return srv->mem;
 }
 
 int proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, struct proxy_server **out)
