@@ -138,13 +138,17 @@ void ns_mem_hold(struct ns_conn *c, struct pbuf *p)
 /* ---- caps ---- */
 
 /* The free receive window c may have now: the configured one while the budget is at most half
- * used, then less, down to four segments; never more than the budget's room beyond that. */
-static size_t rcv_cap(const struct ns_conn *c)
+ * used, then less, down to four segments; never more than the budget's room beyond that. A
+ * new conn's first window may not use the last quarter of the budget: conns that never read
+ * keep their first window for good, and the quarter left lets the ones that do read move. */
+static size_t rcv_cap(const struct ns_conn *c, bool first)
 {
     struct base_budget *b = c->ns->cfg.budget;
     size_t fl = floor_wnd(c);
     size_t cap = base_budget_scale(b, c->ns->cfg.tcp_rcv_wnd, fl);
     size_t room = base_budget_room(b);
+    if (room != SIZE_MAX && first)
+        room = room > b->limit / 4 ? room - b->limit / 4 : 0;
     if (room != SIZE_MAX) {
         room = room / 9 * 8 + c->pcb->rcv_wnd;
         cap = cap < room ? cap : room;
@@ -171,7 +175,7 @@ void ns_mem_size_conn(struct ns_conn *c)
 {
     struct tcp_pcb *pcb = c->pcb;
     pcb->rcv_wnd = 0; /* rcv_cap counts the room beyond this conn's own window */
-    size_t cap = rcv_cap(c);
+    size_t cap = rcv_cap(c, true);
     if (cap > c->ns->cfg.tcp_rcv_wnd)
         cap = c->ns->cfg.tcp_rcv_wnd;
     pcb->rcv_wnd = (tcpwnd_size_t)cap;
@@ -190,7 +194,7 @@ void ns_mem_repay(struct ns_conn *c)
     struct tcp_pcb *pcb = c->pcb;
     if (!pcb || !c->debt)
         return;
-    size_t cap = rcv_cap(c);
+    size_t cap = rcv_cap(c, false);
     size_t k = 0;
     if (pcb->rcv_wnd < cap)
         k = cap - pcb->rcv_wnd < c->debt ? cap - pcb->rcv_wnd : c->debt;

@@ -186,9 +186,11 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
     struct ns_conn *c = arg;
     (void)len;
-    if (!c || !c->want_writable || released(c))
+    if (!c || released(c))
         return ERR_OK;
-    ns_mem_sync(c);
+    ns_mem_sync(c); /* the acknowledged bytes left the send queue */
+    if (!c->want_writable)
+        return ERR_OK;
     size_t min = c->snd_limit ? ns_mem_snd_cap(c) / 4 : NS_WRITABLE_MIN(c->ns);
     if (ns_conn_write_space(c) < min && pcb->unacked)
         return ERR_OK;
