@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "forward.h"
+#include "localapi.h"
 #include "state.h"
 
 #define NODE_CONFIG_IN_STATE "tunless.conf"
@@ -43,6 +44,29 @@ static bool is_mesh(void *ctx, const struct sockaddr *sa)
     if (!d->engine || base_endpoint_from_sockaddr(&ep, sa) != 0)
         return false;
     return wg_engine_route(d->engine, &ep.addr);
+}
+
+/* The configured peer whose allowed IPs hold addr most narrowly, as the engine routes. */
+static void peer_of(void *ctx, const struct base_addr *addr, struct proxy_route *out)
+{
+    struct node_daemon *d = ctx;
+    const struct cfg_peer *best = NULL;
+    int best_bits = -1;
+    for (size_t i = 0; d->have_config && i < d->cfg.n_peers; i++) {
+        const struct cfg_peer *p = &d->cfg.peers[i];
+        for (size_t j = 0; j < p->n_allowed_ips; j++)
+            if (p->allowed_ips[j].bits > best_bits &&
+                base_prefix_contains(&p->allowed_ips[j], addr)) {
+                best = p;
+                best_bits = p->allowed_ips[j].bits;
+            }
+    }
+    if (!best)
+        return;
+    char b64[WG_KEY_B64_LEN + 1];
+    wg_key_to_base64(b64, best->public_key);
+    snprintf(out->peer_key, sizeof(out->peer_key), "%.8s", b64);
+    snprintf(out->peer, sizeof(out->peer), "%s", best->name ? best->name : out->peer_key);
 }
 
 static struct node_magicdns_config dns_config(struct node_daemon *d)
@@ -234,7 +258,7 @@ static int start_proxy(struct node_daemon *d, const struct base_endpoint *ep,
              protocols == PROXY_BOTH     ? "socks5+http"
              : protocols == PROXY_SOCKS5 ? "socks5"
                                          : "http",
-             host, ep->port);
+             host, proxy_server_port(srv));
     return 0;
 }
 
@@ -279,21 +303,41 @@ static bool same_addresses(const struct cfg_config *a, const struct cfg_config *
            memcmp(a->addresses, b->addresses, a->n_addresses * sizeof(*a->addresses)) == 0;
 }
 
-static void reload(struct node_daemon *d)
+int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void *arg, char *err,
+                       size_t errlen)
 {
     struct cfg_config next;
-    char err[512], q[600];
+    char q[600];
     if (!d->config_path[0] || access(d->config_path, R_OK) != 0) {
+        snprintf(err, errlen, "no configuration file to read%s%s", d->config_path[0] ? ": " : "",
+                 d->config_path);
         node_log(&d->log, BASE_LOG_WARN, "reload_skipped", "reason=%s",
-                 base_log_quote(q, sizeof(q), "no configuration file to read"));
-        return;
+                 base_log_quote(q, sizeof(q), err));
+        return -1;
     }
-    if (load_config(d, &next, err, sizeof(err)) != 0) {
+    if (load_config(d, &next, err, errlen) != 0) {
         node_log(&d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
                  base_log_quote(q, sizeof(q), err));
-        return;
+        return -1;
     }
-    node_daemon_apply(d, &next);
+    struct cfg_diff diff;
+    if (on_diff && cfg_diff(d->have_config ? &d->cfg : NULL, &next, &diff) == 0) {
+        on_diff(arg, &diff);
+        cfg_diff_free(&diff);
+    }
+    if (node_daemon_apply(d, &next) != 0) {
+        snprintf(err, errlen,
+                 "PrivateKey or ListenPort changed (restart the node), or the key "
+                 "is unusable: see the node's log");
+        return -1;
+    }
+    return 0;
+}
+
+static void reload(struct node_daemon *d)
+{
+    char err[512];
+    node_daemon_reload(d, NULL, NULL, err, sizeof(err));
 }
 
 int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
@@ -443,6 +487,9 @@ void node_daemon_stop(struct node_daemon *d)
         return;
     d->stopping = true;
     node_log(&d->log, BASE_LOG_INFO, "stopping", NULL);
+    if (d->api)
+        node_localapi_close(d->api, NULL, NULL);
+    d->api = NULL;
     for (size_t i = 0; d->forwards && i < d->opts.n_forwards; i++)
         if (d->forwards[i])
             node_forward_close(d->forwards[i]);
@@ -597,6 +644,7 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
         return -1;
     d->dialer.is_mesh = is_mesh;
     d->dialer.is_mesh_ctx = d;
+    d->dialer.peer_of = peer_of;
     d->dialer.tunnel_only = d->opts.outbound == NODE_OUTBOUND_TUNNEL_ONLY;
     struct node_magicdns_config dc = dns_config(d);
     int rc = node_magicdns_new(d->loop, &dc, &d->dns);
