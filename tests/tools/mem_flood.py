@@ -16,6 +16,7 @@ import select
 import socket
 import struct
 import sys
+import threading
 import time
 
 CHUNK = b"\xa5" * 65536
@@ -80,21 +81,32 @@ def flood(host, port, n, mss, secs):
     hold()
 
 
+def stall_one(phost, pport, host, port, socks):
+    s = socket.create_connection((phost, int(pport)), timeout=30)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(b"\x05\x01\x00")
+    assert s.recv(2) == b"\x05\x00"
+    s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(host) + struct.pack(">H", port))
+    rep = b""
+    while len(rep) < 10:
+        rep += s.recv(10 - len(rep))
+    assert rep[1] == 0, "socks5 reply %d" % rep[1]
+    s.sendall(b"DOWN 0\n")
+    socks.append(s)
+
+
 def stall(proxy, host, port, n):
+    """Opens the n connections from 16 threads at a time: the node is busy meanwhile."""
     phost, pport = proxy.rsplit(":", 1)
-    socks = []
-    for _ in range(n):
-        s = socket.create_connection((phost, int(pport)), timeout=10)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.sendall(b"\x05\x01\x00")
-        assert s.recv(2) == b"\x05\x00"
-        s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(host) + struct.pack(">H", port))
-        rep = b""
-        while len(rep) < 10:
-            rep += s.recv(10 - len(rep))
-        assert rep[1] == 0, "socks5 reply %d" % rep[1]
-        s.sendall(b"DOWN 0\n")
-        socks.append(s)
+    socks, threads = [], []
+    for i in range(n):
+        t = threading.Thread(target=stall_one, args=(phost, pport, host, port, socks))
+        t.start()
+        threads.append(t)
+        if len(threads) >= 16:
+            threads.pop(0).join()
+    for t in threads:
+        t.join()
     print("conns=%d" % len(socks))
     hold()
 

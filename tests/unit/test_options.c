@@ -21,7 +21,8 @@ static void clear_env(void)
         "TUNLESS_PROXY_PASS", "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
         "TUNLESS_DNS_SUFFIX", "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
         "TUNLESS_OUTBOUND",   "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
-        "TUNLESS_EXPAND_ENV", "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT"};
+        "TUNLESS_EXPAND_ENV", "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT",
+        "TUNLESS_MAX_MEMORY"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -169,6 +170,37 @@ static void test_env_and_flags(void **state)
     clear_env();
 }
 
+/* --max-memory: a size with K, M or G; the default fits a small container; too small is an
+ * error naming the flag or the variable. */
+static void test_max_memory(void **state)
+{
+    (void)state;
+    struct node_options o;
+    char err[256];
+    size_t v;
+    assert_int_equal(node_parse_size("256M", &v), 0);
+    assert_int_equal(v, (size_t)256 << 20);
+    assert_int_equal(node_parse_size("1GiB", &v), 0);
+    assert_int_equal(v, (size_t)1 << 30);
+    assert_int_equal(node_parse_size("65536", &v), 0);
+    assert_int_equal(v, 65536);
+    assert_int_equal(node_parse_size("12X", &v), -1);
+    assert_int_equal(node_parse_size("-1M", &v), -1);
+    assert_int_equal(node_parse_size("", &v), -1);
+    clear_env();
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_int_equal(o.max_memory, NODE_MAX_MEMORY_DEFAULT);
+    node_options_free(&o);
+    setenv("TUNLESS_MAX_MEMORY", "64M", 1);
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_int_equal(o.max_memory, (size_t)64 << 20);
+    node_options_free(&o);
+    assert_int_equal(parse(&o, err, sizeof(err), "--max-memory", "1M", NULL), -1);
+    assert_non_null(strstr(err, "--max-memory"));
+    node_options_free(&o);
+    clear_env();
+}
+
 static void test_pass_file(void **state)
 {
     (void)state;
@@ -311,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_env_and_flags),    cmocka_unit_test(test_pass_file),
         cmocka_unit_test(test_errors),           cmocka_unit_test(test_proxy_off),
         cmocka_unit_test(test_env_errors_named), cmocka_unit_test(test_env_unknown_warned),
+        cmocka_unit_test(test_max_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
