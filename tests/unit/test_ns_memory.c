@@ -84,7 +84,8 @@ static void send_seg(struct peer *p, uint32_t seq, uint8_t flags, const uint8_t 
         const uint8_t o[8] = {2, 4, 0x05, 0x64, 1, 3, 3, 7};
         memcpy(t + 20, o, 8);
     }
-    memcpy(pkt + 20 + hl, data, n);
+    if (n)
+        memcpy(pkt + 20 + hl, data, n);
     ns_stack_input(ns, pkt, 20 + hl + n);
 }
 
