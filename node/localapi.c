@@ -232,7 +232,7 @@ static int add_routes(struct node_localapi *api)
         if (rc != 0)
             return rc;
     }
-    return 0;
+    return node_lifecycle_api_routes(api->d, api->http); /* prefs, watch */
 }
 
 static void on_http_closed(void *arg)

@@ -102,6 +102,11 @@ flood_case() { # MSS
 }
 
 flood_case 1380
+echo "== the budget in the local API's status"
+mem=$(curl -sS --max-time 5 --unix-socket "$TB_DIR/tunless.sock" http://local/v0/status | jq -c .memory)
+echo "status memory: $mem"
+echo "$mem" | jq -e ".limit == $((BUDGET_MIB << 20)) and .peak > 0" > /dev/null \
+  || over "the status does not show the budget"
 flood_case 88
 
 echo "== after the flood, memory goes back to the system"
