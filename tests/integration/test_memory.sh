@@ -62,7 +62,7 @@ want=$(sha256sum < "$TB_DIR/blob" | cut -d' ' -f1)
 normal_upload() {
   tb_ns peer python3 - "$TB_DIR/blob" <<'PY'
 import socket, sys
-s = socket.create_connection(("100.64.0.1", 8091), timeout=60)
+s = socket.create_connection(("100.64.0.1", 8091), timeout=120)
 s.sendall(b"UP\n")
 s.sendall(open(sys.argv[1], "rb").read())
 s.shutdown(socket.SHUT_WR)
@@ -124,7 +124,7 @@ tb_bg - python3 "$TOOLS/mem_flood.py" stall "$PROXY" 100.64.0.2 "$BULK_PORT" "$C
 stall_pid=$TB_LAST_PID
 for _ in $(seq 900); do [ -s "$TB_DIR/stall.out" ] && break; sleep 0.1; done
 [ -s "$TB_DIR/stall.out" ] || { echo "the stalled downloads did not start"; exit 1; }
-got=$(timeout 60 python3 "$TOOLS/socks_bulk.py" down "$PROXY" 100.64.0.2 "$BULK_PORT" --bytes 4000000)
+got=$(timeout 120 python3 "$TOOLS/socks_bulk.py" down "$PROXY" 100.64.0.2 "$BULK_PORT" --bytes 4000000)
 want_down=$(python3 -c 'import hashlib; p=bytes(range(256))*256; d=(p*62)[:4000000]; print(hashlib.sha256(d).hexdigest())')
 echo "normal download alongside: $got"
 case "$got" in *"sha256=$want_down"*) ;; *) over "the download alongside the stall did not complete intact" ;; esac
