@@ -46,6 +46,7 @@ struct node_options {
     struct node_publish *publishes;
     size_t n_publishes;
     enum node_outbound outbound;
+    unsigned connect_timeout_ms; /* --connect-timeout; 0 = the dialers' default (10 s) */
     size_t max_memory; /* --max-memory: the budget for what peers and clients make us hold */
     char *state_dir;
     char *socket_path;  /* --socket: the local API (NULL: STATE_DIR/tunless.sock) */
@@ -78,6 +79,8 @@ int node_parse_hostport(const char *spec, const char *default_host, struct cfg_h
 int node_parse_listen(const char *spec, struct base_endpoint *out);
 int node_parse_forward(const char *spec, struct node_forward *out);
 int node_parse_publish(const char *spec, struct node_publish *out);
+/* "30", "30s", "500ms", "2m" (bare: seconds), 1 ms to 1 h, into *out in ms. 0 or -1. */
+int node_parse_duration_ms(const char *v, unsigned *out);
 /* A size: bytes, or with K, M, G (KiB, MiB, GiB; "256M", "1GiB"). Returns 0 or -1. */
 int node_parse_size(const char *spec, size_t *out);
 
