@@ -201,4 +201,68 @@ static inline struct base_list *base_list_first(const struct base_list *head)
     for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); \
          (pos) = (tmp), (tmp) = (pos)->next)
 
+/* ---- Memory budget ----
+ * What peers and clients can make a node hold (TCP windows and buffers, out-of-order queues,
+ * relay buffers) is charged to one budget its owner creates and hands to each library. Charges
+ * are real allocation sizes (headers and allocator overhead included), so small segments cost
+ * what they cost. Libraries never refuse a charge: they read the pressure and shrink what they
+ * offer (windows, buffers) so that senders slow down. limit 0: no limit (pressure stays 0).
+ */
+struct base_budget {
+    size_t limit; /* bytes; 0 = unlimited */
+    size_t used;  /* charged now */
+    size_t peak;  /* the most ever charged */
+    /* Optional: called when use has fallen to half of a high mark of at least
+     * BASE_BUDGET_FALL_MIN (the owner may give memory back to the system then). */
+    void (*on_fall)(void *arg);
+    void *arg;
+    size_t mark; /* private: the high mark since the last on_fall */
+};
+#define BASE_BUDGET_FALL_MIN ((size_t)16 << 20)
+static inline void base_budget_charge(struct base_budget *b, size_t n)
+{
+    if (!b)
+        return;
+    b->used += n;
+    if (b->used > b->peak)
+        b->peak = b->used;
+    if (b->used > b->mark)
+        b->mark = b->used;
+}
+static inline void base_budget_release(struct base_budget *b, size_t n)
+{
+    if (!b)
+        return;
+    b->used = n > b->used ? 0 : b->used - n;
+    if (b->on_fall && b->mark >= BASE_BUDGET_FALL_MIN && b->used < b->mark / 2) {
+        b->mark = b->used;
+        b->on_fall(b->arg);
+    }
+}
+/* Bytes left before the limit (0 when over it); SIZE_MAX without a budget or a limit. */
+static inline size_t base_budget_room(const struct base_budget *b)
+{
+    if (!b || !b->limit)
+        return SIZE_MAX;
+    return b->used >= b->limit ? 0 : b->limit - b->used;
+}
+/* How full the budget is, 0 (empty, or no limit) to 1024 (full or over). */
+static inline unsigned base_budget_pressure(const struct base_budget *b)
+{
+    if (!b || !b->limit)
+        return 0;
+    if (b->used >= b->limit)
+        return 1024;
+    return (unsigned)((b->used / 1024) * 1024 / (b->limit / 1024 ? b->limit / 1024 : 1));
+}
+/* A size offered under pressure: full up to half the budget, then falling linearly to floor
+ * when the budget is full. */
+static inline size_t base_budget_scale(const struct base_budget *b, size_t full, size_t floor)
+{
+    unsigned p = base_budget_pressure(b);
+    if (p <= 512 || full <= floor)
+        return full;
+    return floor + (full - floor) / 512 * (1024 - p);
+}
+
 #endif

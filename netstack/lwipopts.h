@@ -82,7 +82,10 @@
 #define TCP_SNDQUEUELOWAT (TCP_SND_QUEUELEN / 4)
 #define MEMP_NUM_TCP_SEG TCP_SND_QUEUELEN
 #define TCP_OOSEQ 1
-#define TCP_OOSEQ_MAX_BYTES TCP_WND
+/* The out-of-order queue is bounded per conn in bytes and in segments (ns_mem.c), both
+ * shrinking as the memory budget fills: lwIP walks the queue for each segment it inserts. */
+#define TCP_OOSEQ_BYTES_LIMIT(pcb) ns_hook_ooseq_bytes(pcb)
+#define TCP_OOSEQ_PBUFS_LIMIT(pcb) ns_hook_ooseq_pbufs(pcb)
 #define LWIP_TCP_SACK_OUT 1
 /* Our patch series (netstack/lwip-patches, docs/lwip-patches.md): the sender uses the SACK
  * blocks it receives: scoreboard, RFC 6675 recovery with RACK loss detection. */

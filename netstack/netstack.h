@@ -88,6 +88,10 @@ struct ns_config {
      * keepalive_cnt unanswered ones end the conn. 0 = NS_KEEPALIVE_* (keepalive_idle_ms
      * UINT32_MAX: off). */
     uint32_t keepalive_idle_ms, keepalive_intvl_ms, keepalive_cnt;
+    /* The node's memory budget (NULL: none), shared with the proxy; it must outlive the stack.
+     * TCP windows, held bytes and send queues are charged to it at their real cost; above half
+     * of it windows and send buffers shrink (see ns_mem.c), so peers slow down instead. */
+    struct base_budget *budget;
 };
 #define NS_KEEPALIVE_IDLE_MS 60000
 #define NS_KEEPALIVE_INTVL_MS 15000
@@ -107,6 +111,10 @@ struct ns_counters {
     uint64_t tcp_open, udp_open;  /* gauges: conns / flows held by users */
     uint64_t tcp_accepted, tcp_connected, tcp_unhandled, udp_accepted, udp_unhandled;
     uint64_t tcp_bytes_rx, tcp_bytes_tx, udp_bytes_rx, udp_bytes_tx;
+    /* Memory gauges: bytes charged to the budget (open windows, held bytes, send queues), and
+     * of those the received bytes held for users at their real size. */
+    uint64_t mem_used, mem_held;
+    uint64_t wnd_held_back; /* window reopenings cut short by the budget */
 };
 
 /* Create a stack on loop into *out. Returns 0, -EINVAL on a bad configuration (no address, no
@@ -130,6 +138,8 @@ void ns_stack_input(struct ns_stack *ns, const uint8_t *pkt, size_t len);
  * Returns 0, -EINVAL, BASE_ELIMIT (4 extra addresses), -ENOMEM or BASE_ECLOSING. */
 int ns_stack_add_address(struct ns_stack *ns, const struct base_addr *addr);
 const struct ns_counters *ns_stack_counters(const struct ns_stack *ns);
+/* Bytes this stack has charged to the budget now (also in the counters: mem_used). */
+size_t ns_stack_memory(const struct ns_stack *ns);
 /* TCP connections the user already closed that are still delivering their last bytes and FIN
  * (a graceful shutdown waits for 0 before ns_stack_close, which would reset them). */
 unsigned ns_stack_tcp_lingering(const struct ns_stack *ns);

@@ -11,6 +11,11 @@
 
 #define NS_MAX_EXTRA_ADDRS 4
 #define NS_SCRATCH 65536 /* one outgoing packet, flattened */
+/* Out-of-order segments a conn may queue: lwIP walks the queue for every segment it inserts,
+ * so the bound keeps that walk bounded; it falls to the minimum as the budget fills. 1024 full
+ * segments (1.4 MB) cover a loss on a fast long path. */
+#define NS_OOSEQ_PBUFS_MAX 1024
+#define NS_OOSEQ_PBUFS_MIN 32
 
 struct ns_handler {
     struct base_list link;  /* in ns->handlers */
@@ -53,6 +58,7 @@ struct ns_stack {
     struct base_list watches;   /* struct ns_stack_watch */
     unsigned ping_timers;       /* ping timers not yet closed (pending or done) */
     uint16_t ping_id;
+    bool repay_armed;            /* ns_mem.c's repay timeout is pending */
     struct base_list stack_link; /* in the process-wide list lwIP's hooks search */
     uint8_t *scratch;            /* one outgoing packet, flattened */
     void (*on_closed)(void *arg);
@@ -78,6 +84,10 @@ struct ns_conn {
     void *data;
     struct base_endpoint local, remote;
     struct pbuf *held, *held_tail; /* received, not yet given to the user */
+    size_t chunk_room;             /* free bytes in held_tail when it is a chunk of ours */
+    size_t held_cost;              /* the real size of what held holds */
+    size_t charged;                /* charged to the budget now (ns_mem.c) */
+    size_t debt;                   /* consumed bytes not yet given back to the window */
     bool outbound, paused, eof_pending, want_writable;
     size_t snd_limit; /* ns_conn_set_send_limit, 0 = the stack's send buffer */
     int in_cb;        /* depth inside our callbacks to the user: defer release */
@@ -170,6 +180,16 @@ void ns_tcp_icmp_error(struct ns_stack *ns, const struct base_endpoint *local,
 void ns_tcp_close_listeners(struct ns_stack *ns, bool all);
 /* Stack closing: every conn still held hears BASE_ECLOSING; lingering pcbs are reset. */
 void ns_tcp_stack_closing(struct ns_stack *ns);
+
+/* ns_mem.c: TCP memory under the budget */
+size_t ns_mem_pbuf_cost(const struct pbuf *p);
+void ns_mem_sync(struct ns_conn *c);
+void ns_mem_hold(struct ns_conn *c, struct pbuf *p);
+void ns_mem_held_free(struct ns_conn *c, struct pbuf *p);
+void ns_mem_size_conn(struct ns_conn *c);
+size_t ns_mem_snd_cap(const struct ns_conn *c);
+void ns_mem_repay(struct ns_conn *c);
+void ns_mem_stack_closing(struct ns_stack *ns);
 
 /* ns_udp.c */
 int ns_udp_prepare(struct ns_stack *ns, const struct base_endpoint *local,

@@ -111,6 +111,11 @@ const struct ns_counters *ns_stack_counters(const struct ns_stack *ns)
     return &ns->ctr;
 }
 
+size_t ns_stack_memory(const struct ns_stack *ns)
+{
+    return (size_t)ns->ctr.mem_used;
+}
+
 /* ---- what the other files ask ---- */
 
 bool ns_stack_owns(const struct ns_stack *ns, const struct base_addr *a)
@@ -290,6 +295,7 @@ void ns_stack_close(struct ns_stack *ns, void (*on_closed)(void *arg), void *arg
     ns_tcp_close_listeners(ns, true);
     /* Holders hear of it while the netifs still carry the RSTs of their conns out. */
     ns_tcp_stack_closing(ns);
+    ns_mem_stack_closing(ns);
     ns_udp_stack_closing(ns);
     ns_ping_stack_closing(ns);
     ns_queue_purge(ns);

@@ -33,8 +33,7 @@ static void free_held(struct ns_conn *c)
         struct pbuf *p = c->held;
         c->held = p->next;
         p->next = NULL;
-        p->tot_len = p->len;
-        pbuf_free(p);
+        ns_mem_held_free(c, p);
     }
     c->held_tail = NULL;
 }
@@ -51,6 +50,8 @@ static void conn_free(struct ns_conn *c)
 {
     struct ns_stack *ns = c->ns;
     free_held(c);
+    c->pcb = NULL;
+    ns_mem_sync(c);
     base_list_remove(&c->link);
     ns->ctr.tcp_open--;
     free(c);
@@ -125,15 +126,6 @@ static void set_endpoints(struct ns_conn *c)
     c->remote.port = c->pcb->remote_port;
 }
 
-/* Shrink lwIP's compile-time window to the configured one without moving the right edge back. */
-static void size_buffers(struct ns_stack *ns, struct tcp_pcb *pcb)
-{
-    if (pcb->rcv_wnd > ns->cfg.tcp_rcv_wnd)
-        pcb->rcv_wnd = ns->cfg.tcp_rcv_wnd;
-    if (pcb->snd_buf > ns->cfg.tcp_snd_buf)
-        pcb->snd_buf = ns->cfg.tcp_snd_buf;
-}
-
 /* ---- lwIP's callbacks ---- */
 
 /* Hand held bytes to the user while it reads; then the FIN if one came. */
@@ -141,17 +133,18 @@ static void flush(struct ns_conn *c)
 {
     while (c->held && !c->paused && !released(c)) {
         struct pbuf *p = c->held;
+        if (p == c->held_tail)
+            c->chunk_room = 0; /* the user's read must not see bytes appended meanwhile */
         c->held = p->next;
         if (!c->held)
             c->held_tail = NULL;
         p->next = NULL;
-        p->tot_len = p->len;
         if (p->len && c->cbs.on_read) {
             c->in_cb++;
             c->cbs.on_read(c, p->payload, p->len);
             c->in_cb--;
         }
-        pbuf_free(p);
+        ns_mem_held_free(c, p);
     }
     if (!c->held && c->eof_pending && !c->paused && !released(c)) {
         c->eof_pending = false;
@@ -186,17 +179,12 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
     } else {
         /* Our own list (not pbuf_cat): held bytes may pass lwIP's 16-bit tot_len. */
         c->ns->ctr.tcp_bytes_rx += p->tot_len;
-        struct pbuf *tail = p;
-        while (tail->next)
-            tail = tail->next;
-        if (c->held)
-            c->held_tail->next = p;
-        else
-            c->held = p;
-        c->held_tail = tail;
+        ns_mem_hold(c, p);
     }
     if (!c->in_cb)
         flush(c);
+    if (!released(c))
+        ns_mem_sync(c);
     return after_cb(c);
 }
 
@@ -204,9 +192,12 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 {
     struct ns_conn *c = arg;
     (void)len;
-    if (!c || !c->want_writable || released(c))
+    if (!c || released(c))
         return ERR_OK;
-    size_t min = c->snd_limit ? c->snd_limit / 4 : NS_WRITABLE_MIN(c->ns);
+    ns_mem_sync(c); /* the acknowledged bytes left the send queue */
+    if (!c->want_writable)
+        return ERR_OK;
+    size_t min = c->snd_limit ? ns_mem_snd_cap(c) / 4 : NS_WRITABLE_MIN(c->ns);
     if (ns_conn_write_space(c) < min && pcb->unacked)
         return ERR_OK;
     c->want_writable = false;
@@ -243,6 +234,7 @@ static void report_death(struct ns_conn *c, int err)
     c->pcb = NULL;
     c->dead_err = err;
     free_held(c);
+    ns_mem_sync(c);
     if (released(c)) { /* released inside a callback of ours: nobody to tell */
         after_cb(c);
         return;
@@ -297,7 +289,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
         tcp_abort(newpcb);
         return ERR_ABRT;
     }
-    size_buffers(ns, newpcb);
+    ns_mem_size_conn(c);
     set_endpoints(c);
     ns->ctr.tcp_accepted++;
     c->in_cb++;
@@ -499,8 +491,7 @@ static int connect_bind(struct ns_stack *ns, const struct base_addr *src, const 
         tcp_abort(pcb);
         return e == ERR_OK ? -ENOMEM : -EADDRINUSE;
     }
-    size_buffers(ns, pcb);
-    pcb->rcv_ann_wnd = pcb->rcv_wnd;
+    ns_mem_size_conn(*out);
     return 0;
 }
 
@@ -565,12 +556,11 @@ size_t ns_conn_write_space(const struct ns_conn *c)
     if (tcp_sndqueuelen(c->pcb) >= TCP_SND_QUEUELEN - 4)
         return 0;
     size_t space = tcp_sndbuf(c->pcb);
-    if (!c->snd_limit)
-        return space;
+    size_t cap = ns_mem_snd_cap(c);
     size_t queued = (u32_t)(c->pcb->snd_lbb - c->pcb->lastack); /* written, not yet acked */
-    if (queued >= c->snd_limit)
+    if (queued >= cap)
         return 0;
-    return space < c->snd_limit - queued ? space : c->snd_limit - queued;
+    return space < cap - queued ? space : cap - queued;
 }
 
 void ns_conn_set_send_limit(struct ns_conn *c, size_t bytes)
@@ -604,6 +594,7 @@ ssize_t ns_conn_write(struct ns_conn *c, const void *data, size_t len)
         c->want_writable = true;
     c->ns->ctr.tcp_bytes_tx += done;
     tcp_output(c->pcb);
+    ns_mem_sync(c);
     ns_leave();
     return (ssize_t)done;
 }
@@ -613,11 +604,8 @@ void ns_conn_consumed(struct ns_conn *c, size_t n)
     if (!c->pcb || released(c))
         return;
     ns_enter();
-    while (n > 0) {
-        size_t k = n > 0xffff ? 0xffff : n;
-        tcp_recved(c->pcb, (u16_t)k);
-        n -= k;
-    }
+    c->debt += n;
+    ns_mem_repay(c);
     ns_leave();
 }
 

@@ -177,7 +177,8 @@ static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *
                            .output_ctx = d,
                            .keepalive_idle_ms = d->opts.keepalive.idle_ms,
                            .keepalive_intvl_ms = d->opts.keepalive.intvl_ms,
-                           .keepalive_cnt = d->opts.keepalive.cnt};
+                           .keepalive_cnt = d->opts.keepalive.cnt,
+                           .budget = &d->budget};
     for (size_t i = 0; i < c->n_addresses; i++) {
         const struct base_addr *a = &c->addresses[i].addr;
         struct base_addr *slot = a->family == AF_INET ? &nc.addr4 : &nc.addr6;
@@ -268,6 +269,7 @@ static int start_proxy(struct node_daemon *d, const struct base_endpoint *ep,
         .password = d->opts.proxy_pass,
         .dialer = node_dialer_proxy(&d->dialer),
         .logger = node_log_logger(&d->log),
+        .budget = &d->budget,
     };
     struct proxy_server *srv;
     int rc = proxy_server_new(d->loop, &pc, &srv);
@@ -503,6 +505,7 @@ static void finish_stop(struct node_daemon *d)
 {
     node_drain_free(d);
     uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
+    node_memory_close(d);
     node_peers_stop(d);
     stop_stack(d);
     node_magicdns_close(d->dns, NULL, NULL);
@@ -732,6 +735,7 @@ int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node
     init_handles(d);
     node_lifecycle_init(d);
     node_dialer_init(&d->dialer, loop);
+    node_memory_init(d);
     if (cfg) {
         d->cfg = *cfg;
         d->have_config = true;

@@ -50,6 +50,7 @@ struct node_daemon {
 
     struct wg_engine *engine;
     struct ns_stack *stack;
+    struct base_budget budget; /* --max-memory: netstack and proxies charge what they hold */
     struct node_dialer dialer;
     struct node_magicdns *dns;
     struct node_publish_ctx *publish_ctx;    /* one per opts.publishes[i] */
@@ -70,6 +71,9 @@ struct node_daemon {
     bool reload_stamp_set;
     uv_timer_t stop_timer;    /* ends the drain on shutdown */
     struct node_drain *drain; /* drain.c: while stopping */
+    uv_timer_t trim_timer;    /* memory.c: gives freed memory back after a burst */
+    unsigned proxies_open;
+    unsigned pending_closes;
     bool stopping;
     int exit_code;
 };
@@ -102,6 +106,10 @@ int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void 
 
 /* publish.c: --publish on the stack's tunnel addresses (not on 100.100.100.100); stop ends
  * the UDP sessions, whose flows die with the stack. */
+/* memory.c: the budget from --max-memory, and memory given back to the system after a burst. */
+void node_memory_init(struct node_daemon *d);
+void node_memory_close(struct node_daemon *d);
+
 int node_publish_start(struct node_daemon *d, const struct ns_config *nc, char *err, size_t errlen);
 void node_publish_stop(struct node_daemon *d);
 

@@ -41,6 +41,7 @@ struct node_dialer {
     void (*peer_of)(void *ctx, const struct base_addr *addr, struct proxy_route *out);
     struct proxy_resolver resolver; /* names -> addresses */
     struct proxy_direct direct;     /* host sockets for non-mesh destinations */
+    struct base_budget *budget;     /* the node's, for relays over this dialer (NULL: none) */
     /* Write completions and closes are reported from here, never from inside a call. */
     uv_idle_t idle;
     struct base_list deferred;         /* mesh streams with something to report */

@@ -43,7 +43,8 @@ static int start_tcp(struct node_forward_listener *f, uv_loop_t *loop, struct no
     f->handle = (uv_handle_t *)&f->tcp;
     struct proxy_relay_config rc = {.dialer = node_dialer_proxy(dialer),
                                     .idle_timeout_ms = env ? env->idle_timeout_ms : 0,
-                                    .logger = env ? env->logger : (struct base_logger){0}};
+                                    .logger = env ? env->logger : (struct base_logger){0},
+                                    .budget = dialer->budget};
     node_target_from_hostport(&f->spec.target, &rc.target);
     int ret = proxy_relay_new(loop, &rc, &f->tcp_relay);
     if (ret == 0)

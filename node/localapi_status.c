@@ -226,6 +226,17 @@ static json_t *netstack_json(struct node_daemon *d)
     return o;
 }
 
+/* The --max-memory budget: what the netstack and the proxies hold now, of the limit. */
+static json_t *memory_json(struct node_daemon *d)
+{
+    size_t proxies = 0;
+    for (size_t i = 0; i < d->n_proxies; i++)
+        proxies += proxy_server_memory(d->proxies[i]);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I}", "limit", U(d->budget.limit), "used",
+                     U(d->budget.used), "peak", U(d->budget.peak), "netstack",
+                     U(d->stack ? ns_stack_memory(d->stack) : 0), "proxies", U(proxies));
+}
+
 static json_t *dns_json(struct node_daemon *d)
 {
     if (!d->dns)
@@ -241,7 +252,7 @@ static json_t *dns_json(struct node_daemon *d)
 
 json_t *node_localapi_status(struct node_daemon *d, double uptime_s)
 {
-    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "version", TUNLESS_VERSION, "node",
+    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "version", TUNLESS_VERSION, "node",
                      node_info(d, uptime_s), "peers", peers_json(d), "engine", engine_json(d),
-                     "netstack", netstack_json(d), "dns", dns_json(d));
+                     "netstack", netstack_json(d), "dns", dns_json(d), "memory", memory_json(d));
 }

@@ -13,6 +13,7 @@
 #define DEFAULT_PROXY "127.0.0.1:1080"
 #define LOOPBACK "127.0.0.1"
 #define PASS_MAX 1024
+#define MEMORY_MIN (4u << 20)
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -114,6 +115,41 @@ int node_parse_publish(const char *spec, struct node_publish *out)
     return node_parse_hostport(right, LOOPBACK, &out->target);
 }
 
+int node_parse_size(const char *spec, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(spec, &end, 10);
+    if (end == spec || errno || spec[0] == '-')
+        return -1;
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k':
+    case 'K':
+        shift = 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        end++;
+        break;
+    default:
+        break;
+    }
+    if (shift && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
+        end += strlen(end);
+    if (*end || v > (SIZE_MAX >> shift))
+        return -1;
+    *out = (size_t)(v << shift);
+    return 0;
+}
+
 static int dup_string(char **dst, const char *src)
 {
     free(*dst);
@@ -153,6 +189,7 @@ enum {
     OPT_FORWARD,
     OPT_PUBLISH,
     OPT_OUTBOUND,
+    OPT_MAX_MEMORY,
     OPT_STATE_DIR,
     OPT_SOCKET,
     OPT_SOCKET_GROUP,
@@ -198,6 +235,8 @@ static const struct option_doc docs[] = {
      "direct (default) or tunnel-only: where non-mesh destinations go"},
     {OPT_CONNECT_TIMEOUT, "connect-timeout", "TUNLESS_CONNECT_TIMEOUT", "TIME",
      "how long a destination has to accept, all its addresses together (default 10s; 500ms, 30s)"},
+    {OPT_MAX_MEMORY, "max-memory", "TUNLESS_MAX_MEMORY", "SIZE",
+     "memory peers and clients may make the node hold (windows, buffers); default 256M"},
     {OPT_STATE_DIR, "state-dir", "TUNLESS_STATE_DIR", "DIR",
      "where the node keeps its key (default $XDG_STATE_HOME/tunless)"},
     {OPT_SOCKET, "socket", "TUNLESS_SOCKET", "PATH",
@@ -332,6 +371,10 @@ static int apply_tuning(struct node_options *o, int id, const char *v, const cha
             o->outbound = NODE_OUTBOUND_TUNNEL_ONLY;
         else
             return fail(err, errlen, "%s: want direct or tunnel-only", who);
+        return 0;
+    case OPT_MAX_MEMORY:
+        if (node_parse_size(v, &o->max_memory) != 0 || o->max_memory < MEMORY_MIN)
+            return fail(err, errlen, "%s: want a size of at least 4M (e.g. 256M, 1G)", who);
         return 0;
     case OPT_CONNECT_TIMEOUT:
         if (node_parse_duration_ms(v, &o->connect_timeout_ms) != 0 || o->connect_timeout_ms == 0 ||
@@ -529,6 +572,7 @@ int node_options_parse(int argc, char **argv, struct node_options *out, char *er
     memset(out, 0, sizeof(*out));
     out->log_level = BASE_LOG_INFO;
     out->idle_timeout_ms = NODE_IDLE_TIMEOUT_MS;
+    out->max_memory = NODE_MAX_MEMORY_DEFAULT;
     for (size_t i = 0; i < N_DOCS; i++)
         longopts[n++] = (struct option){docs[i].flag, docs[i].arg ? required_argument : no_argument,
                                         NULL, docs[i].id};

@@ -16,6 +16,8 @@
 
 enum node_proto { NODE_PROTO_TCP = 0, NODE_PROTO_UDP };
 enum node_outbound { NODE_OUTBOUND_DIRECT = 0, NODE_OUTBOUND_TUNNEL_ONLY };
+/* Sized for a small container: 200 connections that never read fit under it. */
+#define NODE_MAX_MEMORY_DEFAULT ((size_t)256 << 20)
 
 /* --forward tcp:127.0.0.1:15432=db:5432: a local listener whose flows go to a mesh destination. */
 struct node_forward {
@@ -51,6 +53,7 @@ struct node_options {
     size_t n_publishes;
     enum node_outbound outbound;
     unsigned connect_timeout_ms; /* --connect-timeout; 0 = the dialers' default (10 s) */
+    size_t max_memory; /* --max-memory: the budget for what peers and clients make us hold */
     char *state_dir;
     char *socket_path;  /* --socket: the local API (NULL: STATE_DIR/tunless.sock) */
     char *socket_group; /* --socket-group: that group may connect too (reads only) */
@@ -88,6 +91,8 @@ int node_parse_publish(const char *spec, struct node_publish *out);
 int node_parse_duration_ms(const char *v, unsigned *out);
 /* "IDLE,INTERVAL,COUNT": two durations of at least 1 s and a count of at least 1. */
 int node_parse_keepalive(const char *v, struct node_keepalive *k);
+/* A size: bytes, or with K, M, G (KiB, MiB, GiB; "256M", "1GiB"). Returns 0 or -1. */
+int node_parse_size(const char *spec, size_t *out);
 
 /* Levenshtein distance of two words of at most 63 characters (SIZE_MAX beyond), for "did you
  * mean" suggestions. */

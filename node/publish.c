@@ -97,7 +97,8 @@ static int relay_new(struct node_publish_ctx *pc)
         struct proxy_relay_config rc = {.dialer = proxy_direct_dialer(&d->dialer.direct),
                                         .target = target,
                                         .idle_timeout_ms = d->opts.idle_timeout_ms,
-                                        .logger = node_log_logger(&d->log)};
+                                        .logger = node_log_logger(&d->log),
+                                        .budget = &d->budget};
         return proxy_relay_new(d->loop, &rc, &pc->tcp);
     }
     target.proto = PROXY_UDP;

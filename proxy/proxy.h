@@ -257,6 +257,10 @@ struct proxy_config {
     unsigned max_connections;
     struct proxy_dialer dialer;
     struct base_logger logger;
+    /* The node's memory budget (NULL: none; it must outlive the server): bytes queued for a
+     * side that does not read are charged to it, and above half of it less is queued before
+     * the other side stops being read. */
+    struct base_budget *budget;
 };
 
 #define PROXY_REFUSAL_LOG_MS 5000
@@ -302,6 +306,8 @@ void proxy_server_close(struct proxy_server *srv, void (*on_closed)(void *arg), 
  * the last is gone. proxy_server_close() afterwards cuts those still open (on_closed is the one
  * given first). */
 void proxy_server_drain(struct proxy_server *srv, void (*on_closed)(void *arg), void *arg);
+/* Bytes the server's sessions hold queued now (charged to the config's budget). */
+size_t proxy_server_memory(const struct proxy_server *srv);
 
 /* ---- TCP relay: --forward tcp: and --publish tcp: ----
  * Each connection joins an inbound stream with one the relay dials to the target: bytes flow
@@ -314,6 +320,7 @@ struct proxy_relay_config {
      * event=relay_idle_timeout); 0 = never. */
     unsigned idle_timeout_ms;
     struct base_logger logger;
+    struct base_budget *budget; /* as in proxy_config */
 };
 /* Makes the inbound stream with the relay's cbs and ud (accept, or adopt a netstack conn). */
 typedef struct proxy_stream *(*proxy_relay_open_fn)(void *arg, const struct proxy_stream_cbs *cbs,
@@ -327,6 +334,8 @@ int proxy_relay_add(struct proxy_relay *r, proxy_relay_open_fn open, void *arg);
 void proxy_relay_close(struct proxy_relay *r, void (*on_closed)(void *arg), void *arg);
 /* Takes no new connections and lets the open ones finish; on_closed once the last is gone. */
 void proxy_relay_drain(struct proxy_relay *r, void (*on_closed)(void *arg), void *arg);
+/* Bytes the relay's connections hold queued now (charged to the config's budget). */
+size_t proxy_relay_memory(const struct proxy_relay *r);
 
 /* ---- UDP relay: --forward udp: and --publish udp: ----
  * UDP conversations to one fixed target through a proxy_dgram. A session is one client (a

@@ -3,6 +3,7 @@
  * when relaying -> writes with their completions driving backpressure and the FIN that
  * follows an EOF -> done; close -> on_close -> closed.
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,8 +13,28 @@ struct pump_write {
     struct proxy_pump_side *to;
     unsigned gen;
     size_t len;
+    size_t cost; /* charged to the budget */
     uint8_t data[];
 };
+
+/* The high-water mark: lower as the budget fills, so a client that stops reading holds less. */
+static size_t high_water(const struct proxy_pump *p)
+{
+    return base_budget_scale(p->budget, PROXY_PUMP_HIGH_WATER, PROXY_PUMP_HIGH_WATER_MIN);
+}
+
+static void charge(struct proxy_pump *p, size_t cost, bool add)
+{
+    if (add) {
+        base_budget_charge(p->budget, cost);
+        if (p->tally)
+            *p->tally += cost;
+    } else {
+        base_budget_release(p->budget, cost);
+        if (p->tally)
+            *p->tally -= cost < *p->tally ? cost : *p->tally;
+    }
+}
 
 static struct proxy_pump_side *other(struct proxy_pump_side *x)
 {
@@ -67,6 +88,7 @@ static void on_written(void *arg, int err)
     struct proxy_pump_side *x = w->to;
     bool current = w->gen == x->gen;
     size_t len = w->len;
+    charge(x->p, w->cost, false);
     free(w);
     if (!current)
         return; /* the stream it went to is closed */
@@ -76,7 +98,7 @@ static void on_written(void *arg, int err)
         return;
     }
     struct proxy_pump_side *y = other(x);
-    if (y->paused && x->pending <= PROXY_PUMP_LOW_WATER) {
+    if (y->paused && x->pending <= high_water(x->p) / 4) {
         y->paused = false;
         sync_read(y);
     }
@@ -110,14 +132,17 @@ int proxy_pump_write(struct proxy_pump *p, int side, const void *data, size_t le
         return -ENOMEM;
     *w = (struct pump_write){.to = x, .gen = x->gen, .len = len};
     memcpy(w->data, data, len);
+    w->cost = malloc_usable_size(w) + sizeof(size_t);
+    charge(p, w->cost, true);
     int err = x->s->ops->write(x->s, w->data, len, on_written, w);
     if (err) {
+        charge(p, w->cost, false);
         free(w);
         return err;
     }
     x->pending += len;
     struct proxy_pump_side *y = other(x);
-    if (x->pending > PROXY_PUMP_HIGH_WATER && !y->paused) {
+    if (x->pending > high_water(p) && !y->paused) {
         y->paused = true;
         sync_read(y);
     }
@@ -196,6 +221,12 @@ void proxy_pump_init(struct proxy_pump *p, const struct proxy_pump_ops *ops, voi
     p->side[0].p = p->side[1].p = p;
 }
 
+void proxy_pump_set_budget(struct proxy_pump *p, struct base_budget *budget, size_t *tally)
+{
+    p->budget = budget;
+    p->tally = tally;
+}
+
 void *proxy_pump_ud(struct proxy_pump *p, int side)
 {
     return &p->side[side];
@@ -209,7 +240,7 @@ void proxy_pump_attach(struct proxy_pump *p, int side, struct proxy_stream *s, b
     x->pending = 0;
     x->rx = x->tx = 0;
     x->want_read = x->reading = x->eof = x->shut = false;
-    x->paused = other(x)->pending > PROXY_PUMP_HIGH_WATER;
+    x->paused = other(x)->pending > high_water(p);
 }
 
 void proxy_pump_read(struct proxy_pump *p, int side, bool want)

@@ -19,6 +19,9 @@
 
 #define PROXY_PUMP_HIGH_WATER (256 * 1024)
 #define PROXY_PUMP_LOW_WATER (64 * 1024)
+/* Above half the memory budget the high-water mark falls towards this (the low-water mark is a
+ * quarter of it), and what is queued is charged to the budget at its allocated size. */
+#define PROXY_PUMP_HIGH_WATER_MIN (16 * 1024)
 
 enum { PROXY_PUMP_A = 0, PROXY_PUMP_B = 1 };
 
@@ -56,12 +59,16 @@ struct proxy_pump {
     const struct proxy_pump_ops *ops;
     void *owner;
     bool relaying;
+    struct base_budget *budget; /* NULL: none */
+    size_t *tally;              /* the owner's count of bytes charged (NULL: none) */
 };
 
 extern const struct proxy_stream_cbs proxy_pump_cbs;
 
 void proxy_pump_init(struct proxy_pump *p, const struct proxy_pump_ops *ops, void *owner);
 void *proxy_pump_ud(struct proxy_pump *p, int side);
+/* Charges queued bytes to budget (and tally); either may be NULL. */
+void proxy_pump_set_budget(struct proxy_pump *p, struct base_budget *budget, size_t *tally);
 /* s (made with proxy_pump_cbs and proxy_pump_ud(p, side)) becomes the side's stream; connected
  * says whether it is open already or reports on_connect. Reading stays off until wanted. */
 void proxy_pump_attach(struct proxy_pump *p, int side, struct proxy_stream *s, bool connected);

@@ -21,6 +21,7 @@ struct proxy_relay {
     uv_timer_t sweep;           /* the idle check, with cfg.idle_timeout_ms */
     bool sweeping;
     unsigned long long idle_closed; /* connections reset by the idle timeout */
+    size_t mem;                     /* bytes the conns' pumps have charged to the budget */
 };
 
 struct relay_conn {
@@ -88,6 +89,7 @@ int proxy_relay_add(struct proxy_relay *r, proxy_relay_open_fn open, void *arg)
         return -ENOMEM;
     c->r = r;
     proxy_pump_init(&c->pump, &conn_ops, c);
+    proxy_pump_set_budget(&c->pump, r->cfg.budget, &r->mem);
     struct proxy_stream *in = open(arg, &proxy_pump_cbs, proxy_pump_ud(&c->pump, PROXY_PUMP_A));
     if (!in) {
         free(c);
@@ -196,4 +198,9 @@ void proxy_relay_close(struct proxy_relay *r, void (*on_closed)(void *arg), void
     base_list_foreach_safe (pos, tmp, &r->conns) {
         end_conn(container_of(pos, struct relay_conn, link), true);
     }
+}
+
+size_t proxy_relay_memory(const struct proxy_relay *r)
+{
+    return r->mem;
 }

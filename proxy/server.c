@@ -29,6 +29,7 @@ struct proxy_server {
     unsigned nsessions;
     unsigned long next_id;
     int port;
+    size_t mem; /* bytes the sessions' pumps have charged to the budget */
     enum server_state state;
     struct proxy_admit admit; /* the cap and the descriptor reserve */
     bool admit_open;
@@ -147,9 +148,15 @@ static struct proxy_server *server_alloc(uv_loop_t *loop, const struct proxy_con
                                           .auth = &srv->auth,
                                           .released = on_released,
                                           .arg = srv,
+                                          .mem = &srv->mem,
                                           .stats = &srv->stats};
     base_list_init(&srv->sessions);
     return srv;
+}
+
+size_t proxy_server_memory(const struct proxy_server *srv)
+{
+    return srv->mem;
 }
 
 int proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, struct proxy_server **out)

@@ -276,6 +276,7 @@ struct proxy_session *proxy_session_new(const struct proxy_session_env *env, uv_
     s->ops = ops;
     base_list_init(&s->link);
     proxy_pump_init(&s->pump, &pump_ops, s);
+    proxy_pump_set_budget(&s->pump, env->cfg->budget, env->mem);
     struct proxy_stream *client = proxy_stream_accept(
         listener, &proxy_pump_cbs, proxy_pump_ud(&s->pump, PROXY_PUMP_A), &s->peer, &s->local);
     if (!client) {

@@ -28,6 +28,7 @@ struct proxy_session_env {
     const struct proxy_auth *auth;
     void (*released)(void *arg); /* a session was freed */
     void *arg;
+    size_t *mem;               /* bytes the sessions' pumps have charged to cfg->budget */
     struct proxy_stats *stats; /* the listener's counters */
 };
 

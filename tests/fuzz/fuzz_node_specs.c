@@ -1,5 +1,5 @@
 /* The `tunless up` spec parsers (listen addresses, --forward, --publish, durations,
- * --tcp-keepalive) on arbitrary text. */
+ * --tcp-keepalive, --max-memory sizes) on arbitrary text. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct node_keepalive k;
     node_parse_duration_ms(s, &ms);
     node_parse_keepalive(s, &k);
+    size_t sz;
+    node_parse_size(s, &sz);
     free(s);
     return 0;
 }

@@ -74,6 +74,8 @@ tb_peer() {
   (umask 077 && wg genkey > "$key")
   local in_ns=() ip_ns=()
   [ -n "${TB_WG_NETNS:-}" ] && in_ns=(ip netns exec "$TB_WG_NETNS") ip_ns=(-n "$TB_WG_NETNS")
+  # A socket left by a killed run would pass the wait below before this wireguard-go made its own.
+  rm -f "/var/run/wireguard/$ifname.sock"
   WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 WG_PROCESS_FOREGROUND=1 \
     "${in_ns[@]}" wireguard-go "$ifname" > "$TB_DIR/wireguard-go-$name.log" 2>&1 &
   TB_PIDS+=($!)

@@ -16,14 +16,14 @@
 static void clear_env(void)
 {
     const char *vars[] = {
-        "TUNLESS_CONFIG",       "TUNLESS_NETMAP",          "TUNLESS_PROXY",
-        "TUNLESS_SOCKS5",       "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
-        "TUNLESS_PROXY_PASS",   "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
-        "TUNLESS_DNS_SUFFIX",   "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
-        "TUNLESS_OUTBOUND",     "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
-        "TUNLESS_EXPAND_ENV",   "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT",
-        "TUNLESS_LOG_FORMAT",   "TUNLESS_CONNECT_TIMEOUT", "TUNLESS_IDLE_TIMEOUT",
-        "TUNLESS_TCP_KEEPALIVE"};
+        "TUNLESS_CONFIG",        "TUNLESS_NETMAP",          "TUNLESS_PROXY",
+        "TUNLESS_SOCKS5",        "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
+        "TUNLESS_PROXY_PASS",    "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
+        "TUNLESS_DNS_SUFFIX",    "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
+        "TUNLESS_OUTBOUND",      "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
+        "TUNLESS_EXPAND_ENV",    "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT",
+        "TUNLESS_LOG_FORMAT",    "TUNLESS_CONNECT_TIMEOUT", "TUNLESS_IDLE_TIMEOUT",
+        "TUNLESS_TCP_KEEPALIVE", "TUNLESS_MAX_MEMORY"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -175,6 +175,37 @@ static void test_env_and_flags(void **state)
     node_options_free(&o);
     assert_int_equal(parse(&o, err, sizeof(err), "--log-format", "text", NULL), 0);
     assert_false(o.log_json); /* the flag wins */
+    node_options_free(&o);
+    clear_env();
+}
+
+/* --max-memory: a size with K, M or G; the default fits a small container; too small is an
+ * error naming the flag or the variable. */
+static void test_max_memory(void **state)
+{
+    (void)state;
+    struct node_options o;
+    char err[256];
+    size_t v;
+    assert_int_equal(node_parse_size("256M", &v), 0);
+    assert_int_equal(v, (size_t)256 << 20);
+    assert_int_equal(node_parse_size("1GiB", &v), 0);
+    assert_int_equal(v, (size_t)1 << 30);
+    assert_int_equal(node_parse_size("65536", &v), 0);
+    assert_int_equal(v, 65536);
+    assert_int_equal(node_parse_size("12X", &v), -1);
+    assert_int_equal(node_parse_size("-1M", &v), -1);
+    assert_int_equal(node_parse_size("", &v), -1);
+    clear_env();
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_int_equal(o.max_memory, NODE_MAX_MEMORY_DEFAULT);
+    node_options_free(&o);
+    setenv("TUNLESS_MAX_MEMORY", "64M", 1);
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_int_equal(o.max_memory, (size_t)64 << 20);
+    node_options_free(&o);
+    assert_int_equal(parse(&o, err, sizeof(err), "--max-memory", "1M", NULL), -1);
+    assert_non_null(strstr(err, "--max-memory"));
     node_options_free(&o);
     clear_env();
 }
@@ -412,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_env_errors_named),
         cmocka_unit_test(test_env_unknown_warned),
         cmocka_unit_test(test_lifecycle_options),
+        cmocka_unit_test(test_max_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

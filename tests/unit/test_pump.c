@@ -167,6 +167,34 @@ static void test_backpressure(void **state)
     rig_end(&r);
 }
 
+/* Under a full memory budget a side that stops reading holds far less: the high mark falls
+ * towards PROXY_PUMP_HIGH_WATER_MIN; what is queued is charged, and given back when written. */
+static void test_budget(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_init(&r);
+    struct base_budget b = {.limit = 64u << 20};
+    size_t tally = 0;
+    proxy_pump_set_budget(&r.p, &b, &tally);
+    proxy_pump_cbs.on_connect(proxy_pump_ud(&r.p, PROXY_PUMP_B), 0, NULL);
+    proxy_pump_relay(&r.p);
+    base_budget_charge(&b, 64u << 20); /* someone else filled it */
+    size_t chunk = 4096, sent = 0;
+    while (r.b.reading) {
+        deliver(&r, PROXY_PUMP_B, chunk);
+        sent += chunk;
+    }
+    assert_true(sent <= PROXY_PUMP_HIGH_WATER_MIN + chunk);
+    assert_true(tally >= sent);
+    assert_int_equal(b.used, (64u << 20) + tally);
+    while (proxy_pump_pending(&r.p, PROXY_PUMP_A) > 0)
+        px_fake_complete(&r.a, 0);
+    assert_int_equal(tally, 0);
+    assert_int_equal(b.used, 64u << 20);
+    rig_end(&r);
+}
+
 static void test_eof_crosses_after_bytes(void **state)
 {
     (void)state;
@@ -252,6 +280,7 @@ static void test_try_write_first(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_budget),
         cmocka_unit_test(test_owner_reads_until_relay),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_eof_crosses_after_bytes),

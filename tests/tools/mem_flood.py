@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Connections that make a node hold memory: senders whose receiver never reads.
+
+  mem_flood.py sink HOST PORT
+      accept connections and never read from them (held until killed)
+  mem_flood.py flood HOST PORT N [--mss M] [--secs S]
+      open N connections (TCP_MAXSEG M, no Nagle), send on each until the receiver's window
+      is shut or S seconds pass, print "conns=N sent=BYTES", then hold them until killed
+  mem_flood.py stall PROXY HOST PORT N [--secs S]
+      N SOCKS5 connections asking HOST:PORT (a socks_bulk.py server) for an endless "DOWN 0",
+      never read, print "conns=N", then hold them until killed
+
+Every connection is nonblocking and driven by one select loop; the tool never reads data.
+"""
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+
+CHUNK = b"\xa5" * 65536
+
+
+def arg(flag, default):
+    if flag in sys.argv:
+        return int(sys.argv[sys.argv.index(flag) + 1])
+    return default
+
+
+def sink(host, port):
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    ls.bind((host, port))
+    ls.listen(1024)
+    held = []
+    while True:
+        c, _ = ls.accept()
+        held.append(c)
+
+
+def hold():
+    sys.stdout.flush()
+    while True:
+        time.sleep(3600)
+
+
+def flood(host, port, n, mss, secs):
+    socks, sent = [], 0
+    for _ in range(n):
+        s = socket.socket()
+        if mss:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        s.settimeout(10)
+        s.connect((host, port))
+        s.setblocking(False)
+        socks.append(s)
+    deadline = time.monotonic() + secs
+    idle_since = time.monotonic()
+    while time.monotonic() < deadline:
+        _, w, _ = select.select([], socks, [], 0.5)
+        progress = 0
+        for s in w:
+            try:
+                k = s.send(CHUNK)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                socks.remove(s)
+                continue
+            sent += k
+            progress += k
+        if progress:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since > 10:
+            break  # every window is shut
+    print("conns=%d sent=%d" % (len(socks), sent))
+    hold()
+
+
+def stall_one(phost, pport, host, port, socks):
+    s = socket.create_connection((phost, int(pport)), timeout=30)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(b"\x05\x01\x00")
+    assert s.recv(2) == b"\x05\x00"
+    s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(host) + struct.pack(">H", port))
+    rep = b""
+    while len(rep) < 10:
+        rep += s.recv(10 - len(rep))
+    assert rep[1] == 0, "socks5 reply %d" % rep[1]
+    s.sendall(b"DOWN 0\n")
+    socks.append(s)
+
+
+def stall(proxy, host, port, n):
+    """Opens the n connections from 16 threads at a time: the node is busy meanwhile."""
+    phost, pport = proxy.rsplit(":", 1)
+    socks, threads = [], []
+    for i in range(n):
+        t = threading.Thread(target=stall_one, args=(phost, pport, host, port, socks))
+        t.start()
+        threads.append(t)
+        if len(threads) >= 16:
+            threads.pop(0).join()
+    for t in threads:
+        t.join()
+    print("conns=%d" % len(socks))
+    hold()
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "sink":
+        sink(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "flood":
+        flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), arg("--mss", 0), arg("--secs", 30))
+    elif cmd == "stall":
+        stall(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
