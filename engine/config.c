@@ -171,4 +171,5 @@ void wg_engine_stats(const struct wg_engine *e, struct wg_engine_stats *out)
 {
     *out = e->stats;
     out->tx_udp_errors += e->udp.tx_errors;
+    out->rx_socket_drops = wg_udp_rx_drops(&e->udp);
 }

@@ -134,6 +134,9 @@ struct wg_engine_stats {
     uint64_t tx_queue_dropped;
     uint64_t tx_udp_errors;
     uint64_t handshakes_completed;
+    /* Datagrams the kernel dropped because the UDP receive buffer was full (SO_MEMINFO, both
+     * sockets): the node reads faster or needs a bigger buffer. */
+    uint64_t rx_socket_drops;
 };
 
 void wg_engine_stats(const struct wg_engine *e, struct wg_engine_stats *out);

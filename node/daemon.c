@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "forward.h"
+#include "metrics.h"
 #include "state.h"
 
 #define NODE_CONFIG_IN_STATE "tunless.conf"
@@ -327,9 +328,11 @@ int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
     d->have_config = true;
     if (had && !same_addresses(&old, &next))
         stop_stack(d); /* new addresses: open flows cannot survive them */
+    err[0] = '\0';
     if (!d->stack && start_stack(d, &d->cfg, err, sizeof(err)) != 0)
         node_log(&d->log, BASE_LOG_ERROR, "netstack_failed", "err=%s",
                  base_log_quote(q, sizeof(q), err));
+    node_metrics_note_listen_error(d, d->stack ? NULL : err);
     if (node_peers_apply(d, had ? &old : NULL) != 0)
         node_log(&d->log, BASE_LOG_ERROR, "peers_apply_failed", "file=%s", d->cfg.file);
     struct node_magicdns_config dc = dns_config(d);
@@ -405,6 +408,7 @@ static void finish_stop(struct node_daemon *d)
         d->engine = NULL;
     }
     node_dialer_close(&d->dialer);
+    node_metrics_close(d);
     if (d->watching)
         uv_close((uv_handle_t *)&d->watch, on_handle_closed);
     uv_close((uv_handle_t *)&d->reload_timer, on_handle_closed);
@@ -577,6 +581,8 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
             return -1;
         d->have_config = true;
     }
+    if (!d->have_config && !given && node_netmap_resume(d, &d->have_config, err, errlen) != 0)
+        return -1;
     if (d->have_config) {
         log_warnings(d, &d->cfg);
         if (node_plan_merge(&d->opts, &d->cfg, log_plan_notice, d, err, errlen) != 0)
@@ -618,7 +624,8 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
     if (d->have_config && start_stack(d, &d->cfg, err, errlen) != 0)
         return -1;
     node_plan_check(&d->opts, log_plan_warning, d);
-    if (start_proxies(d, err, errlen) != 0 || start_forwards(d, err, errlen) != 0)
+    if (start_proxies(d, err, errlen) != 0 || start_forwards(d, err, errlen) != 0 ||
+        node_metrics_start(d, err, errlen) != 0)
         return -1;
     if (d->have_config && node_peers_apply(d, NULL) != 0) {
         snprintf(err, errlen, "%s: the engine refused a peer", d->cfg.file);

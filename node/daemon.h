@@ -21,6 +21,7 @@
 #define NODE_MAX_LISTENERS 3
 
 struct node_resolve; /* peers.c: an endpoint name being resolved */
+struct node_metrics; /* metrics.h: metrics, health, --metrics-listen */
 struct node_daemon;
 
 /* What a published port's handlers need. */
@@ -55,6 +56,7 @@ struct node_daemon {
 
     struct node_resolve *resolving; /* in flight; each freed by its own callback */
     uv_timer_t reresolve_timer;
+    struct node_metrics *metrics;
 
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_fs_event_t watch;

@@ -231,6 +231,13 @@ uint16_t node_magicdns_listen_port(const struct node_magicdns *m)
     return m && m->listener ? dns_listener_port(m->listener) : 0;
 }
 
+void node_magicdns_stats(const struct node_magicdns *m, struct dns_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (m && m->resolver)
+        dns_resolver_stats(m->resolver, out);
+}
+
 static void on_part_closed(void *arg)
 {
     struct node_magicdns *m = arg;

@@ -1,0 +1,34 @@
+/* Shared by metrics.c, health.c, metrics_http.c and netmap_put.c; internal to them. */
+#ifndef TUNLESS_NODE_METRICS_INTERNAL_H
+#define TUNLESS_NODE_METRICS_INTERNAL_H
+
+#include "metrics.h"
+
+/* A counter seen through windows of NODE_HEALTH_WINDOW_S: what it gained in the current window
+ * and the one before. */
+struct node_window {
+    uint64_t base;     /* the value when the current window began */
+    uint64_t base_ms;  /* uv_now then */
+    uint64_t previous; /* what the previous window gained */
+};
+
+struct node_metrics_http; /* metrics_http.c: the --metrics-listen listener */
+
+struct node_metrics {
+    struct node_window dns_failures, udp_drops;
+    char listen_error[512]; /* "" = none */
+    uint64_t start_wall_ns;
+    struct node_metrics_http *http;
+};
+
+uint64_t node_metrics_wall_ns(void);
+/* The node's state as the lifecycle names it: NeedsConfig, Starting, Running, Stopped. */
+const char *node_metrics_state(struct node_daemon *d);
+/* The windowed counters and the listen error into f. */
+void node_metrics_recent(struct node_daemon *d, struct node_health_facts *f);
+
+/* metrics_http.c */
+int node_metrics_http_start(struct node_daemon *d, char *err, size_t errlen);
+void node_metrics_http_close(struct node_daemon *d);
+
+#endif
