@@ -1,0 +1,410 @@
+/*
+ * One connection of the HTTP server (http_server.h): it reads one request under the read
+ * timeout, answers faults itself, dispatches to the route's handler and writes the answer, or
+ * carries a stream of chunks, then shuts its side down and closes. Flow: node_http_conn_start
+ * -> on_read -> node_http_parser_feed -> dispatch -> handler -> node_http_reply* /
+ * node_http_defer / node_http_stream_* -> conn_write -> finish -> on_write -> on_shutdown ->
+ * conn_close -> on_closed (freed, the server told). The helpers for handlers come last.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_internal.h"
+
+static void conn_close(struct node_http_conn *c, int err);
+static void on_timeout(uv_timer_t *t);
+
+static void log_request(struct node_http_conn *c)
+{
+    const struct node_http_request *r = &c->req;
+    if (!base_log_enabled(&c->s->cfg.log, BASE_LOG_DEBUG))
+        return;
+    char path[160];
+    base_logf(&c->s->cfg.log, BASE_LOG_DEBUG,
+              "event=http_request server=%s method=%s path=%s status=%d uid=%ld pid=%ld",
+              c->s->name, r->method && r->method[0] ? r->method : "-",
+              base_log_quote(path, sizeof(path), r->path ? r->path : "-"), c->status,
+              r->peer.known ? (long)r->peer.uid : -1L, r->peer.known ? (long)r->peer.pid : -1L);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct node_http_conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    struct node_http_server *s = c->s;
+    if (c->parser_ready)
+        node_http_parser_free(&c->parser);
+    free(c);
+    node_http_server_conn_freed(s);
+}
+
+/* Ends the connection; an owner still holding it hears on_gone(err) first. */
+static void conn_close(struct node_http_conn *c, int err)
+{
+    if (c->state == NODE_HTTP_CONN_CLOSING)
+        return;
+    enum node_http_conn_state was = c->state;
+    c->state = NODE_HTTP_CONN_CLOSING;
+    if ((was == NODE_HTTP_CONN_DEFERRED || was == NODE_HTTP_CONN_STREAMING) && c->on_gone)
+        c->on_gone(c->gone_arg, c, err);
+    base_list_remove(&c->link);
+    uv_close(&c->h.handle, on_closed);
+    uv_close((uv_handle_t *)&c->timer, on_closed);
+}
+
+void node_http_conn_abort(struct node_http_conn *c, int err)
+{
+    conn_close(c, err);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    conn_close(req->data, 0);
+}
+
+static void maybe_shutdown(struct node_http_conn *c)
+{
+    if (c->state != NODE_HTTP_CONN_ENDING || c->queued > 0)
+        return;
+    c->shutdown.data = c;
+    if (uv_shutdown(&c->shutdown, &c->h.stream, on_shutdown) != 0)
+        conn_close(c, 0);
+}
+
+struct conn_write {
+    uv_write_t req;
+    struct node_http_conn *c;
+    size_t len;
+    char data[];
+};
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct conn_write *w = container_of(req, struct conn_write, req);
+    struct node_http_conn *c = w->c;
+    c->queued -= w->len;
+    free(w);
+    if (status < 0)
+        conn_close(c, status);
+    else
+        maybe_shutdown(c);
+}
+
+/* Queues head (a format) and then body bytes as one write. */
+static int conn_write(struct node_http_conn *c, const char *body, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int conn_write(struct node_http_conn *c, const char *body, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int hn = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    struct conn_write *w = hn < 0 ? NULL : malloc(sizeof(*w) + (size_t)hn + 1 + len);
+    if (!w) {
+        conn_close(c, -ENOMEM);
+        return -ENOMEM;
+    }
+    va_start(ap, fmt);
+    vsnprintf(w->data, (size_t)hn + 1, fmt, ap);
+    va_end(ap);
+    if (len)
+        memcpy(w->data + hn, body, len);
+    w->c = c;
+    w->len = (size_t)hn + len;
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
+    int rc = uv_write(&w->req, &c->h.stream, &buf, 1, on_write);
+    if (rc != 0) {
+        free(w);
+        conn_close(c, rc);
+        return rc;
+    }
+    c->queued += w->len;
+    return 0;
+}
+
+/* The answer is queued: bound how long it may take to leave, then shut down. */
+static void finish(struct node_http_conn *c)
+{
+    if (c->state == NODE_HTTP_CONN_CLOSING)
+        return;
+    c->state = NODE_HTTP_CONN_ENDING;
+    uv_timer_start(&c->timer, on_timeout, c->s->cfg.read_timeout_ms, 0);
+    maybe_shutdown(c);
+}
+
+static bool may_answer(const struct node_http_conn *c)
+{
+    return c->state == NODE_HTTP_CONN_READING || c->state == NODE_HTTP_CONN_HANDLING ||
+           c->state == NODE_HTTP_CONN_DEFERRED;
+}
+
+static void reply_with(struct node_http_conn *c, int status, const char *content_type,
+                       const char *extra, const char *body, size_t len)
+{
+    if (!may_answer(c))
+        return;
+    c->status = status;
+    log_request(c);
+    if (conn_write(c, body, len,
+                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                   "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n",
+                   status, node_http_reason(status), content_type, len, extra) == 0)
+        finish(c);
+}
+
+void node_http_reply(struct node_http_conn *c, int status, const char *content_type,
+                     const char *body, size_t len)
+{
+    reply_with(c, status, content_type ? content_type : "text/plain; charset=utf-8", "", body, len);
+}
+
+static void reply_json_with(struct node_http_conn *c, int status, const char *extra, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_INDENT(2)) : NULL;
+    json_decref(body);
+    if (!text) {
+        static const char oom[] = "{\"error\": \"out of memory\"}\n";
+        reply_with(c, 503, "application/json", "", oom, sizeof(oom) - 1);
+        return;
+    }
+    size_t n = strlen(text);
+    text[n] = '\n'; /* jansson's terminator becomes the final newline */
+    reply_with(c, status, "application/json", extra, text, n + 1);
+    free(text);
+}
+
+void node_http_reply_json(struct node_http_conn *c, int status, json_t *body)
+{
+    reply_json_with(c, status, "", body);
+}
+
+static void reply_error_v(struct node_http_conn *c, int status, const char *extra, const char *fmt,
+                          va_list ap) __attribute__((format(printf, 4, 0)));
+static void reply_error_v(struct node_http_conn *c, int status, const char *extra, const char *fmt,
+                          va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    reply_json_with(c, status, extra, json_pack("{s:s}", "error", msg));
+}
+
+void node_http_reply_error(struct node_http_conn *c, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(c, status, "", fmt, ap);
+    va_end(ap);
+}
+
+static void reply_error_extra(struct node_http_conn *c, int status, const char *extra,
+                              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void reply_error_extra(struct node_http_conn *c, int status, const char *extra,
+                              const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(c, status, extra, fmt, ap);
+    va_end(ap);
+}
+
+/* A whole request: the route's checks, then its handler, which must answer or defer. */
+static void dispatch(struct node_http_conn *c)
+{
+    node_http_parser_request(&c->parser, &c->req);
+    const struct node_http_route_entry *r = NULL;
+    char allow[128], extra[160];
+    int st = node_http_server_find(c->s, c->req.method, c->req.path, &r, allow, sizeof(allow));
+    if (st == 404) {
+        node_http_reply_error(c, 404, "no such endpoint: %s", c->req.path);
+        return;
+    }
+    if (st == 405) {
+        snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+        reply_error_extra(c, 405, extra, "%s takes %s, not %s", c->req.path, allow, c->req.method);
+        return;
+    }
+    if (r->write && !c->req.may_write) {
+        node_http_reply_error(c, 403,
+                              "%s %s changes the node: only root or the node's own user "
+                              "(uid %ld) may call it",
+                              c->req.method, c->req.path, (long)c->s->euid);
+        return;
+    }
+    c->state = NODE_HTTP_CONN_HANDLING;
+    r->fn(r->arg, c, &c->req);
+    if (c->state == NODE_HTTP_CONN_HANDLING)
+        node_http_reply_error(c, 500, "%s %s gave no answer", c->req.method, c->req.path);
+}
+
+static void on_parsed(struct node_http_conn *c, enum node_http_parse_state st)
+{
+    if (st == NODE_HTTP_PARSE_ERROR) {
+        node_http_parser_request(&c->parser, &c->req);
+        node_http_reply_error(c, c->parser.status, "%s", c->parser.error);
+    } else if (st == NODE_HTTP_PARSE_DONE) {
+        uv_timer_stop(&c->timer);
+        dispatch(c);
+    } else if (c->parser.expect_continue && st == NODE_HTTP_PARSE_BODY) {
+        c->parser.expect_continue = false;
+        conn_write(c, NULL, 0, "HTTP/1.1 100 Continue\r\n\r\n");
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct node_http_conn *c = h->data;
+    *buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    struct node_http_conn *c = st->data;
+    if (n > 0 && c->state == NODE_HTTP_CONN_READING) {
+        on_parsed(c, node_http_parser_feed(&c->parser, buf->base, (size_t)n));
+        return;
+    }
+    if (n >= 0)
+        return; /* bytes after the request are not read */
+    uv_read_stop(st);
+    if (c->state == NODE_HTTP_CONN_READING && n == UV_EOF)
+        on_parsed(c, node_http_parser_finish(&c->parser)); /* the client may still read */
+    else if (c->state != NODE_HTTP_CONN_ENDING)
+        conn_close(c, n == UV_EOF ? -ECONNRESET : (int)n);
+    else if (n != UV_EOF)
+        conn_close(c, (int)n);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct node_http_conn *c = t->data;
+    if (c->state == NODE_HTTP_CONN_READING)
+        node_http_reply_error(c, 408, "the request did not arrive within %u ms",
+                              c->s->cfg.read_timeout_ms);
+    else
+        conn_close(c, -ETIMEDOUT); /* the answer did not leave in time */
+}
+
+int node_http_conn_start(struct node_http_server *s, struct node_http_conn *c,
+                         const struct node_http_peer *peer, bool refuse)
+{
+    c->req.peer = *peer;
+    c->req.may_write = peer->known && (peer->uid == 0 || peer->uid == s->euid);
+    c->req.method = c->req.path = c->req.query = c->req.content_type = c->req.body = "";
+    c->open_handles = 2;
+    uv_timer_init(s->loop, &c->timer);
+    c->timer.data = c;
+    uv_timer_start(&c->timer, on_timeout, s->cfg.read_timeout_ms, 0);
+    if (refuse) {
+        node_http_reply_error(c, 503, "too many connections (at most %u)", s->cfg.max_conns);
+        return 0;
+    }
+    if (node_http_parser_init(&c->parser, s->cfg.max_head, s->cfg.max_body) != 0) {
+        conn_close(c, -ENOMEM);
+        return -ENOMEM;
+    }
+    c->parser_ready = true;
+    uv_read_start(&c->h.stream, on_alloc, on_read);
+    return 0;
+}
+
+void node_http_defer(struct node_http_conn *c, node_http_gone_fn on_gone, void *arg)
+{
+    if (c->state != NODE_HTTP_CONN_HANDLING)
+        return;
+    c->state = NODE_HTTP_CONN_DEFERRED;
+    c->on_gone = on_gone;
+    c->gone_arg = arg;
+}
+
+void node_http_stream_start(struct node_http_conn *c, const char *content_type,
+                            node_http_gone_fn on_gone, void *arg)
+{
+    if (c->state != NODE_HTTP_CONN_HANDLING && c->state != NODE_HTTP_CONN_DEFERRED)
+        return;
+    c->on_gone = on_gone;
+    c->gone_arg = arg;
+    c->state = NODE_HTTP_CONN_STREAMING;
+    c->status = 200;
+    log_request(c);
+    uv_timer_stop(&c->timer);
+    conn_write(c, NULL, 0,
+               "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
+               "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+               content_type ? content_type : "application/x-ndjson");
+}
+
+/* The reader fell behind: one last line, the last chunk, and the end. */
+static int drop(struct node_http_conn *c)
+{
+    char line[160];
+    int n = snprintf(line, sizeof(line),
+                     "{\"error\": \"dropped: the reader fell %zu bytes behind (at most %zu)\"}\n",
+                     c->queued, c->s->cfg.stream_queue_bytes);
+    base_logf(&c->s->cfg.log, BASE_LOG_WARN,
+              "event=http_stream_dropped server=%s path=%s queued=%zu uid=%ld pid=%ld", c->s->name,
+              c->req.path, c->queued, c->req.peer.known ? (long)c->req.peer.uid : -1L,
+              c->req.peer.known ? (long)c->req.peer.pid : -1L);
+    c->state = NODE_HTTP_CONN_ENDING; /* the owner learns it from the return value */
+    if (conn_write(c, line, (size_t)n, "%x\r\n", n) == 0 &&
+        conn_write(c, NULL, 0, "\r\n0\r\n\r\n") == 0)
+        finish(c);
+    return BASE_ELIMIT;
+}
+
+int node_http_stream_write(struct node_http_conn *c, const char *data, size_t len)
+{
+    if (c->state != NODE_HTTP_CONN_STREAMING)
+        return BASE_ECLOSING;
+    if (len == 0)
+        return 0; /* an empty chunk would end the stream */
+    if (c->queued + len > c->s->cfg.stream_queue_bytes)
+        return drop(c);
+    if (conn_write(c, data, len, "%zx\r\n", len) != 0 || conn_write(c, NULL, 0, "\r\n") != 0)
+        return -EPIPE;
+    return 0;
+}
+
+int node_http_stream_write_json(struct node_http_conn *c, const json_t *value)
+{
+    char *text = json_dumps(value, JSON_COMPACT);
+    if (!text)
+        return -ENOMEM;
+    size_t n = strlen(text);
+    text[n] = '\n';
+    int rc = node_http_stream_write(c, text, n + 1);
+    free(text);
+    return rc;
+}
+
+void node_http_stream_end(struct node_http_conn *c)
+{
+    if (c->state != NODE_HTTP_CONN_STREAMING)
+        return;
+    c->state = NODE_HTTP_CONN_ENDING;
+    if (conn_write(c, NULL, 0, "0\r\n\r\n") == 0)
+        finish(c);
+}
+
+json_t *node_http_body_json(struct node_http_conn *c, const struct node_http_request *req)
+{
+    if (req->body_len == 0)
+        return json_object();
+    json_error_t err;
+    json_t *v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!v) {
+        node_http_reply_error(c, 400, "body: line %d column %d: %s", err.line, err.column,
+                              err.text);
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        node_http_reply_error(c, 400, "body: want a JSON object");
+        return NULL;
+    }
+    return v;
+}

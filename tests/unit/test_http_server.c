@@ -1,0 +1,439 @@
+/*
+ * The node's HTTP server on a real libuv loop with real sockets (socketpairs and a unix
+ * socket): routes answer, faults get their status and a JSON error, the caller's credentials
+ * reach the handler, writes are refused to others (as nobody, when run as root), streams
+ * carry chunks and drop a reader that falls behind with a final line, the connection cap
+ * answers 503, and closing the server tells deferred owners and frees every handle.
+ */
+#include <poll.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "http_server.h"
+
+struct fixture {
+    uv_loop_t loop;
+    struct node_http_server *s;
+    struct node_http_request last; /* the last request a handler saw (strings copied) */
+    char last_path[64], last_query[64], last_body[256];
+    struct node_http_conn *held; /* a deferred or streaming connection */
+    int gone_err;
+    int gone_calls;
+    bool closed;
+};
+
+static void on_hello(void *arg, struct node_http_conn *c, const struct node_http_request *req)
+{
+    struct fixture *f = arg;
+    f->last = *req;
+    snprintf(f->last_path, sizeof(f->last_path), "%s", req->path);
+    snprintf(f->last_query, sizeof(f->last_query), "%s", req->query);
+    snprintf(f->last_body, sizeof(f->last_body), "%s", req->body);
+    node_http_reply_json(c, 200,
+                         json_pack("{s:s, s:b}", "hello", "world", "write", req->may_write));
+}
+
+static void on_gone(void *arg, struct node_http_conn *c, int err)
+{
+    struct fixture *f = arg;
+    assert_ptr_equal(c, f->held);
+    f->held = NULL;
+    f->gone_err = err;
+    f->gone_calls++;
+}
+
+static void on_defer(void *arg, struct node_http_conn *c, const struct node_http_request *req)
+{
+    (void)req;
+    struct fixture *f = arg;
+    f->held = c;
+    node_http_defer(c, on_gone, f);
+}
+
+static void on_stream(void *arg, struct node_http_conn *c, const struct node_http_request *req)
+{
+    (void)req;
+    struct fixture *f = arg;
+    f->held = c;
+    node_http_stream_start(c, NULL, on_gone, f);
+}
+
+static void on_mute(void *arg, struct node_http_conn *c, const struct node_http_request *req)
+{
+    (void)arg;
+    (void)c;
+    (void)req;
+}
+
+static void on_echo_json(void *arg, struct node_http_conn *c, const struct node_http_request *req)
+{
+    (void)arg;
+    json_t *body = node_http_body_json(c, req);
+    if (body)
+        node_http_reply_json(c, 200, body);
+}
+
+static void add_routes(struct fixture *f)
+{
+    const struct node_http_route routes[] = {
+        {"GET", "/hello", false, on_hello, f}, {"POST", "/change", true, on_hello, f},
+        {"GET", "/defer", false, on_defer, f}, {"GET", "/stream", false, on_stream, f},
+        {"GET", "/mute", false, on_mute, f},   {"POST", "/echo", false, on_echo_json, f},
+    };
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        assert_int_equal(node_http_server_route(f->s, &routes[i]), 0);
+    assert_int_equal(node_http_server_route(f->s, &routes[0]), -EEXIST);
+}
+
+static struct fixture *fixture_new(const struct node_http_config *cfg)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    uv_loop_init(&f->loop);
+    assert_int_equal(node_http_server_new(&f->loop, cfg, &f->s), 0);
+    add_routes(f);
+    return f;
+}
+
+static void on_server_closed(void *arg)
+{
+    ((struct fixture *)arg)->closed = true;
+}
+
+static void fixture_free(struct fixture *f)
+{
+    node_http_server_close(f->s, on_server_closed, f);
+    assert_false(f->closed); /* never from inside close */
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_true(f->closed);
+    assert_int_equal(uv_loop_close(&f->loop), 0); /* every handle closed */
+    free(f);
+}
+
+/* A connected pair: the server serves one end; the test holds the other (non-blocking). */
+static int connect_pair(struct fixture *f)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    assert_int_equal(node_http_server_serve_fd(f->s, sv[0]), 0);
+    return sv[1];
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Runs the loop and reads fd until EOF (or until want appears, or 5 s); returns the text. */
+static char *read_until(struct fixture *f, int fd, const char *want)
+{
+    size_t cap = 1 << 20, len = 0;
+    char *out = calloc(1, cap);
+    double end = now_s() + 5;
+    while (now_s() < end) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        ssize_t n = recv(fd, out + len, cap - 1 - len, MSG_DONTWAIT);
+        if (n == 0)
+            break;
+        if (n > 0) {
+            len += (size_t)n;
+            out[len] = '\0';
+            if (want && strstr(out, want))
+                break;
+            continue;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        poll(&p, 1, 2);
+    }
+    return out;
+}
+
+static char *exchange(struct fixture *f, const char *request)
+{
+    int fd = connect_pair(f);
+    assert_int_equal(send(fd, request, strlen(request), 0), (ssize_t)strlen(request));
+    char *out = read_until(f, fd, NULL);
+    close(fd);
+    return out;
+}
+
+static void expect_status(struct fixture *f, const char *request, const char *status,
+                          const char *body_part)
+{
+    char *out = exchange(f, request);
+    if (strncmp(out, status, strlen(status)) != 0 || !strstr(out, body_part))
+        fail_msg("for %.40s: want %s with %s, got: %s", request, status, body_part, out);
+    free(out);
+}
+
+static void test_routes_and_credentials(void **state)
+{
+    (void)state;
+    struct node_http_config cfg = {.name = "test"};
+    struct fixture *f = fixture_new(&cfg);
+    char *out = exchange(f, "GET /hello?a=1&b=x%20y HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(out, "Content-Type: application/json\r\n"));
+    assert_non_null(strstr(out, "Connection: close\r\n"));
+    assert_non_null(strstr(out, "\"hello\": \"world\""));
+    assert_string_equal(f->last_path, "/hello");
+    assert_string_equal(f->last_query, "a=1&b=x%20y");
+    assert_true(f->last.peer.known);
+    assert_int_equal(f->last.peer.uid, geteuid());
+    assert_int_equal(f->last.peer.pid, getpid());
+    assert_true(f->last.may_write);
+    free(out);
+
+    char v[16];
+    assert_int_equal(node_http_query_get(f->last_query, "b", v, sizeof(v)), 0);
+    assert_string_equal(v, "x y");
+    assert_int_equal(node_http_query_get("a=%zz", "a", v, sizeof(v)), BASE_EPARSE);
+    assert_int_equal(node_http_query_get("a=%00", "a", v, sizeof(v)), BASE_EPARSE);
+    assert_int_equal(node_http_query_get("a=1", "c", v, sizeof(v)), -ENOENT);
+    assert_int_equal(node_http_query_get("a=12345", "a", v, 3), -ENOSPC);
+
+    expect_status(f, "POST /change HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", "HTTP/1.1 200",
+                  "\"write\": true");
+    assert_string_equal(f->last_body, "abc");
+    expect_status(
+        f, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n{\"a\":1}\r\n0\r\n\r\n",
+        "HTTP/1.1 200", "\"a\": 1");
+    fixture_free(f);
+}
+
+static void test_faults(void **state)
+{
+    (void)state;
+    struct node_http_config cfg = {.max_head = 256, .max_body = 16, .read_timeout_ms = 200};
+    struct fixture *f = fixture_new(&cfg);
+    expect_status(f, "GET /nope HTTP/1.1\r\n\r\n", "HTTP/1.1 404", "no such endpoint: /nope");
+    char *out = exchange(f, "POST /hello HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    assert_non_null(strstr(out, "HTTP/1.1 405"));
+    assert_non_null(strstr(out, "Allow: GET\r\n"));
+    free(out);
+    expect_status(f, "garbage\r\n\r\n", "HTTP/1.1 ", "\"error\"");
+    expect_status(f, "GET /hello HTTP/9.1\r\n\r\n", "HTTP/1.1 400", "malformed request");
+    expect_status(f, "GET http://x/hello HTTP/1.1\r\n\r\n", "HTTP/1.1 400", "must be a path");
+    expect_status(f, "BREW /hello HTTP/1.1\r\n\r\n", "HTTP/1.1 501", "unknown method");
+    char big[600];
+    snprintf(big, sizeof(big), "GET /hello HTTP/1.1\r\nX: %0400d\r\n\r\n", 0);
+    expect_status(f, big, "HTTP/1.1 431", "request head larger than 256 bytes");
+    expect_status(f, "POST /echo HTTP/1.1\r\nContent-Length: 17\r\n\r\n{\"a\":\"0123456789\"}",
+                  "HTTP/1.1 413", "request body larger than 16 bytes");
+    expect_status(f, "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\n{\"a\":", "HTTP/1.1 400",
+                  "body: line 1 column 5");
+    expect_status(f, "POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\n[]", "HTTP/1.1 400",
+                  "want a JSON object");
+    expect_status(f, "GET /mute HTTP/1.1\r\n\r\n", "HTTP/1.1 500", "gave no answer");
+    /* Half a request then silence: 408 after the read timeout; cut short by EOF: 400. */
+    expect_status(f, "GET /hello HTTP/1.1\r\n", "HTTP/1.1 408", "did not arrive within 200 ms");
+    int fd = connect_pair(f);
+    assert_int_equal(send(fd, "GET /he", 7, 0), 7);
+    shutdown(fd, SHUT_WR);
+    out = read_until(f, fd, NULL);
+    assert_non_null(strstr(out, "HTTP/1.1 400"));
+    assert_non_null(strstr(out, "ended before the request was complete"));
+    free(out);
+    close(fd);
+    /* Expect: 100-continue gets its interim answer before the body is sent. */
+    fd = connect_pair(f);
+    const char *head = "POST /echo HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n";
+    assert_int_equal(send(fd, head, strlen(head), 0), (ssize_t)strlen(head));
+    out = read_until(f, fd, "\r\n\r\n");
+    assert_string_equal(out, "HTTP/1.1 100 Continue\r\n\r\n");
+    free(out);
+    assert_int_equal(send(fd, "{}", 2, 0), 2);
+    out = read_until(f, fd, NULL);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    free(out);
+    close(fd);
+    fixture_free(f);
+}
+
+/* As nobody through a real unix socket (when run as root): reads pass, writes get 403. */
+static void test_writes_need_the_owner(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    struct passwd *pw = getpwnam("nobody");
+    assert_non_null(pw);
+    struct node_http_config cfg = {0};
+    struct fixture *f = fixture_new(&cfg);
+    char dir[] = "/tmp/tunless-http-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    chmod(dir, 0755);
+    snprintf(path, sizeof(path), "%s/api.sock", dir);
+    assert_int_equal(node_http_server_listen_unix(f->s, path), 0);
+    chmod(path, 0666);
+    int out_pipe[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, out_pipe), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+            _exit(3);
+        for (int i = 0; i < 2; i++) {
+            int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+            struct sockaddr_un sun = {.sun_family = AF_UNIX};
+            snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+            if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+                _exit(4);
+            const char *rq = i == 0 ? "GET /hello HTTP/1.1\r\n\r\n"
+                                    : "POST /change HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+            if (write(fd, rq, strlen(rq)) < 0)
+                _exit(5);
+            char buf[2048];
+            ssize_t n;
+            while ((n = read(fd, buf, sizeof(buf))) > 0)
+                if (write(out_pipe[1], buf, (size_t)n) < 0)
+                    _exit(6);
+            close(fd);
+        }
+        _exit(0);
+    }
+    close(out_pipe[1]);
+    char *out = read_until(f, out_pipe[0], NULL);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    if (!strstr(out, "HTTP/1.1 200"))
+        fail_msg("got: %s", out);
+    assert_non_null(strstr(out, "\"write\": false"));
+    assert_non_null(strstr(out, "HTTP/1.1 403"));
+    assert_non_null(strstr(out, "only root or the node's own user"));
+    assert_int_equal(f->last.peer.uid, pw->pw_uid);
+    free(out);
+    close(out_pipe[0]);
+    fixture_free(f);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void test_stream_and_drop(void **state)
+{
+    (void)state;
+    struct node_http_config cfg = {.stream_queue_bytes = 8192};
+    struct fixture *f = fixture_new(&cfg);
+    int fd = connect_pair(f);
+    const char *rq = "GET /stream HTTP/1.1\r\n\r\n";
+    assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
+    char *out = read_until(f, fd, "\r\n\r\n");
+    assert_non_null(strstr(out, "Transfer-Encoding: chunked"));
+    free(out);
+    assert_non_null(f->held);
+    assert_int_equal(node_http_stream_write(f->held, "{\"n\":1}\n", 8), 0);
+    json_t *v = json_pack("{s:i}", "n", 2);
+    assert_int_equal(node_http_stream_write_json(f->held, v), 0);
+    json_decref(v);
+    out = read_until(f, fd, "{\"n\":2}\n\r\n");
+    assert_string_equal(out, "8\r\n{\"n\":1}\n\r\n8\r\n{\"n\":2}\n\r\n");
+    free(out);
+    node_http_stream_end(f->held);
+    f->held = NULL;
+    out = read_until(f, fd, NULL);
+    assert_string_equal(out, "0\r\n\r\n");
+    free(out);
+    close(fd);
+
+    /* A reader that does not read: the kernel's buffers fill, then the queue, then a drop. */
+    fd = connect_pair(f);
+    assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
+    free(read_until(f, fd, "\r\n\r\n"));
+    char line[1001];
+    memset(line, 'x', sizeof(line) - 1);
+    line[sizeof(line) - 1] = '\n';
+    int rc = 0, writes = 0;
+    while (rc == 0 && writes < 100000) {
+        rc = node_http_stream_write(f->held, line, sizeof(line));
+        writes++;
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    }
+    assert_int_equal(rc, BASE_ELIMIT);
+    assert_int_equal(f->gone_calls, 0); /* the return value said it */
+    out = read_until(f, fd, NULL);
+    assert_non_null(strstr(out, "{\"error\": \"dropped: the reader fell"));
+    size_t n = strlen(out);
+    assert_true(n > 5 && strcmp(out + n - 5, "0\r\n\r\n") == 0);
+    free(out);
+    close(fd);
+    fixture_free(f);
+}
+
+static void test_defer_gone_and_close(void **state)
+{
+    (void)state;
+    struct node_http_config cfg = {.max_conns = 2};
+    struct fixture *f = fixture_new(&cfg);
+    /* The client leaves while the answer is deferred: the owner hears it. */
+    int fd = connect_pair(f);
+    assert_int_equal(send(fd, "GET /defer HTTP/1.1\r\n\r\n", 23, 0), 23);
+    for (int i = 0; i < 100 && !f->held; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_non_null(f->held);
+    close(fd);
+    for (int i = 0; i < 100 && f->held; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_null(f->held);
+    assert_int_equal(f->gone_calls, 1);
+    assert_int_equal(f->gone_err, -ECONNRESET);
+
+    /* A deferred answer given later reaches the client. */
+    fd = connect_pair(f);
+    assert_int_equal(send(fd, "GET /defer HTTP/1.1\r\n\r\n", 23, 0), 23);
+    for (int i = 0; i < 100 && !f->held; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    node_http_reply_error(f->held, 504, "later");
+    f->held = NULL;
+    char *out = read_until(f, fd, NULL);
+    assert_non_null(strstr(out, "HTTP/1.1 504"));
+    free(out);
+    close(fd);
+
+    /* Over the cap: 503. Then close with a stream open: BASE_ECLOSING. */
+    int a = connect_pair(f), b = connect_pair(f), c = connect_pair(f);
+    out = read_until(f, c, NULL);
+    assert_non_null(strstr(out, "HTTP/1.1 503"));
+    assert_non_null(strstr(out, "too many connections (at most 2)"));
+    free(out);
+    close(c);
+    close(b);
+    assert_int_equal(send(a, "GET /stream HTTP/1.1\r\n\r\n", 24, 0), 24);
+    free(read_until(f, a, "\r\n\r\n"));
+    assert_non_null(f->held);
+    node_http_server_close(f->s, on_server_closed, f);
+    assert_null(f->held);
+    assert_int_equal(f->gone_calls, 2);
+    assert_int_equal(f->gone_err, BASE_ECLOSING);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_true(f->closed);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    free(f);
+    close(a);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN); /* as tunless's main: a client gone costs its connection */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routes_and_credentials), cmocka_unit_test(test_faults),
+        cmocka_unit_test(test_writes_need_the_owner),  cmocka_unit_test(test_stream_and_drop),
+        cmocka_unit_test(test_defer_gone_and_close),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
