@@ -106,6 +106,7 @@ static int gather_peers(struct node_daemon *d, struct peer_facts *pf)
         if (d->engine && wg_engine_peer_stats(d->engine, cp->public_key, &st) == 0) {
             hp->endpoint_known = st.endpoint.addr.family != 0;
             hp->last_handshake_wall_ns = st.last_handshake_wall_ns;
+            hp->handshake_unanswered = st.handshake_unanswered;
         }
     }
     return 0;
@@ -156,10 +157,14 @@ static bool peers_fresh(struct node_daemon *d, char *why, size_t cap)
     bool ok = true;
     for (size_t i = 0; ok && i < d->cfg.n_peers; i++) {
         const struct node_health_peer *p = &pf.peers[i];
-        if (!p->endpoint || fresh(&f, p->last_handshake_wall_ns))
+        if (!p->endpoint || (fresh(&f, p->last_handshake_wall_ns) && !p->handshake_unanswered))
             continue;
-        snprintf(why, cap, "peer %s (%.8s): no handshake in the last %d minutes",
-                 p->name ? p->name : "-", p->key, NODE_HANDSHAKE_FRESH_S / 60);
+        if (p->handshake_unanswered)
+            snprintf(why, cap, "peer %s (%.8s): does not answer handshakes",
+                     p->name ? p->name : "-", p->key);
+        else
+            snprintf(why, cap, "peer %s (%.8s): no handshake in the last %d minutes",
+                     p->name ? p->name : "-", p->key, NODE_HANDSHAKE_FRESH_S / 60);
         ok = false;
     }
     free_peers(&pf);

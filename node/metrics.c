@@ -137,6 +137,11 @@ static double v_session(const struct wg_peer_stats *s, uint64_t now)
     (void)now;
     return s->has_session;
 }
+static double v_unanswered(const struct wg_peer_stats *s, uint64_t now)
+{
+    (void)now;
+    return s->handshake_unanswered;
+}
 static double v_qdrop(const struct wg_peer_stats *s, uint64_t now)
 {
     (void)now;
@@ -168,6 +173,8 @@ static void collect_peers(struct node_daemon *d, struct base_prom *p)
                 "seconds since the peer's last completed handshake (absent: never)", v_age, now);
     peer_family(p, rows, n, "tunless_peer_session_up", G,
                 "1 when a usable session with the peer exists", v_session, now);
+    peer_family(p, rows, n, "tunless_peer_handshake_unanswered", G,
+                "1 while our handshake initiation to the peer goes unanswered", v_unanswered, now);
     peer_family(p, rows, n, "tunless_peer_queue_dropped_packets_total", C,
                 "packets dropped while waiting for a handshake with the peer", v_qdrop, now);
     free(rows);

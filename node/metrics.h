@@ -34,6 +34,7 @@ struct node_health_peer {
     const char *endpoint;            /* the configured endpoint "host:port", NULL when none */
     bool endpoint_known;             /* the engine has an address for it (resolved or literal) */
     uint64_t last_handshake_wall_ns; /* 0 = never */
+    bool handshake_unanswered;       /* it stopped answering our handshakes */
 };
 
 struct node_health_facts {
@@ -73,8 +74,15 @@ void node_metrics_note_listen_error(struct node_daemon *d, const char *err);
 /* Prometheus text (malloc'd, *len bytes). Returns 0 or -ENOMEM. */
 int node_metrics_text(struct node_daemon *d, char **out, size_t *len);
 /* The node is Running (all_peers: and every peer with an endpoint had a handshake within
- * NODE_HANDSHAKE_FRESH_S). When not, why names the first reason. */
+ * NODE_HANDSHAKE_FRESH_S and answers our handshakes). When not, why names the first reason. */
 bool node_metrics_ready(struct node_daemon *d, bool all_peers, char *why, size_t cap);
+
+/* ---- HTTP (metrics_http.c) ---- */
+
+struct node_http_server;
+/* GET /metrics, /healthz, /readyz[?peers=all] on s; with local_api also PUT /v0/netmap (a
+ * write). 0 or the server's error. */
+int node_metrics_routes(struct node_http_server *s, struct node_daemon *d, bool local_api);
 
 /* ---- PUT /v0/netmap (netmap_put.c) ---- */
 

@@ -1,7 +1,8 @@
 /*
- * /metrics, /healthz and /readyz, answered the same way on --metrics-listen (read-only TCP)
- * and on the local API: node_metrics_answer picks the path's answer. The listener itself is
- * started and closed here (node_metrics_http_start / _close).
+ * The HTTP face of metrics.h: node_metrics_routes puts GET /metrics, /healthz and /readyz (and,
+ * on the local API, PUT /v0/netmap) on a node_http_server; the handlers only call metrics.c,
+ * health.c and netmap_put.c. --metrics-listen is one more node_http_server with the read-only
+ * routes on TCP (node_metrics_http_start / _close), so one HTTP server serves both.
  */
 #include "metrics.h"
 #include "metrics_internal.h"
@@ -11,73 +12,114 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "http_server.h"
 
 #define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define TEXT_TYPE "text/plain; charset=utf-8"
 
-struct node_metrics_answer {
-    int status;
-    const char *content_type;
-    char *body; /* malloc'd */
-    size_t len;
-};
-
-static int text_answer(struct node_metrics_answer *a, int status, const char *text)
+static void reply_text(struct node_http_conn *c, int status, const char *text)
 {
-    a->status = status;
-    a->content_type = TEXT_TYPE;
-    a->len = strlen(text) + 1;
-    a->body = malloc(a->len + 1);
-    if (!a->body)
-        return -ENOMEM;
-    snprintf(a->body, a->len + 1, "%s\n", text);
+    char line[320];
+    int n = snprintf(line, sizeof(line), "%s\n", text);
+    node_http_reply(c, status, TEXT_TYPE, line, (size_t)n < sizeof(line) ? (size_t)n : 0);
+}
+
+static void on_metrics(void *arg, struct node_http_conn *c, const struct node_http_request *req)
+{
+    (void)req;
+    char *text;
+    size_t len;
+    if (node_metrics_text(arg, &text, &len) != 0) {
+        node_http_reply_error(c, 500, "out of memory");
+        return;
+    }
+    node_http_reply(c, 200, PROM_TYPE, text, len);
+    free(text);
+}
+
+/* That the loop answers at all is the news. */
+static void on_healthz(void *arg, struct node_http_conn *c, const struct node_http_request *req)
+{
+    (void)arg;
+    (void)req;
+    reply_text(c, 200, "ok");
+}
+
+static void on_readyz(void *arg, struct node_http_conn *c, const struct node_http_request *req)
+{
+    char peers[16], why[256];
+    bool all = node_http_query_get(req->query, "peers", peers, sizeof(peers)) == 0 &&
+               strcmp(peers, "all") == 0;
+    bool ready = node_metrics_ready(arg, all, why, sizeof(why));
+    reply_text(c, ready ? 200 : 503, why);
+}
+
+static void on_netmap_put(void *arg, struct node_http_conn *c, const struct node_http_request *req)
+{
+    json_t *answer = NULL;
+    int status = node_netmap_put(arg, req->body, req->body_len, &answer);
+    if (!answer) {
+        node_http_reply_error(c, 500, "out of memory");
+        return;
+    }
+    node_http_reply_json(c, status, answer);
+}
+
+int node_metrics_routes(struct node_http_server *s, struct node_daemon *d, bool local_api)
+{
+    const struct node_http_route routes[] = {
+        {.method = "GET", .path = "/metrics", .fn = on_metrics, .arg = d},
+        {.method = "GET", .path = "/healthz", .fn = on_healthz, .arg = d},
+        {.method = "GET", .path = "/readyz", .fn = on_readyz, .arg = d},
+        {.method = "PUT", .path = "/v0/netmap", .write = true, .fn = on_netmap_put, .arg = d},
+    };
+    size_t n = sizeof(routes) / sizeof(routes[0]) - (local_api ? 0 : 1);
+    for (size_t i = 0; i < n; i++) {
+        int rc = node_http_server_route(s, &routes[i]);
+        if (rc != 0)
+            return rc;
+    }
     return 0;
 }
 
-/* ?peers=all anywhere in the query */
-static bool wants_all_peers(const char *query)
-{
-    for (const char *q = query; q && *q;) {
-        size_t n = strcspn(q, "&");
-        if (n == 9 && strncmp(q, "peers=all", 9) == 0)
-            return true;
-        q += n + (q[n] == '&');
-    }
-    return false;
-}
-
-int node_metrics_answer(struct node_daemon *d, const char *path, const char *query,
-                        struct node_metrics_answer *a);
-int node_metrics_answer(struct node_daemon *d, const char *path, const char *query,
-                        struct node_metrics_answer *a)
-{
-    memset(a, 0, sizeof(*a));
-    if (strcmp(path, "/metrics") == 0) {
-        int rc = node_metrics_text(d, &a->body, &a->len);
-        a->status = 200;
-        a->content_type = PROM_TYPE;
-        return rc;
-    }
-    if (strcmp(path, "/healthz") == 0)
-        return text_answer(a, 200, "ok"); /* that we answer at all is the news */
-    if (strcmp(path, "/readyz") == 0) {
-        char why[256];
-        bool ready = node_metrics_ready(d, wants_all_peers(query), why, sizeof(why));
-        return text_answer(a, ready ? 200 : 503, why);
-    }
-    return text_answer(a, 404, "not found: try /metrics, /healthz or /readyz");
-}
+/* ---- --metrics-listen ---- */
 
 int node_metrics_http_start(struct node_daemon *d, char *err, size_t errlen)
 {
     if (!d->opts.metrics_listen_on)
         return 0;
-    snprintf(err, errlen, "--metrics-listen: not yet served");
-    return -1;
+    const struct node_http_config hc = {.name = "metrics", .log = node_log_logger(&d->log)};
+    char ep[BASE_ENDPOINT_STRLEN];
+    struct base_endpoint bound;
+    base_endpoint_format(&d->opts.metrics_listen, ep, sizeof(ep));
+    int rc = node_http_server_new(d->loop, &hc, &d->metrics->http);
+    if (rc == 0)
+        rc = node_metrics_routes(d->metrics->http, d, false);
+    if (rc == 0)
+        rc = node_http_server_listen_tcp(d->metrics->http, &d->opts.metrics_listen, &bound);
+    if (rc != 0) {
+        snprintf(err, errlen,
+                 "metrics listener %s: %s (choose another address with "
+                 "--metrics-listen)",
+                 ep, base_strerror(rc));
+        return -1;
+    }
+    node_log(&d->log, BASE_LOG_INFO, "listening", "service=metrics addr=%s",
+             base_endpoint_format(&bound, ep, sizeof(ep)));
+    return 0;
+}
+
+static void on_http_closed(void *arg)
+{
+    free(arg);
 }
 
 void node_metrics_http_close(struct node_daemon *d)
 {
-    free(d->metrics);
+    struct node_metrics *m = d->metrics;
     d->metrics = NULL;
+    if (m->http)
+        node_http_server_close(m->http, on_http_closed, m);
+    else
+        free(m);
 }

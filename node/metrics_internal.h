@@ -12,13 +12,13 @@ struct node_window {
     uint64_t previous; /* what the previous window gained */
 };
 
-struct node_metrics_http; /* metrics_http.c: the --metrics-listen listener */
+struct node_http_server; /* http_server.h: --metrics-listen's */
 
 struct node_metrics {
     struct node_window dns_failures, udp_drops;
     char listen_error[512]; /* "" = none */
     uint64_t start_wall_ns;
-    struct node_metrics_http *http;
+    struct node_http_server *http;
 };
 
 uint64_t node_metrics_wall_ns(void);
