@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "forward.h"
+#include "localapi.h"
 #include "metrics.h"
 #include "state.h"
 
@@ -278,21 +279,41 @@ static bool same_addresses(const struct cfg_config *a, const struct cfg_config *
            memcmp(a->addresses, b->addresses, a->n_addresses * sizeof(*a->addresses)) == 0;
 }
 
-static void reload(struct node_daemon *d)
+int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void *arg, char *err,
+                       size_t errlen)
 {
     struct cfg_config next;
-    char err[512], q[600];
+    char q[600];
     if (!d->config_path[0] || access(d->config_path, R_OK) != 0) {
+        snprintf(err, errlen, "no configuration file to read%s%s", d->config_path[0] ? ": " : "",
+                 d->config_path);
         node_log(&d->log, BASE_LOG_WARN, "reload_skipped", "reason=%s",
-                 base_log_quote(q, sizeof(q), "no configuration file to read"));
-        return;
+                 base_log_quote(q, sizeof(q), err));
+        return -1;
     }
-    if (load_config(d, &next, err, sizeof(err)) != 0) {
+    if (load_config(d, &next, err, errlen) != 0) {
         node_log(&d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
                  base_log_quote(q, sizeof(q), err));
-        return;
+        return -1;
     }
-    node_daemon_apply(d, &next);
+    struct cfg_diff diff;
+    if (on_diff && cfg_diff(d->have_config ? &d->cfg : NULL, &next, &diff) == 0) {
+        on_diff(arg, &diff);
+        cfg_diff_free(&diff);
+    }
+    if (node_daemon_apply(d, &next) != 0) {
+        snprintf(err, errlen,
+                 "PrivateKey or ListenPort changed (restart the node), or the key "
+                 "is unusable: see the node's log");
+        return -1;
+    }
+    return 0;
+}
+
+static void reload(struct node_daemon *d)
+{
+    char err[512];
+    node_daemon_reload(d, NULL, NULL, err, sizeof(err));
 }
 
 int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
@@ -444,6 +465,9 @@ void node_daemon_stop(struct node_daemon *d)
         return;
     d->stopping = true;
     node_log(&d->log, BASE_LOG_INFO, "stopping", NULL);
+    if (d->api)
+        node_localapi_close(d->api, NULL, NULL);
+    d->api = NULL;
     for (size_t i = 0; d->forwards && i < d->opts.n_forwards; i++)
         if (d->forwards[i])
             node_forward_close(d->forwards[i]);

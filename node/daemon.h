@@ -20,8 +20,9 @@
 
 #define NODE_MAX_LISTENERS 3
 
-struct node_resolve; /* peers.c: an endpoint name being resolved */
-struct node_metrics; /* metrics.h: metrics, health, --metrics-listen */
+struct node_resolve;  /* peers.c: an endpoint name being resolved */
+struct node_localapi; /* localapi.c: the local API on its unix socket */
+struct node_metrics;  /* metrics.h: metrics, health, --metrics-listen */
 struct node_daemon;
 
 /* What a published port's handlers need. */
@@ -54,6 +55,7 @@ struct node_daemon {
     struct proxy_server *proxies[NODE_MAX_LISTENERS];
     size_t n_proxies;
 
+    struct node_localapi *api;      /* started by `tunless up` after the node, closed by stop */
     struct node_resolve *resolving; /* in flight; each freed by its own callback */
     uv_timer_t reresolve_timer;
     struct node_metrics *metrics;
@@ -84,6 +86,11 @@ int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node
  * needs a restart instead (another PrivateKey or ListenPort). */
 int node_daemon_apply(struct node_daemon *d, struct cfg_config *next);
 void node_daemon_stop(struct node_daemon *d);
+/* What SIGHUP does: reads the configuration file again and applies it. on_diff (may be NULL)
+ * hears what changes before it is applied. Returns 0, or -1 with the reason in err (logged). */
+typedef void (*node_daemon_diff_fn)(void *arg, const struct cfg_diff *diff);
+int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void *arg, char *err,
+                       size_t errlen);
 
 /* publish.c: --publish on the stack's tunnel addresses (not on 100.100.100.100); stop ends
  * the UDP sessions, whose flows die with the stack. */

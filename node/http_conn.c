@@ -228,10 +228,13 @@ static void dispatch(struct node_http_conn *c)
         return;
     }
     if (r->write && !c->req.may_write) {
+        char who[48] = "";
+        if (c->req.peer.known)
+            snprintf(who, sizeof(who), "; you are uid %ld", (long)c->req.peer.uid);
         node_http_reply_error(c, 403,
                               "%s %s changes the node: only root or the node's own user "
-                              "(uid %ld) may call it",
-                              c->req.method, c->req.path, (long)c->s->euid);
+                              "(uid %ld) may call it%s",
+                              c->req.method, c->req.path, (long)c->s->euid, who);
         return;
     }
     c->state = NODE_HTTP_CONN_HANDLING;
@@ -271,7 +274,10 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     if (n >= 0)
         return; /* bytes after the request are not read */
     uv_read_stop(st);
-    if (c->state == NODE_HTTP_CONN_READING && n == UV_EOF)
+    bool silent = c->parser.state == NODE_HTTP_PARSE_HEAD && c->parser.head_bytes == 0;
+    if (c->state == NODE_HTTP_CONN_READING && silent)
+        conn_close(c, 0); /* connected and left without a word (a liveness probe) */
+    else if (c->state == NODE_HTTP_CONN_READING && n == UV_EOF)
         on_parsed(c, node_http_parser_finish(&c->parser)); /* the client may still read */
     else if (c->state != NODE_HTTP_CONN_ENDING)
         conn_close(c, n == UV_EOF ? -ECONNRESET : (int)n);

@@ -55,7 +55,7 @@ void node_magicdns_detach(struct node_magicdns *m);
 void node_magicdns_close(struct node_magicdns *m, void (*on_closed)(void *arg), void *arg);
 /* The port --dns-listen is bound to (the one taken for port 0); 0 without a listener. */
 uint16_t node_magicdns_listen_port(const struct node_magicdns *m);
-/* The resolver's counters (all 0 when there is none). */
+/* The resolver's counters (zeros without one), for status. */
 void node_magicdns_stats(const struct node_magicdns *m, struct dns_stats *out);
 /* The proxies' resolver hook. */
 struct proxy_resolver node_magicdns_proxy_resolver(struct node_magicdns *m);

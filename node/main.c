@@ -24,6 +24,9 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
     {"demo", node_cmd_demo, "two nodes in this process: try the proxy and MagicDNS at once"},
     {"up", node_cmd_up, "run the node in the foreground (see tunless up --help)"},
+    {"status", node_cmd_status, "the running node and its peers (--json: the local API's answer)"},
+    {"reload", node_cmd_reload, "make the running node read its configuration again"},
+    {"netmap", node_cmd_netmap, "netmap apply FILE|-: push a JSON netmap to the running node"},
     {"nc", node_cmd_nc, "stdin/stdout to HOST PORT through the node (ssh ProxyCommand)"},
     {"derp", node_cmd_derp, "run a DERP relay server (see tunless derp --help)"},
     {"genkey", node_cmd_genkey, "print a new base64 private key"},

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "localapi.h"
 #include "state.h"
 
 #define NETMAP_NAME "netmap"
@@ -30,36 +31,13 @@ static json_t *error_answer(const char *msg)
     return o;
 }
 
-static json_t *peer_json(const struct cfg_peer *p, unsigned what)
-{
-    char key[WG_KEY_B64_LEN + 1], changes[128];
-    wg_key_to_base64(key, p->public_key);
-    json_t *o = json_pack("{s:s, s:s?}", "public_key", key, "name", p->name);
-    if (o && what)
-        json_object_set_new(o, "changed",
-                            json_string(cfg_peer_changes_format(what, changes, sizeof(changes))));
-    return o;
-}
-
-static json_t *change_list(const struct cfg_peer_change *c, size_t n, bool old)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, peer_json(old ? c[i].old : c[i].new, c[i].what));
-    return a;
-}
-
-/* What applying next changes, as the answer says it. */
+/* What applying next changes, as the answer says it (the same shape as POST /v0/reload's). */
 static json_t *diff_json(struct node_daemon *d, const struct cfg_config *next)
 {
     struct cfg_diff diff;
     if (cfg_diff(d->have_config ? &d->cfg : NULL, next, &diff) != 0)
         return NULL;
-    json_t *o = json_pack(
-        "{s:o, s:o, s:o, s:i, s:b, s:b}", "added", change_list(diff.added, diff.n_added, false),
-        "removed", change_list(diff.removed, diff.n_removed, true), "changed",
-        change_list(diff.changed, diff.n_changed, false), "unchanged", (json_int_t)diff.n_unchanged,
-        "addresses_changed", diff.addresses_changed, "dns_changed", diff.dns_changed);
+    json_t *o = node_localapi_diff_json(&diff);
     cfg_diff_free(&diff);
     return o;
 }

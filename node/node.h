@@ -12,5 +12,8 @@ int node_cmd_up(int argc, char **argv);
 int node_cmd_demo(int argc, char **argv);
 int node_cmd_nc(int argc, char **argv);
 int node_cmd_derp(int argc, char **argv);
+int node_cmd_status(int argc, char **argv);
+int node_cmd_reload(int argc, char **argv);
+int node_cmd_netmap(int argc, char **argv);
 
 #endif

@@ -155,6 +155,8 @@ enum {
     OPT_PUBLISH,
     OPT_OUTBOUND,
     OPT_STATE_DIR,
+    OPT_SOCKET,
+    OPT_SOCKET_GROUP,
     OPT_LOG_LEVEL,
     OPT_EXPAND_ENV,
     OPT_HELP,
@@ -195,6 +197,10 @@ static const struct option_doc docs[] = {
      "direct (default) or tunnel-only: where non-mesh destinations go"},
     {OPT_STATE_DIR, "state-dir", "TUNLESS_STATE_DIR", "DIR",
      "where the node keeps its key (default $XDG_STATE_HOME/tunless)"},
+    {OPT_SOCKET, "socket", "TUNLESS_SOCKET", "PATH",
+     "the local API's unix socket (default STATE_DIR/tunless.sock, mode 0600)"},
+    {OPT_SOCKET_GROUP, "socket-group", "TUNLESS_SOCKET_GROUP", "GROUP",
+     "members of GROUP may use the local API too, read-only (socket mode 0660)"},
     {OPT_LOG_LEVEL, "log-level", "TUNLESS_LOG_LEVEL", "LEVEL",
      "error, warn, info (default) or debug"},
     {OPT_EXPAND_ENV, "expand-env", "TUNLESS_EXPAND_ENV", NULL,
@@ -324,6 +330,10 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
         return 0;
     case OPT_STATE_DIR:
         return dup_string(&o->state_dir, v);
+    case OPT_SOCKET:
+        return dup_string(&o->socket_path, v);
+    case OPT_SOCKET_GROUP:
+        return dup_string(&o->socket_group, v);
     case OPT_EXPAND_ENV: /* the flag has no value; the variable says 1 or 0 */
         if (!v || strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
             o->expand_env = true;
@@ -503,6 +513,8 @@ void node_options_free(struct node_options *o)
     free(o->forwards);
     free(o->publishes);
     free(o->state_dir);
+    free(o->socket_path);
+    free(o->socket_group);
     for (size_t i = 0; i < o->n_warnings; i++)
         free(o->warnings[i]);
     free(o->warnings);

@@ -45,6 +45,8 @@ struct node_options {
     size_t n_publishes;
     enum node_outbound outbound;
     char *state_dir;
+    char *socket_path;  /* --socket: the local API (NULL: STATE_DIR/tunless.sock) */
+    char *socket_group; /* --socket-group: that group may connect too (reads only) */
     enum base_log_level log_level;
     const char *log_node; /* a node= field on every log line (tunless demo's "a" and "b"); static */
     bool help;

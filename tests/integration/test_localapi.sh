@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The local API and `tunless status` / `reload` against `tunless up` with a stock wireguard-go
+# peer: after traffic the status has the peer's key, a fresh handshake and bytes both ways; no
+# key material in any output; as nobody with --socket-group reads work and a write gets 403,
+# without the group connecting is refused; a stale socket is replaced, a live one refused.
+set -euo pipefail
+: "${TUNLESS_BIN:?}" "${TUNLESS_SRC:?}"
+. "$TUNLESS_SRC/tests/support/testbed.sh"
+tb_init tlapi
+
+PEER_PORT=51941 NODE_PORT=51942 PROXY=127.0.0.1:18941
+NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+T=$TUNLESS_BIN
+fail() { echo "FAIL: $*"; exit 1; }
+
+tb_peer peer "$PEER_PORT" 100.64.0.2/10
+node_key=$("$T" genkey)
+node_pub=$(printf '%s\n' "$node_key" | "$T" pubkey)
+(umask 077 && wg genpsk > "$TB_DIR/psk")
+psk=$(cat "$TB_DIR/psk")
+tb_peer_allow peer "$node_pub" 100.64.0.1/32 "127.0.0.1:$NODE_PORT" "$TB_DIR/psk"
+mkdir -p "$TB_DIR/www" && echo hello > "$TB_DIR/www/index.html"
+tb_bg "$TB_NS_peer" python3 -m http.server --bind 100.64.0.2 8000 --directory "$TB_DIR/www" \
+  > "$TB_DIR/http.log" 2>&1
+tb_wait_tcp "$TB_NS_peer" 100.64.0.2 8000
+
+write_conf() { # extra lines appended (the reload test)
+  cat > "$TB_DIR/wg0.conf" <<CONF
+[Interface]
+PrivateKey = $node_key
+Address = 100.64.0.1/32
+ListenPort = $NODE_PORT
+
+[Peer]
+# Name = web
+PublicKey = $TB_PUB_peer
+PresharedKey = $psk
+Endpoint = 127.0.0.1:$PEER_PORT
+AllowedIPs = 100.64.0.2/32
+$1
+CONF
+  chmod 600 "$TB_DIR/wg0.conf"
+}
+write_conf ""
+
+SOCK=$TB_DIR/run/api.sock
+start_node() { # extra flags
+  "$T" up --config "$TB_DIR/wg0.conf" --proxy "$PROXY" --socket "$SOCK" --state-dir "$TB_DIR/state" \
+    --log-level debug "$@" >> "$TB_DIR/node.log" 2>&1 &
+  node_pid=$!
+  TB_PIDS+=("$node_pid")
+  tb_wait_tcp - 127.0.0.1 18941
+  for _ in $(seq 50); do [ -S "$SOCK" ] && return 0; sleep 0.1; done
+  fail "no socket at $SOCK"
+}
+outputs=()
+keep() { outputs+=("$1"); printf '%s\n' "$1"; }
+
+echo "== socket mode and group"
+start_node --socket-group nogroup
+[ "$(stat -c '%a %G' "$SOCK")" = "660 nogroup" ] || fail "socket mode: $(stat -c '%a %G' "$SOCK")"
+[ "$(stat -c '%a' "$TB_DIR/run")" = 710 ] || fail "socket dir mode: $(stat -c '%a' "$TB_DIR/run")"
+
+echo "== status after traffic through SOCKS5"
+curl -sS --max-time 20 --socks5 "$PROXY" http://100.64.0.2:8000/ | grep -q hello || fail "curl"
+json=$("$T" status --json --socket "$SOCK")
+keep "$json"
+echo "$json" | jq -e --arg k "$TB_PUB_peer" '.peers[0].public_key == $k' >/dev/null || fail "peer key"
+echo "$json" | jq -e '.peers[0].last_handshake_seconds_ago < 60' >/dev/null || fail "handshake age"
+echo "$json" | jq -e '.peers[0].rx_bytes > 0 and .peers[0].tx_bytes > 0' >/dev/null || fail "rx/tx"
+echo "$json" | jq -e '.peers[0].last_handshake | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")' >/dev/null \
+  || fail "RFC 3339 handshake time"
+echo "$json" | jq -e --arg k "$node_pub" '.node.public_key == $k and .node.listen_port == 51942' \
+  >/dev/null || fail "node key / port"
+echo "$json" | jq -e '.netstack.tcp_connected > 0 and .peers[0].session == true' >/dev/null \
+  || fail "netstack counters / session"
+table=$("$T" status --socket "$SOCK")
+keep "$table"
+echo "$table" | grep -E '^100\.64\.0\.2/32 +web +127\.0\.0\.1:51941 +[0-9]+s ago' >/dev/null \
+  || fail "the table has no line for peer web"
+
+echo "== the same through the environment"
+TUNLESS_SOCKET=$SOCK "$T" status >/dev/null || fail "TUNLESS_SOCKET"
+
+echo "== as nobody in the socket's group: reads work, a write gets 403"
+keep "$("${NOBODY[@]}" "$T" status --socket "$SOCK")"
+rc=0; out=$("${NOBODY[@]}" "$T" reload --socket "$SOCK" 2>&1) || rc=$?
+keep "$out"
+[ "$rc" = 1 ] && echo "$out" | grep -q "HTTP 403" && echo "$out" | grep -q "only root or the node's own user" \
+  || fail "a reader's reload: rc=$rc $out"
+code=$("${NOBODY[@]}" curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" -X POST http://x/v0/reload)
+[ "$code" = 403 ] || fail "curl reload as nobody: $code"
+grep -q 'event=http_request server=localapi method=POST path=/v0/reload status=403 uid=65534' \
+  "$TB_DIR/node.log" || fail "the request is not logged with uid"
+
+echo "== reload: the change, then a bad file"
+extra_pub=$(wg genkey | wg pubkey)
+write_conf "
+[Peer]
+# Name = extra
+PublicKey = $extra_pub
+AllowedIPs = 100.64.0.9/32"
+out=$("$T" reload --socket "$SOCK") || fail "reload"
+keep "$out"
+echo "$out" | grep -q "added extra ($extra_pub)" || fail "reload did not report the added peer: $out"
+echo "$out" | grep -q "1 added, 0 removed, 0 changed, 1 unchanged" || fail "reload summary: $out"
+echo "[Interface]
+PrivateKey = nonsense" > "$TB_DIR/wg0.conf"
+rc=0; out=$("$T" reload --socket "$SOCK" 2>&1) || rc=$?
+keep "$out"
+[ "$rc" = 1 ] && echo "$out" | grep -q "wg0.conf" || fail "bad reload: rc=$rc $out"
+write_conf ""
+curl -sS --max-time 20 --socks5 "$PROXY" http://100.64.0.2:8000/ | grep -q hello || fail "curl after reload"
+
+echo "== a live node is refused, with its PID"
+rc=0; out=$("$T" up --config "$TB_DIR/wg0.conf" --proxy off --socket "$SOCK" 2>&1) || rc=$?
+[ "$rc" = 2 ] && echo "$out" | grep -q "another node is running (PID $node_pid)" \
+  || fail "second node: rc=$rc $out"
+
+echo "== without the group: nobody cannot connect"
+kill "$node_pid"; wait "$node_pid" || fail "node exit"
+[ ! -e "$SOCK" ] || fail "the socket outlived the node"
+start_node
+[ "$(stat -c '%a' "$SOCK")" = 600 ] || fail "socket mode $(stat -c '%a' "$SOCK")"
+rc=0; out=$("${NOBODY[@]}" "$T" status --socket "$SOCK" 2>&1) || rc=$?
+keep "$out"
+[ "$rc" = 1 ] && echo "$out" | grep -q "permission denied on $SOCK" || fail "nobody without group: rc=$rc $out"
+[ "$(echo "$out" | wc -l)" = 1 ] || fail "more than one line: $out"
+
+echo "== a stale socket (the node killed hard) is replaced"
+kill -9 "$node_pid"; wait "$node_pid" 2>/dev/null || true
+[ -S "$SOCK" ] || fail "no stale socket left to test with"
+start_node
+"$T" status --socket "$SOCK" >/dev/null || fail "status after replacing a stale socket"
+kill "$node_pid"; wait "$node_pid" || fail "node exit"
+
+echo "== no node running; a path too long"
+rc=0; out=$("$T" status --socket "$SOCK" 2>&1) || rc=$?
+[ "$rc" = 1 ] && echo "$out" | grep -q "no node is running on $SOCK" && echo "$out" | grep -q 'tunless up' \
+  || fail "no node: rc=$rc $out"
+long=$TB_DIR/$(printf 'x%.0s' $(seq 110))/api.sock
+rc=0; out=$("$T" up --config "$TB_DIR/wg0.conf" --socket "$long" 2>&1) || rc=$?
+[ "$rc" = 2 ] && echo "$out" | grep -q "longer than a unix socket path may be" || fail "long path: rc=$rc $out"
+
+echo "== no key material anywhere"
+priv_b64=$node_key
+for o in "${outputs[@]}" "$(cat "$TB_DIR/node.log")"; do
+  case "$o" in *"$priv_b64"* | *"$psk"*) fail "a private or preshared key appears in: ${o:0:200}" ;; esac
+done
+echo "localapi: ok"
