@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "localapi.h"
 #include "node.h"
 
 #define DEMO_A_ADDR "100.64.0.1"
@@ -115,7 +116,19 @@ static int write_confs(const char *dir, int port_a, int port_b, char *conf_a, ch
     return ret;
 }
 
-static void print_try(const struct node_options *o)
+/* Node a's local API, on the socket `tunless status` finds by default. */
+static void start_api(struct node_daemon *a, char *sock, size_t cap)
+{
+    char err[512] = "no path for the socket (give --socket)";
+    if (node_localapi_socket_path(a->opts.socket_path, NULL, sock, cap) != 0 ||
+        node_localapi_check(sock, err, sizeof(err)) != 0 ||
+        node_localapi_start(a, sock, NULL, &a->api, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tunless demo: no local API (`tunless status` will not answer): %s\n", err);
+        sock[0] = '\0';
+    }
+}
+
+static void print_try(const struct node_options *o, const char *sock)
 {
     const char *suffix = o->dns_suffix;
     char proxy[BASE_ADDR_STRLEN], dns[BASE_ADDR_STRLEN];
@@ -127,10 +140,13 @@ static void print_try(const struct node_options *o)
            "Try, from another terminal:\n"
            "  curl --socks5-hostname %s:%u http://b/\n"
            "  curl -x http://%s:%u http://b/\n"
-           "  dig @%s -p %u b.%s\n\n"
-           "Ctrl-C stops it.\n\n",
+           "  dig @%s -p %u b.%s\n",
            DEMO_A_ADDR, proxy, o->proxy.port, dns, o->dns_listen.port, DEMO_B_ADDR, proxy,
            o->proxy.port, proxy, o->proxy.port, dns, o->dns_listen.port, suffix);
+    if (sock[0])
+        printf("  tunless status%s%s        # node a and its peer b\n",
+               o->socket_path ? " --socket " : "", o->socket_path ? sock : "");
+    printf("\nCtrl-C stops it.\n\n");
     fflush(stdout);
 }
 
@@ -214,7 +230,9 @@ int node_cmd_demo(int argc, char **argv)
     int code = 0;
     if (a_up) {
         ns_stack_handle_tcp(b.stack, NULL, 80, page_accept, NULL);
-        print_try(&a.opts);
+        char sock[4200];
+        start_api(&a, sock, sizeof(sock));
+        print_try(&a.opts, sock);
     } else {
         code = 2;
         if (b_up)

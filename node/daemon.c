@@ -47,6 +47,29 @@ static bool is_mesh(void *ctx, const struct sockaddr *sa)
     return wg_engine_route(d->engine, &ep.addr);
 }
 
+/* The configured peer whose allowed IPs hold addr most narrowly, as the engine routes. */
+static void peer_of(void *ctx, const struct base_addr *addr, struct proxy_route *out)
+{
+    struct node_daemon *d = ctx;
+    const struct cfg_peer *best = NULL;
+    int best_bits = -1;
+    for (size_t i = 0; d->have_config && i < d->cfg.n_peers; i++) {
+        const struct cfg_peer *p = &d->cfg.peers[i];
+        for (size_t j = 0; j < p->n_allowed_ips; j++)
+            if (p->allowed_ips[j].bits > best_bits &&
+                base_prefix_contains(&p->allowed_ips[j], addr)) {
+                best = p;
+                best_bits = p->allowed_ips[j].bits;
+            }
+    }
+    if (!best)
+        return;
+    char b64[WG_KEY_B64_LEN + 1];
+    wg_key_to_base64(b64, best->public_key);
+    snprintf(out->peer_key, sizeof(out->peer_key), "%.8s", b64);
+    snprintf(out->peer, sizeof(out->peer), "%s", best->name ? best->name : out->peer_key);
+}
+
 static struct node_magicdns_config dns_config(struct node_daemon *d)
 {
     return (struct node_magicdns_config){
@@ -234,7 +257,7 @@ static int start_proxy(struct node_daemon *d, const struct base_endpoint *ep,
              protocols == PROXY_BOTH     ? "socks5+http"
              : protocols == PROXY_SOCKS5 ? "socks5"
                                          : "http",
-             host, ep->port);
+             host, proxy_server_port(srv));
     return 0;
 }
 
@@ -624,6 +647,7 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
         return -1;
     d->dialer.is_mesh = is_mesh;
     d->dialer.is_mesh_ctx = d;
+    d->dialer.peer_of = peer_of;
     d->dialer.tunnel_only = d->opts.outbound == NODE_OUTBOUND_TUNNEL_ONLY;
     struct node_magicdns_config dc = dns_config(d);
     int rc = node_magicdns_new(d->loop, &dc, &d->dns);

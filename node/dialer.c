@@ -37,6 +37,7 @@ struct mesh_stream {
     void *ud;
     enum mesh_state state;
     struct proxy_target target;
+    struct base_endpoint dest; /* the mesh address dialled (addr.family 0: none yet) */
     struct proxy_resolve_req *resolving;
     struct proxy_stream *inner;
     struct ns_conn *conn;
@@ -250,6 +251,7 @@ static void connect_addr(struct mesh_stream *s, const struct base_endpoint *ep)
             fail_later(s, -ENOMEM);
         return;
     }
+    s->dest = *ep;
     int err = ns_conn_connect(d->stack, ep, &conn_cbs, s, &s->conn);
     if (err != 0) {
         s->conn = NULL;
@@ -424,7 +426,25 @@ static void mesh_reset(struct proxy_stream *base)
     finish(from_base(base), ns_conn_reset, true);
 }
 
+/* Through the tunnel to the peer whose allowed IPs hold dest, or the direct stream's way. */
+static void mesh_route(struct proxy_stream *base, struct proxy_route *out)
+{
+    struct mesh_stream *s = from_base(base);
+    if (s->inner) {
+        if (s->inner->ops->route)
+            s->inner->ops->route(s->inner, out);
+        return;
+    }
+    if (s->dest.addr.family == 0)
+        return;
+    out->via = PROXY_VIA_TUNNEL;
+    out->dest = s->dest;
+    if (s->d->peer_of)
+        s->d->peer_of(s->d->is_mesh_ctx, &s->dest.addr, out);
+}
+
 static const struct proxy_stream_ops mesh_ops = {
+    .route = mesh_route,
     .write = mesh_write,
     .try_write = mesh_try_write,
     .shutdown = mesh_shutdown,

@@ -26,6 +26,8 @@ struct node_dialer {
     /* Does some peer's allowed IPs cover addr? */
     bool (*is_mesh)(void *ctx, const struct sockaddr *addr);
     void *is_mesh_ctx;
+    /* Optional, same ctx: names the peer that addr goes to in out (peer, peer_key), for logs. */
+    void (*peer_of)(void *ctx, const struct base_addr *addr, struct proxy_route *out);
     struct proxy_resolver resolver; /* names -> addresses */
     struct proxy_direct direct;     /* host sockets for non-mesh destinations */
     /* Write completions and closes are reported from here, never from inside a call. */

@@ -284,6 +284,15 @@ static void ds_close(struct proxy_stream *ps)
     close_common(from_base(ps), false);
 }
 
+/* The address being (or last) tried, out through the host. */
+static void ds_route(struct proxy_stream *ps, struct proxy_route *out)
+{
+    struct direct_stream *s = from_base(ps);
+    out->via = PROXY_VIA_DIRECT;
+    if (s->next > 0)
+        out->dest = s->addrs[s->next - 1];
+}
+
 static const struct proxy_stream_ops direct_ops = {
     .write = ds_write,
     .try_write = ds_try_write,
@@ -292,6 +301,7 @@ static const struct proxy_stream_ops direct_ops = {
     .read_stop = ds_read_stop,
     .reset = ds_reset,
     .close = ds_close,
+    .route = ds_route,
 };
 
 /* A stream with its timer running (dial timeout, deferred reports); no socket yet. */

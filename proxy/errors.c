@@ -50,6 +50,53 @@ int proxy_err_http(int err)
     }
 }
 
+const char *proxy_err_proxy_status(int err, const char **rcode)
+{
+    const char *dns = NULL, *type;
+    switch (err) {
+    case BASE_ENXDOMAIN:
+        dns = "NXDOMAIN";
+        break;
+    case BASE_ENOANSWER:
+        dns = "NOERROR"; /* the name exists without an address */
+        break;
+    case BASE_ESERVFAIL:
+        dns = "SERVFAIL";
+        break;
+    }
+    switch (dns ? 0 : err) {
+    case 0:
+        type = dns ? "dns_error" : "none";
+        break;
+    case -ECONNREFUSED:
+        type = "connection_refused";
+        break;
+    case -ETIMEDOUT:
+        type = "connection_timeout";
+        break;
+    case -ENETUNREACH:
+    case -ENETDOWN:
+    case -EHOSTUNREACH:
+    case -EHOSTDOWN:
+        type = "destination_unavailable";
+        break;
+    case BASE_EPOLICY:
+    case -EACCES:
+    case -EPERM:
+        type = "destination_ip_prohibited";
+        break;
+    case -ECONNRESET:
+    case -EPIPE:
+        type = "connection_terminated";
+        break;
+    default:
+        type = "proxy_internal_error";
+    }
+    if (rcode)
+        *rcode = dns;
+    return type;
+}
+
 int proxy_err_from_uv(int uverr)
 {
     switch (uverr) {

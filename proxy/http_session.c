@@ -6,6 +6,7 @@
  * Flow: input (head) -> dial -> connected -> the head and body upstream (BODY) -> request done
  * (WAIT) -> response done -> next request (HEAD) or finish; CONNECT: connected -> TUNNEL.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,11 +35,24 @@ struct http {
 
 static void http_input(struct proxy_session *s, const uint8_t *data, size_t len);
 
-static void send_error(struct proxy_session *s, int status)
+/* An error answer; err (or, without one, type: a Proxy-Status error type) says why. */
+static void send_error(struct proxy_session *s, int status, int err, const char *type)
 {
-    char buf[512];
-    proxy_session_log(s, BASE_LOG_INFO, "http_error", "status=%d", status);
-    proxy_session_reply(s, buf, proxy_http_error_response(buf, sizeof(buf), status));
+    struct http *h = s->proto;
+    char buf[1024], detail[PROXY_TARGET_STRLEN + 160], target[PROXY_TARGET_STRLEN];
+    struct proxy_http_why why = {.type = type};
+    if (err) {
+        why.type = proxy_err_proxy_status(err, &why.rcode);
+        snprintf(detail, sizeof(detail), "tunless could not reach %s: %s",
+                 proxy_target_format(&h->req.target, target, sizeof(target)), base_strerror(err));
+        why.detail = detail;
+    }
+    proxy_session_log(s, BASE_LOG_INFO, "http_error", "status=%d proxy_status=%s", status,
+                      why.type ? why.type : "none");
+    if (status == 407)
+        proxy_session_refused_auth(s);
+    proxy_session_sent_http(s, status, false);
+    proxy_session_reply(s, buf, proxy_http_error_response(buf, sizeof(buf), status, &why));
     proxy_session_finish(s);
 }
 
@@ -86,14 +100,14 @@ static void on_head(struct proxy_session *s, const uint8_t *rest, size_t len)
     struct http *h = s->proto;
     proxy_session_timer(s, 0);
     if (h->req.status) {
-        send_error(s, h->req.status);
+        send_error(s, h->req.status, 0, h->req.status == 407 ? NULL : "http_request_error");
         return;
     }
     hold(s, rest, len);
     h->resp = RESP_NONE;
     h->phase = PHASE_DIALING;
     if (s->state == PROXY_SESSION_OPEN && proxy_session_dial(s, &h->req.target) != 0)
-        send_error(s, 502);
+        send_error(s, 502, -ENOMEM, NULL);
 }
 
 static void http_input(struct proxy_session *s, const uint8_t *data, size_t len)
@@ -109,7 +123,7 @@ static void http_input(struct proxy_session *s, const uint8_t *data, size_t len)
     case PROXY_HTTP_MORE:
         break;
     case PROXY_HTTP_ERROR:
-        send_error(s, h->req.status);
+        send_error(s, h->req.status, 0, h->req.status == 407 ? NULL : "http_request_error");
         break;
     case PROXY_HTTP_HEAD:
         on_head(s, data, len);
@@ -140,11 +154,12 @@ static void http_connected(struct proxy_session *s, int err, const struct base_e
     (void)local;
     struct http *h = s->proto;
     if (err) {
-        send_error(s, proxy_err_http(err));
+        send_error(s, proxy_err_http(err), err, NULL);
         return;
     }
     if (h->req.connect) {
         static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+        proxy_session_sent_http(s, 200, false);
         proxy_session_reply(s, ok, sizeof(ok) - 1);
         h->phase = PHASE_TUNNEL;
         proxy_session_up_write(s, h->hold, h->hold_len); /* bytes after the head go first */
@@ -188,7 +203,7 @@ static void http_up_read(struct proxy_session *s, const uint8_t *data, size_t le
         proxy_session_log(s, BASE_LOG_INFO, "http_bad_response", "error=%s",
                           llhttp_errno_name(err));
         if (h->resp == RESP_NONE)
-            send_error(s, 502);
+            send_error(s, 502, 0, "http_protocol_error");
         else
             proxy_session_close(s);
         return;
@@ -210,7 +225,7 @@ static void http_up_eof(struct proxy_session *s)
         return;
     }
     if (h->resp != RESP_DONE) {
-        send_error(s, 502);
+        send_error(s, 502, 0, "http_response_incomplete");
         return;
     }
     response_finished(s);
@@ -218,10 +233,9 @@ static void http_up_eof(struct proxy_session *s)
 
 static void http_up_error(struct proxy_session *s, int err)
 {
-    (void)err;
     struct http *h = s->proto;
     if (h->phase != PHASE_TUNNEL && h->resp == RESP_NONE)
-        send_error(s, 502);
+        send_error(s, 502, err, NULL);
     else
         proxy_session_close(s);
 }
@@ -243,6 +257,7 @@ static int resp_message_complete(llhttp_t *p)
         return 0; /* interim (100 Continue): the final response follows */
     h->resp = RESP_DONE;
     h->resp_keep_alive = llhttp_should_keep_alive(p);
+    proxy_session_sent_http(s, status, true);
     return HPE_PAUSED;
 }
 
@@ -264,7 +279,7 @@ static void http_timeout(struct proxy_session *s)
     if (h->req.len == 0)
         proxy_session_close(s); /* an idle keep-alive connection: just close it */
     else
-        send_error(s, 408);
+        send_error(s, 408, 0, NULL);
 }
 
 static void http_free(struct proxy_session *s)

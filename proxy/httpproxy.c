@@ -410,13 +410,45 @@ static const char *reason(int status)
     }
 }
 
-size_t proxy_http_error_response(char *out, size_t cap, int status)
+/* text as a Structured Fields string's content (RFC 8941): \\ and \" escaped, what is not
+ * printable ASCII becomes '?'. */
+static void sf_string(char *out, size_t cap, const char *text, bool escape)
 {
-    const char *why = reason(status);
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p && n + 3 < cap; p++) {
+        if (escape && (*p == '\\' || *p == '"'))
+            out[n++] = '\\';
+        out[n++] = *p >= 0x20 && *p < 0x7f ? (char)*p : '?';
+    }
+    out[n] = '\0';
+}
+
+size_t proxy_http_error_response(char *out, size_t cap, int status,
+                                 const struct proxy_http_why *why)
+{
+    char header[400] = "", body[300], detail[256] = "", esc[256] = "";
+    if (why && why->detail) {
+        sf_string(detail, sizeof(detail), why->detail, false);
+        sf_string(esc, sizeof(esc), why->detail, true);
+    }
+    if (why && why->type) {
+        char rcode[48] = "", details[sizeof(esc) + 16] = "";
+        if (why->rcode)
+            snprintf(rcode, sizeof(rcode), "; rcode=\"%s\"", why->rcode);
+        if (esc[0])
+            snprintf(details, sizeof(details), "; details=\"%s\"", esc);
+        snprintf(header, sizeof(header), "Proxy-Status: tunless; error=%s%s%s\r\n", why->type,
+                 rcode, details);
+    }
+    int blen =
+        snprintf(body, sizeof(body), "%s\n%s%s", reason(status), detail, detail[0] ? "\n" : "");
+    if (blen < 0 || (size_t)blen >= sizeof(body))
+        blen = (int)strlen(body);
     int n = snprintf(out, cap,
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n%s\r\n%s\n",
-                     status, why, strlen(why) + 1,
-                     status == 407 ? "Proxy-Authenticate: Basic realm=\"tunless\"\r\n" : "", why);
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                     "Connection: close\r\n%s%s\r\n%s",
+                     status, reason(status), blen,
+                     status == 407 ? "Proxy-Authenticate: Basic realm=\"tunless\"\r\n" : "", header,
+                     body);
     return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }

@@ -75,7 +75,15 @@ int proxy_http_parse_authority(const char *s, size_t len, uint16_t default_port,
                                struct proxy_target *t);
 /* 1 when Proxy-Authorization value carries the configured Basic credentials. */
 int proxy_http_check_basic(const struct proxy_auth *auth, const char *val, size_t len);
-/* A small complete response with Connection: close. Returns its length (<= cap). */
-size_t proxy_http_error_response(char *out, size_t cap, int status);
+/* Why an error answer was made: its Proxy-Status header (RFC 9209) and a line of its body. */
+struct proxy_http_why {
+    const char *type;   /* Proxy-Status error type ("dns_error", ...); NULL: no header */
+    const char *rcode;  /* dns_error's rcode ("NXDOMAIN"), or NULL */
+    const char *detail; /* one sentence for the body and the header's details, or NULL */
+};
+/* A small complete response with Connection: close, the status's phrase and why's detail (may
+ * be NULL) as its text body. Returns its length (< cap). */
+size_t proxy_http_error_response(char *out, size_t cap, int status,
+                                 const struct proxy_http_why *why);
 
 #endif

@@ -46,8 +46,23 @@ void proxy_target_set_endpoint(struct proxy_target *t, const struct base_endpoin
 /* "name:port", or base_endpoint_format of the address. Returns buf. */
 const char *proxy_target_format(const struct proxy_target *t, char *buf, size_t cap);
 
+/* RFC 9209's Proxy-Status error type for an error (a token: "dns_error", "connection_refused",
+ * "connection_timeout", "destination_unavailable", ...); for a DNS error *rcode (if given) gets
+ * the DNS rcode ("NXDOMAIN"), else NULL. Static strings. */
+const char *proxy_err_proxy_status(int err, const char **rcode);
+
 /* ---- Upstream byte streams (what a dialer returns) ---- */
 struct proxy_stream;
+
+/* Where a stream leads, as its dialer knows it (for logs). */
+enum proxy_via { PROXY_VIA_UNKNOWN, PROXY_VIA_DIRECT, PROXY_VIA_TUNNEL };
+#define PROXY_PEER_NAME_MAX 64
+struct proxy_route {
+    enum proxy_via via;
+    struct base_endpoint dest;      /* the address dialled; addr.family 0 = none (yet) */
+    char peer[PROXY_PEER_NAME_MAX]; /* via tunnel: the peer's name, or its short key */
+    char peer_key[12];              /* via tunnel: the start of its base64 public key */
+};
 typedef void (*proxy_write_cb)(void *arg, int err);
 
 struct proxy_stream_ops {
@@ -68,6 +83,9 @@ struct proxy_stream_ops {
     void (*reset)(struct proxy_stream *s);
     /* Also cancels a dial in progress (on_connect is then never called). */
     void (*close)(struct proxy_stream *s);
+    /* Optional (NULL: unknown): fills *out (zeroed by the caller) with where the stream leads;
+     * once on_connect came, or for a failed dial what was tried last. Before close() only. */
+    void (*route)(struct proxy_stream *s, struct proxy_route *out);
 };
 struct proxy_stream {
     const struct proxy_stream_ops *ops; /* a dialer embeds this as its first member */
@@ -192,9 +210,37 @@ struct proxy_config {
 };
 
 struct proxy_server;
-/* Returns 0, or a negative error (-EINVAL for a bad config, the bind's error). */
+/* Returns 0, or a negative error (-EINVAL for a bad config, the bind's error). Logs nothing:
+ * the owner announces the listener, and warns when it is open beyond the loopback without
+ * credentials. */
 int proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, struct proxy_server **out);
 int proxy_server_port(const struct proxy_server *srv);
+/* ---- Counters, per listener ----
+ * proxy_server_stats fills a struct the caller owns (it keeps no pointer to it); call it on the
+ * server's loop. Everything counts from proxy_server_new and only grows, except `open`. */
+#define PROXY_STATS_SOCKS5_REPLIES 9 /* SOCKS5 reply codes 0x00 (succeeded) .. 0x08 */
+#define PROXY_STATS_HTTP_STATUSES 9  /* the statuses the proxy answers itself, below */
+struct proxy_stats {
+    uint64_t accepted;      /* connections accepted */
+    uint64_t open;          /* sessions open now */
+    uint64_t refused_limit; /* closed at once: max_connections were open */
+    uint64_t refused_auth;  /* credentials missing or wrong (SOCKS5 method or login, HTTP 407) */
+    uint64_t dials;         /* upstream connections asked of the dialer */
+    uint64_t dial_errors;   /* of those, the ones that failed */
+    /* SOCKS5 replies to requests, by code: [0] succeeded, [5] connection refused, ... */
+    uint64_t socks5_reply[PROXY_STATS_SOCKS5_REPLIES];
+    /* HTTP answers the proxy made itself (CONNECT's 200, errors), one entry per status in a
+     * fixed order (200, 400, 403, 407, 408, 431, 502, 503, 504); status is filled in. */
+    struct {
+        int status;
+        uint64_t count;
+    } http_status[PROXY_STATS_HTTP_STATUSES];
+    uint64_t http_forwarded; /* upstream responses relayed to HTTP clients */
+    /* Upstream bytes, open connections included: client -> destination, destination -> client. */
+    uint64_t bytes_up, bytes_down;
+};
+void proxy_server_stats(const struct proxy_server *srv, struct proxy_stats *out);
+
 /* Closes the listener and every session; on_closed runs once everything is freed. */
 void proxy_server_close(struct proxy_server *srv, void (*on_closed)(void *arg), void *arg);
 /* Closes the listener at once and lets open sessions finish by themselves; on_closed runs once

@@ -94,6 +94,7 @@ int proxy_pump_write(struct proxy_pump *p, int side, const void *data, size_t le
     struct proxy_pump_side *x = &p->side[side];
     if (x->state != PROXY_PUMP_CONNECTED)
         return -ENOTCONN;
+    x->tx += len; /* counted as taken: a failure below ends the stream anyway */
     if (x->pending == 0 && x->s->ops->try_write && len > 0) {
         /* Most writes go at once: no copy, no completion to wait for. */
         ssize_t n = x->s->ops->try_write(x->s, data, len);
@@ -138,6 +139,7 @@ static void on_read(void *ud, const uint8_t *data, size_t len)
 {
     struct proxy_pump_side *x = ud;
     struct proxy_pump *p = x->p;
+    x->rx += len;
     if (!p->relaying) {
         if (p->ops->read)
             p->ops->read(p->owner, index_of(x), data, len);
@@ -205,6 +207,7 @@ void proxy_pump_attach(struct proxy_pump *p, int side, struct proxy_stream *s, b
     x->s = s;
     x->state = connected ? PROXY_PUMP_CONNECTED : PROXY_PUMP_DIALING;
     x->pending = 0;
+    x->rx = x->tx = 0;
     x->want_read = x->reading = x->eof = x->shut = false;
     x->paused = other(x)->pending > PROXY_PUMP_HIGH_WATER;
 }

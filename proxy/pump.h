@@ -45,8 +45,9 @@ struct proxy_pump_side {
     struct proxy_pump *p;
     struct proxy_stream *s;
     enum proxy_pump_stream_state state;
-    unsigned gen;   /* changes when the stream goes: its late write completions are ignored */
-    size_t pending; /* bytes written to this side, not yet acknowledged */
+    unsigned gen;    /* changes when the stream goes: its late write completions are ignored */
+    size_t pending;  /* bytes written to this side, not yet acknowledged */
+    uint64_t rx, tx; /* bytes read from, and accepted for writing to, the current stream */
     bool want_read, paused, reading, eof, shut;
 };
 

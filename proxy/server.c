@@ -23,6 +23,7 @@ struct proxy_server {
     struct proxy_config cfg;
     struct proxy_auth auth;
     struct proxy_session_env env;
+    struct proxy_stats stats; /* open and the live bytes are added by proxy_server_stats */
     struct base_list sessions;
     unsigned nsessions;
     unsigned long next_id;
@@ -67,8 +68,10 @@ static void on_connection(uv_stream_t *l, int status)
     struct proxy_session *s = proxy_session_new(&srv->env, l, ++srv->next_id, &proxy_sniff_ops);
     if (!s)
         return;
+    srv->stats.accepted++;
     base_list_push_back(&srv->sessions, &s->link);
     if (++srv->nsessions > srv->cfg.max_connections) {
+        srv->stats.refused_limit++;
         proxy_session_log(s, BASE_LOG_WARN, "proxy_limit", "max_connections=%u",
                           srv->cfg.max_connections);
         proxy_session_close(s);
@@ -104,22 +107,6 @@ static int listen_on(struct proxy_server *srv, const struct base_endpoint *ep)
     return rc;
 }
 
-static void log_listening(struct proxy_server *srv, const struct base_endpoint *ep)
-{
-    char addr[BASE_ENDPOINT_STRLEN], msg[160];
-    struct base_endpoint bound = {.addr = ep->addr, .port = (uint16_t)srv->port};
-    base_endpoint_format(&bound, addr, sizeof(addr));
-    if (!base_addr_is_loopback(&ep->addr) && !srv->auth.enabled) {
-        char q[sizeof(msg) + 8];
-        snprintf(msg, sizeof(msg),
-                 "proxy listens on %s without credentials: anyone who can reach it can use it",
-                 addr);
-        base_logf(&srv->cfg.logger, BASE_LOG_WARN, "event=proxy_unauthenticated addr=%s msg=%s",
-                  addr, base_log_quote(q, sizeof(q), msg));
-    }
-    base_logf(&srv->cfg.logger, BASE_LOG_INFO, "event=proxy_listening addr=%s", addr);
-}
-
 static struct proxy_server *server_alloc(uv_loop_t *loop, const struct proxy_config *cfg)
 {
     struct proxy_server *srv = calloc(1, sizeof(*srv));
@@ -136,8 +123,13 @@ static struct proxy_server *server_alloc(uv_loop_t *loop, const struct proxy_con
     if (!srv->cfg.max_connections)
         srv->cfg.max_connections = 1024;
     proxy_auth_init(&srv->auth, cfg->username, cfg->password);
-    srv->env = (struct proxy_session_env){
-        .loop = loop, .cfg = &srv->cfg, .auth = &srv->auth, .released = on_released, .arg = srv};
+    proxy_stats_init(&srv->stats);
+    srv->env = (struct proxy_session_env){.loop = loop,
+                                          .cfg = &srv->cfg,
+                                          .auth = &srv->auth,
+                                          .released = on_released,
+                                          .arg = srv,
+                                          .stats = &srv->stats};
     base_list_init(&srv->sessions);
     return srv;
 }
@@ -161,7 +153,6 @@ int proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, struct pro
         return rc;
     }
     srv->listener_open = true;
-    log_listening(srv, &ep);
     *out = srv;
     return 0;
 }
@@ -169,6 +160,16 @@ int proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, struct pro
 int proxy_server_port(const struct proxy_server *srv)
 {
     return srv->port;
+}
+
+void proxy_server_stats(const struct proxy_server *srv, struct proxy_stats *out)
+{
+    *out = srv->stats;
+    out->open = srv->nsessions;
+    const struct base_list *pos;
+    base_list_foreach (pos, &srv->sessions) {
+        proxy_session_up_bytes(container_of(pos, struct proxy_session, link), out);
+    }
 }
 
 static void stop_listening(struct proxy_server *srv, void (*on_closed)(void *arg), void *arg)

@@ -32,6 +32,7 @@ void proxy_session_close(struct proxy_session *s)
         return;
     s->state = PROXY_SESSION_CLOSING;
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+    proxy_session_up_end(s);
     proxy_pump_close(&s->pump, PROXY_PUMP_B, false);
     proxy_pump_close(&s->pump, PROXY_PUMP_A, false);
     if (s->ops->close)
@@ -82,6 +83,7 @@ void proxy_session_finish(struct proxy_session *s)
     if (s->state != PROXY_SESSION_OPEN)
         return;
     s->state = PROXY_SESSION_FINISHING;
+    proxy_session_up_end(s);
     proxy_pump_close(&s->pump, PROXY_PUMP_B, false);
     if (proxy_pump_pending(&s->pump, PROXY_PUMP_A) == 0)
         linger(s); /* else drained() comes back here */
@@ -94,8 +96,7 @@ static void pump_connected(void *owner, int err, const struct base_endpoint *loc
     struct proxy_session *s = owner;
     if (s->state != PROXY_SESSION_OPEN)
         return;
-    if (err)
-        proxy_session_log(s, BASE_LOG_INFO, "proxy_upstream_failed", "err=%s", base_errname(err));
+    proxy_session_up_connected(s, err); /* the error is on the proxy_close line */
     if (s->ops->connected)
         s->ops->connected(s, err, local);
 }
@@ -128,6 +129,7 @@ static void pump_error(void *owner, int side, int err)
         return;
     proxy_session_log(s, BASE_LOG_DEBUG, "proxy_stream_error", "side=%s err=%s",
                       side == PROXY_PUMP_A ? "client" : "upstream", base_errname(err));
+    proxy_session_up_error(s, side, err);
     if (side == PROXY_PUMP_B && s->state == PROXY_SESSION_OPEN && s->ops->up_error)
         s->ops->up_error(s, err);
     else
@@ -196,6 +198,7 @@ int proxy_session_dial(struct proxy_session *s, const struct proxy_target *t)
         d->dial(d->ctx, t, &proxy_pump_cbs, proxy_pump_ud(&s->pump, PROXY_PUMP_B));
     if (!up)
         return -ENOMEM;
+    proxy_session_up_dialled(s, t);
     s->open++;
     proxy_pump_attach(&s->pump, PROXY_PUMP_B, up, false);
     proxy_session_read_client(s, false);
@@ -204,6 +207,7 @@ int proxy_session_dial(struct proxy_session *s, const struct proxy_target *t)
 
 void proxy_session_up_close(struct proxy_session *s)
 {
+    proxy_session_up_end(s);
     proxy_pump_close(&s->pump, PROXY_PUMP_B, false);
 }
 

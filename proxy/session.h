@@ -28,6 +28,7 @@ struct proxy_session_env {
     const struct proxy_auth *auth;
     void (*released)(void *arg); /* a session was freed */
     void *arg;
+    struct proxy_stats *stats; /* the listener's counters */
 };
 
 /* One protocol (or one phase of it). Every op may be NULL: the session then closes (client
@@ -51,6 +52,19 @@ enum proxy_session_state {
     PROXY_SESSION_CLOSING,   /* handles are closing */
 };
 
+/* The current upstream connection, from its dial to its proxy_close line. */
+struct proxy_session_up {
+    bool active;            /* dialled, proxy_close not yet logged */
+    bool connected;         /* proxy_open was logged */
+    uint64_t start;         /* uv_now at the dial */
+    int err;                /* the first error it met (0: none) */
+    int err_side;           /* where: PROXY_PUMP_A (the client) or PROXY_PUMP_B */
+    int answer;             /* the SOCKS5 reply or HTTP status the client got for it; -1 none yet */
+    const char *answer_key; /* "reply" or "status" */
+    struct proxy_route route;
+    struct proxy_target target;
+};
+
 struct proxy_session {
     struct base_list link; /* the server's */
     const struct proxy_session_env *env;
@@ -63,6 +77,7 @@ struct proxy_session {
     unsigned open; /* streams, timer and protocol handles still to close */
     const struct proxy_session_ops *ops;
     void *proto; /* the protocol's state */
+    struct proxy_session_up up;
 };
 
 /* Accepts the next connection of listener; NULL when accepting or memory failed. */
@@ -95,5 +110,22 @@ void proxy_session_hold(struct proxy_session *s);
 void proxy_session_release(struct proxy_session *s);
 void proxy_session_log(struct proxy_session *s, enum base_log_level level, const char *event,
                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* ---- counters and the upstream connection's log lines (session_log.c) ---- */
+/* The HTTP statuses counted, in proxy_stats order. */
+void proxy_stats_init(struct proxy_stats *st);
+/* A SOCKS5 reply to a request, or an HTTP status (the proxy's own, or relayed from the
+ * upstream), sent to the client: counted, and put on the proxy_close line. */
+void proxy_session_sent_socks5(struct proxy_session *s, uint8_t rep);
+void proxy_session_sent_http(struct proxy_session *s, int status, bool relayed);
+/* Credentials missing or wrong. */
+void proxy_session_refused_auth(struct proxy_session *s);
+/* The upstream's life for the logs: dialled, connected (or failed: err), an error met, gone. */
+void proxy_session_up_dialled(struct proxy_session *s, const struct proxy_target *t);
+void proxy_session_up_connected(struct proxy_session *s, int err);
+void proxy_session_up_error(struct proxy_session *s, int side, int err);
+void proxy_session_up_end(struct proxy_session *s);
+/* The bytes of an upstream not yet ended, added to st (the getter's live part). */
+void proxy_session_up_bytes(const struct proxy_session *s, struct proxy_stats *st);
 
 #endif

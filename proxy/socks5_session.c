@@ -12,6 +12,7 @@
 void proxy_socks5_fail(struct proxy_session *s, uint8_t rep)
 {
     uint8_t out[PROXY_SOCKS5_REPLY_MAX];
+    proxy_session_sent_socks5(s, rep);
     proxy_session_reply(s, out, proxy_socks5_reply(out, rep, NULL));
     proxy_session_finish(s);
 }
@@ -31,6 +32,7 @@ static void connect_connected(struct proxy_session *s, int err, const struct bas
         return;
     }
     uint8_t out[PROXY_SOCKS5_REPLY_MAX];
+    proxy_session_sent_socks5(s, PROXY_SOCKS5_REP_OK);
     proxy_session_reply(s, out, proxy_socks5_reply(out, PROXY_SOCKS5_REP_OK, local));
     proxy_session_up_write(s, c->early, c->len);
     c->len = 0;
@@ -66,6 +68,23 @@ static void connect_begin(struct proxy_session *s, const struct proxy_target *t,
 
 /* ---- the handshake ---- */
 
+/* The handshake failed: counted and logged with why (SOCKS5 cannot tell the client). */
+static void refused(struct proxy_session *s, const struct proxy_socks5_result *r)
+{
+    const char *reason = "not_socks5";
+    if (r->reply_len > 2) { /* a reply to the request */
+        proxy_session_sent_socks5(s, r->reply[1]);
+        reason = r->reply[1] == PROXY_SOCKS5_REP_CMD    ? "command_not_supported"
+                 : r->reply[1] == PROXY_SOCKS5_REP_ATYP ? "address_type_not_supported"
+                                                        : "bad_request";
+    } else if (r->reply_len == 2) {
+        proxy_session_refused_auth(s);
+        reason = r->reply[0] == 1 ? "bad_credentials" : "no_acceptable_auth_method";
+    }
+    proxy_session_log(s, BASE_LOG_INFO, "socks5_refused", "reply=%u reason=%s",
+                      r->reply_len > 1 ? r->reply[1] : 0, reason);
+}
+
 static void handshake_input(struct proxy_session *s, const uint8_t *data, size_t len)
 {
     while (len > 0 && s->state == PROXY_SESSION_OPEN) {
@@ -81,8 +100,7 @@ static void handshake_input(struct proxy_session *s, const uint8_t *data, size_t
             proxy_session_reply(s, r.reply, r.reply_len);
             break;
         case PROXY_SOCKS5_FAIL:
-            proxy_session_log(s, BASE_LOG_INFO, "socks5_refused", "reply=%u",
-                              r.reply_len > 1 ? r.reply[1] : 0);
+            refused(s, &r);
             proxy_session_reply(s, r.reply, r.reply_len);
             proxy_session_finish(s);
             return;

@@ -164,6 +164,7 @@ void proxy_socks5_udp_begin(struct proxy_session *s, const struct proxy_target *
     proxy_session_log(s, BASE_LOG_DEBUG, "socks5_request", "cmd=\"udp associate\" relay=%s",
                       base_endpoint_format(&bnd, buf, sizeof(buf)));
     uint8_t out[PROXY_SOCKS5_REPLY_MAX];
+    proxy_session_sent_socks5(s, PROXY_SOCKS5_REP_OK);
     proxy_session_reply(s, out, proxy_socks5_reply(out, PROXY_SOCKS5_REP_OK, &bnd));
     /* The association lives as long as this connection: keep reading to see it end. */
     proxy_session_read_client(s, true);

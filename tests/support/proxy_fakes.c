@@ -158,7 +158,13 @@ static void ls_close(struct proxy_stream *ps)
     uv_close((uv_handle_t *)&s->timer, ls_closed);
 }
 
+static void ls_route(struct proxy_stream *ps, struct proxy_route *out)
+{
+    *out = container_of(ps, struct px_loop_stream, base)->route;
+}
+
 static const struct proxy_stream_ops loop_ops = {
+    .route = ls_route,
     .write = ls_write,
     .shutdown = ls_noop,
     .read_start = ls_noop,
@@ -194,6 +200,40 @@ static void on_server_closed(void *arg)
 {
     struct px_thread *t = arg;
     uv_close((uv_handle_t *)&t->stop, NULL);
+    uv_close((uv_handle_t *)&t->call, NULL);
+}
+
+static void on_call(uv_async_t *a)
+{
+    struct px_thread *t = container_of(a, struct px_thread, call);
+    pthread_mutex_lock(&t->mu);
+    if (t->fn) {
+        t->fn(t, t->fn_arg);
+        t->fn = NULL;
+        pthread_cond_signal(&t->cv);
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+void px_thread_call(struct px_thread *t, void (*fn)(struct px_thread *t, void *arg), void *arg)
+{
+    pthread_mutex_lock(&t->mu);
+    t->fn = fn;
+    t->fn_arg = arg;
+    uv_async_send(&t->call);
+    while (t->fn)
+        pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void get_stats(struct px_thread *t, void *arg)
+{
+    proxy_server_stats(t->srv, arg);
+}
+
+void px_thread_stats(struct px_thread *t, struct proxy_stats *out)
+{
+    px_thread_call(t, get_stats, out);
 }
 
 static void on_stop(uv_async_t *a)
@@ -216,6 +256,9 @@ void px_thread_start(struct px_thread *t, const struct proxy_config *cfg)
     assert_int_equal(proxy_server_new(&t->loop, cfg, &t->srv), 0);
     t->port = proxy_server_port(t->srv);
     uv_async_init(&t->loop, &t->stop, on_stop);
+    uv_async_init(&t->loop, &t->call, on_call);
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
     assert_int_equal(pthread_create(&t->thread, NULL, loop_thread, t), 0);
 }
 
@@ -224,6 +267,8 @@ void px_thread_stop(struct px_thread *t)
     uv_async_send(&t->stop);
     pthread_join(t->thread, NULL);
     assert_int_equal(uv_loop_close(&t->loop), 0);
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
     assert_int_equal(t->dials, t->closes);
     assert_int_equal(t->dials, t->on_closes);
 }

@@ -48,7 +48,8 @@ struct px_loop_stream {
     int connect_err;
     bool never, connected, closed;
     struct base_endpoint local;
-    uint8_t last[65536]; /* the last write */
+    struct proxy_route route; /* what its route op says */
+    uint8_t last[65536];      /* the last write */
     size_t last_len;
     proxy_write_cb wcb;
     void *warg;
@@ -68,7 +69,16 @@ struct px_thread {
     int port;
     pthread_t thread;
     int dials, closes, on_closes; /* px_loop_streams made, closed, gone */
+    uv_async_t call;              /* px_thread_call */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    void (*fn)(struct px_thread *t, void *arg);
+    void *fn_arg;
 };
+/* Runs fn(t, arg) on the loop thread and waits for it. */
+void px_thread_call(struct px_thread *t, void (*fn)(struct px_thread *t, void *arg), void *arg);
+/* proxy_server_stats, read on the loop thread. */
+void px_thread_stats(struct px_thread *t, struct proxy_stats *out);
 /* A server with cfg on its own loop thread (cfg's dialer may use t->loop). */
 void px_thread_start(struct px_thread *t, const struct proxy_config *cfg);
 /* Closes the server, joins the thread and closes the loop (which must then be empty); every

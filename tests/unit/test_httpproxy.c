@@ -217,11 +217,11 @@ static void test_error_response(void **state)
 {
     (void)state;
     char out[512];
-    size_t n = proxy_http_error_response(out, sizeof(out), 407);
+    size_t n = proxy_http_error_response(out, sizeof(out), 407, NULL);
     out[n] = 0;
     assert_non_null(strstr(out, "HTTP/1.1 407 Proxy Authentication Required\r\n"));
     assert_non_null(strstr(out, "\r\nProxy-Authenticate: Basic realm=\"tunless\"\r\n"));
-    n = proxy_http_error_response(out, sizeof(out), 504);
+    n = proxy_http_error_response(out, sizeof(out), 504, NULL);
     out[n] = 0;
     assert_string_equal(out, "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\n"
                              "Content-Length: 16\r\nConnection: close\r\n\r\nGateway Timeout\n");
