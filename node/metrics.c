@@ -1,8 +1,8 @@
 /*
  * The node's metrics as Prometheus text: node_metrics_text runs the collectors (node, engine,
- * peers, netstack, DNS, proxies) into a base_prom buffer, doubling it until the text fits.
- * Names follow Prometheus' conventions: tunless_ prefix, units in the name, _total on
- * counters. Peers are labelled with their name and public key (never a private key). Then the
+ * peers, netstack, DNS; the proxies' are in metrics_proxy.c) into a base_prom buffer, doubling
+ * it until the text fits. Names follow Prometheus' conventions: tunless_ prefix, units in the
+ * name, _total on counters. Peers are labelled with their name and public key (never a private key). Then the
  * daemon's part: start, close, the listen error, and the counter windows health reads.
  */
 #include "metrics.h"
@@ -237,12 +237,6 @@ static void collect_dns(struct node_daemon *d, struct base_prom *p)
              "kind", err, errn, 5);
 }
 
-/* The proxies' counters (proxy/proxy.h) join here once proxy/ keeps them. */
-static void collect_proxies(struct node_daemon *d, struct base_prom *p)
-{
-    base_prom_one(p, "tunless_proxy_listeners", G, "proxy listeners open", d->n_proxies);
-}
-
 int node_metrics_text(struct node_daemon *d, char **out, size_t *len)
 {
     size_t cap = 16384 + (d->have_config ? d->cfg.n_peers * 2048 : 0);
@@ -257,7 +251,7 @@ int node_metrics_text(struct node_daemon *d, char **out, size_t *len)
         collect_peers(d, &p);
         collect_netstack(d, &p);
         collect_dns(d, &p);
-        collect_proxies(d, &p);
+        node_metrics_collect_proxies(d, &p);
         if (!p.truncated) {
             *out = buf;
             *len = p.len;

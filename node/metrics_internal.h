@@ -27,6 +27,9 @@ const char *node_metrics_state(struct node_daemon *d);
 /* The windowed counters and the listen error into f. */
 void node_metrics_recent(struct node_daemon *d, struct node_health_facts *f);
 
+/* metrics_proxy.c: every proxy listener's counters */
+void node_metrics_collect_proxies(struct node_daemon *d, struct base_prom *p);
+
 /* metrics_http.c */
 int node_metrics_http_start(struct node_daemon *d, char *err, size_t errlen);
 void node_metrics_http_close(struct node_daemon *d);

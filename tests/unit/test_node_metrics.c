@@ -129,6 +129,13 @@ static void test_metrics_after_traffic(void **state)
                 12);
     assert_non_null(strstr(text, "tunless_state{state=\"Running\"} 1\n"));
     assert_non_null(strstr(text, "# TYPE tunless_dns_queries_total counter\n"));
+    snprintf(prefix, sizeof(prefix), "tunless_proxy_connections_total{listener=\"127.0.0.1:%u\"} ",
+             np_proxy_port(&p->a));
+    assert_true(sample(text, prefix) >= 1);
+    snprintf(prefix, sizeof(prefix),
+             "tunless_proxy_socks5_replies_total{listener=\"127.0.0.1:%u\",code=\"0\"} ",
+             np_proxy_port(&p->a));
+    assert_true(sample(text, prefix) >= 1);
     assert_null(strstr(text, p->a.priv));
     assert_null(strstr(text, p->b.priv));
     free(text);
