@@ -71,8 +71,8 @@ int node_netmap_put(struct node_daemon *d, const char *body, size_t len, json_t 
         *answer = json_pack("{s:s, s:s}", "error", err, "file", d->config_path);
         return 409;
     }
-    if (d->stopping) {
-        *answer = json_pack("{s:s}", "error", "the node is stopping");
+    if (d->stopping || !d->engine) {
+        *answer = json_pack("{s:s}", "error", "the node is not running (stopping, or not started)");
         return 503;
     }
     if (cfg_parse_netmap_buffer(NETMAP_NAME, body, len, d->state_dir, &next, err, sizeof(err)) !=
