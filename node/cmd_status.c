@@ -67,10 +67,7 @@ static int call(const char *cmd, const char *socket, const char *method, const c
         return 1;
     }
     if (r->status / 100 != 2 || !r->json) {
-        const json_t *at = json_object_get(r->json, "path");
-        const char *where = json_is_string(at) ? json_string_value(at) : NULL;
-        fprintf(stderr, "tunless %s: %s%s%s (HTTP %d)\n", cmd, node_localapi_reply_error(r),
-                where ? "; at " : "", where ? where : "", r->status);
+        fprintf(stderr, "tunless %s: %s (HTTP %d)\n", cmd, node_localapi_reply_error(r), r->status);
         node_localapi_reply_free(r);
         return 1;
     }
