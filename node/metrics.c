@@ -162,21 +162,28 @@ static void collect_peers(struct node_daemon *d, struct base_prom *p)
         wg_key_to_base64(rows[n].key, cp->public_key);
         n++;
     }
+    static const struct {
+        const char *name;
+        enum base_prom_type type;
+        const char *help;
+        double (*value)(const struct wg_peer_stats *st, uint64_t now);
+    } families[] = {
+        {"tunless_peer_receive_bytes_total", C, "WireGuard bytes received from the peer", v_rx},
+        {"tunless_peer_transmit_bytes_total", C, "WireGuard bytes sent to the peer", v_tx},
+        {"tunless_peer_last_handshake_timestamp_seconds", G,
+         "the peer's last completed handshake, Unix time (0 = never)", v_hs},
+        {"tunless_peer_handshake_age_seconds", G,
+         "seconds since the peer's last completed handshake (absent: never)", v_age},
+        {"tunless_peer_session_up", G, "1 when a usable session with the peer exists", v_session},
+        {"tunless_peer_handshake_unanswered", G,
+         "1 while our handshake initiation to the peer goes unanswered", v_unanswered},
+        {"tunless_peer_queue_dropped_packets_total", C,
+         "packets dropped while waiting for a handshake with the peer", v_qdrop},
+    };
     uint64_t now = node_metrics_wall_ns();
-    peer_family(p, rows, n, "tunless_peer_receive_bytes_total", C,
-                "WireGuard bytes received from the peer", v_rx, now);
-    peer_family(p, rows, n, "tunless_peer_transmit_bytes_total", C,
-                "WireGuard bytes sent to the peer", v_tx, now);
-    peer_family(p, rows, n, "tunless_peer_last_handshake_timestamp_seconds", G,
-                "the peer's last completed handshake, Unix time (0 = never)", v_hs, now);
-    peer_family(p, rows, n, "tunless_peer_handshake_age_seconds", G,
-                "seconds since the peer's last completed handshake (absent: never)", v_age, now);
-    peer_family(p, rows, n, "tunless_peer_session_up", G,
-                "1 when a usable session with the peer exists", v_session, now);
-    peer_family(p, rows, n, "tunless_peer_handshake_unanswered", G,
-                "1 while our handshake initiation to the peer goes unanswered", v_unanswered, now);
-    peer_family(p, rows, n, "tunless_peer_queue_dropped_packets_total", C,
-                "packets dropped while waiting for a handshake with the peer", v_qdrop, now);
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+        peer_family(p, rows, n, families[i].name, families[i].type, families[i].help,
+                    families[i].value, now);
     free(rows);
 }
 

@@ -72,29 +72,36 @@ static void codes(struct base_prom *p, const struct listener *l, size_t n)
         }
 }
 
+#define F(field) offsetof(struct proxy_stats, field)
+static const struct {
+    const char *name;
+    enum base_prom_type type;
+    const char *help;
+    size_t off;
+} families[] = {
+    {"tunless_proxy_connections_total", C, "client connections accepted", F(accepted)},
+    {"tunless_proxy_connections", BASE_PROM_GAUGE, "client sessions open", F(open)},
+    {"tunless_proxy_refused_limit_total", C,
+     "connections closed at once because max_connections were open", F(refused_limit)},
+    {"tunless_proxy_refused_auth_total", C, "clients refused for missing or wrong credentials",
+     F(refused_auth)},
+    {"tunless_proxy_dials_total", C, "upstream connections attempted", F(dials)},
+    {"tunless_proxy_dial_errors_total", C, "upstream connections that failed", F(dial_errors)},
+    {"tunless_proxy_http_forwarded_total", C, "upstream HTTP responses relayed to clients",
+     F(http_forwarded)},
+    {"tunless_proxy_upstream_sent_bytes_total", C, "bytes from clients to their destinations",
+     F(bytes_up)},
+    {"tunless_proxy_upstream_received_bytes_total", C, "bytes from destinations to their clients",
+     F(bytes_down)},
+};
+#undef F
+
 void node_metrics_collect_proxies(struct node_daemon *d, struct base_prom *p)
 {
     struct listener l[NODE_MAX_LISTENERS];
     size_t n = gather(d, l);
-#define F(field) offsetof(struct proxy_stats, field)
-    per_listener(p, l, n, "tunless_proxy_connections_total", C, "client connections accepted",
-                 F(accepted));
-    per_listener(p, l, n, "tunless_proxy_connections", BASE_PROM_GAUGE, "client sessions open",
-                 F(open));
-    per_listener(p, l, n, "tunless_proxy_refused_limit_total", C,
-                 "connections closed at once because max_connections were open", F(refused_limit));
-    per_listener(p, l, n, "tunless_proxy_refused_auth_total", C,
-                 "clients refused for missing or wrong credentials", F(refused_auth));
-    per_listener(p, l, n, "tunless_proxy_dials_total", C, "upstream connections attempted",
-                 F(dials));
-    per_listener(p, l, n, "tunless_proxy_dial_errors_total", C, "upstream connections that failed",
-                 F(dial_errors));
-    per_listener(p, l, n, "tunless_proxy_http_forwarded_total", C,
-                 "upstream HTTP responses relayed to clients", F(http_forwarded));
-    per_listener(p, l, n, "tunless_proxy_upstream_sent_bytes_total", C,
-                 "bytes from clients to their destinations", F(bytes_up));
-    per_listener(p, l, n, "tunless_proxy_upstream_received_bytes_total", C,
-                 "bytes from destinations to their clients", F(bytes_down));
-#undef F
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+        per_listener(p, l, n, families[i].name, families[i].type, families[i].help,
+                     families[i].off);
     codes(p, l, n);
 }

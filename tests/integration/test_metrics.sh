@@ -20,10 +20,8 @@ RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 # The node starts keyless from its state directory (NeedsConfig); its key and port are
 # prepared there so the peer can know them in advance.
 STATE="$TB_DIR/state"
-mkdir -p "$STATE" && chmod 700 "$STATE"
-(umask 077 && "$TUNLESS_BIN" genkey > "$STATE/private.key" && echo "$NODE_PORT" > "$STATE/listen-port")
-chown -R nobody "$STATE"
-node_pub=$("$TUNLESS_BIN" pubkey < "$STATE/private.key")
+tb_tunless_state "$STATE" "$NODE_PORT"
+node_pub=$TB_NODE_PUB
 
 tb_peer peer "$PEER_PORT" 100.64.0.2/10
 tb_peer_allow peer "$node_pub" 100.64.0.1/32 "127.0.0.1:$NODE_PORT"

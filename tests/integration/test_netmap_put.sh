@@ -14,10 +14,8 @@ P1_PORT=52651 P2_PORT=52652 NODE_PORT=52653 PROXY=127.0.0.1:18651
 RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 STATE="$TB_DIR/state"
 SOCK="$STATE/tunless.sock"
-mkdir -p "$STATE" && chmod 700 "$STATE"
-(umask 077 && "$TUNLESS_BIN" genkey > "$STATE/private.key" && echo "$NODE_PORT" > "$STATE/listen-port")
-chown -R nobody "$STATE"
-node_pub=$("$TUNLESS_BIN" pubkey < "$STATE/private.key")
+tb_tunless_state "$STATE" "$NODE_PORT"
+node_pub=$TB_NODE_PUB
 
 tb_peer one "$P1_PORT" 100.64.0.2/10
 tb_peer two "$P2_PORT" 100.64.0.3/10
