@@ -12,16 +12,18 @@
 #include <cmocka.h>
 
 #include "options.h"
+#include "plan.h"
 
 static void clear_env(void)
 {
     const char *vars[] = {
-        "TUNLESS_CONFIG",     "TUNLESS_NETMAP",          "TUNLESS_PROXY",
-        "TUNLESS_SOCKS5",     "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
-        "TUNLESS_PROXY_PASS", "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
-        "TUNLESS_DNS_SUFFIX", "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
-        "TUNLESS_OUTBOUND",   "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
-        "TUNLESS_EXPAND_ENV", "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT"};
+        "TUNLESS_CONFIG",        "TUNLESS_NETMAP",          "TUNLESS_PROXY",
+        "TUNLESS_SOCKS5",        "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
+        "TUNLESS_PROXY_PASS",    "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
+        "TUNLESS_DNS_SUFFIX",    "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
+        "TUNLESS_OUTBOUND",      "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
+        "TUNLESS_EXPAND_ENV",    "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT",
+        "TUNLESS_METRICS_LISTEN"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -303,6 +305,42 @@ static void test_env_unknown_warned(void **state)
     assert_int_equal(node_edit_distance("kitten", "sitting"), 3);
 }
 
+static void count_metrics_warning(void *arg, const char *line)
+{
+    if (strstr(line, "--metrics-listen 0.0.0.0:9180: bound beyond the loopback"))
+        ++*(int *)arg;
+}
+
+/* --metrics-listen: off by default, the variable, loopback for a bare port, warned beyond it. */
+static void test_metrics_listen(void **state)
+{
+    (void)state;
+    struct node_options o;
+    char err[256], ep[BASE_ENDPOINT_STRLEN];
+    clear_env();
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_false(o.metrics_listen_on);
+    node_options_free(&o);
+
+    setenv("TUNLESS_METRICS_LISTEN", "9180", 1);
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_true(o.metrics_listen_on);
+    assert_string_equal(base_endpoint_format(&o.metrics_listen, ep, sizeof(ep)), "127.0.0.1:9180");
+    int warned = 0;
+    node_plan_check(&o, count_metrics_warning, &warned);
+    assert_int_equal(warned, 0);
+    node_options_free(&o);
+
+    assert_int_equal(parse(&o, err, sizeof(err), "--metrics-listen", "0.0.0.0:9180", NULL), 0);
+    node_plan_check(&o, count_metrics_warning, &warned);
+    assert_int_equal(warned, 1);
+    node_options_free(&o);
+
+    assert_int_equal(parse(&o, err, sizeof(err), "--metrics-listen", "nonsense:x", NULL), -1);
+    assert_non_null(strstr(err, "--metrics-listen"));
+    clear_env();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_env_and_flags),    cmocka_unit_test(test_pass_file),
         cmocka_unit_test(test_errors),           cmocka_unit_test(test_proxy_off),
         cmocka_unit_test(test_env_errors_named), cmocka_unit_test(test_env_unknown_warned),
+        cmocka_unit_test(test_metrics_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
