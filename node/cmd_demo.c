@@ -162,6 +162,7 @@ static int demo_options(int argc, char **argv, struct node_options *a, struct no
     }
     memset(b, 0, sizeof(*b));
     b->log_level = a->log_level;
+    b->log_json = a->log_json;
     b->dns_suffix = strdup(a->dns_suffix);
     char sa[4200], sb[4200];
     snprintf(sa, sizeof(sa), "%s/state-a", dir);

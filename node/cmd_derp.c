@@ -283,7 +283,7 @@ int node_cmd_derp(int argc, char **argv)
     struct derp_cmd d = {0};
     struct derp_args a = {0};
     derp_limits_default(&a.cfg.limits);
-    d.log = (struct node_log){BASE_LOG_INFO, stderr, NULL};
+    d.log = (struct node_log){.level = BASE_LOG_INFO, .out = stderr};
     a.cfg.log = node_log_logger(&d.log);
     int rc = parse_args(&a, argc, argv);
     if (rc != 0)

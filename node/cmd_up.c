@@ -1,10 +1,37 @@
-/* `tunless up`: run the node in the foreground until SIGINT or SIGTERM. */
+/* `tunless up`: run the node in the foreground until SIGINT or SIGTERM; given to a node that
+ * already runs (and nothing but where to find it), resume that node instead. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "daemon.h"
-#include "localapi.h"
+#include "localapi_client.h"
 #include "node.h"
+
+/* Only --socket and --state-dir given: the words of someone who means this node, not a new one. */
+static bool only_where_flags(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        bool takes_value = strcmp(argv[i], "--socket") == 0 || strcmp(argv[i], "--state-dir") == 0;
+        if (takes_value)
+            i++;
+        else if (strncmp(argv[i], "--socket=", 9) != 0 && strncmp(argv[i], "--state-dir=", 12) != 0)
+            return false;
+    }
+    return true;
+}
+
+static bool node_answers(const char *sock)
+{
+    struct node_localapi_reply r;
+    char err[64];
+    if (access(sock, F_OK) != 0 ||
+        node_localapi_call(sock, "GET", "/v0/prefs", NULL, &r, err, sizeof(err)) != 0)
+        return false;
+    node_localapi_reply_free(&r);
+    return true;
+}
 
 int node_cmd_up(int argc, char **argv)
 {
@@ -27,7 +54,10 @@ int node_cmd_up(int argc, char **argv)
     int rc = node_localapi_socket_path(opts.socket_path, opts.state_dir, sock, sizeof(sock));
     if (rc != 0)
         snprintf(err, sizeof(err), "no path for the local API's socket: give --socket PATH");
-    else
+    else if (only_where_flags(argc, argv) && node_answers(sock)) {
+        node_options_free(&opts);
+        return node_cmd_resume(sock);
+    } else
         rc = node_localapi_check(sock, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "tunless up: %s\n", err);
@@ -42,6 +72,8 @@ int node_cmd_up(int argc, char **argv)
         fprintf(stderr, "tunless up: %s\n", err);
         d.exit_code = 2;
         node_daemon_stop(&d);
+    } else if (!d.stopping) {
+        node_notify_start(&d); /* READY=1 once the local API answers too */
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     int code = d.exit_code;

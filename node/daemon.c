@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "forward.h"
@@ -208,6 +209,26 @@ static void stop_stack(struct node_daemon *d)
     d->stack = NULL;
 }
 
+void node_daemon_pause(struct node_daemon *d)
+{
+    d->dialer.stopped = true;
+    node_peers_remove_all(d);
+    stop_stack(d);
+}
+
+void node_daemon_resume(struct node_daemon *d)
+{
+    char err[512], q[600];
+    d->dialer.stopped = false;
+    if (!d->have_config)
+        return;
+    if (!d->stack && start_stack(d, &d->cfg, err, sizeof(err)) != 0)
+        node_log(&d->log, BASE_LOG_ERROR, "netstack_failed", "err=%s",
+                 base_log_quote(q, sizeof(q), err));
+    if (node_peers_apply(d, NULL) != 0)
+        node_log(&d->log, BASE_LOG_ERROR, "peers_apply_failed", "file=%s", d->cfg.file);
+}
+
 static void print_peer_block(struct node_daemon *d)
 {
     uint8_t pub[WG_KEY_LEN];
@@ -302,11 +323,28 @@ static bool same_addresses(const struct cfg_config *a, const struct cfg_config *
            memcmp(a->addresses, b->addresses, a->n_addresses * sizeof(*a->addresses)) == 0;
 }
 
+/* Whether the file's content is as the last reload read it (a SIGHUP and the watch both saw
+ * one edit, or only its owner or mode changed). */
+static bool config_unchanged(struct node_daemon *d)
+{
+    struct stat st;
+    if (stat(d->config_path, &st) != 0)
+        return false;
+    bool same = d->reload_stamp_set && st.st_ino == d->reload_stamp.st_ino &&
+                st.st_size == d->reload_stamp.st_size &&
+                st.st_mtim.tv_sec == d->reload_stamp.st_mtim.tv_sec &&
+                st.st_mtim.tv_nsec == d->reload_stamp.st_mtim.tv_nsec;
+    d->reload_stamp = st;
+    d->reload_stamp_set = true;
+    return same;
+}
+
 int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void *arg, char *err,
                        size_t errlen)
 {
     struct cfg_config next;
     char q[600];
+    (void)config_unchanged(d); /* what is read now: the watch's reload of it is not needed */
     if (!d->config_path[0] || access(d->config_path, R_OK) != 0) {
         snprintf(err, errlen, "no configuration file to read%s%s", d->config_path[0] ? ": " : "",
                  d->config_path);
@@ -317,6 +355,8 @@ int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void 
     if (load_config(d, &next, err, errlen) != 0) {
         node_log(&d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
                  base_log_quote(q, sizeof(q), err));
+        node_lifecycle_publish(
+            d, &(struct node_event){.kind = NODE_EVENT_CONFIG_REJECTED, .detail = err});
         return -1;
     }
     struct cfg_diff diff;
@@ -333,9 +373,13 @@ int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void 
     return 0;
 }
 
-static void reload(struct node_daemon *d)
+static void reload(struct node_daemon *d, bool from_watch)
 {
     char err[512];
+    if (from_watch && config_unchanged(d)) {
+        node_log(&d->log, BASE_LOG_DEBUG, "reload_unchanged", "file=%s", d->config_path);
+        return;
+    }
     node_daemon_reload(d, NULL, NULL, err, sizeof(err));
 }
 
@@ -355,9 +399,11 @@ int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
         /* A new identity or port is a new node: that needs a restart, not a reload. */
         memcpy(d->private_key, key_before, WG_KEY_LEN);
         sodium_memzero(key_before, WG_KEY_LEN);
-        node_log(
-            &d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
-            base_log_quote(q, sizeof(q), "PrivateKey or ListenPort changed: restart the node"));
+        const char *why = "PrivateKey or ListenPort changed: restart the node";
+        node_log(&d->log, BASE_LOG_ERROR, "reload_rejected", "err=%s",
+                 base_log_quote(q, sizeof(q), why));
+        node_lifecycle_publish(
+            d, &(struct node_event){.kind = NODE_EVENT_CONFIG_REJECTED, .detail = why});
         cfg_free(&next);
         return -1;
     }
@@ -368,16 +414,20 @@ int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
                  base_log_quote(q, sizeof(q), "the UDP port changes only on restart"));
     struct cfg_config old = d->cfg;
     bool had = d->have_config;
+    /* Stopped (want_running false) keeps the configuration for later and starts nothing. */
+    bool stopped = !d->life.prefs.want_running;
     d->cfg = next;
     d->have_config = true;
+    if (!stopped)
+        node_lifecycle_set(d, NODE_LC_STARTING);
     if (had && !same_addresses(&old, &next))
         stop_stack(d); /* new addresses: open flows cannot survive them */
     err[0] = '\0';
-    if (!d->stack && start_stack(d, &d->cfg, err, sizeof(err)) != 0)
+    if (!stopped && !d->stack && start_stack(d, &d->cfg, err, sizeof(err)) != 0)
         node_log(&d->log, BASE_LOG_ERROR, "netstack_failed", "err=%s",
                  base_log_quote(q, sizeof(q), err));
-    node_metrics_note_listen_error(d, d->stack ? NULL : err);
-    if (node_peers_apply(d, had ? &old : NULL) != 0)
+    node_metrics_note_listen_error(d, stopped || d->stack ? NULL : err);
+    if (!stopped && node_peers_apply(d, had ? &old : NULL) != 0)
         node_log(&d->log, BASE_LOG_ERROR, "peers_apply_failed", "file=%s", d->cfg.file);
     struct node_magicdns_config dc = dns_config(d);
     int rc = node_magicdns_apply(d->dns, &dc);
@@ -387,12 +437,15 @@ int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
     node_log(&d->log, BASE_LOG_INFO, "reloaded", "file=%s peers=%zu", d->cfg.file, d->cfg.n_peers);
     if (had)
         cfg_free(&old);
+    node_lifecycle_publish(
+        d, &(struct node_event){.kind = NODE_EVENT_CONFIG_APPLIED, .detail = d->cfg.file});
+    node_lifecycle_set(d, stopped ? NODE_LC_STOPPED : NODE_LC_RUNNING);
     return 0;
 }
 
 static void on_reload_timer(uv_timer_t *t)
 {
-    reload(t->data);
+    reload(t->data, true);
 }
 
 static void on_sighup(uv_signal_t *s, int signum)
@@ -400,7 +453,8 @@ static void on_sighup(uv_signal_t *s, int signum)
     (void)signum;
     struct node_daemon *d = s->data;
     node_log(&d->log, BASE_LOG_INFO, "signal", "name=SIGHUP action=reload");
-    reload(d);
+    uv_timer_stop(&d->reload_timer); /* this reload reads the edit that started it */
+    reload(d, false);
 }
 
 static void on_config_changed(uv_fs_event_t *h, const char *filename, int events, int status)
@@ -460,6 +514,7 @@ static void finish_stop(struct node_daemon *d)
     uv_close((uv_handle_t *)&d->sig_int, on_handle_closed);
     uv_close((uv_handle_t *)&d->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_handle_closed);
+    node_lifecycle_close(d);
     sodium_memzero(d->private_key, WG_KEY_LEN);
     node_log(&d->log, BASE_LOG_INFO, "stopped", NULL);
 }
@@ -488,6 +543,7 @@ void node_daemon_stop(struct node_daemon *d)
         return;
     d->stopping = true;
     node_log(&d->log, BASE_LOG_INFO, "stopping", NULL);
+    node_lifecycle_shutdown(d); /* watchers get their last line before the API closes */
     if (d->api)
         node_localapi_close(d->api, NULL, NULL);
     d->api = NULL;
@@ -621,6 +677,9 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
         snprintf(err, errlen, "no state directory: give --state-dir or set HOME");
         return -1;
     }
+    node_lifecycle_load_prefs(d);
+    bool run = d->life.prefs.want_running; /* else Stopped: the data plane waits */
+    d->dialer.stopped = !run;
     if (!d->have_config) /* else given from memory: no file to read, watch or reload */
         resolve_config_path(d);
     if (!d->have_config && (given || access(d->config_path, F_OK) == 0)) {
@@ -648,7 +707,6 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
     d->dialer.is_mesh = is_mesh;
     d->dialer.is_mesh_ctx = d;
     d->dialer.peer_of = peer_of;
-    d->dialer.tunnel_only = d->opts.outbound == NODE_OUTBOUND_TUNNEL_ONLY;
     struct node_magicdns_config dc = dns_config(d);
     int rc = node_magicdns_new(d->loop, &dc, &d->dns);
     if (rc < 0) {
@@ -669,13 +727,13 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
         node_log(&d->log, BASE_LOG_INFO, "listening", "service=dns addr=%s port=%u",
                  base_addr_format(&d->opts.dns_listen.addr, addr, sizeof(addr)),
                  d->opts.dns_listen.port);
-    if (d->have_config && start_stack(d, &d->cfg, err, errlen) != 0)
+    if (d->have_config && run && start_stack(d, &d->cfg, err, errlen) != 0)
         return -1;
     node_plan_check(&d->opts, log_plan_warning, d);
     if (start_proxies(d, err, errlen) != 0 || start_forwards(d, err, errlen) != 0 ||
         node_metrics_start(d, err, errlen) != 0)
         return -1;
-    if (d->have_config && node_peers_apply(d, NULL) != 0) {
+    if (d->have_config && run && node_peers_apply(d, NULL) != 0) {
         snprintf(err, errlen, "%s: the engine refused a peer", d->cfg.file);
         return -1;
     }
@@ -694,8 +752,10 @@ int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node
     memset(d, 0, sizeof(*d));
     d->loop = loop;
     d->opts = *opts; /* takes ownership of the option strings */
-    d->log = (struct node_log){.level = opts->log_level, .out = stderr, .node = opts->log_node};
+    d->log = (struct node_log){
+        .level = opts->log_level, .out = stderr, .node = opts->log_node, .json = opts->log_json};
     init_handles(d);
+    node_lifecycle_init(d);
     node_dialer_init(&d->dialer, loop);
     if (cfg) {
         d->cfg = *cfg;
@@ -727,5 +787,6 @@ int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node
              wg_engine_port(d->engine), d->cfg.n_peers, d->have_config ? d->cfg.file : "none");
     if (!d->have_config)
         print_peer_block(d);
+    node_lifecycle_started(d);
     return 0;
 }

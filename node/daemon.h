@@ -7,11 +7,13 @@
 #define TUNLESS_NODE_DAEMON_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "config.h"
 #include "dialer.h"
 #include "engine.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "magicdns.h"
 #include "netstack.h"
@@ -37,6 +39,7 @@ struct node_daemon {
     uv_loop_t *loop;
     struct node_options opts;
     struct node_log log;
+    struct node_lifecycle life; /* state, prefs, subscribers (lifecycle.h) */
     char state_dir[4096];
 
     struct cfg_config cfg; /* the applied configuration; zeroed = none yet */
@@ -63,8 +66,10 @@ struct node_daemon {
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_fs_event_t watch;
     bool watching;
-    uv_timer_t reload_timer; /* debounces config file changes */
-    uv_timer_t stop_timer;   /* ends the drain on shutdown */
+    uv_timer_t reload_timer;  /* debounces config file changes */
+    struct stat reload_stamp; /* the file as the last reload found it */
+    bool reload_stamp_set;
+    uv_timer_t stop_timer; /* ends the drain on shutdown */
     unsigned proxies_open;
     unsigned pending_closes;
     bool stopping;
@@ -86,6 +91,11 @@ int node_daemon_start_config(struct node_daemon *d, uv_loop_t *loop, struct node
  * needs a restart instead (another PrivateKey or ListenPort). */
 int node_daemon_apply(struct node_daemon *d, struct cfg_config *next);
 void node_daemon_stop(struct node_daemon *d);
+/* The data plane for want_running (lifecycle.c decides when): pause removes the peers and
+ * closes the netstack, and the dialer refuses with BASE_ESTOPPED; resume brings both back from
+ * the kept configuration. The engine (key, UDP port), proxies and MagicDNS stay. */
+void node_daemon_pause(struct node_daemon *d);
+void node_daemon_resume(struct node_daemon *d);
 /* What SIGHUP does: reads the configuration file again and applies it. on_diff (may be NULL)
  * hears what changes before it is applied. Returns 0, or -1 with the reason in err (logged). */
 typedef void (*node_daemon_diff_fn)(void *arg, const struct cfg_diff *diff);
@@ -103,5 +113,7 @@ void node_publish_stop(struct node_daemon *d);
  * node_peers_stop cancels resolutions; their callbacks still run once, and free themselves. */
 int node_peers_apply(struct node_daemon *d, const struct cfg_config *old);
 void node_peers_stop(struct node_daemon *d);
+/* Stopped: every configured peer leaves the engine (logged and published as removed). */
+void node_peers_remove_all(struct node_daemon *d);
 
 #endif

@@ -303,7 +303,9 @@ static struct proxy_stream *dial(void *ctx, const struct proxy_target *t,
         return NULL;
     s->state = MESH_DIALING;
     s->target = *t;
-    if (t->name[0]) {
+    if (d->stopped)
+        fail_later(s, BASE_ESTOPPED);
+    else if (t->name[0]) {
         s->resolving = d->resolver.resolve(d->resolver.ctx, t->name, on_resolved, s);
         if (!s->resolving)
             fail_later(s, -ENOMEM);

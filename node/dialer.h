@@ -22,6 +22,7 @@ struct node_dialer {
     uv_loop_t *loop;
     struct ns_stack *stack; /* NULL until a configuration brings tunnel addresses */
     bool tunnel_only;
+    bool stopped; /* the node is Stopped: every dial and datagram fails with BASE_ESTOPPED */
     unsigned connect_timeout_ms; /* 0 = 10000 */
     /* Does some peer's allowed IPs cover addr? */
     bool (*is_mesh)(void *ctx, const struct sockaddr *addr);

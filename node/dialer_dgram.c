@@ -176,6 +176,8 @@ static int send_addr(struct node_dgram *g, const struct base_endpoint *dst, cons
                      size_t len)
 {
     struct node_dialer *d = g->d;
+    if (d->stopped)
+        return BASE_ESTOPPED;
     if (node_dialer_is_mesh(d, dst))
         return d->stack ? send_mesh(g, dst, data, len) : -ENETUNREACH;
     if (d->tunnel_only)

@@ -1,7 +1,9 @@
 /*
  * The health list. node_health_check is pure: facts in, items out, in a fixed order (no
- * configuration, listeners, peers, then counters). node_health_json gathers the running node's
- * facts (gather_peers, and the counter windows of metrics.c) and turns the items into JSON.
+ * configuration, listeners, peers, then counters). current() gathers the running node's facts
+ * (gather_peers, and the counter windows of metrics.c) and checks them; node_health_json turns
+ * the items into JSON, node_health_poll publishes those that appeared or cleared since its last
+ * call to the lifecycle's subscribers. Readiness (?peers=all) reuses gather_peers.
  */
 #include "metrics.h"
 #include "metrics_internal.h"
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "lifecycle.h"
 
 static struct node_health_item *add(struct node_health_item *out, size_t cap, size_t *n,
                                     const char *code)
@@ -74,8 +77,6 @@ size_t node_health_check(const struct node_health_facts *f, struct node_health_i
 
 /* ---- the running node's facts ---- */
 
-#define HEALTH_MAX 64
-
 struct peer_facts {
     struct node_health_peer *peers;
     char (*keys)[WG_KEY_B64_LEN + 1];
@@ -119,28 +120,75 @@ static void free_peers(struct peer_facts *pf)
     free(pf->endpoints);
 }
 
-int node_health_json(struct node_daemon *d, json_t *array)
+/* The running node's items now. Returns how many, or -ENOMEM. */
+static int current(struct node_daemon *d, struct node_health_item *items, size_t cap)
 {
     struct peer_facts pf;
     struct node_health_facts f = {.have_config = d->have_config,
                                   .now_wall_ns = node_metrics_wall_ns()};
     int rc = gather_peers(d, &pf);
-    if (rc != 0) {
-        free_peers(&pf);
-        return rc;
+    if (rc == 0) {
+        f.peers = pf.peers;
+        f.n_peers = d->have_config ? d->cfg.n_peers : 0;
+        node_metrics_recent(d, &f);
+        rc = (int)node_health_check(&f, items, cap);
     }
-    f.peers = pf.peers;
-    f.n_peers = d->have_config ? d->cfg.n_peers : 0;
-    node_metrics_recent(d, &f);
-    struct node_health_item items[HEALTH_MAX];
-    size_t n = node_health_check(&f, items, HEALTH_MAX);
     free_peers(&pf);
-    for (size_t i = 0; i < n; i++) {
+    return rc;
+}
+
+int node_health_json(struct node_daemon *d, json_t *array)
+{
+    struct node_health_item items[NODE_HEALTH_MAX];
+    int n = current(d, items, NODE_HEALTH_MAX);
+    for (int i = 0; i < n; i++) {
         json_t *o = json_pack("{s:s, s:s}", "code", items[i].code, "message", items[i].message);
         if (!o || json_array_append_new(array, o) != 0)
             return -ENOMEM;
     }
-    return (int)n;
+    return n;
+}
+
+/* The same item: per-peer items by their message (it names the peer), the others by code (their
+ * message carries counts that change). */
+static bool same_item(const struct node_health_item *a, const struct node_health_item *b)
+{
+    if (strcmp(a->code, b->code) != 0)
+        return false;
+    return strcmp(a->code, "endpoint_unresolved") != 0 || strcmp(a->message, b->message) == 0;
+}
+
+static bool among(const struct node_health_item *it, const struct node_health_item *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (same_item(it, &list[i]))
+            return true;
+    return false;
+}
+
+static void publish(struct node_daemon *d, const struct node_health_item *it, bool cleared)
+{
+    node_lifecycle_publish(d, &(struct node_event){.kind = NODE_EVENT_HEALTH,
+                                                   .code = it->code,
+                                                   .detail = it->message,
+                                                   .cleared = cleared});
+}
+
+void node_health_poll(struct node_daemon *d)
+{
+    struct node_metrics *m = d->metrics;
+    struct node_health_item now[NODE_HEALTH_MAX];
+    int n = m ? current(d, now, NODE_HEALTH_MAX) : -1;
+    if (n < 0)
+        return;
+    for (size_t i = 0; i < m->n_health; i++)
+        if (!among(&m->health[i], now, (size_t)n))
+            publish(d, &m->health[i], true);
+    for (int i = 0; i < n; i++)
+        if (!among(&now[i], m->health, m->n_health))
+            publish(d, &now[i], false);
+    memcpy(m->health, now, (size_t)n * sizeof(now[0]));
+    m->n_health = (size_t)n;
 }
 
 /* ---- readiness ---- */

@@ -238,6 +238,9 @@ static int add_routes(struct node_localapi *api)
         if (rc != 0)
             return rc;
     }
+    int rc = node_lifecycle_api_routes(api->d, api->http); /* prefs, watch */
+    if (rc != 0)
+        return rc;
     /* metrics_http.c: /metrics, /healthz, /readyz and PUT /v0/netmap */
     return node_metrics_routes(api->http, api->d, true);
 }

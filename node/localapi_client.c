@@ -152,3 +152,18 @@ int node_localapi_client_socket(const char *flag, char *out, size_t cap, const c
             cmd);
     return -1;
 }
+
+int node_localapi_open_stream(const char *path, const char *target, char *err, size_t errlen)
+{
+    int fd = connect_socket(path, err, errlen);
+    if (fd < 0)
+        return -1;
+    char head[1024];
+    int hn = snprintf(head, sizeof(head), "GET %s HTTP/1.1\r\nHost: local-tunless\r\n\r\n", target);
+    if (hn < 0 || (size_t)hn >= sizeof(head) || send_all(fd, head, (size_t)hn) != 0) {
+        snprintf(err, errlen, "%s: cannot send GET %s: %s", path, target, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}

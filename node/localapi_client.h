@@ -22,6 +22,10 @@ struct node_localapi_reply {
 int node_localapi_call(const char *path, const char *method, const char *target,
                        const char *json_body, struct node_localapi_reply *out, char *err,
                        size_t errlen);
+/* GET target for a stream of lines (/v0/watch): connects and sends the request; the caller
+ * reads the answer from the returned socket (blocking) and closes it. -1 with one line in err,
+ * as node_localapi_call. */
+int node_localapi_open_stream(const char *path, const char *target, char *err, size_t errlen);
 void node_localapi_reply_free(struct node_localapi_reply *r);
 /* The answer's "error" text, or "(no message)". */
 const char *node_localapi_reply_error(const struct node_localapi_reply *r);

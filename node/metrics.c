@@ -26,12 +26,7 @@ uint64_t node_metrics_wall_ns(void)
 
 const char *node_metrics_state(struct node_daemon *d)
 {
-    /* Until the lifecycle's state machine lands, the states are read off the daemon. */
-    if (d->stopping)
-        return "Stopped";
-    if (!d->have_config)
-        return "NeedsConfig";
-    return d->stack ? "Running" : "Starting";
+    return node_lc_state_name(node_lifecycle_state(d));
 }
 
 static void collect_node(struct node_daemon *d, struct base_prom *p)

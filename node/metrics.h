@@ -59,6 +59,10 @@ size_t node_health_check(const struct node_health_facts *f, struct node_health_i
  * GET /v0/status and the watch stream). Returns how many were appended, or -ENOMEM. */
 int node_health_json(struct node_daemon *d, json_t *array);
 
+/* Once a second (the lifecycle's poll): tells subscribers (the watch stream) of each item that
+ * appeared or cleared since the last call (NODE_EVENT_HEALTH). */
+void node_health_poll(struct node_daemon *d);
+
 /* ---- the daemon's part ---- */
 
 struct node_metrics;

@@ -14,8 +14,12 @@ struct node_window {
 
 struct node_http_server; /* http_server.h: --metrics-listen's */
 
+#define NODE_HEALTH_MAX 32
+
 struct node_metrics {
     struct node_window dns_failures, udp_drops;
+    struct node_health_item health[NODE_HEALTH_MAX]; /* what the last node_health_poll saw */
+    size_t n_health;
     char listen_error[512]; /* "" = none */
     uint64_t start_wall_ns;
     struct node_http_server *http;

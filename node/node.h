@@ -15,5 +15,10 @@ int node_cmd_derp(int argc, char **argv);
 int node_cmd_status(int argc, char **argv);
 int node_cmd_reload(int argc, char **argv);
 int node_cmd_netmap(int argc, char **argv);
+int node_cmd_down(int argc, char **argv);
+int node_cmd_set(int argc, char **argv);
+int node_cmd_watch(int argc, char **argv);
+/* `tunless up` given to a node that already runs on socket: want_running true. 0, or 1. */
+int node_cmd_resume(const char *socket);
 
 #endif

@@ -158,6 +158,7 @@ enum {
     OPT_SOCKET,
     OPT_SOCKET_GROUP,
     OPT_LOG_LEVEL,
+    OPT_LOG_FORMAT,
     OPT_EXPAND_ENV,
     OPT_HELP,
     OPT_CHECK,
@@ -203,6 +204,8 @@ static const struct option_doc docs[] = {
      "members of GROUP may use the local API too, read-only (socket mode 0660)"},
     {OPT_LOG_LEVEL, "log-level", "TUNLESS_LOG_LEVEL", "LEVEL",
      "error, warn, info (default) or debug"},
+    {OPT_LOG_FORMAT, "log-format", "TUNLESS_LOG_FORMAT", "FORMAT",
+     "text (key=value, default) or json (one object a line)"},
     {OPT_EXPAND_ENV, "expand-env", "TUNLESS_EXPAND_ENV", NULL,
      "expand $VAR and ${VAR} in the wg-quick file's values (env: 1 or 0)"},
 };
@@ -321,6 +324,7 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
             return fail(err, errlen, "%s: want [tcp:|udp:]PORT[=HOST:PORT]", who);
         return grow_append((void **)&o->publishes, &o->n_publishes, sizeof(pub), &pub);
     case OPT_OUTBOUND:
+        o->given.outbound = true;
         if (strcmp(v, "direct") == 0)
             o->outbound = NODE_OUTBOUND_DIRECT;
         else if (strcmp(v, "tunnel-only") == 0)
@@ -343,8 +347,14 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
             return fail(err, errlen, "%s: want 1 or 0", who);
         return 0;
     case OPT_LOG_LEVEL:
+        o->given.log_level = true;
         if (base_log_level_parse(v, &o->log_level) != 0)
             return fail(err, errlen, "%s: want error, warn, info or debug", who);
+        return 0;
+    case OPT_LOG_FORMAT:
+        if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
+            return fail(err, errlen, "%s: want text or json", who);
+        o->log_json = strcmp(v, "json") == 0;
         return 0;
     }
     return fail(err, errlen, "internal: unknown option %d", id);

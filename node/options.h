@@ -48,6 +48,7 @@ struct node_options {
     char *socket_path;  /* --socket: the local API (NULL: STATE_DIR/tunless.sock) */
     char *socket_group; /* --socket-group: that group may connect too (reads only) */
     enum base_log_level log_level;
+    bool log_json;        /* --log-format json: one JSON object a line */
     const char *log_node; /* a node= field on every log line (tunless demo's "a" and "b"); static */
     bool help;
     bool check;      /* --check: validate the configuration, print a summary, exit */
@@ -56,6 +57,7 @@ struct node_options {
      * the default, and a listener from a wireproxy section yields to the flag. */
     struct {
         bool proxy, socks5, http_proxy, dns_listen, metrics_listen;
+        bool log_level, outbound; /* given: they override prefs.json for this run */
     } given;
     char **warnings; /* one line each, for the node to log (unknown TUNLESS_ variables) */
     size_t n_warnings;

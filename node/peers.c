@@ -70,15 +70,30 @@ static void unlink_resolve(struct node_resolve *r)
         *pp = r->next;
 }
 
+/* At info only when the peer's endpoint changes: an idle peer's name is resolved again every
+ * RERESOLVE_INTERVAL_MS, and the same answer each time is not news. */
 static void log_resolved(struct node_daemon *d, const char *who, const char *host,
-                         const struct addrinfo *res)
+                         const struct addrinfo *res, bool changed)
 {
     char ip[INET6_ADDRSTRLEN] = "?";
     const void *a = res->ai_family == AF_INET
                         ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
                         : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
     inet_ntop(res->ai_family, a, ip, sizeof(ip));
-    node_log(&d->log, BASE_LOG_INFO, "endpoint_resolved", "peer=%s host=%s addr=%s", who, host, ip);
+    node_log(&d->log, changed ? BASE_LOG_INFO : BASE_LOG_DEBUG, "endpoint_resolved",
+             "peer=%s host=%s addr=%s changed=%d", who, host, ip, changed);
+}
+
+/* Would ep change the peer's endpoint in the engine? */
+static bool endpoint_changes(struct node_daemon *d, const struct cfg_peer *p,
+                             const struct sockaddr *ep)
+{
+    struct wg_peer_stats st;
+    struct base_endpoint be;
+    if (wg_engine_peer_stats(d->engine, p->public_key, &st) != 0 ||
+        base_endpoint_from_sockaddr(&be, ep) != 0)
+        return true;
+    return st.endpoint.addr.family == 0 || !base_endpoint_equal(&st.endpoint, &be);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -90,13 +105,15 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
     short_key(who, r->public_key);
     unlink_resolve(r);
-    if (status == UV_ECANCELED || d->stopping || !p) {
-        /* nothing to do: stopping, or the peer left the configuration meanwhile */
+    if (status == UV_ECANCELED || d->stopping || !p || node_lifecycle_state(d) == NODE_LC_STOPPED) {
+        /* nothing to do: stopping, Stopped, or the peer left the configuration meanwhile */
     } else if (status != 0 || !res) {
         node_log(&d->log, BASE_LOG_WARN, "endpoint_resolve_failed", "peer=%s host=%s err=%s", who,
                  p->endpoints[0].host, uv_strerror(status));
-    } else if (set_peer(d, p, res->ai_addr) == 0) {
-        log_resolved(d, who, p->endpoints[0].host, res);
+    } else {
+        bool changed = endpoint_changes(d, p, res->ai_addr);
+        if (set_peer(d, p, res->ai_addr) == 0)
+            log_resolved(d, who, p->endpoints[0].host, res, changed);
     }
     uv_freeaddrinfo(res);
     free(r);
@@ -144,11 +161,18 @@ static void log_peer(struct node_daemon *d, const char *event, const struct cfg_
 {
     char who[9];
     short_key(who, p->public_key);
-    if (strcmp(event, "peer_removed") == 0)
+    bool removed = strcmp(event, "peer_removed") == 0;
+    if (removed)
         node_log(&d->log, BASE_LOG_INFO, event, "peer=%s", who);
     else
         node_log(&d->log, BASE_LOG_INFO, event, "peer=%s name=%s allowed_ips=%zu", who,
                  p->name ? p->name : "-", p->n_allowed_ips);
+    struct node_event ev = {.kind = removed                            ? NODE_EVENT_PEER_REMOVED
+                                    : strcmp(event, "peer_added") == 0 ? NODE_EVENT_PEER_ADDED
+                                                                       : NODE_EVENT_PEER_CHANGED,
+                            .peer = p->public_key,
+                            .peer_name = p->name};
+    node_lifecycle_publish(d, &ev);
 }
 
 int node_peers_apply(struct node_daemon *d, const struct cfg_config *old)
@@ -199,6 +223,15 @@ static void on_reresolve(uv_timer_t *t)
         if (st.last_handshake_wall_ns && wall - st.last_handshake_wall_ns < RERESOLVE_SILENCE_NS)
             continue;
         resolve_endpoint(d, p);
+    }
+}
+
+void node_peers_remove_all(struct node_daemon *d)
+{
+    node_peers_stop(d);
+    for (size_t i = 0; d->engine && d->have_config && i < d->cfg.n_peers; i++) {
+        wg_engine_remove_peer(d->engine, d->cfg.peers[i].public_key);
+        log_peer(d, "peer_removed", &d->cfg.peers[i]);
     }
 }
 

@@ -49,6 +49,14 @@ static int make_dirs(const char *dir)
     return mkdir(path, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+int node_state_make_dir(const char *dir, char *err, size_t errlen)
+{
+    if (make_dirs(dir) == 0)
+        return 0;
+    snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+    return -1;
+}
+
 static int read_key(const char *path, uint8_t priv[WG_KEY_LEN], char *err, size_t errlen)
 {
     char buf[WG_KEY_B64_LEN + 2];
@@ -122,10 +130,8 @@ int node_state_load_key(const char *dir, uint8_t priv[WG_KEY_LEN], int *created,
     *created = 0;
     if (access(path, F_OK) == 0)
         return read_key(path, priv, err, errlen);
-    if (make_dirs(dir) != 0) {
-        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+    if (node_state_make_dir(dir, err, errlen) != 0)
         return -1;
-    }
     wg_key_generate(priv);
     if (write_key(dir, priv, err, errlen) != 0) {
         sodium_memzero(priv, WG_KEY_LEN);

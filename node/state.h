@@ -24,6 +24,9 @@ int node_state_dir(const char *flag, char *out, size_t cap);
 int node_state_load_key(const char *dir, uint8_t priv[WG_KEY_LEN], int *created, char *err,
                         size_t errlen);
 
+/* mkdir -p dir, 0700 for what it creates. Returns 0, or -1 with a message naming dir in err. */
+int node_state_make_dir(const char *dir, char *err, size_t errlen);
+
 /* Writes dir/name as a whole (temp file, fsync, rename; mode 0600). Returns 0, or -1 with a
  * message naming the path in err. */
 int node_state_write_file(const char *dir, const char *name, const void *data, size_t len,

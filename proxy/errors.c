@@ -45,6 +45,8 @@ int proxy_err_http(int err)
         return 403;
     case -ETIMEDOUT:
         return 504;
+    case BASE_ESTOPPED:
+        return 503;
     default:
         return 502;
     }

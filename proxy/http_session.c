@@ -47,8 +47,9 @@ static void send_error(struct proxy_session *s, int status, int err, const char 
                  proxy_target_format(&h->req.target, target, sizeof(target)), base_strerror(err));
         why.detail = detail;
     }
-    proxy_session_log(s, BASE_LOG_INFO, "http_error", "status=%d proxy_status=%s", status,
-                      why.type ? why.type : "none");
+    if (!s->up.active) /* else the upstream's proxy_close line tells it */
+        proxy_session_log(s, BASE_LOG_INFO, "http_error", "status=%d proxy_status=%s", status,
+                          why.type ? why.type : "none");
     if (status == 407)
         proxy_session_refused_auth(s);
     proxy_session_sent_http(s, status, false);

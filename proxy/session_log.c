@@ -95,6 +95,7 @@ void proxy_session_up_connected(struct proxy_session *s, int err)
         up->ops->route(up, &s->up.route);
     if (err) {
         s->up.err = err;
+        s->up.err_side = PROXY_PUMP_B;
         s->env->stats->dial_errors++;
         return;
     }

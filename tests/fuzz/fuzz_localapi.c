@@ -62,6 +62,7 @@ static void setup(void)
     uv_loop_init(&g.loop);
     g.d.loop = &g.loop;
     g.d.log = (struct node_log){.level = BASE_LOG_ERROR, .out = fopen("/dev/null", "w")};
+    node_lifecycle_init(&g.d); /* state, prefs and subscribers for /v0/prefs and /v0/watch */
     snprintf(g.path, sizeof(g.path), "/tmp/tunless-fuzz-localapi-%ld.sock", (long)getpid());
     unlink(g.path);
     char err[256];

@@ -155,4 +155,11 @@ rc=0; wait "$node_pid" || rc=$?
 [ "$rc" -eq 0 ] || { echo "node exited $rc after SIGTERM"; exit 1; }
 grep -q 'event=stopped' "$TB_DIR/node.log" || { echo "no clean stop logged"; exit 1; }
 ! grep -q "$node_key" "$TB_DIR/node.log" || { echo "the private key was logged"; exit 1; }
+echo "== every line the node logged is key=value (tests/tools/logcheck.py)"
+python3 "$TUNLESS_SRC/tests/tools/logcheck.py" check "$TB_DIR/node.log" || { echo "a line is not key=value"; exit 1; }
+grep -q 'event=proxy_close .*via=tunnel peer=web' "$TB_DIR/node.log" || { echo "no proxy_close line for a tunnel connection"; exit 1; }
+# Each edit is reloaded once, whether a SIGHUP, the file watch or both saw it.
+[ "$(grep -c 'event=reloaded' "$TB_DIR/node.log")" -eq 2 ] || { echo "an edit was reloaded twice"; exit 1; }
+[ "$(grep -c 'event=reload_rejected' "$TB_DIR/node.log")" -eq 1 ] || { echo "a bad edit was rejected twice"; exit 1; }
+[ "$(grep -c 'event=listening service=socks5+http' "$TB_DIR/node.log")" -eq 1 ] || { echo "the proxy was announced twice"; exit 1; }
 echo "up: ok"

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "lifecycle.h"
 #include "metrics.h"
 #include "node_pair.h"
 
@@ -145,6 +146,47 @@ static void test_metrics_after_traffic(void **state)
     json_decref(health);
 }
 
+struct heard {
+    struct node_subscriber sub;
+    unsigned appeared, cleared;
+    char code[32];
+};
+
+static void on_health(struct node_subscriber *s, const struct node_event *ev)
+{
+    struct heard *h = container_of(s, struct heard, sub);
+    if (ev->kind != NODE_EVENT_HEALTH)
+        return;
+    snprintf(h->code, sizeof(h->code), "%s", ev->code);
+    if (ev->cleared)
+        h->cleared++;
+    else
+        h->appeared++;
+}
+
+/* The watch stream hears health items come and go, once each. */
+static void test_health_events(void **state)
+{
+    struct np_pair *p = *state;
+    assert_int_equal(np_start(p, &(struct np_setup){0}), 0);
+    struct node_daemon *a = &p->a.d;
+    struct heard h = {.sub.on_event = on_health};
+    base_list_init(&h.sub.link);
+    node_lifecycle_subscribe(a, &h.sub);
+    node_health_poll(a); /* whatever is there now is the baseline */
+    h.appeared = h.cleared = 0;
+    node_metrics_note_listen_error(a, "MagicDNS: cannot serve 100.100.100.100");
+    node_health_poll(a);
+    node_health_poll(a);
+    assert_int_equal(h.appeared, 1);
+    assert_string_equal(h.code, "listener_failed");
+    node_metrics_note_listen_error(a, NULL);
+    node_health_poll(a);
+    assert_int_equal(h.cleared, 1);
+    assert_int_equal(h.appeared, 1);
+    node_lifecycle_unsubscribe(&h.sub);
+}
+
 /* node a's netmap: itself and b, plus extra peers */
 static void netmap_text(struct np_pair *p, const char *extra, char *out, size_t cap)
 {
@@ -198,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_health_items),
         cmocka_unit_test_setup_teardown(test_metrics_after_traffic, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_netmap_put, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_health_events, np_setup, np_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

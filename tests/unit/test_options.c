@@ -17,13 +17,13 @@
 static void clear_env(void)
 {
     const char *vars[] = {
-        "TUNLESS_CONFIG",        "TUNLESS_NETMAP",          "TUNLESS_PROXY",
-        "TUNLESS_SOCKS5",        "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
-        "TUNLESS_PROXY_PASS",    "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
-        "TUNLESS_DNS_SUFFIX",    "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
-        "TUNLESS_OUTBOUND",      "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
-        "TUNLESS_EXPAND_ENV",    "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT",
-        "TUNLESS_METRICS_LISTEN"};
+        "TUNLESS_CONFIG",     "TUNLESS_NETMAP",          "TUNLESS_PROXY",
+        "TUNLESS_SOCKS5",     "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
+        "TUNLESS_PROXY_PASS", "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
+        "TUNLESS_DNS_SUFFIX", "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
+        "TUNLESS_OUTBOUND",   "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
+        "TUNLESS_EXPAND_ENV", "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT",
+        "TUNLESS_LOG_FORMAT", "TUNLESS_METRICS_LISTEN"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -167,6 +167,14 @@ static void test_env_and_flags(void **state)
     assert_int_equal(o.outbound, NODE_OUTBOUND_TUNNEL_ONLY);
     assert_string_equal(o.proxy_pass, "s3cret");
     assert_int_equal(o.log_level, BASE_LOG_DEBUG);
+    assert_false(o.log_json);
+    node_options_free(&o);
+    setenv("TUNLESS_LOG_FORMAT", "json", 1);
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_true(o.log_json);
+    node_options_free(&o);
+    assert_int_equal(parse(&o, err, sizeof(err), "--log-format", "text", NULL), 0);
+    assert_false(o.log_json); /* the flag wins */
     node_options_free(&o);
     clear_env();
 }
@@ -269,6 +277,9 @@ static void test_env_errors_named(void **state)
     clear_env();
     setenv("TUNLESS_EXPAND_ENV", "maybe", 1);
     expect_error("TUNLESS_EXPAND_ENV=maybe: want 1 or 0", NULL);
+    clear_env();
+    setenv("TUNLESS_LOG_FORMAT", "xml", 1);
+    expect_error("TUNLESS_LOG_FORMAT=xml: want text or json", NULL);
     clear_env();
 }
 
