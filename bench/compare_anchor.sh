@@ -10,7 +10,7 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$SRC/build}
-TUNLESS_BIN=$BUILD/tunless
+TB_BIN=$BUILD/tunless
 BYTES=${BYTES:-$((512 * 1024 * 1024))}
 ANCHOR_SRC=${ANCHOR_SRC:-$SRC/../shared/anchor-go}
 ANCHOR=$BUILD/anchor-go
@@ -27,7 +27,7 @@ fi
 PEER_PORT=51871 T_PORT=51872 A_PORT=51873
 T_PROXY=127.0.0.1:18281 A_PROXY=127.0.0.1:18282
 tb_peer peer "$PEER_PORT" 100.64.0.2/10
-t_key=$("$TUNLESS_BIN" genkey); t_pub=$(echo "$t_key" | "$TUNLESS_BIN" pubkey)
+t_key=$("$TB_BIN" genkey); t_pub=$(echo "$t_key" | "$TB_BIN" pubkey)
 a_key=$(wg genkey); a_pub=$(echo "$a_key" | wg pubkey)
 tb_peer_allow peer "$t_pub" 100.64.0.1/32 "127.0.0.1:$T_PORT"
 tb_peer_allow peer "$a_pub" 100.64.0.3/32 "127.0.0.1:$A_PORT"
@@ -49,7 +49,7 @@ CONF
 echo "$a_key" > "$TB_DIR/a.key"
 
 start_tunless() {
-  "$TUNLESS_BIN" up --config "$TB_DIR/t.conf" --proxy "$T_PROXY" --state-dir "$TB_DIR/state" \
+  "$TB_BIN" up --config "$TB_DIR/t.conf" --proxy "$T_PROXY" --state-dir "$TB_DIR/state" \
     --log-level warn > "$TB_DIR/tunless.log" 2>&1 &
   PROXY_PID=$!; TB_PIDS+=("$PROXY_PID"); PROXY_ADDR=$T_PROXY
   tb_wait_tcp - 127.0.0.1 "${T_PROXY##*:}"

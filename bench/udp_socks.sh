@@ -7,7 +7,7 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$SRC/build}
-TUNLESS_BIN=$BUILD/tunless
+TB_BIN=$BUILD/tunless
 SECS=${SECONDS_EACH:-5} SIZE=${SIZE:-1200}
 LOAD=(python3 "$SRC/bench/udp_load.py" --seconds "$SECS" --size "$SIZE")
 ECHO=(python3 "$SRC/tests/tools/udp_probe.py" serve)
@@ -16,7 +16,7 @@ ECHO=(python3 "$SRC/tests/tools/udp_probe.py" serve)
 tb_init tlubench
 PEER_PORT=51891 NODE_PORT=51892 PROXY=127.0.0.1:18291 FWD=18292 LOCAL_ECHO=18293
 tb_peer peer "$PEER_PORT" 100.64.0.2/10
-key=$("$TUNLESS_BIN" genkey); pub=$(echo "$key" | "$TUNLESS_BIN" pubkey)
+key=$("$TB_BIN" genkey); pub=$(echo "$key" | "$TB_BIN" pubkey)
 tb_peer_allow peer "$pub" 100.64.0.1/32 "127.0.0.1:$NODE_PORT"
 tb_bg "$TB_NS_peer" "${ECHO[@]}" 100.64.0.2 7777
 tb_bg - "${ECHO[@]}" 127.0.0.1 "$LOCAL_ECHO"
@@ -30,7 +30,7 @@ PublicKey = $TB_PUB_peer
 Endpoint = 127.0.0.1:$PEER_PORT
 AllowedIPs = 100.64.0.2/32
 CONF
-"$TUNLESS_BIN" up --config "$TB_DIR/wg0.conf" --proxy "$PROXY" --forward "udp:127.0.0.1:$FWD=100.64.0.2:7777" \
+"$TB_BIN" up --config "$TB_DIR/wg0.conf" --proxy "$PROXY" --forward "udp:127.0.0.1:$FWD=100.64.0.2:7777" \
   --state-dir "$TB_DIR/state" --log-level warn > "$TB_DIR/node.log" 2>&1 &
 node=$!; TB_PIDS+=("$node")
 tb_wait_tcp - 127.0.0.1 "${PROXY##*:}"

@@ -12,7 +12,7 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$SRC/build}
-TUNLESS_BIN=$BUILD/tunless
+TB_BIN=$BUILD/tunless
 RELAY=$BUILD/tests/lossy_relay
 BULK=$SRC/tests/tools/socks_bulk.py
 DELAY_MS=${DELAY_MS:-25} LOSS=${LOSS:-0.005} SECS=${SECS:-20} SEED=${SEED:-1}
@@ -32,7 +32,7 @@ PEER_PORT=51881 T_PORT=51882 A_PORT=51883
 T_RELAY_A=51884 T_RELAY_B=51885 A_RELAY_A=51886 A_RELAY_B=51887
 T_PROXY=127.0.0.1:18291 A_PROXY=127.0.0.1:18292
 tb_peer peer "$PEER_PORT" 100.64.0.2/10
-t_key=$("$TUNLESS_BIN" genkey); t_pub=$(echo "$t_key" | "$TUNLESS_BIN" pubkey)
+t_key=$("$TB_BIN" genkey); t_pub=$(echo "$t_key" | "$TB_BIN" pubkey)
 a_key=$(wg genkey); a_pub=$(echo "$a_key" | wg pubkey)
 tb_peer_allow peer "$t_pub" 100.64.0.1/32 "127.0.0.1:$T_RELAY_B"
 tb_peer_allow peer "$a_pub" 100.64.0.3/32 "127.0.0.1:$A_RELAY_B"
@@ -52,7 +52,7 @@ tb_tunless_conf "$TB_DIR/t.conf" "$t_key" 100.64.0.1/32 "$T_PORT" "$TB_PUB_peer"
 echo "$a_key" > "$TB_DIR/a.key"
 
 start_tunless() {
-  "$TUNLESS_BIN" up --config "$TB_DIR/t.conf" --proxy "$T_PROXY" --state-dir "$TB_DIR/state" \
+  "$TB_BIN" up --config "$TB_DIR/t.conf" --proxy "$T_PROXY" --state-dir "$TB_DIR/state" \
     --log-level warn > "$TB_DIR/tunless.log" 2>&1 &
   PROXY_PID=$!; TB_PIDS+=("$PROXY_PID"); PROXY_ADDR=$T_PROXY
   tb_wait_tcp - 127.0.0.1 "${T_PROXY##*:}"

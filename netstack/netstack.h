@@ -66,7 +66,9 @@ struct ns_ping;
 
 /* Return value of the output callback when no peer's allowed IPs cover the destination: the
  * stack counts it and answers the local side with ICMP unreachable (a TCP connect fails with
- * -ENETUNREACH, a ping reports -ENETUNREACH). Any other non-zero return is a silent drop. */
+ * -ENETUNREACH, a ping reports -ENETUNREACH), unless the destination is one of the stack's own
+ * addresses: then the packet comes back in (the node reaches its own services). Any other
+ * non-zero return is a silent drop. */
 #define NS_OUTPUT_NO_ROUTE (-ENETUNREACH)
 typedef int (*ns_output_fn)(void *ctx, const uint8_t *pkt, size_t len);
 

@@ -296,9 +296,30 @@ void ns_queue_purge(struct ns_stack *ns)
 
 /* ---- output ---- */
 
+/* Is the packet addressed to this stack itself (a conn from the node to its own address)? */
+static bool to_self(const struct ns_stack *ns, const uint8_t *pkt, size_t len)
+{
+    struct base_addr dst;
+    if (len >= 20 && pkt[0] >> 4 == 4)
+        base_addr_v4(&dst, pkt + 16);
+    else if (len >= 40 && pkt[0] >> 4 == 6)
+        base_addr_v6(&dst, pkt + 24);
+    else
+        return false;
+    return ns_stack_owns(ns, &dst);
+}
+
+/* A packet to one of the stack's own addresses that the output has no route for (no peer
+ * covers it) comes back in, queued while lwIP is busy, as a back-to-back stack's would: the
+ * node reaches its own services. One a peer's route covers (100.100.100.100 routed to another
+ * node's MagicDNS) goes there. */
 void ns_emit(struct ns_stack *ns, const uint8_t *pkt, size_t len)
 {
     int rc = ns->cfg.output(ns->cfg.output_ctx, pkt, len);
+    if (rc == NS_OUTPUT_NO_ROUTE && to_self(ns, pkt, len)) {
+        ns_stack_input(ns, pkt, len);
+        return;
+    }
     if (rc == NS_OUTPUT_NO_ROUTE) {
         ns->ctr.no_route++;
         ns_icmp_no_route(ns, pkt, len);

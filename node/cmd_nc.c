@@ -1,7 +1,8 @@
 /*
  * `tunless nc HOST PORT`: stdin and stdout joined to HOST:PORT through the running node's
- * SOCKS5 proxy, for `ssh -o ProxyCommand='tunless nc %h %p'`. Flow: parse the arguments,
- * connect to the proxy, SOCKS5 greeting (username/password when TUNLESS_PROXY_USER and
+ * SOCKS5 proxy, for `ssh -o ProxyCommand='tunless nc %h %p'`. Flow: parse the arguments, find
+ * the proxy (--proxy, else TUNLESS_PROXY or TUNLESS_SOCKS5, else the first SOCKS5 listener the
+ * node's local API lists, proxy_from_api, else 127.0.0.1:1080), connect to the proxy, SOCKS5 greeting (username/password when TUNLESS_PROXY_USER and
  * TUNLESS_PROXY_PASS are set) and CONNECT with the name as given (the node resolves it), then
  * copy both ways; stdin's EOF half-closes the connection, the remote's EOF ends the copy.
  * A short-lived client: blocking sockets and poll(), no event loop.
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "localapi_client.h"
 #include "node.h"
 #include "options.h"
 
@@ -24,10 +26,11 @@
 static int nc_usage(FILE *out, int code)
 {
     fprintf(out,
-            "usage: tunless nc [--proxy ADDR] HOST PORT\n\n"
-            "Joins stdin and stdout to HOST:PORT through the node's SOCKS5 proxy\n"
-            "(default " NC_DEFAULT_PROXY ", env TUNLESS_PROXY or TUNLESS_SOCKS5; credentials from\n"
-            "TUNLESS_PROXY_USER and TUNLESS_PROXY_PASS), e.g.\n"
+            "usage: tunless nc [--proxy ADDR] [--socket PATH] HOST PORT\n\n"
+            "Joins stdin and stdout to HOST:PORT through the node's SOCKS5 proxy: --proxy, env\n"
+            "TUNLESS_PROXY or TUNLESS_SOCKS5, else the one the node's local API names (--socket,\n"
+            "default as `tunless status`), else " NC_DEFAULT_PROXY ". Credentials from\n"
+            "TUNLESS_PROXY_USER and TUNLESS_PROXY_PASS. E.g.\n"
             "  ssh -o ProxyCommand='tunless nc %%h %%p' user@db\n");
     return code;
 }
@@ -183,20 +186,49 @@ static int dial_proxy(const struct base_endpoint *proxy)
     return -1;
 }
 
+/* The first SOCKS5 listener the running node's local API lists (one bound to every address is
+ * reached on the loopback). false when no node answers there or it lists none. */
+static bool proxy_from_api(const char *socket_flag, struct base_endpoint *out)
+{
+    char path[4200], err[4400];
+    struct node_localapi_reply r;
+    if (node_localapi_socket_path(socket_flag, NULL, path, sizeof(path)) != 0 ||
+        node_localapi_call(path, "GET", "/v0/status", NULL, &r, err, sizeof(err)) != 0)
+        return false;
+    bool found = false;
+    size_t i;
+    json_t *l, *ls = json_object_get(json_object_get(r.json, "node"), "listeners");
+    json_array_foreach(ls, i, l)
+    {
+        const char *svc = json_string_value(json_object_get(l, "service"));
+        const char *addr = json_string_value(json_object_get(l, "addr"));
+        if (!found && svc && addr && strncmp(svc, "socks5", 6) == 0)
+            found = node_parse_listen(addr, out) == 0;
+    }
+    node_localapi_reply_free(&r);
+    if (found && base_addr_is_unspecified(&out->addr)) {
+        const char *lo = out->addr.family == AF_INET6 ? "::1" : "127.0.0.1";
+        base_addr_parse(&out->addr, lo, strlen(lo));
+    }
+    return found;
+}
+
 int node_cmd_nc(int argc, char **argv)
 {
     /* The node's own variables, so that nc finds the node they configured. */
-    const char *proxy_spec = getenv("TUNLESS_PROXY");
+    const char *proxy_spec = getenv("TUNLESS_PROXY"), *socket_flag = NULL;
     int i = 1;
     if (!proxy_spec || !*proxy_spec || strcmp(proxy_spec, "off") == 0)
         proxy_spec = getenv("TUNLESS_SOCKS5");
     if (!proxy_spec || !*proxy_spec || strcmp(proxy_spec, "off") == 0)
-        proxy_spec = NC_DEFAULT_PROXY;
+        proxy_spec = NULL;
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return nc_usage(stdout, 0);
         if (strcmp(argv[i], "--proxy") == 0 && i + 1 < argc)
             proxy_spec = argv[++i];
+        else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
+            socket_flag = argv[++i];
         else
             return nc_usage(stderr, 2);
     }
@@ -204,12 +236,12 @@ int node_cmd_nc(int argc, char **argv)
     struct base_endpoint proxy;
     if (argc - i != 2 || base_port_parse(argv[i + 1], strlen(argv[i + 1]), &port, 0) != 0)
         return nc_usage(stderr, 2);
-    if (node_parse_listen(proxy_spec, &proxy) != 0) {
+    if (!proxy_spec && !proxy_from_api(socket_flag, &proxy))
+        proxy_spec = NC_DEFAULT_PROXY;
+    if (proxy_spec && node_parse_listen(proxy_spec, &proxy) != 0) {
         fprintf(stderr, "tunless nc: --proxy %s: want IP:PORT, [IPv6]:PORT or PORT\n", proxy_spec);
         return 2;
     }
-    /* Once the node has a local API socket, look for it here first and ask the node directly;
-     * the SOCKS5 proxy stays the fallback for nodes started without it. */
     int fd = dial_proxy(&proxy);
     if (fd < 0)
         return 1;

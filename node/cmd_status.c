@@ -55,25 +55,6 @@ static void usage(FILE *out, const char *cmd)
                  "STATE_DIR/tunless.sock as `tunless up` uses)\n");
 }
 
-/* Runs one request; prints the failure and returns 1, or 0 with r holding a 2xx JSON answer. */
-static int call(const char *cmd, const char *socket, const char *method, const char *target,
-                const char *body, struct node_localapi_reply *r)
-{
-    char path[4200], err[4400];
-    if (node_localapi_client_socket(socket, path, sizeof(path), cmd) != 0)
-        return 1;
-    if (node_localapi_call(path, method, target, body, r, err, sizeof(err)) != 0) {
-        fprintf(stderr, "tunless %s: %s\n", cmd, err);
-        return 1;
-    }
-    if (r->status / 100 != 2 || !r->json) {
-        fprintf(stderr, "tunless %s: %s (HTTP %d)\n", cmd, node_localapi_reply_error(r), r->status);
-        node_localapi_reply_free(r);
-        return 1;
-    }
-    return 0;
-}
-
 static const char *human_bytes(json_int_t n, char *buf, size_t cap)
 {
     static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -118,7 +99,8 @@ static void print_node(const json_t *node)
 {
     const json_t *addrs = json_object_get(node, "addresses");
     char up[32];
-    printf("# this node: %s  %s  udp/%lld  up %s\n",
+    printf("# this node: %s  %s  %s  udp/%lld  up %s\n",
+           str_or(json_object_get(node, "state"), "?"),
            str_or(json_object_get(node, "public_key"), "-"),
            json_array_size(addrs) ? str_or(json_array_get(addrs, 0), "-") : "(no address)",
            (long long)json_integer_value(json_object_get(node, "listen_port")),
@@ -174,7 +156,7 @@ int node_cmd_status(int argc, char **argv)
         return 0;
     }
     struct node_localapi_reply r;
-    if (call("status", a.socket, "GET", "/v0/status", NULL, &r) != 0)
+    if (node_localapi_cli_call("status", a.socket, "GET", "/v0/status", NULL, &r) != 0)
         return 1;
     if (a.json)
         fwrite(r.body, 1, r.body_len, stdout);
@@ -217,7 +199,7 @@ int node_cmd_reload(int argc, char **argv)
         return 0;
     }
     struct node_localapi_reply r;
-    if (call("reload", a.socket, "POST", "/v0/reload", NULL, &r) != 0)
+    if (node_localapi_cli_call("reload", a.socket, "POST", "/v0/reload", NULL, &r) != 0)
         return 1;
     print_change("reloaded", r.json);
     node_localapi_reply_free(&r);
@@ -282,7 +264,7 @@ int node_cmd_netmap(int argc, char **argv)
     if (!body)
         return 1;
     struct node_localapi_reply r;
-    int rc = call("netmap apply", a.socket, "PUT", "/v0/netmap", body, &r);
+    int rc = node_localapi_cli_call("netmap apply", a.socket, "PUT", "/v0/netmap", body, &r);
     free(body);
     if (rc != 0)
         return 1;

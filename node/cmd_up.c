@@ -33,6 +33,57 @@ static bool node_answers(const char *sock)
     return true;
 }
 
+/* Only a --socket (or TUNLESS_SOCKET) the user gave must work; the default may be out of
+ * reach (a user without a home, a state directory too deep for a socket path) and then the
+ * node runs without its local API, saying so. */
+static bool socket_given(const struct node_options *o)
+{
+    return o->socket_path != NULL;
+}
+
+enum api_plan { API_SERVE, API_STOP, API_WITHOUT, API_RESUMED };
+
+/* Before anything listens: a node already on this socket is a node already running (resumed
+ * when that is all the user said). API_STOP and API_RESUMED free opts; *code is the exit. */
+static enum api_plan prepare_api(int argc, char **argv, struct node_options *opts, char *sock,
+                                 size_t cap, int *code)
+{
+    char err[4400];
+    int rc = node_localapi_socket_path(opts->socket_path, opts->state_dir, sock, cap);
+    if (rc != 0)
+        snprintf(err, sizeof(err), "no path for the local API's socket: give --socket PATH");
+    else if (only_where_flags(argc, argv) && node_answers(sock)) {
+        node_options_free(opts);
+        *code = node_cmd_resume(sock);
+        return API_RESUMED;
+    } else
+        rc = node_localapi_check(sock, err, sizeof(err));
+    if (rc == 0)
+        return API_SERVE;
+    if (rc == NODE_LOCALAPI_LIVE || socket_given(opts)) {
+        fprintf(stderr, "tunless up: %s\n", err);
+        node_options_free(opts);
+        *code = 2;
+        return API_STOP;
+    }
+    fprintf(stderr, "tunless up: warning: no local API (`tunless status` will not answer): %s\n",
+            err);
+    return API_WITHOUT;
+}
+
+static void api_failed(struct node_daemon *d, const char *err)
+{
+    if (socket_given(&d->opts)) {
+        fprintf(stderr, "tunless up: %s\n", err);
+        d->exit_code = 2;
+        node_daemon_stop(d);
+        return;
+    }
+    char q[600];
+    node_log(&d->log, BASE_LOG_WARN, "localapi_off", "reason=%s",
+             base_log_quote(q, sizeof(q), err));
+}
+
 int node_cmd_up(int argc, char **argv)
 {
     struct node_options opts;
@@ -49,34 +100,23 @@ int node_cmd_up(int argc, char **argv)
     }
     if (opts.check)
         return node_check(&opts);
-    /* Before anything listens: a node already on this socket is a node already running. */
     char sock[4096 + 64];
-    int rc = node_localapi_socket_path(opts.socket_path, opts.state_dir, sock, sizeof(sock));
-    if (rc != 0)
-        snprintf(err, sizeof(err), "no path for the local API's socket: give --socket PATH");
-    else if (only_where_flags(argc, argv) && node_answers(sock)) {
-        node_options_free(&opts);
-        return node_cmd_resume(sock);
-    } else
-        rc = node_localapi_check(sock, err, sizeof(err));
-    if (rc != 0) {
-        fprintf(stderr, "tunless up: %s\n", err);
-        node_options_free(&opts);
-        return 2;
-    }
+    int code = 0;
+    enum api_plan plan = API_WITHOUT;
+    if (!opts.socket_path || strcmp(opts.socket_path, "off") != 0)
+        plan = prepare_api(argc, argv, &opts, sock, sizeof(sock), &code);
+    if (plan == API_STOP || plan == API_RESUMED)
+        return code;
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct node_daemon d;
-    if (node_daemon_start(&d, &loop, &opts) == 0 &&
-        node_localapi_start(&d, sock, d.opts.socket_group, &d.api, err, sizeof(err)) != 0) {
-        fprintf(stderr, "tunless up: %s\n", err);
-        d.exit_code = 2;
-        node_daemon_stop(&d);
-    } else if (!d.stopping) {
+    if (node_daemon_start(&d, &loop, &opts) == 0 && plan == API_SERVE &&
+        node_localapi_start(&d, sock, d.opts.socket_group, &d.api, err, sizeof(err)) != 0)
+        api_failed(&d, err);
+    if (!d.stopping)
         node_notify_start(&d); /* READY=1 once the local API answers too */
-    }
     uv_run(&loop, UV_RUN_DEFAULT);
-    int code = d.exit_code;
+    code = d.exit_code;
     cfg_free(&d.cfg);
     free(d.publish_ctx);
     node_options_free(&d.opts);

@@ -186,6 +186,7 @@ static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *
                  c->mtu);
         return -1;
     }
+    node_dialer_set_own(&d->dialer, c->addresses, c->n_addresses);
     node_dialer_set_stack(&d->dialer, d->stack);
     if (node_magicdns_attach(d->dns, d->stack, d->dialer.is_mesh, d->dialer.is_mesh_ctx) != 0) {
         snprintf(err, errlen, "MagicDNS: cannot serve %s inside the netstack", NODE_MAGICDNS_ADDR);
@@ -707,6 +708,8 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
     d->dialer.is_mesh = is_mesh;
     d->dialer.is_mesh_ctx = d;
     d->dialer.peer_of = peer_of;
+    d->dialer.connect_timeout_ms = d->opts.connect_timeout_ms;
+    d->dialer.direct.connect_timeout_ms = node_dialer_timeout_ms(&d->dialer);
     struct node_magicdns_config dc = dns_config(d);
     int rc = node_magicdns_new(d->loop, &dc, &d->dns);
     if (rc < 0) {

@@ -1,7 +1,8 @@
 /*
  * The node's dialer (see dialer.h): a proxy_stream over one netstack TCP connection, or, for a
- * destination outside the mesh, a thin holder of the direct dialer's stream (inner).
- * Flow: dial -> (resolve) -> connect_addr -> the netstack's callbacks -> the proxy's cbs; writes
+ * destination outside the mesh, a thin holder of the direct dialer's stream (inner). A name is
+ * raced over its addresses (proxy_race_dial, Happy Eyeballs), each address dialled here.
+ * Flow: dial -> (race) -> connect_addr -> the netstack's callbacks -> the proxy's cbs; writes
  * queue until lwIP takes them; completions, late errors and on_close go through the idle handle
  * (never from inside a call); close -> finish -> on_close -> the timer's close frees.
  */
@@ -10,8 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define DEFAULT_CONNECT_TIMEOUT_MS 10000
 
 struct write_req {
     struct base_list link; /* in queue (not yet taken by lwIP) or done (callback due) */
@@ -23,7 +22,7 @@ struct write_req {
 };
 
 enum mesh_state {
-    MESH_DIALING,    /* resolving, or a failure waits in connect_err */
+    MESH_DIALING,    /* a failure waits in connect_err */
     MESH_CONNECTING, /* the netstack connects; the timer runs */
     MESH_CONNECTED,
     MESH_LOST,   /* the connection failed or went with the stack; close() is next */
@@ -38,7 +37,6 @@ struct mesh_stream {
     enum mesh_state state;
     struct proxy_target target;
     struct base_endpoint dest; /* the mesh address dialled (addr.family 0: none yet) */
-    struct proxy_resolve_req *resolving;
     struct proxy_stream *inner;
     struct ns_conn *conn;
     uv_timer_t timer;       /* connect timeout; its close callback frees the stream */
@@ -233,7 +231,7 @@ static void fail_later(struct mesh_stream *s, int err)
 static void connect_addr(struct mesh_stream *s, const struct base_endpoint *ep)
 {
     struct node_dialer *d = s->d;
-    bool mesh = node_dialer_is_mesh(d, ep);
+    bool mesh = node_dialer_is_mesh(d, ep) || node_dialer_is_own(d, &ep->addr);
     if (mesh && !d->stack) { /* between netstacks: never out through the host instead */
         fail_later(s, -ENETUNREACH);
         return;
@@ -259,21 +257,7 @@ static void connect_addr(struct mesh_stream *s, const struct base_endpoint *ep)
         return;
     }
     s->state = MESH_CONNECTING;
-    unsigned ms = d->connect_timeout_ms ? d->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
-    uv_timer_start(&s->timer, on_connect_timeout, ms, 0);
-}
-
-static void on_resolved(void *arg, int err, const struct base_addr *addrs, size_t n)
-{
-    struct mesh_stream *s = arg;
-    s->resolving = NULL;
-    if (err || n == 0) {
-        s->state = MESH_LOST;
-        s->cbs->on_connect(s->ud, err ? err : BASE_ENXDOMAIN, NULL);
-        return;
-    }
-    struct base_endpoint ep = {.addr = addrs[0], .port = s->target.ep.port};
-    connect_addr(s, &ep);
+    uv_timer_start(&s->timer, on_connect_timeout, node_dialer_timeout_ms(d), 0);
 }
 
 static struct mesh_stream *stream_new(struct node_dialer *d, const struct proxy_stream_cbs *cbs,
@@ -294,10 +278,14 @@ static struct mesh_stream *stream_new(struct node_dialer *d, const struct proxy_
     return s;
 }
 
-static struct proxy_stream *dial(void *ctx, const struct proxy_target *t,
-                                 const struct proxy_stream_cbs *cbs, void *ud)
+/* One address: the netstack, the direct dialer, or refused. */
+static struct proxy_stream *dial_addr(void *ctx, const struct proxy_target *t,
+                                      const struct proxy_stream_cbs *cbs, void *ud)
 {
     struct node_dialer *d = ctx;
+    /* A race's next attempt may come after node_dialer_close: the deferred reports are over. */
+    if (uv_is_closing((uv_handle_t *)&d->idle))
+        return NULL;
     struct mesh_stream *s = stream_new(d, cbs, ud);
     if (!s)
         return NULL;
@@ -305,14 +293,23 @@ static struct proxy_stream *dial(void *ctx, const struct proxy_target *t,
     s->target = *t;
     if (d->stopped)
         fail_later(s, BASE_ESTOPPED);
-    else if (t->name[0]) {
-        s->resolving = d->resolver.resolve(d->resolver.ctx, t->name, on_resolved, s);
-        if (!s->resolving)
-            fail_later(s, -ENOMEM);
-    } else {
+    else
         connect_addr(s, &t->ep);
-    }
     return &s->base;
+}
+
+static struct proxy_stream *dial(void *ctx, const struct proxy_target *t,
+                                 const struct proxy_stream_cbs *cbs, void *ud)
+{
+    struct node_dialer *d = ctx;
+    if (!t->name[0] || d->stopped) /* a Stopped node refuses before resolving */
+        return dial_addr(d, t, cbs, ud);
+    struct proxy_race_config rc = {
+        .resolver = d->resolver,
+        .per_addr = {.ctx = d, .dial = dial_addr},
+        .timeout_ms = node_dialer_timeout_ms(d),
+    };
+    return proxy_race_dial(d->loop, &rc, t, cbs, ud);
 }
 
 struct proxy_stream *node_dialer_adopt(struct node_dialer *d, struct ns_conn *c,
@@ -405,10 +402,6 @@ static void finish(struct mesh_stream *s, void (*release)(struct ns_conn *), boo
         return;
     }
     uv_timer_stop(&s->timer);
-    if (s->resolving) {
-        s->d->resolver.cancel(s->d->resolver.ctx, s->resolving);
-        s->resolving = NULL;
-    }
     if (s->conn) {
         release(s->conn);
         s->conn = NULL;
@@ -469,6 +462,29 @@ void node_dialer_init(struct node_dialer *d, uv_loop_t *loop)
     base_list_init(&d->dgrams);
     uv_idle_init(loop, &d->idle);
     d->idle.data = d;
+}
+
+unsigned node_dialer_timeout_ms(const struct node_dialer *d)
+{
+    return d->connect_timeout_ms ? d->connect_timeout_ms : PROXY_CONNECT_TIMEOUT_MS;
+}
+
+void node_dialer_set_own(struct node_dialer *d, const struct base_prefix *own, size_t n)
+{
+    d->n_own = n < NODE_DIALER_OWN_MAX ? n : NODE_DIALER_OWN_MAX;
+    memcpy(d->own, own, d->n_own * sizeof(*own));
+}
+
+bool node_dialer_is_own(const struct node_dialer *d, const struct base_addr *addr)
+{
+    static const struct base_prefix magicdns = {.addr = {AF_INET, {100, 100, 100, 100}},
+                                                .bits = 32};
+    if (base_prefix_contains(&magicdns, addr))
+        return true;
+    for (size_t i = 0; i < d->n_own; i++)
+        if (base_prefix_contains(&d->own[i], addr))
+            return true;
+    return false;
 }
 
 struct proxy_dialer node_dialer_proxy(struct node_dialer *d)

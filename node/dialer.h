@@ -1,6 +1,11 @@
 /*
  * The proxies' dialer: where a client's destination goes.
- *   - a name is resolved first (MagicDNS, then the node's DNS configuration);
+ *   - a name is resolved first (MagicDNS, then the node's DNS configuration) and every address
+ *     is tried, IPv6 first, families interleaved, a new attempt every 250 ms (Happy Eyeballs,
+ *     proxy_race_dial); the first to connect wins, all within the connect timeout;
+ *   - the node's own addresses (its Address= prefixes and 100.100.100.100) go through the
+ *     netstack too, which answers its own addresses itself (MagicDNS, what --publish opens,
+ *     else a refusal): nothing addressed to them ever leaves through the host;
  *   - an address some peer's allowed IPs cover goes through the netstack;
  *   - any other address goes straight out through host sockets, or is refused
  *     (BASE_EPOLICY) with --outbound tunnel-only.
@@ -18,12 +23,17 @@
 #include "options.h"
 #include "proxy.h"
 
+#define NODE_DIALER_OWN_MAX 16
+
 struct node_dialer {
     uv_loop_t *loop;
     struct ns_stack *stack; /* NULL until a configuration brings tunnel addresses */
     bool tunnel_only;
     bool stopped; /* the node is Stopped: every dial and datagram fails with BASE_ESTOPPED */
-    unsigned connect_timeout_ms; /* 0 = 10000 */
+    unsigned connect_timeout_ms; /* 0 = PROXY_CONNECT_TIMEOUT_MS */
+    /* The node's own prefixes (Address=), kept across netstacks so that they never go out. */
+    struct base_prefix own[NODE_DIALER_OWN_MAX];
+    size_t n_own;
     /* Does some peer's allowed IPs cover addr? */
     bool (*is_mesh)(void *ctx, const struct sockaddr *addr);
     void *is_mesh_ctx;
@@ -42,6 +52,12 @@ struct node_dialer {
 };
 
 void node_dialer_init(struct node_dialer *d, uv_loop_t *loop);
+/* The connect timeout in ms (the default when 0 was set). */
+unsigned node_dialer_timeout_ms(const struct node_dialer *d);
+/* The node's own prefixes (the first NODE_DIALER_OWN_MAX are kept). */
+void node_dialer_set_own(struct node_dialer *d, const struct base_prefix *own, size_t n);
+/* Is addr the node's own: inside its prefixes, or MagicDNS's 100.100.100.100? */
+bool node_dialer_is_own(const struct node_dialer *d, const struct base_addr *addr);
 struct proxy_dialer node_dialer_proxy(struct node_dialer *d);
 /* An inbound netstack connection as a proxy stream (already connected; reading is off until
  * read_start). The stream owns c from here on. NULL when out of memory (c is then reset). */

@@ -178,7 +178,7 @@ static int send_addr(struct node_dgram *g, const struct base_endpoint *dst, cons
     struct node_dialer *d = g->d;
     if (d->stopped)
         return BASE_ESTOPPED;
-    if (node_dialer_is_mesh(d, dst))
+    if (node_dialer_is_mesh(d, dst) || node_dialer_is_own(d, &dst->addr))
         return d->stack ? send_mesh(g, dst, data, len) : -ENETUNREACH;
     if (d->tunnel_only)
         return BASE_EPOLICY;

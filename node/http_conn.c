@@ -327,21 +327,24 @@ void node_http_defer(struct node_http_conn *c, node_http_gone_fn on_gone, void *
     c->gone_arg = arg;
 }
 
-void node_http_stream_start(struct node_http_conn *c, const char *content_type,
-                            node_http_gone_fn on_gone, void *arg)
+int node_http_stream_start(struct node_http_conn *c, const char *content_type,
+                           node_http_gone_fn on_gone, void *arg)
 {
     if (c->state != NODE_HTTP_CONN_HANDLING && c->state != NODE_HTTP_CONN_DEFERRED)
-        return;
-    c->on_gone = on_gone;
+        return -EINVAL;
+    c->on_gone = NULL; /* a failure below is told by the return value */
     c->gone_arg = arg;
     c->state = NODE_HTTP_CONN_STREAMING;
     c->status = 200;
     log_request(c);
     uv_timer_stop(&c->timer);
-    conn_write(c, NULL, 0,
-               "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
-               "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-               content_type ? content_type : "application/x-ndjson");
+    int rc = conn_write(c, NULL, 0,
+                        "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
+                        "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                        content_type ? content_type : "application/x-ndjson");
+    if (rc == 0)
+        c->on_gone = on_gone;
+    return rc;
 }
 
 /* The reader fell behind: one last line, the last chunk, and the end. */
@@ -370,9 +373,15 @@ int node_http_stream_write(struct node_http_conn *c, const char *data, size_t le
         return 0; /* an empty chunk would end the stream */
     if (c->queued + len > c->s->cfg.stream_queue_bytes)
         return drop(c);
-    if (conn_write(c, data, len, "%zx\r\n", len) != 0 || conn_write(c, NULL, 0, "\r\n") != 0)
-        return -EPIPE;
-    return 0;
+    /* A failure here is told by the return value alone, never by on_gone inside this call. */
+    node_http_gone_fn on_gone = c->on_gone;
+    c->on_gone = NULL;
+    int rc = conn_write(c, data, len, "%zx\r\n", len);
+    if (rc == 0)
+        rc = conn_write(c, NULL, 0, "\r\n");
+    if (rc == 0)
+        c->on_gone = on_gone;
+    return rc;
 }
 
 int node_http_stream_write_json(struct node_http_conn *c, const json_t *value)

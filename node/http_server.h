@@ -107,12 +107,15 @@ void node_http_defer(struct node_http_conn *c, node_http_gone_fn on_gone, void *
 
 /* ---- Streams of lines (newline-delimited JSON for watchers) ----
  * Sends a 200 head with chunked transfer and keeps the connection open, without a timeout.
- * Call from the handler or after node_http_defer; on_gone as for node_http_defer. */
-void node_http_stream_start(struct node_http_conn *c, const char *content_type,
-                            node_http_gone_fn on_gone, void *arg);
+ * Call from the handler or after node_http_defer; on_gone as for node_http_defer. Returns 0,
+ * or a negative error when the connection is already over (the owner then forgets c; on_gone
+ * does not run). content_type NULL: application/x-ndjson. */
+int node_http_stream_start(struct node_http_conn *c, const char *content_type,
+                           node_http_gone_fn on_gone, void *arg);
 /* Queues one chunk (a line should end in '\n'). 0, or BASE_ELIMIT when the reader fell more
- * than stream_queue_bytes behind: the stream then ends with a final error line and the owner
- * forgets c (on_gone does not run). Never blocks. */
+ * than stream_queue_bytes behind: the stream then ends with a final error line; or another
+ * negative error when the connection failed. On any error the owner forgets c (on_gone does
+ * not run for it). Never blocks. */
 int node_http_stream_write(struct node_http_conn *c, const char *data, size_t len);
 /* The same with the compact JSON of value and '\n'; does not take the reference. */
 int node_http_stream_write_json(struct node_http_conn *c, const json_t *value);

@@ -88,8 +88,10 @@ int node_localapi_check(const char *path, char *err, size_t errlen)
         return fail(err, errlen, "local API socket %s: exists and is not a socket", path);
     pid_t pid = 0;
     int rc = probe(path, &pid);
-    if (rc == 1)
-        return fail(err, errlen, "another node is running (PID %ld) on %s", (long)pid, path);
+    if (rc == 1) {
+        fail(err, errlen, "another node is running (PID %ld) on %s", (long)pid, path);
+        return NODE_LOCALAPI_LIVE;
+    }
     if (rc < 0)
         return fail(err, errlen, "local API socket %s: %s", path, strerror(-rc));
     if (unlink(path) != 0 && errno != ENOENT) /* left by a node that died */
@@ -115,7 +117,7 @@ static int group_id(const char *group, gid_t *gid, char *err, size_t errlen)
 }
 
 /* mkdir -p, each directory it creates 0700. */
-static int make_dirs(char *dir)
+static int make_dirs(char *dir, bool *created)
 {
     struct stat st;
     if (stat(dir, &st) == 0)
@@ -123,28 +125,45 @@ static int make_dirs(char *dir)
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = '\0';
-        int rc = make_dirs(dir);
+        int rc = make_dirs(dir, created);
         *slash = '/';
         if (rc != 0)
             return rc;
     }
-    return mkdir(dir, 0700) == 0 || errno == EEXIST ? 0 : -1;
+    if (mkdir(dir, 0700) != 0)
+        return errno == EEXIST ? 0 : -1;
+    *created = true;
+    return 0;
 }
 
-/* The socket's directory: created 0700; with a group, that group may pass through it (0710). */
-static int prepare_dir(const char *path, const char *group, gid_t gid, char *err, size_t errlen)
+/* The socket's directory: created 0700, or with a group 0710 for that group (search only).
+ * A directory that was there is left as it is; the group may then not reach the socket. */
+static int prepare_dir(struct node_daemon *d, const char *path, const char *group, gid_t gid,
+                       char *err, size_t errlen)
 {
     char copy[sizeof(((struct sockaddr_un *)0)->sun_path)];
     snprintf(copy, sizeof(copy), "%s", path);
     char *dir = dirname(copy);
     struct stat st;
-    if (make_dirs(dir) != 0 || stat(dir, &st) != 0)
+    bool created = false;
+    if (make_dirs(dir, &created) != 0 || stat(dir, &st) != 0)
         return fail(err, errlen, "local API directory %s: %s", dir, strerror(errno));
-    if (!group || st.st_uid != geteuid())
+    if (!group)
         return 0;
-    if (chown(dir, (uid_t)-1, gid) != 0 || chmod(dir, (st.st_mode & 0700) | 0010) != 0)
-        return fail(err, errlen, "local API directory %s: giving group %s access: %s", dir, group,
-                    strerror(errno));
+    if (created) {
+        if (chown(dir, (uid_t)-1, gid) != 0 || chmod(dir, 0710) != 0)
+            return fail(err, errlen, "local API directory %s: giving group %s access: %s", dir,
+                        group, strerror(errno));
+    } else if (!(st.st_mode & 0001) && !(st.st_gid == gid && (st.st_mode & 0010))) {
+        char q[600];
+        snprintf(q, sizeof(q),
+                 "members of %s cannot pass through %s (mode %03o): put the socket "
+                 "in a directory they can reach (--socket)",
+                 group, dir, st.st_mode & 0777);
+        char qq[700];
+        node_log(&d->log, BASE_LOG_WARN, "localapi_group_unreachable", "msg=%s",
+                 base_log_quote(qq, sizeof(qq), q));
+    }
     return 0;
 }
 
@@ -238,11 +257,11 @@ static int add_routes(struct node_localapi *api)
         if (rc != 0)
             return rc;
     }
-    int rc = node_lifecycle_api_routes(api->d, api->http); /* prefs, watch */
-    if (rc != 0)
-        return rc;
+    int rc = node_localapi_tools_routes(api->http, api->d); /* whois, ping */
+    if (rc == 0)
+        rc = node_lifecycle_api_routes(api->d, api->http); /* prefs, watch */
     /* metrics_http.c: /metrics, /healthz, /readyz and PUT /v0/netmap */
-    return node_metrics_routes(api->http, api->d, true);
+    return rc != 0 ? rc : node_metrics_routes(api->http, api->d, true);
 }
 
 static void on_http_closed(void *arg)
@@ -260,7 +279,7 @@ static int listen_on(struct node_localapi *api, const char *group, char *err, si
     gid_t gid = 0;
     if (group && group_id(group, &gid, err, errlen) != 0)
         return -1;
-    if (prepare_dir(api->path, group, gid, err, errlen) != 0)
+    if (prepare_dir(api->d, api->path, group, gid, err, errlen) != 0)
         return -1;
     mode_t old = umask(0177); /* no moment with a wider mode than 0600 */
     int rc = node_http_server_listen_unix(api->http, api->path);

@@ -27,8 +27,9 @@ struct node_localapi;
 int node_localapi_socket_path(const char *flag, const char *state_dir_flag, char *out, size_t cap);
 
 /* Before anything listens: the path fits a unix socket, nothing else is there but a stale
- * socket (removed), and no node answers on it ("another node is running (PID 123) on PATH").
- * Returns 0, or -1 with the message in err. */
+ * socket (removed), and no node answers on it. Returns 0, NODE_LOCALAPI_LIVE when a node does
+ * ("another node is running (PID 123) on PATH"), or -1; with the message in err. */
+#define NODE_LOCALAPI_LIVE (-2)
 int node_localapi_check(const char *path, char *err, size_t errlen);
 
 /* Listens on path (0600, or 0660 for group; its directory created 0700, or made reachable for
@@ -45,6 +46,9 @@ void node_localapi_close(struct node_localapi *api, void (*on_closed)(void *arg)
  * ...]), "unchanged": N, "addresses_changed", "dns_changed"}. */
 struct cfg_diff;
 json_t *node_localapi_diff_json(const struct cfg_diff *diff);
+
+/* localapi_tools.c: GET /v0/whois and POST /v0/ping. Returns 0 or a negative error. */
+int node_localapi_tools_routes(struct node_http_server *http, struct node_daemon *d);
 
 /* localapi_status.c: GET /v0/status's answer (never a private or preshared key). */
 json_t *node_localapi_status(struct node_daemon *d, double uptime_s);

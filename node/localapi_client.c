@@ -153,6 +153,25 @@ int node_localapi_client_socket(const char *flag, char *out, size_t cap, const c
     return -1;
 }
 
+/* Runs one request; prints the failure and returns 1, or 0 with r holding a 2xx JSON answer. */
+int node_localapi_cli_call(const char *cmd, const char *socket, const char *method,
+                           const char *target, const char *body, struct node_localapi_reply *r)
+{
+    char path[4200], err[4400];
+    if (node_localapi_client_socket(socket, path, sizeof(path), cmd) != 0)
+        return 1;
+    if (node_localapi_call(path, method, target, body, r, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tunless %s: %s\n", cmd, err);
+        return 1;
+    }
+    if (r->status / 100 != 2 || !r->json) {
+        fprintf(stderr, "tunless %s: %s (HTTP %d)\n", cmd, node_localapi_reply_error(r), r->status);
+        node_localapi_reply_free(r);
+        return 1;
+    }
+    return 0;
+}
+
 int node_localapi_open_stream(const char *path, const char *target, char *err, size_t errlen)
 {
     int fd = connect_socket(path, err, errlen);

@@ -33,4 +33,10 @@ const char *node_localapi_reply_error(const struct node_localapi_reply *r);
  * stderr naming cmd. */
 int node_localapi_client_socket(const char *flag, char *out, size_t cap, const char *cmd);
 
+/* A CLI command's request: prints a failure (one line naming cmd) and returns 1, or returns 0
+ * with r holding a 2xx JSON answer (free it with node_localapi_reply_free). socket: --socket or
+ * NULL. */
+int node_localapi_cli_call(const char *cmd, const char *socket, const char *method,
+                           const char *target, const char *body, struct node_localapi_reply *r);
+
 #endif

@@ -41,6 +41,33 @@ static void add_listener(json_t *arr, const char *service, const struct base_end
     json_array_append_new(arr, o);
 }
 
+#define U(x) (json_int_t)(x)
+
+/* A proxy listener's counters; reply codes and statuses only where they were sent. */
+static json_t *proxy_counters(const struct proxy_server *srv)
+{
+    struct proxy_stats st;
+    proxy_server_stats(srv, &st);
+    json_t *socks = json_object(), *http = json_object();
+    char key[16];
+    for (int i = 0; i < PROXY_STATS_SOCKS5_REPLIES; i++) {
+        snprintf(key, sizeof(key), "%d", i);
+        if (st.socks5_reply[i])
+            json_object_set_new(socks, key, json_integer(U(st.socks5_reply[i])));
+    }
+    for (int i = 0; i < PROXY_STATS_HTTP_STATUSES; i++) {
+        snprintf(key, sizeof(key), "%d", st.http_status[i].status);
+        if (st.http_status[i].count)
+            json_object_set_new(http, key, json_integer(U(st.http_status[i].count)));
+    }
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:I, s:I}", "accepted",
+                     U(st.accepted), "open", U(st.open), "refused_limit", U(st.refused_limit),
+                     "refused_auth", U(st.refused_auth), "dials", U(st.dials), "dial_errors",
+                     U(st.dial_errors), "socks5_replies", socks, "http_statuses", http,
+                     "http_forwarded", U(st.http_forwarded), "bytes_up", U(st.bytes_up),
+                     "bytes_down", U(st.bytes_down));
+}
+
 /* In the daemon's order: proxy, socks5, http-proxy (start_proxies), then DNS and forwards. */
 static json_t *listeners_json(struct node_daemon *d)
 {
@@ -58,10 +85,14 @@ static json_t *listeners_json(struct node_daemon *d)
         if (!proxies[i].on)
             continue;
         struct base_endpoint ep = *proxies[i].ep;
-        if (k < d->n_proxies && d->proxies[k])
-            ep.port = (uint16_t)proxy_server_port(d->proxies[k]);
+        const struct proxy_server *srv = k < d->n_proxies ? d->proxies[k] : NULL;
         k++;
+        if (srv)
+            ep.port = (uint16_t)proxy_server_port(srv);
         add_listener(arr, proxies[i].service, &ep, NULL);
+        if (srv)
+            json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "counters",
+                                proxy_counters(srv));
     }
     if (o->dns_listen_on) {
         struct base_endpoint ep = o->dns_listen;
@@ -94,7 +125,8 @@ static json_t *node_info(struct node_daemon *d, double uptime_s)
         wg_key_to_base64(b64, pub);
     }
     const struct cfg_config *c = d->have_config ? &d->cfg : NULL;
-    return json_pack("{s:s?, s:s?, s:o, s:i, s:o, s:I, s:I, s:I, s:s?}", "name", c ? c->name : NULL,
+    return json_pack("{s:s, s:s?, s:s?, s:o, s:i, s:o, s:I, s:I, s:I, s:s?}", "state",
+                     node_lc_state_name(node_lifecycle_state(d)), "name", c ? c->name : NULL,
                      "public_key", b64[0] ? b64 : NULL, "addresses",
                      c ? prefixes_json(c->addresses, c->n_addresses) : json_array(), "listen_port",
                      d->engine ? wg_engine_port(d->engine) : 0, "listeners", listeners_json(d),
@@ -155,8 +187,6 @@ static json_t *peers_json(struct node_daemon *d)
         json_array_append_new(arr, peer_info(d, &d->cfg.peers[i], now_ns));
     return arr;
 }
-
-#define U(x) (json_int_t)(x)
 
 static json_t *engine_json(struct node_daemon *d)
 {

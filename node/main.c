@@ -26,6 +26,8 @@ static const struct command commands[] = {
     {"up", node_cmd_up, "run the node in the foreground (see tunless up --help)"},
     {"status", node_cmd_status, "the running node and its peers (--json: the local API's answer)"},
     {"reload", node_cmd_reload, "make the running node read its configuration again"},
+    {"ping", node_cmd_ping, "ICMP echo to a peer through the tunnel (-c COUNT)"},
+    {"whois", node_cmd_whois, "which peer owns a tunnel address"},
     {"down", node_cmd_down, "stop the running node's tunnel (tunless up resumes it)"},
     {"set", node_cmd_set, "change the running node's preferences (--log-level, --outbound)"},
     {"watch", node_cmd_watch, "follow the running node's state and events (--json: raw)"},

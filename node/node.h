@@ -15,6 +15,8 @@ int node_cmd_derp(int argc, char **argv);
 int node_cmd_status(int argc, char **argv);
 int node_cmd_reload(int argc, char **argv);
 int node_cmd_netmap(int argc, char **argv);
+int node_cmd_ping(int argc, char **argv);
+int node_cmd_whois(int argc, char **argv);
 int node_cmd_down(int argc, char **argv);
 int node_cmd_set(int argc, char **argv);
 int node_cmd_watch(int argc, char **argv);

@@ -160,6 +160,7 @@ enum {
     OPT_LOG_LEVEL,
     OPT_LOG_FORMAT,
     OPT_EXPAND_ENV,
+    OPT_CONNECT_TIMEOUT,
     OPT_HELP,
     OPT_CHECK,
 };
@@ -196,10 +197,12 @@ static const struct option_doc docs[] = {
      "[tcp:|udp:]PORT[=HOST:PORT] mesh->local (repeatable; env: space-separated)"},
     {OPT_OUTBOUND, "outbound", "TUNLESS_OUTBOUND", "MODE",
      "direct (default) or tunnel-only: where non-mesh destinations go"},
+    {OPT_CONNECT_TIMEOUT, "connect-timeout", "TUNLESS_CONNECT_TIMEOUT", "TIME",
+     "how long a destination has to accept, all its addresses together (default 10s; 500ms, 30s)"},
     {OPT_STATE_DIR, "state-dir", "TUNLESS_STATE_DIR", "DIR",
      "where the node keeps its key (default $XDG_STATE_HOME/tunless)"},
     {OPT_SOCKET, "socket", "TUNLESS_SOCKET", "PATH",
-     "the local API's unix socket (default STATE_DIR/tunless.sock, mode 0600)"},
+     "the local API's unix socket (default STATE_DIR/tunless.sock, mode 0600; 'off': none)"},
     {OPT_SOCKET_GROUP, "socket-group", "TUNLESS_SOCKET_GROUP", "GROUP",
      "members of GROUP may use the local API too, read-only (socket mode 0660)"},
     {OPT_LOG_LEVEL, "log-level", "TUNLESS_LOG_LEVEL", "LEVEL",
@@ -279,6 +282,24 @@ static int apply_listen(const char *who, const char *v, bool *on, bool *given,
     return 0;
 }
 
+/* "30", "30s", "500ms" or "2m" (a bare number is seconds): 1 ms to 1 hour. */
+int node_parse_duration_ms(const char *v, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (end == v || errno || v[0] == '-' || v[0] == '+')
+        return -1;
+    unsigned long scale = strcmp(end, "ms") == 0                          ? 1
+                          : strcmp(end, "s") == 0 || strcmp(end, "") == 0 ? 1000
+                          : strcmp(end, "m") == 0                         ? 60000
+                                                                          : 0;
+    if (!scale || n == 0 || n > 3600000 / scale)
+        return -1;
+    *out = (unsigned)(n * scale);
+    return 0;
+}
+
 /* who names where v came from in messages: "--proxy X" for a flag, "TUNLESS_PROXY=X" for the
  * environment. */
 static int apply(struct node_options *o, int id, const char *v, const char *who, char *err,
@@ -334,6 +355,10 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
         return 0;
     case OPT_STATE_DIR:
         return dup_string(&o->state_dir, v);
+    case OPT_CONNECT_TIMEOUT:
+        if (node_parse_duration_ms(v, &o->connect_timeout_ms) != 0)
+            return fail(err, errlen, "%s: want a time from 1ms to 1h, e.g. 10s or 500ms", who);
+        return 0;
     case OPT_SOCKET:
         return dup_string(&o->socket_path, v);
     case OPT_SOCKET_GROUP:

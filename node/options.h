@@ -44,6 +44,7 @@ struct node_options {
     struct node_publish *publishes;
     size_t n_publishes;
     enum node_outbound outbound;
+    unsigned connect_timeout_ms; /* --connect-timeout; 0 = the dialers' default (10 s) */
     char *state_dir;
     char *socket_path;  /* --socket: the local API (NULL: STATE_DIR/tunless.sock) */
     char *socket_group; /* --socket-group: that group may connect too (reads only) */
@@ -75,6 +76,8 @@ int node_parse_hostport(const char *spec, const char *default_host, struct cfg_h
 int node_parse_listen(const char *spec, struct base_endpoint *out);
 int node_parse_forward(const char *spec, struct node_forward *out);
 int node_parse_publish(const char *spec, struct node_publish *out);
+/* "30", "30s", "500ms", "2m" (bare: seconds), 1 ms to 1 h, into *out in ms. 0 or -1. */
+int node_parse_duration_ms(const char *v, unsigned *out);
 
 /* Levenshtein distance of two words of at most 63 characters (SIZE_MAX beyond), for "did you
  * mean" suggestions. */

@@ -1,9 +1,9 @@
 /*
- * The direct dialer's TCP side: a proxy_stream over a host socket. Names go through the
- * resolver hook; the addresses it returns are tried in order within one connect timeout.
+ * The direct dialer's TCP side: a proxy_stream over a host socket to one address. A name is
+ * raced over its addresses (proxy_race_dial, Happy Eyeballs) with this dialer for each address.
  * Accepted connections (proxy_stream_accept) are the same stream, connected from the start.
- * Flow: dial -> (resolve) -> try_next per address -> on_connect -> report; then the ops; close
- * -> handles closed -> maybe_free -> on_close.
+ * Flow: dial -> connect_one -> on_connect -> report; then the ops; close -> handles closed ->
+ * maybe_free -> on_close.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -11,11 +11,10 @@
 
 #include "direct.h"
 
-#define DIRECT_MAX_ADDRS 8
 #define DIRECT_READ_BUF 65536
 
 enum stream_state {
-    DS_DIALING,   /* resolving or connecting; on_connect still to come */
+    DS_DIALING,   /* connecting; on_connect still to come */
     DS_FAILED,    /* on_connect reported an error; waiting for close() */
     DS_CONNECTED, /* the ops work */
     DS_CLOSING,   /* close() called; handles are closing */
@@ -35,11 +34,8 @@ struct direct_stream {
     uv_timer_t timer; /* dial timeout, and reports that must not come from inside dial() */
     uv_connect_t connect;
     uv_shutdown_t shut;
-    struct proxy_resolve_req *rr;
-    struct base_endpoint addrs[DIRECT_MAX_ADDRS];
-    size_t naddr, next;
-    int pending_err; /* reported from the timer */
-    int last_err;
+    int pending_err;           /* reported from the timer */
+    struct base_endpoint dest; /* the address dialled (addr.family 0: none) */
     uint8_t *rbuf;
 };
 
@@ -49,7 +45,6 @@ struct direct_write {
     void *arg;
 };
 
-static void try_next(struct direct_stream *s);
 static void on_timer(uv_timer_t *t);
 
 static void maybe_free(struct direct_stream *s)
@@ -84,14 +79,11 @@ static void on_timer_closed(uv_handle_t *h)
     maybe_free(s);
 }
 
-static void on_attempt_closed(uv_handle_t *h)
+static void on_tcp_closed(uv_handle_t *h)
 {
     struct direct_stream *s = h->data;
     s->tcp_state = H_NONE;
-    if (s->state == DS_CLOSING)
-        maybe_free(s);
-    else
-        try_next(s);
+    maybe_free(s);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -109,32 +101,27 @@ static void on_connect(uv_connect_t *req, int status)
         report(s, 0, ok ? &local : NULL);
         return;
     }
-    s->last_err = proxy_err_from_uv(status);
-    s->tcp_state = H_CLOSING;
-    uv_close((uv_handle_t *)&s->tcp, on_attempt_closed);
+    report(s, proxy_err_from_uv(status), NULL); /* close() closes the socket */
 }
 
-static void try_next(struct direct_stream *s)
+/* Failures are reported from the timer, never from dial(). */
+static void connect_one(struct direct_stream *s, const struct base_endpoint *ep)
 {
-    if (s->next >= s->naddr) {
-        report(s, s->last_err ? s->last_err : -EIO, NULL);
+    struct sockaddr_storage ss;
+    if (!base_endpoint_to_sockaddr(ep, &ss)) {
+        report_later(s, -EAFNOSUPPORT);
         return;
     }
-    struct sockaddr_storage ss;
-    base_endpoint_to_sockaddr(&s->addrs[s->next++], &ss);
     if (uv_tcp_init(s->loop, &s->tcp) != 0) {
-        report_later(s, -ENOMEM); /* never from dial() */
+        report_later(s, -ENOMEM);
         return;
     }
     s->tcp.data = s;
     s->tcp_state = H_OPEN;
     s->connect.data = s;
     int rc = uv_tcp_connect(&s->connect, &s->tcp, (struct sockaddr *)&ss, on_connect);
-    if (rc == 0)
-        return;
-    s->last_err = proxy_err_from_uv(rc);
-    s->tcp_state = H_CLOSING;
-    uv_close((uv_handle_t *)&s->tcp, on_attempt_closed);
+    if (rc != 0)
+        report_later(s, proxy_err_from_uv(rc));
 }
 
 static void on_timer(uv_timer_t *t)
@@ -143,21 +130,6 @@ static void on_timer(uv_timer_t *t)
     /* Without a deferred error this is the timeout: the attempt in flight is abandoned and
      * close() closes its handle. */
     report(s, s->pending_err ? s->pending_err : -ETIMEDOUT, NULL);
-}
-
-static void on_resolved(void *arg, int err, const struct base_addr *addrs, size_t n)
-{
-    struct direct_stream *s = arg;
-    s->rr = NULL;
-    if (err) {
-        report(s, err, NULL);
-        return;
-    }
-    uint16_t port = s->addrs[0].port;
-    s->naddr = 0;
-    for (size_t i = 0; i < n && s->naddr < DIRECT_MAX_ADDRS; i++)
-        s->addrs[s->naddr++] = (struct base_endpoint){.addr = addrs[i], .port = port};
-    try_next(s);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -261,16 +233,12 @@ static void close_common(struct direct_stream *s, bool rst)
         return;
     bool connected = s->state == DS_CONNECTED;
     s->state = DS_CLOSING;
-    if (s->rr) {
-        s->d->resolver.cancel(s->d->resolver.ctx, s->rr);
-        s->rr = NULL;
-    }
     s->timer_state = H_CLOSING;
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
     if (s->tcp_state == H_OPEN) {
         s->tcp_state = H_CLOSING;
-        if (!rst || !connected || uv_tcp_close_reset(&s->tcp, on_attempt_closed) != 0)
-            uv_close((uv_handle_t *)&s->tcp, on_attempt_closed);
+        if (!rst || !connected || uv_tcp_close_reset(&s->tcp, on_tcp_closed) != 0)
+            uv_close((uv_handle_t *)&s->tcp, on_tcp_closed);
     }
 }
 
@@ -284,13 +252,12 @@ static void ds_close(struct proxy_stream *ps)
     close_common(from_base(ps), false);
 }
 
-/* The address being (or last) tried, out through the host. */
+/* The address dialled, out through the host. */
 static void ds_route(struct proxy_stream *ps, struct proxy_route *out)
 {
     struct direct_stream *s = from_base(ps);
     out->via = PROXY_VIA_DIRECT;
-    if (s->next > 0)
-        out->dest = s->addrs[s->next - 1];
+    out->dest = s->dest;
 }
 
 static const struct proxy_stream_ops direct_ops = {
@@ -322,30 +289,44 @@ static struct direct_stream *stream_new(uv_loop_t *loop, const struct proxy_stre
     return s;
 }
 
+static unsigned timeout_ms(const struct proxy_direct *d)
+{
+    return d->connect_timeout_ms ? d->connect_timeout_ms : PROXY_CONNECT_TIMEOUT_MS;
+}
+
+static struct proxy_stream *direct_dial(void *ctx, const struct proxy_target *t,
+                                        const struct proxy_stream_cbs *cbs, void *ud);
+
+/* A name passes the policy first (it may refuse names), then races over its addresses. */
+static struct proxy_stream *race(struct proxy_direct *d, const struct proxy_target *t,
+                                 const struct proxy_stream_cbs *cbs, void *ud)
+{
+    struct proxy_race_config rc = {
+        .resolver = d->resolver,
+        .per_addr = {.ctx = d, .dial = direct_dial},
+        .timeout_ms = timeout_ms(d),
+    };
+    return proxy_race_dial(d->loop, &rc, t, cbs, ud);
+}
+
 static struct proxy_stream *direct_dial(void *ctx, const struct proxy_target *t,
                                         const struct proxy_stream_cbs *cbs, void *ud)
 {
     struct proxy_direct *d = ctx;
+    int deny = d->allow ? d->allow(d->allow_arg, t) : 0;
+    if (!deny && t->proto == PROXY_TCP && t->name[0])
+        return race(d, t, cbs, ud);
     struct direct_stream *s = stream_new(d->loop, cbs, ud);
     if (!s)
         return NULL;
     s->d = d;
-    int deny = d->allow ? d->allow(d->allow_arg, t) : 0;
     if (deny || t->proto != PROXY_TCP) {
         report_later(s, deny ? deny : -EPROTONOSUPPORT);
         return &s->base;
     }
-    uv_timer_start(&s->timer, on_timer, d->connect_timeout_ms ? d->connect_timeout_ms : 10000, 0);
-    s->addrs[0] = t->ep;
-    if (t->name[0]) {
-        s->rr = d->resolver.resolve(d->resolver.ctx, t->name, on_resolved, s);
-        if (!s->rr)
-            report_later(s, -ENOMEM);
-        return &s->base;
-    }
-    s->naddr = 1;
-    /* With one address try_next reports failures from callbacks only. */
-    try_next(s);
+    uv_timer_start(&s->timer, on_timer, timeout_ms(d), 0);
+    s->dest = t->ep;
+    connect_one(s, &t->ep);
     return &s->base;
 }
 
@@ -392,7 +373,7 @@ void proxy_direct_init(struct proxy_direct *d, uv_loop_t *loop)
 {
     memset(d, 0, sizeof(*d));
     d->loop = loop;
-    d->connect_timeout_ms = 10000;
+    d->connect_timeout_ms = PROXY_CONNECT_TIMEOUT_MS;
     d->resolver = proxy_resolver_getaddrinfo(loop);
 }
 

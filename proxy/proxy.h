@@ -168,10 +168,49 @@ int proxy_name_queue_send(struct proxy_name_queue *q, const char *name, uint16_t
 /* Cancels every lookup and drops the datagrams (send is not called). */
 void proxy_name_queue_clear(struct proxy_name_queue *q);
 
+/* ---- Happy Eyeballs (RFC 8305): every address of a name, raced ----
+ * The plan is pure (the clock is passed in): addresses ordered IPv6 first, then the families
+ * alternating; a new attempt every delay_ms (PROXY_HE_DELAY_MS, the RFC's Connection Attempt
+ * Delay) or at once when one fails; the first to connect wins; all lose at the deadline. */
+#define PROXY_HE_MAX 16
+#define PROXY_HE_DELAY_MS 250
+#define PROXY_CONNECT_TIMEOUT_MS 10000 /* the default connect timeout of every dialer */
+struct proxy_he {
+    struct base_endpoint order[PROXY_HE_MAX]; /* in the order they are tried */
+    size_t n, started, failed;
+    uint64_t next_at, deadline; /* ms, the caller's clock */
+    unsigned delay_ms;
+};
+enum proxy_he_step {
+    PROXY_HE_START,   /* start an attempt to *ep now, then ask again */
+    PROXY_HE_WAIT,    /* nothing to do until *wake (or an attempt's result) */
+    PROXY_HE_FAILED,  /* every address was tried and failed */
+    PROXY_HE_TIMEOUT, /* the deadline passed */
+};
+void proxy_he_init(struct proxy_he *he, const struct base_addr *addrs, size_t n, uint16_t port,
+                   uint64_t now, unsigned delay_ms, unsigned timeout_ms);
+enum proxy_he_step proxy_he_next(struct proxy_he *he, uint64_t now, struct base_endpoint *ep,
+                                 uint64_t *wake);
+/* One started attempt failed at now: the next one may start at once. */
+void proxy_he_failed(struct proxy_he *he, uint64_t now);
+
+/* A stream to a NAME by racing: resolve with resolver, then dial each address (an address
+ * target: name cleared) with per_addr, as the plan says; the winner's stream is used through
+ * this one and every other attempt is closed. timeout_ms counts from the call (0 = 10 s);
+ * delay_ms 0 = PROXY_HE_DELAY_MS. NULL when out of memory. */
+struct proxy_race_config {
+    struct proxy_resolver resolver;
+    struct proxy_dialer per_addr;
+    unsigned timeout_ms, delay_ms;
+};
+struct proxy_stream *proxy_race_dial(uv_loop_t *loop, const struct proxy_race_config *cfg,
+                                     const struct proxy_target *t,
+                                     const struct proxy_stream_cbs *cbs, void *ud);
+
 /* ---- Direct dialer: host sockets ---- */
 struct proxy_direct {
     uv_loop_t *loop;
-    unsigned connect_timeout_ms; /* 0 = 10000 */
+    unsigned connect_timeout_ms; /* 0 = PROXY_CONNECT_TIMEOUT_MS; names race (Happy Eyeballs) */
     struct proxy_resolver resolver;
     /* Optional policy: return 0 to allow, or an error (BASE_EPOLICY) to refuse. */
     int (*allow)(void *arg, const struct proxy_target *t);
@@ -210,9 +249,9 @@ struct proxy_config {
 };
 
 struct proxy_server;
-/* Returns 0, or a negative error (-EINVAL for a bad config, the bind's error). Logs nothing:
- * the owner announces the listener, and warns when it is open beyond the loopback without
- * credentials. */
+/* Returns 0, or a negative error (-EINVAL for a bad config, the bind's error). The owner
+ * announces the listener; the proxy only warns when it is open beyond the loopback without
+ * credentials (event=proxy_unauthenticated). */
 int proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, struct proxy_server **out);
 int proxy_server_port(const struct proxy_server *srv);
 /* ---- Counters, per listener ----

@@ -7,6 +7,7 @@
  * the socket and the dgram close -> released.
  */
 #include <assert.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,9 @@ struct assoc {
     struct base_endpoint client; /* where the client's datagrams come from */
     bool client_known;
     uint16_t expect_port; /* 0: any */
+    bool opened;          /* answered: proxy_close is logged when it ends */
+    uint64_t start;       /* uv_now when it opened */
+    uint64_t up_bytes, down_bytes, up_dgrams, down_dgrams; /* payload, both ways */
 };
 
 static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -51,6 +55,8 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
         goto out; /* fragments and malformed headers are dropped */
     a->client = ep;
     a->client_known = true;
+    a->up_bytes += (size_t)nread - hdr;
+    a->up_dgrams++;
     a->dg->ops->send_to(a->dg, &t, (const uint8_t *)buf->base + hdr, (size_t)nread - hdr);
 out:
     free(buf->base);
@@ -66,6 +72,8 @@ static void dg_on_recv(void *ud, const struct base_endpoint *from, const uint8_t
                      uv_buf_init((char *)data, (unsigned)len)};
     struct sockaddr_storage ss;
     base_endpoint_to_sockaddr(&a->client, &ss);
+    a->down_bytes += len;
+    a->down_dgrams++;
     /* UDP: a full socket buffer drops the datagram, as the network would. */
     uv_udp_try_send(&a->udp, b, 2, (struct sockaddr *)&ss);
 }
@@ -84,9 +92,25 @@ static void on_udp_closed(uv_handle_t *h)
     proxy_session_release(a->s);
 }
 
+/* The association's proxy_close line: UDP has no destination of its own, so payload counts. */
+static void log_close(struct proxy_session *s, struct assoc *a)
+{
+    if (!a->opened)
+        return;
+    a->opened = false;
+    s->env->stats->bytes_up += a->up_bytes;
+    s->env->stats->bytes_down += a->down_bytes;
+    proxy_session_log(s, BASE_LOG_INFO, "proxy_close",
+                      "proto=%s bytes_up=%" PRIu64 " bytes_down=%" PRIu64 " datagrams_up=%" PRIu64
+                      " datagrams_down=%" PRIu64 " duration_ms=%" PRIu64 " reply=0",
+                      s->ops->name, a->up_bytes, a->down_bytes, a->up_dgrams, a->down_dgrams,
+                      uv_now(s->env->loop) - a->start);
+}
+
 static void assoc_close(struct proxy_session *s)
 {
     struct assoc *a = s->proto;
+    log_close(s, a);
     if (a->dg) {
         a->dg->ops->close(a->dg);
         a->dg = NULL;
@@ -161,8 +185,10 @@ void proxy_socks5_udp_begin(struct proxy_session *s, const struct proxy_target *
     }
     proxy_session_hold(s);
     char buf[BASE_ENDPOINT_STRLEN];
-    proxy_session_log(s, BASE_LOG_DEBUG, "socks5_request", "cmd=\"udp associate\" relay=%s",
+    proxy_session_log(s, BASE_LOG_INFO, "proxy_open", "proto=%s relay=%s", s->ops->name,
                       base_endpoint_format(&bnd, buf, sizeof(buf)));
+    a->opened = true;
+    a->start = uv_now(s->env->loop);
     uint8_t out[PROXY_SOCKS5_REPLY_MAX];
     proxy_session_sent_socks5(s, PROXY_SOCKS5_REP_OK);
     proxy_session_reply(s, out, proxy_socks5_reply(out, PROXY_SOCKS5_REP_OK, &bnd));

@@ -1,4 +1,5 @@
-/* The `tunless up` spec parsers (listen addresses, --forward, --publish) on arbitrary text. */
+/* The `tunless up` spec parsers (listen addresses, --forward, --publish, durations) on arbitrary
+ * text. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     node_parse_listen(s, &ep);
     node_parse_forward(s, &f);
     node_parse_publish(s, &p);
+    unsigned ms;
+    node_parse_duration_ms(s, &ms);
     free(s);
     return 0;
 }

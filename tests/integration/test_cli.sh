@@ -2,7 +2,7 @@
 # The command line a new user meets: help on stdout with exit 0 everywhere, `tunless help CMD`,
 # a suggestion for a mistyped command, usage errors on stderr with exit 2. Needs no root.
 set -euo pipefail
-: "${TUNLESS_BIN:?}"
+: "${TB_BIN:?}"
 out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
 
@@ -15,7 +15,7 @@ says() {
 expect() {
   local code=$1 want_out=$2 want_err=$3 rc=0
   shift 3
-  timeout 20 "$TUNLESS_BIN" "$@" > "$out" 2> "$err" < /dev/null || rc=$?
+  timeout 20 "$TB_BIN" "$@" > "$out" 2> "$err" < /dev/null || rc=$?
   if [ "$rc" -ne "$code" ] || ! says "$out" "$want_out" || ! says "$err" "$want_err"; then
     echo "FAIL: tunless $* -> exit $rc (want $code)"
     echo "stdout:"; cat "$out"; echo "stderr:"; cat "$err"

@@ -5,8 +5,8 @@
 # same file: keys, preshared keys, endpoints, allowed IPs (masked), keepalives, listen port.
 # Root only (exit 77 otherwise).
 set -euo pipefail
-: "${TUNLESS_TOOLS:?}" "${TUNLESS_SRC:?}"
-DUMP="$TUNLESS_TOOLS/config_dump"
+: "${TB_TOOLS:?}" "${TB_SRC:?}"
+DUMP="$TB_TOOLS/config_dump"
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 for cmd in wireguard-go wg wg-quick; do
   command -v "$cmd" >/dev/null || { echo "skip: $cmd not installed"; exit 77; }
@@ -47,7 +47,7 @@ normalize() {
 }
 
 n=0
-for conf in "$TUNLESS_SRC"/tests/data/wg-interop*.conf; do
+for conf in "$TB_SRC"/tests/data/wg-interop*.conf; do
   cp "$conf" "$dir/$(basename "$conf")"
   wg-quick strip "$dir/$(basename "$conf")" > "$dir/stripped"
   wg setconf "$IFACE" "$dir/stripped"

@@ -2,12 +2,12 @@
 # `tunless demo`: the commands it prints are run as printed and must be answered.
 # Needs no root; as root it drops to nobody, since the demo must work unprivileged.
 set -euo pipefail
-: "${TUNLESS_BIN:?}"
+: "${TB_BIN:?}"
 for tool in curl dig; do command -v "$tool" >/dev/null || { echo "skip: $tool missing"; exit 77; }; done
 out=$(mktemp)
-run=()  # the demo runs with none of the test harness's TUNLESS_ variables, as a user would
+run=()
 [ "$(id -u)" = 0 ] && run=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
-"${run[@]}" env -u TUNLESS_BIN -u TUNLESS_SRC -u TUNLESS_TOOLS "$TUNLESS_BIN" demo --proxy 127.0.0.1:18391 --dns-listen 127.0.0.1:15391 > "$out" 2>&1 &
+"${run[@]}" "$TB_BIN" demo --proxy 127.0.0.1:18391 --dns-listen 127.0.0.1:15391 > "$out" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$out"' EXIT
 for _ in $(seq 50); do grep -q 'Ctrl-C' "$out" && break; sleep 0.1; done
@@ -48,7 +48,7 @@ time.sleep(30)' &
 holder=$!
 trap 'kill $pid $holder 2>/dev/null || true; rm -f "$out"' EXIT
 sleep 0.3
-"${run[@]}" env -u TUNLESS_BIN -u TUNLESS_SRC -u TUNLESS_TOOLS "$TUNLESS_BIN" demo --proxy 127.0.0.1:18392 > "$out" 2>&1 &
+"${run[@]}" "$TB_BIN" demo --proxy 127.0.0.1:18392 > "$out" 2>&1 &
 pid=$!
 for _ in $(seq 50); do grep -q 'Ctrl-C' "$out" && break; sleep 0.1; done
 grep -q 'Ctrl-C' "$out" || { cat "$out"; echo "demo with default ports did not come up"; exit 1; }

@@ -7,8 +7,8 @@
 # Loopback only, ports 34300-34399; no namespaces, no root needed.
 set -euo pipefail
 
-BIN=${TUNLESS_BIN:?}
-SRC=${TUNLESS_SRC:?}
+BIN=${TB_BIN:?}
+SRC=${TB_SRC:?}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 "$PY" -c 'import nacl.public' 2>/dev/null || { echo "skip: python3-nacl not installed"; exit 77; }

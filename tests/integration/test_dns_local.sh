@@ -5,7 +5,7 @@
 # upstream that never answers. Everything on 127.0.0.1, ports 15350-15359.
 set -euo pipefail
 
-TOOLS=${TUNLESS_TOOLS:?}
+TOOLS=${TB_TOOLS:?}
 for bin in dig dnsmasq python3; do
     command -v "$bin" >/dev/null 2>&1 || { echo "skip: $bin not installed"; exit 77; }
 done
@@ -96,7 +96,7 @@ expect "the same name over TCP" "ANSWER: 100," +tcp big.mesh.internal
 expect "A over TCP" "100.64.0.2" +tcp db.mesh.internal
 
 # Pipelined TCP (two queries in one write, both answered) and garbage answered FORMERR.
-python3 "$TUNLESS_SRC/tests/tools/dns_pipeline.py" 127.0.0.1 "$PORT" db.mesh.internal \
+python3 "$TB_SRC/tests/tools/dns_pipeline.py" 127.0.0.1 "$PORT" db.mesh.internal \
   self.mesh.internal/28 || fail "pipelined TCP"
 python3 - $PORT <<'EOF' || fail "FORMERR"
 import socket, struct, sys

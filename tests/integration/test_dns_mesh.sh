@@ -6,8 +6,8 @@
 # and from inside the peer's namespace (100.100.100.100), and with curl by a name only the
 # peer's dnsmasq knows.
 set -euo pipefail
-: "${TUNLESS_BIN:?}" "${TUNLESS_SRC:?}"
-. "$TUNLESS_SRC/tests/support/testbed.sh"
+: "${TB_BIN:?}" "${TB_SRC:?}"
+. "$TB_SRC/tests/support/testbed.sh"
 tb_init tldm
 for bin in dig dnsmasq curl python3; do
   command -v "$bin" >/dev/null 2>&1 || { echo "skip: $bin not installed"; exit 77; }
@@ -19,8 +19,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 pass() { echo "ok: $*"; }
 
 tb_peer gw "$PEER_PORT" 10.77.0.2/24 10.77.0.9/32
-node_key=$("$TUNLESS_BIN" genkey)
-node_pub=$(printf '%s\n' "$node_key" | "$TUNLESS_BIN" pubkey)
+node_key=$("$TB_BIN" genkey)
+node_pub=$(printf '%s\n' "$node_key" | "$TB_BIN" pubkey)
 tb_peer_allow gw "$node_pub" 10.77.0.1/32,100.100.100.100/32 "127.0.0.1:$NODE_PORT"
 tb_ns gw ip route add 100.100.100.100/32 dev "$TB_IF_gw"
 
@@ -58,7 +58,7 @@ cat > "$TB_DIR/netmap.json" <<JSON
 JSON
 chmod 600 "$TB_DIR/netmap.json"
 
-"$TUNLESS_BIN" up --netmap "$TB_DIR/netmap.json" --proxy "$PROXY" \
+"$TB_BIN" up --netmap "$TB_DIR/netmap.json" --proxy "$PROXY" \
   --dns-listen "127.0.0.1:$DNS_PORT" --state-dir "$TB_DIR/state" --log-level debug \
   > "$TB_DIR/node.log" 2>&1 &
 node_pid=$!
@@ -105,7 +105,7 @@ grep -q "flags: qr.* tc" <<<"$got" || { echo "$got"; fail "TC over UDP from 100.
 pass "TC over UDP from 100.100.100.100"
 
 # RFC 7766 on the netstack: two queries in one segment, both answered on one connection.
-tb_ns gw python3 "$TUNLESS_SRC/tests/tools/dns_pipeline.py" 100.100.100.100 53 \
+tb_ns gw python3 "$TB_SRC/tests/tools/dns_pipeline.py" 100.100.100.100 53 \
   x.corp.example node.mesh.internal --order --fin || fail "pipelined TCP at 100.100.100.100"
 pass "pipelined TCP at 100.100.100.100, answered as they complete, closed after FIN"
 

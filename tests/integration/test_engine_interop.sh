@@ -6,8 +6,8 @@
 # preshared key failing cleanly, a right one working, and cookie replies under load. Root only
 # (exit 77 otherwise).
 set -euo pipefail
-source "${TUNLESS_SRC:?}/tests/support/testbed.sh"
-TOOL_BIN="${TUNLESS_TOOLS:?}/wg_engine_tool"
+source "${TB_SRC:?}/tests/support/testbed.sh"
+TOOL_BIN="${TB_TOOLS:?}/wg_engine_tool"
 [ -x "$TOOL_BIN" ] || { echo "skip: $TOOL_BIN not built"; exit 77; }
 
 tb_init tldev

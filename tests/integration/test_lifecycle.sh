@@ -6,15 +6,15 @@
 # prefs.json set aside, sd_notify on a socket this test listens on, and a watcher that never
 # reads dropped while 100 MB go through the node.
 set -euo pipefail
-: "${TUNLESS_BIN:?}" "${TUNLESS_SRC:?}"
-. "$TUNLESS_SRC/tests/support/testbed.sh"
+: "${TB_BIN:?}" "${TB_SRC:?}"
+. "$TB_SRC/tests/support/testbed.sh"
 tb_init tllc
 
 PEER_PORT=51951 PROXY=127.0.0.1:18951
 RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
-HELPER=(python3 "$TUNLESS_SRC/tests/tools/lifecycle_helper.py")
+HELPER=(python3 "$TB_SRC/tests/tools/lifecycle_helper.py")
 STATE=$TB_DIR/state SOCK=$TB_DIR/state/tunless.sock NOTIFY="@tunless-tllc-$$"
-CLI() { "$TUNLESS_BIN" "$@" --socket "$SOCK"; }
+CLI() { "$TB_BIN" "$@" --socket "$SOCK"; }
 
 tb_peer peer "$PEER_PORT" 100.64.0.2/10
 mkdir -p "$TB_DIR/www" "$STATE" && chown nobody "$STATE" && chmod 700 "$STATE"
@@ -30,7 +30,7 @@ tb_bg - "${HELPER[@]}" notify-listen "$NOTIFY" "$TB_DIR/notify.out"
 for _ in $(seq 300); do [ -e "$TB_DIR/notify.out" ] && break; sleep 0.1; done # bound
 
 start_node() { # extra flags
-  NOTIFY_SOCKET=$NOTIFY "${RUN_AS[@]}" "$TUNLESS_BIN" up --state-dir "$STATE" --proxy "$PROXY" \
+  NOTIFY_SOCKET=$NOTIFY "${RUN_AS[@]}" "$TB_BIN" up --state-dir "$STATE" --proxy "$PROXY" \
     "$@" >> "$TB_DIR/node.log" 2>&1 &
   node_pid=$!
   TB_PIDS+=("$node_pid")

@@ -4,13 +4,13 @@
 # key material in any output; as nobody with --socket-group reads work and a write gets 403,
 # without the group connecting is refused; a stale socket is replaced, a live one refused.
 set -euo pipefail
-: "${TUNLESS_BIN:?}" "${TUNLESS_SRC:?}"
-. "$TUNLESS_SRC/tests/support/testbed.sh"
+: "${TB_BIN:?}" "${TB_SRC:?}"
+. "$TB_SRC/tests/support/testbed.sh"
 tb_init tlapi
 
 PEER_PORT=51941 NODE_PORT=51942 PROXY=127.0.0.1:18941
 NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
-T=$TUNLESS_BIN
+T=$TB_BIN
 fail() { echo "FAIL: $*"; exit 1; }
 
 tb_peer peer "$PEER_PORT" 100.64.0.2/10
@@ -74,6 +74,8 @@ echo "$json" | jq -e --arg k "$node_pub" '.node.public_key == $k and .node.liste
   >/dev/null || fail "node key / port"
 echo "$json" | jq -e '.netstack.tcp_connected > 0 and .peers[0].session == true' >/dev/null \
   || fail "netstack counters / session"
+echo "$json" | jq -e '.node.listeners[0].counters | .accepted >= 1 and .socks5_replies["0"] >= 1 and .bytes_down > 0' \
+  >/dev/null || fail "proxy counters"
 table=$("$T" status --socket "$SOCK")
 keep "$table"
 echo "$table" | grep -E '^100\.64\.0\.2/32 +web +127\.0\.0\.1:51941 +[0-9]+s ago' >/dev/null \
@@ -88,6 +90,7 @@ rc=0; out=$("${NOBODY[@]}" "$T" reload --socket "$SOCK" 2>&1) || rc=$?
 keep "$out"
 [ "$rc" = 1 ] && echo "$out" | grep -q "HTTP 403" && echo "$out" | grep -q "only root or the node's own user" \
   || fail "a reader's reload: rc=$rc $out"
+"${NOBODY[@]}" "$T" ping --socket "$SOCK" -c 1 web >/dev/null || fail "a reader may ping"
 code=$("${NOBODY[@]}" curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" -X POST http://x/v0/reload)
 [ "$code" = 403 ] || fail "curl reload as nobody: $code"
 grep -q 'event=http_request server=localapi method=POST path=/v0/reload status=403 uid=65534' \
@@ -132,6 +135,24 @@ kill -9 "$node_pid"; wait "$node_pid" 2>/dev/null || true
 [ -S "$SOCK" ] || fail "no stale socket left to test with"
 start_node
 "$T" status --socket "$SOCK" >/dev/null || fail "status after replacing a stale socket"
+
+echo "== whois and ping"
+out=$("$T" whois --socket "$SOCK" 100.64.0.2:8000) || fail "whois"
+keep "$out"
+[ "$out" = "100.64.0.2: peer web ($TB_PUB_peer)" ] || fail "whois: $out"
+out=$("$T" whois --socket "$SOCK" 100.64.0.1) || fail "whois self"
+[ "$out" = "100.64.0.1: this node" ] || fail "whois self: $out"
+rc=0; out=$("$T" whois --socket "$SOCK" 100.64.0.77 2>&1) || rc=$?
+[ "$rc" = 1 ] && echo "$out" | grep -q "no peer owns 100.64.0.77" || fail "whois nobody: rc=$rc $out"
+out=$("$T" ping --socket "$SOCK" -c 2 web 2>&1) && rc=0 || rc=$?
+keep "$out"
+[ "$rc" = 0 ] || fail "ping web: $out"
+echo "$out" | grep -q "reply from 100.64.0.2: icmp_seq=1" || fail "ping reply: $out"
+echo "$out" | grep -q "2 sent, 2 received" || fail "ping summary: $out"
+kill "$TB_WGPID_peer"; wait "$TB_WGPID_peer" 2>/dev/null || true
+rc=0; out=$("$T" ping --socket "$SOCK" -c 1 100.64.0.2 2>&1) || rc=$?
+keep "$out"
+[ "$rc" = 1 ] && echo "$out" | grep -q "1 sent, 0 received, no answer" || fail "ping a dead peer: rc=$rc $out"
 kill "$node_pid"; wait "$node_pid" || fail "node exit"
 
 echo "== no node running; a path too long"

@@ -6,17 +6,17 @@
 # why; every line parses as key=value (tests/tools/logcheck.py), and with --log-format json
 # every line is a JSON object with the same keys.
 set -euo pipefail
-: "${TUNLESS_BIN:?}" "${TUNLESS_SRC:?}"
-. "$TUNLESS_SRC/tests/support/testbed.sh"
+: "${TB_BIN:?}" "${TB_SRC:?}"
+. "$TB_SRC/tests/support/testbed.sh"
 tb_init tllogs
 
 PEER_PORT=51661 NODE_PORT=51662 PROXY=127.0.0.1:18661 DIRECT_PORT=18662 CLOSED_PORT=18663
-LOGCHECK=(python3 "$TUNLESS_SRC/tests/tools/logcheck.py")
+LOGCHECK=(python3 "$TB_SRC/tests/tools/logcheck.py")
 fail() { echo "FAIL: $*"; exit 1; }
 
 tb_peer peer "$PEER_PORT" 100.64.0.2/10
-node_key=$("$TUNLESS_BIN" genkey)
-node_pub=$(printf '%s\n' "$node_key" | "$TUNLESS_BIN" pubkey)
+node_key=$("$TB_BIN" genkey)
+node_pub=$(printf '%s\n' "$node_key" | "$TB_BIN" pubkey)
 tb_peer_allow peer "$node_pub" 100.64.0.1/32 "127.0.0.1:$NODE_PORT"
 mkdir -p "$TB_DIR/www" && head -c 100000 /dev/urandom > "$TB_DIR/www/blob"
 tb_bg "$TB_NS_peer" python3 -m http.server --bind 100.64.0.2 8000 --directory "$TB_DIR/www" \
@@ -33,7 +33,7 @@ sed -i 's/^\[Peer\]$/[Peer]\n# Name = web/' "$TB_DIR/wg0.conf" # MagicDNS and pe
 # start_node LOGFILE [ENV...]: a node with the proxy on $PROXY, until stop_node.
 start_node() {
   local log=$1; shift
-  env "$@" "$TUNLESS_BIN" up --config "$TB_DIR/wg0.conf" --proxy "$PROXY" \
+  env "$@" "$TB_BIN" up --config "$TB_DIR/wg0.conf" --proxy "$PROXY" \
     --state-dir "$TB_DIR/state" --log-level debug > "$log" 2>&1 &
   node_pid=$!
   TB_PIDS+=("$node_pid")

@@ -2,11 +2,12 @@
 # `tunless nc HOST PORT` through a running `tunless up`'s SOCKS5 proxy, to a direct destination
 # on loopback: bytes both ways, stdin's EOF reaches the server as a FIN (it answers only then),
 # the server's FIN ends nc with exit 0; a refused destination is one line naming the SOCKS5
-# reply, exit 1; no node at all is one line, exit 1. Needs no root (ports 18775-18778).
+# reply, exit 1; no node at all is one line, exit 1; without --proxy nc asks the node's local API
+# for its proxy. Needs no root (ports 18775-18778).
 set -euo pipefail
-: "${TUNLESS_BIN:?}"
-BIN=$TUNLESS_BIN
-unset TUNLESS_BIN TUNLESS_TOOLS TUNLESS_SRC
+: "${TB_BIN:?}"
+BIN=$TB_BIN
+unset TB_BIN TB_TOOLS TB_SRC
 dir=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
@@ -37,6 +38,12 @@ out=$(printf 'hello mesh' | "$BIN" nc --proxy 127.0.0.1:18775 127.0.0.1 18776) |
 head -c 300000 /dev/urandom > "$dir/big"
 TUNLESS_PROXY=127.0.0.1:18775 "$BIN" nc 127.0.0.1 18776 < "$dir/big" > "$dir/back" || fail "nc exit $?"
 python3 -c 'import sys; a=open(sys.argv[1],"rb").read(); b=open(sys.argv[2],"rb").read(); sys.exit(0 if a[::-1]==b else 1)' "$dir/big" "$dir/back" || fail "300 kB did not come back reversed"
+
+echo "== no --proxy: the node found through its local API, whose status names its proxy"
+out=$(printf 'via api' | TUNLESS_STATE_DIR="$dir/state" "$BIN" nc 127.0.0.1 18776) || fail "nc exit $?"
+[ "$out" = "ipa aiv" ] || fail "through the local API: got '$out'"
+out=$(printf 'socket' | "$BIN" nc --socket "$dir/state/tunless.sock" 127.0.0.1 18776) || fail "nc --socket exit $?"
+[ "$out" = "tekcos" ] || fail "through --socket: got '$out'"
 
 echo "== a refused destination: one line naming the SOCKS5 reply, exit 1"
 rc=0; "$BIN" nc --proxy 127.0.0.1:18775 127.0.0.1 18777 < /dev/null > /dev/null 2> "$dir/err.log" || rc=$?

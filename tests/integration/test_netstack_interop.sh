@@ -5,8 +5,8 @@
 # SHA-256 at both ends; window scaling is read from the kernel's TCP_INFO; ping both ways.
 # Root only (exit 77 otherwise).
 set -euo pipefail
-source "${TUNLESS_SRC:?}/tests/support/testbed.sh"
-TOOL_BIN="${TUNLESS_TOOLS:?}/ns_peer_tool"
+source "${TB_SRC:?}/tests/support/testbed.sh"
+TOOL_BIN="${TB_TOOLS:?}/ns_peer_tool"
 [ -x "$TOOL_BIN" ] || { echo "skip: $TOOL_BIN not built"; exit 77; }
 command -v python3 >/dev/null || { echo "skip: python3 not installed"; exit 77; }
 

@@ -4,11 +4,11 @@
 # Failure modes that need a network of their own (no route, unreachable, SYN dropped, no DNS)
 # run in a namespace `tlpx` this test makes (root only; skipped otherwise).
 set -euo pipefail
-: "${TUNLESS_TOOLS:?}"
+: "${TB_TOOLS:?}"
 for t in curl python3 sha256sum; do
   command -v "$t" >/dev/null || { echo "$t not installed"; exit 77; }
 done
-PX="$TUNLESS_TOOLS/proxy_serve"
+PX="$TB_TOOLS/proxy_serve"
 # The interpreter itself, not a version-manager shim that costs a second per start.
 PY=$(python3 -c 'import sys; print(sys.executable)')
 python3() { "$PY" "$@"; }

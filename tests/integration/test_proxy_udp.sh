@@ -4,17 +4,17 @@
 # --publish udp:, payloads compared byte for byte by tests/tools/udp_probe.py. Then a reload
 # that changes the node's tunnel address under open mesh connections and UDP flows.
 set -euo pipefail
-: "${TUNLESS_BIN:?}" "${TUNLESS_SRC:?}"
-. "$TUNLESS_SRC/tests/support/testbed.sh"
+: "${TB_BIN:?}" "${TB_SRC:?}"
+. "$TB_SRC/tests/support/testbed.sh"
 tb_init tlpu
 
 PEER_PORT=51881 NODE_PORT=51882 PROXY_PORT=18201 FWD_PORT=18202 HOST_ECHO=18203
-PROBE=(python3 "$TUNLESS_SRC/tests/tools/udp_probe.py")
+PROBE=(python3 "$TB_SRC/tests/tools/udp_probe.py")
 RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 
 tb_peer peer "$PEER_PORT" 100.64.0.2/10 fd7a:115c:a1e0::2/48
-node_key=$("$TUNLESS_BIN" genkey)
-node_pub=$(printf '%s\n' "$node_key" | "$TUNLESS_BIN" pubkey)
+node_key=$("$TB_BIN" genkey)
+node_pub=$(printf '%s\n' "$node_key" | "$TB_BIN" pubkey)
 # 100.64.0.11 is the address the reload below moves the node to.
 tb_peer_allow peer "$node_pub" 100.64.0.1/32,100.64.0.11/32,fd7a:115c:a1e0::1/128 \
   "127.0.0.1:$NODE_PORT"
@@ -50,7 +50,7 @@ CONF
 write_conf 100.64.0.1
 
 mkdir -p "$TB_DIR/state" && chown nobody "$TB_DIR/state"
-"${RUN_AS[@]}" "$TUNLESS_BIN" up --config "$TB_DIR/wg0.conf" --proxy "127.0.0.1:$PROXY_PORT" \
+"${RUN_AS[@]}" "$TB_BIN" up --config "$TB_DIR/wg0.conf" --proxy "127.0.0.1:$PROXY_PORT" \
   --forward "udp:127.0.0.1:$FWD_PORT=echo:7777" --publish "udp:5353=127.0.0.1:$HOST_ECHO" \
   --state-dir "$TB_DIR/state" --log-level debug > "$TB_DIR/node.log" 2>&1 &
 node_pid=$!
@@ -60,7 +60,7 @@ tb_wait_tcp - 127.0.0.1 "$PROXY_PORT"
 echo "== SOCKS5 UDP ASSOCIATE: mesh IPv4, IPv6, a MagicDNS name, and a host address"
 "${PROBE[@]}" socks5 127.0.0.1 "$PROXY_PORT" 100.64.0.2:7777 '[fd7a:115c:a1e0::2]:7777' \
   echo:7777 "127.0.0.1:$HOST_ECHO"
-grep -q 'udp associate' "$TB_DIR/node.log" || { echo "no association logged"; exit 1; }
+grep -q 'event=proxy_open .*proto=socks5_udp relay=127.0.0.1:' "$TB_DIR/node.log" || { echo "no association logged"; exit 1; }
 
 echo "== --forward udp: a local port to a mesh destination by name, two clients at once"
 "${PROBE[@]}" send 127.0.0.1 "$FWD_PORT" &

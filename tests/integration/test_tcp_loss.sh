@@ -7,9 +7,9 @@
 # peer's kernel received (its D-SACK counters: data it already held, sent again).
 # Root only (exit 77 otherwise).
 set -euo pipefail
-source "${TUNLESS_SRC:?}/tests/support/testbed.sh"
-RELAY="${TUNLESS_TOOLS:?}/lossy_relay"
-BULK="$TUNLESS_SRC/tests/tools/socks_bulk.py"
+source "${TB_SRC:?}/tests/support/testbed.sh"
+RELAY="${TB_TOOLS:?}/lossy_relay"
+BULK="$TB_SRC/tests/tools/socks_bulk.py"
 [ -x "$RELAY" ] || { echo "skip: $RELAY not built"; exit 77; }
 for t in python3 nstat sha256sum; do
   command -v "$t" >/dev/null || { echo "skip: $t not installed"; exit 77; }
@@ -22,7 +22,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 tb_peer peer "$PEER_PORT" 100.64.0.2/10
-t_key=$("${TUNLESS_BIN:?}" genkey); t_pub=$(echo "$t_key" | "$TUNLESS_BIN" pubkey)
+t_key=$("${TB_BIN:?}" genkey); t_pub=$(echo "$t_key" | "$TB_BIN" pubkey)
 tb_peer_allow peer "$t_pub" 100.64.0.1/32 "127.0.0.1:$RELAY_B"
 tb_bg "$TB_NS_peer" python3 "$BULK" serve 100.64.0.2 9000
 tb_wait_tcp "$TB_NS_peer" 100.64.0.2 9000
@@ -33,7 +33,7 @@ RELAY_PID=$!; TB_PIDS+=("$RELAY_PID")
 
 tb_tunless_conf "$TB_DIR/t.conf" "$t_key" 100.64.0.1/32 "$T_PORT" "$TB_PUB_peer" \
   "127.0.0.1:$RELAY_A" 100.64.0.0/10
-tb_bg - "$TUNLESS_BIN" up --config "$TB_DIR/t.conf" --proxy "$PROXY" --state-dir "$TB_DIR/state" \
+tb_bg - "$TB_BIN" up --config "$TB_DIR/t.conf" --proxy "$PROXY" --state-dir "$TB_DIR/state" \
   --log-level warn
 tb_wait_tcp - 127.0.0.1 "${PROXY##*:}"
 bulk() { timeout 600 python3 "$BULK" "$@"; }

@@ -2,12 +2,12 @@
 # Every kind of wrong configuration stops `tunless up` before anything listens: exit code 2 and
 # one message that says what is wrong and where.
 set -euo pipefail
-: "${TUNLESS_BIN:?}"
+: "${TB_BIN:?}"
 dir=$(mktemp -d)
 holder=
 trap 'rm -rf "$dir"; [ -n "$holder" ] && kill "$holder" 2>/dev/null || true' EXIT
-key=$("$TUNLESS_BIN" genkey)
-peer=$("$TUNLESS_BIN" genkey | "$TUNLESS_BIN" pubkey)
+key=$("$TB_BIN" genkey)
+peer=$("$TB_BIN" genkey | "$TB_BIN" pubkey)
 PROXY=127.0.0.1:18481
 
 conf() { # name, then the file's text
@@ -20,7 +20,7 @@ expect_fail() { # description, expected text, args...
   local what=$1 want=$2; shift 2
   local out rc=0
   # A node that wrongly starts would run forever: timeout makes that a failure (124).
-  out=$("${AS[@]}" timeout 10 "$TUNLESS_BIN" up --proxy "$PROXY" --state-dir "$dir/state" "$@" \
+  out=$("${AS[@]}" timeout 10 "$TB_BIN" up --proxy "$PROXY" --state-dir "$dir/state" "$@" \
         2>&1 </dev/null) || rc=$?
   if [ "$rc" -ne 2 ]; then echo "$what: exit $rc, want 2; output: $out"; exit 1; fi
   if ! grep -qF -- "$want" <<< "$out"; then echo "$what: message lacks '$want': $out"; exit 1; fi

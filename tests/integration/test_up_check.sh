@@ -4,20 +4,15 @@
 # start warns alike. --proxy off really disables the proxy; unknown TUNLESS_ variables and bad
 # values name the variable. Needs no root (loopback ports 18771-18779 only).
 set -euo pipefail
-: "${TUNLESS_BIN:?}"
-# ctest's own TUNLESS_ variables are not the node's: keep them out of its sight.
-export TUNLESS_BIN_FOR_TEST="$TUNLESS_BIN"
-TUNLESS_BIN=$TUNLESS_BIN_FOR_TEST
-unset TUNLESS_TOOLS TUNLESS_SRC TUNLESS_BIN_FOR_TEST
-export -n TUNLESS_BIN
+: "${TB_BIN:?}"
 dir=$(mktemp -d)
 node=
 cleanup() { [ -z "$node" ] || kill "$node" 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; cat "$dir/out" "$dir/log" 2>/dev/null || true; exit 1; }
 
-(umask 077 && "$TUNLESS_BIN" genkey > "$dir/private.key")
-peer=$("$TUNLESS_BIN" genkey | "$TUNLESS_BIN" pubkey)
+(umask 077 && "$TB_BIN" genkey > "$dir/private.key")
+peer=$("$TB_BIN" genkey | "$TB_BIN" pubkey)
 cat > "$dir/wg.conf" <<CONF
 [Interface]
 PrivateKeyFile = private.key
@@ -31,7 +26,7 @@ CONF
 chmod 600 "$dir/wg.conf"
 
 echo "== --check lists what would start and warns"
-TUNLESS_PROXYY=1 "$TUNLESS_BIN" up --check --config "$dir/wg.conf" --proxy 0.0.0.0:18771 \
+TUNLESS_PROXYY=1 "$TB_BIN" up --check --config "$dir/wg.conf" --proxy 0.0.0.0:18771 \
   --forward 0.0.0.0:18772=db:53 --dns-listen 127.0.0.1:18771 --publish 22 > "$dir/out" 2>&1 ||
   fail "--check exit $?"
 grep -qx "warning: TUNLESS_PROXYY: no option reads this variable; did you mean TUNLESS_PROXY?" "$dir/out" || fail "no env warning"
@@ -45,21 +40,21 @@ grep -qx "publish tcp 22 -> 127.0.0.1:22" "$dir/out" || fail "no publish line"
 
 echo "== credentials and loopback silence the warning"
 printf 'pw\n' > "$dir/pass"
-"$TUNLESS_BIN" up --check --config "$dir/wg.conf" --proxy 0.0.0.0:18771 --proxy-user u \
+"$TB_BIN" up --check --config "$dir/wg.conf" --proxy 0.0.0.0:18771 --proxy-user u \
   --proxy-pass-file "$dir/pass" > "$dir/out" 2>&1 || fail "--check exit $?"
 ! grep -q "^warning:" "$dir/out" || fail "warned although credentials are required"
 grep -qx "listener proxy 0.0.0.0:18771 (credentials required)" "$dir/out" || fail "no credentials note"
 
 echo "== --proxy off starts no proxy (it used to bind the default port)"
-"$TUNLESS_BIN" up --check --config "$dir/wg.conf" --proxy off > "$dir/out" 2>&1 || fail "exit $?"
+"$TB_BIN" up --check --config "$dir/wg.conf" --proxy off > "$dir/out" 2>&1 || fail "exit $?"
 ! grep -q "^listener" "$dir/out" || fail "--proxy off still lists a listener"
 
 echo "== a bad variable is named as the variable"
-rc=0; TUNLESS_PROXY=1.2.3.4: "$TUNLESS_BIN" up --check --config "$dir/wg.conf" > "$dir/out" 2>&1 || rc=$?
+rc=0; TUNLESS_PROXY=1.2.3.4: "$TB_BIN" up --check --config "$dir/wg.conf" > "$dir/out" 2>&1 || rc=$?
 [ "$rc" = 2 ] && grep -q "^tunless up: TUNLESS_PROXY=1.2.3.4:: want IP:PORT" "$dir/out" || fail "bad env: exit $rc"
 
 echo "== the start warns alike, in key=value lines"
-"$TUNLESS_BIN" up --config "$dir/wg.conf" --proxy 0.0.0.0:18773 --forward 0.0.0.0:18774=db:53 \
+"$TB_BIN" up --config "$dir/wg.conf" --proxy 0.0.0.0:18773 --forward 0.0.0.0:18774=db:53 \
   --state-dir "$dir/state" > "$dir/log" 2>&1 & node=$!
 for _ in $(seq 50); do grep -q 'event=up ' "$dir/log" && break; sleep 0.1; done
 grep -q 'level=warn event=listener_warning msg="--proxy 0.0.0.0:18773: bound beyond the loopback without credentials' "$dir/log" || fail "no start warning for the proxy"
@@ -81,7 +76,7 @@ BindAddress = 127.0.0.1:18778
 Target = 10.200.200.1:22
 CONF
 chmod 600 "$dir/wp.conf"
-"$TUNLESS_BIN" up --config "$dir/wp.conf" --state-dir "$dir/state" > "$dir/log" 2>&1 & node=$!
+"$TB_BIN" up --config "$dir/wp.conf" --state-dir "$dir/state" > "$dir/log" 2>&1 & node=$!
 for _ in $(seq 50); do grep -q 'event=up ' "$dir/log" && break; sleep 0.1; done
 grep -q "level=info event=wireproxy_section msg=\"$dir/wp.conf:7: \[Socks5\] -> --socks5 127.0.0.1:18777\"" "$dir/log" || fail "no [Socks5] notice"
 grep -q "level=info event=wireproxy_section msg=\"$dir/wp.conf:9: \[TCPClientTunnel\] -> --forward 127.0.0.1:18778=10.200.200.1:22\"" "$dir/log" || fail "no [TCPClientTunnel] notice"

@@ -4,14 +4,14 @@
 # a peer that cannot reach the node (it has no endpoint for it, as when the node is behind NAT)
 # hears from it without the node having any traffic of its own to send.
 set -euo pipefail
-: "${TUNLESS_BIN:?}" "${TUNLESS_SRC:?}"
-. "$TUNLESS_SRC/tests/support/testbed.sh"
+: "${TB_BIN:?}" "${TB_SRC:?}"
+. "$TB_SRC/tests/support/testbed.sh"
 tb_init tlka
 
 PEER_PORT=51893 NODE_PORT=51894
 tb_peer peer "$PEER_PORT" 100.64.0.2/10
-node_key=$("$TUNLESS_BIN" genkey)
-node_pub=$(printf '%s\n' "$node_key" | "$TUNLESS_BIN" pubkey)
+node_key=$("$TB_BIN" genkey)
+node_pub=$(printf '%s\n' "$node_key" | "$TB_BIN" pubkey)
 tb_peer_allow peer "$node_pub" 100.64.0.1/32 # no endpoint: the peer cannot start a handshake
 
 cat > "$TB_DIR/wg0.conf" <<CONF
@@ -28,7 +28,7 @@ PersistentKeepalive = 25
 CONF
 chmod 600 "$TB_DIR/wg0.conf"
 mkdir -p "$TB_DIR/state"
-"$TUNLESS_BIN" up --config "$TB_DIR/wg0.conf" --proxy 127.0.0.1:18893 --state-dir "$TB_DIR/state" \
+"$TB_BIN" up --config "$TB_DIR/wg0.conf" --proxy 127.0.0.1:18893 --state-dir "$TB_DIR/state" \
   --log-level debug > "$TB_DIR/node.log" 2>&1 &
 TB_PIDS+=("$!")
 

@@ -3,8 +3,8 @@
 # that key's [Peer] block, serves its proxy, and picks up STATE_DIR/tunless.conf on SIGHUP;
 # after which the mesh works through it. A restart keeps the same key.
 set -euo pipefail
-: "${TUNLESS_BIN:?}" "${TUNLESS_SRC:?}"
-. "$TUNLESS_SRC/tests/support/testbed.sh"
+: "${TB_BIN:?}" "${TB_SRC:?}"
+. "$TB_SRC/tests/support/testbed.sh"
 tb_init tlkg
 RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 PROXY=127.0.0.1:18581
@@ -12,7 +12,7 @@ state="$TB_DIR/state"
 mkdir -p "$state" && chown nobody "$state" && chmod 700 "$state"
 
 start() {
-  "${RUN_AS[@]}" "$TUNLESS_BIN" up --proxy "$PROXY" --state-dir "$state" > "$TB_DIR/node.log" 2>&1 &
+  "${RUN_AS[@]}" "$TB_BIN" up --proxy "$PROXY" --state-dir "$state" > "$TB_DIR/node.log" 2>&1 &
   node_pid=$!
   TB_PIDS+=("$node_pid")
   tb_wait_tcp - 127.0.0.1 18581
@@ -21,7 +21,7 @@ start
 
 echo "== the key: created, 0600, owned by the node's user, announced"
 [ "$(stat -c '%a %U' "$state/private.key")" = "600 nobody" ] || { ls -l "$state"; exit 1; }
-pub=$("$TUNLESS_BIN" pubkey < "$state/private.key")
+pub=$("$TB_BIN" pubkey < "$state/private.key")
 grep -q "^PublicKey = $pub\$" "$TB_DIR/node.log" || { echo "no [Peer] block for $pub"; exit 1; }
 port=$(sed -n 's/^Endpoint = <this host>:\([0-9]*\)$/\1/p' "$TB_DIR/node.log")
 [ -n "$port" ] || { echo "no endpoint port printed"; exit 1; }
@@ -31,15 +31,15 @@ grep -q "^Then write $state/tunless.conf, a wg-quick file whose \[Interface\] ha
   { cat "$TB_DIR/node.log"; echo "no PrivateKeyFile instructions"; exit 1; }
 
 echo "== the proxy serves direct destinations meanwhile"
-tb_bg - python3 -m http.server --bind 127.0.0.1 18582 --directory "$TUNLESS_SRC/examples" \
+tb_bg - python3 -m http.server --bind 127.0.0.1 18582 --directory "$TB_SRC/examples" \
   > "$TB_DIR/host-http.log" 2>&1
 tb_wait_tcp - 127.0.0.1 18582
-curl -sS --max-time 10 --socks5 "$PROXY" http://127.0.0.1:18582/wg0.conf | cmp - "$TUNLESS_SRC/examples/wg0.conf"
+curl -sS --max-time 10 --socks5 "$PROXY" http://127.0.0.1:18582/wg0.conf | cmp - "$TB_SRC/examples/wg0.conf"
 
 echo "== a configuration dropped into the state directory (as printed) is picked up on SIGHUP"
 tb_peer peer 51591 100.64.0.2/10
 tb_peer_allow peer "$pub" 100.64.0.1/32 "127.0.0.1:$port"
-tb_bg "$TB_NS_peer" python3 -m http.server --bind 100.64.0.2 8000 --directory "$TUNLESS_SRC/examples" \
+tb_bg "$TB_NS_peer" python3 -m http.server --bind 100.64.0.2 8000 --directory "$TB_SRC/examples" \
   > "$TB_DIR/http.log" 2>&1
 tb_wait_tcp "$TB_NS_peer" 100.64.0.2 8000
 cat > "$state/tunless.conf" <<CONF
@@ -54,16 +54,16 @@ CONF
 chown nobody "$state/tunless.conf" && chmod 600 "$state/tunless.conf"
 kill -HUP "$node_pid"
 for _ in $(seq 50); do grep -q 'event=reloaded' "$TB_DIR/node.log" && break; sleep 0.1; done
-curl -sS --max-time 20 --socks5 "$PROXY" http://100.64.0.2:8000/wg0.conf | cmp - "$TUNLESS_SRC/examples/wg0.conf"
+curl -sS --max-time 20 --socks5 "$PROXY" http://100.64.0.2:8000/wg0.conf | cmp - "$TB_SRC/examples/wg0.conf"
 
 echo "== a restart keeps the key"
 kill -TERM "$node_pid"; wait "$node_pid" || true
 start
-[ "$("$TUNLESS_BIN" pubkey < "$state/private.key")" = "$pub" ] || { echo "key changed"; exit 1; }
+[ "$("$TB_BIN" pubkey < "$state/private.key")" = "$pub" ] || { echo "key changed"; exit 1; }
 grep -q "public_key=$pub" "$TB_DIR/node.log" || { echo "restarted node uses another key"; exit 1; }
 # ... and its UDP port, so the [Peer] block printed on the first start stays valid.
 [ "$(stat -c '%a' "$state/listen-port")" = 600 ] || { ls -l "$state"; exit 1; }
 grep -q "event=up public_key=$pub port=$port " "$TB_DIR/node.log" ||
   { grep 'event=up' "$TB_DIR/node.log"; echo "restarted node moved off port $port"; exit 1; }
-curl -sS --max-time 20 --socks5 "$PROXY" http://100.64.0.2:8000/wg0.conf | cmp - "$TUNLESS_SRC/examples/wg0.conf"
+curl -sS --max-time 20 --socks5 "$PROXY" http://100.64.0.2:8000/wg0.conf | cmp - "$TB_SRC/examples/wg0.conf"
 echo "keygen: ok"

@@ -96,7 +96,7 @@ int np_apply(struct np_node *n, const char *text)
 
 static const char *log_level(void)
 {
-    const char *v = getenv("TUNLESS_TEST_LOG");
+    const char *v = getenv("NP_LOG");
     return v && *v ? v : "error";
 }
 

@@ -20,7 +20,7 @@
  * Flags are `tunless up`'s; whatever port a listener flag names, the harness binds every
  * listener (proxy, DNS, --forward) on an ephemeral port instead: ask np_*_port which.
  * Every wait is bounded; nothing here calls cmocka, so callers assert on what it returns.
- * TUNLESS_TEST_LOG=debug (or info, warn) shows the nodes' logs; the default is errors only.
+ * NP_LOG=debug (or info, warn) shows the nodes' logs; the default is errors only.
  */
 #ifndef TUNLESS_TEST_NODE_PAIR_H
 #define TUNLESS_TEST_NODE_PAIR_H

@@ -4,7 +4,9 @@
 #   tb_peer NAME PORT ADDR...    wireguard-go listening on 127.0.0.1:PORT (root namespace), its
 #                                interface moved into netns "$PREFIX-NAME" with the addresses
 #                                given (CIDR); sets TB_PUB_<NAME>, TB_KEY_<NAME> (key file),
-#                                TB_NS_<NAME>, TB_IF_<NAME>, TB_WGPID_<NAME> (wireguard-go's pid)
+#                                TB_NS_<NAME>, TB_IF_<NAME>, TB_WGPID_<NAME> (wireguard-go's pid);
+#                                with TB_WG_NETNS=NS set, wireguard-go (its UDP socket on
+#                                127.0.0.1:PORT) runs inside namespace NS instead of the root one
 #   tb_peer_allow NAME PUB ALLOWED [ENDPOINT] [PSK_FILE]   wg set ... peer PUB
 #   tb_ns NAME CMD...            run CMD inside the peer's namespace
 #   tb_bg NAME CMD...            start CMD in the background (optionally inside a namespace; NAME "-"
@@ -73,8 +75,10 @@ tb_peer() {
   local ns="$TB_PREFIX-$name" ifname="${TB_PREFIX:0:8}${#TB_NETNS[@]}"
   local key="$TB_DIR/$name.key"
   (umask 077 && wg genkey > "$key")
+  local in_ns=() ip_ns=()
+  [ -n "${TB_WG_NETNS:-}" ] && in_ns=(ip netns exec "$TB_WG_NETNS") ip_ns=(-n "$TB_WG_NETNS")
   WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 WG_PROCESS_FOREGROUND=1 \
-    wireguard-go "$ifname" > "$TB_DIR/wireguard-go-$name.log" 2>&1 &
+    "${in_ns[@]}" wireguard-go "$ifname" > "$TB_DIR/wireguard-go-$name.log" 2>&1 &
   TB_PIDS+=($!)
   printf -v "TB_WGPID_$name" '%s' "$!"
   local i
@@ -82,7 +86,7 @@ tb_peer() {
   wg set "$ifname" private-key "$key" listen-port "$port"
   ip netns add "$ns"
   TB_NETNS+=("$ns")
-  ip link set "$ifname" netns "$ns"
+  ip "${ip_ns[@]}" link set "$ifname" netns "$ns"
   local addr
   for addr in "$@"; do ip -n "$ns" addr add "$addr" dev "$ifname"; done
   ip -n "$ns" link set lo up

@@ -3,7 +3,9 @@
  * a client thread): a tunnel address or MagicDNS name goes through the mesh to b's published
  * echo service, a host address on 127.0.0.1 goes straight out, and with --outbound
  * tunnel-only the direct one is refused (SOCKS5 "not allowed by ruleset", HTTP 403) while the
- * mesh one still works. The same for datagrams through SOCKS5 UDP ASSOCIATE.
+ * mesh one still works. The same for datagrams through SOCKS5 UDP ASSOCIATE. A name whose
+ * AAAA or A address is dead still connects (Happy Eyeballs), within --connect-timeout; the
+ * node's own addresses and 100.100.100.100 are answered by the node itself.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -153,6 +155,149 @@ static void test_tunnel_only(void **state)
     assert_true(c.echoed);
 }
 
+/* b keeps only its address `keep` (a reload), while a's MagicDNS still answers both of b's
+ * addresses for "b": the other one is a black hole in b's netstack (dropped, no answer). */
+static void keep_one_b_address(struct np_pair *p, const char *keep)
+{
+    char text[NP_CONF_MAX], from[128], to[64];
+    assert_non_null(np_config_text(p, &p->b, NULL, text, sizeof(text)));
+    snprintf(from, sizeof(from), "%s/32, %s/128", p->b.addr4, p->b.addr6);
+    snprintf(to, sizeof(to), "%s/%d", keep, strchr(keep, ':') ? 128 : 32);
+    assert_int_equal(np_text_replace(text, sizeof(text), from, to), 0);
+    assert_int_equal(np_apply(&p->b, text), 0);
+}
+
+static struct client run_timed(struct np_pair *p, const char *host, bool http, uint64_t *ms)
+{
+    uint64_t t0 = uv_hrtime();
+    struct client c = run_client(p, host, MESH_PORT, http);
+    *ms = (uv_hrtime() - t0) / 1000000;
+    return c;
+}
+
+/* The name connects and echoes, in min_ms to 2 s. */
+static void expect_connects(struct np_pair *p, const char *host, bool http, uint64_t min_ms)
+{
+    uint64_t ms;
+    struct client c = run_timed(p, host, http, &ms);
+    assert_int_equal(c.reply, http ? 200 : 0);
+    assert_true(c.echoed);
+    assert_in_range(ms, min_ms, 2000);
+}
+
+/* Happy Eyeballs: b's AAAA address is dead and its A address works: the name connects after
+ * the 250 ms head start of the first (IPv6) attempt, far inside the 10 s connect timeout. */
+static void test_name_dead_aaaa(void **state)
+{
+    struct np_pair *p = *state;
+    start(p, NULL);
+    keep_one_b_address(p, p->b.addr4);
+    expect_connects(p, "b", false, 240);
+    expect_connects(p, "b.mesh.internal", true, 240);
+}
+
+/* The reverse: the A address is dead, the AAAA one works and is tried first. */
+static void test_name_dead_a(void **state)
+{
+    struct np_pair *p = *state;
+    start(p, NULL);
+    keep_one_b_address(p, p->b.addr6);
+    expect_connects(p, "b", false, 0);
+}
+
+/* Both dead: the name fails at --connect-timeout (500 ms here), SOCKS5 "TTL expired" (6). */
+static void test_name_connect_timeout(void **state)
+{
+    struct np_pair *p = *state;
+    const char *a_flags[] = {"--connect-timeout", "500ms", NULL};
+    start(p, a_flags);
+    char text[NP_CONF_MAX];
+    assert_non_null(np_config_text(p, &p->b, NULL, text, sizeof(text)));
+    assert_int_equal(np_text_replace(text, sizeof(text), "100.64.0.2/32", "100.64.0.9/32"), 0);
+    assert_int_equal(np_text_replace(text, sizeof(text), ", fd7a:115c:a1e0::2/128", ""), 0);
+    assert_int_equal(np_apply(&p->b, text), 0);
+    uint64_t ms;
+    struct client c = run_timed(p, "b", false, &ms);
+    assert_int_equal(c.reply, 6);
+    assert_in_range(ms, 450, 2000);
+}
+
+/* The node answers its own addresses: its tunnel addresses reach what it publishes there, an
+ * unpublished port is refused (SOCKS5 5, HTTP 502), and nothing of it goes to b or the host. */
+static void test_own_addresses(void **state)
+{
+    struct np_pair *p = *state;
+    char publish[64];
+    snprintf(publish, sizeof(publish), "%u=127.0.0.1:%u", MESH_PORT, p->tcp_echo_port);
+    const char *a_flags[] = {"--publish", publish, NULL};
+    start(p, a_flags);
+    struct client c = run(p, p->a.addr4, MESH_PORT);
+    assert_int_equal(c.reply, 0);
+    assert_true(c.echoed);
+    c = run_client(p, p->a.addr6, MESH_PORT, true);
+    assert_int_equal(c.reply, 200);
+    assert_true(c.echoed);
+    c = run(p, "a", MESH_PORT); /* its own MagicDNS name */
+    assert_int_equal(c.reply, 0);
+    assert_true(c.echoed);
+    c = run(p, p->a.addr4, MESH_PORT + 1);
+    assert_int_equal(c.reply, 5);
+    c = run_client(p, p->a.addr4, MESH_PORT + 1, true);
+    assert_int_equal(c.reply, 502);
+    assert_int_equal(p->tcp_echo_accepted, 3);
+    assert_int_equal(tx_to_b(p), 0);
+}
+
+/* MagicDNS at 100.100.100.100:53 through the proxy, over TCP (CONNECT) and UDP (UDP
+ * ASSOCIATE): answered by the node itself. */
+struct dns_client {
+    uint16_t proxy_port;
+    int reply, rcode, reply_udp;
+    bool has_b, has_b_udp;
+};
+
+static void dns_through_proxy(void *arg)
+{
+    struct dns_client *d = arg;
+    uint8_t q[512], ans[512];
+    const uint8_t b4[] = {100, 64, 0, 2};
+    int fd = np_socks5_connect(d->proxy_port, "100.100.100.100", 53, &d->reply);
+    long qlen = np_dns_build("b.mesh.internal", 1, q, sizeof(q));
+    struct np_socks5_udp u;
+    if (qlen > 0 && np_socks5_udp_open(&u, d->proxy_port, &d->reply_udp) == 0) {
+        long n =
+            np_socks5_udp_exchange(&u, "100.100.100.100", 53, q, (size_t)qlen, ans, sizeof(ans));
+        d->has_b_udp = n > 0 && memmem(ans, (size_t)n, b4, sizeof(b4)) != NULL;
+        np_socks5_udp_close(&u);
+    }
+    if (fd < 0 || qlen < 0) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    long n = np_dns_over_stream(fd, q, (size_t)qlen, ans, sizeof(ans));
+    close(fd);
+    if (n < 0)
+        return;
+    d->rcode = np_dns_rcode(ans, (size_t)n);
+    d->has_b = memmem(ans, (size_t)n, b4, sizeof(b4)) != NULL;
+}
+
+static void test_magicdns_through_proxy(void **state)
+{
+    struct np_pair *p = *state;
+    start(p, NULL);
+    struct dns_client d = {.proxy_port = np_proxy_port(&p->a), .reply = -1, .rcode = -1};
+    assert_int_equal(np_call(p, dns_through_proxy, &d, 4000), 0);
+    assert_int_equal(d.reply, 0);
+    assert_int_equal(d.rcode, 0);
+    assert_true(d.has_b);
+    assert_int_equal(d.reply_udp, 0);
+    assert_true(d.has_b_udp);
+    assert_int_equal(tx_to_b(p), 0);
+    assert_int_equal(p->dns_queries, 0); /* answered from the zone, no upstream asked */
+}
+
 /* Datagrams through a's SOCKS5 UDP ASSOCIATE, each to its destination and back; with
  * tunnel_only the one to the host address is only sent (it must not arrive). */
 struct datagrams {
@@ -217,6 +362,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_direct, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_http_connect, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_tunnel_only, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_name_dead_aaaa, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_name_dead_a, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_name_connect_timeout, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_own_addresses, np_setup, np_teardown),
+        cmocka_unit_test_setup_teardown(test_magicdns_through_proxy, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_udp_associate, np_setup, np_teardown),
         cmocka_unit_test_setup_teardown(test_udp_tunnel_only, np_setup, np_teardown),
     };

@@ -23,7 +23,7 @@ static void clear_env(void)
         "TUNLESS_DNS_SUFFIX", "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
         "TUNLESS_OUTBOUND",   "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
         "TUNLESS_EXPAND_ENV", "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT",
-        "TUNLESS_LOG_FORMAT", "TUNLESS_METRICS_LISTEN"};
+        "TUNLESS_LOG_FORMAT", "TUNLESS_CONNECT_TIMEOUT", "TUNLESS_METRICS_LISTEN"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -235,6 +235,47 @@ static void test_errors(void **state)
     clear_env();
 }
 
+/* --connect-timeout: seconds by default, ms/s/m suffixes, 1 ms to 1 h; a bad value is named. */
+static void test_connect_timeout(void **state)
+{
+    (void)state;
+    struct {
+        const char *in;
+        unsigned ms;
+    } ok[] = {{"10", 10000},  {"10s", 10000}, {"500ms", 500},
+              {"2m", 120000}, {"1ms", 1},     {"60m", 3600000}};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        unsigned ms = 0;
+        assert_int_equal(node_parse_duration_ms(ok[i].in, &ms), 0);
+        assert_int_equal(ms, ok[i].ms);
+    }
+    const char *bad[] = {
+        "", "0", "-1", "+5", "5h", "1.5s", "61m", "3600001ms", "s", "10 s", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        unsigned ms = 7;
+        assert_int_equal(node_parse_duration_ms(bad[i], &ms), -1);
+        assert_int_equal(ms, 7);
+    }
+    struct node_options o;
+    char err[256];
+    clear_env();
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_int_equal(o.connect_timeout_ms, 0); /* the dialers' default */
+    node_options_free(&o);
+    setenv("TUNLESS_CONNECT_TIMEOUT", "3s", 1);
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_int_equal(o.connect_timeout_ms, 3000);
+    assert_int_equal(o.n_warnings, 0);
+    node_options_free(&o);
+    assert_int_equal(parse(&o, err, sizeof(err), "--connect-timeout", "250ms", NULL), 0);
+    assert_int_equal(o.connect_timeout_ms, 250); /* the flag wins */
+    node_options_free(&o);
+    setenv("TUNLESS_CONNECT_TIMEOUT", "soon", 1);
+    expect_error("TUNLESS_CONNECT_TIMEOUT=soon: want a time", NULL);
+    clear_env();
+    expect_error("--connect-timeout 0: want a time", "--connect-timeout", "0", NULL);
+}
+
 /* issue 12: "off" used to read as "not given", and the default port came back. */
 static void test_proxy_off(void **state)
 {
@@ -355,11 +396,17 @@ static void test_metrics_listen(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hostport),         cmocka_unit_test(test_listen),
-        cmocka_unit_test(test_forward_publish),  cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_env_and_flags),    cmocka_unit_test(test_pass_file),
-        cmocka_unit_test(test_errors),           cmocka_unit_test(test_proxy_off),
-        cmocka_unit_test(test_env_errors_named), cmocka_unit_test(test_env_unknown_warned),
+        cmocka_unit_test(test_hostport),
+        cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_forward_publish),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_env_and_flags),
+        cmocka_unit_test(test_pass_file),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_proxy_off),
+        cmocka_unit_test(test_connect_timeout),
+        cmocka_unit_test(test_env_errors_named),
+        cmocka_unit_test(test_env_unknown_warned),
         cmocka_unit_test(test_metrics_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -71,6 +72,16 @@ static void echo_close(struct proxy_dgram *pd)
 
 static const struct proxy_dgram_ops echo_ops = {.send_to = echo_send_to, .close = echo_close};
 
+/* The proxy's lines, read once its thread is joined. */
+static char logged[4096];
+static void log_line(void *arg, enum base_log_level level, const char *line)
+{
+    (void)arg;
+    (void)level;
+    size_t n = strlen(logged);
+    snprintf(logged + n, sizeof(logged) - n, "%s\n", line);
+}
+
 static struct proxy_dgram *echo_open(void *ctx, const struct proxy_dgram_cbs *cbs, void *ud)
 {
     (void)ctx;
@@ -101,7 +112,9 @@ static void start(bool with_dgram)
     struct proxy_config cfg = {
         .protocols = PROXY_SOCKS5,
         .dialer = {.dial = no_dial, .dgram_open = with_dgram ? echo_open : NULL},
-        .head_timeout_ms = 5000};
+        .head_timeout_ms = 5000,
+        .logger = {.fn = log_line, .level = BASE_LOG_INFO}};
+    logged[0] = 0;
     px_thread_start(&g.px, &cfg);
 }
 
@@ -170,6 +183,11 @@ static void test_echo(void **state)
     px_thread_stop(&g.px);
     assert_int_equal(g.opened, 1);
     assert_int_equal(g.closed, 1);
+    /* The association's two lines: its relay address, then the payload each way. */
+    assert_non_null(strstr(logged, "event=proxy_open conn=1 client=127.0.0.1:"));
+    assert_non_null(strstr(logged, "proto=socks5_udp relay=127.0.0.1:"));
+    assert_non_null(strstr(logged, "event=proxy_close conn=1 client=127.0.0.1:"));
+    assert_non_null(strstr(logged, "bytes_up=4 bytes_down=4 datagrams_up=1 datagrams_down=1"));
 }
 
 static void test_not_offered(void **state)
