@@ -4,8 +4,8 @@
 # prometheus_client, and a per-peer counter moves after traffic; /readyz?peers=all goes 503
 # when the peer's wireguard-go is killed; the Dockerfile's HEALTHCHECK command works as written.
 set -euo pipefail
-: "${TUNLESS_BIN:?}" "${TUNLESS_SRC:?}"
-. "$TUNLESS_SRC/tests/support/testbed.sh"
+: "${TB_BIN:?}" "${TB_SRC:?}"
+. "$TB_SRC/tests/support/testbed.sh"
 tb_init tlmetr
 for tool in promtool curl python3; do
   command -v "$tool" >/dev/null || { echo "skip: $tool not installed"; exit 77; }
@@ -31,7 +31,7 @@ tb_bg "$TB_NS_peer" python3 -m http.server --bind 100.64.0.2 8000 --directory "$
   > "$TB_DIR/http.log" 2>&1
 tb_wait_tcp "$TB_NS_peer" 100.64.0.2 8000
 
-"${RUN_AS[@]}" env TUNLESS_METRICS_LISTEN="$METRICS" "$TUNLESS_BIN" up --state-dir "$STATE" \
+"${RUN_AS[@]}" env TUNLESS_METRICS_LISTEN="$METRICS" "$TB_BIN" up --state-dir "$STATE" \
   --proxy "$PROXY" --log-level debug > "$TB_DIR/node.log" 2>&1 &
 node_pid=$!
 TB_PIDS+=("$node_pid")
@@ -90,9 +90,9 @@ grep -q '^tunless_state{state="Running"} 1$' "$TB_DIR/metrics.txt" || { echo "st
 ! grep -q "$(cat "$STATE/private.key")" "$TB_DIR/metrics.txt" || { echo "the private key is in /metrics"; exit 1; }
 
 echo "== the Dockerfile's HEALTHCHECK, pointed at this node's listener"
-hc=$(sed -n 's/^HEALTHCHECK .*CMD //p' "$TUNLESS_SRC/examples/Dockerfile")
+hc=$(sed -n 's/^HEALTHCHECK .*CMD //p' "$TB_SRC/examples/Dockerfile")
 [ -n "$hc" ] || { echo "examples/Dockerfile has no HEALTHCHECK"; exit 1; }
-dport=$(sed -n 's/.*TUNLESS_METRICS_LISTEN=127.0.0.1:\([0-9]*\).*/\1/p' "$TUNLESS_SRC/examples/Dockerfile")
+dport=$(sed -n 's/.*TUNLESS_METRICS_LISTEN=127.0.0.1:\([0-9]*\).*/\1/p' "$TB_SRC/examples/Dockerfile")
 bash -c "${hc//$dport/18649}" || { echo "HEALTHCHECK failed against a ready node"; exit 1; }
 
 echo "== ?peers=all: 200 while the peer answers, 503 once its wireguard-go is gone"

@@ -5,8 +5,8 @@
 # peer answers); a bad one is refused with its JSON path and changes nothing; the last netmap
 # is kept (0600) and resumed after a restart; a node whose configuration is a file answers 409.
 set -euo pipefail
-: "${TUNLESS_BIN:?}" "${TUNLESS_SRC:?}"
-. "$TUNLESS_SRC/tests/support/testbed.sh"
+: "${TB_BIN:?}" "${TB_SRC:?}"
+. "$TB_SRC/tests/support/testbed.sh"
 tb_init tlnmput
 command -v curl >/dev/null || { echo "skip: curl not installed"; exit 77; }
 
@@ -43,7 +43,7 @@ one=$(peer_json one "$TB_PUB_one" "$P1_PORT" 100.64.0.2/32)
 two=$(peer_json two "$TB_PUB_two" "$P2_PORT" 100.64.0.3/32)
 
 start_node() {
-  "${RUN_AS[@]}" "$TUNLESS_BIN" up --state-dir "$STATE" --proxy "$PROXY" "$@" \
+  "${RUN_AS[@]}" "$TB_BIN" up --state-dir "$STATE" --proxy "$PROXY" "$@" \
     >> "$TB_DIR/node.log" 2>&1 &
   node_pid=$!
   TB_PIDS+=("$node_pid")
@@ -56,7 +56,7 @@ stop_node() {
   wait "$node_pid" || rc=$?
   [ "$rc" -eq 0 ] || { echo "node exited $rc"; exit 1; }
 }
-apply() { "$TUNLESS_BIN" netmap apply --socket "$SOCK" "$@"; }
+apply() { "$TB_BIN" netmap apply --socket "$SOCK" "$@"; }
 
 start_node
 echo "== the first netmap brings the node up (from stdin)"
@@ -88,7 +88,7 @@ cat "$TB_DIR/bad.err"
 [ "$rc" -eq 1 ] || { echo "a bad netmap: exit $rc, want 1"; exit 1; }
 grep -q 'peers\[2\].allowed_ips\[0\]' "$TB_DIR/bad.err" || { echo "the refusal does not name the path"; exit 1; }
 grep -q 'HTTP 400' "$TB_DIR/bad.err" || { echo "a bad netmap is not a 400"; exit 1; }
-"$TUNLESS_BIN" status --socket "$SOCK" --json > "$TB_DIR/status.json"
+"$TB_BIN" status --socket "$SOCK" --json > "$TB_DIR/status.json"
 python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert len(s["peers"]) == 2, s["peers"]' \
   "$TB_DIR/status.json" || { echo "the bad netmap changed the peers"; exit 1; }
 [ "$(curl -sS --max-time 20 --socks5 "$PROXY" http://100.64.0.3:8000/hello)" = "peer two" ] \
