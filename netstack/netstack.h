@@ -83,7 +83,15 @@ struct ns_config {
     uint32_t max_tcp;     /* open TCP connections (incl. half-open inbound); 0 = 4096 */
     uint32_t max_udp;     /* open UDP flows; 0 = 4096 */
     uint32_t max_pending; /* half-open inbound TCP per stack (oldest dropped); 0 = 128 */
+    /* TCP keepalive on every conn, so a peer that vanished takes its conns with it (they fail
+     * with -ETIMEDOUT): probes after keepalive_idle_ms of silence, every keepalive_intvl_ms,
+     * keepalive_cnt unanswered ones end the conn. 0 = NS_KEEPALIVE_* (keepalive_idle_ms
+     * UINT32_MAX: off). */
+    uint32_t keepalive_idle_ms, keepalive_intvl_ms, keepalive_cnt;
 };
+#define NS_KEEPALIVE_IDLE_MS 60000
+#define NS_KEEPALIVE_INTVL_MS 15000
+#define NS_KEEPALIVE_CNT 4
 #define NS_TCP_WND_MAX (4u * 1024 * 1024)
 #define NS_TCP_SND_BUF_MAX (4u * 1024 * 1024)
 

@@ -33,6 +33,9 @@ static void apply_defaults(struct ns_config *c)
         c->max_udp = 4096;
     if (!c->max_pending)
         c->max_pending = 128;
+    c->keepalive_idle_ms = c->keepalive_idle_ms ? c->keepalive_idle_ms : NS_KEEPALIVE_IDLE_MS;
+    c->keepalive_intvl_ms = c->keepalive_intvl_ms ? c->keepalive_intvl_ms : NS_KEEPALIVE_INTVL_MS;
+    c->keepalive_cnt = c->keepalive_cnt ? c->keepalive_cnt : NS_KEEPALIVE_CNT;
 }
 
 static int check_config(const struct ns_config *c)

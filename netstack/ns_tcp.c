@@ -104,6 +104,12 @@ static struct ns_conn *conn_new(struct ns_stack *ns, struct tcp_pcb *pcb, enum n
      * pending ACK unsent when Nagle holds back a short segment, stalling both directions
      * until the delayed-ACK timer. */
     tcp_nagle_disable(pcb);
+    if (ns->cfg.keepalive_idle_ms != UINT32_MAX) {
+        ip_set_option(pcb, SOF_KEEPALIVE);
+        pcb->keep_idle = ns->cfg.keepalive_idle_ms;
+        pcb->keep_intvl = ns->cfg.keepalive_intvl_ms;
+        pcb->keep_cnt = ns->cfg.keepalive_cnt;
+    }
     tcp_arg(pcb, c);
     tcp_recv(pcb, on_recv);
     tcp_sent(pcb, on_sent);

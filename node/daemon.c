@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "drain.h"
 #include "forward.h"
 #include "localapi.h"
 #include "metrics.h"
@@ -172,7 +173,12 @@ static void stop_stack(struct node_daemon *d);
 
 static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *err, size_t errlen)
 {
-    struct ns_config nc = {.mtu = c->mtu, .output = output_to_engine, .output_ctx = d};
+    struct ns_config nc = {.mtu = c->mtu,
+                           .output = output_to_engine,
+                           .output_ctx = d,
+                           .keepalive_idle_ms = d->opts.keepalive.idle_ms,
+                           .keepalive_intvl_ms = d->opts.keepalive.intvl_ms,
+                           .keepalive_cnt = d->opts.keepalive.cnt};
     for (size_t i = 0; i < c->n_addresses; i++) {
         const struct base_addr *a = &c->addresses[i].addr;
         struct base_addr *slot = a->family == AF_INET ? &nc.addr4 : &nc.addr6;
@@ -293,7 +299,8 @@ static int start_forwards(struct node_daemon *d, char *err, size_t errlen)
     for (size_t i = 0; i < d->opts.n_forwards; i++) {
         const struct node_forward *f = &d->opts.forwards[i];
         char addr[BASE_ADDR_STRLEN];
-        d->forwards[i] = node_forward_start(d->loop, &d->dialer, f, err, errlen);
+        struct node_forward_env env = {d->opts.idle_timeout_ms, node_log_logger(&d->log)};
+        d->forwards[i] = node_forward_start(d->loop, &d->dialer, f, &env, err, errlen);
         if (!d->forwards[i])
             return -1;
         node_log(&d->log, BASE_LOG_INFO, "listening",
@@ -497,6 +504,7 @@ static void on_engine_closed(void *ctx)
 /* Phase 2 of stopping: with the proxies gone, nothing needs the mesh any more. */
 static void finish_stop(struct node_daemon *d)
 {
+    node_drain_free(d);
     uv_close((uv_handle_t *)&d->stop_timer, on_handle_closed);
     node_peers_stop(d);
     stop_stack(d);
@@ -520,24 +528,7 @@ static void finish_stop(struct node_daemon *d)
     node_log(&d->log, BASE_LOG_INFO, "stopped", NULL);
 }
 
-static void on_proxy_closed(void *ctx)
-{
-    struct node_daemon *d = ctx;
-    if (--d->proxies_open == 0)
-        finish_stop(d);
-}
-
-/* The drain time is over: cut what is still open. */
-static void on_stop_timer(uv_timer_t *t)
-{
-    struct node_daemon *d = t->data;
-    node_log(&d->log, BASE_LOG_INFO, "drain_timeout", "open_listeners=%u", d->proxies_open);
-    for (size_t i = 0; i < d->n_proxies; i++)
-        if (d->proxies[i])
-            proxy_server_close(d->proxies[i], on_proxy_closed, d);
-}
-
-/* Phase 1: listeners close at once, open proxy connections get DRAIN_MS to finish. */
+/* Phase 1: listeners close at once, open connections get DRAIN_MS to finish (drain.c). */
 void node_daemon_stop(struct node_daemon *d)
 {
     if (d->stopping)
@@ -548,19 +539,7 @@ void node_daemon_stop(struct node_daemon *d)
     if (d->api)
         node_localapi_close(d->api, NULL, NULL);
     d->api = NULL;
-    for (size_t i = 0; d->forwards && i < d->opts.n_forwards; i++)
-        if (d->forwards[i])
-            node_forward_close(d->forwards[i]);
-    free(d->forwards);
-    d->forwards = NULL;
-    d->proxies_open = (unsigned)d->n_proxies;
-    if (d->proxies_open == 0) {
-        finish_stop(d);
-        return;
-    }
-    uv_timer_start(&d->stop_timer, on_stop_timer, DRAIN_MS, 0);
-    for (size_t i = 0; i < d->n_proxies; i++)
-        proxy_server_drain(d->proxies[i], on_proxy_closed, d);
+    node_drain_start(d, DRAIN_MS, finish_stop);
 }
 
 static void on_stop_signal(uv_signal_t *s, int signum)

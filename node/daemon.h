@@ -25,6 +25,7 @@
 struct node_resolve;  /* peers.c: an endpoint name being resolved */
 struct node_localapi; /* localapi.c: the local API on its unix socket */
 struct node_metrics;  /* metrics.h: metrics, health, --metrics-listen */
+struct node_drain;    /* drain.c: shutdown's grace period */
 struct node_daemon;
 
 /* What a published port's handlers need. */
@@ -69,9 +70,8 @@ struct node_daemon {
     uv_timer_t reload_timer;  /* debounces config file changes */
     struct stat reload_stamp; /* the file as the last reload found it */
     bool reload_stamp_set;
-    uv_timer_t stop_timer; /* ends the drain on shutdown */
-    unsigned proxies_open;
-    unsigned pending_closes;
+    uv_timer_t stop_timer;    /* ends the drain on shutdown */
+    struct node_drain *drain; /* drain.c: while stopping */
     bool stopping;
     int exit_code;
 };

@@ -521,6 +521,21 @@ static void stream_lose_stack(struct mesh_stream *s)
     defer(s);
 }
 
+size_t node_dialer_reset_where(struct node_dialer *d,
+                               bool (*match)(void *arg, const struct base_addr *far), void *arg)
+{
+    size_t n = 0;
+    struct base_list *pos;
+    base_list_foreach (pos, &d->streams) {
+        struct mesh_stream *s = container_of(pos, struct mesh_stream, live);
+        if (s->conn && s->state != MESH_CLOSED && match(arg, &ns_conn_remote(s->conn)->addr)) {
+            stream_lose_stack(s); /* the same as losing the stack: reset, and tell the user */
+            n++;
+        }
+    }
+    return n;
+}
+
 void node_dialer_detach_stack(struct node_dialer *d)
 {
     ns_stack_unwatch(&d->stack_watch);

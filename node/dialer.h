@@ -70,6 +70,11 @@ void node_dialer_set_stack(struct node_dialer *d, struct ns_stack *stack);
  * and report -ECONNRESET (or a failed connect), datagram flows are closed (later datagrams
  * open new ones on the next stack). Call before ns_stack_close. */
 void node_dialer_detach_stack(struct node_dialer *d);
+/* Resets every open netstack stream whose far end matches (a removed peer's addresses): the
+ * peer gets a RST, the stream's user an error (a relay then resets its other side). Returns
+ * how many. */
+size_t node_dialer_reset_where(struct node_dialer *d,
+                               bool (*match)(void *arg, const struct base_addr *far), void *arg);
 
 /* dialer_dgram.c: the proxy_dialer's dgram_open. Datagrams to mesh addresses travel in netstack
  * UDP flows, one per destination; others through the direct dialer's sockets, or are refused

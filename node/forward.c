@@ -18,6 +18,8 @@ struct node_forward_listener {
     struct proxy_udp_relay *udp_relay; /* UDP: one session per client address */
     uint8_t *rbuf;
     unsigned open; /* the handle and the relay, until their close callbacks */
+    void (*on_closed)(void *arg);
+    void *arg;
 };
 
 /* ---- TCP ---- */
@@ -35,11 +37,13 @@ static void on_connection(uv_stream_t *server, int status)
 }
 
 static int start_tcp(struct node_forward_listener *f, uv_loop_t *loop, struct node_dialer *dialer,
-                     const struct sockaddr *sa)
+                     const struct sockaddr *sa, const struct node_forward_env *env)
 {
     uv_tcp_init(loop, &f->tcp);
     f->handle = (uv_handle_t *)&f->tcp;
-    struct proxy_relay_config rc = {.dialer = node_dialer_proxy(dialer)};
+    struct proxy_relay_config rc = {.dialer = node_dialer_proxy(dialer),
+                                    .idle_timeout_ms = env ? env->idle_timeout_ms : 0,
+                                    .logger = env ? env->logger : (struct base_logger){0}};
     node_target_from_hostport(&f->spec.target, &rc.target);
     int ret = proxy_relay_new(loop, &rc, &f->tcp_relay);
     if (ret == 0)
@@ -101,7 +105,8 @@ static int start_udp(struct node_forward_listener *f, uv_loop_t *loop, struct no
 }
 
 struct node_forward_listener *node_forward_start(uv_loop_t *loop, struct node_dialer *dialer,
-                                                 const struct node_forward *spec, char *err,
+                                                 const struct node_forward *spec,
+                                                 const struct node_forward_env *env, char *err,
                                                  size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -114,8 +119,9 @@ struct node_forward_listener *node_forward_start(uv_loop_t *loop, struct node_di
         return NULL;
     }
     f->spec = *spec;
-    int ret = spec->proto == NODE_PROTO_UDP ? start_udp(f, loop, dialer, (struct sockaddr *)&ss)
-                                            : start_tcp(f, loop, dialer, (struct sockaddr *)&ss);
+    int ret = spec->proto == NODE_PROTO_UDP
+                  ? start_udp(f, loop, dialer, (struct sockaddr *)&ss)
+                  : start_tcp(f, loop, dialer, (struct sockaddr *)&ss, env);
     f->handle->data = f;
     if (ret != 0) {
         snprintf(err, errlen, "--forward listener %s:%s:%u: %s",
@@ -131,13 +137,24 @@ static void release(struct node_forward_listener *f)
 {
     if (--f->open > 0)
         return;
+    void (*cb)(void *) = f->on_closed;
+    void *arg = f->arg;
     free(f->rbuf);
     free(f);
+    if (cb)
+        cb(arg);
 }
 
 static void on_relay_closed(void *arg)
 {
     release(arg);
+}
+
+static void on_tcp_relay_closed(void *arg)
+{
+    struct node_forward_listener *f = arg;
+    f->tcp_relay = NULL; /* freed: nothing left for node_forward_cut */
+    release(f);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -147,16 +164,29 @@ static void on_handle_closed(uv_handle_t *h)
 
 void node_forward_close(struct node_forward_listener *f)
 {
+    node_forward_drain(f, NULL, NULL);
+}
+
+void node_forward_drain(struct node_forward_listener *f, void (*on_closed)(void *arg), void *arg)
+{
+    f->on_closed = on_closed;
+    f->arg = arg;
     f->open = 1;
     if (f->tcp_relay) {
         f->open++;
-        proxy_relay_drain(f->tcp_relay, on_relay_closed, f);
+        proxy_relay_drain(f->tcp_relay, on_tcp_relay_closed, f);
     }
     if (f->udp_relay) {
         f->open++;
         proxy_udp_relay_close(f->udp_relay, on_relay_closed, f);
     }
     uv_close(f->handle, on_handle_closed);
+}
+
+void node_forward_cut(struct node_forward_listener *f)
+{
+    if (f->tcp_relay)
+        proxy_relay_close(f->tcp_relay, NULL, NULL);
 }
 
 int node_forward_port(const struct node_forward_listener *f)

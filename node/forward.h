@@ -17,12 +17,23 @@
 
 struct node_forward_listener;
 
+/* What TCP relays get (env may be NULL: no idle timeout, no log). */
+struct node_forward_env {
+    unsigned idle_timeout_ms; /* --idle-timeout; 0 = never */
+    struct base_logger logger;
+};
+
 /* Binds spec->listen. Returns NULL with a message in err. */
 struct node_forward_listener *node_forward_start(uv_loop_t *loop, struct node_dialer *dialer,
-                                                 const struct node_forward *spec, char *err,
+                                                 const struct node_forward *spec,
+                                                 const struct node_forward_env *env, char *err,
                                                  size_t errlen);
 /* Stops listening; open TCP connections finish by themselves, UDP sessions end. */
 void node_forward_close(struct node_forward_listener *f);
+/* The same, with on_closed (may be NULL) once f is freed; until then node_forward_cut resets the
+ * TCP connections still open (shutdown's drain time is over). */
+void node_forward_drain(struct node_forward_listener *f, void (*on_closed)(void *arg), void *arg);
+void node_forward_cut(struct node_forward_listener *f);
 /* The port actually bound (a listen port 0 takes any), or a negative libuv error. */
 int node_forward_port(const struct node_forward_listener *f);
 

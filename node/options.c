@@ -161,6 +161,8 @@ enum {
     OPT_LOG_FORMAT,
     OPT_EXPAND_ENV,
     OPT_CONNECT_TIMEOUT,
+    OPT_IDLE_TIMEOUT,
+    OPT_TCP_KEEPALIVE,
     OPT_HELP,
     OPT_CHECK,
 };
@@ -211,6 +213,12 @@ static const struct option_doc docs[] = {
      "text (key=value, default) or json (one object a line)"},
     {OPT_EXPAND_ENV, "expand-env", "TUNLESS_EXPAND_ENV", NULL,
      "expand $VAR and ${VAR} in the wg-quick file's values (env: 1 or 0)"},
+    {OPT_IDLE_TIMEOUT, "idle-timeout", "TUNLESS_IDLE_TIMEOUT", "DURATION",
+     "reset --forward and --publish TCP connections idle this long (default 4h; 0 = never; "
+     "e.g. 90s, 30m, 2h)"},
+    {OPT_TCP_KEEPALIVE, "tcp-keepalive", "TUNLESS_TCP_KEEPALIVE", "IDLE,INTERVAL,COUNT",
+     "keepalive on tunnel TCP connections: probes after IDLE, every INTERVAL, COUNT unanswered "
+     "end it (default 60s,15s,4)"},
 };
 #define N_DOCS (sizeof(docs) / sizeof(docs[0]))
 
@@ -282,22 +290,86 @@ static int apply_listen(const char *who, const char *v, bool *on, bool *given,
     return 0;
 }
 
-/* "30", "30s", "500ms" or "2m" (a bare number is seconds): 1 ms to 1 hour. */
+/* "1500ms", "90s", "30m", "2h", or plain seconds; each option checks its own range. */
 int node_parse_duration_ms(const char *v, unsigned *out)
 {
     char *end;
     errno = 0;
-    unsigned long n = strtoul(v, &end, 10);
+    unsigned long long n = strtoull(v, &end, 10);
     if (end == v || errno || v[0] == '-' || v[0] == '+')
         return -1;
-    unsigned long scale = strcmp(end, "ms") == 0                          ? 1
-                          : strcmp(end, "s") == 0 || strcmp(end, "") == 0 ? 1000
-                          : strcmp(end, "m") == 0                         ? 60000
-                                                                          : 0;
-    if (!scale || n == 0 || n > 3600000 / scale)
+    unsigned long long unit = strcmp(end, "ms") == 0           ? 1
+                              : strcmp(end, "s") == 0 || !*end ? 1000
+                              : strcmp(end, "m") == 0          ? 60000
+                              : strcmp(end, "h") == 0          ? 3600000
+                                                               : 0;
+    if (!unit || n > UINT32_MAX / unit)
         return -1;
-    *out = (unsigned)(n * scale);
+    *out = (unsigned)(n * unit);
     return 0;
+}
+
+int node_parse_keepalive(const char *v, struct node_keepalive *k)
+{
+    char idle[32], intvl[32];
+    unsigned cnt;
+    char extra;
+    if (sscanf(v, "%31[^,],%31[^,],%u%c", idle, intvl, &cnt, &extra) != 3 || cnt == 0 ||
+        node_parse_duration_ms(idle, &k->idle_ms) != 0 ||
+        node_parse_duration_ms(intvl, &k->intvl_ms) != 0 || k->idle_ms < 1000 || k->intvl_ms < 1000)
+        return -1;
+    k->cnt = cnt;
+    return 0;
+}
+
+/* The options that tune how the node behaves rather than what it opens. */
+static int apply_tuning(struct node_options *o, int id, const char *v, const char *who, char *err,
+                        size_t errlen)
+{
+    switch (id) {
+    case OPT_OUTBOUND:
+        o->given.outbound = true;
+        if (strcmp(v, "direct") == 0)
+            o->outbound = NODE_OUTBOUND_DIRECT;
+        else if (strcmp(v, "tunnel-only") == 0)
+            o->outbound = NODE_OUTBOUND_TUNNEL_ONLY;
+        else
+            return fail(err, errlen, "%s: want direct or tunnel-only", who);
+        return 0;
+    case OPT_CONNECT_TIMEOUT:
+        if (node_parse_duration_ms(v, &o->connect_timeout_ms) != 0 || o->connect_timeout_ms == 0 ||
+            o->connect_timeout_ms > 3600000)
+            return fail(err, errlen, "%s: want a time from 1ms to 1h, e.g. 10s or 500ms", who);
+        return 0;
+    case OPT_EXPAND_ENV: /* the flag has no value; the variable says 1 or 0 */
+        if (!v || strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
+            o->expand_env = true;
+        else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0)
+            o->expand_env = false;
+        else
+            return fail(err, errlen, "%s: want 1 or 0", who);
+        return 0;
+    case OPT_IDLE_TIMEOUT:
+        if (node_parse_duration_ms(v, &o->idle_timeout_ms) != 0)
+            return fail(err, errlen, "%s: want a duration (90s, 30m, 2h) or 0", who);
+        return 0;
+    case OPT_TCP_KEEPALIVE:
+        if (node_parse_keepalive(v, &o->keepalive) != 0)
+            return fail(err, errlen, "%s: want IDLE,INTERVAL,COUNT (e.g. 60s,15s,4; at least 1s)",
+                        who);
+        return 0;
+    case OPT_LOG_LEVEL:
+        o->given.log_level = true;
+        if (base_log_level_parse(v, &o->log_level) != 0)
+            return fail(err, errlen, "%s: want error, warn, info or debug", who);
+        return 0;
+    case OPT_LOG_FORMAT:
+        if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
+            return fail(err, errlen, "%s: want text or json", who);
+        o->log_json = strcmp(v, "json") == 0;
+        return 0;
+    }
+    return fail(err, errlen, "internal: unknown option %d", id);
 }
 
 /* who names where v came from in messages: "--proxy X" for a flag, "TUNLESS_PROXY=X" for the
@@ -344,45 +416,14 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
         if (node_parse_publish(v, &pub) != 0)
             return fail(err, errlen, "%s: want [tcp:|udp:]PORT[=HOST:PORT]", who);
         return grow_append((void **)&o->publishes, &o->n_publishes, sizeof(pub), &pub);
-    case OPT_OUTBOUND:
-        o->given.outbound = true;
-        if (strcmp(v, "direct") == 0)
-            o->outbound = NODE_OUTBOUND_DIRECT;
-        else if (strcmp(v, "tunnel-only") == 0)
-            o->outbound = NODE_OUTBOUND_TUNNEL_ONLY;
-        else
-            return fail(err, errlen, "%s: want direct or tunnel-only", who);
-        return 0;
     case OPT_STATE_DIR:
         return dup_string(&o->state_dir, v);
-    case OPT_CONNECT_TIMEOUT:
-        if (node_parse_duration_ms(v, &o->connect_timeout_ms) != 0)
-            return fail(err, errlen, "%s: want a time from 1ms to 1h, e.g. 10s or 500ms", who);
-        return 0;
     case OPT_SOCKET:
         return dup_string(&o->socket_path, v);
     case OPT_SOCKET_GROUP:
         return dup_string(&o->socket_group, v);
-    case OPT_EXPAND_ENV: /* the flag has no value; the variable says 1 or 0 */
-        if (!v || strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
-            o->expand_env = true;
-        else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0)
-            o->expand_env = false;
-        else
-            return fail(err, errlen, "%s: want 1 or 0", who);
-        return 0;
-    case OPT_LOG_LEVEL:
-        o->given.log_level = true;
-        if (base_log_level_parse(v, &o->log_level) != 0)
-            return fail(err, errlen, "%s: want error, warn, info or debug", who);
-        return 0;
-    case OPT_LOG_FORMAT:
-        if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
-            return fail(err, errlen, "%s: want text or json", who);
-        o->log_json = strcmp(v, "json") == 0;
-        return 0;
     }
-    return fail(err, errlen, "internal: unknown option %d", id);
+    return apply_tuning(o, id, v, who, err, errlen);
 }
 
 /* Environment first, so that flags given afterwards override it. List-valued variables
@@ -493,6 +534,7 @@ int node_options_parse(int argc, char **argv, struct node_options *out, char *er
 
     memset(out, 0, sizeof(*out));
     out->log_level = BASE_LOG_INFO;
+    out->idle_timeout_ms = NODE_IDLE_TIMEOUT_MS;
     for (size_t i = 0; i < N_DOCS; i++)
         longopts[n++] = (struct option){docs[i].flag, docs[i].arg ? required_argument : no_argument,
                                         NULL, docs[i].id};

@@ -31,6 +31,12 @@ struct node_publish {
     struct cfg_hostport target;
 };
 
+/* --tcp-keepalive: 0s are the netstack's defaults (NS_KEEPALIVE_*). */
+struct node_keepalive {
+    unsigned idle_ms, intvl_ms, cnt;
+};
+#define NODE_IDLE_TIMEOUT_MS (4u * 3600 * 1000)
+
 struct node_options {
     char *config_path;
     char *netmap_path;
@@ -52,8 +58,10 @@ struct node_options {
     bool log_json;        /* --log-format json: one JSON object a line */
     const char *log_node; /* a node= field on every log line (tunless demo's "a" and "b"); static */
     bool help;
-    bool check;      /* --check: validate the configuration, print a summary, exit */
-    bool expand_env; /* --expand-env: $VAR and ${VAR} in the wg-quick file's values */
+    bool check;               /* --check: validate the configuration, print a summary, exit */
+    bool expand_env;          /* --expand-env: $VAR and ${VAR} in the wg-quick file's values */
+    unsigned idle_timeout_ms; /* --idle-timeout: forwarded and published TCP; 0 = never */
+    struct node_keepalive keepalive; /* --tcp-keepalive */
     /* Which listeners were set at all (to an address or to "off"): "off" must not bring back
      * the default, and a listener from a wireproxy section yields to the flag. */
     struct {
@@ -76,8 +84,10 @@ int node_parse_hostport(const char *spec, const char *default_host, struct cfg_h
 int node_parse_listen(const char *spec, struct base_endpoint *out);
 int node_parse_forward(const char *spec, struct node_forward *out);
 int node_parse_publish(const char *spec, struct node_publish *out);
-/* "30", "30s", "500ms", "2m" (bare: seconds), 1 ms to 1 h, into *out in ms. 0 or -1. */
+/* "1500ms", "90s", "30m", "2h" or plain seconds, up to UINT32_MAX ms. */
 int node_parse_duration_ms(const char *v, unsigned *out);
+/* "IDLE,INTERVAL,COUNT": two durations of at least 1 s and a count of at least 1. */
+int node_parse_keepalive(const char *v, struct node_keepalive *k);
 
 /* Levenshtein distance of two words of at most 63 characters (SIZE_MAX beyond), for "did you
  * mean" suggestions. */

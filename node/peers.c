@@ -157,13 +157,23 @@ static int push_peer(struct node_daemon *d, const struct cfg_peer *p)
 
 static void on_reresolve(uv_timer_t *t);
 
+static bool in_peer(void *arg, const struct base_addr *a)
+{
+    const struct cfg_peer *p = arg;
+    for (size_t i = 0; i < p->n_allowed_ips; i++)
+        if (base_prefix_contains(&p->allowed_ips[i], a))
+            return true;
+    return false;
+}
+
 static void log_peer(struct node_daemon *d, const char *event, const struct cfg_peer *p)
 {
     char who[9];
     short_key(who, p->public_key);
     bool removed = strcmp(event, "peer_removed") == 0;
-    if (removed)
-        node_log(&d->log, BASE_LOG_INFO, event, "peer=%s", who);
+    if (removed) /* its connections go with it */
+        node_log(&d->log, BASE_LOG_INFO, event, "peer=%s name=%s conns_reset=%zu", who,
+                 p->name ? p->name : "-", node_dialer_reset_where(&d->dialer, in_peer, (void *)p));
     else
         node_log(&d->log, BASE_LOG_INFO, event, "peer=%s name=%s allowed_ips=%zu", who,
                  p->name ? p->name : "-", p->n_allowed_ips);

@@ -39,6 +39,10 @@ static void tcp_accept(void *ctx, struct ns_conn *c)
     struct node_publish_ctx *pc = ctx;
     log_accept(pc, "tcp", ns_conn_remote(c));
     struct adopt a = {.dialer = &pc->d->dialer, .conn = c};
+    if (!pc->tcp) { /* stopping: the relay is draining */
+        ns_conn_reset(c);
+        return;
+    }
     if (proxy_relay_add(pc->tcp, adopt_inbound, &a) != 0 && !a.taken)
         ns_conn_reset(c);
 }
@@ -91,7 +95,9 @@ static int relay_new(struct node_publish_ctx *pc)
     node_target_from_hostport(&pc->p->target, &target);
     if (pc->p->proto != NODE_PROTO_UDP) {
         struct proxy_relay_config rc = {.dialer = proxy_direct_dialer(&d->dialer.direct),
-                                        .target = target};
+                                        .target = target,
+                                        .idle_timeout_ms = d->opts.idle_timeout_ms,
+                                        .logger = node_log_logger(&d->log)};
         return proxy_relay_new(d->loop, &rc, &pc->tcp);
     }
     target.proto = PROXY_UDP;

@@ -5,6 +5,8 @@
  * Flow: dial -> connect_one -> on_connect -> report; then the ops; close -> handles closed ->
  * maybe_free -> on_close.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,18 @@ struct direct_write {
     void *arg;
 };
 
+/* Keepalive on every host connection: a far end that vanished without a FIN or RST (a host
+ * that went down) does not hold the relay, and its other side, forever. */
+static void keepalive(uv_tcp_t *tcp)
+{
+    uv_tcp_keepalive(tcp, 1, PROXY_KEEPALIVE_IDLE_S);
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)tcp, &fd) != 0)
+        return;
+    int intvl = PROXY_KEEPALIVE_INTVL_S, cnt = PROXY_KEEPALIVE_CNT;
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
 static void on_timer(uv_timer_t *t);
 
 static void maybe_free(struct direct_stream *s)
@@ -98,6 +112,7 @@ static void on_connect(uv_connect_t *req, int status)
         bool ok = uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&ss, &len) == 0 &&
                   base_endpoint_from_sockaddr(&local, (struct sockaddr *)&ss) == 0;
         uv_tcp_nodelay(&s->tcp, 1);
+        keepalive(&s->tcp);
         report(s, 0, ok ? &local : NULL);
         return;
     }
@@ -365,6 +380,7 @@ struct proxy_stream *proxy_stream_accept(uv_stream_t *server, const struct proxy
     }
     s->state = DS_CONNECTED; /* no on_connect */
     uv_tcp_nodelay(&s->tcp, 1);
+    keepalive(&s->tcp);
     peer_ends(&s->tcp, peer, local);
     return &s->base;
 }

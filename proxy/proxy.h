@@ -208,6 +208,13 @@ struct proxy_stream *proxy_race_dial(uv_loop_t *loop, const struct proxy_race_co
                                      const struct proxy_stream_cbs *cbs, void *ud);
 
 /* ---- Direct dialer: host sockets ---- */
+/* ---- Direct dialer: host sockets ----
+ * Every host TCP connection (dialed or accepted) has keepalive on: probes after
+ * PROXY_KEEPALIVE_IDLE_S of silence, every PROXY_KEEPALIVE_INTVL_S, PROXY_KEEPALIVE_CNT unanswered
+ * ones end it. */
+#define PROXY_KEEPALIVE_IDLE_S 60
+#define PROXY_KEEPALIVE_INTVL_S 15
+#define PROXY_KEEPALIVE_CNT 4
 struct proxy_direct {
     uv_loop_t *loop;
     unsigned connect_timeout_ms; /* 0 = PROXY_CONNECT_TIMEOUT_MS; names race (Happy Eyeballs) */
@@ -243,10 +250,16 @@ struct proxy_config {
     const char *password;
     unsigned head_timeout_ms; /* request head must arrive within; 0 = 30000 */
     size_t max_header_bytes;  /* HTTP request head cap; 0 = 16384 */
-    unsigned max_connections; /* 0 = 1024 */
+    /* 0 = 1024. When full (or short of descriptors), a new client evicts the oldest one still
+     * waiting for its request head (reset); with none, the new one is reset. Refusals and
+     * evictions are counted and logged (event=proxy_refused / proxy_evicted reason=...
+     * count=N total=N) at most once per PROXY_REFUSAL_LOG_MS each (proxy/admit.h). */
+    unsigned max_connections;
     struct proxy_dialer dialer;
     struct base_logger logger;
 };
+
+#define PROXY_REFUSAL_LOG_MS 5000
 
 struct proxy_server;
 /* Returns 0, or a negative error (-EINVAL for a bad config, the bind's error). The owner
@@ -262,7 +275,9 @@ int proxy_server_port(const struct proxy_server *srv);
 struct proxy_stats {
     uint64_t accepted;      /* connections accepted */
     uint64_t open;          /* sessions open now */
-    uint64_t refused_limit; /* closed at once: max_connections were open */
+    uint64_t refused_limit; /* reset at once: max_connections were open, none in its head */
+    uint64_t refused_fds;   /* reset at once, or never accepted: descriptors ran short */
+    uint64_t evicted;       /* sessions still in their request head reset to make room */
     uint64_t refused_auth;  /* credentials missing or wrong (SOCKS5 method or login, HTTP 407) */
     uint64_t dials;         /* upstream connections asked of the dialer */
     uint64_t dial_errors;   /* of those, the ones that failed */
@@ -280,7 +295,8 @@ struct proxy_stats {
 };
 void proxy_server_stats(const struct proxy_server *srv, struct proxy_stats *out);
 
-/* Closes the listener and every session; on_closed runs once everything is freed. */
+/* Closes the listener and resets every session (RST: a cut stream must not look complete);
+ * on_closed runs once everything is freed. */
 void proxy_server_close(struct proxy_server *srv, void (*on_closed)(void *arg), void *arg);
 /* Closes the listener at once and lets open sessions finish by themselves; on_closed runs once
  * the last is gone. proxy_server_close() afterwards cuts those still open (on_closed is the one
@@ -294,6 +310,10 @@ void proxy_server_drain(struct proxy_server *srv, void (*on_closed)(void *arg), 
 struct proxy_relay_config {
     struct proxy_dialer dialer;
     struct proxy_target target;
+    /* A connection with nothing read either way for this long is reset (logged
+     * event=relay_idle_timeout); 0 = never. */
+    unsigned idle_timeout_ms;
+    struct base_logger logger;
 };
 /* Makes the inbound stream with the relay's cbs and ud (accept, or adopt a netstack conn). */
 typedef struct proxy_stream *(*proxy_relay_open_fn)(void *arg, const struct proxy_stream_cbs *cbs,

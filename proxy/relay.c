@@ -14,9 +14,13 @@ enum relay_state { RELAY_OPEN, RELAY_DRAINING, RELAY_CLOSING };
 
 struct proxy_relay {
     struct proxy_relay_config cfg;
+    uv_loop_t *loop;
     struct base_list conns;
     enum relay_state state;
-    struct proxy_closer closer; /* holds one per conn */
+    struct proxy_closer closer; /* holds one per conn, and one for the sweep timer */
+    uv_timer_t sweep;           /* the idle check, with cfg.idle_timeout_ms */
+    bool sweeping;
+    unsigned long long idle_closed; /* connections reset by the idle timeout */
 };
 
 struct relay_conn {
@@ -24,6 +28,8 @@ struct relay_conn {
     struct proxy_relay *r;
     struct proxy_pump pump; /* A: inbound, B: the target */
     unsigned open;          /* streams still to close */
+    uint64_t seen;          /* bytes read either way at the last sweep */
+    uint64_t active_at;     /* when they last grew */
 };
 
 static void end_conn(struct relay_conn *c, bool reset)
@@ -103,6 +109,56 @@ int proxy_relay_add(struct proxy_relay *r, proxy_relay_open_fn open, void *arg)
     return 0;
 }
 
+/* ---- the idle timeout ---- */
+
+static void sweep(uv_timer_t *timer)
+{
+    struct proxy_relay *r = timer->data;
+    uint64_t now = uv_now(r->loop);
+    struct base_list *pos, *tmp;
+    base_list_foreach_safe (pos, tmp, &r->conns) {
+        struct relay_conn *c = container_of(pos, struct relay_conn, link);
+        uint64_t moved = c->pump.side[PROXY_PUMP_A].rx + c->pump.side[PROXY_PUMP_B].rx;
+        if (moved != c->seen || !c->active_at) {
+            c->seen = moved;
+            c->active_at = now;
+        } else if (now - c->active_at >= r->cfg.idle_timeout_ms && c->open == 2) {
+            char t[PROXY_TARGET_STRLEN];
+            base_logf(&r->cfg.logger, BASE_LOG_INFO,
+                      "event=relay_idle_timeout target=%s idle_ms=%llu",
+                      proxy_target_format(&r->cfg.target, t, sizeof(t)),
+                      (unsigned long long)(now - c->active_at));
+            r->idle_closed++;
+            end_conn(c, true);
+        }
+    }
+}
+
+static void on_sweep_closed(uv_handle_t *h)
+{
+    struct proxy_relay *r = h->data;
+    proxy_closer_release(&r->closer);
+}
+
+static void start_sweep(struct proxy_relay *r)
+{
+    unsigned every = r->cfg.idle_timeout_ms / 4;
+    every = every < 250 ? 250 : every > 60000 ? 60000 : every;
+    uv_timer_init(r->loop, &r->sweep);
+    r->sweep.data = r;
+    r->sweeping = true;
+    proxy_closer_hold(&r->closer);
+    uv_timer_start(&r->sweep, sweep, every, every);
+}
+
+static void stop_sweep(struct proxy_relay *r)
+{
+    if (!r->sweeping)
+        return;
+    r->sweeping = false;
+    uv_close((uv_handle_t *)&r->sweep, on_sweep_closed);
+}
+
 int proxy_relay_new(uv_loop_t *loop, const struct proxy_relay_config *cfg, struct proxy_relay **out)
 {
     *out = NULL;
@@ -112,8 +168,11 @@ int proxy_relay_new(uv_loop_t *loop, const struct proxy_relay_config *cfg, struc
     if (!r)
         return -ENOMEM;
     r->cfg = *cfg;
+    r->loop = loop;
     base_list_init(&r->conns);
     proxy_closer_init(&r->closer, loop, free, r);
+    if (cfg->idle_timeout_ms)
+        start_sweep(r);
     *out = r;
     return 0;
 }
@@ -123,6 +182,7 @@ void proxy_relay_drain(struct proxy_relay *r, void (*on_closed)(void *arg), void
     if (r->state != RELAY_OPEN)
         return;
     r->state = RELAY_DRAINING;
+    stop_sweep(r);
     proxy_closer_close(&r->closer, on_closed, arg);
 }
 

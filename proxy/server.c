@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admit.h"
 #include "auth.h"
 #include "sessions.h"
 
@@ -29,6 +30,8 @@ struct proxy_server {
     unsigned long next_id;
     int port;
     enum server_state state;
+    struct proxy_admit admit; /* the cap and the descriptor reserve */
+    bool admit_open;
     void (*on_closed)(void *arg);
     void *arg;
 };
@@ -41,7 +44,8 @@ static void free_server(struct proxy_server *srv)
 
 static void check_done(struct proxy_server *srv)
 {
-    if (srv->state == SERVER_LISTENING || srv->nsessions > 0 || srv->listener_open)
+    if (srv->state == SERVER_LISTENING || srv->nsessions > 0 || srv->listener_open ||
+        srv->admit_open)
         return;
     void (*cb)(void *) = srv->on_closed;
     void *arg = srv->arg;
@@ -61,20 +65,18 @@ static void on_connection(uv_stream_t *l, int status)
 {
     struct proxy_server *srv = l->data;
     if (status < 0) {
-        base_logf(&srv->cfg.logger, BASE_LOG_WARN, "event=proxy_accept_failed err=%s",
-                  base_errname(status));
+        proxy_admit_failed(&srv->admit, status);
         return;
     }
     struct proxy_session *s = proxy_session_new(&srv->env, l, ++srv->next_id, &proxy_sniff_ops);
     if (!s)
         return;
     srv->stats.accepted++;
+    bool room = proxy_admit(&srv->admit, &srv->sessions, srv->nsessions);
     base_list_push_back(&srv->sessions, &s->link);
-    if (++srv->nsessions > srv->cfg.max_connections) {
-        srv->stats.refused_limit++;
-        proxy_session_log(s, BASE_LOG_WARN, "proxy_limit", "max_connections=%u",
-                          srv->cfg.max_connections);
-        proxy_session_close(s);
+    srv->nsessions++;
+    if (!room) {
+        proxy_session_abort(s);
         return;
     }
     proxy_session_start(s);
@@ -170,6 +172,10 @@ int proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, struct pro
     }
     srv->listener_open = true;
     warn_unauthenticated(srv, &ep);
+    uv_os_fd_t fd = -1;
+    uv_fileno((uv_handle_t *)&srv->listener, &fd);
+    proxy_admit_init(&srv->admit, loop, &srv->cfg.logger, srv->cfg.max_connections, fd);
+    srv->admit_open = true;
     *out = srv;
     return 0;
 }
@@ -179,10 +185,22 @@ int proxy_server_port(const struct proxy_server *srv)
     return srv->port;
 }
 
+static void on_admit_closed(void *arg)
+{
+    struct proxy_server *srv = arg;
+    srv->admit_open = false;
+    check_done(srv);
+}
+
 void proxy_server_stats(const struct proxy_server *srv, struct proxy_stats *out)
 {
     *out = srv->stats;
     out->open = srv->nsessions;
+    out->refused_limit = proxy_admit_count(&srv->admit, PROXY_REFUSED_FULL);
+    out->refused_fds = proxy_admit_count(&srv->admit, PROXY_REFUSED_FDS) +
+                       proxy_admit_count(&srv->admit, PROXY_ACCEPT_FAILED);
+    out->evicted = proxy_admit_count(&srv->admit, PROXY_EVICTED_FULL) +
+                   proxy_admit_count(&srv->admit, PROXY_EVICTED_FDS);
     const struct base_list *pos;
     base_list_foreach (pos, &srv->sessions) {
         proxy_session_up_bytes(container_of(pos, struct proxy_session, link), out);
@@ -195,6 +213,7 @@ static void stop_listening(struct proxy_server *srv, void (*on_closed)(void *arg
     srv->on_closed = on_closed;
     srv->arg = arg;
     uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+    proxy_admit_close(&srv->admit, on_admit_closed, srv);
 }
 
 void proxy_server_drain(struct proxy_server *srv, void (*on_closed)(void *arg), void *arg)
@@ -214,6 +233,6 @@ void proxy_server_close(struct proxy_server *srv, void (*on_closed)(void *arg), 
     srv->state = SERVER_CLOSING;
     struct base_list *pos, *tmp;
     base_list_foreach_safe (pos, tmp, &srv->sessions) {
-        proxy_session_close(container_of(pos, struct proxy_session, link));
+        proxy_session_abort(container_of(pos, struct proxy_session, link));
     }
 }

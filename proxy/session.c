@@ -26,17 +26,36 @@ static void on_timer_closed(uv_handle_t *h)
     unref(h->data);
 }
 
-void proxy_session_close(struct proxy_session *s)
+static void close_session(struct proxy_session *s, bool reset)
 {
     if (s->state == PROXY_SESSION_CLOSING)
         return;
     s->state = PROXY_SESSION_CLOSING;
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
     proxy_session_up_end(s);
-    proxy_pump_close(&s->pump, PROXY_PUMP_B, false);
-    proxy_pump_close(&s->pump, PROXY_PUMP_A, false);
+    proxy_pump_close(&s->pump, PROXY_PUMP_B, reset);
+    proxy_pump_close(&s->pump, PROXY_PUMP_A, reset);
     if (s->ops->close)
         s->ops->close(s);
+}
+
+void proxy_session_close(struct proxy_session *s)
+{
+    close_session(s, false);
+}
+
+/* Cut by the server (shutdown, eviction): a FIN would make a cut stream look complete. */
+void proxy_session_abort(struct proxy_session *s)
+{
+    close_session(s, true);
+}
+
+bool proxy_session_in_head(const struct proxy_session *s)
+{
+    /* The head timer runs and nothing was dialed yet (an HTTP keep-alive client between two
+     * requests is waiting too). */
+    return s->state == PROXY_SESSION_OPEN && uv_is_active((const uv_handle_t *)&s->timer) &&
+           s->pump.side[PROXY_PUMP_B].state == PROXY_PUMP_NONE;
 }
 
 void proxy_session_log(struct proxy_session *s, enum base_log_level level, const char *event,

@@ -89,6 +89,10 @@ void proxy_session_start(struct proxy_session *s);
 void proxy_session_switch(struct proxy_session *s, const struct proxy_session_ops *ops,
                           void *proto);
 void proxy_session_close(struct proxy_session *s);
+/* The same with a reset (RST) on both streams: the server cut the session. */
+void proxy_session_abort(struct proxy_session *s);
+/* Whether s still waits for its request head (the server may evict it when full). */
+bool proxy_session_in_head(const struct proxy_session *s);
 /* Answer nothing more: once the queued bytes are out, FIN, then close when the client goes or
  * after PROXY_SESSION_LINGER_MS (closing with unread input would reset the answer away). */
 void proxy_session_finish(struct proxy_session *s);

@@ -1,5 +1,5 @@
-/* The `tunless up` spec parsers (listen addresses, --forward, --publish, durations) on arbitrary
- * text. */
+/* The `tunless up` spec parsers (listen addresses, --forward, --publish, durations,
+ * --tcp-keepalive) on arbitrary text. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     node_parse_forward(s, &f);
     node_parse_publish(s, &p);
     unsigned ms;
+    struct node_keepalive k;
     node_parse_duration_ms(s, &ms);
+    node_parse_keepalive(s, &k);
     free(s);
     return 0;
 }

@@ -38,6 +38,12 @@ grep -qx "listener proxy 0.0.0.0:18771" "$dir/out" || fail "no listener line"
 grep -qx "forward tcp 0.0.0.0:18772 -> db:53" "$dir/out" || fail "no forward line"
 grep -qx "publish tcp 22 -> 127.0.0.1:22" "$dir/out" || fail "no publish line"
 
+echo "== --dns-listen and a UDP --forward beyond the loopback warn too"
+"$TB_BIN" up --check --config "$dir/wg.conf" --proxy off --dns-listen 0.0.0.0:18775 \
+  --forward udp:[::]:18776=db:53 > "$dir/out" 2>&1 || fail "--check exit $?"
+grep -q "^warning: --dns-listen 0.0.0.0:18775: bound beyond the loopback" "$dir/out" || fail "no dns-listen warning"
+grep -q "^warning: --forward \[::\]:18776: bound beyond the loopback" "$dir/out" || fail "no UDP forward warning"
+
 echo "== credentials and loopback silence the warning"
 printf 'pw\n' > "$dir/pass"
 "$TB_BIN" up --check --config "$dir/wg.conf" --proxy 0.0.0.0:18771 --proxy-user u \
@@ -55,10 +61,11 @@ rc=0; TUNLESS_PROXY=1.2.3.4: "$TB_BIN" up --check --config "$dir/wg.conf" > "$di
 
 echo "== the start warns alike, in key=value lines"
 "$TB_BIN" up --config "$dir/wg.conf" --proxy 0.0.0.0:18773 --forward 0.0.0.0:18774=db:53 \
-  --state-dir "$dir/state" > "$dir/log" 2>&1 & node=$!
+  --dns-listen 0.0.0.0:18775 --state-dir "$dir/state" > "$dir/log" 2>&1 & node=$!
 for _ in $(seq 50); do grep -q 'event=up ' "$dir/log" && break; sleep 0.1; done
 grep -q 'level=warn event=listener_warning msg="--proxy 0.0.0.0:18773: bound beyond the loopback without credentials' "$dir/log" || fail "no start warning for the proxy"
 grep -q 'level=warn event=listener_warning msg="--forward 0.0.0.0:18774: bound beyond' "$dir/log" || fail "no start warning for the forward"
+grep -q 'level=warn event=listener_warning msg="--dns-listen 0.0.0.0:18775: bound beyond' "$dir/log" || fail "no start warning for --dns-listen"
 kill "$node"; wait "$node" || true; node=
 
 echo "== wireproxy sections: one notice each at start, and they listen"

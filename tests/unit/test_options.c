@@ -17,13 +17,14 @@
 static void clear_env(void)
 {
     const char *vars[] = {
-        "TUNLESS_CONFIG",     "TUNLESS_NETMAP",          "TUNLESS_PROXY",
-        "TUNLESS_SOCKS5",     "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
-        "TUNLESS_PROXY_PASS", "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
-        "TUNLESS_DNS_SUFFIX", "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
-        "TUNLESS_OUTBOUND",   "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
-        "TUNLESS_EXPAND_ENV", "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT",
-        "TUNLESS_LOG_FORMAT", "TUNLESS_CONNECT_TIMEOUT", "TUNLESS_METRICS_LISTEN"};
+        "TUNLESS_CONFIG",        "TUNLESS_NETMAP",          "TUNLESS_PROXY",
+        "TUNLESS_SOCKS5",        "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
+        "TUNLESS_PROXY_PASS",    "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
+        "TUNLESS_DNS_SUFFIX",    "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
+        "TUNLESS_OUTBOUND",      "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
+        "TUNLESS_EXPAND_ENV",    "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT",
+        "TUNLESS_LOG_FORMAT",    "TUNLESS_CONNECT_TIMEOUT", "TUNLESS_IDLE_TIMEOUT",
+        "TUNLESS_TCP_KEEPALIVE", "TUNLESS_METRICS_LISTEN"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -249,8 +250,8 @@ static void test_connect_timeout(void **state)
         assert_int_equal(node_parse_duration_ms(ok[i].in, &ms), 0);
         assert_int_equal(ms, ok[i].ms);
     }
-    const char *bad[] = {
-        "", "0", "-1", "+5", "5h", "1.5s", "61m", "3600001ms", "s", "10 s", "99999999999999999999"};
+    const char *bad[] = {"",        "-1", "+5", "1.5s", "s", "10 s", "5d", "99999999999999999999",
+                         "4294968s"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         unsigned ms = 7;
         assert_int_equal(node_parse_duration_ms(bad[i], &ms), -1);
@@ -274,6 +275,46 @@ static void test_connect_timeout(void **state)
     expect_error("TUNLESS_CONNECT_TIMEOUT=soon: want a time", NULL);
     clear_env();
     expect_error("--connect-timeout 0: want a time", "--connect-timeout", "0", NULL);
+    expect_error("--connect-timeout 61m: want a time", "--connect-timeout", "61m", NULL);
+    expect_error("--connect-timeout 3600001ms: want a time", "--connect-timeout", "3600001ms",
+                 NULL);
+}
+
+/* issue 13: connections have an idle timeout (hours by default) and a tunable keepalive. */
+static void test_lifecycle_options(void **state)
+{
+    (void)state;
+    clear_env();
+    struct node_options o;
+    char err[256];
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_int_equal(o.idle_timeout_ms, 4u * 3600 * 1000);
+    assert_int_equal(o.keepalive.idle_ms, 0); /* the netstack's defaults */
+    node_options_free(&o);
+    assert_int_equal(parse(&o, err, sizeof(err), "--idle-timeout", "90s", "--tcp-keepalive",
+                           "2s,1500ms,3", NULL),
+                     0);
+    assert_int_equal(o.idle_timeout_ms, 90000);
+    assert_int_equal(o.keepalive.idle_ms, 2000);
+    assert_int_equal(o.keepalive.intvl_ms, 1500);
+    assert_int_equal(o.keepalive.cnt, 3);
+    node_options_free(&o);
+    setenv("TUNLESS_IDLE_TIMEOUT", "0", 1);
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_int_equal(o.idle_timeout_ms, 0); /* never */
+    node_options_free(&o);
+    assert_int_equal(parse(&o, err, sizeof(err), "--idle-timeout", "2h", NULL), 0);
+    assert_int_equal(o.idle_timeout_ms, 2u * 3600 * 1000); /* the flag wins */
+    node_options_free(&o);
+    clear_env();
+    expect_error("--idle-timeout 5x: want a duration", "--idle-timeout", "5x", NULL);
+    expect_error("--idle-timeout -1: want a duration", "--idle-timeout", "-1", NULL);
+    expect_error("--idle-timeout 9999999h: want a duration", "--idle-timeout", "9999999h", NULL);
+    expect_error("--tcp-keepalive 2s,1s: want IDLE,INTERVAL,COUNT", "--tcp-keepalive", "2s,1s",
+                 NULL);
+    expect_error("--tcp-keepalive 2s,1s,0: want", "--tcp-keepalive", "2s,1s,0", NULL);
+    expect_error("--tcp-keepalive 10ms,1s,2: want", "--tcp-keepalive", "10ms,1s,2", NULL);
+    expect_error("--tcp-keepalive 2s,1s,2x: want", "--tcp-keepalive", "2s,1s,2x", NULL);
 }
 
 /* issue 12: "off" used to read as "not given", and the default port came back. */
@@ -408,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_env_errors_named),
         cmocka_unit_test(test_env_unknown_warned),
         cmocka_unit_test(test_metrics_listen),
+        cmocka_unit_test(test_lifecycle_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
