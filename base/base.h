@@ -74,6 +74,36 @@ const char *base_log_level_name(enum base_log_level level);
  * else in double quotes with \" \\ \n and \xNN escapes. Returns buf (cut to cap). */
 const char *base_log_quote(char *buf, size_t cap, const char *value);
 
+/* ---- Prometheus text exposition (version 0.0.4), prom.c ----
+ * A pure formatter into the caller's buffer (no I/O, no allocation): one family at a time, its
+ * # HELP and # TYPE lines, then its samples. Names are checked against Prometheus' grammar
+ * ([a-zA-Z_:][a-zA-Z0-9_:]*, labels without ':'), HELP text and label values are escaped (\\,
+ * \n, and \" in values). Output that does not fit sets `truncated` (the text stays a prefix
+ * cut at a line end): the caller retries with a bigger buffer. Each call returns 0 or -EINVAL
+ * (a bad name; nothing written), BASE_ELIMIT when the buffer is full.
+ */
+enum base_prom_type { BASE_PROM_COUNTER = 1, BASE_PROM_GAUGE };
+struct base_prom {
+    char *buf;
+    size_t cap, len; /* buf[len] is always '\0' (cap > 0) */
+    bool truncated;
+    char family[128]; /* the family samples go to */
+};
+struct base_prom_label {
+    const char *name;
+    const char *value;
+};
+void base_prom_init(struct base_prom *p, char *buf, size_t cap);
+int base_prom_family(struct base_prom *p, const char *name, enum base_prom_type type,
+                     const char *help);
+/* One sample of the current family; n labels (0: none). Values: integers as they are, doubles
+ * with 17 significant digits, NaN and +Inf/-Inf as Prometheus writes them. */
+int base_prom_u64(struct base_prom *p, const struct base_prom_label *labels, size_t n, uint64_t v);
+int base_prom_double(struct base_prom *p, const struct base_prom_label *labels, size_t n, double v);
+/* A family with one unlabelled sample: the common case. */
+int base_prom_one(struct base_prom *p, const char *name, enum base_prom_type type, const char *help,
+                  uint64_t v);
+
 /* ---- Addresses ----
  * An IP address is its family and its bytes in network order (4 used for AF_INET); family 0 is
  * "none". Endpoints add a port (host order); prefixes add a length in bits.

@@ -1,51 +1,35 @@
-/* The counters and gauges as Prometheus text (version 0.0.4), every name prefixed derp_. */
-#include <stdarg.h>
+/* The counters and gauges as Prometheus text (base_prom), every name prefixed derp_. */
 #include <stdio.h>
 
 #include "server.h"
 
-struct out {
-    char *p;
-    size_t cap, len;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct out *o, const char *fmt, ...)
+static void metric(struct base_prom *o, const char *name, enum base_prom_type type,
+                   const char *help, uint64_t v)
 {
-    if (o->len >= o->cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        o->len = o->len + (size_t)n < o->cap ? o->len + (size_t)n : o->cap - 1;
-}
-
-static void metric(struct out *o, const char *name, const char *type, const char *help, uint64_t v)
-{
-    put(o, "# HELP derp_%s %s\n# TYPE derp_%s %s\nderp_%s %llu\n", name, help, name, type, name,
-        (unsigned long long)v);
+    char full[96];
+    snprintf(full, sizeof(full), "derp_%s", name);
+    base_prom_one(o, full, type, help, v);
 }
 
 size_t derp_server_metrics(const struct derp_server *s, char *out, size_t cap)
 {
-    struct out o = {out, cap, 0};
-    if (cap == 0)
-        return 0;
-    out[0] = '\0';
-#define DERP_COUNTER_PRINT(name, help) metric(&o, #name "_total", "counter", help, s->ctr.name);
+    struct base_prom o;
+    base_prom_init(&o, out, cap);
+#define DERP_COUNTER_PRINT(name, help) \
+    metric(&o, #name "_total", BASE_PROM_COUNTER, help, s->ctr.name);
     DERP_COUNTERS(DERP_COUNTER_PRINT)
 #undef DERP_COUNTER_PRINT
-    metric(&o, "stun_requests_total", "counter", "STUN binding requests answered",
+    metric(&o, "stun_requests_total", BASE_PROM_COUNTER, "STUN binding requests answered",
            s->ctr.stun.requests);
-    metric(&o, "stun_ignored_total", "counter", "STUN datagrams ignored (not a binding request)",
-           s->ctr.stun.ignored);
-    metric(&o, "stun_send_errors_total", "counter", "STUN answers that could not be sent",
+    metric(&o, "stun_ignored_total", BASE_PROM_COUNTER,
+           "STUN datagrams ignored (not a binding request)", s->ctr.stun.ignored);
+    metric(&o, "stun_send_errors_total", BASE_PROM_COUNTER, "STUN answers that could not be sent",
            s->ctr.stun.send_errors);
-    metric(&o, "clients", "gauge", "clients logged in", s->n_clients);
-    metric(&o, "home_clients", "gauge", "clients that named this server their home", s->n_home);
-    metric(&o, "remote_clients", "gauge", "keys other mesh servers reported", s->remote.count);
+    metric(&o, "clients", BASE_PROM_GAUGE, "clients logged in", s->n_clients);
+    metric(&o, "home_clients", BASE_PROM_GAUGE, "clients that named this server their home",
+           s->n_home);
+    metric(&o, "remote_clients", BASE_PROM_GAUGE, "keys other mesh servers reported",
+           s->remote.count);
     uint64_t watchers = 0, queued_pkts = 0, queued_bytes = 0;
     struct base_list *it;
     base_list_foreach (it, &s->watchers) {
@@ -56,9 +40,10 @@ size_t derp_server_metrics(const struct derp_server *s, char *out, size_t cap)
         queued_pkts += c->q_len;
         queued_bytes += derp_link_queued(&c->link);
     }
-    metric(&o, "queued_packets", "gauge", "packets waiting in clients' queues", queued_pkts);
-    metric(&o, "queued_write_bytes", "gauge", "bytes written to clients the kernel has not taken",
-           queued_bytes);
-    metric(&o, "watchers", "gauge", "mesh servers watching this one", watchers);
+    metric(&o, "queued_packets", BASE_PROM_GAUGE, "packets waiting in clients' queues",
+           queued_pkts);
+    metric(&o, "queued_write_bytes", BASE_PROM_GAUGE,
+           "bytes written to clients the kernel has not taken", queued_bytes);
+    metric(&o, "watchers", BASE_PROM_GAUGE, "mesh servers watching this one", watchers);
     return o.len;
 }

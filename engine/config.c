@@ -132,6 +132,21 @@ int wg_engine_remove_peer(struct wg_engine *e, const uint8_t public_key[WG_KEY_L
     return 0;
 }
 
+/* An initiation sent after the newest session was derived, retried or older than
+ * REKEY_TIMEOUT. */
+static bool handshake_unanswered(const struct wg_peer *p, uint64_t now)
+{
+    uint64_t newest = 0;
+    if (p->current)
+        newest = p->current->kp.created_ns;
+    if (p->next && p->next->kp.created_ns > newest)
+        newest = p->next->kp.created_ns;
+    if (!p->last_sent_handshake_ns || p->last_sent_handshake_ns <= newest)
+        return false;
+    return p->timers.handshake_attempts > 0 ||
+           now - p->last_sent_handshake_ns >= WG_REKEY_TIMEOUT_NS;
+}
+
 static void fill_peer_stats(const struct wg_engine *e, const struct wg_peer *p,
                             struct wg_peer_stats *out)
 {
@@ -144,6 +159,7 @@ static void fill_peer_stats(const struct wg_engine *e, const struct wg_peer *p,
     out->persistent_keepalive = p->persistent_keepalive;
     out->has_session = p->current && !wg_keypair_expired(&p->current->kp, wg_engine_now(e));
     out->tx_queue_dropped = p->tx_queue_dropped;
+    out->handshake_unanswered = handshake_unanswered(p, wg_engine_now(e));
 }
 
 int wg_engine_peer_stats(const struct wg_engine *e, const uint8_t public_key[WG_KEY_LEN],
@@ -171,4 +187,5 @@ void wg_engine_stats(const struct wg_engine *e, struct wg_engine_stats *out)
 {
     *out = e->stats;
     out->tx_udp_errors += e->udp.tx_errors;
+    out->rx_socket_drops = wg_udp_rx_drops(&e->udp);
 }

@@ -112,6 +112,9 @@ struct wg_peer_stats {
     uint16_t persistent_keepalive;
     bool has_session;          /* a usable current keypair exists */
     uint64_t tx_queue_dropped; /* queued packets dropped (overflow, handshake gave up) */
+    /* Our latest initiation has gone unanswered for REKEY_TIMEOUT (retrying, or given up):
+     * the peer stopped answering, whatever its last handshake says. */
+    bool handshake_unanswered;
 };
 
 int wg_engine_peer_stats(const struct wg_engine *e, const uint8_t public_key[WG_KEY_LEN],
@@ -134,6 +137,9 @@ struct wg_engine_stats {
     uint64_t tx_queue_dropped;
     uint64_t tx_udp_errors;
     uint64_t handshakes_completed;
+    /* Datagrams the kernel dropped because the UDP receive buffer was full (SO_MEMINFO, both
+     * sockets): the node reads faster or needs a bigger buffer. */
+    uint64_t rx_socket_drops;
 };
 
 void wg_engine_stats(const struct wg_engine *e, struct wg_engine_stats *out);

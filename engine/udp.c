@@ -4,6 +4,7 @@
 #include "udp.h"
 
 #include <errno.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,4 +299,20 @@ void wg_udp_commit(struct wg_udp *u, const struct sockaddr *dst, size_t len)
     tx->msgs[i].msg_hdr.msg_iovlen = 1;
     /* Keep the next datagram 16-byte aligned: the AEAD is faster on aligned data. */
     tx->used += (len + 15) & ~(size_t)15;
+}
+
+static uint64_t sock_drops(const struct wg_udp_sock *s)
+{
+    uv_os_fd_t fd;
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t len = sizeof(mem);
+    if (!s->open || uv_fileno((const uv_handle_t *)&s->handle, &fd) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) != 0 || len <= SK_MEMINFO_DROPS * 4)
+        return 0;
+    return mem[SK_MEMINFO_DROPS];
+}
+
+uint64_t wg_udp_rx_drops(const struct wg_udp *u)
+{
+    return sock_drops(&u->s4) + sock_drops(&u->s6);
 }

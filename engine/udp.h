@@ -74,6 +74,8 @@ bool wg_udp_close(struct wg_udp *u, void (*on_closed)(struct wg_udp *u));
  * family, len too big). The caller writes it and calls wg_udp_commit() or nothing. */
 uint8_t *wg_udp_reserve(struct wg_udp *u, const struct sockaddr *dst, size_t len);
 void wg_udp_commit(struct wg_udp *u, const struct sockaddr *dst, size_t len);
+/* Datagrams the kernel dropped on the sockets' receive side (full buffer); 0 when unknown. */
+uint64_t wg_udp_rx_drops(const struct wg_udp *u);
 /* Hands every queued datagram to the kernel. */
 void wg_udp_flush(struct wg_udp *u);
 

@@ -1,10 +1,11 @@
 /*
- * `tunless status` and `tunless reload`: clients of the running node's local API. status
- * prints GET /v0/status as a table (one line a peer, as `wg show` and `tailscale status` do) or,
- * with --json, as the API gave it; reload prints what POST /v0/reload changed. Flow:
- * parse_args -> call -> print_table / print_reload. Exit 0, 1 on a failure (one line), 2 on
- * bad usage.
+ * `tunless status`, `tunless reload` and `tunless netmap apply`: clients of the running node's
+ * local API. status prints GET /v0/status as a table (one line a peer, as `wg show` and
+ * `tailscale status` do) or, with --json, as the API gave it; reload prints what POST
+ * /v0/reload changed, netmap apply what PUT /v0/netmap changed. Flow: parse_args -> call ->
+ * print_table / print_change. Exit 0, 1 on a failure (one line), 2 on bad usage.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,9 +108,20 @@ static void print_node(const json_t *node)
                           sizeof(up)));
 }
 
+static void print_health(const json_t *health)
+{
+    size_t i;
+    const json_t *h;
+    json_array_foreach(health, i, h)
+    {
+        printf("# health: %s\n", str_or(json_object_get(h, "message"), "?"));
+    }
+}
+
 static void print_table(const json_t *st)
 {
     print_node(json_object_get(st, "node"));
+    print_health(json_object_get(st, "health"));
     const json_t *peers = json_object_get(st, "peers");
     if (json_array_size(peers) == 0) {
         printf("no peers configured\n");
@@ -173,6 +185,8 @@ static void print_peers(const char *what, const json_t *list)
     }
 }
 
+static void print_change(const char *verb, const json_t *answer);
+
 int node_cmd_reload(int argc, char **argv)
 {
     struct client_args a;
@@ -187,16 +201,74 @@ int node_cmd_reload(int argc, char **argv)
     struct node_localapi_reply r;
     if (node_localapi_cli_call("reload", a.socket, "POST", "/v0/reload", NULL, &r) != 0)
         return 1;
-    print_peers("added", json_object_get(r.json, "added"));
-    print_peers("removed", json_object_get(r.json, "removed"));
-    print_peers("changed", json_object_get(r.json, "changed"));
-    printf("reloaded: %zu added, %zu removed, %zu changed, %lld unchanged%s%s\n",
-           json_array_size(json_object_get(r.json, "added")),
-           json_array_size(json_object_get(r.json, "removed")),
-           json_array_size(json_object_get(r.json, "changed")),
-           (long long)json_integer_value(json_object_get(r.json, "unchanged")),
-           json_is_true(json_object_get(r.json, "addresses_changed")) ? "; addresses changed" : "",
-           json_is_true(json_object_get(r.json, "dns_changed")) ? "; DNS changed" : "");
+    print_change("reloaded", r.json);
+    node_localapi_reply_free(&r);
+    return 0;
+}
+
+/* What a reload or a netmap changed (localapi's diff answer). */
+static void print_change(const char *verb, const json_t *answer)
+{
+    print_peers("added", json_object_get(answer, "added"));
+    print_peers("removed", json_object_get(answer, "removed"));
+    print_peers("changed", json_object_get(answer, "changed"));
+    printf("%s: %zu added, %zu removed, %zu changed, %lld unchanged%s%s\n", verb,
+           json_array_size(json_object_get(answer, "added")),
+           json_array_size(json_object_get(answer, "removed")),
+           json_array_size(json_object_get(answer, "changed")),
+           (long long)json_integer_value(json_object_get(answer, "unchanged")),
+           json_is_true(json_object_get(answer, "addresses_changed")) ? "; addresses changed" : "",
+           json_is_true(json_object_get(answer, "dns_changed")) ? "; DNS changed" : "");
+}
+
+/* The file's bytes (at most NETMAP_MAX), "-" for stdin; NULL with a message on stderr. */
+#define NETMAP_MAX (1 << 20)
+static char *read_netmap(const char *file)
+{
+    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+    char *buf = f ? malloc(NETMAP_MAX + 1) : NULL;
+    size_t n = buf ? fread(buf, 1, NETMAP_MAX + 1, f) : 0;
+    bool bad = !f || !buf || ferror(f) || n > NETMAP_MAX || memchr(buf, '\0', n);
+    if (f && f != stdin)
+        fclose(f);
+    if (bad) {
+        fprintf(stderr, "tunless netmap apply: %s: %s\n", file,
+                !f               ? strerror(errno)
+                : n > NETMAP_MAX ? "larger than 1 MiB"
+                                 : "unreadable");
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+int node_cmd_netmap(int argc, char **argv)
+{
+    struct client_args a;
+    const char *usage_line = "usage: tunless netmap apply [--socket PATH] FILE|-\n"
+                             "  send a JSON netmap to the running node (PUT /v0/netmap), which "
+                             "applies it as a reload\n  applies a file; '-' reads stdin\n";
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage_line, stdout);
+        return 0;
+    }
+    /* netmap apply [--socket PATH] FILE: the options between "apply" and the file */
+    if (argc < 3 || strcmp(argv[1], "apply") != 0 ||
+        parse_args(argc - 2, argv + 1, false, &a) != 0 || a.help) {
+        fputs(usage_line, a.help ? stdout : stderr);
+        return a.help ? 0 : 2;
+    }
+    const char *file = argv[argc - 1];
+    char *body = read_netmap(file);
+    if (!body)
+        return 1;
+    struct node_localapi_reply r;
+    int rc = node_localapi_cli_call("netmap apply", a.socket, "PUT", "/v0/netmap", body, &r);
+    free(body);
+    if (rc != 0)
+        return 1;
+    print_change("applied", r.json);
     node_localapi_reply_free(&r);
     return 0;
 }

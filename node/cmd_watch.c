@@ -118,6 +118,16 @@ static void describe(const json_t *ev)
                json_is_true(json_object_get(pr, "want_running")) ? "true" : "false",
                str(pr, "log_level", "?"), str(pr, "outbound", "?"));
         describe_peers(json_object_get(ev, "peers"), false);
+        size_t i;
+        const json_t *h;
+        json_array_foreach(json_object_get(ev, "health"), i, h)
+        {
+            printf("    health: %s\n", str(h, "message", "?"));
+        }
+    } else if (strcmp(type, "health") == 0) {
+        printf("%s health%s: %s\n", t,
+               json_is_true(json_object_get(ev, "cleared")) ? " cleared" : "",
+               str(ev, "detail", "?"));
     } else if (strcmp(type, "state") == 0) {
         printf("%s state %s -> %s\n", t, str(ev, "from", "?"), str(ev, "to", "?"));
     } else if (strcmp(type, "stats") == 0) {

@@ -13,6 +13,7 @@
 #include "drain.h"
 #include "forward.h"
 #include "localapi.h"
+#include "metrics.h"
 #include "state.h"
 
 #define NODE_CONFIG_IN_STATE "tunless.conf"
@@ -431,9 +432,11 @@ int node_daemon_apply(struct node_daemon *d, struct cfg_config *next_in)
         node_lifecycle_set(d, NODE_LC_STARTING);
     if (had && !same_addresses(&old, &next))
         stop_stack(d); /* new addresses: open flows cannot survive them */
+    err[0] = '\0';
     if (!stopped && !d->stack && start_stack(d, &d->cfg, err, sizeof(err)) != 0)
         node_log(&d->log, BASE_LOG_ERROR, "netstack_failed", "err=%s",
                  base_log_quote(q, sizeof(q), err));
+    node_metrics_note_listen_error(d, stopped || d->stack ? NULL : err);
     if (!stopped && node_peers_apply(d, had ? &old : NULL) != 0)
         node_log(&d->log, BASE_LOG_ERROR, "peers_apply_failed", "file=%s", d->cfg.file);
     struct node_magicdns_config dc = dns_config(d);
@@ -515,6 +518,7 @@ static void finish_stop(struct node_daemon *d)
         d->engine = NULL;
     }
     node_dialer_close(&d->dialer);
+    node_metrics_close(d);
     if (d->watching)
         uv_close((uv_handle_t *)&d->watch, on_handle_closed);
     uv_close((uv_handle_t *)&d->reload_timer, on_handle_closed);
@@ -666,6 +670,8 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
             return -1;
         d->have_config = true;
     }
+    if (!d->have_config && !given && node_netmap_resume(d, &d->have_config, err, errlen) != 0)
+        return -1;
     if (d->have_config) {
         log_warnings(d, &d->cfg);
         if (node_plan_merge(&d->opts, &d->cfg, log_plan_notice, d, err, errlen) != 0)
@@ -709,7 +715,8 @@ static int bring_up(struct node_daemon *d, char *err, size_t errlen)
     if (d->have_config && run && start_stack(d, &d->cfg, err, errlen) != 0)
         return -1;
     node_plan_check(&d->opts, log_plan_warning, d);
-    if (start_proxies(d, err, errlen) != 0 || start_forwards(d, err, errlen) != 0)
+    if (start_proxies(d, err, errlen) != 0 || start_forwards(d, err, errlen) != 0 ||
+        node_metrics_start(d, err, errlen) != 0)
         return -1;
     if (d->have_config && run && node_peers_apply(d, NULL) != 0) {
         snprintf(err, errlen, "%s: the engine refused a peer", d->cfg.file);

@@ -24,6 +24,7 @@
 
 struct node_resolve;  /* peers.c: an endpoint name being resolved */
 struct node_localapi; /* localapi.c: the local API on its unix socket */
+struct node_metrics;  /* metrics.h: metrics, health, --metrics-listen */
 struct node_drain;    /* drain.c: shutdown's grace period */
 struct node_daemon;
 
@@ -62,6 +63,7 @@ struct node_daemon {
     struct node_localapi *api;      /* started by `tunless up` after the node, closed by stop */
     struct node_resolve *resolving; /* in flight; each freed by its own callback */
     uv_timer_t reresolve_timer;
+    struct node_metrics *metrics;
 
     uv_signal_t sig_int, sig_term, sig_hup;
     uv_fs_event_t watch;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "metrics.h"
 #include "state.h"
 
 #define POLL_MS 1000
@@ -262,6 +263,7 @@ static void poll_peers(uv_timer_t *t)
         uv_timer_stop(t);
         return;
     }
+    node_health_poll(d); /* health.c: items that appeared or cleared */
     size_t n = 0;
     wg_engine_foreach_peer(d->engine, count_peer, &n);
     struct poll_ctx pc = {.d = d, .now = calloc(n + 1, sizeof(*pc.now))};

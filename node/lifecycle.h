@@ -54,7 +54,9 @@ struct node_event {
     enum node_lc_state from, to; /* NODE_EVENT_STATE */
     const uint8_t *peer;         /* WG_KEY_LEN bytes: the peer's public key, or NULL */
     const char *peer_name;       /* NULL when the peer has no name */
-    const char *detail;          /* NULL, or the file / error text */
+    const char *detail;          /* NULL, or the file / error text (health: the message) */
+    const char *code;            /* NODE_EVENT_HEALTH: the item's code (health.c) */
+    bool cleared;                /* NODE_EVENT_HEALTH: the item went away */
 };
 
 struct node_subscriber {

@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "http_server.h"
+#include "metrics.h"
 
 #define STATS_MAX_S 3600
 
@@ -103,11 +104,14 @@ static json_t *peers_json(const struct node_daemon *d, bool counters_only)
     return pc.list;
 }
 
-static json_t *snapshot_json(const struct node_daemon *d)
+static json_t *snapshot_json(struct node_daemon *d)
 {
-    return json_pack("{s:s, s:o, s:s, s:o, s:o}", "type", "snapshot", "time", now_json(), "state",
-                     node_lc_state_name(node_lifecycle_state(d)), "prefs",
-                     prefs_json(&d->life.prefs), "peers", peers_json(d, false));
+    json_t *health = json_array();
+    if (health && node_health_json(d, health) < 0)
+        json_array_clear(health);
+    return json_pack("{s:s, s:o, s:s, s:o, s:o, s:o}", "type", "snapshot", "time", now_json(),
+                     "state", node_lc_state_name(node_lifecycle_state(d)), "prefs",
+                     prefs_json(&d->life.prefs), "peers", peers_json(d, false), "health", health);
 }
 
 static json_t *event_json(const struct node_daemon *d, const struct node_event *ev)
@@ -127,6 +131,10 @@ static json_t *event_json(const struct node_daemon *d, const struct node_event *
         json_object_set_new(o, "error", json_string(ev->detail));
     else if (ev->detail)
         json_object_set_new(o, "detail", json_string(ev->detail));
+    if (ev->kind == NODE_EVENT_HEALTH) {
+        json_object_set_new(o, "code", json_string(ev->code ? ev->code : ""));
+        json_object_set_new(o, "cleared", json_boolean(ev->cleared));
+    }
     if (ev->kind == NODE_EVENT_PREFS)
         json_object_set_new(o, "prefs", prefs_json(&d->life.prefs));
     return o;

@@ -19,6 +19,7 @@
 
 #include "daemon.h"
 #include "localapi.h"
+#include "metrics.h"
 #include "state.h"
 
 struct node_localapi {
@@ -198,17 +199,22 @@ static json_t *changes_list(const struct cfg_peer_change *ch, size_t n, bool rem
     return arr;
 }
 
-/* What a reload is about to change, as the answer to POST /v0/reload. */
-static void on_diff(void *arg, const struct cfg_diff *diff)
+json_t *node_localapi_diff_json(const struct cfg_diff *diff)
 {
-    json_t **out = arg;
-    json_decref(*out);
-    *out = json_pack("{s:o, s:o, s:o, s:I, s:b, s:b}", "added",
+    return json_pack("{s:o, s:o, s:o, s:I, s:b, s:b}", "added",
                      changes_list(diff->added, diff->n_added, false), "removed",
                      changes_list(diff->removed, diff->n_removed, true), "changed",
                      changes_list(diff->changed, diff->n_changed, false), "unchanged",
                      (json_int_t)diff->n_unchanged, "addresses_changed", diff->addresses_changed,
                      "dns_changed", diff->dns_changed);
+}
+
+/* What a reload is about to change, as the answer to POST /v0/reload. */
+static void on_diff(void *arg, const struct cfg_diff *diff)
+{
+    json_t **out = arg;
+    json_decref(*out);
+    *out = node_localapi_diff_json(diff);
 }
 
 static void on_reload(void *arg, struct node_http_conn *c, const struct node_http_request *req)
@@ -251,8 +257,11 @@ static int add_routes(struct node_localapi *api)
         if (rc != 0)
             return rc;
     }
-    int rc = node_localapi_tools_routes(api->http, api->d);             /* whois, ping */
-    return rc != 0 ? rc : node_lifecycle_api_routes(api->d, api->http); /* prefs, watch */
+    int rc = node_localapi_tools_routes(api->http, api->d); /* whois, ping */
+    if (rc == 0)
+        rc = node_lifecycle_api_routes(api->d, api->http); /* prefs, watch */
+    /* metrics_http.c: /metrics, /healthz, /readyz and PUT /v0/netmap */
+    return rc != 0 ? rc : node_metrics_routes(api->http, api->d, true);
 }
 
 static void on_http_closed(void *arg)

@@ -41,6 +41,12 @@ struct node_http_server *node_localapi_server(struct node_localapi *api);
  * everything is freed. */
 void node_localapi_close(struct node_localapi *api, void (*on_closed)(void *arg), void *arg);
 
+/* What a configuration change does, as POST /v0/reload and PUT /v0/netmap answer it:
+ * {"added": [{"name", "public_key"}...], "removed", "changed" (with "changed": ["endpoints",
+ * ...]), "unchanged": N, "addresses_changed", "dns_changed"}. */
+struct cfg_diff;
+json_t *node_localapi_diff_json(const struct cfg_diff *diff);
+
 /* localapi_tools.c: GET /v0/whois and POST /v0/ping. Returns 0 or a negative error. */
 int node_localapi_tools_routes(struct node_http_server *http, struct node_daemon *d);
 

@@ -11,6 +11,7 @@
 
 #include "daemon.h"
 #include "localapi.h"
+#include "metrics.h"
 
 #ifndef TUNLESS_VERSION
 #define TUNLESS_VERSION "dev"
@@ -250,9 +251,19 @@ static json_t *dns_json(struct node_daemon *d)
                      U(s.truncated));
 }
 
+/* health.c's list: what is wrong, [] when nothing is */
+static json_t *health_json(struct node_daemon *d)
+{
+    json_t *a = json_array();
+    if (a && node_health_json(d, a) < 0)
+        json_array_clear(a);
+    return a;
+}
+
 json_t *node_localapi_status(struct node_daemon *d, double uptime_s)
 {
-    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "version", TUNLESS_VERSION, "node",
+    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "version", TUNLESS_VERSION, "node",
                      node_info(d, uptime_s), "peers", peers_json(d), "engine", engine_json(d),
-                     "netstack", netstack_json(d), "dns", dns_json(d), "memory", memory_json(d));
+                     "netstack", netstack_json(d), "dns", dns_json(d), "memory", memory_json(d),
+                     "health", health_json(d));
 }

@@ -31,6 +31,7 @@ static const struct command commands[] = {
     {"down", node_cmd_down, "stop the running node's tunnel (tunless up resumes it)"},
     {"set", node_cmd_set, "change the running node's preferences (--log-level, --outbound)"},
     {"watch", node_cmd_watch, "follow the running node's state and events (--json: raw)"},
+    {"netmap", node_cmd_netmap, "netmap apply FILE|-: push a JSON netmap to the running node"},
     {"nc", node_cmd_nc, "stdin/stdout to HOST PORT through the node (ssh ProxyCommand)"},
     {"derp", node_cmd_derp, "run a DERP relay server (see tunless derp --help)"},
     {"genkey", node_cmd_genkey, "print a new base64 private key"},

@@ -14,6 +14,7 @@ int node_cmd_nc(int argc, char **argv);
 int node_cmd_derp(int argc, char **argv);
 int node_cmd_status(int argc, char **argv);
 int node_cmd_reload(int argc, char **argv);
+int node_cmd_netmap(int argc, char **argv);
 int node_cmd_ping(int argc, char **argv);
 int node_cmd_whois(int argc, char **argv);
 int node_cmd_down(int argc, char **argv);

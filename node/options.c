@@ -186,6 +186,7 @@ enum {
     OPT_PROXY_PASS,
     OPT_DNS_LISTEN,
     OPT_DNS_SUFFIX,
+    OPT_METRICS_LISTEN,
     OPT_FORWARD,
     OPT_PUBLISH,
     OPT_OUTBOUND,
@@ -225,6 +226,8 @@ static const struct option_doc docs[] = {
      "the proxy password (or env TUNLESS_PROXY_PASS)"},
     {OPT_DNS_LISTEN, "dns-listen", "TUNLESS_DNS_LISTEN", "ADDR",
      "serve MagicDNS on a local address, e.g. 127.0.0.1:5300"},
+    {OPT_METRICS_LISTEN, "metrics-listen", "TUNLESS_METRICS_LISTEN", "ADDR",
+     "read-only HTTP: /metrics (Prometheus), /healthz, /readyz (off by default)"},
     {OPT_DNS_SUFFIX, "dns-suffix", "TUNLESS_DNS_SUFFIX", "NAME",
      "MagicDNS suffix in wg-quick mode (default mesh.internal)"},
     {OPT_FORWARD, "forward", "TUNLESS_FORWARD", "SPEC",
@@ -435,6 +438,9 @@ static int apply(struct node_options *o, int id, const char *v, const char *who,
     case OPT_DNS_LISTEN:
         return apply_listen(who, v, &o->dns_listen_on, &o->given.dns_listen, &o->dns_listen, err,
                             errlen);
+    case OPT_METRICS_LISTEN:
+        return apply_listen(who, v, &o->metrics_listen_on, &o->given.metrics_listen,
+                            &o->metrics_listen, err, errlen);
     case OPT_PROXY_USER:
         return dup_string(&o->proxy_user, v);
     case OPT_PROXY_PASS_FILE:

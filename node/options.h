@@ -42,8 +42,8 @@ struct node_keepalive {
 struct node_options {
     char *config_path;
     char *netmap_path;
-    bool proxy_on, socks5_on, http_proxy_on, dns_listen_on;
-    struct base_endpoint proxy, socks5, http_proxy, dns_listen;
+    bool proxy_on, socks5_on, http_proxy_on, dns_listen_on, metrics_listen_on;
+    struct base_endpoint proxy, socks5, http_proxy, dns_listen, metrics_listen;
     char *proxy_user;
     char *proxy_pass;
     char *dns_suffix;
@@ -68,7 +68,7 @@ struct node_options {
     /* Which listeners were set at all (to an address or to "off"): "off" must not bring back
      * the default, and a listener from a wireproxy section yields to the flag. */
     struct {
-        bool proxy, socks5, http_proxy, dns_listen;
+        bool proxy, socks5, http_proxy, dns_listen, metrics_listen;
         bool log_level, outbound; /* given: they override prefs.json for this run */
     } given;
     char **warnings; /* one line each, for the node to log (unknown TUNLESS_ variables) */

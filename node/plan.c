@@ -41,6 +41,8 @@ static size_t collect(const struct node_options *o, struct local *out, size_t ca
         out[n++] = (struct local){"--http-proxy", false, auth, false, &o->http_proxy};
     if (o->dns_listen_on && n < cap)
         out[n++] = (struct local){"--dns-listen", true, false, true, &o->dns_listen};
+    if (o->metrics_listen_on && n < cap)
+        out[n++] = (struct local){"--metrics-listen", false, false, false, &o->metrics_listen};
     for (size_t i = 0; i < o->n_forwards && n < cap; i++)
         out[n++] = (struct local){"--forward", o->forwards[i].proto == NODE_PROTO_UDP, false, false,
                                   &o->forwards[i].listen};
@@ -69,7 +71,12 @@ void node_plan_check(const struct node_options *o, node_plan_warn_fn warn, void 
         if (is_loopback(&l[i].ep->addr) || l[i].has_auth)
             continue;
         base_endpoint_format(l[i].ep, ep, sizeof(ep));
-        if (strcmp(l[i].flag, "--forward") == 0 || strcmp(l[i].flag, "--dns-listen") == 0)
+        if (strcmp(l[i].flag, "--metrics-listen") == 0)
+            snprintf(line, sizeof(line),
+                     "%s %s: bound beyond the loopback; anyone who reaches this host reads the "
+                     "node's peers, public keys and counters",
+                     l[i].flag, ep);
+        else if (strcmp(l[i].flag, "--forward") == 0 || strcmp(l[i].flag, "--dns-listen") == 0)
             snprintf(line, sizeof(line),
                      "%s %s: bound beyond the loopback; anyone who reaches this host reaches "
                      "the mesh through it",

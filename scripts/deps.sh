@@ -12,7 +12,8 @@ LWIP_VERSION=2.1.3
 BUILD_PKGS=(build-essential cmake pkg-config libsodium-dev libuv1-dev libjansson-dev
             libc-ares-dev libssl-dev libcmocka-dev node-llhttp dpkg-dev patch)
 TEST_PKGS=(wireguard-go wireguard-tools iproute2 curl dnsutils iperf3 python3 python3-nacl clang
-           libclang-rt-14-dev procps util-linux dnsmasq dnsperf iputils-ping clang-format)
+           libclang-rt-14-dev procps util-linux dnsmasq dnsperf iputils-ping clang-format
+           prometheus python3-prometheus-client)
 
 say() { printf 'deps: %s\n' "$*"; }
 

@@ -14,6 +14,9 @@
 #   tb_wait_tcp NS HOST PORT     wait until something listens (NS "-" for the root namespace)
 #   tb_tunless_conf FILE KEY ADDR PORT PEER_PUB ENDPOINT ALLOWED
 #                                a tunless config with one interface and one peer
+#   tb_tunless_state DIR PORT    a state directory for a node started without a file (keyless),
+#                                its key and UDP port made in advance, owned by nobody; sets
+#                                TB_NODE_PUB (needs TB_BIN)
 #
 # Only loopback and the namespaces made here are ever sent traffic. Cleanup kills only the
 # processes started here, by pid, and deletes only the namespaces made here.
@@ -137,4 +140,12 @@ Endpoint = $endpoint
 AllowedIPs = $allowed
 CONF
   chmod 600 "$file"
+}
+
+tb_tunless_state() {
+  local dir=$1 port=$2
+  mkdir -p "$dir" && chmod 700 "$dir"
+  (umask 077 && "$TB_BIN" genkey > "$dir/private.key" && echo "$port" > "$dir/listen-port")
+  chown -R nobody "$dir"
+  TB_NODE_PUB=$("$TB_BIN" pubkey < "$dir/private.key")
 }

@@ -196,6 +196,12 @@ static void test_new_handshake_when_peer_silent(void **state)
     te_settle(n);
     wg_engine_peer_stats(n->nodes[0].engine, n->nodes[1].pub, &after);
     assert_int_equal(after.tx_bytes, before.tx_bytes + WG_MSG_INITIATION_LEN);
+    /* A fresh initiation is not yet "unanswered"; one that needed a retry is. */
+    assert_false(before.handshake_unanswered);
+    assert_false(after.handshake_unanswered);
+    te_advance(n, WG_REKEY_TIMEOUT_NS + WG_REKEY_TIMEOUT_JITTER_MAX_NS);
+    wg_engine_peer_stats(n->nodes[0].engine, n->nodes[1].pub, &after);
+    assert_true(after.handshake_unanswered);
 }
 
 static void test_retransmit_then_give_up(void **state)

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "options.h"
+#include "plan.h"
 
 static void clear_env(void)
 {
@@ -23,7 +24,7 @@ static void clear_env(void)
         "TUNLESS_OUTBOUND",      "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
         "TUNLESS_EXPAND_ENV",    "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT",
         "TUNLESS_LOG_FORMAT",    "TUNLESS_CONNECT_TIMEOUT", "TUNLESS_IDLE_TIMEOUT",
-        "TUNLESS_TCP_KEEPALIVE", "TUNLESS_MAX_MEMORY"};
+        "TUNLESS_TCP_KEEPALIVE", "TUNLESS_MAX_MEMORY",      "TUNLESS_METRICS_LISTEN"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -428,6 +429,42 @@ static void test_env_unknown_warned(void **state)
     assert_int_equal(node_edit_distance("kitten", "sitting"), 3);
 }
 
+static void count_metrics_warning(void *arg, const char *line)
+{
+    if (strstr(line, "--metrics-listen 0.0.0.0:9180: bound beyond the loopback"))
+        ++*(int *)arg;
+}
+
+/* --metrics-listen: off by default, the variable, loopback for a bare port, warned beyond it. */
+static void test_metrics_listen(void **state)
+{
+    (void)state;
+    struct node_options o;
+    char err[256], ep[BASE_ENDPOINT_STRLEN];
+    clear_env();
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_false(o.metrics_listen_on);
+    node_options_free(&o);
+
+    setenv("TUNLESS_METRICS_LISTEN", "9180", 1);
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_true(o.metrics_listen_on);
+    assert_string_equal(base_endpoint_format(&o.metrics_listen, ep, sizeof(ep)), "127.0.0.1:9180");
+    int warned = 0;
+    node_plan_check(&o, count_metrics_warning, &warned);
+    assert_int_equal(warned, 0);
+    node_options_free(&o);
+
+    assert_int_equal(parse(&o, err, sizeof(err), "--metrics-listen", "0.0.0.0:9180", NULL), 0);
+    node_plan_check(&o, count_metrics_warning, &warned);
+    assert_int_equal(warned, 1);
+    node_options_free(&o);
+
+    assert_int_equal(parse(&o, err, sizeof(err), "--metrics-listen", "nonsense:x", NULL), -1);
+    assert_non_null(strstr(err, "--metrics-listen"));
+    clear_env();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -442,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_env_errors_named),
         cmocka_unit_test(test_env_unknown_warned),
+        cmocka_unit_test(test_metrics_listen),
         cmocka_unit_test(test_lifecycle_options),
         cmocka_unit_test(test_max_memory),
     };
