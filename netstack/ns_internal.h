@@ -12,9 +12,11 @@
 #define NS_MAX_EXTRA_ADDRS 4
 #define NS_SCRATCH 65536 /* one outgoing packet, flattened */
 /* Out-of-order segments a conn may queue: lwIP walks the queue for every segment it inserts,
- * so the bound keeps that walk bounded; it falls to the minimum as the budget fills. 1024 full
- * segments (1.4 MB) cover a loss on a fast long path. */
-#define NS_OOSEQ_PBUFS_MAX 1024
+ * so the bound keeps that walk bounded; it falls to the minimum as the budget fills. 3072 full
+ * segments hold the default 4 MiB window: with fewer, a loss on a fast long path (1.9 MB in
+ * flight in unit.tcp_sack's rate-floor case) drops the segments behind the hole and costs
+ * hundreds of second retransmissions. */
+#define NS_OOSEQ_PBUFS_MAX 3072
 #define NS_OOSEQ_PBUFS_MIN 32
 
 struct ns_handler {
