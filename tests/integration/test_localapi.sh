@@ -98,12 +98,23 @@ grep -q 'event=http_request server=localapi method=POST path=/v0/reload status=4
 
 echo "== reload: the change, then a bad file"
 extra_pub=$(wg genkey | wg pubkey)
+# The node also reloads by itself 200 ms after its file changes. Hold it while the file is
+# written and the request is queued, so that the request is read before that timer ends and
+# reports the change (on a loaded machine the CLI alone can take longer than 200 ms to start).
+kill -STOP "$node_pid"
 write_conf "
 [Peer]
 # Name = extra
 PublicKey = $extra_pub
 AllowedIPs = 100.64.0.9/32"
-out=$("$T" reload --socket "$SOCK") || fail "reload"
+"$T" reload --socket "$SOCK" > "$TB_DIR/reload.out" 2>&1 & reload_pid=$!
+for _ in $(seq 50); do
+  ss -xp 2>/dev/null | grep -q "pid=$reload_pid," && break
+  sleep 0.1
+done
+kill -CONT "$node_pid"
+wait "$reload_pid" || fail "reload: $(cat "$TB_DIR/reload.out")"
+out=$(cat "$TB_DIR/reload.out")
 keep "$out"
 echo "$out" | grep -q "added extra ($extra_pub)" || fail "reload did not report the added peer: $out"
 echo "$out" | grep -q "1 added, 0 removed, 0 changed, 1 unchanged" || fail "reload summary: $out"
