@@ -6,25 +6,25 @@
 # the path with 200 busy flows, so it is small); after the flood ends the memory goes back to
 # the system.
 set -euo pipefail
-: "${TUNLESS_BIN:?}" "${TUNLESS_SRC:?}"
-. "$TUNLESS_SRC/tests/support/testbed.sh"
+: "${TB_BIN:?}" "${TB_SRC:?}"
+. "$TB_SRC/tests/support/testbed.sh"
 tb_init tlmem
 
 PEER_PORT=51971 NODE_PORT=51972 PROXY=127.0.0.1:18290
 SINK_PORT=18291 UP_PORT=18292 BULK_PORT=18293
 BUDGET_MIB=${TUNLESS_TEST_BUDGET_MIB:-64}
 CONNS=${TUNLESS_TEST_CONNS:-200}
-TOOLS=$TUNLESS_SRC/tests/tools
-# TUNLESS_TEST_BASELINE=1: measure a build without --max-memory; print the figures, assert none.
-BASELINE=${TUNLESS_TEST_BASELINE:-0}
+TOOLS=$TB_SRC/tests/tools
+# TB_BASELINE=1: measure a build without --max-memory; print the figures, assert none.
+BASELINE=${TB_BASELINE:-0}
 budget_flag=(--max-memory "${BUDGET_MIB}M")
 [ "$BASELINE" = 1 ] && budget_flag=()
 # Under AddressSanitizer RSS also holds the shadow and redzones: keep the quarantine small.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-}:quarantine_size_mb=4:thread_local_quarantine_size_kb=64
 
 tb_peer peer "$PEER_PORT" 100.64.0.2/10
-node_key=$("$TUNLESS_BIN" genkey)
-node_pub=$(printf '%s\n' "$node_key" | "$TUNLESS_BIN" pubkey)
+node_key=$("$TB_BIN" genkey)
+node_pub=$(printf '%s\n' "$node_key" | "$TB_BIN" pubkey)
 tb_peer_allow peer "$node_pub" 100.64.0.1/32 "127.0.0.1:$NODE_PORT"
 
 # Services on this host, reached by the peer through --publish: one that never reads, one
@@ -39,7 +39,7 @@ tb_wait_tcp "$TB_NS_peer" 100.64.0.2 "$BULK_PORT"
 
 tb_tunless_conf "$TB_DIR/wg0.conf" "$node_key" 100.64.0.1/32 "$NODE_PORT" "$TB_PUB_peer" \
   "127.0.0.1:$PEER_PORT" 100.64.0.2/32
-"$TUNLESS_BIN" up --config "$TB_DIR/wg0.conf" --proxy "$PROXY" "${budget_flag[@]}" \
+"$TB_BIN" up --config "$TB_DIR/wg0.conf" --proxy "$PROXY" "${budget_flag[@]}" \
   --publish "8090=127.0.0.1:$SINK_PORT" --publish "8091=127.0.0.1:$UP_PORT" \
   --state-dir "$TB_DIR" > "$TB_DIR/node.log" 2>&1 &
 node_pid=$!
@@ -53,7 +53,7 @@ over() { # MSG: fails the test, except when measuring a baseline
 }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$node_pid/status"; }
 base_mib=48 # the process's own baseline; under AddressSanitizer its shadow and redzones too
-grep -q __asan_init "$TUNLESS_BIN" && base_mib=160
+grep -q __asan_init "$TB_BIN" && base_mib=160
 limit_kib=$((BUDGET_MIB * 1024 + base_mib * 1024))
 head -c 4000000 /dev/urandom > "$TB_DIR/blob"
 want=$(sha256sum < "$TB_DIR/blob" | cut -d' ' -f1)
