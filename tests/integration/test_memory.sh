@@ -116,7 +116,11 @@ wait "$sink_pid" 2>/dev/null || true
 sleep 3
 rss=$(rss_kib)
 echo "node RSS after the connections closed: ${rss} KiB"
-[ "$rss" -le $(((base_mib / 2) * 1024)) ] || over "RSS $rss KiB stays resident after the connections closed"
+# Under AddressSanitizer freed memory waits in its quarantine and malloc_trim is not glibc's,
+# so memory returning to the system is checked in the plain build only.
+if [ "$base_mib" -lt 160 ]; then
+  [ "$rss" -le $(((base_mib / 2) * 1024)) ] || over "RSS $rss KiB stays resident after the connections closed"
+fi
 
 echo "== $CONNS SOCKS5 downloads whose clients never read"
 tb_bg - python3 "$TOOLS/mem_flood.py" stall "$PROXY" 100.64.0.2 "$BULK_PORT" "$CONNS" \
