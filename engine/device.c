@@ -322,7 +322,8 @@ int wg_engine_new(uv_loop_t *loop, const struct wg_engine_options *opt, struct w
                                  .bind4 = opt->bind4,
                                  .bind6 = opt->bind6,
                                  .no_ipv4 = opt->no_ipv4,
-                                 .no_ipv6 = opt->no_ipv6};
+                                 .no_ipv6 = opt->no_ipv6,
+                                 .no_offload = opt->no_udp_offload};
     e->udp.on_datagram = on_datagram;
     e->udp.arg = e;
     if ((err = wg_udp_open(&e->udp, loop, &ucfg)) != 0) {

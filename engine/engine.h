@@ -52,6 +52,9 @@ struct wg_engine_options {
      * family. no_ipv4 / no_ipv6 leave a family out (at least one must remain). */
     struct base_addr bind4, bind6;
     bool no_ipv4, no_ipv6;
+    /* No UDP segmentation offloads (GSO, GRO) even where the kernel has them: for comparisons,
+     * and for a path whose middle mishandles them. */
+    bool no_udp_offload;
     /* Decrypted packet for the layer above; see the top of this file. */
     void (*deliver)(void *arg, uint8_t *pkt, size_t len);
     void *deliver_arg;
