@@ -25,8 +25,8 @@
 
 #include "base.h"
 
-#define WG_UDP_BATCH 64      /* messages (datagrams, or GSO runs of them) per sendmmsg */
-#define WG_UDP_TX_SLOTS 256  /* datagrams per flush */
+#define WG_UDP_BATCH 64     /* messages (datagrams, or GSO runs of them) per sendmmsg */
+#define WG_UDP_TX_SLOTS 256 /* datagrams per flush */
 #define WG_UDP_TX_ARENA (256 * 1024)
 #define WG_UDP_SOCKBUF (7 * 1024 * 1024)
 /* One GSO message: at most UDP_MAX_SEGMENTS of older kernels, within one IP packet. */

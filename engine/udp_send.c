@@ -151,8 +151,6 @@ void wg_udp_commit(struct wg_udp *u, const struct sockaddr *dst, size_t len)
     }
     unsigned i = tx->count++;
     memcpy(&tx->addrs[i], dst, alen);
-    tx->msgs[i].msg_hdr = (struct msghdr){.msg_name = &tx->addrs[i],
-                                          .msg_namelen = alen,
-                                          .msg_iov = iov,
-                                          .msg_iovlen = 1};
+    tx->msgs[i].msg_hdr = (struct msghdr){
+        .msg_name = &tx->addrs[i], .msg_namelen = alen, .msg_iov = iov, .msg_iovlen = 1};
 }

@@ -127,7 +127,8 @@ static int start_engine(struct node_daemon *d, uint16_t port, uint16_t mtu, char
         .log = node_log_logger(&d->log),
         .mtu = mtu,
         /* A knob for comparisons (and a path that mishandles offloads), not an option. */
-        .no_udp_offload = getenv("TUNLESS_UDP_OFFLOAD") && !strcmp(getenv("TUNLESS_UDP_OFFLOAD"), "off"),
+        .no_udp_offload =
+            getenv("TUNLESS_UDP_OFFLOAD") && !strcmp(getenv("TUNLESS_UDP_OFFLOAD"), "off"),
     };
     memcpy(eo.private_key, d->private_key, WG_KEY_LEN);
     int ret = wg_engine_new(d->loop, &eo, &d->engine);

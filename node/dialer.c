@@ -59,7 +59,7 @@ struct mesh_stream {
     size_t gather_len, gather_cap, gather_cost;
     struct base_list gather_link; /* in d->gathering while bytes wait for the turn's end */
     struct base_list defer_link;  /* in d->deferred while linked */
-    struct base_list live;       /* in d->streams until freed */
+    struct base_list live;        /* in d->streams until freed */
 };
 
 static const struct proxy_stream_ops mesh_ops;

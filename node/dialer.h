@@ -44,12 +44,12 @@ struct node_dialer {
     struct base_budget *budget;     /* the node's, for relays over this dialer (NULL: none) */
     /* Write completions and closes are reported from here, never from inside a call. */
     uv_idle_t idle;
-    struct base_list deferred;         /* mesh streams with something to report */
+    struct base_list deferred; /* mesh streams with something to report */
     /* Reads gathered this loop turn are handed on from here, before the loop waits. */
     uv_prepare_t gather_prep;
-    struct base_list gathering; /* mesh streams with gathered bytes, reading */
+    struct base_list gathering;         /* mesh streams with gathered bytes, reading */
     uint64_t mesh_segments, mesh_reads; /* netstack reads in, reads handed to users out */
-    struct ns_stack_watch stack_watch; /* detaches when the stack closes */
+    struct ns_stack_watch stack_watch;  /* detaches when the stack closes */
     /* Everything alive that may hold netstack conns and flows (node_dialer_detach_stack). */
     struct base_list streams;
     struct base_list dgrams;
