@@ -126,9 +126,7 @@ static int start_engine(struct node_daemon *d, uint16_t port, uint16_t mtu, char
         .deliver_arg = d,
         .log = node_log_logger(&d->log),
         .mtu = mtu,
-        /* A knob for comparisons (and a path that mishandles offloads), not an option. */
-        .no_udp_offload =
-            getenv("TUNLESS_UDP_OFFLOAD") && !strcmp(getenv("TUNLESS_UDP_OFFLOAD"), "off"),
+        .no_udp_offload = d->opts.no_udp_offload,
     };
     memcpy(eo.private_key, d->private_key, WG_KEY_LEN);
     int ret = wg_engine_new(d->loop, &eo, &d->engine);
@@ -182,6 +180,10 @@ static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *
                            .keepalive_idle_ms = d->opts.keepalive.idle_ms,
                            .keepalive_intvl_ms = d->opts.keepalive.intvl_ms,
                            .keepalive_cnt = d->opts.keepalive.cnt,
+                           /* Room for every proxy client's tunnel conn beyond the default. */
+                           .max_tcp = d->opts.max_connections > 1024
+                                          ? d->opts.max_connections + 3072
+                                          : 0,
                            .budget = &d->budget};
     for (size_t i = 0; i < c->n_addresses; i++) {
         const struct base_addr *a = &c->addresses[i].addr;
@@ -274,6 +276,7 @@ static int start_proxy(struct node_daemon *d, const struct base_endpoint *ep,
         .dialer = node_dialer_proxy(&d->dialer),
         .logger = node_log_logger(&d->log),
         .budget = &d->budget,
+        .max_connections = d->opts.max_connections,
     };
     struct proxy_server *srv;
     int rc = proxy_server_new(d->loop, &pc, &srv);
