@@ -167,12 +167,14 @@ static int prepare_dir(struct node_daemon *d, const char *path, const char *grou
     return 0;
 }
 
+/* The group first: group bits given while the socket still had the node's own group would
+ * let that group in for a moment. */
 static int set_mode(const char *path, const char *group, gid_t gid, char *err, size_t errlen)
 {
-    if (chmod(path, group ? 0660 : 0600) != 0)
-        return fail(err, errlen, "local API socket %s: %s", path, strerror(errno));
     if (group && chown(path, (uid_t)-1, gid) != 0)
         return fail(err, errlen, "local API socket %s: group %s: %s", path, group, strerror(errno));
+    if (chmod(path, group ? 0660 : 0600) != 0)
+        return fail(err, errlen, "local API socket %s: %s", path, strerror(errno));
     return 0;
 }
 
