@@ -107,9 +107,11 @@ static int group_id(const char *group, gid_t *gid, char *err, size_t errlen)
         *gid = g->gr_gid;
         return 0;
     }
+    /* Digits alone name a gid; never (gid_t)-1, which tells chown to keep the node's group. */
     char *end;
+    errno = 0;
     unsigned long v = strtoul(group, &end, 10);
-    if (*group && !*end) {
+    if (*group >= '0' && *group <= '9' && !*end && errno == 0 && v < (unsigned long)(gid_t)-1) {
         *gid = (gid_t)v;
         return 0;
     }

@@ -133,6 +133,29 @@ static void test_group_socket(void **state)
     rmdir(top);
 }
 
+/* A group that is no group is refused: (gid_t)-1 would leave the socket in the node's own
+ * group, which 0660 then lets in. */
+static void test_bad_group(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tunless-api-group-XXXXXX", path[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/api.sock", dir);
+    const char *bad[] = {"-1", "4294967295", "+5", " 5", "no-such-group-here", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct idle_node n;
+        idle_start(&n);
+        memset(&seen, 0, sizeof(seen));
+        if (node_localapi_start(&n.d, path, bad[i], &n.api, err, sizeof(err)) == 0)
+            fail_msg("--socket-group '%s' was taken", bad[i]);
+        assert_non_null(strstr(err, "no such group"));
+        assert_int_equal(seen.group_grants, 0);
+        assert_int_equal(access(path, F_OK), -1);
+        idle_stop(&n);
+    }
+    rmdir(dir);
+}
+
 /* Something else answers on the socket (TUNLESS_SOCKET pointing elsewhere): a body with a NUL
  * in it is kept as received, body_len bytes, never read past. */
 static void test_client_body_with_nul(void **state)
@@ -176,6 +199,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_socket),
+        cmocka_unit_test(test_bad_group),
         cmocka_unit_test(test_client_body_with_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
