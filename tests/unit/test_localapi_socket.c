@@ -2,9 +2,10 @@
  * The local API's socket file on an idle node (no configuration, engine or stack): with
  * --socket-group it never grants the group bits while the socket still has the node's own
  * group (the chmod is watched: this file's chmod stands in for libc's), it ends 0660 in that
- * group in a 0710 directory; without a group it is 0600 in a 0700 directory; a stale socket
- * goes and a live one is refused (the group test needs root, to give the socket to another
- * group). The CLI's client keeps an answer's body whole, a NUL in it included.
+ * group, every directory made for it 0710; without a group it is 0600 in 0700 directories; a
+ * stale socket goes and a live one is refused (the group test needs root, to give the socket
+ * to another group); a group that is no group is refused. The CLI's client keeps an answer's
+ * body whole, a NUL in it included.
  */
 #include <fcntl.h>
 #include <grp.h>
@@ -90,9 +91,10 @@ static void test_group_socket(void **state)
     assert_non_null(g);
     gid_t gid = g->gr_gid;
     assert_int_not_equal(gid, getegid());
-    char top[] = "/tmp/tunless-api-sock-XXXXXX", path[128], dir[96], err[256];
+    char top[] = "/tmp/tunless-api-sock-XXXXXX", path[128], run[64], dir[96], err[256];
     assert_non_null(mkdtemp(top));
-    snprintf(dir, sizeof(dir), "%s/run", top);
+    snprintf(run, sizeof(run), "%s/run", top);
+    snprintf(dir, sizeof(dir), "%s/tunless", run);
     snprintf(path, sizeof(path), "%s/api.sock", dir);
 
     struct idle_node n;
@@ -107,10 +109,12 @@ static void test_group_socket(void **state)
                  (long)seen.gid_at_grant, (long)gid);
     mode_is(path, 0660, gid);
     mode_is(dir, 0710, gid);
+    mode_is(run, 0710, gid); /* every directory made on the way */
     assert_int_equal(node_localapi_check(path, err, sizeof(err)), NODE_LOCALAPI_LIVE);
     idle_stop(&n);
     assert_int_equal(access(path, F_OK), -1); /* closing removes it */
     rmdir(dir);
+    rmdir(run);
 
     /* Without a group: 0600 in a 0700 directory, and no group bits asked for at any time. */
     idle_start(&n);
@@ -120,6 +124,7 @@ static void test_group_socket(void **state)
     assert_int_equal(seen.group_grants, 0);
     mode_is(path, 0600, getegid());
     mode_is(dir, 0700, getegid());
+    mode_is(run, 0700, getegid());
     idle_stop(&n);
     /* A node that died left its socket: stale (nothing listens), removed by the check. */
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -130,6 +135,7 @@ static void test_group_socket(void **state)
     assert_int_equal(node_localapi_check(path, err, sizeof(err)), 0);
     assert_int_equal(access(path, F_OK), -1);
     rmdir(dir);
+    rmdir(run);
     rmdir(top);
 }
 
