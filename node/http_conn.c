@@ -189,7 +189,16 @@ static void reply_error_v(struct node_http_conn *c, int status, const char *extr
 {
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    reply_json_with(c, status, extra, json_pack("{s:s}", "error", msg));
+    json_t *body = json_pack("{s:s}", "error", msg);
+    if (!body) {
+        /* Not UTF-8, as a JSON string must be (a path quoted as sent, or a character cut at
+         * the end of msg): the bytes above ASCII become '?' rather than the answer a 503. */
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+        body = json_pack("{s:s}", "error", msg);
+    }
+    reply_json_with(c, status, extra, body);
 }
 
 void node_http_reply_error(struct node_http_conn *c, int status, const char *fmt, ...)

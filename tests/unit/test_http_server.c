@@ -223,6 +223,8 @@ static void test_faults(void **state)
     struct node_http_config cfg = {.max_head = 256, .max_body = 16, .read_timeout_ms = 200};
     struct fixture *f = fixture_new(&cfg);
     expect_status(f, "GET /nope HTTP/1.1\r\n\r\n", "HTTP/1.1 404", "no such endpoint: /nope");
+    /* A path that is not UTF-8 is quoted with '?' (a JSON string must be UTF-8), not a 503. */
+    expect_status(f, "GET /n\xffpe HTTP/1.1\r\n\r\n", "HTTP/1.1 404", "no such endpoint: /n?pe");
     char *out = exchange(f, "POST /hello HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
     assert_non_null(strstr(out, "HTTP/1.1 405"));
     assert_non_null(strstr(out, "Allow: GET\r\n"));
