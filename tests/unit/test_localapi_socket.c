@@ -91,7 +91,7 @@ static void test_group_socket(void **state)
     assert_non_null(g);
     gid_t gid = g->gr_gid;
     assert_int_not_equal(gid, getegid());
-    char top[] = "/tmp/tunless-api-sock-XXXXXX", path[128], run[64], dir[96], err[256];
+    char top[] = "/tmp/tunless-api-sock-XXXXXX", path[96], run[48], dir[64], err[256];
     assert_non_null(mkdtemp(top));
     snprintf(run, sizeof(run), "%s/run", top);
     snprintf(dir, sizeof(dir), "%s/tunless", run);
