@@ -396,6 +396,23 @@ static void test_stream_and_drop(void **state)
     free(out);
     close(fd);
 
+    /* More than the queue's bound in one turn of the loop, all taken by the kernel at once:
+     * nobody fell behind, so nobody is dropped. */
+    fd = connect_pair(f);
+    assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
+    free(read_until(f, fd, "\r\n\r\n"));
+    char burst[1000];
+    memset(burst, 'y', sizeof(burst) - 1);
+    burst[sizeof(burst) - 1] = '\n';
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(node_http_stream_write(f->held, burst, sizeof(burst)), 0);
+    node_http_stream_end(f->held);
+    f->held = NULL;
+    out = read_until(f, fd, NULL);
+    assert_int_equal(strlen(out), 20 * (sizeof(burst) + strlen("3e8\r\n\r\n")) + 5);
+    free(out);
+    close(fd);
+
     /* A reader that does not read: the kernel's buffers fill, then the queue, then a drop. */
     fd = connect_pair(f);
     assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
