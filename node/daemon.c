@@ -181,9 +181,8 @@ static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *
                            .keepalive_intvl_ms = d->opts.keepalive.intvl_ms,
                            .keepalive_cnt = d->opts.keepalive.cnt,
                            /* Room for every proxy client's tunnel conn beyond the default. */
-                           .max_tcp = d->opts.max_connections > 1024
-                                          ? d->opts.max_connections + 3072
-                                          : 0,
+                           .max_tcp =
+                               d->opts.max_connections > 1024 ? d->opts.max_connections + 3072 : 0,
                            .budget = &d->budget};
     for (size_t i = 0; i < c->n_addresses; i++) {
         const struct base_addr *a = &c->addresses[i].addr;

@@ -169,14 +169,32 @@ static void on_idle(uv_idle_t *h)
 
 /* ---- gathering reads ---- */
 
+/* A buffer of cap bytes: a kept one when cap is the full size (a malloc and free of 64 KiB per
+ * turn would move the heap's top, and its pages, back and forth). */
+static uint8_t *gather_alloc(struct node_dialer *d, size_t cap)
+{
+    if (cap == GATHER_MAX && d->n_gather_spare)
+        return d->gather_spare[--d->n_gather_spare];
+    return malloc(cap);
+}
+
+static void gather_release(struct node_dialer *d, uint8_t *buf, size_t cap, size_t cost)
+{
+    base_budget_release(d->budget, cost);
+    bool keep = cap == GATHER_MAX && !uv_is_closing((uv_handle_t *)&d->gather_prep);
+    if (keep && d->n_gather_spare < sizeof(d->gather_spare) / sizeof(buf))
+        d->gather_spare[d->n_gather_spare++] = buf;
+    else
+        free(buf);
+}
+
 static void gather_free(struct mesh_stream *s)
 {
     if (base_list_linked(&s->gather_link))
         base_list_remove(&s->gather_link);
     if (!s->gather)
         return;
-    base_budget_release(s->d->budget, s->gather_cost);
-    free(s->gather);
+    gather_release(s->d, s->gather, s->gather_cap, s->gather_cost);
     s->gather = NULL;
     s->gather_len = 0;
 }
@@ -190,14 +208,14 @@ static void gather_flush(struct mesh_stream *s, bool force)
         base_list_remove(&s->gather_link);
     if (!s->gather_len || (s->read_stopped && !force) || s->state != MESH_CONNECTED)
         return;
+    struct node_dialer *d = s->d;
     uint8_t *buf = s->gather;
-    size_t len = s->gather_len, cost = s->gather_cost;
+    size_t len = s->gather_len, cap = s->gather_cap, cost = s->gather_cost;
     s->gather = NULL;
     s->gather_len = 0;
-    s->d->mesh_reads++;
+    d->mesh_reads++;
     s->cbs->on_read(s->ud, buf, len);
-    base_budget_release(s->d->budget, cost);
-    free(buf);
+    gather_release(d, buf, cap, cost);
 }
 
 static void on_gather_prepare(uv_prepare_t *h)
@@ -217,7 +235,7 @@ static bool gather_add(struct mesh_stream *s, const uint8_t *data, size_t len)
         gather_flush(s, true); /* a full buffer goes now, as one write */
     if (!s->gather) {
         size_t cap = base_budget_scale(d->budget, GATHER_MAX, GATHER_MIN);
-        if (len > cap || !(s->gather = malloc(cap)))
+        if (len > cap || !(s->gather = gather_alloc(d, cap)))
             return false;
         s->gather_cap = cap;
         s->gather_cost = malloc_usable_size(s->gather) + sizeof(size_t);
@@ -675,6 +693,8 @@ void node_dialer_close(struct node_dialer *d)
         on_idle(&d->idle);
     uv_close((uv_handle_t *)&d->idle, NULL);
     uv_close((uv_handle_t *)&d->gather_prep, NULL);
+    while (d->n_gather_spare)
+        free(d->gather_spare[--d->n_gather_spare]);
 }
 
 /* ---- conversions ---- */

@@ -49,7 +49,9 @@ struct node_dialer {
     uv_prepare_t gather_prep;
     struct base_list gathering;         /* mesh streams with gathered bytes, reading */
     uint64_t mesh_segments, mesh_reads; /* netstack reads in, reads handed to users out */
-    struct ns_stack_watch stack_watch;  /* detaches when the stack closes */
+    uint8_t *gather_spare[4];           /* full-size gather buffers kept for the next turn */
+    unsigned n_gather_spare;
+    struct ns_stack_watch stack_watch; /* detaches when the stack closes */
     /* Everything alive that may hold netstack conns and flows (node_dialer_detach_stack). */
     struct base_list streams;
     struct base_list dgrams;
