@@ -25,6 +25,9 @@ struct te_node {
     uint8_t addr[4];   /* tunnel address 100.64.0.N */
     uint8_t addr6[16]; /* and fd7a:115c:a1e0::N */
     unsigned delivered;
+    unsigned handshakes;  /* on_handshake calls: handshakes this node initiated completed */
+    uint64_t last_rtt_ns; /* and the latest one's round trip */
+    uint8_t last_hs_peer[WG_KEY_LEN];
     size_t last_len;
     uint8_t last[2048];
 };
