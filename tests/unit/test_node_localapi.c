@@ -2,9 +2,8 @@
  * The local API on a whole node (node_pair, no root): the CLI's client asks node a through
  * its unix socket for a ping to b (ICMP through the tunnel), then for the status, which then
  * has b's key, a handshake, bytes both ways, and no private key; whois names b; a WireGuard
- * ping gets b's handshake responses; a reload of a
- * node configured from memory is refused with its reason; a second API on the same socket is
- * refused while the first runs.
+ * ping gets b's handshake responses; a reload of a node configured from memory is refused with
+ * its reason; a second API on the same socket is refused while the first runs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
