@@ -112,6 +112,20 @@ void te_net_free(struct te_net *n)
         abort();
 }
 
+int te_setup2(void **state)
+{
+    static struct te_net net;
+    te_net_init(&net, 2);
+    *state = &net;
+    return te_peer(&net, 0, 1, 0) == 0 && te_peer(&net, 1, 0, 0) == 0 ? 0 : -1;
+}
+
+int te_teardown(void **state)
+{
+    te_net_free(*state);
+    return 0;
+}
+
 int te_peer(struct te_net *n, unsigned a, unsigned b, uint16_t persistent_keepalive)
 {
     struct base_endpoint ep = {.port = wg_engine_port(n->nodes[b].engine)};

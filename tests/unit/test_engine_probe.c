@@ -16,22 +16,6 @@
 
 #define MS 1000000ULL
 
-static int setup2(void **state)
-{
-    static struct te_net net;
-    te_net_init(&net, 2);
-    assert_int_equal(te_peer(&net, 0, 1, 0), 0);
-    assert_int_equal(te_peer(&net, 1, 0, 0), 0);
-    *state = &net;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    te_net_free(*state);
-    return 0;
-}
-
 static uint64_t completed(struct te_net *n, unsigned a)
 {
     struct wg_engine_stats st;
@@ -114,9 +98,9 @@ static void test_probe_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_probe_round_trip, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_probe_unanswered_then_retried, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_probe_errors, setup2, teardown),
+        cmocka_unit_test_setup_teardown(test_probe_round_trip, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_probe_unanswered_then_retried, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_probe_errors, te_setup2, te_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
