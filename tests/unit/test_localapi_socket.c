@@ -5,7 +5,8 @@
  * group, every directory made for it 0710; without a group it is 0600 in 0700 directories; a
  * stale socket goes and a live one is refused (the group test needs root, to give the socket
  * to another group); a group that is no group is refused. The CLI's client keeps an answer's
- * body whole, a NUL in it included; `tunless set` prints fields an answer lacks as "?".
+ * body whole, a NUL in it included; `tunless set` prints fields an answer lacks as "?"; `tunless watch` takes a bad chunk size
+ * for an error.
  */
 #include <fcntl.h>
 #include <grp.h>
@@ -261,6 +262,34 @@ static void test_set_prints_missing_fields(void **state)
     assert_string_equal(err, "");
 }
 
+/* `tunless watch` against a stream whose chunk-size line is garbage: an error (exit 1, one line
+ * on stderr), not the clean end that a last chunk "0" is. */
+static void test_watch_bad_chunk(void **state)
+{
+    (void)state;
+    static const char *ends[] = {"0\r\n\r\n", "zz\r\n", "\r\n", "-1\r\n", "0x\r\n"};
+    for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+        char answer[256], dir[] = "/tmp/tunless-api-watch-XXXXXX", path[64], out[512], err[512];
+        int len = snprintf(answer, sizeof(answer),
+                           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "8\r\n{\"n\":1}\n\r\n%s",
+                           ends[i]);
+        pid_t pid = fake_node(dir, path, sizeof(path), answer, (size_t)len);
+        char *argv[] = {"watch", "--json", "--socket", path, NULL};
+        int rc = run_cmd(node_cmd_watch, argv, out, err, sizeof(out));
+        fake_node_end(pid, dir, path);
+        assert_string_equal(out, "{\"n\":1}\n");
+        if (i == 0) {
+            assert_int_equal(rc, 0);
+            assert_string_equal(err, "");
+            continue;
+        }
+        assert_int_equal(rc, 1);
+        assert_non_null(strstr(err, "is not HTTP chunks (a bad chunk size)\n"));
+        assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1); /* one line */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_bad_group),
         cmocka_unit_test(test_client_body_with_nul),
         cmocka_unit_test(test_set_prints_missing_fields),
+        cmocka_unit_test(test_watch_bad_chunk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
