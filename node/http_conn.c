@@ -189,16 +189,7 @@ static void reply_error_v(struct node_http_conn *c, int status, const char *extr
 {
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    json_t *body = json_pack("{s:s}", "error", msg);
-    if (!body) {
-        /* Not UTF-8, as a JSON string must be (a path quoted as sent, or a character cut at
-         * the end of msg): the bytes above ASCII become '?' rather than the answer a 503. */
-        for (char *p = msg; *p; p++)
-            if ((unsigned char)*p >= 0x80)
-                *p = '?';
-        body = json_pack("{s:s}", "error", msg);
-    }
-    reply_json_with(c, status, extra, body);
+    reply_json_with(c, status, extra, json_pack("{s:o}", "error", node_http_json_text(msg)));
 }
 
 void node_http_reply_error(struct node_http_conn *c, int status, const char *fmt, ...)
@@ -416,6 +407,22 @@ void node_http_stream_end(struct node_http_conn *c)
     c->state = NODE_HTTP_CONN_ENDING;
     if (conn_write(c, NULL, 0, "0\r\n\r\n") == 0)
         finish(c);
+}
+
+json_t *node_http_json_text(const char *s)
+{
+    json_t *v = json_string(s);
+    if (v)
+        return v;
+    /* Not UTF-8, as a JSON string must be: the bytes above ASCII become '?' rather than the
+     * answer a 503 (or no answer). */
+    char *t = strdup(s);
+    for (char *p = t; p && *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    v = t ? json_string(t) : NULL;
+    free(t);
+    return v;
 }
 
 json_t *node_http_body_json(struct node_http_conn *c, const struct node_http_request *req)
