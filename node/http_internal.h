@@ -75,8 +75,8 @@ struct node_http_server {
     size_t n_routes;
     struct base_list listeners, conns;
     unsigned n_conns;
-    unsigned handles;     /* open: listeners, connections, end_timer */
-    uv_timer_t end_timer; /* never started: its close makes the end asynchronous */
+    unsigned handles;       /* open: listeners, connections, retry_timer */
+    uv_timer_t retry_timer; /* accepts again after no memory; its close ends asynchronously */
     enum node_http_server_state state;
     void (*on_closed)(void *arg);
     void *closed_arg;

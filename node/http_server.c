@@ -1,8 +1,9 @@
 /*
  * The HTTP server's body (http_server.h): configuration and routes, the listeners (unix and
  * TCP) and what they accept, and closing. Flow: node_http_server_new -> node_http_server_route
- * -> listen_unix / listen_tcp / serve_fd -> on_connection -> accept_conn (SO_PEERCRED) ->
- * node_http_conn_start (http_conn.c); node_http_server_find is the conns' route lookup;
+ * -> listen_unix / listen_tcp / serve_fd -> on_connection -> accept_waiting (again from
+ * retry_timer when memory ran out) -> conn_begin (SO_PEERCRED) -> node_http_conn_start
+ * (http_conn.c); node_http_server_find is the conns' route lookup;
  * node_http_server_close -> listeners and conns close -> release -> on_closed.
  */
 #include <stdio.h>
@@ -19,6 +20,7 @@ struct http_listener {
     struct node_http_server *s;
     union node_http_stream_handle h;
     bool is_unix;
+    bool waiting; /* a connection waits for memory to be accepted (libuv stopped watching) */
 };
 
 static void apply_defaults(struct node_http_config *cfg)
@@ -52,8 +54,8 @@ int node_http_server_new(uv_loop_t *loop, const struct node_http_config *cfg,
     s->euid = geteuid();
     base_list_init(&s->listeners);
     base_list_init(&s->conns);
-    uv_timer_init(loop, &s->end_timer);
-    s->end_timer.data = s;
+    uv_timer_init(loop, &s->retry_timer);
+    s->retry_timer.data = s;
     s->handles = 1;
     *out = s;
     return 0;
@@ -104,6 +106,8 @@ int node_http_server_find(const struct node_http_server *s, const char *method, 
     return used ? 405 : 404;
 }
 
+static void on_retry(uv_timer_t *t);
+
 static void on_conn_handle_closed(uv_handle_t *h)
 {
     free(container_of(h, struct node_http_conn, h.handle));
@@ -150,19 +154,22 @@ static void conn_begin(struct node_http_server *s, struct node_http_conn *c, boo
                   s->name);
 }
 
-static void on_connection(uv_stream_t *l, int status)
+/* Takes the connection libuv holds for hl. Without memory for it, libuv watches hl no more
+ * until it is taken: retry_timer tries again. */
+static void accept_waiting(struct http_listener *hl)
 {
-    struct http_listener *hl = l->data;
     struct node_http_server *s = hl->s;
-    if (status < 0) {
-        base_logf(&s->cfg.log, BASE_LOG_WARN, "event=http_accept_failed server=%s err=%s", s->name,
-                  base_errname(status));
+    struct node_http_conn *c = conn_alloc(s, hl->is_unix);
+    if (!c) {
+        if (!hl->waiting)
+            base_logf(&s->cfg.log, BASE_LOG_WARN, "event=http_accept_failed server=%s err=ENOMEM",
+                      s->name);
+        hl->waiting = true;
+        uv_timer_start(&s->retry_timer, on_retry, 100, 0);
         return;
     }
-    struct node_http_conn *c = conn_alloc(s, hl->is_unix);
-    if (!c)
-        return;
-    int rc = uv_accept(l, &c->h.stream);
+    hl->waiting = false;
+    int rc = uv_accept(&hl->h.stream, &c->h.stream);
     /* Far beyond the cap (a flood): close at once rather than answer 503. */
     if (rc != 0 || s->n_conns >= 2 * s->cfg.max_conns) {
         if (rc == 0)
@@ -174,7 +181,30 @@ static void on_connection(uv_stream_t *l, int status)
     conn_begin(s, c, hl->is_unix);
 }
 
-/* One of the server's handles (a listener, a connection, end_timer) is gone; the last frees it. */
+static void on_retry(uv_timer_t *t)
+{
+    struct node_http_server *s = t->data;
+    struct base_list *pos, *tmp;
+    base_list_foreach_safe (pos, tmp, &s->listeners) {
+        struct http_listener *hl = container_of(pos, struct http_listener, link);
+        if (hl->waiting)
+            accept_waiting(hl);
+    }
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    struct http_listener *hl = l->data;
+    if (status < 0) {
+        base_logf(&hl->s->cfg.log, BASE_LOG_WARN, "event=http_accept_failed server=%s err=%s",
+                  hl->s->name, base_errname(status));
+        return;
+    }
+    accept_waiting(hl);
+}
+
+/* One of the server's handles (a listener, a connection, retry_timer) is gone; the last frees
+ * it. */
 static void release(struct node_http_server *s)
 {
     if (--s->handles > 0)
@@ -296,7 +326,7 @@ int node_http_server_serve_fd(struct node_http_server *s, int fd)
     return 0;
 }
 
-static void on_end_timer_closed(uv_handle_t *h)
+static void on_retry_timer_closed(uv_handle_t *h)
 {
     release(h->data);
 }
@@ -317,7 +347,7 @@ void node_http_server_close(struct node_http_server *s, void (*on_closed)(void *
     base_list_foreach_safe (pos, tmp, &s->conns) {
         node_http_conn_abort(container_of(pos, struct node_http_conn, link), BASE_ECLOSING);
     }
-    uv_close((uv_handle_t *)&s->end_timer, on_end_timer_closed);
+    uv_close((uv_handle_t *)&s->retry_timer, on_retry_timer_closed);
 }
 
 unsigned node_http_server_conns(const struct node_http_server *s)

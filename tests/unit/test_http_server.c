@@ -3,7 +3,8 @@
  * socket): routes answer, faults get their status and a JSON error, the caller's credentials
  * reach the handler, writes are refused to others (as nobody, when run as root), streams
  * carry chunks and drop a reader that falls behind with a final line, the connection cap
- * answers 503, and closing the server tells deferred owners and frees every handle.
+ * answers 503, closing the server tells deferred owners and frees every handle, and a
+ * listener outlives a connection it found no memory for.
  */
 #include <poll.h>
 #include <pwd.h>
@@ -23,7 +24,22 @@
 
 #include <cmocka.h>
 
-#include "http_server.h"
+#include "http_internal.h"
+
+/* Linked with -Wl,--wrap=calloc (tests/CMakeLists.txt): the next fail_conn_allocs connections
+ * the server allocates find no memory. */
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+static int fail_conn_allocs;
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    if (n == 1 && size == sizeof(struct node_http_conn) && fail_conn_allocs > 0) {
+        fail_conn_allocs--;
+        return NULL;
+    }
+    return __real_calloc(n, size);
+}
 
 struct fixture {
     uv_loop_t loop;
@@ -489,13 +505,45 @@ static void test_defer_gone_and_close(void **state)
     close(a);
 }
 
+/* Without memory for an accepted connection the listener keeps working: that connection is
+ * answered once memory is back (libuv watches a listener again only once it is taken), and the
+ * next one too. */
+static void test_accept_without_memory(void **state)
+{
+    (void)state;
+    struct node_http_config cfg = {0};
+    struct fixture *f = fixture_new(&cfg);
+    char dir[] = "/tmp/tunless-http-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/api.sock", dir);
+    assert_int_equal(node_http_server_listen_unix(f->s, path), 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    const char *rq = "GET /hello HTTP/1.1\r\n\r\n";
+    fail_conn_allocs = 3;
+    for (int i = 0; i < 2; i++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+        assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
+        char *out = read_until(f, fd, NULL);
+        if (strncmp(out, "HTTP/1.1 200", 12) != 0)
+            fail_msg("connection %d: got '%s'", i, out);
+        free(out);
+        close(fd);
+    }
+    assert_int_equal(fail_conn_allocs, 0);
+    fixture_free(f);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as tunless's main: a client gone costs its connection */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_and_credentials), cmocka_unit_test(test_faults),
         cmocka_unit_test(test_writes_need_the_owner),  cmocka_unit_test(test_stream_and_drop),
-        cmocka_unit_test(test_defer_gone_and_close),
+        cmocka_unit_test(test_defer_gone_and_close),   cmocka_unit_test(test_accept_without_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
