@@ -35,10 +35,11 @@ static void on_closed(uv_handle_t *h)
     if (--c->open_handles > 0)
         return;
     struct node_http_server *s = c->s;
+    bool admitted = c->admitted;
     if (c->parser_ready)
         node_http_parser_free(&c->parser);
     free(c);
-    node_http_server_conn_freed(s);
+    node_http_server_conn_freed(s, admitted);
 }
 
 /* Ends the connection; an owner still holding it hears on_gone(err) first. */
@@ -299,14 +300,22 @@ int node_http_conn_start(struct node_http_server *s, struct node_http_conn *c,
                          const struct node_http_peer *peer, bool refuse)
 {
     c->req.peer = *peer;
-    c->req.may_write = peer->known && (peer->uid == 0 || peer->uid == s->euid);
+    c->req.may_write = node_http_may_write(s, peer);
     c->req.method = c->req.path = c->req.query = c->req.content_type = c->req.body = "";
     c->open_handles = 2;
     uv_timer_init(s->loop, &c->timer);
     c->timer.data = c;
     uv_timer_start(&c->timer, on_timeout, s->cfg.read_timeout_ms, 0);
-    if (refuse) {
+    if (refuse && (c->req.may_write || !s->cfg.writer_conns)) {
         node_http_reply_error(c, 503, "too many connections (at most %u)", s->cfg.max_conns);
+        return 0;
+    }
+    if (refuse) {
+        node_http_reply_error(c, 503,
+                              "too many connections from readers (at most %u; %u more are kept "
+                              "for root and the node's own user, uid %ld)",
+                              s->cfg.max_conns - s->cfg.writer_conns, s->cfg.writer_conns,
+                              (long)s->euid);
         return 0;
     }
     if (node_http_parser_init(&c->parser, s->cfg.max_head, s->cfg.max_body) != 0) {

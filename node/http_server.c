@@ -35,6 +35,8 @@ static void apply_defaults(struct node_http_config *cfg)
         cfg->read_timeout_ms = 10000;
     if (!cfg->max_conns)
         cfg->max_conns = 32;
+    if (cfg->writer_conns >= cfg->max_conns)
+        cfg->writer_conns = cfg->max_conns - 1;
     if (!cfg->stream_queue_bytes)
         cfg->stream_queue_bytes = 256 * 1024;
 }
@@ -142,14 +144,31 @@ static struct node_http_conn *conn_alloc(struct node_http_server *s, bool is_uni
     return c;
 }
 
+bool node_http_may_write(const struct node_http_server *s, const struct node_http_peer *peer)
+{
+    return peer->known && (peer->uid == 0 || peer->uid == s->euid);
+}
+
+/* Readers share max_conns less writer_conns, so that however many connections they hold (a
+ * stream each), root and the node's user still get in; far beyond the cap (a flood of
+ * readers), a connection is closed at once rather than answered 503. */
 static void conn_begin(struct node_http_server *s, struct node_http_conn *c, bool is_unix)
 {
     struct node_http_peer peer;
     peer_of(&c->h.stream, is_unix, &peer);
+    bool writer = node_http_may_write(s, &peer);
+    if (!writer && s->n_conns >= 2 * s->cfg.max_conns) {
+        base_logf(&s->cfg.log, BASE_LOG_WARN, "event=http_conn_refused server=%s conns=%u", s->name,
+                  s->n_conns);
+        uv_close(&c->h.handle, on_conn_handle_closed);
+        return;
+    }
+    c->admitted = s->n_admitted < s->cfg.max_conns - (writer ? 0 : s->cfg.writer_conns);
+    s->n_admitted += c->admitted;
     s->n_conns++;
     s->handles++;
     base_list_push_back(&s->conns, &c->link);
-    if (node_http_conn_start(s, c, &peer, s->n_conns > s->cfg.max_conns) != 0)
+    if (node_http_conn_start(s, c, &peer, !c->admitted) != 0)
         base_logf(&s->cfg.log, BASE_LOG_WARN, "event=http_conn_failed server=%s err=ENOMEM",
                   s->name);
 }
@@ -169,16 +188,10 @@ static void accept_waiting(struct http_listener *hl)
         return;
     }
     hl->waiting = false;
-    int rc = uv_accept(&hl->h.stream, &c->h.stream);
-    /* Far beyond the cap (a flood): close at once rather than answer 503. */
-    if (rc != 0 || s->n_conns >= 2 * s->cfg.max_conns) {
-        if (rc == 0)
-            base_logf(&s->cfg.log, BASE_LOG_WARN, "event=http_conn_refused server=%s conns=%u",
-                      s->name, s->n_conns);
+    if (uv_accept(&hl->h.stream, &c->h.stream) != 0)
         uv_close(&c->h.handle, on_conn_handle_closed);
-        return;
-    }
-    conn_begin(s, c, hl->is_unix);
+    else
+        conn_begin(s, c, hl->is_unix);
 }
 
 static void on_retry(uv_timer_t *t)
@@ -221,9 +234,10 @@ static void release(struct node_http_server *s)
         cb(arg);
 }
 
-void node_http_server_conn_freed(struct node_http_server *s)
+void node_http_server_conn_freed(struct node_http_server *s, bool admitted)
 {
     s->n_conns--;
+    s->n_admitted -= admitted;
     release(s);
 }
 

@@ -66,6 +66,7 @@ struct node_http_config {
     size_t max_body;           /* default 64 KiB, else 413 */
     unsigned read_timeout_ms;  /* the whole request, then the whole reply; default 10 s */
     unsigned max_conns;        /* open connections, streams included; default 32 */
+    unsigned writer_conns;     /* of max_conns, kept for callers with may_write; default 0 */
     size_t stream_queue_bytes; /* a stream's unsent bytes before its reader is dropped; 256 KiB */
     struct base_logger log;    /* each request at debug: method, path, status, uid, pid */
 };
