@@ -165,7 +165,9 @@ void node_http_reply(struct node_http_conn *c, int status, const char *content_t
 
 static void reply_json_with(struct node_http_conn *c, int status, const char *extra, json_t *body)
 {
-    char *text = body ? json_dumps(body, JSON_INDENT(2)) : NULL;
+    /* Reals are measurements (ping's rtt_ms to the microsecond): 12 digits print 1.043, not
+     * 1.0429999999999999. */
+    char *text = body ? json_dumps(body, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) : NULL;
     json_decref(body);
     if (!text) {
         static const char oom[] = "{\"error\": \"out of memory\"}\n";
