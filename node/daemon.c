@@ -66,10 +66,8 @@ static void peer_of(void *ctx, const struct base_addr *addr, struct proxy_route 
     }
     if (!best)
         return;
-    char b64[WG_KEY_B64_LEN + 1];
-    wg_key_to_base64(b64, best->public_key);
-    snprintf(out->peer_key, sizeof(out->peer_key), "%.8s", b64);
-    snprintf(out->peer, sizeof(out->peer), "%s", best->name ? best->name : out->peer_key);
+    wg_key_short(out->peer_key, best->public_key);
+    snprintf(out->peer, sizeof(out->peer), "%s", best->name ? best->name : "");
 }
 
 static struct node_magicdns_config dns_config(struct node_daemon *d)

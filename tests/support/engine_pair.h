@@ -27,6 +27,7 @@ struct te_node {
     unsigned delivered;
     size_t last_len;
     uint8_t last[2048];
+    char last_log[BASE_LOG_LINE_MAX]; /* the engine's latest log line (level debug) */
 };
 
 struct te_net {
