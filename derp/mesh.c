@@ -124,8 +124,8 @@ static void mesh_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai
             uv_freeaddrinfo(ai);
         if (p->state == MESH_RESOLVING) {
             s->ctr.mesh_failures++;
-            base_logf(&s->log, BASE_LOG_WARN, "event=mesh_resolve_failed mesh_peer=%s err=%s", p->url,
-                      base_errname(status));
+            base_logf(&s->log, BASE_LOG_WARN, "event=mesh_resolve_failed mesh_peer=%s err=%s",
+                      p->url, base_errname(status));
             mesh_schedule(p);
         }
         derp_server_handle_closed(s); /* may free the server when it is closing */

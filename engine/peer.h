@@ -39,7 +39,7 @@ struct wg_peer {
     struct base_list link;        /* in the engine's list of peers */
     struct base_list bucket_link; /* in the engine's hash of public keys */
     uint8_t public_key[WG_PUBLIC_KEY_LEN];
-    char key8[WG_KEY_SHORT_LEN + 1]; /* for logs (base_log_peer) */
+    char key8[WG_KEY_SHORT_LEN + 1];   /* for logs (base_log_peer) */
     char name[BASE_LOG_PEER_NAME_MAX]; /* the owner's name for it, for logs; "" = none */
 
     struct wg_handshake hs;

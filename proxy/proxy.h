@@ -58,7 +58,7 @@ struct proxy_stream;
 enum proxy_via { PROXY_VIA_UNKNOWN, PROXY_VIA_DIRECT, PROXY_VIA_TUNNEL };
 struct proxy_route {
     enum proxy_via via;
-    struct base_endpoint dest;      /* the address dialled; addr.family 0 = none (yet) */
+    struct base_endpoint dest;         /* the address dialled; addr.family 0 = none (yet) */
     char peer[BASE_LOG_PEER_NAME_MAX]; /* via tunnel: the peer's name, "" for none */
     char peer_key[12];                 /* via tunnel: its short key (base_log_peer's KEY8) */
 };
