@@ -6,13 +6,15 @@
 #
 # No registry is reachable from this machine, so the base image (FROM debian:bookworm-slim) is
 # made here once with debootstrap from Debian's mirror and kept in buildah's store under that
-# name; the build stage's apt-get uses the same mirror. Skips (77) unless root with buildah and
-# debootstrap installed, or when TUNLESS_SKIP_DOCKER is set.
+# name; the build stage's apt-get uses the same mirror. Opt-in (TUNLESS_DOCKER_TEST=1): on this
+# 2-core machine under load it took 13 min the first time (debootstrap 8.5 min, bud 12.9 min with
+# an empty cache) and several minutes after that (the compile), too long for every run of the
+# suite. Skips (77) otherwise, and unless root with buildah and debootstrap installed.
 set -euo pipefail
 : "${TB_BIN:?}" "${TB_SRC:?}"
 skip() { echo "skip: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
-[ -z "${TUNLESS_SKIP_DOCKER:-}" ] || skip "TUNLESS_SKIP_DOCKER is set"
+[ "${TUNLESS_DOCKER_TEST:-}" = 1 ] || skip "set TUNLESS_DOCKER_TEST=1 to build examples/Dockerfile (minutes)"
 [ "$(id -u)" = 0 ] || skip "buildah needs root here"
 for tool in buildah debootstrap ip; do command -v "$tool" >/dev/null || skip "$tool not installed"; done
 
@@ -89,8 +91,9 @@ chmod 600 "$dir/secrets"/*
 # its 0.0.0.0:1080 and 127.0.0.1:9180 are its own.
 ip netns add "$NS"
 ip -n "$NS" link set lo up
-unhealthy=$(ip netns exec "$NS" buildah run --isolation chroot "$ctr" -- bash -c "$check" 2>&1 && echo yes || echo no)
-[ "$unhealthy" = no ] || fail "healthy before the node runs"
+if ip netns exec "$NS" buildah run --isolation chroot "$ctr" -- bash -c "$check" 2>/dev/null; then
+  fail "healthy before the node runs"
+fi
 # shellcheck disable=SC2086 # the ENTRYPOINT's words
 ip netns exec "$NS" buildah run --isolation chroot -v "$dir/secrets:/run/secrets:ro" "$ctr" -- \
   $entry > "$dir/node.log" 2>&1 &
