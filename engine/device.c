@@ -288,6 +288,8 @@ static int init_engine(struct wg_engine *e, uv_loop_t *loop, const struct wg_eng
         e->clock = *opt->clock;
     e->deliver = opt->deliver;
     e->deliver_arg = opt->deliver_arg;
+    e->on_handshake = opt->on_handshake;
+    e->on_handshake_arg = opt->on_handshake_arg;
     e->log = opt->log;
     e->mtu = opt->mtu ? opt->mtu : 1420;
     e->rekey_after_messages = WG_REKEY_AFTER_MESSAGES;

@@ -122,6 +122,8 @@ static int start_engine(struct node_daemon *d, uint16_t port, uint16_t mtu, char
         .listen_port = port,
         .deliver = deliver_to_stack,
         .deliver_arg = d,
+        .on_handshake = node_localapi_on_handshake,
+        .on_handshake_arg = d,
         .log = node_log_logger(&d->log),
         .mtu = mtu,
     };
@@ -567,6 +569,8 @@ static void init_handles(struct node_daemon *d)
     d->stop_timer.data = d;
     d->sig_int.data = d->sig_term.data = d->sig_hup.data = d;
     d->reload_timer.data = d->reresolve_timer.data = d;
+    base_list_init(&d->publish_conns);
+    base_list_init(&d->ping_waits);
 }
 
 static int resolve_config_path(struct node_daemon *d);
