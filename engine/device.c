@@ -40,8 +40,11 @@ void wg_engine_logf(const struct wg_engine *e, enum base_log_level level, const 
         vsnprintf(fields, sizeof(fields), fields_fmt, ap);
         va_end(ap);
     }
-    base_logf(&e->log, level, "event=%s%s%s%s%s", event, p ? " peer=" : "", p ? p->name : "",
-              fields[0] ? " " : "", fields);
+    char who[BASE_LOG_PEER_STRLEN] = "";
+    if (p)
+        base_log_peer(who, sizeof(who), p->name, p->key8);
+    base_logf(&e->log, level, "event=%s%s%s%s%s", event, p ? " " : "", who, fields[0] ? " " : "",
+              fields);
 }
 
 /* ---- timers: one uv_timer for all peers, armed for the earliest deadline ---- */

@@ -55,7 +55,7 @@ struct wg_engine {
 };
 
 uint64_t wg_engine_now(const struct wg_engine *e);
-/* One `event=EVENT [peer=KEY8] fields` line; fields_fmt may be NULL for none. */
+/* One `event=EVENT [peer=NAME peer_key=KEY8] fields` line; fields_fmt may be NULL for none. */
 void wg_engine_logf(const struct wg_engine *e, enum base_log_level level, const struct wg_peer *p,
                     const char *event, const char *fields_fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -59,8 +59,9 @@ struct wg_engine_options {
     void (*deliver)(void *arg, uint8_t *pkt, size_t len);
     void *deliver_arg;
     const struct wg_clock *clock; /* NULL = uv_hrtime + clock_gettime(CLOCK_REALTIME); copied */
-    /* `event=NAME peer=KEY8 key=value ...` lines; peer is the first 8 base64 characters of the
-     * peer's public key. Lines above log.level are not formatted at all. fn NULL = silent. */
+    /* `event=NAME peer=NAME peer_key=KEY8 key=value ...` lines (base_log_peer: the peer's name
+     * from wg_peer_config, or KEY8 again). Lines above log.level are not formatted at all.
+     * fn NULL = silent. */
     struct base_logger log;
     /* A handshake we initiated completed: the peer's response was consumed, rtt_ns after our
      * latest initiation to it went out (wg_engine_initiate_handshake's probes, and every
@@ -114,6 +115,9 @@ struct wg_peer_config {
     const struct base_prefix *allowed_ips;
     size_t allowed_ips_len;
     uint16_t persistent_keepalive; /* seconds, 0 = off */
+    /* What the owner calls the peer, only for the engine's log lines (peer=NAME); NULL or "" =
+     * none (the key's start); replaced on every call, cut at BASE_LOG_PEER_NAME_MAX - 1. */
+    const char *name;
 };
 
 /* Adds the peer, or updates it in place keeping its sessions (a changed preshared key applies

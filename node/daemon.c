@@ -66,10 +66,8 @@ static void peer_of(void *ctx, const struct base_addr *addr, struct proxy_route 
     }
     if (!best)
         return;
-    char b64[WG_KEY_B64_LEN + 1];
-    wg_key_to_base64(b64, best->public_key);
-    snprintf(out->peer_key, sizeof(out->peer_key), "%.8s", b64);
-    snprintf(out->peer, sizeof(out->peer), "%s", best->name ? best->name : out->peer_key);
+    wg_key_short(out->peer_key, best->public_key);
+    snprintf(out->peer, sizeof(out->peer), "%s", best->name ? best->name : "");
 }
 
 static struct node_magicdns_config dns_config(struct node_daemon *d)
@@ -363,8 +361,9 @@ int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void 
     char q[600];
     (void)config_unchanged(d); /* what is read now: the watch's reload of it is not needed */
     if (!d->config_path[0] || access(d->config_path, R_OK) != 0) {
-        snprintf(err, errlen, "no configuration file to read%s%s", d->config_path[0] ? ": " : "",
-                 d->config_path);
+        /* %.400s: the path fits err (512) with the words; gcc -O3 (Release) sees it could not */
+        snprintf(err, errlen, "no configuration file to read%s%.400s",
+                 d->config_path[0] ? ": " : "", d->config_path);
         node_log(&d->log, BASE_LOG_WARN, "reload_skipped", "reason=%s",
                  base_log_quote(q, sizeof(q), err));
         return -1;

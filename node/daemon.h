@@ -145,5 +145,7 @@ int node_peers_apply(struct node_daemon *d, const struct cfg_config *old);
 void node_peers_stop(struct node_daemon *d);
 /* Stopped: every configured peer leaves the engine (logged and published as removed). */
 void node_peers_remove_all(struct node_daemon *d);
+/* p's `peer=NAME peer_key=KEY8` (base_log_peer) in out; returns out. */
+const char *node_log_peer(char out[BASE_LOG_PEER_STRLEN], const struct cfg_peer *p);
 
 #endif

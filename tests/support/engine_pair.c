@@ -39,6 +39,7 @@ static void te_log(void *arg, enum base_log_level level, const char *line)
 {
     struct te_node *node = arg;
     (void)level;
+    snprintf(node->last_log, sizeof(node->last_log), "%s", line);
     if (getenv("TE_VERBOSE"))
         fprintf(stderr, "[node %u] %s\n", (unsigned)node->addr[3], line);
 }

@@ -30,6 +30,7 @@ struct te_node {
     uint8_t last_hs_peer[WG_KEY_LEN];
     size_t last_len;
     uint8_t last[2048];
+    char last_log[BASE_LOG_LINE_MAX]; /* the engine's latest log line (level debug) */
 };
 
 struct te_net {

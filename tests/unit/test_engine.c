@@ -455,6 +455,27 @@ static void test_endpoint_roaming(void **state)
     ping_both_ways(n, 0, 1, 3);
 }
 
+/* The engine's lines name a peer as every module does: the name its owner gave, its short key. */
+static void test_peer_named_in_logs(void **state)
+{
+    struct te_net *n = *state;
+    char key8[WG_KEY_SHORT_LEN + 1], want[64];
+    wg_key_short(key8, n->nodes[1].pub);
+    struct base_prefix aip = {.addr = {.family = AF_INET, .ip = {100, 64, 0, 2}}, .bits = 32};
+    struct wg_peer_config cfg = {.allowed_ips = &aip, .allowed_ips_len = 1, .name = "db"};
+    memcpy(cfg.public_key, n->nodes[1].pub, WG_KEY_LEN);
+    assert_int_equal(wg_engine_set_peer(n->nodes[0].engine, &cfg), 0);
+    snprintf(want, sizeof(want), "event=peer_configured peer=db peer_key=%s ", key8);
+    assert_non_null(strstr(n->nodes[0].last_log, want));
+    ping_both_ways(n, 0, 1, 1); /* the handshake's lines too */
+    snprintf(want, sizeof(want), "peer=db peer_key=%s", key8);
+    assert_non_null(strstr(n->nodes[0].last_log, want));
+    cfg.name = NULL; /* renamed to nothing: the short key stands for it */
+    assert_int_equal(wg_engine_set_peer(n->nodes[0].engine, &cfg), 0);
+    snprintf(want, sizeof(want), "peer=%s peer_key=%s ", key8, key8);
+    assert_non_null(strstr(n->nodes[0].last_log, want));
+}
+
 static void send_raw(struct te_net *n, unsigned to, const void *data, size_t len)
 {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -734,6 +755,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ipv6_transport_and_ipv6_inside, setup2_ipv6,
                                         te_teardown),
         cmocka_unit_test_setup_teardown(test_bad_config_refused, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_named_in_logs, te_setup2, te_teardown),
         cmocka_unit_test(test_create_errors_and_dual_stack),
         cmocka_unit_test(test_bind_error_is_the_errno),
     };
