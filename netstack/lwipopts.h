@@ -100,6 +100,8 @@
 /* A segment landing after the last queued out-of-order one, and the queue's limits, cost
  * O(1) instead of a walk of the queue (patch 0005): a peer's segments behind a hole. */
 #define LWIP_TCP_OOSEQ_TAIL 1
+/* tcp_output() finds the end of the sent-but-unacked list without walking it (patch 0006). */
+#define LWIP_TCP_UNACKED_TAIL 1
 #define TCP_LISTEN_BACKLOG 1
 #define TCP_DEFAULT_LISTEN_BACKLOG 128
 #define LWIP_TCP_KEEPALIVE 1
