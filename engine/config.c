@@ -186,6 +186,6 @@ void wg_engine_foreach_peer(const struct wg_engine *e,
 void wg_engine_stats(const struct wg_engine *e, struct wg_engine_stats *out)
 {
     *out = e->stats;
-    out->tx_udp_errors += e->udp.tx_errors;
+    out->tx_udp_errors += e->udp.stats.tx_errors;
     out->rx_socket_drops = wg_udp_rx_drops(&e->udp);
 }

@@ -42,6 +42,8 @@ struct wg_engine {
     struct wg_clock clock;
     void (*deliver)(void *arg, uint8_t *pkt, size_t len);
     void *deliver_arg;
+    void (*on_handshake)(void *arg, const uint8_t public_key[WG_KEY_LEN], uint64_t rtt_ns);
+    void *on_handshake_arg;
     struct base_logger log;
     uint16_t mtu;
 

@@ -170,14 +170,19 @@ size_t ns_mem_snd_cap(const struct ns_conn *c)
     return cap > fl || fl > full ? cap : fl;
 }
 
-/* The window a new conn starts with. */
+/* The window a conn starts with, once its handshake is done: lwIP sets its own window then
+ * (the whole TCP_WND once the far end agrees to window scaling), which would let each conn
+ * fill 4 MiB whatever the budget says. Before the window is announced beyond the SYN's 64 KiB. */
 void ns_mem_size_conn(struct ns_conn *c)
 {
     struct tcp_pcb *pcb = c->pcb;
     pcb->rcv_wnd = 0; /* rcv_cap counts the room beyond this conn's own window */
+    ns_mem_sync(c);
     size_t cap = rcv_cap(c, true);
     if (cap > c->ns->cfg.tcp_rcv_wnd)
         cap = c->ns->cfg.tcp_rcv_wnd;
+    if (cap > TCP_WND_MAX(pcb)) /* the far end did not agree to scaling */
+        cap = TCP_WND_MAX(pcb);
     pcb->rcv_wnd = (tcpwnd_size_t)cap;
     if (pcb->rcv_ann_wnd > pcb->rcv_wnd)
         pcb->rcv_ann_wnd = pcb->rcv_wnd;

@@ -266,6 +266,7 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
         return ERR_OK;
     c->state = NS_CONN_OPEN;
     c->ns->ctr.tcp_connected++;
+    ns_mem_size_conn(c); /* lwIP just set the window; the ACK that announces it is still to go */
     if (c->cbs.on_connect) {
         c->in_cb++;
         c->cbs.on_connect(c, 0);
@@ -491,7 +492,7 @@ static int connect_bind(struct ns_stack *ns, const struct base_addr *src, const 
         tcp_abort(pcb);
         return e == ERR_OK ? -ENOMEM : -EADDRINUSE;
     }
-    ns_mem_size_conn(*out);
+    ns_mem_sync(*out); /* the SYN's window (64 KiB); sized once connected */
     return 0;
 }
 

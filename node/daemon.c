@@ -124,8 +124,11 @@ static int start_engine(struct node_daemon *d, uint16_t port, uint16_t mtu, char
         .listen_port = port,
         .deliver = deliver_to_stack,
         .deliver_arg = d,
+        .on_handshake = node_localapi_on_handshake,
+        .on_handshake_arg = d,
         .log = node_log_logger(&d->log),
         .mtu = mtu,
+        .no_udp_offload = d->opts.no_udp_offload,
     };
     memcpy(eo.private_key, d->private_key, WG_KEY_LEN);
     int ret = wg_engine_new(d->loop, &eo, &d->engine);
@@ -179,6 +182,9 @@ static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *
                            .keepalive_idle_ms = d->opts.keepalive.idle_ms,
                            .keepalive_intvl_ms = d->opts.keepalive.intvl_ms,
                            .keepalive_cnt = d->opts.keepalive.cnt,
+                           /* Room for every proxy client's tunnel conn beyond the default. */
+                           .max_tcp =
+                               d->opts.max_connections > 1024 ? d->opts.max_connections + 3072 : 0,
                            .budget = &d->budget};
     for (size_t i = 0; i < c->n_addresses; i++) {
         const struct base_addr *a = &c->addresses[i].addr;
@@ -271,6 +277,7 @@ static int start_proxy(struct node_daemon *d, const struct base_endpoint *ep,
         .dialer = node_dialer_proxy(&d->dialer),
         .logger = node_log_logger(&d->log),
         .budget = &d->budget,
+        .max_connections = d->opts.max_connections,
     };
     struct proxy_server *srv;
     int rc = proxy_server_new(d->loop, &pc, &srv);
@@ -568,6 +575,8 @@ static void init_handles(struct node_daemon *d)
     d->stop_timer.data = d;
     d->sig_int.data = d->sig_term.data = d->sig_hup.data = d;
     d->reload_timer.data = d->reresolve_timer.data = d;
+    base_list_init(&d->publish_conns);
+    base_list_init(&d->ping_waits);
 }
 
 static int resolve_config_path(struct node_daemon *d);

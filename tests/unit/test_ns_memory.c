@@ -6,7 +6,7 @@
  * Flow: a stack with a budget, a handshake, then: 1-byte segments held for a paused reader
  * (each must cost about a byte, not a buffer); 1-byte segments behind a hole (the out-of-order
  * queue stays bounded, and what it kept is delivered once the hole is filled); many conns
- * under a small budget (their windows shrink so that the sum fits). */
+ * under a small budget (their windows shrink so that the sum fits), accepted and dialled. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +26,7 @@
 #include "ns_pair.h"
 
 struct peer {
-    uint16_t port;
+    uint16_t port, dport;      /* the raw peer's, and the stack's (0: 80) */
     uint32_t snd_nxt, rcv_nxt; /* the raw peer's sequence space */
     struct ns_conn *conn;      /* the stack's side, once accepted */
     uint8_t got[70000];        /* what the stack's user read */
@@ -38,6 +38,7 @@ static struct ns_stack *ns;
 static struct base_budget budget;
 static struct base_addr peer_addr, our_addr;
 static uint32_t last_seq, last_ack, last_wnd; /* of the stack's latest segment */
+static uint16_t last_sport;
 static int last_flags;
 static struct peer *accepting;
 static int paused_on_accept;
@@ -53,6 +54,7 @@ static int out_fn(void *ctx, const uint8_t *pkt, size_t len)
     last_seq = ntohl(last_seq);
     last_ack = ntohl(last_ack);
     last_flags = t[13];
+    last_sport = (uint16_t)(t[0] << 8 | t[1]);
     last_wnd = (uint32_t)(t[14] << 8 | t[15]) << 7;
     return 0;
 }
@@ -73,7 +75,8 @@ static void send_seg(struct peer *p, uint32_t seq, uint8_t flags, const uint8_t 
     uint8_t *t = pkt + 20;
     t[0] = (uint8_t)(p->port >> 8);
     t[1] = (uint8_t)p->port;
-    t[3] = 80;
+    t[2] = (uint8_t)(p->dport >> 8);
+    t[3] = p->dport ? (uint8_t)p->dport : 80;
     uint32_t s = htonl(seq), a = htonl(p->rcv_nxt);
     memcpy(t + 4, &s, 4);
     memcpy(t + 8, &a, 4);
@@ -255,12 +258,70 @@ static void test_windows_shrink(void **state)
         ns_conn_reset(ps[i].conn);
 }
 
+static void on_connect_paused(struct ns_conn *c, int status)
+{
+    assert_int_equal(status, 0);
+    ns_conn_read_pause(c, 1);
+}
+
+static const struct ns_conn_cbs out_cbs = {.on_connect = on_connect_paused, .on_read = on_read};
+
+/* The stack dials the raw peer, which answers with window scaling: lwIP then sets the whole
+ * TCP_WND as the window, and the budget must still size it before the ACK announces it. */
+static void connect_to(struct peer *p, uint16_t port)
+{
+    memset(p, 0, sizeof(*p));
+    p->port = port;
+    p->snd_nxt = 7000;
+    struct base_endpoint to = {.addr = peer_addr, .port = port};
+    assert_int_equal(ns_conn_connect(ns, &to, &out_cbs, p, &p->conn), 0);
+    assert_int_equal(last_flags & 0x12, 0x02);
+    p->dport = last_sport;
+    p->rcv_nxt = last_seq + 1;
+    send_seg(p, p->snd_nxt++, 0x12, NULL, 0);
+    assert_int_equal(last_flags & 0x12, 0x10);
+    assert_true(p->conn->pcb->flags & TF_WND_SCALE);
+    assert_true(last_wnd <= p->conn->pcb->rcv_wnd + (1u << 7)); /* the ACK announced no more */
+}
+
+/* Conns the stack dials, whose users never read (a proxy client that stopped reading), under
+ * a 2 MiB budget: the same bound as for accepted conns (before: 4 MiB each). */
+static void test_outbound_windows_shrink(void **state)
+{
+    (void)state;
+    tn_close_stack(ns);
+    setup_limit(2u << 20);
+    enum { CONNS = 16 };
+    static struct peer ps[CONNS];
+    size_t sum = 0;
+    for (int i = 0; i < CONNS; i++) {
+        connect_to(&ps[i], (uint16_t)(6000 + i));
+        sum += ps[i].conn->pcb->rcv_wnd;
+    }
+    print_message("%d outbound conns: windows %zu bytes in all, budget used %zu of %zu\n", CONNS,
+                  sum, budget.used, budget.limit);
+    assert_true(ps[0].conn->pcb->rcv_wnd >= 1u << 20);
+    assert_true(sum <= budget.limit + CONNS * 4 * 1380);
+    uint8_t data[1380];
+    memset(data, 0x5a, sizeof(data));
+    for (int i = 0; i < CONNS; i++)
+        for (int k = 0; k < 4000 && ps[i].conn->pcb->rcv_wnd >= sizeof(data); k++) {
+            send_seg(&ps[i], ps[i].snd_nxt, 0x18, data, sizeof(data));
+            ps[i].snd_nxt += sizeof(data);
+        }
+    print_message("after filling: budget used %zu (peak %zu)\n", budget.used, budget.peak);
+    assert_true(budget.peak <= budget.limit + CONNS * 8 * 1500);
+    for (int i = 0; i < CONNS; i++)
+        ns_conn_reset(ps[i].conn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_small_segments_coalesced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ooseq_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_windows_shrink, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbound_windows_shrink, setup, teardown),
     };
     return cmocka_run_group_tests(tests, tn_group_setup, tn_group_teardown);
 }
