@@ -83,7 +83,7 @@
 #define MEMP_NUM_TCP_SEG TCP_SND_QUEUELEN
 #define TCP_OOSEQ 1
 /* The out-of-order queue is bounded per conn in bytes and in segments (ns_mem.c), both
- * shrinking as the memory budget fills: lwIP walks the queue for each segment it inserts. */
+ * shrinking as the memory budget fills. */
 #define TCP_OOSEQ_BYTES_LIMIT(pcb) ns_hook_ooseq_bytes(pcb)
 #define TCP_OOSEQ_PBUFS_LIMIT(pcb) ns_hook_ooseq_pbufs(pcb)
 #define LWIP_TCP_SACK_OUT 1
@@ -97,6 +97,11 @@
 /* CUBIC (RFC 9438) instead of Reno for SACK connections (patch 0004). */
 #define LWIP_TCP_CUBIC 1
 #define TCP_QUEUE_OOSEQ 1
+/* A segment landing after the last queued out-of-order one, and the queue's limits, cost
+ * O(1) instead of a walk of the queue (patch 0005): a peer's segments behind a hole. */
+#define LWIP_TCP_OOSEQ_TAIL 1
+/* tcp_output() finds the end of the sent-but-unacked list without walking it (patch 0006). */
+#define LWIP_TCP_UNACKED_TAIL 1
 #define TCP_LISTEN_BACKLOG 1
 #define TCP_DEFAULT_LISTEN_BACKLOG 128
 #define LWIP_TCP_KEEPALIVE 1

@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 
+#include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "netstack.h"
 #include "ns_internal.h"
@@ -122,9 +123,26 @@ static void dq_flush(uv_timer_t *t)
         uv_timer_start(&dq_timer, dq_flush, dq_head->due - now, 0);
 }
 
+static long tail_checks;
+
+/* Patch 0006: whenever A sends, the tail tcp_output() recorded is the last segment of
+ * ->unacked (retransmissions, recovery and timeouts included). */
+static void check_unacked_tail(void)
+{
+    if (!a_conn || !a_conn->pcb || !a_conn->pcb->unacked)
+        return;
+    const struct tcp_seg *seg = a_conn->pcb->unacked;
+    while (seg->next)
+        seg = seg->next;
+    assert_ptr_equal(a_conn->pcb->unacked_tail, seg);
+    tail_checks++;
+}
+
 static int out_fn(void *ctx, const uint8_t *pkt, size_t len)
 {
     struct side *s = ctx;
+    if (s == &A)
+        check_unacked_tail();
     if (!s->peer->ns)
         return 0;
     if (s == &A && path_drops(&path, pkt, len))
@@ -306,6 +324,7 @@ static void run_case(uint64_t bytes)
 {
     total = bytes;
     a_sent = 0;
+    tail_checks = 0;
     assert_int_equal(ns_stack_handle_tcp(B.ns, NULL, 5001, b_accept, NULL), 0);
     struct base_endpoint r = {.addr = B.v4, .port = 5001};
     assert_int_equal(ns_conn_connect(A.ns, &r, &a_cbs, NULL, &a_conn), 0);
@@ -323,6 +342,7 @@ static void run_case(uint64_t bytes)
     uv_close((uv_handle_t *)&prep, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
     assert_false(deadline_hit);
+    assert_true(tail_checks > 0);
     if (getenv("NS_TEST_VERBOSE"))
         fprintf(stderr,
                 "first=%d rexmits=%d blocks=%u rexmit=%u recoveries=%u rto=%u cwnd=%u floor=%u\n",
