@@ -189,7 +189,16 @@ static void reply_error_v(struct node_http_conn *c, int status, const char *extr
 {
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    reply_json_with(c, status, extra, json_pack("{s:s}", "error", msg));
+    json_t *body = json_pack("{s:s}", "error", msg);
+    if (!body) {
+        /* Not UTF-8, as a JSON string must be (a path quoted as sent, or a character cut at
+         * the end of msg): the bytes above ASCII become '?' rather than the answer a 503. */
+        for (char *p = msg; *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+        body = json_pack("{s:s}", "error", msg);
+    }
+    reply_json_with(c, status, extra, body);
 }
 
 void node_http_reply_error(struct node_http_conn *c, int status, const char *fmt, ...)
@@ -348,15 +357,15 @@ int node_http_stream_start(struct node_http_conn *c, const char *content_type,
 }
 
 /* The reader fell behind: one last line, the last chunk, and the end. */
-static int drop(struct node_http_conn *c)
+static int drop(struct node_http_conn *c, size_t behind)
 {
     char line[160];
     int n = snprintf(line, sizeof(line),
                      "{\"error\": \"dropped: the reader fell %zu bytes behind (at most %zu)\"}\n",
-                     c->queued, c->s->cfg.stream_queue_bytes);
+                     behind, c->s->cfg.stream_queue_bytes);
     base_logf(&c->s->cfg.log, BASE_LOG_WARN,
               "event=http_stream_dropped server=%s path=%s queued=%zu uid=%ld pid=%ld", c->s->name,
-              c->req.path, c->queued, c->req.peer.known ? (long)c->req.peer.uid : -1L,
+              c->req.path, behind, c->req.peer.known ? (long)c->req.peer.uid : -1L,
               c->req.peer.known ? (long)c->req.peer.pid : -1L);
     c->state = NODE_HTTP_CONN_ENDING; /* the owner learns it from the return value */
     if (conn_write(c, line, (size_t)n, "%x\r\n", n) == 0 &&
@@ -371,8 +380,12 @@ int node_http_stream_write(struct node_http_conn *c, const char *data, size_t le
         return BASE_ECLOSING;
     if (len == 0)
         return 0; /* an empty chunk would end the stream */
-    if (c->queued + len > c->s->cfg.stream_queue_bytes)
-        return drop(c);
+    /* Behind is what the kernel has not taken yet (libuv's queue), not c->queued: that also
+     * counts bytes written at once whose callbacks wait for the next turn of the loop, and a
+     * burst of lines in one turn (a reload's events) would drop a reader that keeps up. */
+    size_t behind = uv_stream_get_write_queue_size(&c->h.stream);
+    if (behind + len > c->s->cfg.stream_queue_bytes)
+        return drop(c, behind);
     /* A failure here is told by the return value alone, never by on_gone inside this call. */
     node_http_gone_fn on_gone = c->on_gone;
     c->on_gone = NULL;

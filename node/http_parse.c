@@ -203,6 +203,7 @@ enum node_http_parse_state node_http_parser_feed(struct node_http_parser *p, con
 {
     if (p->state == NODE_HTTP_PARSE_DONE || p->state == NODE_HTTP_PARSE_ERROR || len == 0)
         return p->state;
+    size_t counted_before = p->head_bytes;
     llhttp_errno_t err = llhttp_execute(&p->llhttp, data, len);
     if (p->state == NODE_HTTP_PARSE_DONE || p->state == NODE_HTTP_PARSE_ERROR)
         return p->state;
@@ -210,9 +211,12 @@ enum node_http_parse_state node_http_parser_feed(struct node_http_parser *p, con
         llhttp_fault(p, err);
         return p->state;
     }
-    /* Blank lines before the request line, or a slow head: still bounded. */
-    if (p->state == NODE_HTTP_PARSE_HEAD)
-        count_head(p, len);
+    /* Blank lines before the request line, or a slow head: still bounded. Only what the
+     * callbacks did not count already (the method, the version, line ends): a head that
+     * arrives over several reads must not count twice against max_head. */
+    size_t counted = p->head_bytes - counted_before;
+    if (p->state == NODE_HTTP_PARSE_HEAD && counted < len)
+        count_head(p, len - counted);
     return p->state;
 }
 

@@ -107,17 +107,20 @@ static int group_id(const char *group, gid_t *gid, char *err, size_t errlen)
         *gid = g->gr_gid;
         return 0;
     }
+    /* Digits alone name a gid; never (gid_t)-1, which tells chown to keep the node's group. */
     char *end;
+    errno = 0;
     unsigned long v = strtoul(group, &end, 10);
-    if (*group && !*end) {
+    if (*group >= '0' && *group <= '9' && !*end && errno == 0 && v < (unsigned long)(gid_t)-1) {
         *gid = (gid_t)v;
         return 0;
     }
     return fail(err, errlen, "--socket-group %s: no such group", group);
 }
 
-/* mkdir -p, each directory it creates 0700. */
-static int make_dirs(char *dir, bool *created)
+/* mkdir -p, each directory it creates 0700, or 0710 for group *gid (search only): every one,
+ * else the group would stop at the first. -1, or -2 when the group could not be given. */
+static int make_dirs(char *dir, const gid_t *gid, bool *created)
 {
     struct stat st;
     if (stat(dir, &st) == 0)
@@ -125,7 +128,7 @@ static int make_dirs(char *dir, bool *created)
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = '\0';
-        int rc = make_dirs(dir, created);
+        int rc = make_dirs(dir, gid, created);
         *slash = '/';
         if (rc != 0)
             return rc;
@@ -133,6 +136,8 @@ static int make_dirs(char *dir, bool *created)
     if (mkdir(dir, 0700) != 0)
         return errno == EEXIST ? 0 : -1;
     *created = true;
+    if (gid && (chown(dir, (uid_t)-1, *gid) != 0 || chmod(dir, 0710) != 0))
+        return -2;
     return 0;
 }
 
@@ -146,15 +151,15 @@ static int prepare_dir(struct node_daemon *d, const char *path, const char *grou
     char *dir = dirname(copy);
     struct stat st;
     bool created = false;
-    if (make_dirs(dir, &created) != 0 || stat(dir, &st) != 0)
+    int rc = make_dirs(dir, group ? &gid : NULL, &created);
+    if (rc == -2)
+        return fail(err, errlen, "local API directory %s: giving group %s access: %s", dir, group,
+                    strerror(errno));
+    if (rc != 0 || stat(dir, &st) != 0)
         return fail(err, errlen, "local API directory %s: %s", dir, strerror(errno));
-    if (!group)
+    if (!group || created)
         return 0;
-    if (created) {
-        if (chown(dir, (uid_t)-1, gid) != 0 || chmod(dir, 0710) != 0)
-            return fail(err, errlen, "local API directory %s: giving group %s access: %s", dir,
-                        group, strerror(errno));
-    } else if (!(st.st_mode & 0001) && !(st.st_gid == gid && (st.st_mode & 0010))) {
+    if (!(st.st_mode & 0001) && !(st.st_gid == gid && (st.st_mode & 0010))) {
         char q[600];
         snprintf(q, sizeof(q),
                  "members of %s cannot pass through %s (mode %03o): put the socket "
@@ -167,12 +172,14 @@ static int prepare_dir(struct node_daemon *d, const char *path, const char *grou
     return 0;
 }
 
+/* The group first: group bits given while the socket still had the node's own group would
+ * let that group in for a moment. */
 static int set_mode(const char *path, const char *group, gid_t gid, char *err, size_t errlen)
 {
-    if (chmod(path, group ? 0660 : 0600) != 0)
-        return fail(err, errlen, "local API socket %s: %s", path, strerror(errno));
     if (group && chown(path, (uid_t)-1, gid) != 0)
         return fail(err, errlen, "local API socket %s: group %s: %s", path, group, strerror(errno));
+    if (chmod(path, group ? 0660 : 0600) != 0)
+        return fail(err, errlen, "local API socket %s: %s", path, strerror(errno));
     return 0;
 }
 

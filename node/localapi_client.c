@@ -94,8 +94,11 @@ static int parse_response(char *raw, size_t len, struct node_localapi_reply *out
     char *body = end + 4;
     out->status = status;
     out->body_len = len - (size_t)(body - raw);
-    out->body = strdup(body);
-    return out->body ? 0 : -1;
+    out->body = malloc(out->body_len + 1); /* whole: a NUL inside must not shorten it */
+    if (!out->body)
+        return -1;
+    memcpy(out->body, body, out->body_len + 1); /* read_all's terminator too */
+    return 0;
 }
 
 int node_localapi_call(const char *path, const char *method, const char *target,

@@ -223,6 +223,8 @@ static void test_faults(void **state)
     struct node_http_config cfg = {.max_head = 256, .max_body = 16, .read_timeout_ms = 200};
     struct fixture *f = fixture_new(&cfg);
     expect_status(f, "GET /nope HTTP/1.1\r\n\r\n", "HTTP/1.1 404", "no such endpoint: /nope");
+    /* A path that is not UTF-8 is quoted with '?' (a JSON string must be UTF-8), not a 503. */
+    expect_status(f, "GET /n\xffpe HTTP/1.1\r\n\r\n", "HTTP/1.1 404", "no such endpoint: /n?pe");
     char *out = exchange(f, "POST /hello HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
     assert_non_null(strstr(out, "HTTP/1.1 405"));
     assert_non_null(strstr(out, "Allow: GET\r\n"));
@@ -234,6 +236,14 @@ static void test_faults(void **state)
     char big[600];
     snprintf(big, sizeof(big), "GET /hello HTTP/1.1\r\nX: %0400d\r\n\r\n", 0);
     expect_status(f, big, "HTTP/1.1 431", "request head larger than 256 bytes");
+    /* A head over several reads (the server reads 4 KiB at a time) counts each byte once. */
+    struct node_http_config wide = {0};
+    struct fixture *g = fixture_new(&wide);
+    char *long_head = malloc(7000);
+    snprintf(long_head, 7000, "GET /hello HTTP/1.1\r\nX: %06000d\r\n\r\n", 0);
+    expect_status(g, long_head, "HTTP/1.1 200", "\"hello\"");
+    free(long_head);
+    fixture_free(g);
     expect_status(f, "POST /echo HTTP/1.1\r\nContent-Length: 17\r\n\r\n{\"a\":\"0123456789\"}",
                   "HTTP/1.1 413", "request body larger than 16 bytes");
     expect_status(f, "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\n{\"a\":", "HTTP/1.1 400",
@@ -266,6 +276,54 @@ static void test_faults(void **state)
     fixture_free(f);
 }
 
+/* What nobody sends, and the status each must get: a write route's path reached another way
+ * (a query, a slash more, an escape, another method, an override header, a pipelined request)
+ * is refused or names no route; the write handler never runs. */
+static const struct {
+    const char *request;
+    int status;
+} nobody_requests[] = {
+    {"GET /hello HTTP/1.1\r\n\r\n", 200},
+    {"POST /change HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 403},
+    {"POST /change?x=1 HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 403},
+    {"POST /change HTTP/1.0\r\nContent-Length: 0\r\n\r\n", 403},
+    {"POST /change/ HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 404},
+    {"POST //change HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 404},
+    {"POST /%63hange HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 404},
+    {"POST /hello/../change HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 404},
+    {"HEAD /change HTTP/1.1\r\n\r\n", 405},
+    {"GET /change HTTP/1.1\r\nX-HTTP-Method-Override: POST\r\n\r\n", 405},
+    {"POST http://x/change HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400},
+    {"GET /hello HTTP/1.1\r\n\r\nPOST /change HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 200},
+};
+#define N_NOBODY (sizeof(nobody_requests) / sizeof(nobody_requests[0]))
+
+/* The child: each request on its own connection, each answer after a line "== i". */
+static void nobody_client(const struct passwd *pw, const char *path, int out)
+{
+    if (setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+        _exit(3);
+    for (size_t i = 0; i < N_NOBODY; i++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+        if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+            _exit(4);
+        const char *rq = nobody_requests[i].request;
+        char mark[16];
+        int m = snprintf(mark, sizeof(mark), "== %zu\n", i);
+        if (write(fd, rq, strlen(rq)) < 0 || write(out, mark, (size_t)m) != m)
+            _exit(5);
+        char buf[2048];
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+            if (write(out, buf, (size_t)n) < 0)
+                _exit(6);
+        close(fd);
+    }
+    _exit(0);
+}
+
 /* As nobody through a real unix socket (when run as root): reads pass, writes get 403. */
 static void test_writes_need_the_owner(void **state)
 {
@@ -285,38 +343,25 @@ static void test_writes_need_the_owner(void **state)
     int out_pipe[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, out_pipe), 0);
     pid_t pid = fork();
-    if (pid == 0) {
-        if (setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-            _exit(3);
-        for (int i = 0; i < 2; i++) {
-            int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-            struct sockaddr_un sun = {.sun_family = AF_UNIX};
-            snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-            if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
-                _exit(4);
-            const char *rq = i == 0 ? "GET /hello HTTP/1.1\r\n\r\n"
-                                    : "POST /change HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
-            if (write(fd, rq, strlen(rq)) < 0)
-                _exit(5);
-            char buf[2048];
-            ssize_t n;
-            while ((n = read(fd, buf, sizeof(buf))) > 0)
-                if (write(out_pipe[1], buf, (size_t)n) < 0)
-                    _exit(6);
-            close(fd);
-        }
-        _exit(0);
-    }
+    if (pid == 0)
+        nobody_client(pw, path, out_pipe[1]);
     close(out_pipe[1]);
     char *out = read_until(f, out_pipe[0], NULL);
     int status;
     waitpid(pid, &status, 0);
     assert_int_equal(WEXITSTATUS(status), 0);
-    if (!strstr(out, "HTTP/1.1 200"))
-        fail_msg("got: %s", out);
+    for (size_t i = 0; i < N_NOBODY; i++) {
+        char mark[16], want[32];
+        snprintf(mark, sizeof(mark), "== %zu\n", i);
+        snprintf(want, sizeof(want), "%sHTTP/1.1 %d ", mark, nobody_requests[i].status);
+        const char *at = strstr(out, mark);
+        if (!at || strncmp(at, want, strlen(want)) != 0)
+            fail_msg("%.50s: want %d, got: %.60s", nobody_requests[i].request,
+                     nobody_requests[i].status, at ? at : "(nothing)");
+    }
     assert_non_null(strstr(out, "\"write\": false"));
-    assert_non_null(strstr(out, "HTTP/1.1 403"));
     assert_non_null(strstr(out, "only root or the node's own user"));
+    assert_string_equal(f->last_path, "/hello"); /* the write handler never ran */
     assert_int_equal(f->last.peer.uid, pw->pw_uid);
     free(out);
     close(out_pipe[0]);
@@ -348,6 +393,23 @@ static void test_stream_and_drop(void **state)
     f->held = NULL;
     out = read_until(f, fd, NULL);
     assert_string_equal(out, "0\r\n\r\n");
+    free(out);
+    close(fd);
+
+    /* More than the queue's bound in one turn of the loop, all taken by the kernel at once:
+     * nobody fell behind, so nobody is dropped. */
+    fd = connect_pair(f);
+    assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
+    free(read_until(f, fd, "\r\n\r\n"));
+    char burst[1000];
+    memset(burst, 'y', sizeof(burst) - 1);
+    burst[sizeof(burst) - 1] = '\n';
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(node_http_stream_write(f->held, burst, sizeof(burst)), 0);
+    node_http_stream_end(f->held);
+    f->held = NULL;
+    out = read_until(f, fd, NULL);
+    assert_int_equal(strlen(out), 20 * (sizeof(burst) + strlen("3e8\r\n\r\n")) + 5);
     free(out);
     close(fd);
 
