@@ -10,8 +10,17 @@ set -euo pipefail
 tb_init tlfds
 
 NODE_PORT=51995 FWD=19651 SINK=19652
-TOOLS=$TB_SRC/tests/tools
-tb_bg - python3 "$TOOLS/mem_flood.py" sink 127.0.0.1 "$SINK"
+# The service reads and closes when its client does: a relay whose client left frees its fds.
+tb_bg - python3 -c '
+import socket, sys, threading
+def serve(c):
+    while c.recv(65536):
+        pass
+    c.close()
+ls = socket.create_server(("127.0.0.1", int(sys.argv[1])), backlog=256)
+while True:
+    threading.Thread(target=serve, args=(ls.accept()[0],), daemon=True).start()
+' "$SINK"
 tb_wait_tcp - 127.0.0.1 "$SINK"
 node_key=$("$TB_BIN" genkey)
 other=$("$TB_BIN" genkey | "$TB_BIN" pubkey)
@@ -35,7 +44,7 @@ time.sleep(1)
 for s in held:
     s.close()
 PY
-sleep 1
+sleep 2
 grep -E "event=relay_refused reason=(fds|accept_failed) count=[0-9]+ total=[0-9]+ .*target=127.0.0.1:$SINK" \
   "$TB_DIR/node.log" || { echo "no accept failure logged"; cat "$TB_DIR/node.log"; exit 1; }
 lines=$(grep -c 'event=relay_refused' "$TB_DIR/node.log")
