@@ -73,6 +73,12 @@ const char *base_log_level_name(enum base_log_level level);
 /* value as a key=value value: as it is when it has no space, quote, '=' or control character,
  * else in double quotes with \" \\ \n and \xNN escapes. Returns buf (cut to cap). */
 const char *base_log_quote(char *buf, size_t cap, const char *value);
+/* The one form of a WireGuard peer in every module's lines: `peer=NAME peer_key=KEY8`, NAME its
+ * name (quoted if need be) or, for a peer without one (name NULL or ""), KEY8 again; KEY8 the
+ * first 8 base64 characters of its public key. Returns buf (cut to cap). */
+#define BASE_LOG_PEER_NAME_MAX 64
+#define BASE_LOG_PEER_STRLEN (2 * BASE_LOG_PEER_NAME_MAX + 32)
+const char *base_log_peer(char *buf, size_t cap, const char *name, const char *key8);
 
 /* ---- Prometheus text exposition (version 0.0.4), prom.c ----
  * A pure formatter into the caller's buffer (no I/O, no allocation): one family at a time, its

@@ -96,3 +96,11 @@ const char *base_log_quote(char *buf, size_t cap, const char *value)
     buf[n] = '\0';
     return buf;
 }
+
+const char *base_log_peer(char *buf, size_t cap, const char *name, const char *key8)
+{
+    char q[2 * BASE_LOG_PEER_NAME_MAX + 3];
+    const char *shown = name && *name ? name : key8;
+    snprintf(buf, cap, "peer=%s peer_key=%.8s", base_log_quote(q, sizeof(q), shown), key8);
+    return buf;
+}

@@ -2,21 +2,35 @@
 # tunless against ../shared/anchor-go (wireguard-go + gVisor + SOCKS5: the architecture of
 # wireproxy and tailscaled's userspace mode), same machine, same peer, same run.
 #
-#   sudo bench/compare_anchor.sh [BUILD_DIR]      (BYTES=N to change the transfer size)
+#   sudo bench/compare_anchor.sh [BUILD_DIR]
+#     BYTES=N (per transfer, default 512 MiB)  ROUNDS=3  WHO="tunless anchor"  STREAMS=8
+#     RR_N=1000 (connect test)  IDLE_N=10000 (idle connections)  WAN_SECS=20 (0: no WAN row)
+#     KREF=1 (the kernel reference)  RESULTS=FILE (keep the raw results there)
 #
 # One stock wireguard-go peer lives in a network namespace and serves anchor-go's benchsrv on
 # its tunnel address. Both proxies are its peers (100.64.0.1 = tunless, 100.64.0.3 = anchor).
-# Each measurement starts a fresh proxy process. Prints a table and the ratios.
+# Each measurement starts a fresh proxy process. Rows: SOCKS5 download and upload, HTTP
+# CONNECT download, STREAMS parallel downloads, tunless to tunless (node A's SOCKS5 to
+# benchsrv published by node B, both on this host), sequential connects (p50/p90/p99), RSS
+# with IDLE_N idle connections, and bench/wan.sh's lossy long path. bench/table.py prints the
+# medians, the ratios and the README's table from the results.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$SRC/build}
+BUILD=$(cd "$BUILD" && pwd)
 TB_BIN=$BUILD/tunless
 BYTES=${BYTES:-$((512 * 1024 * 1024))}
+WHO=${WHO:-tunless anchor} STREAMS=${STREAMS:-8} RR_N=${RR_N:-1000} IDLE_N=${IDLE_N:-10000}
+WAN_SECS=${WAN_SECS:-20}
 ANCHOR_SRC=${ANCHOR_SRC:-$SRC/../shared/anchor-go}
+[ -d "$ANCHOR_SRC" ] || ANCHOR_SRC=$SRC/../../shared/anchor-go  # from a worktree under wt/
 ANCHOR=$BUILD/anchor-go
 
 . "$SRC/tests/support/testbed.sh"
 tb_init tlbench
+RES=$TB_DIR/results
+: > "$RES"
+keep_results() { [ -z "${RESULTS:-}" ] || cp "$RES" "$RESULTS"; }
 
 # anchor-go's tree is read-only: build a copy beside our build.
 if [ ! -x "$ANCHOR/bin/wgsocks-go" ]; then
@@ -24,8 +38,8 @@ if [ ! -x "$ANCHOR/bin/wgsocks-go" ]; then
   (cd "$ANCHOR" && bash build.sh >/dev/null)
 fi
 
-PEER_PORT=51871 T_PORT=51872 A_PORT=51873
-T_PROXY=127.0.0.1:18281 A_PROXY=127.0.0.1:18282
+PEER_PORT=51871 T_PORT=51872 A_PORT=51873 N1_PORT=51874 N2_PORT=51875
+T_PROXY=127.0.0.1:18281 A_PROXY=127.0.0.1:18282 N_PROXY=127.0.0.1:18283 SRV_PORT=18284
 tb_peer peer "$PEER_PORT" 100.64.0.2/10
 t_key=$("$TB_BIN" genkey); t_pub=$(echo "$t_key" | "$TB_BIN" pubkey)
 a_key=$(wg genkey); a_pub=$(echo "$a_key" | wg pubkey)
@@ -35,110 +49,158 @@ tb_bg "$TB_NS_peer" "$ANCHOR/bin/benchsrv" -http 100.64.0.2:8000 -source '' -sin
 tb_wait_tcp "$TB_NS_peer" 100.64.0.2 8000
 # The stock peer gets the same 7 MiB socket buffers as both proxies, or nothing compares.
 "$ANCHOR/bin/sockbuf" -pid "$TB_WGPID_peer" >/dev/null
+# The tunless-to-tunless service, on the host, published by node 2.
+tb_bg - "$ANCHOR/bin/benchsrv" -http "127.0.0.1:$SRV_PORT" -source '' -sink ''
+tb_wait_tcp - 127.0.0.1 "$SRV_PORT"
 
-cat > "$TB_DIR/t.conf" <<CONF
-[Interface]
-PrivateKey = $t_key
-Address = 100.64.0.1/32
-ListenPort = $T_PORT
-[Peer]
-PublicKey = $TB_PUB_peer
-Endpoint = 127.0.0.1:$PEER_PORT
-AllowedIPs = 100.64.0.0/10
-CONF
+tb_tunless_conf "$TB_DIR/t.conf" "$t_key" 100.64.0.1/32 "$T_PORT" "$TB_PUB_peer" \
+  "127.0.0.1:$PEER_PORT" 100.64.0.0/10
 echo "$a_key" > "$TB_DIR/a.key"
+n1_key=$("$TB_BIN" genkey); n1_pub=$(echo "$n1_key" | "$TB_BIN" pubkey)
+n2_key=$("$TB_BIN" genkey); n2_pub=$(echo "$n2_key" | "$TB_BIN" pubkey)
+tb_tunless_conf "$TB_DIR/n1.conf" "$n1_key" 100.65.0.1/32 "$N1_PORT" "$n2_pub" \
+  "127.0.0.1:$N2_PORT" 100.65.0.2/32
+tb_tunless_conf "$TB_DIR/n2.conf" "$n2_key" 100.65.0.2/32 "$N2_PORT" "$n1_pub" \
+  "127.0.0.1:$N1_PORT" 100.65.0.1/32
 
+MAXCONN=()  # beyond the proxy's default of 1024 clients
+[ "$IDLE_N" -lt 1000 ] || MAXCONN=(--max-connections $((IDLE_N + 1000)))
 start_tunless() {
   "$TB_BIN" up --config "$TB_DIR/t.conf" --proxy "$T_PROXY" --state-dir "$TB_DIR/state" \
-    --log-level warn > "$TB_DIR/tunless.log" 2>&1 &
-  PROXY_PID=$!; TB_PIDS+=("$PROXY_PID"); PROXY_ADDR=$T_PROXY
+    "${MAXCONN[@]}" --log-level warn > "$TB_DIR/tunless.log" 2>&1 &
+  PROXY_PID=$!; TB_PIDS+=("$PROXY_PID"); PROXY_ADDR=$T_PROXY; TARGET=100.64.0.2:8000
   tb_wait_tcp - 127.0.0.1 "${T_PROXY##*:}"
 }
 start_anchor() {
   "$ANCHOR/bin/wgsocks-go" -private-key-file "$TB_DIR/a.key" -address 100.64.0.3 \
     -peer-public-key "$TB_PUB_peer" -peer-endpoint "127.0.0.1:$PEER_PORT" -listen-port "$A_PORT" \
     -allowed-ips 100.64.0.0/10 -listen "$A_PROXY" > "$TB_DIR/anchor.log" 2>&1 &
-  PROXY_PID=$!; TB_PIDS+=("$PROXY_PID"); PROXY_ADDR=$A_PROXY
+  PROXY_PID=$!; TB_PIDS+=("$PROXY_PID"); PROXY_ADDR=$A_PROXY; TARGET=100.64.0.2:8000
   tb_wait_tcp - 127.0.0.1 "${A_PROXY##*:}"
 }
-stop_proxy() { kill "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null || true; }
+# Node 1 (the proxy measured) and node 2 (publishing the host's benchsrv on its address).
+start_pair() {
+  "$TB_BIN" up --config "$TB_DIR/n2.conf" --proxy off --state-dir "$TB_DIR/state-n2" \
+    --publish "8000=127.0.0.1:$SRV_PORT" --log-level warn > "$TB_DIR/node2.log" 2>&1 &
+  NODE2_PID=$!; TB_PIDS+=("$NODE2_PID")
+  "$TB_BIN" up --config "$TB_DIR/n1.conf" --proxy "$N_PROXY" --state-dir "$TB_DIR/state-n1" \
+    --log-level warn > "$TB_DIR/node1.log" 2>&1 &
+  PROXY_PID=$!; TB_PIDS+=("$PROXY_PID"); PROXY_ADDR=$N_PROXY; TARGET=100.65.0.2:8000
+  tb_wait_tcp - 127.0.0.1 "${N_PROXY##*:}"
+}
+stop_proxy() {
+  local p
+  for p in "$PROXY_PID" ${NODE2_PID:-}; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+  NODE2_PID=
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 TICKS=$(getconf CLK_TCK)
+has() { [[ " $WHO " == *" $1 "* ]]; }
 
-# measure NAME START_FN CURL_ARGS...: Mbit/s, proxy CPU s/GiB, RSS after start and peak (MB)
+# measure NAME START_FN CMD...: Mbit/s, proxy CPU s/GiB, RSS after start and peak (MB); with
+# a second node (start_pair) its CPU s/GiB too.
 measure() {
   local name=$1 start=$2; shift 2
   $start
   # Warm-up: the handshake and first connection are not part of the transfer.
-  curl -s -o /dev/null -x "socks5://$PROXY_ADDR" "http://100.64.0.2:8000/zero?n=1000" || true
-  local rss0 c0 c1 t0 t1
+  local i
+  for i in $(seq 20); do
+    curl -s -o /dev/null --max-time 2 -x "socks5://$PROXY_ADDR" "http://$TARGET/zero?n=1000" && break
+    sleep 0.25
+  done
+  local rss0 c0 c1 t0 t1 n0=0 n1=0
   rss0=$(rss_kb "$PROXY_PID"); c0=$(cpu_ticks "$PROXY_PID"); t0=$(date +%s.%N)
+  [ -z "${NODE2_PID:-}" ] || n0=$(cpu_ticks "$NODE2_PID")
   "$@" > /dev/null 2>&1
   t1=$(date +%s.%N); c1=$(cpu_ticks "$PROXY_PID")
+  [ -z "${NODE2_PID:-}" ] || n1=$(cpu_ticks "$NODE2_PID")
   local hwm; hwm=$(hwm_kb "$PROXY_PID")
+  local second=${NODE2_PID:-}
   stop_proxy
   awk -v n="$name" -v b="$BYTES" -v t0="$t0" -v t1="$t1" -v c="$((c1 - c0))" -v tk="$TICKS" \
-      -v r0="$rss0" -v h="$hwm" 'BEGIN {
-        printf "%-34s %8.0f Mbit/s  %6.2f CPU s/GiB  RSS %5.1f -> %5.1f MB\n",
-          n, b * 8 / (t1 - t0) / 1e6, (c / tk) / (b / 1073741824), r0 / 1024, h / 1024 }' \
-    | tee -a "$TB_DIR/results"
+      -v r0="$rss0" -v h="$hwm" -v c2="$((n1 - n0))" -v two="$second" 'BEGIN {
+        gib = b / 1073741824
+        printf "%-34s %8.0f Mbit/s  %6.2f CPU s/GiB  RSS %5.1f -> %5.1f MB",
+          n, b * 8 / (t1 - t0) / 1e6, (c / tk) / gib, r0 / 1024, h / 1024
+        if (two != "") printf "  node2 %6.2f CPU s/GiB", (c2 / tk) / gib
+        printf "\n" }' | tee -a "$RES"
 }
 
-down() { curl -sS -o /dev/null --max-time 300 -x "socks5://$PROXY_ADDR" "http://100.64.0.2:8000/zero?n=$BYTES"; }
-down_connect() { curl -sS -o /dev/null --max-time 300 -p -x "http://$PROXY_ADDR" "http://100.64.0.2:8000/zero?n=$BYTES"; }
-up() { head -c "$BYTES" /dev/zero | curl -sS -o /dev/null --max-time 300 -T - -x "socks5://$PROXY_ADDR" "http://100.64.0.2:8000/sink"; }
+down() { curl -sS -o /dev/null --max-time 300 -x "socks5://$PROXY_ADDR" "http://$TARGET/zero?n=$BYTES"; }
+down_connect() { curl -sS -o /dev/null --max-time 300 -p -x "http://$PROXY_ADDR" "http://$TARGET/zero?n=$BYTES"; }
+up() { head -c "$BYTES" /dev/zero | curl -sS -o /dev/null --max-time 300 -T - -x "socks5://$PROXY_ADDR" "http://$TARGET/sink"; }
+down_parallel() { # STREAMS downloads at once, BYTES in all
+  local pids=() i rc=0
+  for i in $(seq "$STREAMS"); do
+    curl -sS -o /dev/null --max-time 300 -x "socks5://$PROXY_ADDR" \
+      "http://$TARGET/zero?n=$((BYTES / STREAMS))" & pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || rc=1; done
+  return $rc
+}
 
 echo "bytes per transfer: $BYTES"
 for round in $(seq "${ROUNDS:-3}"); do
-  measure "tunless download socks5 #$round" start_tunless down
-  measure "anchor  download socks5 #$round" start_anchor down
-  measure "tunless upload   socks5 #$round" start_tunless up
-  measure "anchor  upload   socks5 #$round" start_anchor up
-  measure "tunless download http-CONNECT #$round" start_tunless down_connect
+  for who in $WHO; do
+    measure "$(printf '%-7s download socks5' "$who") #$round" "start_$who" down
+  done
+  for who in $WHO; do
+    measure "$(printf '%-7s upload   socks5' "$who") #$round" "start_$who" up
+  done
+  for who in $WHO; do
+    measure "$(printf '%-7s download socks5-x%s' "$who" "$STREAMS") #$round" "start_$who" \
+      down_parallel
+  done
+  if has tunless; then
+    measure "tunless download http-CONNECT #$round" start_tunless down_connect
+    measure "tunless download tunless-to-tunless #$round" start_pair down
+  fi
 done
 
-rr() { # 1000 sequential CONNECT + GET /small + close
+rr() { # RR_N sequential CONNECT + GET /small + close
   $1
-  "$ANCHOR/bin/sockbench" rr -socks "$PROXY_ADDR" -target 100.64.0.2:8000 -n 1000 2>&1 | tail -2 \
-    | sed "s/^/$2 rr: /" | tee -a "$TB_DIR/results"
+  "$ANCHOR/bin/sockbench" rr -socks "$PROXY_ADDR" -target "$TARGET" -n "$RR_N" 2>&1 \
+    | grep '^rr ' | sed "s/^/$2 /" | tee -a "$RES"
   stop_proxy
 }
-rr start_tunless tunless
-rr start_anchor "anchor "
+has tunless && rr start_tunless "tunless"
+has anchor && rr start_anchor "anchor "
 
-idle() { # RSS with 1000 idle tunnels
+idle() { # RSS with IDLE_N idle tunnels, once all are open
   $1
-  "$ANCHOR/bin/sockbench" idle -socks "$PROXY_ADDR" -target 100.64.0.2:8000 -n 1000 -hold 5s \
-    > /dev/null 2>&1 &
-  local bp=$!
-  sleep 4
-  echo "$2 RSS with 1000 idle tunnels: $(( $(rss_kb "$PROXY_PID") / 1024 )) MB" | tee -a "$TB_DIR/results"
-  wait "$bp" || true
+  local out=$TB_DIR/idle.out
+  "$ANCHOR/bin/sockbench" idle -socks "$PROXY_ADDR" -target "$TARGET" -n "$IDLE_N" -hold 600s \
+    > "$out" 2>&1 &
+  local bp=$! i
+  for i in $(seq 600); do grep -q READY "$out" && break; sleep 0.5; done
+  if grep -q READY "$out"; then
+    echo "$2 RSS with $IDLE_N idle tunnels: $(( $(rss_kb "$PROXY_PID") / 1024 )) MB" | tee -a "$RES"
+  else
+    echo "$2 idle: not all $IDLE_N tunnels opened: $(tail -1 "$out")"
+  fi
+  kill "$bp" 2>/dev/null; wait "$bp" 2>/dev/null || true
   stop_proxy
 }
-idle start_tunless tunless
-idle start_anchor "anchor "
+has tunless && idle start_tunless tunless
+has anchor && idle start_anchor "anchor "
+keep_results
+
+if [ "$WAN_SECS" != 0 ]; then
+  echo
+  echo "== the WAN row (bench/wan.sh)"
+  WHO="$WHO" SECS="$WAN_SECS" ROUNDS=1 ANCHOR_SRC="$ANCHOR_SRC" bash "$SRC/bench/wan.sh" "$BUILD" \
+    | tee "$TB_DIR/wan.out"
+  grep ' wan ' "$TB_DIR/wan.out" | grep '#' >> "$RES" || true
+  keep_results
+fi
 
 echo
-echo "== medians of 3 and ratios (tunless / anchor)"
-python3 - "$TB_DIR/results" <<'PY'
-import re, statistics, sys
-runs = {}
-for line in open(sys.argv[1]):
-    m = re.match(r"(\w+)\s+(\w+)\s+(\S+) #\d+\s+([\d.]+) Mbit/s\s+([\d.]+) CPU", line)
-    if m:
-        runs.setdefault(f"{m[1]} {m[2]} {m[3]}", []).append((float(m[4]), float(m[5])))
-med = {k: (statistics.median(x for x, _ in v), statistics.median(c for _, c in v)) for k, v in runs.items()}
-for k, (mbit, cpu) in sorted(med.items()):
-    print(f"{k:34} {mbit:8.0f} Mbit/s  {cpu:6.2f} CPU s/GiB")
-for k, (mbit, cpu) in sorted(med.items()):
-    other = k.replace("tunless", "anchor", 1)
-    if k.startswith("tunless") and other in med:
-        print(f"ratio {k[8:]:26} throughput x{mbit / med[other][0]:.2f}  CPU per GiB x{cpu / med[other][1]:.2f}")
-PY
+python3 "$SRC/bench/table.py" "$RES"
 
-echo
-echo "== reference: kernel TCP between two namespaces through two wireguard-go TUNs"
-SOCKBUF="$ANCHOR/bin/sockbuf" bash "$SRC/bench/kernel_reference.sh" 2>&1 | tail -1
+if [ "${KREF:-1}" = 1 ]; then
+  echo
+  echo "== reference: kernel TCP between two namespaces through two wireguard-go TUNs"
+  SOCKBUF="$ANCHOR/bin/sockbuf" bash "$SRC/bench/kernel_reference.sh" 2>&1 | tail -1
+fi

@@ -110,7 +110,7 @@ static void mesh_fail(struct derp_mesh_peer *p, const char *why)
     if (p->state == MESH_CLOSING || p->state == MESH_STOPPED || p->state == MESH_IDLE)
         return;
     s->ctr.mesh_failures++;
-    base_logf(&s->log, BASE_LOG_WARN, "event=mesh_down peer=%s reason=%s", p->url, why);
+    base_logf(&s->log, BASE_LOG_WARN, "event=mesh_down mesh_peer=%s reason=%s", p->url, why);
     p->state = MESH_CLOSING;
     derp_link_close(&p->link);
 }
@@ -124,8 +124,8 @@ static void mesh_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai
             uv_freeaddrinfo(ai);
         if (p->state == MESH_RESOLVING) {
             s->ctr.mesh_failures++;
-            base_logf(&s->log, BASE_LOG_WARN, "event=mesh_resolve_failed peer=%s err=%s", p->url,
-                      base_errname(status));
+            base_logf(&s->log, BASE_LOG_WARN, "event=mesh_resolve_failed mesh_peer=%s err=%s",
+                      p->url, base_errname(status));
             mesh_schedule(p);
         }
         derp_server_handle_closed(s); /* may free the server when it is closing */
@@ -199,7 +199,7 @@ static int mesh_login_frame(struct derp_mesh_peer *p, const struct derp_frame *f
         memcpy(p->server_key, key, DERP_KEY_LEN);
         p->have_server_key = true;
         if (memcmp(key, s->pub, DERP_KEY_LEN) == 0) {
-            base_logf(&s->log, BASE_LOG_INFO, "event=mesh_self peer=%s", p->url);
+            base_logf(&s->log, BASE_LOG_INFO, "event=mesh_self mesh_peer=%s", p->url);
             p->state = MESH_STOPPED;
             derp_link_close(&p->link);
             return 1;
@@ -222,7 +222,7 @@ static int mesh_login_frame(struct derp_mesh_peer *p, const struct derp_frame *f
     p->state = MESH_WATCHING;
     p->backoff_ms = MESH_RETRY_MIN_MS;
     s->ctr.mesh_connects++;
-    base_logf(&s->log, BASE_LOG_INFO, "event=mesh_up peer=%s", p->url);
+    base_logf(&s->log, BASE_LOG_INFO, "event=mesh_up mesh_peer=%s", p->url);
     return 0;
 }
 

@@ -3,6 +3,7 @@
  * creates or updates the peer (allowed IPs, endpoint, keepalive) and starts the keepalive when
  * it became possible; wg_engine_remove_peer; then the read side (peer stats, engine stats).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "device.h"
@@ -111,6 +112,7 @@ int wg_engine_set_peer(struct wg_engine *e, const struct wg_peer_config *cfg)
             wg_peer_free(p);
         return err;
     }
+    snprintf(p->name, sizeof(p->name), "%s", cfg->name ? cfg->name : "");
     bool endpoint_changed = cfg->endpoint && apply_endpoint(p, cfg->endpoint);
     bool keepalive_turned_on = apply_keepalive(p, cfg->persistent_keepalive);
     if (created)
@@ -186,6 +188,6 @@ void wg_engine_foreach_peer(const struct wg_engine *e,
 void wg_engine_stats(const struct wg_engine *e, struct wg_engine_stats *out)
 {
     *out = e->stats;
-    out->tx_udp_errors += e->udp.tx_errors;
+    out->tx_udp_errors += e->udp.stats.tx_errors;
     out->rx_socket_drops = wg_udp_rx_drops(&e->udp);
 }

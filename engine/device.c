@@ -40,8 +40,11 @@ void wg_engine_logf(const struct wg_engine *e, enum base_log_level level, const 
         vsnprintf(fields, sizeof(fields), fields_fmt, ap);
         va_end(ap);
     }
-    base_logf(&e->log, level, "event=%s%s%s%s%s", event, p ? " peer=" : "", p ? p->name : "",
-              fields[0] ? " " : "", fields);
+    char who[BASE_LOG_PEER_STRLEN] = "";
+    if (p)
+        base_log_peer(who, sizeof(who), p->name, p->key8);
+    base_logf(&e->log, level, "event=%s%s%s%s%s", event, p ? " " : "", who, fields[0] ? " " : "",
+              fields);
 }
 
 /* ---- timers: one uv_timer for all peers, armed for the earliest deadline ---- */
@@ -285,6 +288,8 @@ static int init_engine(struct wg_engine *e, uv_loop_t *loop, const struct wg_eng
         e->clock = *opt->clock;
     e->deliver = opt->deliver;
     e->deliver_arg = opt->deliver_arg;
+    e->on_handshake = opt->on_handshake;
+    e->on_handshake_arg = opt->on_handshake_arg;
     e->log = opt->log;
     e->mtu = opt->mtu ? opt->mtu : 1420;
     e->rekey_after_messages = WG_REKEY_AFTER_MESSAGES;
@@ -322,7 +327,8 @@ int wg_engine_new(uv_loop_t *loop, const struct wg_engine_options *opt, struct w
                                  .bind4 = opt->bind4,
                                  .bind6 = opt->bind6,
                                  .no_ipv4 = opt->no_ipv4,
-                                 .no_ipv6 = opt->no_ipv6};
+                                 .no_ipv6 = opt->no_ipv6,
+                                 .no_offload = opt->no_udp_offload};
     e->udp.on_datagram = on_datagram;
     e->udp.arg = e;
     if ((err = wg_udp_open(&e->udp, loop, &ucfg)) != 0) {

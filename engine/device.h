@@ -42,6 +42,8 @@ struct wg_engine {
     struct wg_clock clock;
     void (*deliver)(void *arg, uint8_t *pkt, size_t len);
     void *deliver_arg;
+    void (*on_handshake)(void *arg, const uint8_t public_key[WG_KEY_LEN], uint64_t rtt_ns);
+    void *on_handshake_arg;
     struct base_logger log;
     uint16_t mtu;
 
@@ -53,7 +55,7 @@ struct wg_engine {
 };
 
 uint64_t wg_engine_now(const struct wg_engine *e);
-/* One `event=EVENT [peer=KEY8] fields` line; fields_fmt may be NULL for none. */
+/* One `event=EVENT [peer=NAME peer_key=KEY8] fields` line; fields_fmt may be NULL for none. */
 void wg_engine_logf(const struct wg_engine *e, enum base_log_level level, const struct wg_peer *p,
                     const char *event, const char *fields_fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -52,13 +52,23 @@ struct wg_engine_options {
      * family. no_ipv4 / no_ipv6 leave a family out (at least one must remain). */
     struct base_addr bind4, bind6;
     bool no_ipv4, no_ipv6;
+    /* No UDP segmentation offloads (GSO, GRO) even where the kernel has them: for comparisons,
+     * and for a path whose middle mishandles them. */
+    bool no_udp_offload;
     /* Decrypted packet for the layer above; see the top of this file. */
     void (*deliver)(void *arg, uint8_t *pkt, size_t len);
     void *deliver_arg;
     const struct wg_clock *clock; /* NULL = uv_hrtime + clock_gettime(CLOCK_REALTIME); copied */
-    /* `event=NAME peer=KEY8 key=value ...` lines; peer is the first 8 base64 characters of the
-     * peer's public key. Lines above log.level are not formatted at all. fn NULL = silent. */
+    /* `event=NAME peer=NAME peer_key=KEY8 key=value ...` lines (base_log_peer: the peer's name
+     * from wg_peer_config, or KEY8 again). Lines above log.level are not formatted at all.
+     * fn NULL = silent. */
     struct base_logger log;
+    /* A handshake we initiated completed: the peer's response was consumed, rtt_ns after our
+     * latest initiation to it went out (wg_engine_initiate_handshake's probes, and every
+     * other). Called on the loop, after the session is in place; fn may start another
+     * handshake but must not add or remove peers. NULL = nobody asks. */
+    void (*on_handshake)(void *arg, const uint8_t public_key[WG_KEY_LEN], uint64_t rtt_ns);
+    void *on_handshake_arg;
     /* Tunnel MTU: padding never grows a packet beyond it, so datagrams fit the path the MTU
      * was chosen for (as the kernel and wireguard-go pad). 0 = 1420. */
     uint16_t mtu;
@@ -84,6 +94,15 @@ int wg_engine_send(struct wg_engine *e, const uint8_t *ip_packet, size_t len);
 /* Would a packet to addr leave through some peer? */
 bool wg_engine_route(const struct wg_engine *e, const struct base_addr *addr);
 
+/* A handshake round trip (`tunless ping --wireguard`): sends an initiation to the peer now,
+ * even with a live session or one sent less than REKEY_TIMEOUT ago; the answer completes a
+ * handshake as a rekey does and reaches options.on_handshake. An initiation that goes
+ * unanswered is retried as any other (every REKEY_TIMEOUT, up to the protocol's limit). The
+ * peer ignores an initiation no newer than the last it took (timestamps step by 16 ms).
+ * Returns 0, -ENOENT, -EDESTADDRREQ (no endpoint), BASE_ECLOSING, or -EINVAL (the handshake
+ * could not be built: our key and the peer's make no shared secret). */
+int wg_engine_initiate_handshake(struct wg_engine *e, const uint8_t public_key[WG_KEY_LEN]);
+
 /* ---- peers (may change at any time; other peers' sessions are not touched) ---- */
 
 struct wg_peer_config {
@@ -96,6 +115,9 @@ struct wg_peer_config {
     const struct base_prefix *allowed_ips;
     size_t allowed_ips_len;
     uint16_t persistent_keepalive; /* seconds, 0 = off */
+    /* What the owner calls the peer, only for the engine's log lines (peer=NAME); NULL or "" =
+     * none (the key's start); replaced on every call, cut at BASE_LOG_PEER_NAME_MAX - 1. */
+    const char *name;
 };
 
 /* Adds the peer, or updates it in place keeping its sessions (a changed preshared key applies

@@ -21,6 +21,14 @@ void wg_key_to_base64(char out[WG_KEY_B64_LEN + 1], const uint8_t key[WG_KEY_LEN
     sodium_bin2base64(out, WG_KEY_B64_LEN + 1, key, WG_KEY_LEN, sodium_base64_VARIANT_ORIGINAL);
 }
 
+void wg_key_short(char out[WG_KEY_SHORT_LEN + 1], const uint8_t key[WG_KEY_LEN])
+{
+    char b64[WG_KEY_B64_LEN + 1];
+    wg_key_to_base64(b64, key);
+    memcpy(out, b64, WG_KEY_SHORT_LEN);
+    out[WG_KEY_SHORT_LEN] = '\0';
+}
+
 int wg_key_equal(const uint8_t a[WG_KEY_LEN], const uint8_t b[WG_KEY_LEN])
 {
     return sodium_memcmp(a, b, WG_KEY_LEN) == 0;

@@ -9,15 +9,6 @@
 #include "device.h"
 #include "key.h"
 
-static void name_peer(struct wg_peer *p)
-{
-    char b64[WG_KEY_B64_LEN + 1];
-    wg_key_to_base64(b64, p->public_key);
-    /* Enough to tell peers apart, short enough to read, and the node's form of the same key. */
-    memcpy(p->name, b64, 8);
-    p->name[8] = '\0';
-}
-
 struct wg_peer *wg_peer_new(struct wg_engine *e, const uint8_t public_key[WG_PUBLIC_KEY_LEN],
                             const uint8_t *preshared_key)
 {
@@ -28,7 +19,7 @@ struct wg_peer *wg_peer_new(struct wg_engine *e, const uint8_t public_key[WG_PUB
     base_list_init(&p->link);
     base_list_init(&p->bucket_link);
     memcpy(p->public_key, public_key, WG_PUBLIC_KEY_LEN);
-    name_peer(p);
+    wg_key_short(p->key8, p->public_key);
     /* A bad static-static DH leaves a handshake that fails cleanly; the peer still exists. */
     (void)wg_noise_handshake_init(&p->hs, &e->id, public_key, preshared_key);
     wg_cookie_maker_init(&p->cookie, public_key);

@@ -15,6 +15,7 @@
 #include "base.h"
 #include "cookie.h"
 #include "index.h"
+#include "key.h"
 #include "keypair.h"
 #include "noise.h"
 #include "timers.h"
@@ -38,7 +39,8 @@ struct wg_peer {
     struct base_list link;        /* in the engine's list of peers */
     struct base_list bucket_link; /* in the engine's hash of public keys */
     uint8_t public_key[WG_PUBLIC_KEY_LEN];
-    char name[9]; /* the key's first 8 base64 characters, for logs (as the node names peers) */
+    char key8[WG_KEY_SHORT_LEN + 1];   /* for logs (base_log_peer) */
+    char name[BASE_LOG_PEER_NAME_MAX]; /* the owner's name for it, for logs; "" = none */
 
     struct wg_handshake hs;
     struct wg_index_entry hs_idx;

@@ -198,6 +198,10 @@ static void receive_response(struct wg_engine *e, uint8_t *data, size_t len,
     /* The responder may not send until it hears from us on the new keys: say something now. */
     wg_send_keepalive(p);
     wg_engine_timers_changed(e, p);
+    /* Last: the callee may start another handshake (the response index is ours, so it answers
+     * the latest initiation, sent at last_sent_handshake_ns). */
+    if (e->on_handshake)
+        e->on_handshake(e->on_handshake_arg, p->public_key, now - p->last_sent_handshake_ns);
 }
 
 static void receive_cookie_reply(struct wg_engine *e, uint8_t *data, const struct sockaddr *src,

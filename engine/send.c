@@ -29,20 +29,15 @@ void wg_send_handshake_message(struct wg_peer *p, uint8_t *msg, size_t len)
     p->tx_bytes += len;
 }
 
-void wg_send_initiation(struct wg_peer *p, bool is_retry)
+/* The initiation itself; false when none went out (no endpoint, closing, noise failed). */
+static bool send_initiation(struct wg_peer *p, bool is_retry, uint64_t now)
 {
     struct wg_engine *e = p->engine;
-    uint64_t now = wg_engine_now(e);
     struct wg_msg_initiation msg;
     uint8_t ts[WG_TIMESTAMP_LEN];
 
-    if (!is_retry)
-        p->timers.handshake_attempts = 0;
     if (!has_endpoint(p) || e->state != WG_ENGINE_RUNNING)
-        return;
-    /* One initiation per REKEY_TIMEOUT, however many packets ask for it. */
-    if (p->last_sent_handshake_ns && now - p->last_sent_handshake_ns < WG_REKEY_TIMEOUT_NS)
-        return;
+        return false;
     uint64_t wall = e->clock.wall_ns(e->clock.arg);
     struct timespec wts = {.tv_sec = (time_t)(wall / WG_NSEC_PER_SEC),
                            .tv_nsec = (long)(wall % WG_NSEC_PER_SEC)};
@@ -53,7 +48,7 @@ void wg_send_initiation(struct wg_peer *p, bool is_retry)
         wg_index_remove(&e->index, &p->hs_idx);
         wg_log(e, BASE_LOG_WARN, p, "handshake_initiation_failed", "err=%s",
                wg_noise_result_name(err));
-        return;
+        return false;
     }
     wg_log(e, BASE_LOG_DEBUG, p, "handshake_initiation_sent", "retry=%d", is_retry);
     wg_send_handshake_message(p, (uint8_t *)&msg, sizeof(msg));
@@ -64,6 +59,33 @@ void wg_send_initiation(struct wg_peer *p, bool is_retry)
     wg_timers_handshake_initiated(&p->timers, now,
                                   randombytes_uniform(WG_REKEY_TIMEOUT_JITTER_MAX_NS + 1));
     wg_engine_timers_changed(e, p);
+    return true;
+}
+
+void wg_send_initiation(struct wg_peer *p, bool is_retry)
+{
+    uint64_t now = wg_engine_now(p->engine);
+    if (!is_retry)
+        p->timers.handshake_attempts = 0;
+    /* One initiation per REKEY_TIMEOUT, however many packets ask for it. */
+    if (p->last_sent_handshake_ns && now - p->last_sent_handshake_ns < WG_REKEY_TIMEOUT_NS)
+        return;
+    send_initiation(p, is_retry, now);
+}
+
+/* A probe is a user asking, once: it goes now, whatever went before, and a handshake that was
+ * retrying starts its attempts over (the probe's unanswered initiation retries as any would). */
+int wg_engine_initiate_handshake(struct wg_engine *e, const uint8_t public_key[WG_KEY_LEN])
+{
+    if (e->state != WG_ENGINE_RUNNING)
+        return BASE_ECLOSING;
+    struct wg_peer *p = wg_engine_find_peer(e, public_key);
+    if (!p)
+        return -ENOENT;
+    if (!has_endpoint(p))
+        return -EDESTADDRREQ;
+    p->timers.handshake_attempts = 0;
+    return send_initiation(p, false, wg_engine_now(e)) ? 0 : -EINVAL;
 }
 
 /* Seals one packet (len 0 = keepalive) straight into the UDP send batch. */

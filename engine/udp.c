@@ -1,18 +1,18 @@
-/* The UDP transport: bind both families on one port, receive in batches (libuv recvmmsg), queue
- * sends into per-socket sendmmsg batches flushed at batch ends and before the loop blocks;
- * close frees the buffers with the last handle. */
+/* The UDP transport: bind both families on one port, turn on the kernel's offloads where it
+ * has them, receive in batches (recvmmsg on a uv_poll handle; GRO super-datagrams split by
+ * their segment size); close frees the buffers with the last handle. Sending: udp_send.c. */
 #include "udp.h"
 
 #include <errno.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* libuv's recvmmsg path splits the buffer into 64 KiB chunks, one per datagram. */
-#define RX_CHUNK (64 * 1024)
-#define RX_CHUNKS 8
+/* recvmmsg calls per readable event: other handles get their turn after this many batches. */
+#define RX_ROUNDS 8
 
 socklen_t wg_sockaddr_len(const struct sockaddr *sa)
 {
@@ -99,27 +99,83 @@ static int bind_pair(const struct wg_udp_config *cfg, uint16_t port, int *fd4, i
     return 0;
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* GSO where the kernel knows UDP_SEGMENT (a send may still refuse it: udp_send.c falls back),
+ * GRO where it takes UDP_GRO; both off when the configuration says so. */
+static void set_offloads(struct wg_udp_sock *s, bool off)
 {
-    struct wg_udp *u = h->data;
-    (void)suggested;
-    *buf = uv_buf_init((char *)u->rxbuf, (unsigned)u->rxbuf_len);
+    int one = 1, v = 0;
+    socklen_t len = sizeof(v);
+    s->gso = !off && getsockopt(s->fd, SOL_UDP, UDP_SEGMENT, &v, &len) == 0;
+    s->gro = !off && setsockopt(s->fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
 }
 
-static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
-                    unsigned flags)
+/* Each datagram of one received message: one, or a GRO super-datagram's segments of seg bytes
+ * (the last may be shorter). */
+static void deliver_msg(struct wg_udp *u, unsigned i, size_t len)
 {
-    struct wg_udp *u = h->data;
-
-    if (nread >= 0 && addr) { /* an empty datagram too: it is garbage to count */
-        u->on_datagram(u->arg, (uint8_t *)buf->base, (size_t)nread, addr);
-        /* Without recvmmsg every datagram is its own batch. */
-        if (!(flags & UV_UDP_MMSG_CHUNK))
-            wg_udp_flush(u);
-        return;
+    struct msghdr *h = &u->rx.msgs[i].msg_hdr;
+    uint8_t *data = u->rx.iov[i].iov_base;
+    size_t seg = len;
+    if (h->msg_flags & MSG_TRUNC)
+        return; /* bigger than a slot: no WireGuard message is */
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+        int v;
+        if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO)
+            continue;
+        memcpy(&v, CMSG_DATA(c), sizeof(v));
+        if (v > 0)
+            seg = (size_t)v;
     }
-    /* End of a batch (or nothing to read): answer everything it produced in one go. */
-    wg_udp_flush(u);
+    u->stats.rx_msgs++;
+    const struct sockaddr *src = (const struct sockaddr *)&u->rx.addrs[i];
+    do { /* an empty datagram too: it is garbage to count */
+        size_t n = len < seg ? len : seg;
+        u->stats.rx_datagrams++;
+        u->on_datagram(u->arg, data, n, src);
+        data += n;
+        len -= n;
+    } while (len > 0);
+}
+
+/* One recvmmsg into the slots: the count, or -1 when there is nothing (more) to read. */
+static int recv_batch(struct wg_udp *u, int fd)
+{
+    struct wg_udp_rx *rx = &u->rx;
+    for (unsigned i = 0; i < WG_UDP_RX_MSGS; i++) {
+        rx->iov[i] = (struct iovec){u->rxbuf + (size_t)i * WG_UDP_RX_SLOT, WG_UDP_RX_SLOT};
+        rx->msgs[i].msg_hdr = (struct msghdr){
+            .msg_name = &rx->addrs[i],
+            .msg_namelen = sizeof(rx->addrs[i]),
+            .msg_iov = &rx->iov[i],
+            .msg_iovlen = 1,
+            .msg_control = rx->ctrl[i].buf,
+            .msg_controllen = sizeof(rx->ctrl[i].buf),
+        };
+    }
+    int n;
+    do
+        n = recvmmsg(fd, rx->msgs, WG_UDP_RX_MSGS, MSG_DONTWAIT, NULL);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+/* Reads batches until the socket is empty (or RX_ROUNDS of them), answering each batch's
+ * output in one flush. */
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    struct wg_udp_sock *s = h->data;
+    struct wg_udp *u = s->owner;
+    (void)events;
+    if (status < 0)
+        return; /* a socket error: the next read reports nothing new, UDP just goes on */
+    for (int round = 0; round < RX_ROUNDS && s->open; round++) {
+        int n = recv_batch(u, s->fd);
+        for (int i = 0; i < n && s->open; i++)
+            deliver_msg(u, (unsigned)i, u->rx.msgs[i].msg_len);
+        wg_udp_flush(u);
+        if (n < WG_UDP_RX_MSGS)
+            break;
+    }
 }
 
 static void on_prepare(uv_prepare_t *p)
@@ -128,21 +184,20 @@ static void on_prepare(uv_prepare_t *p)
 }
 
 /* Takes ownership of fd whatever happens. */
-static int start_sock(struct wg_udp *u, uv_loop_t *loop, struct wg_udp_sock *s, int fd)
+static int start_sock(struct wg_udp *u, uv_loop_t *loop, struct wg_udp_sock *s, int fd, bool off)
 {
-    int err = uv_udp_init_ex(loop, &s->handle, AF_UNSPEC | UV_UDP_RECVMMSG);
+    int err = uv_poll_init(loop, &s->poll, fd);
     if (err) {
         close(fd);
         return err;
     }
+    s->fd = fd;
+    s->owner = u;
     s->open = true;
     u->open_handles++;
-    s->handle.data = u;
-    if ((err = uv_udp_open(&s->handle, fd)) != 0) {
-        close(fd);
-        return err;
-    }
-    return uv_udp_recv_start(&s->handle, on_alloc, on_recv);
+    s->poll.data = s;
+    set_offloads(s, off);
+    return uv_poll_start(&s->poll, UV_READABLE, on_readable);
 }
 
 static void free_buffers(struct wg_udp *u)
@@ -159,8 +214,8 @@ int wg_udp_open(struct wg_udp *u, uv_loop_t *loop, const struct wg_udp_config *c
 
     if (cfg->no_ipv4 && cfg->no_ipv6)
         return -EINVAL;
-    u->rxbuf_len = RX_CHUNK * RX_CHUNKS;
-    u->rxbuf = malloc(u->rxbuf_len);
+    u->s4.fd = u->s6.fd = -1;
+    u->rxbuf = malloc((size_t)WG_UDP_RX_MSGS * WG_UDP_RX_SLOT);
     u->s4.tx.arena = cfg->no_ipv4 ? NULL : malloc(WG_UDP_TX_ARENA);
     u->s6.tx.arena = cfg->no_ipv6 ? NULL : malloc(WG_UDP_TX_ARENA);
     if (!u->rxbuf || (!cfg->no_ipv4 && !u->s4.tx.arena) || (!cfg->no_ipv6 && !u->s6.tx.arena)) {
@@ -184,11 +239,11 @@ int wg_udp_open(struct wg_udp *u, uv_loop_t *loop, const struct wg_udp_config *c
     u->open_handles++;
     uv_prepare_start(&u->prepare, on_prepare);
     uv_unref((uv_handle_t *)&u->prepare);
-    if (fd4 >= 0 && (err = start_sock(u, loop, &u->s4, fd4)) != 0) {
+    if (fd4 >= 0 && (err = start_sock(u, loop, &u->s4, fd4, cfg->no_offload)) != 0) {
         if (fd6 >= 0)
             close(fd6);
     } else if (fd6 >= 0) {
-        err = start_sock(u, loop, &u->s6, fd6);
+        err = start_sock(u, loop, &u->s6, fd6, cfg->no_offload);
     }
     if (err)
         wg_udp_close(u, NULL); /* the buffers go with the last handle */
@@ -198,12 +253,26 @@ int wg_udp_open(struct wg_udp *u, uv_loop_t *loop, const struct wg_udp_config *c
 static void on_handle_closed(uv_handle_t *h)
 {
     struct wg_udp *u = h->data;
+    if (h->type == UV_POLL) {
+        struct wg_udp_sock *s = h->data;
+        u = s->owner;
+        close(s->fd); /* the poll handle does not own it */
+        s->fd = -1;
+    }
     if (--u->open_handles > 0)
         return;
     free_buffers(u);
     u->state = WG_UDP_IDLE;
     if (u->on_closed)
         u->on_closed(u);
+}
+
+static void close_sock(struct wg_udp_sock *s)
+{
+    if (!s->open)
+        return;
+    s->open = false;
+    uv_close((uv_handle_t *)&s->poll, on_handle_closed);
 }
 
 bool wg_udp_close(struct wg_udp *u, void (*on_closed)(struct wg_udp *u))
@@ -214,100 +283,18 @@ bool wg_udp_close(struct wg_udp *u, void (*on_closed)(struct wg_udp *u))
     if (u->state == WG_UDP_CLOSING)
         return true; /* a failed open is closing already */
     u->state = WG_UDP_CLOSING;
-    if (u->s4.open) {
-        u->s4.open = false;
-        uv_close((uv_handle_t *)&u->s4.handle, on_handle_closed);
-    }
-    if (u->s6.open) {
-        u->s6.open = false;
-        uv_close((uv_handle_t *)&u->s6.handle, on_handle_closed);
-    }
+    close_sock(&u->s4);
+    close_sock(&u->s6);
     uv_close((uv_handle_t *)&u->prepare, on_handle_closed);
     return true;
 }
 
-static struct wg_udp_sock *sock_for(struct wg_udp *u, const struct sockaddr *dst)
-{
-    struct wg_udp_sock *s = dst->sa_family == AF_INET    ? &u->s4
-                            : dst->sa_family == AF_INET6 ? &u->s6
-                                                         : NULL;
-    return s && s->open ? s : NULL;
-}
-
-static void flush_sock(struct wg_udp *u, struct wg_udp_sock *s)
-{
-    struct wg_udp_tx *tx = &s->tx;
-    unsigned done = 0;
-    uv_os_fd_t fd;
-
-    if (!tx->count)
-        return;
-    if (uv_fileno((uv_handle_t *)&s->handle, &fd) != 0) {
-        u->tx_errors += tx->count;
-        goto out;
-    }
-    while (done < tx->count) {
-        int n = sendmmsg(fd, tx->msgs + done, tx->count - done, MSG_DONTWAIT);
-        if (n > 0) {
-            done += (unsigned)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        /* The kernel buffer is full or this destination errs: UDP may drop, so do we, but the
-         * rest of the batch may go elsewhere; skip the one datagram and go on. */
-        u->tx_errors++;
-        done++;
-    }
-out:
-    tx->count = 0;
-    tx->used = 0;
-}
-
-void wg_udp_flush(struct wg_udp *u)
-{
-    if (u->s4.open)
-        flush_sock(u, &u->s4);
-    if (u->s6.open)
-        flush_sock(u, &u->s6);
-}
-
-uint8_t *wg_udp_reserve(struct wg_udp *u, const struct sockaddr *dst, size_t len)
-{
-    struct wg_udp_sock *s = sock_for(u, dst);
-    if (!s || len > WG_UDP_TX_ARENA)
-        return NULL;
-    if (s->tx.count == WG_UDP_BATCH || s->tx.used + len > WG_UDP_TX_ARENA)
-        flush_sock(u, s);
-    return s->tx.arena + s->tx.used;
-}
-
-void wg_udp_commit(struct wg_udp *u, const struct sockaddr *dst, size_t len)
-{
-    struct wg_udp_sock *s = sock_for(u, dst);
-    struct wg_udp_tx *tx = &s->tx;
-    unsigned i = tx->count++;
-
-    tx->iov[i].iov_base = tx->arena + tx->used;
-    tx->iov[i].iov_len = len;
-    socklen_t alen = wg_sockaddr_len(dst);
-    memcpy(&tx->addrs[i], dst, alen);
-    memset(&tx->msgs[i], 0, sizeof(tx->msgs[i]));
-    tx->msgs[i].msg_hdr.msg_name = &tx->addrs[i];
-    tx->msgs[i].msg_hdr.msg_namelen = alen;
-    tx->msgs[i].msg_hdr.msg_iov = &tx->iov[i];
-    tx->msgs[i].msg_hdr.msg_iovlen = 1;
-    /* Keep the next datagram 16-byte aligned: the AEAD is faster on aligned data. */
-    tx->used += (len + 15) & ~(size_t)15;
-}
-
 static uint64_t sock_drops(const struct wg_udp_sock *s)
 {
-    uv_os_fd_t fd;
     uint32_t mem[SK_MEMINFO_VARS];
     socklen_t len = sizeof(mem);
-    if (!s->open || uv_fileno((const uv_handle_t *)&s->handle, &fd) != 0 ||
-        getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) != 0 || len <= SK_MEMINFO_DROPS * 4)
+    if (!s->open || getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) != 0 ||
+        len <= SK_MEMINFO_DROPS * 4)
         return 0;
     return mem[SK_MEMINFO_DROPS];
 }

@@ -85,13 +85,13 @@ static void print_prefs(const json_t *p, bool json)
         free(s);
         return;
     }
-    const json_t *st = json_object_get(p, "state");
-    printf("state=%s want_running=%s log_level=%s outbound=%s shields_up=%s\n",
-           json_is_string(st) ? json_string_value(st) : "?",
-           json_is_true(json_object_get(p, "want_running")) ? "true" : "false",
-           json_string_value(json_object_get(p, "log_level")),
-           json_string_value(json_object_get(p, "outbound")),
-           json_is_true(json_object_get(p, "shields_up")) ? "true" : "false");
+    /* A field missing (another node's answer) prints as "?", never printf's NULL. */
+    const char *st = json_string_value(json_object_get(p, "state"));
+    const char *level = json_string_value(json_object_get(p, "log_level"));
+    const char *out = json_string_value(json_object_get(p, "outbound"));
+    printf("state=%s want_running=%s log_level=%s outbound=%s shields_up=%s\n", st ? st : "?",
+           json_is_true(json_object_get(p, "want_running")) ? "true" : "false", level ? level : "?",
+           out ? out : "?", json_is_true(json_object_get(p, "shields_up")) ? "true" : "false");
 }
 
 /* One request; prints the failure and returns 1, or 0 with the JSON answer in *out. */

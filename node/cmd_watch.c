@@ -4,6 +4,7 @@
  * line (describe) -> the end of the stream (the node stopped, or dropped a watcher that fell
  * behind: its last line says which). Exit 0 when the node ended the stream, 1 on a failure.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,7 +164,20 @@ static void print_line(const char *line, size_t len, bool raw)
     fflush(stdout);
 }
 
-/* The head, then chunks until the last one. 0 at a clean end, -1 when the stream broke. */
+/* A chunk-size line: hex digits, then nothing or extensions (";..."). 0 with *n, or -1 for
+ * anything else (garbage, or a size of LINE_MAX_BYTES or more). */
+static int chunk_size(const char *line, unsigned long *n)
+{
+    const char *p = line;
+    *n = 0;
+    for (; isxdigit((unsigned char)*p) && *n < LINE_MAX_BYTES; p++)
+        *n = *n * 16 +
+             (unsigned long)(isdigit((unsigned char)*p) ? *p - '0' : (*p | 0x20) - 'a' + 10);
+    return p > line && *n < LINE_MAX_BYTES && (*p == '\0' || *p == ';') ? 0 : -1;
+}
+
+/* The head, then chunks until the last one. 0 at a clean end, -1 when the stream broke, -2
+ * when it is not chunks (a bad chunk size). */
 static int follow(struct stream *s, bool raw)
 {
     char *line = next_crlf(s);
@@ -182,9 +196,13 @@ static int follow(struct stream *s, bool raw)
     int rc = -1;
     for (;;) {
         char *size = next_crlf(s);
-        unsigned long n = size ? strtoul(size, NULL, 16) : LINE_MAX_BYTES;
-        if (n >= LINE_MAX_BYTES || !data)
+        unsigned long n = 0;
+        if (!size || !data)
             break;
+        if (chunk_size(size, &n) != 0) {
+            rc = -2;
+            break;
+        }
         if (n == 0) {
             rc = 0;
             break;
@@ -242,7 +260,10 @@ int node_cmd_watch(int argc, char **argv)
         return 1;
     }
     int rc = follow(s, raw);
-    if (rc != 0)
+    if (rc == -2)
+        fprintf(stderr, "tunless watch: the stream from %s is not HTTP chunks (a bad chunk size)\n",
+                path);
+    else if (rc != 0)
         fprintf(stderr, "tunless watch: the stream from %s broke off\n", path);
     close(s->fd);
     free(s);

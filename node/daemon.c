@@ -66,10 +66,8 @@ static void peer_of(void *ctx, const struct base_addr *addr, struct proxy_route 
     }
     if (!best)
         return;
-    char b64[WG_KEY_B64_LEN + 1];
-    wg_key_to_base64(b64, best->public_key);
-    snprintf(out->peer_key, sizeof(out->peer_key), "%.8s", b64);
-    snprintf(out->peer, sizeof(out->peer), "%s", best->name ? best->name : out->peer_key);
+    wg_key_short(out->peer_key, best->public_key);
+    snprintf(out->peer, sizeof(out->peer), "%s", best->name ? best->name : "");
 }
 
 static struct node_magicdns_config dns_config(struct node_daemon *d)
@@ -124,8 +122,11 @@ static int start_engine(struct node_daemon *d, uint16_t port, uint16_t mtu, char
         .listen_port = port,
         .deliver = deliver_to_stack,
         .deliver_arg = d,
+        .on_handshake = node_localapi_on_handshake,
+        .on_handshake_arg = d,
         .log = node_log_logger(&d->log),
         .mtu = mtu,
+        .no_udp_offload = d->opts.no_udp_offload,
     };
     memcpy(eo.private_key, d->private_key, WG_KEY_LEN);
     int ret = wg_engine_new(d->loop, &eo, &d->engine);
@@ -179,6 +180,9 @@ static int start_stack(struct node_daemon *d, const struct cfg_config *c, char *
                            .keepalive_idle_ms = d->opts.keepalive.idle_ms,
                            .keepalive_intvl_ms = d->opts.keepalive.intvl_ms,
                            .keepalive_cnt = d->opts.keepalive.cnt,
+                           /* Room for every proxy client's tunnel conn beyond the default. */
+                           .max_tcp =
+                               d->opts.max_connections > 1024 ? d->opts.max_connections + 3072 : 0,
                            .budget = &d->budget};
     for (size_t i = 0; i < c->n_addresses; i++) {
         const struct base_addr *a = &c->addresses[i].addr;
@@ -271,6 +275,7 @@ static int start_proxy(struct node_daemon *d, const struct base_endpoint *ep,
         .dialer = node_dialer_proxy(&d->dialer),
         .logger = node_log_logger(&d->log),
         .budget = &d->budget,
+        .max_connections = d->opts.max_connections,
     };
     struct proxy_server *srv;
     int rc = proxy_server_new(d->loop, &pc, &srv);
@@ -356,8 +361,9 @@ int node_daemon_reload(struct node_daemon *d, node_daemon_diff_fn on_diff, void 
     char q[600];
     (void)config_unchanged(d); /* what is read now: the watch's reload of it is not needed */
     if (!d->config_path[0] || access(d->config_path, R_OK) != 0) {
-        snprintf(err, errlen, "no configuration file to read%s%s", d->config_path[0] ? ": " : "",
-                 d->config_path);
+        /* %.400s: the path fits err (512) with the words; gcc -O3 (Release) sees it could not */
+        snprintf(err, errlen, "no configuration file to read%s%.400s",
+                 d->config_path[0] ? ": " : "", d->config_path);
         node_log(&d->log, BASE_LOG_WARN, "reload_skipped", "reason=%s",
                  base_log_quote(q, sizeof(q), err));
         return -1;
@@ -568,6 +574,8 @@ static void init_handles(struct node_daemon *d)
     d->stop_timer.data = d;
     d->sig_int.data = d->sig_term.data = d->sig_hup.data = d;
     d->reload_timer.data = d->reresolve_timer.data = d;
+    base_list_init(&d->publish_conns);
+    base_list_init(&d->ping_waits);
 }
 
 static int resolve_config_path(struct node_daemon *d);

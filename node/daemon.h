@@ -32,8 +32,22 @@ struct node_daemon;
 struct node_publish_ctx {
     struct node_daemon *d;
     const struct node_publish *p;
-    struct proxy_relay *tcp;     /* tcp: one relay connection per peer connection */
-    struct proxy_udp_relay *udp; /* udp: one session per peer flow */
+    struct proxy_relay *tcp;               /* tcp: one relay connection per peer connection */
+    struct proxy_udp_relay *udp;           /* udp: one session per peer flow */
+    const struct base_endpoint *accepting; /* the peer end of the conn being relayed now */
+};
+
+/* A connection relayed to a published service, as that service sees it: from the host end of
+ * the relay's socket to it (what whois is asked for) to the peer's end in the tunnel. In
+ * d->publish_conns from connect to close. */
+struct node_publish_conn {
+    struct base_list link;
+    const struct node_publish *p;
+    struct base_endpoint local;  /* host side: the service's accepted connection's peer */
+    struct base_endpoint from;   /* tunnel side: the peer's address and port */
+    struct proxy_stream_cbs cbs; /* the relay's, which this record stands in front of */
+    void *ud;
+    struct node_daemon *d;
 };
 
 struct node_daemon {
@@ -56,6 +70,8 @@ struct node_daemon {
     struct node_magicdns *dns;
     struct node_publish_ctx *publish_ctx;    /* one per opts.publishes[i] */
     struct ns_stack_watch publish_watch;     /* stops publish's relays when the stack closes */
+    struct base_list publish_conns;          /* node_publish_conn, for whois */
+    struct base_list ping_waits;             /* localapi_tools.c: wireguard pings in flight */
     struct node_forward_listener **forwards; /* one per opts.forwards[i] */
     struct proxy_server *proxies[NODE_MAX_LISTENERS];
     size_t n_proxies;
@@ -114,6 +130,12 @@ void node_memory_close(struct node_daemon *d);
 
 int node_publish_start(struct node_daemon *d, const struct ns_config *nc, char *err, size_t errlen);
 void node_publish_stop(struct node_daemon *d);
+/* The relayed connection whose host end is local, or NULL. */
+const struct node_publish_conn *node_publish_find(struct node_daemon *d,
+                                                  const struct base_endpoint *local);
+
+/* localapi_tools.c: the engine's on_handshake (arg d): answers the wireguard pings waiting. */
+void node_localapi_on_handshake(void *arg, const uint8_t public_key[WG_KEY_LEN], uint64_t rtt_ns);
 
 /* peers.c: push cfg's peers into the engine (resolving endpoint names on libuv's thread pool)
  * and keep re-resolving those that go silent. node_peers_apply diffs against old (NULL at
@@ -123,5 +145,7 @@ int node_peers_apply(struct node_daemon *d, const struct cfg_config *old);
 void node_peers_stop(struct node_daemon *d);
 /* Stopped: every configured peer leaves the engine (logged and published as removed). */
 void node_peers_remove_all(struct node_daemon *d);
+/* p's `peer=NAME peer_key=KEY8` (base_log_peer) in out; returns out. */
+const char *node_log_peer(char out[BASE_LOG_PEER_STRLEN], const struct cfg_peer *p);
 
 #endif

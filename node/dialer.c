@@ -5,12 +5,21 @@
  * Flow: dial -> (race) -> connect_addr -> the netstack's callbacks -> the proxy's cbs; writes
  * queue until lwIP takes them; completions, late errors and on_close go through the idle handle
  * (never from inside a call); close -> finish -> on_close -> the timer's close frees.
+ * Reads: lwIP hands over one segment at a time; a stream gathers what one loop turn brings into
+ * one buffer and hands it on before the loop waits again (the prepare handle), so the client
+ * gets one write per turn instead of one per segment. Gathered bytes are charged to the budget
+ * and wait while the user stopped reading.
  */
 #include "dialer.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* One turn's reads per stream, at most; less under memory pressure. */
+#define GATHER_MAX (64 * 1024)
+#define GATHER_MIN (16 * 1024)
 
 struct write_req {
     struct base_list link; /* in queue (not yet taken by lwIP) or done (callback due) */
@@ -45,8 +54,12 @@ struct mesh_stream {
     int connect_err;        /* an early failure to report from the idle handle */
     int late_err;           /* the netstack went away under an open stream */
     bool shutdown_pending, on_close_due;
-    struct base_list defer_link; /* in d->deferred while linked */
-    struct base_list live;       /* in d->streams until freed */
+    bool read_stopped; /* by the user: gathered bytes wait for read_start */
+    uint8_t *gather;   /* bytes read from the netstack, not yet handed to the user */
+    size_t gather_len, gather_cap, gather_cost;
+    struct base_list gather_link; /* in d->gathering while bytes wait for the turn's end */
+    struct base_list defer_link;  /* in d->deferred while linked */
+    struct base_list live;        /* in d->streams until freed */
 };
 
 static const struct proxy_stream_ops mesh_ops;
@@ -154,6 +167,89 @@ static void on_idle(uv_idle_t *h)
         uv_idle_stop(h);
 }
 
+/* ---- gathering reads ---- */
+
+/* A buffer of cap bytes: a kept one when cap is the full size (a malloc and free of 64 KiB per
+ * turn would move the heap's top, and its pages, back and forth). */
+static uint8_t *gather_alloc(struct node_dialer *d, size_t cap)
+{
+    if (cap == GATHER_MAX && d->n_gather_spare)
+        return d->gather_spare[--d->n_gather_spare];
+    return malloc(cap);
+}
+
+static void gather_release(struct node_dialer *d, uint8_t *buf, size_t cap, size_t cost)
+{
+    base_budget_release(d->budget, cost);
+    bool keep = cap == GATHER_MAX && !uv_is_closing((uv_handle_t *)&d->gather_prep);
+    if (keep && d->n_gather_spare < sizeof(d->gather_spare) / sizeof(buf))
+        d->gather_spare[d->n_gather_spare++] = buf;
+    else
+        free(buf);
+}
+
+static void gather_free(struct mesh_stream *s)
+{
+    if (base_list_linked(&s->gather_link))
+        base_list_remove(&s->gather_link);
+    if (!s->gather)
+        return;
+    gather_release(s->d, s->gather, s->gather_cap, s->gather_cost);
+    s->gather = NULL;
+    s->gather_len = 0;
+}
+
+/* Hands the gathered bytes to the user in one read, unless it stopped reading (force: even
+ * then, before newer bytes that cannot wait). The user copies what it is handed, so the buffer
+ * goes at once (an idle stream holds none). */
+static void gather_flush(struct mesh_stream *s, bool force)
+{
+    if (base_list_linked(&s->gather_link))
+        base_list_remove(&s->gather_link);
+    if (!s->gather_len || (s->read_stopped && !force) || s->state != MESH_CONNECTED)
+        return;
+    struct node_dialer *d = s->d;
+    uint8_t *buf = s->gather;
+    size_t len = s->gather_len, cap = s->gather_cap, cost = s->gather_cost;
+    s->gather = NULL;
+    s->gather_len = 0;
+    d->mesh_reads++;
+    s->cbs->on_read(s->ud, buf, len);
+    gather_release(d, buf, cap, cost);
+}
+
+static void on_gather_prepare(uv_prepare_t *h)
+{
+    struct node_dialer *d = h->data;
+    struct base_list *pos;
+    while ((pos = base_list_first(&d->gathering)))
+        gather_flush(container_of(pos, struct mesh_stream, gather_link), false);
+    uv_prepare_stop(h);
+}
+
+/* Copies len bytes into the stream's buffer; false when there is no buffer to be had. */
+static bool gather_add(struct mesh_stream *s, const uint8_t *data, size_t len)
+{
+    struct node_dialer *d = s->d;
+    if (s->gather && s->gather_len + len > s->gather_cap)
+        gather_flush(s, true); /* a full buffer goes now, as one write */
+    if (!s->gather) {
+        size_t cap = base_budget_scale(d->budget, GATHER_MAX, GATHER_MIN);
+        if (len > cap || !(s->gather = gather_alloc(d, cap)))
+            return false;
+        s->gather_cap = cap;
+        s->gather_cost = malloc_usable_size(s->gather) + sizeof(size_t);
+        base_budget_charge(d->budget, s->gather_cost);
+    }
+    memcpy(s->gather + s->gather_len, data, len);
+    s->gather_len += len;
+    if (!s->read_stopped && !base_list_linked(&s->gather_link)) {
+        base_list_push_back(&d->gathering, &s->gather_link);
+        uv_prepare_start(&d->gather_prep, on_gather_prepare); /* no-op while active */
+    }
+    return true;
+}
+
 /* ---- netstack callbacks ---- */
 
 static void ns_on_connect(struct ns_conn *c, int status)
@@ -175,12 +271,21 @@ static void ns_on_read(struct ns_conn *c, const uint8_t *data, size_t len)
 {
     struct mesh_stream *s = ns_conn_data(c);
     if (!data) {
-        s->cbs->on_eof(s->ud);
+        gather_flush(s, true); /* the bytes before the FIN first */
+        if (s->state == MESH_CONNECTED)
+            s->cbs->on_eof(s->ud);
         return;
     }
-    /* The proxy copies what it is handed, so the window can reopen at once; read_stop is
-     * how it pushes back. */
-    s->cbs->on_read(s->ud, data, len);
+    /* The gathered copy (or the proxy's) is charged to the budget, so the window can reopen at
+     * once; read_stop is how the proxy pushes back. */
+    s->d->mesh_segments++;
+    if (!gather_add(s, data, len)) {
+        gather_flush(s, true);
+        if (s->state != MESH_CONNECTED)
+            return;
+        s->d->mesh_reads++;
+        s->cbs->on_read(s->ud, data, len);
+    }
     if (s->conn)
         ns_conn_consumed(c, len);
 }
@@ -197,6 +302,10 @@ static void ns_on_error(struct ns_conn *c, int err)
         ns_on_connect(c, err);
         return;
     }
+    gather_flush(s, false); /* what came before a reset is the user's */
+    gather_free(s);
+    if (s->state != MESH_CONNECTED)
+        return; /* the user closed it on those bytes */
     s->state = MESH_LOST;
     fail_queue(s, err);
     s->cbs->on_error(s->ud, err); /* BASE_ECLOSING too: the stack went away under the stream */
@@ -272,6 +381,7 @@ static struct mesh_stream *stream_new(struct node_dialer *d, const struct proxy_
     s->ud = ud;
     base_list_init(&s->queue);
     base_list_init(&s->done);
+    base_list_init(&s->gather_link);
     uv_timer_init(d->loop, &s->timer);
     s->timer.data = s;
     base_list_push_front(&d->streams, &s->live);
@@ -370,18 +480,27 @@ static void mesh_shutdown(struct proxy_stream *base)
 static void mesh_read_start(struct proxy_stream *base)
 {
     struct mesh_stream *s = from_base(base);
-    if (s->inner)
+    if (s->inner) {
         s->inner->ops->read_start(s->inner);
-    else if (s->state == MESH_CONNECTED)
+        return;
+    }
+    s->read_stopped = false;
+    gather_flush(s, false); /* what waited goes first */
+    if (s->state == MESH_CONNECTED && !s->read_stopped)
         ns_conn_read_pause(s->conn, 0);
 }
 
 static void mesh_read_stop(struct proxy_stream *base)
 {
     struct mesh_stream *s = from_base(base);
-    if (s->inner)
+    if (s->inner) {
         s->inner->ops->read_stop(s->inner);
-    else if (s->state == MESH_CONNECTED)
+        return;
+    }
+    s->read_stopped = true;
+    if (base_list_linked(&s->gather_link))
+        base_list_remove(&s->gather_link); /* the bytes wait for read_start */
+    if (s->state == MESH_CONNECTED)
         ns_conn_read_pause(s->conn, 1);
 }
 
@@ -391,6 +510,7 @@ static void finish(struct mesh_stream *s, void (*release)(struct ns_conn *), boo
 {
     s->state = MESH_CLOSED;
     s->connect_err = 0;
+    gather_free(s);
     if (s->inner) {
         /* The direct stream reports to the proxy itself; this holder only goes away. */
         if (reset)
@@ -462,6 +582,10 @@ void node_dialer_init(struct node_dialer *d, uv_loop_t *loop)
     base_list_init(&d->dgrams);
     uv_idle_init(loop, &d->idle);
     d->idle.data = d;
+    base_list_init(&d->gathering);
+    uv_prepare_init(loop, &d->gather_prep);
+    d->gather_prep.data = d;
+    uv_unref((uv_handle_t *)&d->gather_prep); /* the streams' own handles keep the loop */
 }
 
 unsigned node_dialer_timeout_ms(const struct node_dialer *d)
@@ -515,6 +639,7 @@ static void stream_lose_stack(struct mesh_stream *s)
     }
     if (s->state == MESH_CLOSED)
         return;
+    gather_free(s); /* a reset: what was not handed on is lost with the rest */
     s->state = MESH_LOST;
     fail_queue(s, -ECONNRESET);
     s->late_err = -ECONNRESET;
@@ -567,6 +692,9 @@ void node_dialer_close(struct node_dialer *d)
     while (!base_list_empty(&d->deferred))
         on_idle(&d->idle);
     uv_close((uv_handle_t *)&d->idle, NULL);
+    uv_close((uv_handle_t *)&d->gather_prep, NULL);
+    while (d->n_gather_spare)
+        free(d->gather_spare[--d->n_gather_spare]);
 }
 
 /* ---- conversions ---- */

@@ -44,7 +44,13 @@ struct node_dialer {
     struct base_budget *budget;     /* the node's, for relays over this dialer (NULL: none) */
     /* Write completions and closes are reported from here, never from inside a call. */
     uv_idle_t idle;
-    struct base_list deferred;         /* mesh streams with something to report */
+    struct base_list deferred; /* mesh streams with something to report */
+    /* Reads gathered this loop turn are handed on from here, before the loop waits. */
+    uv_prepare_t gather_prep;
+    struct base_list gathering;         /* mesh streams with gathered bytes, reading */
+    uint64_t mesh_segments, mesh_reads; /* netstack reads in, reads handed to users out */
+    uint8_t *gather_spare[4];           /* full-size gather buffers kept for the next turn */
+    unsigned n_gather_spare;
     struct ns_stack_watch stack_watch; /* detaches when the stack closes */
     /* Everything alive that may hold netstack conns and flows (node_dialer_detach_stack). */
     struct base_list streams;

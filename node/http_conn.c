@@ -35,10 +35,11 @@ static void on_closed(uv_handle_t *h)
     if (--c->open_handles > 0)
         return;
     struct node_http_server *s = c->s;
+    bool admitted = c->admitted;
     if (c->parser_ready)
         node_http_parser_free(&c->parser);
     free(c);
-    node_http_server_conn_freed(s);
+    node_http_server_conn_freed(s, admitted);
 }
 
 /* Ends the connection; an owner still holding it hears on_gone(err) first. */
@@ -164,7 +165,9 @@ void node_http_reply(struct node_http_conn *c, int status, const char *content_t
 
 static void reply_json_with(struct node_http_conn *c, int status, const char *extra, json_t *body)
 {
-    char *text = body ? json_dumps(body, JSON_INDENT(2)) : NULL;
+    /* Reals are measurements (ping's rtt_ms to the microsecond): 12 digits print 1.043, not
+     * 1.0429999999999999. */
+    char *text = body ? json_dumps(body, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) : NULL;
     json_decref(body);
     if (!text) {
         static const char oom[] = "{\"error\": \"out of memory\"}\n";
@@ -189,16 +192,7 @@ static void reply_error_v(struct node_http_conn *c, int status, const char *extr
 {
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    json_t *body = json_pack("{s:s}", "error", msg);
-    if (!body) {
-        /* Not UTF-8, as a JSON string must be (a path quoted as sent, or a character cut at
-         * the end of msg): the bytes above ASCII become '?' rather than the answer a 503. */
-        for (char *p = msg; *p; p++)
-            if ((unsigned char)*p >= 0x80)
-                *p = '?';
-        body = json_pack("{s:s}", "error", msg);
-    }
-    reply_json_with(c, status, extra, body);
+    reply_json_with(c, status, extra, json_pack("{s:o}", "error", node_http_json_text(msg)));
 }
 
 void node_http_reply_error(struct node_http_conn *c, int status, const char *fmt, ...)
@@ -308,14 +302,22 @@ int node_http_conn_start(struct node_http_server *s, struct node_http_conn *c,
                          const struct node_http_peer *peer, bool refuse)
 {
     c->req.peer = *peer;
-    c->req.may_write = peer->known && (peer->uid == 0 || peer->uid == s->euid);
+    c->req.may_write = node_http_may_write(s, peer);
     c->req.method = c->req.path = c->req.query = c->req.content_type = c->req.body = "";
     c->open_handles = 2;
     uv_timer_init(s->loop, &c->timer);
     c->timer.data = c;
     uv_timer_start(&c->timer, on_timeout, s->cfg.read_timeout_ms, 0);
-    if (refuse) {
+    if (refuse && (c->req.may_write || !s->cfg.writer_conns)) {
         node_http_reply_error(c, 503, "too many connections (at most %u)", s->cfg.max_conns);
+        return 0;
+    }
+    if (refuse) {
+        node_http_reply_error(c, 503,
+                              "too many connections from readers (at most %u; %u more are kept "
+                              "for root and the node's own user, uid %ld)",
+                              s->cfg.max_conns - s->cfg.writer_conns, s->cfg.writer_conns,
+                              (long)s->euid);
         return 0;
     }
     if (node_http_parser_init(&c->parser, s->cfg.max_head, s->cfg.max_body) != 0) {
@@ -416,6 +418,22 @@ void node_http_stream_end(struct node_http_conn *c)
     c->state = NODE_HTTP_CONN_ENDING;
     if (conn_write(c, NULL, 0, "0\r\n\r\n") == 0)
         finish(c);
+}
+
+json_t *node_http_json_text(const char *s)
+{
+    json_t *v = json_string(s);
+    if (v)
+        return v;
+    /* Not UTF-8, as a JSON string must be: the bytes above ASCII become '?' rather than the
+     * answer a 503 (or no answer). */
+    char *t = strdup(s);
+    for (char *p = t; p && *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    v = t ? json_string(t) : NULL;
+    free(t);
+    return v;
 }
 
 json_t *node_http_body_json(struct node_http_conn *c, const struct node_http_request *req)

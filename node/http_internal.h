@@ -74,9 +74,10 @@ struct node_http_server {
     struct node_http_route_entry *routes;
     size_t n_routes;
     struct base_list listeners, conns;
-    unsigned n_conns;
-    unsigned handles;     /* open: listeners, connections, end_timer */
-    uv_timer_t end_timer; /* never started: its close makes the end asynchronous */
+    unsigned n_conns;       /* every connection, those answered 503 included */
+    unsigned n_admitted;    /* those not refused (their requests are served) */
+    unsigned handles;       /* open: listeners, connections, retry_timer */
+    uv_timer_t retry_timer; /* accepts again after no memory; its close ends asynchronously */
     enum node_http_server_state state;
     void (*on_closed)(void *arg);
     void *closed_arg;
@@ -113,6 +114,7 @@ struct node_http_conn {
     node_http_gone_fn on_gone;
     void *gone_arg;
     size_t queued; /* bytes handed to uv_write and not yet written */
+    bool admitted; /* counted in n_admitted (not answered 503) */
     char rbuf[4096];
 };
 
@@ -123,8 +125,11 @@ int node_http_conn_start(struct node_http_server *s, struct node_http_conn *c,
                          const struct node_http_peer *peer, bool refuse);
 /* Ends the connection now (server closing): the owner hears on_gone(err). */
 void node_http_conn_abort(struct node_http_conn *c, int err);
-/* http_server.c: a connection's handles are all closed; it is freed. */
-void node_http_server_conn_freed(struct node_http_server *s);
+/* http_server.c: a connection's handles are all closed; it is freed (admitted: its flag). */
+void node_http_server_conn_freed(struct node_http_server *s, bool admitted);
+/* The caller is root or the node's own user (never on TCP): it may call routes marked .write,
+ * and it may use the connections kept for writers (writer_conns). */
+bool node_http_may_write(const struct node_http_server *s, const struct node_http_peer *peer);
 /* The route for method and path: 0 (*out set), 404 (no such path) or 405 (*allow names the
  * path's methods, comma-separated). */
 int node_http_server_find(const struct node_http_server *s, const char *method, const char *path,

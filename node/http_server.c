@@ -1,8 +1,9 @@
 /*
  * The HTTP server's body (http_server.h): configuration and routes, the listeners (unix and
  * TCP) and what they accept, and closing. Flow: node_http_server_new -> node_http_server_route
- * -> listen_unix / listen_tcp / serve_fd -> on_connection -> accept_conn (SO_PEERCRED) ->
- * node_http_conn_start (http_conn.c); node_http_server_find is the conns' route lookup;
+ * -> listen_unix / listen_tcp / serve_fd -> on_connection -> accept_waiting (again from
+ * retry_timer when memory ran out) -> conn_begin (SO_PEERCRED) -> node_http_conn_start
+ * (http_conn.c); node_http_server_find is the conns' route lookup;
  * node_http_server_close -> listeners and conns close -> release -> on_closed.
  */
 #include <stdio.h>
@@ -19,6 +20,7 @@ struct http_listener {
     struct node_http_server *s;
     union node_http_stream_handle h;
     bool is_unix;
+    bool waiting; /* a connection waits for memory to be accepted (libuv stopped watching) */
 };
 
 static void apply_defaults(struct node_http_config *cfg)
@@ -33,6 +35,8 @@ static void apply_defaults(struct node_http_config *cfg)
         cfg->read_timeout_ms = 10000;
     if (!cfg->max_conns)
         cfg->max_conns = 32;
+    if (cfg->writer_conns >= cfg->max_conns)
+        cfg->writer_conns = cfg->max_conns - 1;
     if (!cfg->stream_queue_bytes)
         cfg->stream_queue_bytes = 256 * 1024;
 }
@@ -52,8 +56,8 @@ int node_http_server_new(uv_loop_t *loop, const struct node_http_config *cfg,
     s->euid = geteuid();
     base_list_init(&s->listeners);
     base_list_init(&s->conns);
-    uv_timer_init(loop, &s->end_timer);
-    s->end_timer.data = s;
+    uv_timer_init(loop, &s->retry_timer);
+    s->retry_timer.data = s;
     s->handles = 1;
     *out = s;
     return 0;
@@ -104,6 +108,8 @@ int node_http_server_find(const struct node_http_server *s, const char *method, 
     return used ? 405 : 404;
 }
 
+static void on_retry(uv_timer_t *t);
+
 static void on_conn_handle_closed(uv_handle_t *h)
 {
     free(container_of(h, struct node_http_conn, h.handle));
@@ -138,43 +144,80 @@ static struct node_http_conn *conn_alloc(struct node_http_server *s, bool is_uni
     return c;
 }
 
+bool node_http_may_write(const struct node_http_server *s, const struct node_http_peer *peer)
+{
+    return peer->known && (peer->uid == 0 || peer->uid == s->euid);
+}
+
+/* Readers share max_conns less writer_conns, so that however many connections they hold (a
+ * stream each), root and the node's user still get in; far beyond the cap (a flood of
+ * readers), a connection is closed at once rather than answered 503. */
 static void conn_begin(struct node_http_server *s, struct node_http_conn *c, bool is_unix)
 {
     struct node_http_peer peer;
     peer_of(&c->h.stream, is_unix, &peer);
+    bool writer = node_http_may_write(s, &peer);
+    if (!writer && s->n_conns >= 2 * s->cfg.max_conns) {
+        base_logf(&s->cfg.log, BASE_LOG_WARN, "event=http_conn_refused server=%s conns=%u", s->name,
+                  s->n_conns);
+        uv_close(&c->h.handle, on_conn_handle_closed);
+        return;
+    }
+    c->admitted = s->n_admitted < s->cfg.max_conns - (writer ? 0 : s->cfg.writer_conns);
+    s->n_admitted += c->admitted;
     s->n_conns++;
     s->handles++;
     base_list_push_back(&s->conns, &c->link);
-    if (node_http_conn_start(s, c, &peer, s->n_conns > s->cfg.max_conns) != 0)
+    if (node_http_conn_start(s, c, &peer, !c->admitted) != 0)
         base_logf(&s->cfg.log, BASE_LOG_WARN, "event=http_conn_failed server=%s err=ENOMEM",
                   s->name);
+}
+
+/* Takes the connection libuv holds for hl. Without memory for it, libuv watches hl no more
+ * until it is taken: retry_timer tries again. */
+static void accept_waiting(struct http_listener *hl)
+{
+    struct node_http_server *s = hl->s;
+    struct node_http_conn *c = conn_alloc(s, hl->is_unix);
+    if (!c) {
+        if (!hl->waiting)
+            base_logf(&s->cfg.log, BASE_LOG_WARN, "event=http_accept_failed server=%s err=ENOMEM",
+                      s->name);
+        hl->waiting = true;
+        uv_timer_start(&s->retry_timer, on_retry, 100, 0);
+        return;
+    }
+    hl->waiting = false;
+    if (uv_accept(&hl->h.stream, &c->h.stream) != 0)
+        uv_close(&c->h.handle, on_conn_handle_closed);
+    else
+        conn_begin(s, c, hl->is_unix);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    struct node_http_server *s = t->data;
+    struct base_list *pos, *tmp;
+    base_list_foreach_safe (pos, tmp, &s->listeners) {
+        struct http_listener *hl = container_of(pos, struct http_listener, link);
+        if (hl->waiting)
+            accept_waiting(hl);
+    }
 }
 
 static void on_connection(uv_stream_t *l, int status)
 {
     struct http_listener *hl = l->data;
-    struct node_http_server *s = hl->s;
     if (status < 0) {
-        base_logf(&s->cfg.log, BASE_LOG_WARN, "event=http_accept_failed server=%s err=%s", s->name,
-                  base_errname(status));
+        base_logf(&hl->s->cfg.log, BASE_LOG_WARN, "event=http_accept_failed server=%s err=%s",
+                  hl->s->name, base_errname(status));
         return;
     }
-    struct node_http_conn *c = conn_alloc(s, hl->is_unix);
-    if (!c)
-        return;
-    int rc = uv_accept(l, &c->h.stream);
-    /* Far beyond the cap (a flood): close at once rather than answer 503. */
-    if (rc != 0 || s->n_conns >= 2 * s->cfg.max_conns) {
-        if (rc == 0)
-            base_logf(&s->cfg.log, BASE_LOG_WARN, "event=http_conn_refused server=%s conns=%u",
-                      s->name, s->n_conns);
-        uv_close(&c->h.handle, on_conn_handle_closed);
-        return;
-    }
-    conn_begin(s, c, hl->is_unix);
+    accept_waiting(hl);
 }
 
-/* One of the server's handles (a listener, a connection, end_timer) is gone; the last frees it. */
+/* One of the server's handles (a listener, a connection, retry_timer) is gone; the last frees
+ * it. */
 static void release(struct node_http_server *s)
 {
     if (--s->handles > 0)
@@ -191,9 +234,10 @@ static void release(struct node_http_server *s)
         cb(arg);
 }
 
-void node_http_server_conn_freed(struct node_http_server *s)
+void node_http_server_conn_freed(struct node_http_server *s, bool admitted)
 {
     s->n_conns--;
+    s->n_admitted -= admitted;
     release(s);
 }
 
@@ -296,7 +340,7 @@ int node_http_server_serve_fd(struct node_http_server *s, int fd)
     return 0;
 }
 
-static void on_end_timer_closed(uv_handle_t *h)
+static void on_retry_timer_closed(uv_handle_t *h)
 {
     release(h->data);
 }
@@ -317,7 +361,7 @@ void node_http_server_close(struct node_http_server *s, void (*on_closed)(void *
     base_list_foreach_safe (pos, tmp, &s->conns) {
         node_http_conn_abort(container_of(pos, struct node_http_conn, link), BASE_ECLOSING);
     }
-    uv_close((uv_handle_t *)&s->end_timer, on_end_timer_closed);
+    uv_close((uv_handle_t *)&s->retry_timer, on_retry_timer_closed);
 }
 
 unsigned node_http_server_conns(const struct node_http_server *s)

@@ -66,6 +66,7 @@ struct node_http_config {
     size_t max_body;           /* default 64 KiB, else 413 */
     unsigned read_timeout_ms;  /* the whole request, then the whole reply; default 10 s */
     unsigned max_conns;        /* open connections, streams included; default 32 */
+    unsigned writer_conns;     /* of max_conns, kept for callers with may_write; default 0 */
     size_t stream_queue_bytes; /* a stream's unsent bytes before its reader is dropped; 256 KiB */
     struct base_logger log;    /* each request at debug: method, path, status, uid, pid */
 };
@@ -127,6 +128,9 @@ void node_http_stream_end(struct node_http_conn *c);
  * space). Returns 0, -ENOENT when absent, BASE_EPARSE for a bad escape or a NUL,
  * -ENOSPC when it does not fit cap. */
 int node_http_query_get(const char *query, const char *key, char *out, size_t cap);
+/* s as a JSON string, for any text (a path quoted as sent, a message cut in the middle of a
+ * character): when s is not UTF-8, its bytes above ASCII become '?'. NULL only without memory. */
+json_t *node_http_json_text(const char *s);
 /* The body as a JSON object; on error answers 400 naming the fault ("body: line 1 column 5:
  * ...", "body: want a JSON object") and returns NULL. An empty body is an empty object. */
 json_t *node_http_body_json(struct node_http_conn *c, const struct node_http_request *req);

@@ -317,6 +317,7 @@ int node_localapi_start(struct node_daemon *d, const char *path, const char *gro
     struct node_http_config hc = {
         .name = "localapi",
         .max_body = 1 << 20, /* a netmap may come in */
+        .writer_conns = 4,   /* readers' streams never lock root out */
         .log = node_log_logger(&d->log),
     };
     if (node_http_server_new(d->loop, &hc, &api->http) != 0) {

@@ -1,8 +1,11 @@
 /*
  * The local API's tools: GET /v0/whois (which configured peer owns a tunnel address: the
- * longest allowed IP that contains it, or this node itself) and POST /v0/ping (ICMP echoes
- * through the netstack, one after another, answered once all are in). Flow: on_whois ->
- * find_owner -> owner_json; on_ping -> parse_ping -> resolve_target -> send_next -> on_echo ->
+ * longest allowed IP that contains it, or this node itself; or, for the host end of a
+ * connection --publish relayed to a service, the peer and tunnel address it came from) and
+ * POST /v0/ping (ICMP echoes through the netstack, or WireGuard handshake round trips, one
+ * after another, answered once all are in). Flow: on_whois -> whois_relayed | find_owner ->
+ * peer_json; on_ping -> parse_ping -> resolve_target -> send_next -> (ICMP) on_echo |
+ * (wireguard) wait in d->ping_waits -> node_localapi_on_handshake or on_timeout -> record ->
  * (interval timer) send_next ... -> finish (reply) -> job_free; on_gone cancels.
  */
 #include <stdio.h>
@@ -67,31 +70,71 @@ static int parse_addr(const char *s, struct base_addr *addr, int *port)
     return 0;
 }
 
+/* The service may see an IPv4 caller as ::ffff:a.b.c.d (a dual-stack socket). */
+static void unmap_v4(struct base_addr *a)
+{
+    static const uint8_t prefix[12] = {[10] = 0xff, [11] = 0xff};
+    if (a->family == AF_INET6 && memcmp(a->ip, prefix, sizeof(prefix)) == 0)
+        base_addr_v4(a, a->ip + 12);
+}
+
+/* Where a relayed connection came from: {"from": {"addr", "port"}, "publish": {"proto",
+ * "port", "target"}, "peer" | "self"}. */
+static void whois_relayed(const struct cfg_config *cfg, const struct node_publish_conn *r,
+                          json_t *o)
+{
+    char abuf[BASE_ADDR_STRLEN], target[BASE_HOST_MAX + 8];
+    snprintf(target, sizeof(target), "%s:%u", r->p->target.host, r->p->target.port);
+    json_object_set_new(o, "from",
+                        json_pack("{s:s, s:i}", "addr",
+                                  base_addr_format(&r->from.addr, abuf, sizeof(abuf)), "port",
+                                  r->from.port));
+    json_object_set_new(
+        o, "publish",
+        json_pack("{s:s, s:i, s:s}", "proto", "tcp", "port", r->p->port, "target", target));
+    const struct cfg_peer *p = find_owner(cfg, &r->from.addr);
+    if (is_self(cfg, &r->from.addr))
+        json_object_set_new(o, "self", json_true());
+    else if (p)
+        json_object_set_new(o, "peer", peer_json(p));
+}
+
 static void on_whois(void *arg, struct node_http_conn *c, const struct node_http_request *req)
 {
     struct node_daemon *d = arg;
     char text[128];
-    struct base_addr addr;
+    struct base_endpoint ep;
     int port;
     int rc = node_http_query_get(req->query, "addr", text, sizeof(text));
-    if (rc != 0 || parse_addr(text, &addr, &port) != 0) {
+    if (rc != 0 || parse_addr(text, &ep.addr, &port) != 0) {
         node_http_reply_error(c, 400, "addr: want IP or IP:PORT (as ?addr=100.64.0.2)");
         return;
     }
+    unmap_v4(&ep.addr);
+    ep.port = (uint16_t)(port < 0 ? 0 : port);
     const struct cfg_config *cfg = d->have_config ? &d->cfg : NULL;
     char abuf[BASE_ADDR_STRLEN];
-    base_addr_format(&addr, abuf, sizeof(abuf));
+    base_addr_format(&ep.addr, abuf, sizeof(abuf));
     json_t *o = json_pack("{s:s}", "addr", abuf);
     if (port >= 0)
         json_object_set_new(o, "port", json_integer(port));
-    const struct cfg_peer *p = find_owner(cfg, &addr);
-    if (is_self(cfg, &addr)) {
+    const struct node_publish_conn *relayed = port >= 0 ? node_publish_find(d, &ep) : NULL;
+    const struct cfg_peer *p = find_owner(cfg, &ep.addr);
+    if (relayed) {
+        whois_relayed(cfg, relayed, o);
+    } else if (is_self(cfg, &ep.addr)) {
         json_object_set_new(o, "self", json_true());
     } else if (p) {
         json_object_set_new(o, "peer", peer_json(p));
     } else {
         json_decref(o);
-        node_http_reply_error(c, 404, "no peer owns %s", abuf);
+        if (port >= 0)
+            node_http_reply_error(c, 404,
+                                  "no peer owns %s, and no connection through --publish comes "
+                                  "from %s port %d",
+                                  abuf, abuf, port);
+        else
+            node_http_reply_error(c, 404, "no peer owns %s", abuf);
         return;
     }
     node_http_reply_json(c, 200, o);
@@ -100,9 +143,12 @@ static void on_whois(void *arg, struct node_http_conn *c, const struct node_http
 struct ping_job {
     struct node_daemon *d;
     struct node_http_conn *c;
-    struct ns_ping *ping;
-    uv_timer_t timer;
+    struct ns_ping *ping;       /* icmp: the echo in flight */
+    struct base_list wait_link; /* wireguard: in d->ping_waits while a handshake is out */
+    uv_timer_t timer;           /* the interval; for wireguard also the timeout */
     struct base_addr addr;
+    bool wireguard;
+    uint8_t key[WG_KEY_LEN]; /* wireguard: the peer's */
     json_t *answer, *replies;
     int count, seq, received;
     bool failed;
@@ -120,6 +166,7 @@ static void job_free(struct ping_job *j)
     if (j->ping)
         ns_ping_cancel(j->ping);
     j->ping = NULL;
+    base_list_remove(&j->wait_link);
     uv_close((uv_handle_t *)&j->timer, on_timer_closed);
 }
 
@@ -138,17 +185,34 @@ static void on_interval(uv_timer_t *t)
     send_next(t->data);
 }
 
-static void on_echo(void *data, int status, uint64_t rtt_ms)
+static const char *ping_error(const struct ping_job *j, int status)
 {
-    struct ping_job *j = data;
-    j->ping = NULL;
+    if (status == -ETIMEDOUT)
+        return "no answer";
+    if (j->wireguard && status == -EDESTADDRREQ)
+        return "the peer has no endpoint yet";
+    if (j->wireguard && status == -ENOENT)
+        return "the peer is no longer configured";
+    return base_strerror(status);
+}
+
+/* One reply (rtt taken) or its failure, then the next after the interval or the answer. */
+static void record(struct ping_job *j, int status, json_t *rtt)
+{
     json_t *r = json_pack("{s:i}", "seq", j->seq);
     if (status == 0) {
         j->received++;
-        json_object_set_new(r, "rtt_ms", json_integer((json_int_t)rtt_ms));
+        json_object_set_new(r, "rtt_ms", rtt);
     } else {
-        json_object_set_new(
-            r, "error", json_string(status == -ETIMEDOUT ? "no answer" : base_strerror(status)));
+        json_decref(rtt);
+        json_object_set_new(r, "error", json_string(ping_error(j, status)));
+    }
+    if (status == 0 && j->wireguard) { /* where the response came from */
+        struct wg_peer_stats st;
+        char ep[BASE_ENDPOINT_STRLEN];
+        if (wg_engine_peer_stats(j->d->engine, j->key, &st) == 0 && st.endpoint.addr.family)
+            json_object_set_new(r, "endpoint",
+                                json_string(base_endpoint_format(&st.endpoint, ep, sizeof(ep))));
     }
     json_array_append_new(j->replies, r);
     if (j->seq >= j->count || status == BASE_ECLOSING || j->failed)
@@ -157,15 +221,58 @@ static void on_echo(void *data, int status, uint64_t rtt_ms)
         uv_timer_start(&j->timer, on_interval, PING_INTERVAL_MS, 0);
 }
 
+static void on_echo(void *data, int status, uint64_t rtt_ms)
+{
+    struct ping_job *j = data;
+    j->ping = NULL;
+    record(j, status, json_integer((json_int_t)rtt_ms));
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct ping_job *j = t->data;
+    base_list_remove(&j->wait_link);
+    record(j, -ETIMEDOUT, NULL);
+}
+
+void node_localapi_on_handshake(void *arg, const uint8_t public_key[WG_KEY_LEN], uint64_t rtt_ns)
+{
+    struct node_daemon *d = arg;
+    struct base_list *pos, *tmp;
+    base_list_foreach_safe (pos, tmp, &d->ping_waits) {
+        struct ping_job *j = container_of(pos, struct ping_job, wait_link);
+        if (memcmp(j->key, public_key, WG_KEY_LEN) != 0)
+            continue;
+        base_list_remove(&j->wait_link);
+        uv_timer_stop(&j->timer);
+        record(j, 0, json_real((double)(rtt_ns / 1000) / 1000.0)); /* ms, to the microsecond */
+    }
+}
+
+/* A handshake initiation, answered through node_localapi_on_handshake or timed out. */
+static int send_handshake(struct ping_job *j)
+{
+    int rc = j->d->engine ? wg_engine_initiate_handshake(j->d->engine, j->key) : -ENETUNREACH;
+    if (rc != 0)
+        return rc;
+    base_list_push_back(&j->d->ping_waits, &j->wait_link);
+    uv_timer_start(&j->timer, on_timeout, PING_TIMEOUT_MS, 0);
+    return 0;
+}
+
 static void send_next(struct ping_job *j)
 {
     j->seq++;
-    int rc = j->d->stack ? ns_ping_send(j->d->stack, &j->addr, (uint16_t)j->seq, 56,
+    int rc;
+    if (j->wireguard)
+        rc = send_handshake(j);
+    else
+        rc = j->d->stack ? ns_ping_send(j->d->stack, &j->addr, (uint16_t)j->seq, 56,
                                         PING_TIMEOUT_MS, on_echo, j, &j->ping)
                          : -ENETUNREACH;
     j->failed = rc != 0; /* nothing was sent (no netstack yet): trying again will not help */
     if (rc != 0)
-        on_echo(j, rc, 0);
+        record(j, rc, NULL);
 }
 
 static void on_gone(void *arg, struct node_http_conn *c, int err)
@@ -175,11 +282,15 @@ static void on_gone(void *arg, struct node_http_conn *c, int err)
     job_free(arg);
 }
 
-/* A peer's name (or name.suffix) to the address MagicDNS gives it: its first host route. */
-static int resolve_target(const struct cfg_config *cfg, const char *target, struct base_addr *out)
+/* A peer's name (or name.suffix) to the address MagicDNS gives it (its first host route) and
+ * the peer; an address to itself and the peer that owns it (NULL: none). */
+static int resolve_target(const struct cfg_config *cfg, const char *target, struct base_addr *out,
+                          const struct cfg_peer **peer)
 {
-    if (base_addr_parse(out, target, strlen(target)) == 0)
+    if (base_addr_parse(out, target, strlen(target)) == 0) {
+        *peer = find_owner(cfg, out);
         return 0;
+    }
     size_t tl = strcspn(target, ".");
     for (size_t i = 0; cfg && i < cfg->n_peers; i++) {
         const struct cfg_peer *p = &cfg->peers[i];
@@ -192,9 +303,34 @@ static int resolve_target(const struct cfg_config *cfg, const char *target, stru
                 *out = p->allowed_ips[k].addr;
                 break;
             }
+        *peer = p;
         return 0;
     }
     return -1;
+}
+
+/* The request's fault, or NULL with *type, *count, *addr and *peer filled in. */
+static const char *check_ping(struct node_daemon *d, json_t *body, const char **type, int *count,
+                              struct base_addr *addr, const struct cfg_peer **peer)
+{
+    const char *target = json_string_value(json_object_get(body, "target"));
+    json_t *n = json_object_get(body, "count");
+    *type = json_string_value(json_object_get(body, "type"));
+    if (!*type)
+        *type = "icmp";
+    if (!target)
+        return "target: want a peer's name or a tunnel address";
+    if (strcmp(*type, "icmp") != 0 && strcmp(*type, "wireguard") != 0)
+        return "type: want \"icmp\" or \"wireguard\"";
+    if (n && (!json_is_integer(n) || json_integer_value(n) < 1 ||
+              json_integer_value(n) > PING_COUNT_MAX))
+        return "count: want an integer from 1 to 100";
+    *count = n ? (int)json_integer_value(n) : 1;
+    if (resolve_target(d->have_config ? &d->cfg : NULL, target, addr, peer) != 0)
+        return "target: no peer has that name";
+    if (strcmp(*type, "wireguard") == 0 && !*peer)
+        return "target: no peer owns that address (a WireGuard ping goes to a peer)";
+    return NULL;
 }
 
 static struct ping_job *parse_ping(struct node_daemon *d, struct node_http_conn *c,
@@ -203,36 +339,33 @@ static struct ping_job *parse_ping(struct node_daemon *d, struct node_http_conn 
     json_t *body = node_http_body_json(c, req);
     if (!body)
         return NULL;
-    const char *target = json_string_value(json_object_get(body, "target"));
-    const char *type = json_string_value(json_object_get(body, "type"));
-    json_t *count = json_object_get(body, "count");
+    const char *type;
+    int count;
     struct base_addr addr;
-    const char *err = NULL;
-    if (!target)
-        err = "target: want a peer's name or a tunnel address";
-    else if (type && strcmp(type, "icmp") != 0)
-        err = "type: only \"icmp\" is supported";
-    else if (count && (!json_is_integer(count) || json_integer_value(count) < 1 ||
-                       json_integer_value(count) > PING_COUNT_MAX))
-        err = "count: want an integer from 1 to 100";
-    else if (resolve_target(d->have_config ? &d->cfg : NULL, target, &addr) != 0)
-        err = "target: no peer has that name";
+    const struct cfg_peer *peer = NULL;
+    const char *err = check_ping(d, body, &type, &count, &addr, &peer);
     struct ping_job *j = err ? NULL : calloc(1, sizeof(*j));
     if (j) {
         char abuf[BASE_ADDR_STRLEN];
         *j = (struct ping_job){.d = d,
                                .c = c,
                                .addr = addr,
+                               .wireguard = strcmp(type, "wireguard") == 0,
                                .replies = json_array(),
-                               .count = count ? (int)json_integer_value(count) : 1};
-        j->answer = json_pack("{s:s, s:s, s:s, s:O}", "target", target, "addr",
-                              base_addr_format(&addr, abuf, sizeof(abuf)), "type", "icmp",
+                               .count = count};
+        base_list_init(&j->wait_link);
+        j->answer = json_pack("{s:O, s:s, s:s, s:O}", "target", json_object_get(body, "target"),
+                              "addr", base_addr_format(&addr, abuf, sizeof(abuf)), "type", type,
                               "replies", j->replies);
         json_decref(j->replies); /* the answer holds it */
+        if (peer) {
+            memcpy(j->key, peer->public_key, WG_KEY_LEN);
+            json_object_set_new(j->answer, "peer", peer_json(peer));
+        }
     }
-    json_decref(body);
     if (err)
         node_http_reply_error(c, 400, "%s", err);
+    json_decref(body);
     return j;
 }
 

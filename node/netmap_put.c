@@ -21,7 +21,7 @@
  * ("peers[1].endpoints[0]"); a message without one (bad JSON syntax) has no path. */
 static json_t *error_answer(const char *msg)
 {
-    json_t *o = json_pack("{s:s}", "error", msg);
+    json_t *o = json_pack("{s:o}", "error", node_http_json_text(msg));
     size_t skip = strlen(NETMAP_NAME ": ");
     if (!o || strncmp(msg, NETMAP_NAME ": ", skip) != 0)
         return o;
@@ -57,7 +57,7 @@ static void keep(struct node_daemon *d, const char *body, size_t len, json_t *an
         return;
     node_log(&d->log, BASE_LOG_WARN, "state_write_failed", "err=%s",
              base_log_quote(q, sizeof(q), err));
-    json_object_set_new(answer, "warning", json_string(err));
+    json_object_set_new(answer, "warning", node_http_json_text(err));
 }
 
 int node_netmap_put(struct node_daemon *d, const char *body, size_t len, json_t **answer)
@@ -68,7 +68,8 @@ int node_netmap_put(struct node_daemon *d, const char *body, size_t len, json_t 
         snprintf(err, sizeof(err),
                  "the configuration comes from %s: edit that file (or POST /v0/reload)",
                  d->config_path);
-        *answer = json_pack("{s:s, s:s}", "error", err, "file", d->config_path);
+        *answer = json_pack("{s:o, s:o}", "error", node_http_json_text(err), "file",
+                            node_http_json_text(d->config_path));
         return 409;
     }
     if (d->stopping || !d->engine) {

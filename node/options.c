@@ -191,6 +191,8 @@ enum {
     OPT_PUBLISH,
     OPT_OUTBOUND,
     OPT_MAX_MEMORY,
+    OPT_MAX_CONNECTIONS,
+    OPT_UDP_OFFLOAD,
     OPT_STATE_DIR,
     OPT_SOCKET,
     OPT_SOCKET_GROUP,
@@ -240,6 +242,11 @@ static const struct option_doc docs[] = {
      "how long a destination has to accept, all its addresses together (default 10s; 500ms, 30s)"},
     {OPT_MAX_MEMORY, "max-memory", "TUNLESS_MAX_MEMORY", "SIZE",
      "memory peers and clients may make the node hold (windows, buffers); default 256M"},
+    {OPT_MAX_CONNECTIONS, "max-connections", "TUNLESS_MAX_CONNECTIONS", "N",
+     "clients each proxy listener holds at once (default 1024; up to 1000000)"},
+    {OPT_UDP_OFFLOAD, "udp-offload", "TUNLESS_UDP_OFFLOAD", "on|off",
+     "UDP segmentation offloads (GSO, GRO) on the WireGuard socket where the kernel has them "
+     "(default on)"},
     {OPT_STATE_DIR, "state-dir", "TUNLESS_STATE_DIR", "DIR",
      "where the node keeps its key (default $XDG_STATE_HOME/tunless)"},
     {OPT_SOCKET, "socket", "TUNLESS_SOCKET", "PATH",
@@ -378,6 +385,20 @@ static int apply_tuning(struct node_options *o, int id, const char *v, const cha
     case OPT_MAX_MEMORY:
         if (node_parse_size(v, &o->max_memory) != 0 || o->max_memory < MEMORY_MIN)
             return fail(err, errlen, "%s: want a size of at least 4M (e.g. 256M, 1G)", who);
+        return 0;
+    case OPT_MAX_CONNECTIONS: {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(v, &end, 10);
+        if (errno || end == v || *end || n < 1 || n > 1000000 || v[0] == '-')
+            return fail(err, errlen, "%s: want a count from 1 to 1000000", who);
+        o->max_connections = (unsigned)n;
+        return 0;
+    }
+    case OPT_UDP_OFFLOAD:
+        if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+            return fail(err, errlen, "%s: want on or off", who);
+        o->no_udp_offload = strcmp(v, "off") == 0;
         return 0;
     case OPT_CONNECT_TIMEOUT:
         if (node_parse_duration_ms(v, &o->connect_timeout_ms) != 0 || o->connect_timeout_ms == 0 ||

@@ -53,7 +53,9 @@ struct node_options {
     size_t n_publishes;
     enum node_outbound outbound;
     unsigned connect_timeout_ms; /* --connect-timeout; 0 = the dialers' default (10 s) */
-    size_t max_memory; /* --max-memory: the budget for what peers and clients make us hold */
+    size_t max_memory;        /* --max-memory: the budget for what peers and clients make us hold */
+    unsigned max_connections; /* --max-connections: per proxy listener; 0 = the proxy's 1024 */
+    bool no_udp_offload;      /* --udp-offload off */
     char *state_dir;
     char *socket_path;  /* --socket: the local API (NULL: STATE_DIR/tunless.sock) */
     char *socket_group; /* --socket-group: that group may connect too (reads only) */

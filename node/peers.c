@@ -19,12 +19,11 @@ struct node_resolve {
     struct node_resolve *next;
 };
 
-static void short_key(char out[9], const uint8_t key[WG_KEY_LEN])
+const char *node_log_peer(char out[BASE_LOG_PEER_STRLEN], const struct cfg_peer *p)
 {
-    char b64[WG_KEY_B64_LEN + 1];
-    wg_key_to_base64(b64, key);
-    memcpy(out, b64, 8);
-    out[8] = '\0';
+    char key8[WG_KEY_SHORT_LEN + 1];
+    wg_key_short(key8, p->public_key);
+    return base_log_peer(out, BASE_LOG_PEER_STRLEN, p->name, key8);
 }
 
 static const struct cfg_peer *find_peer(const struct cfg_config *c, const uint8_t key[WG_KEY_LEN])
@@ -56,6 +55,7 @@ static int set_peer(struct node_daemon *d, const struct cfg_peer *p, const struc
         .allowed_ips = p->allowed_ips,
         .allowed_ips_len = p->n_allowed_ips,
         .persistent_keepalive = p->persistent_keepalive,
+        .name = p->name,
     };
     memcpy(pc.public_key, p->public_key, WG_KEY_LEN);
     return wg_engine_set_peer(d->engine, &pc);
@@ -81,7 +81,7 @@ static void log_resolved(struct node_daemon *d, const char *who, const char *hos
                         : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
     inet_ntop(res->ai_family, a, ip, sizeof(ip));
     node_log(&d->log, changed ? BASE_LOG_INFO : BASE_LOG_DEBUG, "endpoint_resolved",
-             "peer=%s host=%s addr=%s changed=%d", who, host, ip, changed);
+             "%s host=%s addr=%s changed=%d", who, host, ip, changed);
 }
 
 /* Would ep change the peer's endpoint in the engine? */
@@ -101,19 +101,18 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     struct node_resolve *r = (struct node_resolve *)req;
     struct node_daemon *d = r->d;
     const struct cfg_peer *p = find_peer(&d->cfg, r->public_key);
-    char who[9];
+    char who[BASE_LOG_PEER_STRLEN];
 
-    short_key(who, r->public_key);
     unlink_resolve(r);
     if (status == UV_ECANCELED || d->stopping || !p || node_lifecycle_state(d) == NODE_LC_STOPPED) {
         /* nothing to do: stopping, Stopped, or the peer left the configuration meanwhile */
     } else if (status != 0 || !res) {
-        node_log(&d->log, BASE_LOG_WARN, "endpoint_resolve_failed", "peer=%s host=%s err=%s", who,
-                 p->endpoints[0].host, uv_strerror(status));
+        node_log(&d->log, BASE_LOG_WARN, "endpoint_resolve_failed", "%s host=%s err=%s",
+                 node_log_peer(who, p), p->endpoints[0].host, uv_strerror(status));
     } else {
         bool changed = endpoint_changes(d, p, res->ai_addr);
         if (set_peer(d, p, res->ai_addr) == 0)
-            log_resolved(d, who, p->endpoints[0].host, res, changed);
+            log_resolved(d, node_log_peer(who, p), p->endpoints[0].host, res, changed);
     }
     uv_freeaddrinfo(res);
     free(r);
@@ -168,15 +167,14 @@ static bool in_peer(void *arg, const struct base_addr *a)
 
 static void log_peer(struct node_daemon *d, const char *event, const struct cfg_peer *p)
 {
-    char who[9];
-    short_key(who, p->public_key);
+    char who[BASE_LOG_PEER_STRLEN];
+    node_log_peer(who, p);
     bool removed = strcmp(event, "peer_removed") == 0;
     if (removed) /* its connections go with it */
-        node_log(&d->log, BASE_LOG_INFO, event, "peer=%s name=%s conns_reset=%zu", who,
-                 p->name ? p->name : "-", node_dialer_reset_where(&d->dialer, in_peer, (void *)p));
+        node_log(&d->log, BASE_LOG_INFO, event, "%s conns_reset=%zu", who,
+                 node_dialer_reset_where(&d->dialer, in_peer, (void *)p));
     else
-        node_log(&d->log, BASE_LOG_INFO, event, "peer=%s name=%s allowed_ips=%zu", who,
-                 p->name ? p->name : "-", p->n_allowed_ips);
+        node_log(&d->log, BASE_LOG_INFO, event, "%s allowed_ips=%zu", who, p->n_allowed_ips);
     struct node_event ev = {.kind = removed                            ? NODE_EVENT_PEER_REMOVED
                                     : strcmp(event, "peer_added") == 0 ? NODE_EVENT_PEER_ADDED
                                                                        : NODE_EVENT_PEER_CHANGED,

@@ -140,7 +140,21 @@ char *node_prefs_to_json(const struct node_prefs *p)
 
 /* ---- prefs.json ---- */
 
-/* A bad file is kept for its owner to look at: renamed, never overwritten by the next save. */
+/* rename that never replaces to (a file system without RENAME_NOREPLACE: checked first). */
+static int rename_new(const char *from, const char *to)
+{
+    int rc = renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+    if (rc == 0 || errno != EINVAL)
+        return rc;
+    if (access(to, F_OK) == 0) {
+        errno = EEXIST;
+        return -1;
+    }
+    return rename(from, to);
+}
+
+/* A bad file is kept for its owner to look at: renamed, never overwritten by the next save nor
+ * by the next bad file (the same second: "-2", "-3", ... after the time). */
 static void set_aside(const char *dir, char *err, size_t errlen)
 {
     char from[4200], to[4300];
@@ -150,9 +164,17 @@ static void set_aside(const char *dir, char *err, size_t errlen)
     gmtime_r(&now, &tm);
     strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm);
     snprintf(from, sizeof(from), "%s/%s", dir, NODE_PREFS_FILE);
-    snprintf(to, sizeof(to), "%s.corrupt-%s", from, when);
+    int rc;
+    for (int i = 1;; i++) {
+        int n = snprintf(to, sizeof(to), "%s.corrupt-%s", from, when);
+        if (i > 1)
+            snprintf(to + n, sizeof(to) - (size_t)n, "-%d", i);
+        rc = rename_new(from, to);
+        if (rc == 0 || errno != EEXIST || i == 100)
+            break;
+    }
     size_t used = strlen(err);
-    if (rename(from, to) == 0)
+    if (rc == 0)
         snprintf(err + used, errlen - used, "; moved to %s", to);
     else
         snprintf(err + used, errlen - used, "; could not move it aside: %s", strerror(errno));

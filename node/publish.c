@@ -2,9 +2,11 @@
  * --publish: peers reach a service on this host through the node's tunnel address. The
  * netstack hands over each connection or flow; proxy/'s relays carry it to the service
  * through host sockets. Flow: node_publish_start -> the netstack's accept -> tcp_accept /
- * udp_accept -> the relay; node_publish_stop -> the relays close.
+ * udp_accept -> the relay (TCP: its dial -> dial_recorded -> rec_connect records the host end
+ * for whois ... rec_close forgets it); node_publish_stop -> the relays close.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
@@ -43,8 +45,90 @@ static void tcp_accept(void *ctx, struct ns_conn *c)
         ns_conn_reset(c);
         return;
     }
-    if (proxy_relay_add(pc->tcp, adopt_inbound, &a) != 0 && !a.taken)
+    pc->accepting = ns_conn_remote(c); /* the relay dials from inside add: dial_recorded */
+    int rc = proxy_relay_add(pc->tcp, adopt_inbound, &a);
+    pc->accepting = NULL;
+    if (rc != 0 && !a.taken)
         ns_conn_reset(c);
+}
+
+/* ---- the relay's side to the service, recorded for whois ----
+ * The relay's dial goes through here: the record stands between the direct dialer's stream
+ * and the relay, learns the host end on connect (the direct dialer's getsockname) and leaves
+ * d->publish_conns when the stream closes. */
+
+static void rec_connect(void *ud, int err, const struct base_endpoint *local)
+{
+    struct node_publish_conn *r = ud;
+    if (err == 0 && local) {
+        r->local = *local;
+        base_list_push_back(&r->d->publish_conns, &r->link);
+    }
+    r->cbs.on_connect(r->ud, err, local);
+}
+
+static void rec_read(void *ud, const uint8_t *data, size_t len)
+{
+    struct node_publish_conn *r = ud;
+    r->cbs.on_read(r->ud, data, len);
+}
+
+static void rec_eof(void *ud)
+{
+    struct node_publish_conn *r = ud;
+    r->cbs.on_eof(r->ud);
+}
+
+static void rec_error(void *ud, int err)
+{
+    struct node_publish_conn *r = ud;
+    r->cbs.on_error(r->ud, err);
+}
+
+static void rec_close(void *ud)
+{
+    struct node_publish_conn *r = ud;
+    struct proxy_stream_cbs cbs = r->cbs;
+    void *relay_ud = r->ud;
+    base_list_remove(&r->link);
+    free(r);
+    if (cbs.on_close)
+        cbs.on_close(relay_ud);
+}
+
+static const struct proxy_stream_cbs rec_cbs = {.on_connect = rec_connect,
+                                                .on_read = rec_read,
+                                                .on_eof = rec_eof,
+                                                .on_error = rec_error,
+                                                .on_close = rec_close};
+
+static struct proxy_stream *dial_recorded(void *ctx, const struct proxy_target *t,
+                                          const struct proxy_stream_cbs *cbs, void *ud)
+{
+    struct node_publish_ctx *pc = ctx;
+    struct proxy_dialer direct = proxy_direct_dialer(&pc->d->dialer.direct);
+    struct node_publish_conn *r = pc->accepting ? calloc(1, sizeof(*r)) : NULL;
+    if (!r) /* out of memory: relayed all the same, only whois will not know it */
+        return direct.dial(direct.ctx, t, cbs, ud);
+    *r = (struct node_publish_conn){
+        .p = pc->p, .from = *pc->accepting, .cbs = *cbs, .ud = ud, .d = pc->d};
+    base_list_init(&r->link);
+    struct proxy_stream *s = direct.dial(direct.ctx, t, &rec_cbs, r);
+    if (!s)
+        free(r);
+    return s;
+}
+
+const struct node_publish_conn *node_publish_find(struct node_daemon *d,
+                                                  const struct base_endpoint *local)
+{
+    struct base_list *pos;
+    base_list_foreach (pos, &d->publish_conns) {
+        const struct node_publish_conn *r = container_of(pos, struct node_publish_conn, link);
+        if (base_endpoint_equal(&r->local, local))
+            return r;
+    }
+    return NULL;
 }
 
 /* ---- UDP: a session per peer flow ---- */
@@ -94,7 +178,7 @@ static int relay_new(struct node_publish_ctx *pc)
     struct proxy_target target;
     node_target_from_hostport(&pc->p->target, &target);
     if (pc->p->proto != NODE_PROTO_UDP) {
-        struct proxy_relay_config rc = {.dialer = proxy_direct_dialer(&d->dialer.direct),
+        struct proxy_relay_config rc = {.dialer = {.ctx = pc, .dial = dial_recorded},
                                         .target = target,
                                         .idle_timeout_ms = d->opts.idle_timeout_ms,
                                         .logger = node_log_logger(&d->log),

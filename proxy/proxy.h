@@ -56,12 +56,11 @@ struct proxy_stream;
 
 /* Where a stream leads, as its dialer knows it (for logs). */
 enum proxy_via { PROXY_VIA_UNKNOWN, PROXY_VIA_DIRECT, PROXY_VIA_TUNNEL };
-#define PROXY_PEER_NAME_MAX 64
 struct proxy_route {
     enum proxy_via via;
-    struct base_endpoint dest;      /* the address dialled; addr.family 0 = none (yet) */
-    char peer[PROXY_PEER_NAME_MAX]; /* via tunnel: the peer's name, or its short key */
-    char peer_key[12];              /* via tunnel: the start of its base64 public key */
+    struct base_endpoint dest;         /* the address dialled; addr.family 0 = none (yet) */
+    char peer[BASE_LOG_PEER_NAME_MAX]; /* via tunnel: the peer's name, "" for none */
+    char peer_key[12];                 /* via tunnel: its short key (base_log_peer's KEY8) */
 };
 typedef void (*proxy_write_cb)(void *arg, int err);
 
@@ -267,8 +266,9 @@ struct proxy_config {
 
 struct proxy_server;
 /* Returns 0, or a negative error (-EINVAL for a bad config, the bind's error). The owner
- * announces the listener; the proxy only warns when it is open beyond the loopback without
- * credentials (event=proxy_unauthenticated). */
+ * announces the listener and warns when it is open beyond the loopback without credentials:
+ * it knows which flag opened it (the node: node/plan.c, alike for `up --check` and the start,
+ * once). */
 int proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, struct proxy_server **out);
 int proxy_server_port(const struct proxy_server *srv);
 /* ---- Counters, per listener ----

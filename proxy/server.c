@@ -110,22 +110,6 @@ static int listen_on(struct proxy_server *srv, const struct base_endpoint *ep)
     return rc;
 }
 
-/* The owner announces the listener (it knows which flag made it); the danger is said here too,
- * so that no owner can forget it. */
-static void warn_unauthenticated(struct proxy_server *srv, const struct base_endpoint *ep)
-{
-    char addr[BASE_ENDPOINT_STRLEN], msg[160];
-    struct base_endpoint bound = {.addr = ep->addr, .port = (uint16_t)srv->port};
-    base_endpoint_format(&bound, addr, sizeof(addr));
-    if (base_addr_is_loopback(&ep->addr) || srv->auth.enabled)
-        return;
-    char q[sizeof(msg) + 8];
-    snprintf(msg, sizeof(msg),
-             "proxy listens on %s without credentials: anyone who can reach it can use it", addr);
-    base_logf(&srv->cfg.logger, BASE_LOG_WARN, "event=proxy_unauthenticated addr=%s msg=%s", addr,
-              base_log_quote(q, sizeof(q), msg));
-}
-
 static struct proxy_server *server_alloc(uv_loop_t *loop, const struct proxy_config *cfg)
 {
     struct proxy_server *srv = calloc(1, sizeof(*srv));
@@ -178,7 +162,6 @@ int proxy_server_new(uv_loop_t *loop, const struct proxy_config *cfg, struct pro
         return rc;
     }
     srv->listener_open = true;
-    warn_unauthenticated(srv, &ep);
     uv_os_fd_t fd = -1;
     uv_fileno((uv_handle_t *)&srv->listener, &fd);
     proxy_admit_init(&srv->admit, loop, &srv->cfg.logger, srv->cfg.max_connections, fd);

@@ -80,10 +80,10 @@ static void describe(const struct proxy_session *s, char *out, size_t cap)
     int m = snprintf(out + n, cap - (size_t)n, " dest=%s via=%s", dest, via);
     if (m < 0 || (size_t)(n + m) >= cap || u->route.via != PROXY_VIA_TUNNEL)
         return;
-    char qp[2 * PROXY_PEER_NAME_MAX + 3];
-    snprintf(out + n + m, cap - (size_t)(n + m), " peer=%s peer_key=%s",
-             base_log_quote(qp, sizeof(qp), u->route.peer[0] ? u->route.peer : "-"),
-             u->route.peer_key[0] ? u->route.peer_key : "-");
+    char who[BASE_LOG_PEER_STRLEN];
+    snprintf(out + n + m, cap - (size_t)(n + m), " %s",
+             base_log_peer(who, sizeof(who), u->route.peer,
+                           u->route.peer_key[0] ? u->route.peer_key : "-"));
 }
 
 void proxy_session_up_connected(struct proxy_session *s, int err)

@@ -63,6 +63,8 @@ static void setup(void)
     g.d.loop = &g.loop;
     g.d.log = (struct node_log){.level = BASE_LOG_ERROR, .out = fopen("/dev/null", "w")};
     node_lifecycle_init(&g.d); /* state, prefs and subscribers for /v0/prefs and /v0/watch */
+    base_list_init(&g.d.publish_conns); /* whois looks there */
+    base_list_init(&g.d.ping_waits);
     snprintf(g.path, sizeof(g.path), "/tmp/tunless-fuzz-localapi-%ld.sock", (long)getpid());
     unlink(g.path);
     char err[256];

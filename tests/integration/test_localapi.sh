@@ -2,13 +2,16 @@
 # The local API and `tunless status` / `reload` against `tunless up` with a stock wireguard-go
 # peer: after traffic the status has the peer's key, a fresh handshake and bytes both ways; no
 # key material in any output; as nobody with --socket-group reads work and a write gets 403,
-# without the group connecting is refused; a stale socket is replaced, a live one refused.
+# without the group connecting is refused; a stale socket is replaced, a live one refused;
+# whois names the peer for its tunnel address and, asked by a service behind --publish for
+# the caller it sees, the peer and the tunnel address and port the connection came from;
+# ping --wireguard times handshakes with the peer and reports no answer once it is gone.
 set -euo pipefail
 : "${TB_BIN:?}" "${TB_SRC:?}"
 . "$TB_SRC/tests/support/testbed.sh"
 tb_init tlapi
 
-PEER_PORT=51941 NODE_PORT=51942 PROXY=127.0.0.1:18941
+PEER_PORT=51941 NODE_PORT=51942 PROXY=127.0.0.1:18941 SERVICE_PORT=18943
 NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 T=$TB_BIN
 fail() { echo "FAIL: $*"; exit 1; }
@@ -144,7 +147,25 @@ keep "$out"
 echo "== a stale socket (the node killed hard) is replaced"
 kill -9 "$node_pid"; wait "$node_pid" 2>/dev/null || true
 [ -S "$SOCK" ] || fail "no stale socket left to test with"
-start_node
+# A service behind --publish that asks whois who its caller is and answers with what it heard.
+cat > "$TB_DIR/whois_service.py" <<'PY'
+import socket, subprocess, sys
+tunless, sock, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+srv = socket.create_server(("127.0.0.1", port))
+while True:
+    conn, (host, cport) = srv.accept()
+    with conn:
+        r = subprocess.run([tunless, "whois", "--socket", sock, f"{host}:{cport}"],
+                           capture_output=True, text=True)
+        conn.sendall(f"{host}:{cport} rc={r.returncode} {r.stdout}{r.stderr}".encode())
+        try:
+            conn.recv(1)  # until the client closes: the connection stays open as long as it wants
+        except OSError:
+            pass
+PY
+tb_bg - python3 "$TB_DIR/whois_service.py" "$T" "$SOCK" "$SERVICE_PORT"
+tb_wait_tcp - 127.0.0.1 "$SERVICE_PORT"
+start_node --publish "8080=127.0.0.1:$SERVICE_PORT"
 "$T" status --socket "$SOCK" >/dev/null || fail "status after replacing a stale socket"
 
 echo "== whois and ping"
@@ -160,10 +181,71 @@ keep "$out"
 [ "$rc" = 0 ] || fail "ping web: $out"
 echo "$out" | grep -q "reply from 100.64.0.2: icmp_seq=1" || fail "ping reply: $out"
 echo "$out" | grep -q "2 sent, 2 received" || fail "ping summary: $out"
+
+echo "== whois from a service behind --publish"
+# The client in the peer's namespace reaches the service through the mesh; the service sees the
+# relay's host end (127.0.0.1:N) and asks whois, which answers with the client's tunnel end.
+client='import socket; s = socket.create_connection(("100.64.0.1", 8080), timeout=20)
+print(s.getsockname()[1]); print(s.makefile().readline(), end="")'
+out=$(tb_ns peer python3 -c "$client") || fail "client through the mesh: $out"
+keep "$out"
+cport=$(echo "$out" | head -1)
+seen=$(echo "$out" | sed -n 2p | cut -d' ' -f1)
+echo "$out" | grep -qxF "$seen rc=0 $seen: peer web ($TB_PUB_peer) from 100.64.0.2:$cport through --publish tcp:8080" \
+  || fail "whois from the service: $out"
+json=$(curl -sS --unix-socket "$SOCK" "http://x/v0/whois?addr=$seen")
+code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "http://x/v0/whois?addr=$seen")
+for _ in $(seq 20); do # the relay forgets the connection once both ends closed
+  [ "$code" = 404 ] && break
+  sleep 0.1
+  code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" "http://x/v0/whois?addr=$seen")
+done
+[ "$code" = 404 ] || fail "whois still knows a closed connection: $code $json"
+rc=0; out=$("$T" whois --socket "$SOCK" 127.0.0.1:1 2>&1) || rc=$?
+keep "$out"
+[ "$rc" = 1 ] && echo "$out" | grep -q "HTTP 404" \
+  && echo "$out" | grep -q "no connection through --publish comes from 127.0.0.1 port 1" \
+  || fail "whois an unknown port: rc=$rc $out"
+# While a connection is open the API answers with the tunnel end as JSON.
+coproc CLIENT { tb_ns peer python3 -c 'import socket, sys, time
+s = socket.create_connection(("100.64.0.1", 8080), timeout=20)
+print(s.getsockname()[1], flush=True); sys.stdin.read()'; }
+read -r cport <&"${CLIENT[0]}"
+local_end=$(ss -Htn state established "( sport = :$SERVICE_PORT )" | awk '{print $4}' | head -1)
+json=$(curl -sS --unix-socket "$SOCK" "http://x/v0/whois?addr=$local_end")
+keep "$json"
+echo "$json" | jq -e --arg k "$TB_PUB_peer" --argjson p "$cport" \
+  '.from.addr == "100.64.0.2" and .from.port == $p and .peer.public_key == $k and .peer.name == "web"
+   and .publish.port == 8080' >/dev/null || fail "whois JSON for an open connection: $json"
+eval "exec ${CLIENT[1]}>&-"
+wait "$CLIENT_PID" 2>/dev/null || true
+
+echo "== ping --wireguard"
+sleep 1 # wireguard-go's handshake time (in seconds) must move for the check below
+before=$(date +%s)
+out=$("$T" ping --socket "$SOCK" --wireguard -c 2 web 2>&1) && rc=0 || rc=$?
+keep "$out"
+[ "$rc" = 0 ] || fail "ping --wireguard web: $out"
+echo "$out" | grep -qE "^handshake with web via 127\.0\.0\.1:$PEER_PORT: seq=2 time=[0-9.]+ ms$" \
+  || fail "ping --wireguard reply: $out"
+echo "$out" | grep -q "2 sent, 2 received" || fail "ping --wireguard summary: $out"
+hs=$(tb_ns peer wg show "$TB_IF_peer" latest-handshakes | awk '{print $2}')
+[ "$hs" -ge "$before" ] || fail "wireguard-go saw no new handshake: $hs < $before"
+json=$(curl -sS --unix-socket "$SOCK" -X POST -d '{"target": "web", "type": "wireguard"}' http://x/v0/ping)
+keep "$json"
+echo "$json" | jq -e '.type == "wireguard" and .received == 1 and (.replies[0].rtt_ms | type) == "number"' \
+  >/dev/null || fail "ping wireguard JSON: $json"
+rc=0; out=$("$T" ping --socket "$SOCK" --wireguard 100.64.0.1 2>&1) || rc=$?
+[ "$rc" = 1 ] && echo "$out" | grep -q "HTTP 400" || fail "ping --wireguard ourselves: rc=$rc $out"
+
 kill "$TB_WGPID_peer"; wait "$TB_WGPID_peer" 2>/dev/null || true
 rc=0; out=$("$T" ping --socket "$SOCK" -c 1 100.64.0.2 2>&1) || rc=$?
 keep "$out"
 [ "$rc" = 1 ] && echo "$out" | grep -q "1 sent, 0 received, no answer" || fail "ping a dead peer: rc=$rc $out"
+rc=0; out=$("$T" ping --socket "$SOCK" --wireguard -c 1 web 2>&1) || rc=$?
+keep "$out"
+[ "$rc" = 1 ] && echo "$out" | grep -q "^seq=1: no answer" && echo "$out" | grep -q "1 sent, 0 received, no answer" \
+  || fail "ping --wireguard a dead peer: rc=$rc $out"
 kill "$node_pid"; wait "$node_pid" || fail "node exit"
 
 echo "== no node running; a path too long"

@@ -70,7 +70,7 @@ sleep 1
 write_conf 0
 kill -HUP "$node_pid"
 want_resets removed 20 5
-grep -E 'event=peer_removed peer=[^ ]+ name=web conns_reset=20' "$TB_DIR/node1.log" ||
+grep -E 'event=peer_removed peer=web peer_key=[^ ]+ conns_reset=20' "$TB_DIR/node1.log" ||
   fail "no peer_removed line naming web with conns_reset=20"
 stop_node
 

@@ -159,7 +159,13 @@ grep -q 'event=stopped' "$TB_DIR/node.log" || { echo "no clean stop logged"; exi
 # kept for real typos.
 ! grep -q 'no option reads this variable' "$TB_DIR/node.log" || { echo "a TUNLESS_ variable warning"; exit 1; }
 echo "== every line the node logged is key=value (tests/tools/logcheck.py)"
-python3 "$TB_SRC/tests/tools/logcheck.py" check "$TB_DIR/node.log" || { echo "a line is not key=value"; exit 1; }
+# ... and names the peer one way in every module's lines: peer=web peer_key=KEY8.
+python3 "$TB_SRC/tests/tools/logcheck.py" check "$TB_DIR/node.log" --peer "${TB_PUB_peer:0:8}=web" ||
+  { echo "a line is not key=value, or names the peer another way"; exit 1; }
+for ev in peer_added handshake_complete proxy_close; do # the node's, the engine's, the proxy's
+  python3 "$TB_SRC/tests/tools/logcheck.py" find "$TB_DIR/node.log" event=$ev peer=web \
+    "peer_key=${TB_PUB_peer:0:8}" >/dev/null || { echo "no $ev line with peer=web peer_key="; exit 1; }
+done
 grep -q 'event=proxy_close .*via=tunnel peer=web' "$TB_DIR/node.log" || { echo "no proxy_close line for a tunnel connection"; exit 1; }
 # Each edit is reloaded once, whether a SIGHUP, the file watch or both saw it.
 [ "$(grep -c 'event=reloaded' "$TB_DIR/node.log")" -eq 2 ] || { echo "an edit was reloaded twice"; exit 1; }

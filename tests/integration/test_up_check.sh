@@ -66,6 +66,9 @@ for _ in $(seq 50); do grep -q 'event=up ' "$dir/log" && break; sleep 0.1; done
 grep -q 'level=warn event=listener_warning msg="--proxy 0.0.0.0:18773: bound beyond the loopback without credentials' "$dir/log" || fail "no start warning for the proxy"
 grep -q 'level=warn event=listener_warning msg="--forward 0.0.0.0:18774: bound beyond' "$dir/log" || fail "no start warning for the forward"
 grep -q 'level=warn event=listener_warning msg="--dns-listen 0.0.0.0:18775: bound beyond' "$dir/log" || fail "no start warning for --dns-listen"
+# Once: the proxy library used to say it again (event=proxy_unauthenticated).
+n=$(grep 'level=warn' "$dir/log" | grep -c '0\.0\.0\.0:18773') || true
+[ "$n" = 1 ] || { cat "$dir/log"; fail "the unauthenticated proxy is warned about $n times"; }
 kill "$node"; wait "$node" || true; node=
 
 echo "== wireproxy sections: one notice each at start, and they listen"

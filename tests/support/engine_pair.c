@@ -27,10 +27,19 @@ static void te_deliver(void *arg, uint8_t *pkt, size_t len)
     memcpy(node->last, pkt, len < sizeof(node->last) ? len : sizeof(node->last));
 }
 
+static void te_handshake(void *arg, const uint8_t public_key[WG_KEY_LEN], uint64_t rtt_ns)
+{
+    struct te_node *node = arg;
+    node->handshakes++;
+    node->last_rtt_ns = rtt_ns;
+    memcpy(node->last_hs_peer, public_key, WG_KEY_LEN);
+}
+
 static void te_log(void *arg, enum base_log_level level, const char *line)
 {
     struct te_node *node = arg;
     (void)level;
+    snprintf(node->last_log, sizeof(node->last_log), "%s", line);
     if (getenv("TE_VERBOSE"))
         fprintf(stderr, "[node %u] %s\n", (unsigned)node->addr[3], line);
 }
@@ -76,6 +85,8 @@ void te_net_init_family(struct te_net *n, unsigned count, int family)
             .no_ipv6 = family == AF_INET,
             .deliver = te_deliver,
             .deliver_arg = node,
+            .on_handshake = te_handshake,
+            .on_handshake_arg = node,
             .clock = &n->wg_clock,
             .log = {.fn = te_log, .arg = node, .level = BASE_LOG_DEBUG},
         };
@@ -100,6 +111,20 @@ void te_net_free(struct te_net *n)
     uv_run(&n->loop, UV_RUN_DEFAULT);
     if (closed != n->count || uv_loop_close(&n->loop) != 0)
         abort();
+}
+
+int te_setup2(void **state)
+{
+    static struct te_net net;
+    te_net_init(&net, 2);
+    *state = &net;
+    return te_peer(&net, 0, 1, 0) == 0 && te_peer(&net, 1, 0, 0) == 0 ? 0 : -1;
+}
+
+int te_teardown(void **state)
+{
+    te_net_free(*state);
+    return 0;
 }
 
 int te_peer(struct te_net *n, unsigned a, unsigned b, uint16_t persistent_keepalive)

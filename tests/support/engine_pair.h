@@ -25,8 +25,12 @@ struct te_node {
     uint8_t addr[4];   /* tunnel address 100.64.0.N */
     uint8_t addr6[16]; /* and fd7a:115c:a1e0::N */
     unsigned delivered;
+    unsigned handshakes;  /* on_handshake calls: handshakes this node initiated completed */
+    uint64_t last_rtt_ns; /* and the latest one's round trip */
+    uint8_t last_hs_peer[WG_KEY_LEN];
     size_t last_len;
     uint8_t last[2048];
+    char last_log[BASE_LOG_LINE_MAX]; /* the engine's latest log line (level debug) */
 };
 
 struct te_net {
@@ -46,6 +50,10 @@ void te_net_init(struct te_net *n, unsigned count);
 void te_net_init_family(struct te_net *n, unsigned count, int family);
 /* Closes every engine, runs the loop until all is freed, closes the loop. */
 void te_net_free(struct te_net *n);
+/* cmocka fixtures: *state a static net of two engines, each the other's peer (no keepalive);
+ * te_teardown frees it. Return 0, or -1 when the peers could not be set. */
+int te_setup2(void **state);
+int te_teardown(void **state);
 /* Node a gets node b as a peer: b's key, b's port on loopback, b's addresses /32 and /128. */
 int te_peer(struct te_net *n, unsigned a, unsigned b, uint16_t persistent_keepalive);
 /* Runs the loop (non-blocking rounds) until *flag reaches want or ~2 s of rounds pass. */

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """The node's log lines, read strictly as a log shipper would.
 
-  logcheck.py check [--json] FILE
+  logcheck.py check [--json] FILE [--peer KEY8=NAME]...
       every line must parse: key=value pairs separated by one space (a value bare, or quoted
       with \\" \\\\ \\n \\xHH escapes), ASCII only, no key twice, starting ts= level= [node=]
       event=; with --json each line one JSON object with ts, level and event, its values
-      strings or integers. Prints each bad
-      line and exits 1 if there is any.
+      strings or integers. A peer is named one way everywhere: a line with peer= has peer_key=
+      (and the reverse); with --peer, each line with peer_key=KEY8 says peer=NAME, and at least
+      one line does. Prints each bad line and exits 1 if there is any.
   logcheck.py find [--json] FILE KEY=VALUE... [--keys K1,K2,...]
       prints the first line holding every KEY=VALUE and every key in --keys; exits 1 if none.
 """
@@ -64,6 +65,33 @@ def parse_json(line):
     return {k: str(v) for k, v in obj.items()}
 
 
+def check_peer(fields, names):
+    """Raise ValueError unless the line's peer fields have the one form (base_log_peer)."""
+    if ("peer" in fields) != ("peer_key" in fields):
+        raise ValueError("peer and peer_key not together")
+    key = fields.get("peer_key")
+    if key in names and fields["peer"] != names[key]:
+        raise ValueError(f"peer {key} shown as {fields['peer']}, not by its name {names[key]}")
+
+
+def check(path, as_json, names):
+    bad, seen = 0, set()
+    for n, line, got in lines(path, as_json):
+        if isinstance(got, dict):
+            try:
+                check_peer(got, names)
+                seen.add(got.get("peer_key"))
+            except ValueError as e:
+                got = e
+        if isinstance(got, ValueError):
+            bad += 1
+            print(f"{path}:{n}: {got}: {line}")
+    for key in set(names) - seen:
+        bad += 1
+        print(f"{path}: no line names peer {key} ({names[key]})")
+    return 1 if bad else 0
+
+
 def lines(path, as_json):
     with open(path, encoding="latin-1") as f:
         for n, line in enumerate(f, 1):
@@ -78,12 +106,8 @@ def main(argv):
     as_json = "--json" in argv
     argv = [a for a in argv if a != "--json"]
     if len(argv) >= 2 and argv[0] == "check":
-        bad = 0
-        for n, line, got in lines(argv[1], as_json):
-            if isinstance(got, ValueError):
-                bad += 1
-                print(f"{argv[1]}:{n}: {got}: {line}")
-        return 1 if bad else 0
+        names = dict(v.split("=", 1) for k, v in zip(argv[2:], argv[3:]) if k == "--peer")
+        return check(argv[1], as_json, names)
     if len(argv) >= 2 and argv[0] == "find":
         keys, pairs = [], []
         rest = argv[2:]

@@ -167,6 +167,17 @@ static void test_log(void **state)
     assert_string_equal(base_log_quote(q, sizeof(q), "a\"b\n"), "\"a\\\"b\\n\"");
     assert_string_equal(base_log_quote(q, sizeof(q), ""), "\"\"");
     assert_string_equal(base_log_quote(q, 6, "abc def ghi"), "\"abc\"");
+
+    /* One form of a peer everywhere: its name, or its short key twice. */
+    char who[BASE_LOG_PEER_STRLEN];
+    assert_string_equal(base_log_peer(who, sizeof(who), "db", "AbCd1234"),
+                        "peer=db peer_key=AbCd1234");
+    assert_string_equal(base_log_peer(who, sizeof(who), NULL, "AbCd1234"),
+                        "peer=AbCd1234 peer_key=AbCd1234");
+    assert_string_equal(base_log_peer(who, sizeof(who), "", "AbCd1234"),
+                        "peer=AbCd1234 peer_key=AbCd1234");
+    assert_string_equal(base_log_peer(who, sizeof(who), "a b", "AbCd1234"),
+                        "peer=\"a b\" peer_key=AbCd1234");
 }
 
 struct item {

@@ -20,16 +20,6 @@
 
 #define SEC 1000000000ULL
 
-static int setup2(void **state)
-{
-    static struct te_net net;
-    te_net_init(&net, 2);
-    assert_int_equal(te_peer(&net, 0, 1, 0), 0);
-    assert_int_equal(te_peer(&net, 1, 0, 0), 0);
-    *state = &net;
-    return 0;
-}
-
 static int setup3(void **state)
 {
     static struct te_net net;
@@ -49,12 +39,6 @@ static int setup2_ipv6(void **state)
     assert_int_equal(te_peer(&net, 0, 1, 0), 0);
     assert_int_equal(te_peer(&net, 1, 0, 0), 0);
     *state = &net;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    te_net_free(*state);
     return 0;
 }
 
@@ -471,6 +455,27 @@ static void test_endpoint_roaming(void **state)
     ping_both_ways(n, 0, 1, 3);
 }
 
+/* The engine's lines name a peer as every module does: the name its owner gave, its short key. */
+static void test_peer_named_in_logs(void **state)
+{
+    struct te_net *n = *state;
+    char key8[WG_KEY_SHORT_LEN + 1], want[64];
+    wg_key_short(key8, n->nodes[1].pub);
+    struct base_prefix aip = {.addr = {.family = AF_INET, .ip = {100, 64, 0, 2}}, .bits = 32};
+    struct wg_peer_config cfg = {.allowed_ips = &aip, .allowed_ips_len = 1, .name = "db"};
+    memcpy(cfg.public_key, n->nodes[1].pub, WG_KEY_LEN);
+    assert_int_equal(wg_engine_set_peer(n->nodes[0].engine, &cfg), 0);
+    snprintf(want, sizeof(want), "event=peer_configured peer=db peer_key=%s ", key8);
+    assert_non_null(strstr(n->nodes[0].last_log, want));
+    ping_both_ways(n, 0, 1, 1); /* the handshake's lines too */
+    snprintf(want, sizeof(want), "peer=db peer_key=%s", key8);
+    assert_non_null(strstr(n->nodes[0].last_log, want));
+    cfg.name = NULL; /* renamed to nothing: the short key stands for it */
+    assert_int_equal(wg_engine_set_peer(n->nodes[0].engine, &cfg), 0);
+    snprintf(want, sizeof(want), "peer=%s peer_key=%s ", key8, key8);
+    assert_non_null(strstr(n->nodes[0].last_log, want));
+}
+
 static void send_raw(struct te_net *n, unsigned to, const void *data, size_t len)
 {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -651,14 +656,12 @@ static void test_create_errors_and_dual_stack(void **state)
     wg_key_public(expect, opt.private_key);
     assert_memory_equal(pub, expect, WG_KEY_LEN);
 
-    /* Batched receives, big kernel buffers (the FORCE variant works as root only). */
-    assert_true(uv_udp_using_recvmmsg(&e->udp.s4.handle));
-    assert_true(uv_udp_using_recvmmsg(&e->udp.s6.handle));
-    uv_os_fd_t fd;
+    /* Both sockets polled, big kernel buffers (the FORCE variant works as root only). */
+    assert_true(uv_is_active((uv_handle_t *)&e->udp.s4.poll));
+    assert_true(uv_is_active((uv_handle_t *)&e->udp.s6.poll));
     int rcvbuf = 0;
     socklen_t optlen = sizeof(rcvbuf);
-    assert_int_equal(uv_fileno((uv_handle_t *)&e->udp.s6.handle, &fd), 0);
-    assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &optlen), 0);
+    assert_int_equal(getsockopt(e->udp.s6.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &optlen), 0);
     if (geteuid() == 0)
         assert_true(rcvbuf >= WG_UDP_SOCKBUF);
 
@@ -722,31 +725,37 @@ static void test_bind_error_is_the_errno(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_handshake_and_data_both_ways, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_no_route_and_invalid, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_queue_is_bounded, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_keepalive_after_keepalive_timeout, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_new_handshake_when_peer_silent, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_retransmit_then_give_up, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_rekey_after_time, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_responder_does_not_rekey_on_time, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_reject_after_time, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_keys_zeroed_after_three_reject_after_time, setup2,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_rekey_after_messages_knob, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_persistent_keepalive, setup2, teardown),
+        cmocka_unit_test_setup_teardown(test_handshake_and_data_both_ways, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_no_route_and_invalid, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_queue_is_bounded, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive_after_keepalive_timeout, te_setup2,
+                                        te_teardown),
+        cmocka_unit_test_setup_teardown(test_new_handshake_when_peer_silent, te_setup2,
+                                        te_teardown),
+        cmocka_unit_test_setup_teardown(test_retransmit_then_give_up, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_rekey_after_time, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_responder_does_not_rekey_on_time, te_setup2,
+                                        te_teardown),
+        cmocka_unit_test_setup_teardown(test_reject_after_time, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_keys_zeroed_after_three_reject_after_time, te_setup2,
+                                        te_teardown),
+        cmocka_unit_test_setup_teardown(test_rekey_after_messages_knob, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_persistent_keepalive, te_setup2, te_teardown),
         cmocka_unit_test_setup_teardown(test_keepalive_starts_when_endpoint_arrives,
-                                        setup2_keepalive_no_endpoint, teardown),
+                                        setup2_keepalive_no_endpoint, te_teardown),
         cmocka_unit_test_setup_teardown(test_runtime_peer_changes_keep_other_sessions, setup3,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_source_outside_allowed_ips_dropped, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_endpoint_roaming, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_garbage_counted, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_replay_and_forgery_counted, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_under_load_cookie, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_simultaneous_initiation, setup2, teardown),
-        cmocka_unit_test_setup_teardown(test_ipv6_transport_and_ipv6_inside, setup2_ipv6, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_config_refused, setup2, teardown),
+                                        te_teardown),
+        cmocka_unit_test_setup_teardown(test_source_outside_allowed_ips_dropped, te_setup2,
+                                        te_teardown),
+        cmocka_unit_test_setup_teardown(test_endpoint_roaming, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_counted, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_and_forgery_counted, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_under_load_cookie, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_simultaneous_initiation, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_ipv6_transport_and_ipv6_inside, setup2_ipv6,
+                                        te_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_config_refused, te_setup2, te_teardown),
+        cmocka_unit_test_setup_teardown(test_peer_named_in_logs, te_setup2, te_teardown),
         cmocka_unit_test(test_create_errors_and_dual_stack),
         cmocka_unit_test(test_bind_error_is_the_errno),
     };

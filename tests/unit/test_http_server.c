@@ -3,7 +3,8 @@
  * socket): routes answer, faults get their status and a JSON error, the caller's credentials
  * reach the handler, writes are refused to others (as nobody, when run as root), streams
  * carry chunks and drop a reader that falls behind with a final line, the connection cap
- * answers 503, and closing the server tells deferred owners and frees every handle.
+ * answers 503 (readers sooner: some connections are kept for root), closing the server tells deferred owners and frees every handle, and a
+ * listener outlives a connection it found no memory for.
  */
 #include <poll.h>
 #include <pwd.h>
@@ -23,7 +24,22 @@
 
 #include <cmocka.h>
 
-#include "http_server.h"
+#include "http_internal.h"
+
+/* Linked with -Wl,--wrap=calloc (tests/CMakeLists.txt): the next fail_conn_allocs connections
+ * the server allocates find no memory. */
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+static int fail_conn_allocs;
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    if (n == 1 && size == sizeof(struct node_http_conn) && fail_conn_allocs > 0) {
+        fail_conn_allocs--;
+        return NULL;
+    }
+    return __real_calloc(n, size);
+}
 
 struct fixture {
     uv_loop_t loop;
@@ -489,13 +505,127 @@ static void test_defer_gone_and_close(void **state)
     close(a);
 }
 
+/* The child (nobody): holds n connections (nothing sent), says so, then what its third one
+ * heard within 3 s (one line), and keeps them until the parent closes out. */
+static void reader_client(const struct passwd *pw, const char *path, int n, int out)
+{
+    if (setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+        _exit(3);
+    int fd[16];
+    for (int i = 0; i < n; i++) {
+        fd[i] = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+        if (connect(fd[i], (struct sockaddr *)&sun, sizeof(sun)) != 0)
+            _exit(4);
+    }
+    char buf[512] = "connected\n";
+    if (write(out, buf, strlen(buf)) < 0)
+        _exit(5);
+    struct pollfd p = {.fd = fd[2], .events = POLLIN};
+    ssize_t got = poll(&p, 1, 3000) == 1 ? read(fd[2], buf, sizeof(buf) - 1) : 0;
+    buf[got > 0 ? got : 0] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    dprintf(out, "third: %s\n", buf[0] ? buf : "nothing");
+    while (read(out, buf, sizeof(buf)) > 0) {
+    }
+    _exit(0);
+}
+
+/* Readers (nobody, when run as root) share max_conns less writer_conns: a reader holding its
+ * share is answered 503, and past twice the cap closed at once, while root still gets in,
+ * twice, even after a reader's flood in the same turn of the loop. */
+static void test_conns_kept_for_writers(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    struct passwd *pw = getpwnam("nobody");
+    assert_non_null(pw);
+    struct node_http_config cfg = {.max_conns = 4, .writer_conns = 2};
+    struct fixture *f = fixture_new(&cfg);
+    char dir[] = "/tmp/tunless-http-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    chmod(dir, 0755);
+    snprintf(path, sizeof(path), "%s/api.sock", dir);
+    assert_int_equal(node_http_server_listen_unix(f->s, path), 0);
+    chmod(path, 0666);
+    int out[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, out), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(out[0]);
+        reader_client(pw, path, 10, out[1]);
+    }
+    close(out[1]);
+    char line[16] = "";
+    assert_true(read(out[0], line, 10) == 10); /* "connected\n": all 10 wait to be accepted */
+    /* Root connects behind them: accepted in the same turn as the flood. */
+    int root = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    assert_int_equal(connect(root, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    const char *rq = "GET /hello HTTP/1.1\r\n\r\n";
+    assert_int_equal(send(root, rq, strlen(rq), 0), (ssize_t)strlen(rq));
+    char *said = read_until(f, out[0], "\n");
+    if (!strstr(said, "HTTP/1.1 503"))
+        fail_msg("the third reader: want 503, got: %s", said);
+    free(said);
+    char *got = read_until(f, root, NULL);
+    if (strncmp(got, "HTTP/1.1 200", 12) != 0)
+        fail_msg("root behind a flood of readers: got '%s'", got);
+    free(got);
+    close(root);
+    expect_status(f, rq, "HTTP/1.1 200", "\"write\": true"); /* the second kept connection */
+    close(out[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    fixture_free(f);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* Without memory for an accepted connection the listener keeps working: that connection is
+ * answered once memory is back (libuv watches a listener again only once it is taken), and the
+ * next one too. */
+static void test_accept_without_memory(void **state)
+{
+    (void)state;
+    struct node_http_config cfg = {0};
+    struct fixture *f = fixture_new(&cfg);
+    char dir[] = "/tmp/tunless-http-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/api.sock", dir);
+    assert_int_equal(node_http_server_listen_unix(f->s, path), 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    const char *rq = "GET /hello HTTP/1.1\r\n\r\n";
+    fail_conn_allocs = 3;
+    for (int i = 0; i < 2; i++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+        assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
+        char *out = read_until(f, fd, NULL);
+        if (strncmp(out, "HTTP/1.1 200", 12) != 0)
+            fail_msg("connection %d: got '%s'", i, out);
+        free(out);
+        close(fd);
+    }
+    assert_int_equal(fail_conn_allocs, 0);
+    fixture_free(f);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as tunless's main: a client gone costs its connection */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_and_credentials), cmocka_unit_test(test_faults),
         cmocka_unit_test(test_writes_need_the_owner),  cmocka_unit_test(test_stream_and_drop),
-        cmocka_unit_test(test_defer_gone_and_close),
+        cmocka_unit_test(test_defer_gone_and_close),   cmocka_unit_test(test_accept_without_memory),
+        cmocka_unit_test(test_conns_kept_for_writers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,8 @@
  * group, every directory made for it 0710; without a group it is 0600 in 0700 directories; a
  * stale socket goes and a live one is refused (the group test needs root, to give the socket
  * to another group); a group that is no group is refused. The CLI's client keeps an answer's
- * body whole, a NUL in it included.
+ * body whole, a NUL in it included; `tunless set` prints fields an answer lacks as "?"; `tunless watch` takes a bad chunk size
+ * for an error.
  */
 #include <fcntl.h>
 #include <grp.h>
@@ -27,6 +28,7 @@
 #include "daemon.h"
 #include "localapi.h"
 #include "localapi_client.h"
+#include "node.h"
 
 /* What the node's chmod calls on a socket saw: the group the socket had when a mode with
  * group bits was asked for. */
@@ -162,15 +164,12 @@ static void test_bad_group(void **state)
     rmdir(dir);
 }
 
-/* Something else answers on the socket (TUNLESS_SOCKET pointing elsewhere): a body with a NUL
- * in it is kept as received, body_len bytes, never read past. */
-static void test_client_body_with_nul(void **state)
+/* Something else answers on dir/api.sock (TUNLESS_SOCKET pointing elsewhere, another node's
+ * version): one request gets answer (len bytes), then the connection closes. */
+static pid_t fake_node(char *dir, char *path, size_t cap, const char *answer, size_t len)
 {
-    (void)state;
-    static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n{}\0 and more after the NUL";
-    char dir[] = "/tmp/tunless-api-client-XXXXXX", path[64], err[256];
     assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/api.sock", dir);
+    snprintf(path, cap, "%s/api.sock", dir);
     int l = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
@@ -180,25 +179,115 @@ static void test_client_body_with_nul(void **state)
     if (pid == 0) {
         int c = accept(l, NULL, NULL);
         char buf[1024];
-        if (c < 0 || read(c, buf, sizeof(buf)) <= 0 ||
-            write(c, answer, sizeof(answer) - 1) != (ssize_t)sizeof(answer) - 1)
+        if (c < 0 || read(c, buf, sizeof(buf)) <= 0 || write(c, answer, len) != (ssize_t)len)
             _exit(1);
         _exit(0);
     }
     close(l);
-    struct node_localapi_reply r;
-    assert_int_equal(node_localapi_call(path, "GET", "/v0/status", NULL, &r, err, sizeof(err)), 0);
+    return pid;
+}
+
+static void fake_node_end(pid_t pid, const char *dir, const char *path)
+{
     int status;
     waitpid(pid, &status, 0);
     assert_int_equal(WEXITSTATUS(status), 0);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* What was written to fd (a temporary file), into out; closes fd. */
+static void slurp(int fd, char *out, size_t cap)
+{
+    ssize_t n = pread(fd, out, cap - 1, 0);
+    out[n > 0 ? n : 0] = '\0';
+    close(fd);
+}
+
+/* A CLI command run in this process with its stdout and stderr caught; its exit code. */
+static int run_cmd(int (*cmd)(int, char **), char **argv, char *out, char *err, size_t cap)
+{
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    fflush(stdout);
+    fflush(stderr);
+    int saved[2] = {dup(1), dup(2)};
+    int fd[2] = {open("/tmp", O_TMPFILE | O_RDWR, 0600), open("/tmp", O_TMPFILE | O_RDWR, 0600)};
+    assert_true(fd[0] >= 0 && fd[1] >= 0);
+    dup2(fd[0], 1);
+    dup2(fd[1], 2);
+    int rc = cmd(argc, argv);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved[0], 1);
+    dup2(saved[1], 2);
+    close(saved[0]);
+    close(saved[1]);
+    slurp(fd[0], out, cap);
+    slurp(fd[1], err, cap);
+    return rc;
+}
+
+/* A body with a NUL in it is kept as received, body_len bytes, never read past. */
+static void test_client_body_with_nul(void **state)
+{
+    (void)state;
+    static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n{}\0 and more after the NUL";
+    char dir[] = "/tmp/tunless-api-client-XXXXXX", path[64], err[256];
+    pid_t pid = fake_node(dir, path, sizeof(path), answer, sizeof(answer) - 1);
+    struct node_localapi_reply r;
+    assert_int_equal(node_localapi_call(path, "GET", "/v0/status", NULL, &r, err, sizeof(err)), 0);
+    fake_node_end(pid, dir, path);
     assert_int_equal(r.status, 200);
     size_t want = sizeof(answer) - 1 - strlen("HTTP/1.1 200 OK\r\n\r\n");
     assert_int_equal(r.body_len, want);
     assert_memory_equal(r.body, "{}\0 and more after the NUL", want);
     assert_int_equal(r.body[want], '\0');
     node_localapi_reply_free(&r);
-    unlink(path);
-    rmdir(dir);
+}
+
+/* `tunless set` shows prefs without log_level and outbound (an older node's) as "?". */
+static void test_set_prints_missing_fields(void **state)
+{
+    (void)state;
+    static const char answer[] = "HTTP/1.1 200 OK\r\n\r\n{\"state\": \"Running\"}";
+    char dir[] = "/tmp/tunless-api-set-XXXXXX", path[64], out[512], err[512];
+    pid_t pid = fake_node(dir, path, sizeof(path), answer, sizeof(answer) - 1);
+    char *argv[] = {"set", "--socket", path, NULL};
+    assert_int_equal(run_cmd(node_cmd_set, argv, out, err, sizeof(out)), 0);
+    fake_node_end(pid, dir, path);
+    assert_string_equal(out, "state=Running want_running=false log_level=? outbound=? "
+                             "shields_up=false\n");
+    assert_string_equal(err, "");
+}
+
+/* `tunless watch` against a stream whose chunk-size line is garbage: an error (exit 1, one line
+ * on stderr), not the clean end that a last chunk "0" is. */
+static void test_watch_bad_chunk(void **state)
+{
+    (void)state;
+    static const char *ends[] = {"0\r\n\r\n", "zz\r\n", "\r\n", "-1\r\n", "0x\r\n"};
+    for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+        char answer[256], dir[] = "/tmp/tunless-api-watch-XXXXXX", path[64], out[512], err[512];
+        int len = snprintf(answer, sizeof(answer),
+                           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "8\r\n{\"n\":1}\n\r\n%s",
+                           ends[i]);
+        pid_t pid = fake_node(dir, path, sizeof(path), answer, (size_t)len);
+        char *argv[] = {"watch", "--json", "--socket", path, NULL};
+        int rc = run_cmd(node_cmd_watch, argv, out, err, sizeof(out));
+        fake_node_end(pid, dir, path);
+        assert_string_equal(out, "{\"n\":1}\n");
+        if (i == 0) {
+            assert_int_equal(rc, 0);
+            assert_string_equal(err, "");
+            continue;
+        }
+        assert_int_equal(rc, 1);
+        assert_non_null(strstr(err, "is not HTTP chunks (a bad chunk size)\n"));
+        assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1); /* one line */
+    }
 }
 
 int main(void)
@@ -207,6 +296,8 @@ int main(void)
         cmocka_unit_test(test_group_socket),
         cmocka_unit_test(test_bad_group),
         cmocka_unit_test(test_client_body_with_nul),
+        cmocka_unit_test(test_set_prints_missing_fields),
+        cmocka_unit_test(test_watch_bad_chunk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

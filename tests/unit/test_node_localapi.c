@@ -1,9 +1,9 @@
 /*
  * The local API on a whole node (node_pair, no root): the CLI's client asks node a through
  * its unix socket for a ping to b (ICMP through the tunnel), then for the status, which then
- * has b's key, a handshake, bytes both ways, and no private key; whois names b; a reload of a
- * node configured from memory is refused with its reason; a second API on the same socket is
- * refused while the first runs.
+ * has b's key, a handshake, bytes both ways, and no private key; whois names b; a WireGuard
+ * ping gets b's handshake responses; a reload of a node configured from memory is refused with
+ * its reason; a second API on the same socket is refused while the first runs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,6 +88,20 @@ static void test_status_ping_whois(void **state)
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(v, "peer"), "public_key")), p->b.pub);
     v = call(p, &j, "GET", "/v0/whois?addr=10.9.9.9", NULL, 404);
+    v = call(p, &j, "GET", "/v0/whois?addr=127.0.0.1%3A1", NULL, 404);
+    assert_non_null(strstr(json_string_value(json_object_get(v, "error")),
+                           "no connection through --publish comes from 127.0.0.1 port 1"));
+
+    /* WireGuard handshakes with b: timed, from b's endpoint, even right after the last. */
+    v = call(p, &j, "POST", "/v0/ping",
+             "{\"target\": \"b\", \"type\": \"wireguard\", \"count\": 2}", 200);
+    assert_int_equal(json_integer_value(json_object_get(v, "received")), 2);
+    json_t *reply = json_array_get(json_object_get(v, "replies"), 1);
+    assert_true(json_is_number(json_object_get(reply, "rtt_ms")));
+    assert_non_null(strstr(json_string_value(json_object_get(reply, "endpoint")), "127.0.0.1:"));
+    v = call(p, &j, "POST", "/v0/ping", "{\"target\": \"100.64.0.1\", \"type\": \"wireguard\"}",
+             400);
+    v = call(p, &j, "POST", "/v0/ping", "{\"target\": \"b\", \"type\": \"tsmp\"}", 400);
     v = call(p, &j, "POST", "/v0/ping", "{\"target\": \"nosuch\"}", 400);
     assert_string_equal(json_string_value(json_object_get(v, "error")),
                         "target: no peer has that name");

@@ -218,6 +218,21 @@ static void test_netmap_put(void **state)
     json_decref(answer);
     assert_int_equal(a->cfg.n_peers, 1);
 
+    /* A message cut in the middle of a character (a long file name, 2 bytes a character; one
+     * of the two lengths cuts it) still answers its error, '?' for what is not UTF-8. */
+    for (int odd = 0; odd < 2; odd++) {
+        char name[700] = "x";
+        for (size_t i = (size_t)odd; i < 600; i += 2)
+            memcpy(name + i, "\xc3\xa9", 3); /* é */
+        snprintf(body, sizeof(body), "{\"version\": 1, \"self\": {\"private_key_file\": \"%s\"}}",
+                 name);
+        assert_int_equal(node_netmap_put(a, body, strlen(body), &answer), 400);
+        const char *msg = json_string_value(json_object_get(answer, "error"));
+        assert_non_null(msg);
+        assert_non_null(strstr(msg, "self.private_key_file"));
+        json_decref(answer);
+    }
+
     snprintf(extra, sizeof(extra),
              ", {\"name\": \"c\", \"public_key\": \"%s\", \"allowed_ips\": [\"100.64.0.3/32\"]}",
              pub);

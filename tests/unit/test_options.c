@@ -17,14 +17,15 @@
 static void clear_env(void)
 {
     const char *vars[] = {
-        "TUNLESS_CONFIG",        "TUNLESS_NETMAP",          "TUNLESS_PROXY",
-        "TUNLESS_SOCKS5",        "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
-        "TUNLESS_PROXY_PASS",    "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
-        "TUNLESS_DNS_SUFFIX",    "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
-        "TUNLESS_OUTBOUND",      "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
-        "TUNLESS_EXPAND_ENV",    "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT",
-        "TUNLESS_LOG_FORMAT",    "TUNLESS_CONNECT_TIMEOUT", "TUNLESS_IDLE_TIMEOUT",
-        "TUNLESS_TCP_KEEPALIVE", "TUNLESS_MAX_MEMORY",      "TUNLESS_METRICS_LISTEN"};
+        "TUNLESS_CONFIG",          "TUNLESS_NETMAP",          "TUNLESS_PROXY",
+        "TUNLESS_SOCKS5",          "TUNLESS_HTTP_PROXY",      "TUNLESS_PROXY_USER",
+        "TUNLESS_PROXY_PASS",      "TUNLESS_PROXY_PASS_FILE", "TUNLESS_DNS_LISTEN",
+        "TUNLESS_DNS_SUFFIX",      "TUNLESS_FORWARD",         "TUNLESS_PUBLISH",
+        "TUNLESS_OUTBOUND",        "TUNLESS_STATE_DIR",       "TUNLESS_LOG_LEVEL",
+        "TUNLESS_EXPAND_ENV",      "TUNLESS_PROXYY",          "TUNLESS_NOTHING_LIKE_IT",
+        "TUNLESS_LOG_FORMAT",      "TUNLESS_CONNECT_TIMEOUT", "TUNLESS_IDLE_TIMEOUT",
+        "TUNLESS_TCP_KEEPALIVE",   "TUNLESS_MAX_MEMORY",      "TUNLESS_METRICS_LISTEN",
+        "TUNLESS_MAX_CONNECTIONS", "TUNLESS_UDP_OFFLOAD"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -209,6 +210,39 @@ static void test_max_memory(void **state)
     assert_non_null(strstr(err, "--max-memory"));
     node_options_free(&o);
     clear_env();
+}
+
+/* --max-connections: a count; 0, a sign or a suffix is an error naming the flag. */
+static void test_max_connections(void **state)
+{
+    (void)state;
+    struct node_options o;
+    char err[256];
+    clear_env();
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_int_equal(o.max_connections, 0); /* the proxy's own default */
+    node_options_free(&o);
+    assert_int_equal(parse(&o, err, sizeof(err), "--max-connections", "12000", NULL), 0);
+    assert_int_equal(o.max_connections, 12000);
+    node_options_free(&o);
+    setenv("TUNLESS_MAX_CONNECTIONS", "2048", 1);
+    assert_int_equal(parse(&o, err, sizeof(err), NULL), 0);
+    assert_int_equal(o.max_connections, 2048);
+    node_options_free(&o);
+    clear_env();
+    assert_false(o.no_udp_offload);
+    assert_int_equal(parse(&o, err, sizeof(err), "--udp-offload", "off", NULL), 0);
+    assert_true(o.no_udp_offload);
+    node_options_free(&o);
+    assert_int_equal(parse(&o, err, sizeof(err), "--udp-offload", "maybe", NULL), -1);
+    assert_non_null(strstr(err, "--udp-offload"));
+    node_options_free(&o);
+    const char *bad[] = {"0", "-5", "10k", "", "1000001"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(parse(&o, err, sizeof(err), "--max-connections", bad[i], NULL), -1);
+        assert_non_null(strstr(err, "--max-connections"));
+        node_options_free(&o);
+    }
 }
 
 static void test_pass_file(void **state)
@@ -482,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_metrics_listen),
         cmocka_unit_test(test_lifecycle_options),
         cmocka_unit_test(test_max_memory),
+        cmocka_unit_test(test_max_connections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

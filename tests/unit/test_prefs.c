@@ -1,6 +1,6 @@
 /* Preferences: the JSON reader is all or nothing and names the field at fault; prefs.json is
  * written 0600 and read back; a corrupted one gives the defaults and is moved aside, never
- * overwritten. */
+ * overwritten, not even by the next corrupted one in the same second. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -118,21 +118,32 @@ static void test_file(void **state)
     assert_int_equal(node_prefs_load(dir, &q, err, sizeof(err)), 0);
     assert_true(node_prefs_equal(&p, &q));
 
-    FILE *f = fopen(path, "w");
-    fputs("{\"want_running\": fals", f);
-    fclose(f);
-    assert_int_equal(node_prefs_load(dir, &q, err, sizeof(err)), -1);
-    assert_true(q.want_running); /* the defaults */
-    assert_non_null(strstr(err, "prefs.json"));
-    assert_non_null(strstr(err, "moved to"));
-    assert_int_not_equal(access(path, F_OK), 0); /* moved aside, not left to be overwritten */
+    /* Three bad files, at least two of them within one second: each is kept, none replaced. */
+    for (int i = 0; i < 3; i++) {
+        FILE *f = fopen(path, "w");
+        fprintf(f, "{\"want_running\": fals%d", i);
+        fclose(f);
+        assert_int_equal(node_prefs_load(dir, &q, err, sizeof(err)), -1);
+        assert_true(q.want_running); /* the defaults */
+        assert_non_null(strstr(err, "prefs.json"));
+        assert_non_null(strstr(err, "moved to"));
+        assert_int_not_equal(access(path, F_OK), 0); /* moved aside, not left to be overwritten */
+    }
     DIR *dh = opendir(dir);
     struct dirent *e;
     int aside = 0;
-    while ((e = readdir(dh)))
-        aside += strncmp(e->d_name, "prefs.json.corrupt-", 19) == 0;
+    while ((e = readdir(dh))) {
+        if (strncmp(e->d_name, "prefs.json.corrupt-", 19) != 0)
+            continue;
+        char kept[400], text[64] = "";
+        snprintf(kept, sizeof(kept), "%s/%s", dir, e->d_name);
+        FILE *f = fopen(kept, "r");
+        assert_non_null(fgets(text, sizeof(text), f));
+        fclose(f);
+        aside |= 1 << (text[strlen(text) - 1] - '0');
+    }
     closedir(dh);
-    assert_int_equal(aside, 1);
+    assert_int_equal(aside, 7); /* fals0, fals1 and fals2 */
 
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
