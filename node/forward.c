@@ -32,7 +32,9 @@ static struct proxy_stream *accept_inbound(void *arg, const struct proxy_stream_
 static void on_connection(uv_stream_t *server, int status)
 {
     struct node_forward_listener *f = server->data;
-    if (status == 0)
+    if (status < 0) /* the client is not served: the log says so */
+        proxy_relay_accept_failed(f->tcp_relay, status);
+    else
         proxy_relay_add(f->tcp_relay, accept_inbound, server);
 }
 
@@ -49,6 +51,9 @@ static int start_tcp(struct node_forward_listener *f, uv_loop_t *loop, struct no
     int ret = proxy_relay_new(loop, &rc, &f->tcp_relay);
     if (ret == 0)
         ret = uv_tcp_bind(&f->tcp, sa, 0);
+    uv_os_fd_t fd = -1;
+    if (ret == 0 && uv_fileno((uv_handle_t *)&f->tcp, &fd) == 0)
+        proxy_relay_watch_fds(f->tcp_relay, fd);
     return ret ? ret : uv_listen((uv_stream_t *)&f->tcp, 128, on_connection);
 }
 

@@ -11,17 +11,17 @@
 
 #include "admit.h"
 
-static const char *const kind_event[PROXY_ADMIT_KINDS] = {
-    "proxy_evicted", "proxy_evicted", "proxy_refused", "proxy_refused", "proxy_refused"};
+static const char *const kind_event[PROXY_ADMIT_KINDS] = {"evicted", "evicted", "refused",
+                                                          "refused", "refused"};
 static const char *const kind_reason[PROXY_ADMIT_KINDS] = {
     "max_connections", "fds", "max_connections", "fds", "accept_failed"};
 
 static void write_line(struct proxy_admit *a, enum proxy_admit_kind k, int err)
 {
     struct proxy_admit_counter *c = &a->counts[k];
-    base_logf(a->logger, BASE_LOG_WARN, "event=%s reason=%s count=%u total=%llu%s%s", kind_event[k],
-              kind_reason[k], c->unlogged, c->total, err ? " err=" : "",
-              err ? base_errname(err) : "");
+    base_logf(a->logger, BASE_LOG_WARN, "event=%s_%s reason=%s count=%u total=%llu%s%s%s%s",
+              a->who ? a->who : "proxy", kind_event[k], kind_reason[k], c->unlogged, c->total,
+              err ? " err=" : "", err ? base_errname(err) : "", a->fields[0] ? " " : "", a->fields);
     c->unlogged = 0;
     c->logged_at = uv_now(a->loop);
     c->logged = true;

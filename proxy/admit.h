@@ -3,7 +3,8 @@
  * of file descriptors, the oldest session still waiting for its request head gives way to the
  * new client; with none to evict, the new client is refused (reset). Every eviction and refusal
  * is counted and logged at most once per PROXY_REFUSAL_LOG_MS per kind, with the count since
- * the last line (a flush timer writes the tail of a burst). Internal to proxy/.
+ * the last line (a flush timer writes the tail of a burst). A relay's listener uses the
+ * counting and logging alone (proxy_admit_failed), for its accept failures. Internal to proxy/.
  */
 #ifndef TUNLESS_PROXY_ADMIT_H
 #define TUNLESS_PROXY_ADMIT_H
@@ -35,6 +36,10 @@ struct proxy_admit_counter {
 struct proxy_admit {
     uv_loop_t *loop;
     const struct base_logger *logger;
+    /* The lines: event=<who>_refused (or _evicted) ... <fields>. who NULL: "proxy"; fields
+     * (key=value, may be empty) name the listener for an owner with several (a relay). */
+    const char *who;
+    char fields[PROXY_TARGET_STRLEN + 16];
     unsigned max_connections;
     long fd_limit; /* RLIMIT_NOFILE's soft limit; 0 = unknown */
     int probe_fd;  /* the listener's descriptor, for the lowest-free-descriptor probe */

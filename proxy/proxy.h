@@ -330,6 +330,14 @@ int proxy_relay_new(uv_loop_t *loop, const struct proxy_relay_config *cfg,
                     struct proxy_relay **out);
 /* One connection; 0, or -ENOMEM / the open's failure (nothing is left open). */
 int proxy_relay_add(struct proxy_relay *r, proxy_relay_open_fn open, void *arg);
+/* The owner's listener failed to accept a connection (err: EMFILE, ...): counted and logged
+ * (event=relay_refused reason=accept_failed count=N total=N err=E target=T) at most once per
+ * PROXY_REFUSAL_LOG_MS. */
+void proxy_relay_accept_failed(struct proxy_relay *r, int err);
+/* Refuse (reset) new connections while descriptors run short (fewer than PROXY_FD_RESERVE left),
+ * logged event=relay_refused reason=fds the same way: libuv itself closes what it cannot accept
+ * without a word. listener_fd is the owner's listener (probed for the lowest free descriptor). */
+void proxy_relay_watch_fds(struct proxy_relay *r, int listener_fd);
 /* Resets every connection; on_closed (may be NULL) runs once all are freed. */
 void proxy_relay_close(struct proxy_relay *r, void (*on_closed)(void *arg), void *arg);
 /* Takes no new connections and lets the open ones finish; on_closed once the last is gone. */

@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <limits.h>
+#include <stdio.h>
+
+#include "admit.h"
 #include "closer.h"
 #include "pump.h"
 
@@ -17,7 +21,8 @@ struct proxy_relay {
     uv_loop_t *loop;
     struct base_list conns;
     enum relay_state state;
-    struct proxy_closer closer; /* holds one per conn, and one for the sweep timer */
+    struct proxy_closer closer; /* holds one per conn, one for the sweep timer, one for admit */
+    struct proxy_admit admit;   /* the listener's accept failures: counted and logged */
     uv_timer_t sweep;           /* the idle check, with cfg.idle_timeout_ms */
     bool sweeping;
     unsigned long long idle_closed; /* connections reset by the idle timeout */
@@ -99,6 +104,12 @@ int proxy_relay_add(struct proxy_relay *r, proxy_relay_open_fn open, void *arg)
     c->open = 1;
     base_list_push_back(&r->conns, &c->link);
     proxy_closer_hold(&r->closer);
+    struct base_list none;
+    base_list_init(&none);
+    if (r->admit.probe_fd >= 0 && !proxy_admit(&r->admit, &none, 0)) {
+        end_conn(c, true); /* descriptors run short: counted and logged */
+        return BASE_ELIMIT;
+    }
     const struct proxy_dialer *d = &r->cfg.dialer;
     struct proxy_stream *out =
         d->dial(d->ctx, &r->cfg.target, &proxy_pump_cbs, proxy_pump_ud(&c->pump, PROXY_PUMP_B));
@@ -173,10 +184,32 @@ int proxy_relay_new(uv_loop_t *loop, const struct proxy_relay_config *cfg, struc
     r->loop = loop;
     base_list_init(&r->conns);
     proxy_closer_init(&r->closer, loop, free, r);
+    proxy_admit_init(&r->admit, loop, &r->cfg.logger, UINT_MAX, -1);
+    r->admit.who = "relay";
+    char t[PROXY_TARGET_STRLEN];
+    snprintf(r->admit.fields, sizeof(r->admit.fields), "target=%s",
+             proxy_target_format(&cfg->target, t, sizeof(t)));
+    proxy_closer_hold(&r->closer);
     if (cfg->idle_timeout_ms)
         start_sweep(r);
     *out = r;
     return 0;
+}
+
+static void on_admit_closed(void *arg)
+{
+    struct proxy_relay *r = arg;
+    proxy_closer_release(&r->closer);
+}
+
+void proxy_relay_accept_failed(struct proxy_relay *r, int err)
+{
+    proxy_admit_failed(&r->admit, err);
+}
+
+void proxy_relay_watch_fds(struct proxy_relay *r, int listener_fd)
+{
+    r->admit.probe_fd = listener_fd;
 }
 
 void proxy_relay_drain(struct proxy_relay *r, void (*on_closed)(void *arg), void *arg)
@@ -185,6 +218,7 @@ void proxy_relay_drain(struct proxy_relay *r, void (*on_closed)(void *arg), void
         return;
     r->state = RELAY_DRAINING;
     stop_sweep(r);
+    proxy_admit_close(&r->admit, on_admit_closed, r);
     proxy_closer_close(&r->closer, on_closed, arg);
 }
 

@@ -3,12 +3,21 @@
 
   mem_flood.py sink HOST PORT
       accept connections and never read from them (held until killed)
+  mem_flood.py deaf HOST PORT
+      listen and never accept, with the accept queue filled by its own connections: a new
+      connection's SYN is dropped, so its connect waits (held until killed)
   mem_flood.py flood HOST PORT N [--mss M] [--secs S]
       open N connections (TCP_MAXSEG M, no Nagle), send on each until the receiver's window
       is shut or S seconds pass, print "conns=N sent=BYTES", then hold them until killed
   mem_flood.py stall PROXY HOST PORT N [--secs S]
       N SOCKS5 connections asking HOST:PORT (a socks_bulk.py server) for an endless "DOWN 0",
       never read, print "conns=N", then hold them until killed
+  mem_flood.py drip HOST PORT BYTES [--secs S]
+      one connection (no Nagle) sending 1-byte segments: a byte goes only once the one before
+      it left (nothing unsent in the socket, so the kernel cannot join them), until BYTES are
+      acknowledged or the window stays shut for 5 s or S seconds pass; prints
+      "sent=N acked=N segs=N" (segs: segments the kernel sent, from TCP_INFO), then holds the
+      connection until killed
 
 Every connection is nonblocking and driven by one select loop; the tool never reads data.
 """
@@ -38,6 +47,24 @@ def sink(host, port):
     while True:
         c, _ = ls.accept()
         held.append(c)
+
+
+def deaf(host, port):
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, port))
+    ls.listen(0)
+    fillers = []
+    while True:  # until a connection is no longer completed: the queue is full
+        c = socket.socket()
+        c.settimeout(0.5)
+        try:
+            c.connect((host, port))
+        except socket.timeout:
+            break
+        fillers.append(c)
+    print("queued=%d" % len(fillers))
+    hold()
 
 
 def hold():
@@ -81,6 +108,47 @@ def flood(host, port, n, mss, secs):
     hold()
 
 
+SIOCOUTQ, SIOCOUTQNSD = 0x5411, 0x894B
+
+
+def queued(s, req):
+    import array
+    import fcntl
+
+    buf = array.array("i", [0])
+    fcntl.ioctl(s.fileno(), req, buf)
+    return buf[0]
+
+
+def segs_out(s):
+    # struct tcp_info: tcpi_segs_out is the u32 at offset 136 (Linux 4.2+).
+    info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    return struct.unpack_from("I", info, 136)[0]
+
+
+def drip(host, port, total, secs):
+    s = socket.create_connection((host, port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    segs0 = segs_out(s)
+    sent = 0
+    deadline = time.monotonic() + secs
+    progress = time.monotonic()
+    while time.monotonic() < deadline:
+        acked = sent - queued(s, SIOCOUTQ)
+        if acked >= total:
+            break
+        if sent < total and queued(s, SIOCOUTQNSD) == 0:
+            s.send(b"\x5a")
+            sent += 1
+            progress = time.monotonic()
+        elif time.monotonic() - progress > 5:
+            break  # the window is shut
+        else:
+            time.sleep(0.0002)
+    print("sent=%d acked=%d segs=%d" % (sent, sent - queued(s, SIOCOUTQ), segs_out(s) - segs0))
+    hold()
+
+
 def stall_one(phost, pport, host, port, socks):
     s = socket.create_connection((phost, int(pport)), timeout=30)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -117,6 +185,10 @@ def main():
         sink(sys.argv[2], int(sys.argv[3]))
     elif cmd == "flood":
         flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), arg("--mss", 0), arg("--secs", 30))
+    elif cmd == "deaf":
+        deaf(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "drip":
+        drip(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), arg("--secs", 60))
     elif cmd == "stall":
         stall(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     else:
