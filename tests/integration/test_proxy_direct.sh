@@ -473,13 +473,14 @@ else
   [ "$(nsrep $P_NS 1 no-such-host.invalid 80)" = 04 ] || fail "socks5 name not found"
   [[ "$(nsstatus $P_NS "CONNECT no-such-host.invalid:80 HTTP/1.1\r\n\r\n")" == "HTTP/1.1 502 "* ]] || fail "http name not found"
   echo "ok: name not found -> 0x04 / 502"
-  # Listening beyond loopback without credentials is allowed but warned about (inside the
-  # namespace, so nothing is exposed).
+  # Listening beyond loopback without credentials is allowed (inside the namespace, so nothing
+  # is exposed). The warning is the node's, which names the flag (integration.up_check counts
+  # it: exactly one); the library itself stays quiet, so a user never sees it twice.
   start_proxy wide ip netns exec "$NS" "$PX" --bind 0.0.0.0 --port $((P_NS + 5))
-  grep -q 'warn: proxy listens on 0.0.0.0:[0-9]* without credentials' "$T/wide.err" || fail "no warning"
-  start_proxy wide_auth ip netns exec "$NS" "$PX" --bind 0.0.0.0 --port $((P_NS + 10)) --user u --pass p
-  ! grep -q 'without credentials' "$T/wide_auth.err" || fail "warning despite credentials"
-  echo "ok: non-loopback bind warning"
+  [[ "$(nsstatus $((P_NS + 5)) "GET http://10.99.0.1/ HTTP/1.1\r\n\r\n")" == "HTTP/1.1 502 "* ]] ||
+    fail "the 0.0.0.0 listener does not answer"
+  ! grep -q 'without credentials' "$T/wide.err" || fail "the library warns as well as the node"
+  echo "ok: non-loopback bind, warned by the node only"
 fi
 
 # Every proxy shuts down cleanly on SIGTERM (the sanitizer build reports leaks here).
