@@ -128,9 +128,9 @@ static json_t *event_json(const struct node_daemon *d, const struct node_event *
         json_object_set_new(o, "name", ev->peer_name ? json_string(ev->peer_name) : json_null());
     }
     if (ev->kind == NODE_EVENT_CONFIG_REJECTED && ev->detail)
-        json_object_set_new(o, "error", json_string(ev->detail));
+        json_object_set_new(o, "error", node_http_json_text(ev->detail));
     else if (ev->detail)
-        json_object_set_new(o, "detail", json_string(ev->detail));
+        json_object_set_new(o, "detail", node_http_json_text(ev->detail));
     if (ev->kind == NODE_EVENT_HEALTH) {
         json_object_set_new(o, "code", json_string(ev->code ? ev->code : ""));
         json_object_set_new(o, "cleared", json_boolean(ev->cleared));

@@ -192,7 +192,7 @@ static void peer_ref(json_t *arr, const struct cfg_peer *p, unsigned what)
         json_t *list = json_array();
         cfg_peer_changes_format(what, words, sizeof(words));
         for (char *save = NULL, *w = strtok_r(words, ",", &save); w; w = strtok_r(NULL, ",", &save))
-            json_array_append_new(list, json_string(w));
+            json_array_append_new(list, node_http_json_text(w));
         json_object_set_new(o, "changed", list);
     }
     json_array_append_new(arr, o);
@@ -248,7 +248,7 @@ static void on_status(void *arg, struct node_http_conn *c, const struct node_htt
                 (double)(now.tv_nsec - api->started.tv_nsec) / 1e9;
     json_t *st = node_localapi_status(api->d, up);
     if (st)
-        json_object_set_new(json_object_get(st, "node"), "socket", json_string(api->path));
+        json_object_set_new(json_object_get(st, "node"), "socket", node_http_json_text(api->path));
     node_http_reply_json(c, 200, st);
 }
 

@@ -140,6 +140,12 @@ static void test_watch_and_prefs(void **state)
     wait_for(p, &w, "\"from\":\"Starting\",\"to\":\"Running\"");
     assert_non_null(strstr(w.buf, "\"type\":\"peer_added\""));
 
+    /* A configuration error quoting bytes that are not UTF-8 (a file's own) still reaches
+     * the watcher, with its text made JSON-safe rather than the field dropped. */
+    node_lifecycle_publish(a, &(struct node_event){.kind = NODE_EVENT_CONFIG_REJECTED,
+                                                   .detail = "t.conf:3: \xff\xfe: unknown key"});
+    wait_for(p, &w, "\"error\":\"t.conf:3: ??: unknown key\"");
+
     /* A watcher that never reads, among events that pile up: it alone is dropped. */
     struct reader slow = open_request(s, "GET /v0/watch HTTP/1.1\r\n\r\n");
     char detail[600];
