@@ -115,6 +115,8 @@ struct ns_counters {
      * of those the received bytes held for users at their real size. */
     uint64_t mem_used, mem_held;
     uint64_t wnd_held_back; /* window reopenings cut short by the budget */
+    /* Receive-window autotuning: growths, and the largest window a conn reached (bytes). */
+    uint64_t tcp_wnd_grown, tcp_wnd_largest;
 };
 
 /* Create a stack on loop into *out. Returns 0, -EINVAL on a bad configuration (no address, no

@@ -18,6 +18,12 @@
  * hundreds of second retransmissions. */
 #define NS_OOSEQ_PBUFS_MAX 3072
 #define NS_OOSEQ_PBUFS_MIN 32
+/* Window autotuning (ns_tune.c): the receive window a conn starts with, the shortest interval
+ * it measures consumption over (sys_now counts ms; a loaded loop stretches short round trips),
+ * and the least a conn's user may queue for sending. */
+#define NS_RCV_WND_INIT (128u * 1024)
+#define NS_RTT_FLOOR_MS 4u
+#define NS_SND_CAP_MIN (64u * 1024)
 
 struct ns_handler {
     struct base_list link;  /* in ns->handlers */
@@ -76,6 +82,17 @@ enum ns_conn_state {
 
 enum ns_conn_release { NS_RELEASE_CLOSE, NS_RELEASE_RESET };
 
+/* A conn's receive autotuning (ns_tune.c); times are sys_now() ms. */
+struct ns_tune {
+    uint32_t wnd;             /* the window now: free + received, not consumed + debt */
+    uint32_t rtt_ms;          /* the smallest round-trip sample, 0: none yet */
+    uint32_t rtt_seq, rtt_t0; /* the sample under way: the announced edge, when noted */
+    bool rtt_on;              /* a sample is under way */
+    uint32_t space_t0;        /* when the current interval began */
+    uint32_t copied;          /* bytes consumed in it so far */
+    uint32_t space;           /* the most bytes consumed in one interval */
+};
+
 struct ns_conn {
     struct base_list link; /* in ns->conns */
     struct ns_stack *ns;
@@ -90,6 +107,7 @@ struct ns_conn {
     size_t held_cost;              /* the real size of what held holds */
     size_t charged;                /* charged to the budget now (ns_mem.c) */
     size_t debt;                   /* consumed bytes not yet given back to the window */
+    struct ns_tune tune;           /* the receive window's growth (ns_tune.c) */
     bool outbound, paused, eof_pending, want_writable;
     size_t snd_limit; /* ns_conn_set_send_limit, 0 = the stack's send buffer */
     int in_cb;        /* depth inside our callbacks to the user: defer release */
@@ -192,6 +210,12 @@ void ns_mem_size_conn(struct ns_conn *c);
 size_t ns_mem_snd_cap(const struct ns_conn *c);
 void ns_mem_repay(struct ns_conn *c);
 void ns_mem_stack_closing(struct ns_stack *ns);
+
+/* ns_tune.c: windows that grow with what the connection moves */
+void ns_tune_start(struct ns_conn *c, size_t wnd);
+void ns_tune_rcv_measure(struct ns_conn *c);
+void ns_tune_consumed(struct ns_conn *c, size_t n);
+size_t ns_tune_snd_want(const struct ns_conn *c);
 
 /* ns_udp.c */
 int ns_udp_prepare(struct ns_stack *ns, const struct base_endpoint *local,

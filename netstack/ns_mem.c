@@ -160,6 +160,8 @@ size_t ns_mem_snd_cap(const struct ns_conn *c)
 {
     struct base_budget *b = c->ns->cfg.budget;
     size_t full = c->snd_limit ? c->snd_limit : c->ns->cfg.tcp_snd_buf;
+    size_t want = ns_tune_snd_want(c); /* about twice what may be in flight */
+    full = want < full ? want : full;
     size_t fl = floor_wnd(c);
     size_t cap = base_budget_scale(b, full, fl < full ? fl : full);
     size_t room = base_budget_room(b);
@@ -172,7 +174,8 @@ size_t ns_mem_snd_cap(const struct ns_conn *c)
 
 /* The window a conn starts with, once its handshake is done: lwIP sets its own window then
  * (the whole TCP_WND once the far end agrees to window scaling), which would let each conn
- * fill 4 MiB whatever the budget says. Before the window is announced beyond the SYN's 64 KiB. */
+ * fill 4 MiB whatever the budget says. Before the window is announced beyond the SYN's 64 KiB.
+ * It starts at NS_RCV_WND_INIT and grows with what the user consumes (ns_tune.c). */
 void ns_mem_size_conn(struct ns_conn *c)
 {
     struct tcp_pcb *pcb = c->pcb;
@@ -181,11 +184,18 @@ void ns_mem_size_conn(struct ns_conn *c)
     size_t cap = rcv_cap(c, true);
     if (cap > c->ns->cfg.tcp_rcv_wnd)
         cap = c->ns->cfg.tcp_rcv_wnd;
+    if (cap > NS_RCV_WND_INIT)
+        cap = NS_RCV_WND_INIT;
     if (cap > TCP_WND_MAX(pcb)) /* the far end did not agree to scaling */
         cap = TCP_WND_MAX(pcb);
     pcb->rcv_wnd = (tcpwnd_size_t)cap;
+    ns_tune_start(c, cap);
     if (pcb->rcv_ann_wnd > pcb->rcv_wnd)
         pcb->rcv_ann_wnd = pcb->rcv_wnd;
+    /* An accepted conn's SYN-ACK left lwIP's idea of the announced edge a whole TCP_WND
+     * ahead (the peer saw at most 64 KiB): lwIP never moves that edge back, so the next
+     * tcp_recved would announce it, and the segments sent into it would be trimmed away. */
+    pcb->rcv_ann_right_edge = pcb->rcv_nxt + pcb->rcv_ann_wnd;
     if (pcb->snd_buf > c->ns->cfg.tcp_snd_buf)
         pcb->snd_buf = (tcpwnd_size_t)c->ns->cfg.tcp_snd_buf;
     ns_mem_sync(c);
@@ -205,14 +215,19 @@ void ns_mem_repay(struct ns_conn *c)
         k = cap - pcb->rcv_wnd < c->debt ? cap - pcb->rcv_wnd : c->debt;
     if (k) {
         tcpwnd_size_t old_ann = pcb->rcv_ann_wnd;
+        u32_t old_edge = pcb->rcv_nxt + old_ann;
         c->debt -= k;
         while (k > 0) {
             u16_t n = (u16_t)(k > 0xffff ? 0xffff : k);
             tcp_recved(pcb, n);
             k -= n;
         }
-        /* A window that was (nearly) shut: tell the peer now, not at its next probe. */
-        if (old_ann < 4u * tcp_mss(pcb) && pcb->rcv_ann_wnd > old_ann) {
+        /* A window that was (nearly) shut: tell the peer now, not at its next probe. A
+         * quarter of the conn's window: lwIP's own threshold is a fraction of the largest
+         * window, which a small one would never reach between the peer's segments. */
+        u32_t moved = pcb->rcv_nxt + pcb->rcv_ann_wnd - old_edge;
+        bool shut = old_ann < 4u * tcp_mss(pcb) && pcb->rcv_ann_wnd > old_ann;
+        if (shut || (moved >= c->tune.wnd / 4 && moved < TCP_WND_UPDATE_THRESHOLD)) {
             tcp_ack_now(pcb);
             tcp_output(pcb);
         }

@@ -179,6 +179,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
     } else {
         /* Our own list (not pbuf_cat): held bytes may pass lwIP's 16-bit tot_len. */
         c->ns->ctr.tcp_bytes_rx += p->tot_len;
+        ns_tune_rcv_measure(c);
         ns_mem_hold(c, p);
     }
     if (!c->in_cb)
@@ -197,7 +198,9 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
     ns_mem_sync(c); /* the acknowledged bytes left the send queue */
     if (!c->want_writable)
         return ERR_OK;
-    size_t min = c->snd_limit ? ns_mem_snd_cap(c) / 4 : NS_WRITABLE_MIN(c->ns);
+    /* A quarter of what may be queued, which grows with the connection (ns_tune.c). */
+    size_t min = ns_mem_snd_cap(c) / 4;
+    min = min < NS_WRITABLE_MIN(c->ns) ? min : NS_WRITABLE_MIN(c->ns);
     if (ns_conn_write_space(c) < min && pcb->unacked)
         return ERR_OK;
     c->want_writable = false;
@@ -606,6 +609,7 @@ void ns_conn_consumed(struct ns_conn *c, size_t n)
         return;
     ns_enter();
     c->debt += n;
+    ns_tune_consumed(c, n);
     ns_mem_repay(c);
     ns_leave();
 }

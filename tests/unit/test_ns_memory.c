@@ -6,7 +6,10 @@
  * Flow: a stack with a budget, a handshake, then: 1-byte segments held for a paused reader
  * (each must cost about a byte, not a buffer); 1-byte segments behind a hole (the out-of-order
  * queue stays bounded, and what it kept is delivered once the hole is filled); many conns
- * under a small budget (their windows shrink so that the sum fits), accepted and dialled. */
+ * under a small budget (their windows shrink so that the sum fits), accepted and dialled;
+ * autotuning (ns_tune.c): a window grows for a reader that keeps up with a sender filling it,
+ * stays at its first 128 KiB for a slow sender and for 100 readers that never read. Time
+ * passes between rounds (a sleep, then uv_update_time): the checks are on windows, not time. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +21,7 @@
 
 #include <arpa/inet.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
@@ -242,7 +246,7 @@ static void test_windows_shrink(void **state)
     }
     print_message("%d conns: windows %zu bytes in all, budget used %zu of %zu\n", CONNS, sum,
                   budget.used, budget.limit);
-    assert_true(ps[0].conn->pcb->rcv_wnd >= 1u << 20); /* the first is not held back */
+    assert_int_equal(ps[0].conn->pcb->rcv_wnd, NS_RCV_WND_INIT); /* the first is not held back */
     assert_true(sum <= budget.limit + CONNS * 4 * 1380);
     /* Fill every window: what is held stays within the budget plus the floors. */
     uint8_t data[1380];
@@ -300,7 +304,7 @@ static void test_outbound_windows_shrink(void **state)
     }
     print_message("%d outbound conns: windows %zu bytes in all, budget used %zu of %zu\n", CONNS,
                   sum, budget.used, budget.limit);
-    assert_true(ps[0].conn->pcb->rcv_wnd >= 1u << 20);
+    assert_int_equal(ps[0].conn->pcb->rcv_wnd, NS_RCV_WND_INIT);
     assert_true(sum <= budget.limit + CONNS * 4 * 1380);
     uint8_t data[1380];
     memset(data, 0x5a, sizeof(data));
@@ -315,6 +319,82 @@ static void test_outbound_windows_shrink(void **state)
         ns_conn_reset(ps[i].conn);
 }
 
+/* One round of a sender that sends per_round bytes (0: up to the edge the stack announced),
+ * then the time a round trip takes passes. The reader consumes as bytes come (on_read). The
+ * first round sends the first window (the SYN-ACK's window is not scaled: no edge from it). */
+static void send_round(struct peer *p, uint32_t per_round)
+{
+    static uint8_t data[1380];
+    if (!per_round && last_flags & 0x02)
+        per_round = NS_RCV_WND_INIT;
+    uint32_t edge = per_round ? p->snd_nxt + per_round : last_ack + last_wnd;
+    uint32_t end = per_round ? p->snd_nxt + per_round : edge;
+    while ((int32_t)(end - p->snd_nxt) > 0 && (int32_t)(edge - p->snd_nxt) > 0) {
+        uint32_t n = end - p->snd_nxt < sizeof(data) ? end - p->snd_nxt : sizeof(data);
+        send_seg(p, p->snd_nxt, 0x18, data, n);
+        p->snd_nxt += n;
+        p->ngot = 0; /* the bytes are not checked here */
+    }
+    usleep(6000); /* more than NS_RTT_FLOOR_MS: each round is one measuring interval */
+    uv_update_time(&tn_loop);
+}
+
+/* A sender that fills the window every round trip, a reader that keeps up: the window grows
+ * past its first 128 KiB (before: 4 MiB from the start, so nothing to grow). */
+static void test_window_grows(void **state)
+{
+    (void)state;
+    static struct peer p;
+    handshake(&p, 4100);
+    assert_int_equal(p.conn->tune.wnd, NS_RCV_WND_INIT);
+    for (int i = 0; i < 6; i++)
+        send_round(&p, 0);
+    const struct ns_counters *ctr = ns_stack_counters(ns);
+    print_message("after 6 full windows: window %u, announced %u, grown %llu times\n",
+                  p.conn->tune.wnd, last_wnd, (unsigned long long)ctr->tcp_wnd_grown);
+    assert_true(p.conn->tune.wnd >= 4 * NS_RCV_WND_INIT);
+    assert_true(last_wnd > NS_RCV_WND_INIT);
+    assert_true(ctr->tcp_wnd_grown > 0);
+    assert_true(ctr->tcp_wnd_largest >= p.conn->tune.wnd);
+    assert_true(p.conn->tune.wnd <= NS_TCP_WND_MAX);
+    ns_conn_reset(p.conn);
+}
+
+/* A sender that moves 16 KiB a round trip: the window has no reason to grow. */
+static void test_slow_sender_stays_small(void **state)
+{
+    (void)state;
+    static struct peer p;
+    handshake(&p, 4200);
+    for (int i = 0; i < 6; i++)
+        send_round(&p, 16384);
+    print_message("16 KiB per round: window %u\n", p.conn->tune.wnd);
+    assert_int_equal(p.conn->tune.wnd, NS_RCV_WND_INIT);
+    assert_int_equal(ns_stack_counters(ns)->tcp_wnd_grown, 0);
+    ns_conn_reset(p.conn);
+}
+
+/* 100 conns whose users never read, each sent a full window: each holds its first window
+ * (before: 4 MiB each while the budget lasted, here 256 MiB: over 200 MiB for 100 conns). */
+static void test_stalled_conns_small(void **state)
+{
+    (void)state;
+    paused_on_accept = 1;
+    enum { CONNS = 100 };
+    static struct peer ps[CONNS];
+    for (int i = 0; i < CONNS; i++) {
+        handshake(&ps[i], (uint16_t)(7000 + i));
+        send_round(&ps[i], 0);
+    }
+    print_message("%d stalled conns: budget used %zu (peak %zu)\n", CONNS, budget.used,
+                  budget.peak);
+    for (int i = 0; i < CONNS; i++)
+        assert_true(ps[i].conn->tune.wnd == NS_RCV_WND_INIT);
+    assert_true(budget.peak <= CONNS * (NS_RCV_WND_INIT / 8 * 9 + 16384));
+    for (int i = 0; i < CONNS; i++)
+        ns_conn_reset(ps[i].conn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +402,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ooseq_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_windows_shrink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbound_windows_shrink, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_grows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_sender_stays_small, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stalled_conns_small, setup, teardown),
     };
     return cmocka_run_group_tests(tests, tn_group_setup, tn_group_teardown);
 }
