@@ -217,11 +217,12 @@ static json_t *netstack_json(struct node_daemon *d)
                           "drop_pending", U(n->drop_pending), "no_route", U(n->no_route),
                           "tcp_open", U(n->tcp_open), "udp_open", U(n->udp_open));
     json_t *more = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "tcp_accepted", U(n->tcp_accepted),
-        "tcp_connected", U(n->tcp_connected), "tcp_unhandled", U(n->tcp_unhandled), "udp_accepted",
-        U(n->udp_accepted), "udp_unhandled", U(n->udp_unhandled), "tcp_bytes_rx",
-        U(n->tcp_bytes_rx), "tcp_bytes_tx", U(n->tcp_bytes_tx), "udp_bytes_rx", U(n->udp_bytes_rx),
-        "udp_bytes_tx", U(n->udp_bytes_tx));
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "tcp_accepted",
+        U(n->tcp_accepted), "tcp_connected", U(n->tcp_connected), "tcp_unhandled",
+        U(n->tcp_unhandled), "udp_accepted", U(n->udp_accepted), "udp_unhandled",
+        U(n->udp_unhandled), "tcp_bytes_rx", U(n->tcp_bytes_rx), "tcp_bytes_tx", U(n->tcp_bytes_tx),
+        "udp_bytes_rx", U(n->udp_bytes_rx), "udp_bytes_tx", U(n->udp_bytes_tx), "tcp_wnd_grown",
+        U(n->tcp_wnd_grown), "tcp_wnd_largest", U(n->tcp_wnd_largest));
     json_object_update(o, more);
     json_decref(more);
     return o;

@@ -11,7 +11,7 @@ source "${TB_SRC:?}/tests/support/testbed.sh"
 RELAY="${TB_TOOLS:?}/lossy_relay"
 BULK="$TB_SRC/tests/tools/socks_bulk.py"
 [ -x "$RELAY" ] || { echo "skip: $RELAY not built"; exit 77; }
-for t in python3 nstat sha256sum; do
+for t in python3 nstat sha256sum curl jq; do
   command -v "$t" >/dev/null || { echo "skip: $t not installed"; exit 77; }
 done
 
@@ -90,5 +90,12 @@ import hashlib, sys; p = bytes(range(256)) * 256; n = $DOWN_BYTES
 print(hashlib.sha256(p * (n // len(p)) + p[:n % len(p)]).hexdigest())")
 [ "$(field bytes "$out")" = "$DOWN_BYTES" ] || fail "download: got $(field bytes "$out") bytes"
 [ "$(field sha256 "$out")" = "$want" ] || fail "download: sha256 differs"
+
+# Autotuning (netstack/ns_tune.c): the download's receive window grew past its first 128 KiB
+# (a count the node keeps, not a time).
+st=$(curl -sS --max-time 5 --unix-socket "$TB_DIR/state/tunless.sock" http://local/v0/status)
+grown=$(jq -r .netstack.tcp_wnd_grown <<<"$st") largest=$(jq -r .netstack.tcp_wnd_largest <<<"$st")
+echo "receive window: grown $grown times, largest $largest bytes"
+[ "$grown" -gt 0 ] && [ "$largest" -gt 131072 ] || fail "the receive window did not grow"
 
 echo "tcp_loss: ok"
