@@ -5,6 +5,7 @@
  * Flow: dial -> connect_one -> on_connect -> report; then the ops; close -> handles closed ->
  * maybe_free -> on_close.
  */
+#include <assert.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -46,6 +47,8 @@ struct direct_write {
     proxy_write_cb cb;
     void *arg;
 };
+static_assert(sizeof(struct direct_write) + PROXY_MALLOC_SLACK <= PROXY_STREAM_WRITE_OVERHEAD,
+              "the pump counts a queued write's request at PROXY_STREAM_WRITE_OVERHEAD");
 
 /* Keepalive on every host connection: a far end that vanished without a FIN or RST (a host
  * that went down) does not hold the relay, and its other side, forever. */
