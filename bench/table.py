@@ -6,7 +6,7 @@
                                       measured (the CI smoke pass: integration.bench_smoke)
 
 Each result line is one measurement (compare_anchor.sh and wan.sh write them); rows measured in
-several rounds show their median.
+several rounds show their median. "anchor" in the results is the Go reference (bench/goref).
 """
 import re
 import statistics
@@ -62,7 +62,7 @@ def xfer_rows(xm, streams):
 
 def table(xm, rr, idle, wan):
     streams = sorted({k[2] for k in xm if k[2].startswith("socks5-x")})
-    out = ["| | tunless | anchor-go | tunless / anchor |", "| --- | --- | --- | --- |"]
+    out = ["| | tunless | Go reference | tunless / Go reference |", "| --- | --- | --- | --- |"]
     for label, d, kind in xfer_rows(xm, streams):
         t, a = xm.get(("tunless", d, kind)), xm.get(("anchor", d, kind))
         if not t and not a:
@@ -161,7 +161,7 @@ def main(argv):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     parsed = parse(argv[1])
-    print("== medians and ratios (tunless / anchor)")
+    print("== medians and ratios (tunless / anchor: the Go reference)")
     print(summary(*parsed))
     print()
     print("== the README's table")
