@@ -14,7 +14,7 @@
 # are its peers (100.64.0.1 = tunless, 100.64.0.3 = the reference).
 # Each measurement starts a fresh proxy process. Rows: SOCKS5 download and upload, HTTP
 # CONNECT download, STREAMS parallel downloads, tunless to tunless (node A's SOCKS5 to
-# benchsrv published by node B, both on this host), sequential connects (p50/p90/p99), RSS
+# httpsrv published by node B, both on this host), sequential connects (p50/p90/p99), RSS
 # with IDLE_N idle connections, and bench/wan.sh's lossy long path. bench/table.py prints the
 # medians, the ratios and the README's table from the results.
 set -euo pipefail
@@ -74,7 +74,7 @@ start_anchor() {
   PROXY_PID=$!; TB_PIDS+=("$PROXY_PID"); PROXY_ADDR=$A_PROXY; TARGET=100.64.0.2:8000
   tb_wait_tcp - 127.0.0.1 "${A_PROXY##*:}"
 }
-# Node 1 (the proxy measured) and node 2 (publishing the host's benchsrv on its address).
+# Node 1 (the proxy measured) and node 2 (publishing the host's httpsrv on its address).
 start_pair() {
   "$TB_BIN" up --config "$TB_DIR/n2.conf" --proxy off --state-dir "$TB_DIR/state-n2" \
     --publish "8000=127.0.0.1:$SRV_PORT" --log-level warn > "$TB_DIR/node2.log" 2>&1 &

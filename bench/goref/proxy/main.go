@@ -21,6 +21,8 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // -pprof: profiling the reference side of a benchmark
 	"net/netip"
 	"os"
 	"os/signal"
@@ -35,6 +37,7 @@ import (
 
 type options struct {
 	keyFile, peerKey, endpoint, listen string
+	pprof                              string
 	addresses, allowed                 []string
 	listenPort, keepalive, mtu, udpBuf int
 	sack, verbose                      bool
@@ -43,6 +46,9 @@ type options struct {
 func main() {
 	log.SetFlags(0)
 	o := parseFlags()
+	if o.pprof != "" {
+		go func() { log.Printf("proxy: pprof: %v", http.ListenAndServe(o.pprof, nil)) }()
+	}
 	tunDev, err := newStackTUN(parseAddrs(o.addresses), o.mtu, o.sack)
 	if err != nil {
 		log.Fatalf("proxy: stack: %v", err)
@@ -94,6 +100,7 @@ func parseFlags() options {
 		"SO_RCVBUF/SO_SNDBUF of the WireGuard UDP sockets, as upstream wireguard-go sets since 2023 (0: kernel default)")
 	flag.BoolVar(&o.sack, "sack", true, "TCP SACK in the stack, as upstream wireguard-go's netstack since 2023")
 	flag.BoolVar(&o.verbose, "v", false, "wireguard-go's verbose log")
+	flag.StringVar(&o.pprof, "pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	flag.Parse()
 	o.addresses, o.allowed = splitComma(addrs), splitComma(allowed)
 	if o.keyFile == "" || o.peerKey == "" {
