@@ -125,7 +125,8 @@ def summary(xm, rr, idle, wan):
 
 
 def check(xm, rr, idle, wan):
-    """Every row has a positive number for each proxy that appears at all."""
+    """Every row has a number for each proxy that appears at all: positive Mbit/s, and a CPU
+    figure that may be 0 (the smoke run's few MB can cost a proxy less than one clock tick)."""
     who = {k[0] for k in xm} | set(rr) | set(idle) | {k[0] for k in wan}
     missing = []
     for w in sorted(who):
@@ -135,7 +136,7 @@ def check(xm, rr, idle, wan):
             want += [(w, "download", "http-CONNECT"), (w, "download", "tunless-to-tunless")]
         for k in want:
             v = xm.get(k)
-            if not v or not v[0] or not v[1]:
+            if not v or not v[0] or v[1] is None:
                 missing.append(" ".join(k))
         if w not in rr or not rr[w][1]:
             missing.append(f"{w} rr")
