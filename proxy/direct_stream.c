@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "direct.h"
 
@@ -219,12 +220,22 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
     (void)status; /* a failed FIN shows up as a read or write error */
 }
 
+/* The FIN leaves at once when libuv holds no unwritten bytes: uv_shutdown would wait for the
+ * next loop turn, and a client that just read the last bytes would go to sleep before it sees
+ * the end (one more wake-up per request-response exchange). Behind queued bytes, libuv sends
+ * it once they are written. */
 static void ds_shutdown(struct proxy_stream *ps)
 {
     struct direct_stream *s = from_base(ps);
     if (s->state != DS_CONNECTED || s->shut_sent)
         return;
     s->shut_sent = true;
+    uv_os_fd_t fd;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) == 0 &&
+        uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0) {
+        shutdown(fd, SHUT_WR); /* a failed FIN shows up as a read or write error */
+        return;
+    }
     uv_shutdown(&s->shut, (uv_stream_t *)&s->tcp, shutdown_cb);
 }
 
