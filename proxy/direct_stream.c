@@ -49,14 +49,18 @@ struct direct_write {
 };
 
 /* Keepalive on every host connection: a far end that vanished without a FIN or RST (a host
- * that went down) does not hold the relay, and its other side, forever. */
+ * that went down) does not hold the relay, and its other side, forever. Set here, not with
+ * uv_tcp_keepalive, which sets an interval and count of its own first: two system calls more
+ * on every accepted client. */
 static void keepalive(uv_tcp_t *tcp)
 {
-    uv_tcp_keepalive(tcp, 1, PROXY_KEEPALIVE_IDLE_S);
     uv_os_fd_t fd;
     if (uv_fileno((uv_handle_t *)tcp, &fd) != 0)
         return;
-    int intvl = PROXY_KEEPALIVE_INTVL_S, cnt = PROXY_KEEPALIVE_CNT;
+    int on = 1, idle = PROXY_KEEPALIVE_IDLE_S, intvl = PROXY_KEEPALIVE_INTVL_S,
+        cnt = PROXY_KEEPALIVE_CNT;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }

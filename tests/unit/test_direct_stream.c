@@ -1,8 +1,8 @@
 /*
  * proxy/direct_stream.c's accepted streams over real loopback sockets: a shutdown with nothing
  * queued sends the FIN from inside the call (the client sees the last bytes and the end
- * together, without another loop turn), and a shutdown behind queued bytes sends it only after
- * all of them.
+ * together, without another loop turn), a shutdown behind queued bytes sends it only after
+ * all of them, and the accepted socket has the proxy's TCP keepalive.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -158,12 +159,50 @@ static void test_fin_waits_for_queued_bytes(void **state)
     rig_close();
 }
 
+/* The accepted socket: the descriptor whose far end is the test's client. */
+static int accepted_fd(void)
+{
+    struct sockaddr_in me, far;
+    socklen_t len = sizeof(me);
+    getsockname(g.client, (struct sockaddr *)&me, &len);
+    for (int fd = 3; fd < 1024; fd++) {
+        len = sizeof(far);
+        if (fd != g.client && getpeername(fd, (struct sockaddr *)&far, &len) == 0 &&
+            far.sin_port == me.sin_port)
+            return fd;
+    }
+    return -1;
+}
+
+static int sockopt(int fd, int level, int name)
+{
+    int v = -1;
+    socklen_t len = sizeof(v);
+    assert_int_equal(getsockopt(fd, level, name, &v, &len), 0);
+    return v;
+}
+
+static void test_accepted_keepalive(void **state)
+{
+    (void)state;
+    rig_open();
+    int fd = accepted_fd();
+    assert_true(fd >= 0);
+    assert_int_equal(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+    assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE), PROXY_KEEPALIVE_IDLE_S);
+    assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL), PROXY_KEEPALIVE_INTVL_S);
+    assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_KEEPCNT), PROXY_KEEPALIVE_CNT);
+    assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_NODELAY), 1);
+    rig_close();
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as in the daemon: a write after a FIN fails, it does not kill */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fin_leaves_within_the_call),
         cmocka_unit_test(test_fin_waits_for_queued_bytes),
+        cmocka_unit_test(test_accepted_keepalive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
