@@ -8,6 +8,8 @@
 #     RR_N=1000 (connect test)  IDLE_N=10000 (idle connections)  WAN_SECS=20 (0: no WAN row)
 #     KREF=1 (the kernel reference)  RESULTS=FILE (keep the raw results there)
 #     ANCHOR_SRC=DIR (run the anchor-go prototype in DIR as the reference instead)
+#     ROWS="xfer rr idle wan kref" (the rows to run; e.g. ROWS=rr for the connect row alone)
+#     RR_ROUNDS=1 (connect rounds, tunless and anchor interleaved; the table shows the median)
 #
 # "anchor" in WHO and in the results is the Go reference. One stock wireguard-go peer lives in
 # a network namespace and serves the reference's httpsrv on its tunnel address. Both proxies
@@ -24,7 +26,7 @@ BUILD=$(cd "$BUILD" && pwd)
 TB_BIN=$BUILD/tunless
 BYTES=${BYTES:-$((512 * 1024 * 1024))}
 WHO=${WHO:-tunless anchor} STREAMS=${STREAMS:-8} RR_N=${RR_N:-1000} IDLE_N=${IDLE_N:-10000}
-WAN_SECS=${WAN_SECS:-20}
+WAN_SECS=${WAN_SECS:-20} ROWS=${ROWS:-xfer rr idle wan kref} RR_ROUNDS=${RR_ROUNDS:-1}
 
 . "$SRC/bench/goref/select.sh"
 echo "Go reference: $GOREF_WHAT"
@@ -94,6 +96,7 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 TICKS=$(getconf CLK_TCK)
 has() { [[ " $WHO " == *" $1 "* ]]; }
+row() { [[ " $ROWS " == *" $1 "* ]]; }
 
 # measure NAME START_FN CMD...: Mbit/s, proxy CPU s/GiB, RSS after start and peak (MB); with
 # a second node (start_pair) its CPU s/GiB too.
@@ -137,8 +140,8 @@ down_parallel() { # STREAMS downloads at once, BYTES in all
   return $rc
 }
 
-echo "bytes per transfer: $BYTES"
-for round in $(seq "${ROUNDS:-3}"); do
+row xfer && echo "bytes per transfer: $BYTES"
+row xfer && for round in $(seq "${ROUNDS:-3}"); do
   for who in $WHO; do
     measure "$(printf '%-7s download socks5' "$who") #$round" "start_$who" down
   done
@@ -161,8 +164,12 @@ rr() { # RR_N sequential CONNECT + GET /small + close
     | grep '^rr ' | sed "s/^/$2 /" | tee -a "$RES"
   stop_proxy
 }
-has tunless && rr start_tunless "tunless"
-has anchor && rr start_anchor "anchor "
+# Rounds alternate between the two, so that the machine's load changes hit both alike.
+for round in $(seq "$RR_ROUNDS"); do
+  row rr || break
+  has tunless && rr start_tunless "tunless"
+  has anchor && rr start_anchor "anchor "
+done
 
 idle() { # RSS with IDLE_N idle tunnels, once all are open
   $1
@@ -179,11 +186,13 @@ idle() { # RSS with IDLE_N idle tunnels, once all are open
   kill "$bp" 2>/dev/null; wait "$bp" 2>/dev/null || true
   stop_proxy
 }
-has tunless && idle start_tunless tunless
-has anchor && idle start_anchor "anchor "
+if row idle; then
+  has tunless && idle start_tunless tunless
+  has anchor && idle start_anchor "anchor "
+fi
 keep_results
 
-if [ "$WAN_SECS" != 0 ]; then
+if [ "$WAN_SECS" != 0 ] && row wan; then
   echo
   echo "== the WAN row (bench/wan.sh)"
   WHO="$WHO" SECS="$WAN_SECS" ROUNDS=1 ANCHOR_SRC="${ANCHOR_SRC:-}" \
@@ -195,7 +204,7 @@ fi
 echo
 python3 "$SRC/bench/table.py" "$RES"
 
-if [ "${KREF:-1}" = 1 ]; then
+if [ "${KREF:-1}" = 1 ] && row kref; then
   echo
   echo "== reference: kernel TCP between two namespaces through two wireguard-go TUNs"
   SOCKBUF="$GOREF_SOCKBUF" bash "$SRC/bench/kernel_reference.sh" 2>&1 | tail -1

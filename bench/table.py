@@ -33,7 +33,8 @@ def parse(path):
             xfer.setdefault(key, []).append(
                 tuple(float(x) if x else None for x in m.groups()[3:]))
         elif m := RR.match(line):
-            rr[m[1]] = (int(m[2]), int(m[3]) / 1000, int(m[4]) / 1000, int(m[5]) / 1000)
+            rr.setdefault(m[1], []).append(
+                (int(m[2]), int(m[3]) / 1000, int(m[4]) / 1000, int(m[5]) / 1000))
         elif m := IDLE.match(line):
             idle[m[1]] = (int(m[2]), int(m[3]))
         elif m := WAN.match(line):
@@ -41,7 +42,10 @@ def parse(path):
     # Medians of each column over the rounds.
     xm = {k: tuple(med([r[i] for r in v if r[i] is not None]) for i in range(5))
           for k, v in xfer.items()}
-    return xm, rr, idle, {k: med(v) for k, v in wan.items()}
+    # The connect row: each percentile's median over the rounds (RR_ROUNDS).
+    rm = {k: (v[0][0],) + tuple(med([r[i] for r in v]) for i in range(1, 4))
+          for k, v in rr.items()}
+    return xm, rm, idle, {k: med(v) for k, v in wan.items()}
 
 
 def ratio(a, b, fmt="x{:.2f}"):
