@@ -39,6 +39,10 @@ static void apply_defaults(struct node_http_config *cfg)
         cfg->writer_conns = cfg->max_conns - 1;
     if (!cfg->stream_queue_bytes)
         cfg->stream_queue_bytes = 256 * 1024;
+    if (!cfg->defer_timeout_ms)
+        cfg->defer_timeout_ms = 60000;
+    if (!cfg->stall_timeout_ms)
+        cfg->stall_timeout_ms = 60000;
 }
 
 int node_http_server_new(uv_loop_t *loop, const struct node_http_config *cfg,
