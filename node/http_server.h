@@ -80,8 +80,9 @@ int node_http_server_new(uv_loop_t *loop, const struct node_http_config *cfg,
 /* Adds a route (before or after listening). 0, -EEXIST for the same method and path, -ENOMEM. */
 int node_http_server_route(struct node_http_server *s, const struct node_http_route *r);
 /* Listens on a unix socket at path, which must not exist (the caller removes a stale one and
- * sets its mode afterwards). Returns 0 or a negative error (-ENAMETOOLONG for a path longer
- * than a unix socket allows). */
+ * sets its mode afterwards). The file is the caller's: closing never unlinks it (libuv's
+ * would, whoever's socket is there by then). Returns 0 or a negative error (-EADDRINUSE when
+ * path exists, -ENAMETOOLONG for a path longer than a unix socket allows). */
 int node_http_server_listen_unix(struct node_http_server *s, const char *path);
 /* Listens on TCP; *bound (may be NULL) receives the address with the port the kernel chose. */
 int node_http_server_listen_tcp(struct node_http_server *s, const struct base_endpoint *ep,
