@@ -1,10 +1,13 @@
 /*
  * One connection of the HTTP server (http_server.h): it reads one request under the read
- * timeout, answers faults itself, dispatches to the route's handler and writes the answer, or
- * carries a stream of chunks, then shuts its side down and closes. Flow: node_http_conn_start
- * -> on_read -> node_http_parser_feed -> dispatch -> handler -> node_http_reply* /
- * node_http_defer / node_http_stream_* -> conn_write -> finish -> on_write -> on_shutdown ->
- * conn_close -> on_closed (freed, the server told). The helpers for handlers come last.
+ * timeout, answers faults itself (the route and the caller's right as soon as the head is in,
+ * before any body or "100 Continue"), dispatches to the route's handler and writes the answer,
+ * or carries a stream of chunks, then shuts its side down and closes. One timer bounds each
+ * phase: the request, a deferred answer, a stream's stalled reader, the answer leaving. Flow:
+ * node_http_conn_start -> on_read -> node_http_parser_feed -> on_parsed -> check_route ->
+ * dispatch -> handler -> node_http_reply* / node_http_defer / node_http_stream_* -> conn_write
+ * -> finish -> on_write -> on_shutdown -> conn_close -> on_closed (freed, the server told);
+ * on_timeout for each phase. The helpers for handlers come last.
  */
 #include <stdarg.h>
 #include <stdio.h>
