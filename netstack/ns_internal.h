@@ -91,6 +91,7 @@ struct ns_tune {
     uint32_t space_t0;        /* when the current interval began */
     uint32_t copied;          /* bytes consumed in it so far */
     uint32_t space;           /* the most bytes consumed in one interval */
+    uint32_t grow;            /* the part of c->debt that is growth, not consumed bytes */
 };
 
 struct ns_conn {

@@ -141,7 +141,7 @@ void ns_mem_hold(struct ns_conn *c, struct pbuf *p)
  * used, then less, down to four segments; never more than the budget's room beyond that. A
  * new conn's first window may not use the last quarter of the budget: conns that never read
  * keep their first window for good, and the quarter left lets the ones that do read move. */
-static size_t rcv_cap(const struct ns_conn *c, bool first)
+static size_t rcv_room_cap(const struct ns_conn *c, bool first)
 {
     struct base_budget *b = c->ns->cfg.budget;
     size_t fl = floor_wnd(c);
@@ -153,6 +153,14 @@ static size_t rcv_cap(const struct ns_conn *c, bool first)
         room = room / 9 * 8 + c->pcb->rcv_wnd;
         cap = cap < room ? cap : room;
     }
+    return cap;
+}
+
+/* The same, never below four segments: a conn under pressure still moves. */
+static size_t rcv_cap(const struct ns_conn *c, bool first)
+{
+    size_t cap = rcv_room_cap(c, first);
+    size_t fl = floor_wnd(c);
     return cap > fl ? cap : fl;
 }
 
@@ -209,10 +217,21 @@ void ns_mem_repay(struct ns_conn *c)
     struct tcp_pcb *pcb = c->pcb;
     if (!pcb || !c->debt)
         return;
+    /* Consumed bytes freed what they held, so they reopen up to the floor; growth (part of the
+     * debt since ns_tune.c) only from the budget's room, or every conn that grew and then
+     * stopped reading would refill its whole grown window, four segments a repay, over budget. */
+    size_t owed = c->debt - c->tune.grow;
+    size_t room_cap = rcv_room_cap(c, false);
     size_t cap = rcv_cap(c, false);
     size_t k = 0;
     if (pcb->rcv_wnd < cap)
-        k = cap - pcb->rcv_wnd < c->debt ? cap - pcb->rcv_wnd : c->debt;
+        k = cap - pcb->rcv_wnd < owed ? cap - pcb->rcv_wnd : owed;
+    if (c->tune.grow && pcb->rcv_wnd + k < room_cap) {
+        size_t g = room_cap - pcb->rcv_wnd - k;
+        g = g < c->tune.grow ? g : c->tune.grow;
+        c->tune.grow -= (uint32_t)g;
+        k += g;
+    }
     if (k) {
         tcpwnd_size_t old_ann = pcb->rcv_ann_wnd;
         u32_t old_edge = pcb->rcv_nxt + old_ann;

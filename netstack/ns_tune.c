@@ -86,7 +86,10 @@ static void rcv_grow(struct ns_conn *c, size_t want)
         want = max;
     if (want <= t->wnd)
         return;
-    c->debt += want - t->wnd; /* opened by ns_mem_repay as the budget's room allows */
+    /* Opened by ns_mem_repay only from the budget's room: unlike consumed bytes, growth frees
+     * nothing, so it may not use the floor a conn under pressure reopens to. */
+    c->debt += want - t->wnd;
+    t->grow += (uint32_t)(want - t->wnd);
     t->wnd = (uint32_t)want;
     ns->ctr.tcp_wnd_grown++;
     if (t->wnd > ns->ctr.tcp_wnd_largest)

@@ -395,6 +395,46 @@ static void test_stalled_conns_small(void **state)
         ns_conn_reset(ps[i].conn);
 }
 
+/* A conn that grew while its user read, then stopped reading, under a budget the stalled
+ * conns fill: its growth may only open from the budget's room. Before, every repay reopened
+ * four segments of it over budget until its whole grown window was held (integration.memory:
+ * 200 such conns held twice the budget). */
+static void test_grown_then_stalled_bounded(void **state)
+{
+    (void)state;
+    tn_close_stack(ns);
+    setup_limit(2u << 20);
+    static struct peer g;
+    handshake(&g, 4300);
+    for (int i = 0; i < 6; i++)
+        send_round(&g, 0);
+    assert_true(g.conn->tune.wnd > NS_RCV_WND_INIT);
+    ns_conn_read_pause(g.conn, 1);
+    paused_on_accept = 1;
+    enum { CONNS = 16 };
+    static struct peer ps[CONNS];
+    for (int i = 0; i < CONNS; i++) {
+        handshake(&ps[i], (uint16_t)(4400 + i));
+        send_round(&ps[i], 0);
+    }
+    size_t before = budget.used;
+    uint8_t data[1380];
+    memset(data, 0x5a, sizeof(data));
+    for (int k = 0; k < 2000; k++) {
+        ns_conn_consumed(g.conn, 0); /* what the repay timeout does */
+        if (g.conn->pcb->rcv_wnd < sizeof(data))
+            break;
+        send_seg(&g, g.snd_nxt, 0x18, data, sizeof(data));
+        g.snd_nxt += sizeof(data);
+    }
+    print_message("grown %u then stalled: budget used %zu -> %zu (limit %zu)\n", g.conn->tune.wnd,
+                  before, budget.used, budget.limit);
+    assert_true(budget.used <= budget.limit + (CONNS + 1) * 8 * 1500);
+    for (int i = 0; i < CONNS; i++)
+        ns_conn_reset(ps[i].conn);
+    ns_conn_reset(g.conn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +445,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window_grows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_sender_stays_small, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stalled_conns_small, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grown_then_stalled_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, tn_group_setup, tn_group_teardown);
 }
