@@ -22,6 +22,8 @@
 #define MEMP_MEM_MALLOC 1
 #define MEM_ALIGNMENT 8
 #define MEM_SIZE (16 * 1024 * 1024)
+/* Received packets go into recycled custom pbufs (ns_rxpool.c), not a malloc each. */
+#define LWIP_SUPPORT_CUSTOM_PBUF 1
 
 /* ---- protocols ---- */
 #define LWIP_IPV4 1

@@ -82,6 +82,8 @@ void ns_stacks_remove(struct ns_stack *ns)
     base_list_remove(&ns->stack_link);
     if (g.current == ns)
         g.current = NULL;
+    if (base_list_empty(&g.stacks))
+        ns_rxpool_trim();
 }
 
 struct ns_stack *ns_stack_current(void)
