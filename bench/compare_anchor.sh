@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# tunless against ../shared/anchor-go (wireguard-go + gVisor + SOCKS5: the architecture of
-# wireproxy and tailscaled's userspace mode), same machine, same peer, same run.
+# tunless against the Go reference (bench/goref: wireguard-go + gVisor + go-socks5, the
+# architecture of wireproxy and tailscaled's userspace mode, built from Debian's packages by
+# bench/goref/build.sh), same machine, same peer, same run.
 #
 #   sudo bench/compare_anchor.sh [BUILD_DIR]
 #     BYTES=N (per transfer, default 512 MiB)  ROUNDS=3  WHO="tunless anchor"  STREAMS=8
 #     RR_N=1000 (connect test)  IDLE_N=10000 (idle connections)  WAN_SECS=20 (0: no WAN row)
 #     KREF=1 (the kernel reference)  RESULTS=FILE (keep the raw results there)
+#     ANCHOR_SRC=DIR (run the anchor-go prototype in DIR as the reference instead)
+#     ROWS="xfer rr idle wan kref" (the rows to run; e.g. ROWS=rr for the connect row alone)
+#     RR_ROUNDS=1 (connect rounds, tunless and anchor interleaved; the table shows the median)
 #
-# One stock wireguard-go peer lives in a network namespace and serves anchor-go's benchsrv on
-# its tunnel address. Both proxies are its peers (100.64.0.1 = tunless, 100.64.0.3 = anchor).
+# "anchor" in WHO and in the results is the Go reference. One stock wireguard-go peer lives in
+# a network namespace and serves the reference's httpsrv on its tunnel address. Both proxies
+# are its peers (100.64.0.1 = tunless, 100.64.0.3 = the reference).
 # Each measurement starts a fresh proxy process. Rows: SOCKS5 download and upload, HTTP
 # CONNECT download, STREAMS parallel downloads, tunless to tunless (node A's SOCKS5 to
-# benchsrv published by node B, both on this host), sequential connects (p50/p90/p99), RSS
+# httpsrv published by node B, both on this host), sequential connects (p50/p90/p99), RSS
 # with IDLE_N idle connections, and bench/wan.sh's lossy long path. bench/table.py prints the
 # medians, the ratios and the README's table from the results.
 set -euo pipefail
@@ -21,22 +26,15 @@ BUILD=$(cd "$BUILD" && pwd)
 TB_BIN=$BUILD/tunless
 BYTES=${BYTES:-$((512 * 1024 * 1024))}
 WHO=${WHO:-tunless anchor} STREAMS=${STREAMS:-8} RR_N=${RR_N:-1000} IDLE_N=${IDLE_N:-10000}
-WAN_SECS=${WAN_SECS:-20}
-ANCHOR_SRC=${ANCHOR_SRC:-$SRC/../shared/anchor-go}
-[ -d "$ANCHOR_SRC" ] || ANCHOR_SRC=$SRC/../../shared/anchor-go  # from a worktree under wt/
-ANCHOR=$BUILD/anchor-go
+WAN_SECS=${WAN_SECS:-20} ROWS=${ROWS:-xfer rr idle wan kref} RR_ROUNDS=${RR_ROUNDS:-1}
 
+. "$SRC/bench/goref/select.sh"
+echo "Go reference: $GOREF_WHAT"
 . "$SRC/tests/support/testbed.sh"
 tb_init tlbench
 RES=$TB_DIR/results
 : > "$RES"
 keep_results() { [ -z "${RESULTS:-}" ] || cp "$RES" "$RESULTS"; }
-
-# anchor-go's tree is read-only: build a copy beside our build.
-if [ ! -x "$ANCHOR/bin/wgsocks-go" ]; then
-  rm -rf "$ANCHOR" && cp -r "$ANCHOR_SRC" "$ANCHOR" && chmod -R u+w "$ANCHOR"
-  (cd "$ANCHOR" && bash build.sh >/dev/null)
-fi
 
 PEER_PORT=51871 T_PORT=51872 A_PORT=51873 N1_PORT=51874 N2_PORT=51875
 T_PROXY=127.0.0.1:18281 A_PROXY=127.0.0.1:18282 N_PROXY=127.0.0.1:18283 SRV_PORT=18284
@@ -45,12 +43,12 @@ t_key=$("$TB_BIN" genkey); t_pub=$(echo "$t_key" | "$TB_BIN" pubkey)
 a_key=$(wg genkey); a_pub=$(echo "$a_key" | wg pubkey)
 tb_peer_allow peer "$t_pub" 100.64.0.1/32 "127.0.0.1:$T_PORT"
 tb_peer_allow peer "$a_pub" 100.64.0.3/32 "127.0.0.1:$A_PORT"
-tb_bg "$TB_NS_peer" "$ANCHOR/bin/benchsrv" -http 100.64.0.2:8000 -source '' -sink ''
+tb_bg "$TB_NS_peer" "${GOREF_HTTPSRV[@]}" -http 100.64.0.2:8000
 tb_wait_tcp "$TB_NS_peer" 100.64.0.2 8000
 # The stock peer gets the same 7 MiB socket buffers as both proxies, or nothing compares.
-"$ANCHOR/bin/sockbuf" -pid "$TB_WGPID_peer" >/dev/null
+"$GOREF_SOCKBUF" -pid "$TB_WGPID_peer" >/dev/null
 # The tunless-to-tunless service, on the host, published by node 2.
-tb_bg - "$ANCHOR/bin/benchsrv" -http "127.0.0.1:$SRV_PORT" -source '' -sink ''
+tb_bg - "${GOREF_HTTPSRV[@]}" -http "127.0.0.1:$SRV_PORT"
 tb_wait_tcp - 127.0.0.1 "$SRV_PORT"
 
 tb_tunless_conf "$TB_DIR/t.conf" "$t_key" 100.64.0.1/32 "$T_PORT" "$TB_PUB_peer" \
@@ -72,13 +70,13 @@ start_tunless() {
   tb_wait_tcp - 127.0.0.1 "${T_PROXY##*:}"
 }
 start_anchor() {
-  "$ANCHOR/bin/wgsocks-go" -private-key-file "$TB_DIR/a.key" -address 100.64.0.3 \
+  "$GOREF_PROXY" -private-key-file "$TB_DIR/a.key" -address 100.64.0.3 \
     -peer-public-key "$TB_PUB_peer" -peer-endpoint "127.0.0.1:$PEER_PORT" -listen-port "$A_PORT" \
     -allowed-ips 100.64.0.0/10 -listen "$A_PROXY" > "$TB_DIR/anchor.log" 2>&1 &
   PROXY_PID=$!; TB_PIDS+=("$PROXY_PID"); PROXY_ADDR=$A_PROXY; TARGET=100.64.0.2:8000
   tb_wait_tcp - 127.0.0.1 "${A_PROXY##*:}"
 }
-# Node 1 (the proxy measured) and node 2 (publishing the host's benchsrv on its address).
+# Node 1 (the proxy measured) and node 2 (publishing the host's httpsrv on its address).
 start_pair() {
   "$TB_BIN" up --config "$TB_DIR/n2.conf" --proxy off --state-dir "$TB_DIR/state-n2" \
     --publish "8000=127.0.0.1:$SRV_PORT" --log-level warn > "$TB_DIR/node2.log" 2>&1 &
@@ -98,6 +96,7 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 TICKS=$(getconf CLK_TCK)
 has() { [[ " $WHO " == *" $1 "* ]]; }
+row() { [[ " $ROWS " == *" $1 "* ]]; }
 
 # measure NAME START_FN CMD...: Mbit/s, proxy CPU s/GiB, RSS after start and peak (MB); with
 # a second node (start_pair) its CPU s/GiB too.
@@ -141,8 +140,8 @@ down_parallel() { # STREAMS downloads at once, BYTES in all
   return $rc
 }
 
-echo "bytes per transfer: $BYTES"
-for round in $(seq "${ROUNDS:-3}"); do
+row xfer && echo "bytes per transfer: $BYTES"
+row xfer && for round in $(seq "${ROUNDS:-3}"); do
   for who in $WHO; do
     measure "$(printf '%-7s download socks5' "$who") #$round" "start_$who" down
   done
@@ -161,17 +160,21 @@ done
 
 rr() { # RR_N sequential CONNECT + GET /small + close
   $1
-  "$ANCHOR/bin/sockbench" rr -socks "$PROXY_ADDR" -target "$TARGET" -n "$RR_N" 2>&1 \
+  "$GOREF_CLIENT" rr -socks "$PROXY_ADDR" -target "$TARGET" -n "$RR_N" 2>&1 \
     | grep '^rr ' | sed "s/^/$2 /" | tee -a "$RES"
   stop_proxy
 }
-has tunless && rr start_tunless "tunless"
-has anchor && rr start_anchor "anchor "
+# Rounds alternate between the two, so that the machine's load changes hit both alike.
+for round in $(seq "$RR_ROUNDS"); do
+  row rr || break
+  has tunless && rr start_tunless "tunless"
+  has anchor && rr start_anchor "anchor "
+done
 
 idle() { # RSS with IDLE_N idle tunnels, once all are open
   $1
   local out=$TB_DIR/idle.out
-  "$ANCHOR/bin/sockbench" idle -socks "$PROXY_ADDR" -target "$TARGET" -n "$IDLE_N" -hold 600s \
+  "$GOREF_CLIENT" idle -socks "$PROXY_ADDR" -target "$TARGET" -n "$IDLE_N" -hold 600s \
     > "$out" 2>&1 &
   local bp=$! i
   for i in $(seq 600); do grep -q READY "$out" && break; sleep 0.5; done
@@ -183,15 +186,17 @@ idle() { # RSS with IDLE_N idle tunnels, once all are open
   kill "$bp" 2>/dev/null; wait "$bp" 2>/dev/null || true
   stop_proxy
 }
-has tunless && idle start_tunless tunless
-has anchor && idle start_anchor "anchor "
+if row idle; then
+  has tunless && idle start_tunless tunless
+  has anchor && idle start_anchor "anchor "
+fi
 keep_results
 
-if [ "$WAN_SECS" != 0 ]; then
+if [ "$WAN_SECS" != 0 ] && row wan; then
   echo
   echo "== the WAN row (bench/wan.sh)"
-  WHO="$WHO" SECS="$WAN_SECS" ROUNDS=1 ANCHOR_SRC="$ANCHOR_SRC" bash "$SRC/bench/wan.sh" "$BUILD" \
-    | tee "$TB_DIR/wan.out"
+  WHO="$WHO" SECS="$WAN_SECS" ROUNDS=1 ANCHOR_SRC="${ANCHOR_SRC:-}" \
+    bash "$SRC/bench/wan.sh" "$BUILD" | tee "$TB_DIR/wan.out"
   grep ' wan ' "$TB_DIR/wan.out" | grep '#' >> "$RES" || true
   keep_results
 fi
@@ -199,8 +204,8 @@ fi
 echo
 python3 "$SRC/bench/table.py" "$RES"
 
-if [ "${KREF:-1}" = 1 ]; then
+if [ "${KREF:-1}" = 1 ] && row kref; then
   echo
   echo "== reference: kernel TCP between two namespaces through two wireguard-go TUNs"
-  SOCKBUF="$ANCHOR/bin/sockbuf" bash "$SRC/bench/kernel_reference.sh" 2>&1 | tail -1
+  SOCKBUF="$GOREF_SOCKBUF" bash "$SRC/bench/kernel_reference.sh" 2>&1 | tail -1
 fi

@@ -10,9 +10,12 @@ T=${SECONDS_PER_RUN:-10}
 
 tb_peer a 51881 100.64.1.1/24
 tb_peer b 51882 100.64.1.2/24
-# 7 MiB UDP buffers, as every path in bench/ gets (anchor-go's sockbuf; build it with
-# bench/compare_anchor.sh once, or point SOCKBUF at it).
-SOCKBUF=${SOCKBUF:-$SRC/build/anchor-go/bin/sockbuf}
+# 7 MiB UDP buffers, as every path in bench/ gets (the Go reference's sockbuf, built here
+# unless SOCKBUF names one).
+if [ -z "${SOCKBUF:-}" ]; then
+  SOCKBUF=$SRC/build/goref/bin/sockbuf
+  bash "$SRC/bench/goref/build.sh" "$(dirname "$SOCKBUF")" >&2 || true
+fi
 if [ -x "$SOCKBUF" ]; then
   "$SOCKBUF" -pid "$TB_WGPID_a" >/dev/null && "$SOCKBUF" -pid "$TB_WGPID_b" >/dev/null
 else

@@ -6,7 +6,7 @@
                                       measured (the CI smoke pass: integration.bench_smoke)
 
 Each result line is one measurement (compare_anchor.sh and wan.sh write them); rows measured in
-several rounds show their median.
+several rounds show their median. "anchor" in the results is the Go reference (bench/goref).
 """
 import re
 import statistics
@@ -33,7 +33,8 @@ def parse(path):
             xfer.setdefault(key, []).append(
                 tuple(float(x) if x else None for x in m.groups()[3:]))
         elif m := RR.match(line):
-            rr[m[1]] = (int(m[2]), int(m[3]) / 1000, int(m[4]) / 1000, int(m[5]) / 1000)
+            rr.setdefault(m[1], []).append(
+                (int(m[2]), int(m[3]) / 1000, int(m[4]) / 1000, int(m[5]) / 1000))
         elif m := IDLE.match(line):
             idle[m[1]] = (int(m[2]), int(m[3]))
         elif m := WAN.match(line):
@@ -41,7 +42,10 @@ def parse(path):
     # Medians of each column over the rounds.
     xm = {k: tuple(med([r[i] for r in v if r[i] is not None]) for i in range(5))
           for k, v in xfer.items()}
-    return xm, rr, idle, {k: med(v) for k, v in wan.items()}
+    # The connect row: each percentile's median over the rounds (RR_ROUNDS).
+    rm = {k: (v[0][0],) + tuple(med([r[i] for r in v]) for i in range(1, 4))
+          for k, v in rr.items()}
+    return xm, rm, idle, {k: med(v) for k, v in wan.items()}
 
 
 def ratio(a, b, fmt="x{:.2f}"):
@@ -62,7 +66,7 @@ def xfer_rows(xm, streams):
 
 def table(xm, rr, idle, wan):
     streams = sorted({k[2] for k in xm if k[2].startswith("socks5-x")})
-    out = ["| | tunless | anchor-go | tunless / anchor |", "| --- | --- | --- | --- |"]
+    out = ["| | tunless | Go reference | tunless / Go reference |", "| --- | --- | --- | --- |"]
     for label, d, kind in xfer_rows(xm, streams):
         t, a = xm.get(("tunless", d, kind)), xm.get(("anchor", d, kind))
         if not t and not a:
@@ -125,7 +129,8 @@ def summary(xm, rr, idle, wan):
 
 
 def check(xm, rr, idle, wan):
-    """Every row has a positive number for each proxy that appears at all."""
+    """Every row has a number for each proxy that appears at all: positive Mbit/s, and a CPU
+    figure that may be 0 (the smoke run's few MB can cost a proxy less than one clock tick)."""
     who = {k[0] for k in xm} | set(rr) | set(idle) | {k[0] for k in wan}
     missing = []
     for w in sorted(who):
@@ -135,7 +140,7 @@ def check(xm, rr, idle, wan):
             want += [(w, "download", "http-CONNECT"), (w, "download", "tunless-to-tunless")]
         for k in want:
             v = xm.get(k)
-            if not v or not v[0] or not v[1]:
+            if not v or not v[0] or v[1] is None:
                 missing.append(" ".join(k))
         if w not in rr or not rr[w][1]:
             missing.append(f"{w} rr")
@@ -161,7 +166,7 @@ def main(argv):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     parsed = parse(argv[1])
-    print("== medians and ratios (tunless / anchor)")
+    print("== medians and ratios (tunless / anchor: the Go reference)")
     print(summary(*parsed))
     print()
     print("== the README's table")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # UDP through the node: SOCKS5 UDP ASSOCIATE and --forward udp: to an echo server in a stock
 # wireguard-go peer's namespace, next to the same client against a loopback echo server (what
-# the Python client itself can do). anchor-go has no UDP ASSOCIATE, so there is no ratio.
+# the Python client itself can do). The Go reference (bench/goref) has no UDP ASSOCIATE, so
+# there is no ratio.
 #
 #   sudo bench/udp_socks.sh [BUILD_DIR]      (SECONDS_EACH=N, SIZE=B)
 set -euo pipefail

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The WAN row: tunless against ../shared/anchor-go (built as compare_anchor.sh builds it) on a
-# lossy, long path, upload and download through SOCKS5, same peer, same run.
+# The WAN row: tunless against the Go reference (bench/goref, or ANCHOR_SRC=DIR's anchor-go, as
+# in compare_anchor.sh) on a lossy, long path, upload and download through SOCKS5, same peer,
+# same run.
 #
 #   sudo bench/wan.sh [BUILD_DIR]    (DELAY_MS=25 each way, LOSS=0.005 each way, SECS=20,
-#                                     SEED=1, ROUNDS=1, WHO="tunless anchor", DIRS="up down")
+#                                     SEED=1, ROUNDS=1, WHO="tunless anchor", DIRS="up down",
+#                                     ANCHOR_SRC=DIR: anchor-go as the reference)
 #
 # The path: each proxy's WireGuard packets go through its own tests/tools/lossy_relay (a
 # userspace netem: fixed delay and seeded random loss each way) to one stock wireguard-go peer
@@ -16,17 +18,10 @@ TB_BIN=$BUILD/tunless
 RELAY=$BUILD/tests/lossy_relay
 BULK=$SRC/tests/tools/socks_bulk.py
 DELAY_MS=${DELAY_MS:-25} LOSS=${LOSS:-0.005} SECS=${SECS:-20} SEED=${SEED:-1}
-ANCHOR_SRC=${ANCHOR_SRC:-$SRC/../shared/anchor-go}
-[ -d "$ANCHOR_SRC" ] || ANCHOR_SRC=$SRC/../../shared/anchor-go  # from a worktree under wt/
-ANCHOR=$BUILD/anchor-go
 
+. "$SRC/bench/goref/select.sh"
 . "$SRC/tests/support/testbed.sh"
 tb_init tlwan
-
-if [ ! -x "$ANCHOR/bin/wgsocks-go" ]; then
-  rm -rf "$ANCHOR" && cp -r "$ANCHOR_SRC" "$ANCHOR" && chmod -R u+w "$ANCHOR"
-  (cd "$ANCHOR" && bash build.sh >/dev/null)
-fi
 
 PEER_PORT=51881 T_PORT=51882 A_PORT=51883
 T_RELAY_A=51884 T_RELAY_B=51885 A_RELAY_A=51886 A_RELAY_B=51887
@@ -38,7 +33,7 @@ tb_peer_allow peer "$t_pub" 100.64.0.1/32 "127.0.0.1:$T_RELAY_B"
 tb_peer_allow peer "$a_pub" 100.64.0.3/32 "127.0.0.1:$A_RELAY_B"
 tb_bg "$TB_NS_peer" python3 "$BULK" serve 100.64.0.2 9000
 tb_wait_tcp "$TB_NS_peer" 100.64.0.2 9000
-"$ANCHOR/bin/sockbuf" -pid "$TB_WGPID_peer" >/dev/null
+"$GOREF_SOCKBUF" -pid "$TB_WGPID_peer" >/dev/null
 
 relay() { # A_LISTEN A_PEER B_LISTEN
   tb_bg - "$RELAY" --a-listen "$1" --a-peer "$2" --b-listen "$3" --b-peer "$PEER_PORT" \
@@ -58,7 +53,7 @@ start_tunless() {
   tb_wait_tcp - 127.0.0.1 "${T_PROXY##*:}"
 }
 start_anchor() {
-  "$ANCHOR/bin/wgsocks-go" -private-key-file "$TB_DIR/a.key" -address 100.64.0.3 \
+  "$GOREF_PROXY" -private-key-file "$TB_DIR/a.key" -address 100.64.0.3 \
     -peer-public-key "$TB_PUB_peer" -peer-endpoint "127.0.0.1:$A_RELAY_A" -listen-port "$A_PORT" \
     -allowed-ips 100.64.0.0/10 -listen "$A_PROXY" > "$TB_DIR/anchor.log" 2>&1 &
   PROXY_PID=$!; TB_PIDS+=("$PROXY_PID"); PROXY_ADDR=$A_PROXY

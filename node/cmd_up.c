@@ -8,6 +8,7 @@
 #include "daemon.h"
 #include "localapi_client.h"
 #include "node.h"
+#include "state.h"
 
 /* Only --socket and --state-dir given: the words of someone who means this node, not a new one. */
 static bool only_where_flags(int argc, char **argv)
@@ -43,20 +44,49 @@ static bool socket_given(const struct node_options *o)
 
 enum api_plan { API_SERVE, API_STOP, API_WITHOUT, API_RESUMED };
 
+/* One node per state directory (its key, port and netmap files): a second one, even started
+ * at the same moment, stops here before it writes anything. A directory where no lock can be
+ * made (read-only, a node whose key is in its configuration) only warns. -1: stop (exit 2). */
+static int lock_state(const struct node_options *opts, int *lock_fd)
+{
+    char dir[4096], err[4400];
+    pid_t holder = 0;
+    if (node_state_dir(opts->state_dir, dir, sizeof(dir)) != 0)
+        return 0; /* the start names the missing state directory */
+    int rc = node_state_lock(dir, lock_fd, &holder, err, sizeof(err));
+    if (rc == NODE_STATE_LOCKED && holder > 0)
+        fprintf(stderr, "tunless up: another node is running (PID %ld) with state directory %s\n",
+                (long)holder, dir);
+    else if (rc == NODE_STATE_LOCKED)
+        fprintf(stderr, "tunless up: another node is running with state directory %s\n", dir);
+    else if (rc != 0)
+        fprintf(stderr, "tunless up: warning: no lock on the state directory: %s\n", err);
+    return rc == NODE_STATE_LOCKED ? -1 : 0;
+}
+
 /* Before anything listens: a node already on this socket is a node already running (resumed
  * when that is all the user said). API_STOP and API_RESUMED free opts; *code is the exit. */
 static enum api_plan prepare_api(int argc, char **argv, struct node_options *opts, char *sock,
-                                 size_t cap, int *code)
+                                 size_t cap, int *code, int *lock_fd)
 {
     char err[4400];
-    int rc = node_localapi_socket_path(opts->socket_path, opts->state_dir, sock, cap);
-    if (rc != 0)
-        snprintf(err, sizeof(err), "no path for the local API's socket: give --socket PATH");
-    else if (only_where_flags(argc, argv) && node_answers(sock)) {
+    bool off = opts->socket_path && strcmp(opts->socket_path, "off") == 0;
+    int rc = off ? 0 : node_localapi_socket_path(opts->socket_path, opts->state_dir, sock, cap);
+    if (!off && rc == 0 && only_where_flags(argc, argv) && node_answers(sock)) {
         node_options_free(opts);
         *code = node_cmd_resume(sock);
         return API_RESUMED;
-    } else
+    }
+    if (lock_state(opts, lock_fd) != 0) {
+        node_options_free(opts);
+        *code = 2;
+        return API_STOP;
+    }
+    if (off)
+        return API_WITHOUT;
+    if (rc != 0)
+        snprintf(err, sizeof(err), "no path for the local API's socket: give --socket PATH");
+    else
         rc = node_localapi_check(sock, err, sizeof(err));
     if (rc == 0)
         return API_SERVE;
@@ -71,9 +101,9 @@ static enum api_plan prepare_api(int argc, char **argv, struct node_options *opt
     return API_WITHOUT;
 }
 
-static void api_failed(struct node_daemon *d, const char *err)
+static void api_failed(struct node_daemon *d, int rc, const char *err)
 {
-    if (socket_given(&d->opts)) {
+    if (rc == NODE_LOCALAPI_LIVE || socket_given(&d->opts)) {
         fprintf(stderr, "tunless up: %s\n", err);
         d->exit_code = 2;
         node_daemon_stop(d);
@@ -101,18 +131,16 @@ int node_cmd_up(int argc, char **argv)
     if (opts.check)
         return node_check(&opts);
     char sock[4096 + 64];
-    int code = 0;
-    enum api_plan plan = API_WITHOUT;
-    if (!opts.socket_path || strcmp(opts.socket_path, "off") != 0)
-        plan = prepare_api(argc, argv, &opts, sock, sizeof(sock), &code);
+    int code = 0, lock_fd = -1, rc;
+    enum api_plan plan = prepare_api(argc, argv, &opts, sock, sizeof(sock), &code, &lock_fd);
     if (plan == API_STOP || plan == API_RESUMED)
         return code;
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct node_daemon d;
     if (node_daemon_start(&d, &loop, &opts) == 0 && plan == API_SERVE &&
-        node_localapi_start(&d, sock, d.opts.socket_group, &d.api, err, sizeof(err)) != 0)
-        api_failed(&d, err);
+        (rc = node_localapi_start(&d, sock, d.opts.socket_group, &d.api, err, sizeof(err))) != 0)
+        api_failed(&d, rc, err);
     if (!d.stopping)
         node_notify_start(&d); /* READY=1 once the local API answers too */
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -121,5 +149,7 @@ int node_cmd_up(int argc, char **argv)
     free(d.publish_ctx);
     node_options_free(&d.opts);
     uv_loop_close(&loop);
+    if (lock_fd >= 0)
+        close(lock_fd); /* everything is closed: the next node may have the state directory */
     return code;
 }

@@ -1,10 +1,13 @@
 /*
  * One connection of the HTTP server (http_server.h): it reads one request under the read
- * timeout, answers faults itself, dispatches to the route's handler and writes the answer, or
- * carries a stream of chunks, then shuts its side down and closes. Flow: node_http_conn_start
- * -> on_read -> node_http_parser_feed -> dispatch -> handler -> node_http_reply* /
- * node_http_defer / node_http_stream_* -> conn_write -> finish -> on_write -> on_shutdown ->
- * conn_close -> on_closed (freed, the server told). The helpers for handlers come last.
+ * timeout, answers faults itself (the route and the caller's right as soon as the head is in,
+ * before any body or "100 Continue"), dispatches to the route's handler and writes the answer,
+ * or carries a stream of chunks, then shuts its side down and closes. One timer bounds each
+ * phase: the request, a deferred answer, a stream's stalled reader, the answer leaving. Flow:
+ * node_http_conn_start -> on_read -> node_http_parser_feed -> on_parsed -> check_route ->
+ * dispatch -> handler -> node_http_reply* / node_http_defer / node_http_stream_* -> conn_write
+ * -> finish -> on_write -> on_shutdown -> conn_close -> on_closed (freed, the server told);
+ * on_timeout for each phase. The helpers for handlers come last.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,10 +92,17 @@ static void on_write(uv_write_t *req, int status)
     struct node_http_conn *c = w->c;
     c->queued -= w->len;
     free(w);
-    if (status < 0)
+    if (status < 0) {
         conn_close(c, status);
-    else
-        maybe_shutdown(c);
+        return;
+    }
+    if (c->state == NODE_HTTP_CONN_STREAMING) { /* the reader took something */
+        if (uv_stream_get_write_queue_size(&c->h.stream) == 0)
+            uv_timer_stop(&c->timer);
+        else
+            uv_timer_start(&c->timer, on_timeout, c->s->cfg.stall_timeout_ms, 0);
+    }
+    maybe_shutdown(c);
 }
 
 /* Queues head (a format) and then body bytes as one write. */
@@ -214,23 +224,25 @@ static void reply_error_extra(struct node_http_conn *c, int status, const char *
     va_end(ap);
 }
 
-/* A whole request: the route's checks, then its handler, which must answer or defer. */
-static void dispatch(struct node_http_conn *c)
+/* The head is complete: the route and the caller's right to it are checked now, before any
+ * body is read or "100 Continue" invites it, so a refused caller sends no body at all.
+ * Returns false when it answered. */
+static bool check_route(struct node_http_conn *c)
 {
     node_http_parser_request(&c->parser, &c->req);
-    const struct node_http_route_entry *r = NULL;
     char allow[128], extra[160];
-    int st = node_http_server_find(c->s, c->req.method, c->req.path, &r, allow, sizeof(allow));
+    int st =
+        node_http_server_find(c->s, c->req.method, c->req.path, &c->route, allow, sizeof(allow));
     if (st == 404) {
         node_http_reply_error(c, 404, "no such endpoint: %s", c->req.path);
-        return;
+        return false;
     }
     if (st == 405) {
         snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
         reply_error_extra(c, 405, extra, "%s takes %s, not %s", c->req.path, allow, c->req.method);
-        return;
+        return false;
     }
-    if (r->write && !c->req.may_write) {
+    if (c->route->write && !c->req.may_write) {
         char who[48] = "";
         if (c->req.peer.known)
             snprintf(who, sizeof(who), "; you are uid %ld", (long)c->req.peer.uid);
@@ -238,8 +250,16 @@ static void dispatch(struct node_http_conn *c)
                               "%s %s changes the node: only root or the node's own user "
                               "(uid %ld) may call it%s",
                               c->req.method, c->req.path, (long)c->s->euid, who);
-        return;
+        return false;
     }
+    return true;
+}
+
+/* A whole request that passed check_route: its handler, which must answer or defer. */
+static void dispatch(struct node_http_conn *c)
+{
+    node_http_parser_request(&c->parser, &c->req);
+    const struct node_http_route_entry *r = c->route;
     c->state = NODE_HTTP_CONN_HANDLING;
     r->fn(r->arg, c, &c->req);
     if (c->state == NODE_HTTP_CONN_HANDLING)
@@ -251,10 +271,14 @@ static void on_parsed(struct node_http_conn *c, enum node_http_parse_state st)
     if (st == NODE_HTTP_PARSE_ERROR) {
         node_http_parser_request(&c->parser, &c->req);
         node_http_reply_error(c, c->parser.status, "%s", c->parser.error);
-    } else if (st == NODE_HTTP_PARSE_DONE) {
+        return;
+    }
+    if (st == NODE_HTTP_PARSE_HEAD || (!c->route && !check_route(c)))
+        return;
+    if (st == NODE_HTTP_PARSE_DONE) {
         uv_timer_stop(&c->timer);
         dispatch(c);
-    } else if (c->parser.expect_continue && st == NODE_HTTP_PARSE_BODY) {
+    } else if (c->parser.expect_continue) {
         c->parser.expect_continue = false;
         conn_write(c, NULL, 0, "HTTP/1.1 100 Continue\r\n\r\n");
     }
@@ -288,12 +312,45 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         conn_close(c, (int)n);
 }
 
+/* The owner's operation never ended: it forgets c (on_gone), the client hears 504. */
+static void defer_expired(struct node_http_conn *c)
+{
+    node_http_gone_fn on_gone = c->on_gone;
+    c->on_gone = NULL;
+    if (on_gone)
+        on_gone(c->gone_arg, c, -ETIMEDOUT);
+    base_logf(&c->s->cfg.log, BASE_LOG_WARN,
+              "event=http_deferred_timeout server=%s path=%s timeout_ms=%u", c->s->name,
+              c->req.path, c->deadline_ms);
+    node_http_reply_error(c, 504, "%s %s gave no answer within %u ms", c->req.method, c->req.path,
+                          c->deadline_ms);
+}
+
+static int drop(struct node_http_conn *c, const char *why);
+
+/* A stream's reader took nothing for stall_timeout_ms while bytes waited. */
+static void stream_stalled(struct node_http_conn *c)
+{
+    node_http_gone_fn on_gone = c->on_gone;
+    c->on_gone = NULL;
+    c->state = NODE_HTTP_CONN_ENDING; /* the owner hears it once, here */
+    if (on_gone)
+        on_gone(c->gone_arg, c, -ETIMEDOUT);
+    char why[96];
+    snprintf(why, sizeof(why), "the reader took nothing for %u ms", c->s->cfg.stall_timeout_ms);
+    drop(c, why);
+}
+
 static void on_timeout(uv_timer_t *t)
 {
     struct node_http_conn *c = t->data;
     if (c->state == NODE_HTTP_CONN_READING)
         node_http_reply_error(c, 408, "the request did not arrive within %u ms",
                               c->s->cfg.read_timeout_ms);
+    else if (c->state == NODE_HTTP_CONN_DEFERRED)
+        defer_expired(c);
+    else if (c->state == NODE_HTTP_CONN_STREAMING)
+        stream_stalled(c);
     else
         conn_close(c, -ETIMEDOUT); /* the answer did not leave in time */
 }
@@ -329,13 +386,16 @@ int node_http_conn_start(struct node_http_server *s, struct node_http_conn *c,
     return 0;
 }
 
-void node_http_defer(struct node_http_conn *c, node_http_gone_fn on_gone, void *arg)
+void node_http_defer(struct node_http_conn *c, unsigned timeout_ms, node_http_gone_fn on_gone,
+                     void *arg)
 {
     if (c->state != NODE_HTTP_CONN_HANDLING)
         return;
     c->state = NODE_HTTP_CONN_DEFERRED;
     c->on_gone = on_gone;
     c->gone_arg = arg;
+    c->deadline_ms = timeout_ms ? timeout_ms : c->s->cfg.defer_timeout_ms;
+    uv_timer_start(&c->timer, on_timeout, c->deadline_ms, 0);
 }
 
 int node_http_stream_start(struct node_http_conn *c, const char *content_type,
@@ -358,18 +418,19 @@ int node_http_stream_start(struct node_http_conn *c, const char *content_type,
     return rc;
 }
 
-/* The reader fell behind: one last line, the last chunk, and the end. */
-static int drop(struct node_http_conn *c, size_t behind)
+/* The reader is dropped (why: fell behind, or stalled): one last line, the last chunk, the
+ * end. The owner learns it from the caller (a return value, or on_gone). */
+static int drop(struct node_http_conn *c, const char *why)
 {
-    char line[160];
-    int n = snprintf(line, sizeof(line),
-                     "{\"error\": \"dropped: the reader fell %zu bytes behind (at most %zu)\"}\n",
-                     behind, c->s->cfg.stream_queue_bytes);
+    char line[256], q[160];
+    int n = snprintf(line, sizeof(line), "{\"error\": \"dropped: %s\"}\n", why);
     base_logf(&c->s->cfg.log, BASE_LOG_WARN,
-              "event=http_stream_dropped server=%s path=%s queued=%zu uid=%ld pid=%ld", c->s->name,
-              c->req.path, behind, c->req.peer.known ? (long)c->req.peer.uid : -1L,
+              "event=http_stream_dropped server=%s path=%s reason=%s queued=%zu uid=%ld pid=%ld",
+              c->s->name, c->req.path, base_log_quote(q, sizeof(q), why),
+              uv_stream_get_write_queue_size(&c->h.stream),
+              c->req.peer.known ? (long)c->req.peer.uid : -1L,
               c->req.peer.known ? (long)c->req.peer.pid : -1L);
-    c->state = NODE_HTTP_CONN_ENDING; /* the owner learns it from the return value */
+    c->state = NODE_HTTP_CONN_ENDING;
     if (conn_write(c, line, (size_t)n, "%x\r\n", n) == 0 &&
         conn_write(c, NULL, 0, "\r\n0\r\n\r\n") == 0)
         finish(c);
@@ -386,17 +447,25 @@ int node_http_stream_write(struct node_http_conn *c, const char *data, size_t le
      * counts bytes written at once whose callbacks wait for the next turn of the loop, and a
      * burst of lines in one turn (a reload's events) would drop a reader that keeps up. */
     size_t behind = uv_stream_get_write_queue_size(&c->h.stream);
-    if (behind + len > c->s->cfg.stream_queue_bytes)
-        return drop(c, behind);
+    if (behind + len > c->s->cfg.stream_queue_bytes) {
+        char why[96];
+        snprintf(why, sizeof(why), "the reader fell %zu bytes behind (at most %zu)", behind,
+                 c->s->cfg.stream_queue_bytes);
+        return drop(c, why);
+    }
     /* A failure here is told by the return value alone, never by on_gone inside this call. */
     node_http_gone_fn on_gone = c->on_gone;
     c->on_gone = NULL;
     int rc = conn_write(c, data, len, "%zx\r\n", len);
     if (rc == 0)
         rc = conn_write(c, NULL, 0, "\r\n");
-    if (rc == 0)
-        c->on_gone = on_gone;
-    return rc;
+    if (rc != 0)
+        return rc;
+    c->on_gone = on_gone;
+    /* Bytes wait for the reader: it has stall_timeout_ms to take some (on_write restarts it). */
+    if (uv_stream_get_write_queue_size(&c->h.stream) > 0 && !uv_is_active((uv_handle_t *)&c->timer))
+        uv_timer_start(&c->timer, on_timeout, c->s->cfg.stall_timeout_ms, 0);
+    return 0;
 }
 
 int node_http_stream_write_json(struct node_http_conn *c, const json_t *value)

@@ -39,7 +39,7 @@ struct node_http_parser {
     bool expect_continue; /* the client waits for "100 Continue" before its body */
     int status;           /* on error: 400, 413, 414, 431, 501 */
     char error[160];      /* on error: what was wrong, for the JSON answer */
-    const char *query;    /* into target, once done */
+    const char *query;    /* into target, once the head is complete */
 };
 
 /* 0, or -ENOMEM. */
@@ -50,7 +50,8 @@ enum node_http_parse_state node_http_parser_feed(struct node_http_parser *p, con
                                                  size_t len);
 /* The end of the input: a request cut short becomes an error. */
 enum node_http_parse_state node_http_parser_finish(struct node_http_parser *p);
-/* Fills the request's method, path, query, content type and body from a DONE parser. */
+/* Fills the request's method, path, query, content type and body (so far) from a parser past
+ * its head (BODY or DONE). */
 void node_http_parser_request(const struct node_http_parser *p, struct node_http_request *req);
 
 /* A status's reason phrase ("Not Found"). */
@@ -110,11 +111,13 @@ struct node_http_conn {
     bool parser_ready;
     struct node_http_parser parser;
     struct node_http_request req;
-    int status; /* the answer's, for the log line */
+    const struct node_http_route_entry *route; /* once the head passed its checks */
+    int status;                                /* the answer's, for the log line */
     node_http_gone_fn on_gone;
     void *gone_arg;
-    size_t queued; /* bytes handed to uv_write and not yet written */
-    bool admitted; /* counted in n_admitted (not answered 503) */
+    size_t queued;        /* bytes handed to uv_write and not yet written */
+    unsigned deadline_ms; /* a deferred answer's (node_http_defer) */
+    bool admitted;        /* counted in n_admitted (not answered 503) */
     char rbuf[4096];
 };
 

@@ -2,8 +2,8 @@
  * One HTTP request, parsed with llhttp within bounds: the callbacks collect the method, the
  * request target, the two headers the server reads (Content-Type, Expect) and the body; every
  * limit and every llhttp error becomes a status and a sentence for the JSON error answer.
- * Flow: init -> feed (callbacks) ... -> DONE (message complete pauses llhttp) or ERROR ->
- * request (split target into path and query) -> free. Then the reason phrases.
+ * Flow: init -> feed (callbacks; the head's end splits the target into path and query) ... ->
+ * BODY -> DONE (message complete pauses llhttp) or ERROR -> request -> free. Then the reason phrases.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +119,12 @@ static int on_headers_complete(llhttp_t *l)
         return fail(p, 400, "the request target must be a path starting with '/'");
     if (llhttp_get_upgrade(l))
         return fail(p, 400, "protocol upgrades are not supported");
+    /* The path is known before the body: the server checks the route and the caller's right
+     * to it then, not after reading a body it would refuse. */
+    char *q = strchr(p->target, '?');
+    if (q)
+        *q++ = '\0';
+    p->query = q ? q : "";
     p->state = NODE_HTTP_PARSE_BODY;
     return 0;
 }
@@ -147,10 +153,6 @@ static int on_body(llhttp_t *l, const char *at, size_t n)
 static int on_message_complete(llhttp_t *l)
 {
     struct node_http_parser *p = parser_of(l);
-    char *q = strchr(p->target, '?');
-    if (q)
-        *q++ = '\0';
-    p->query = q ? q : "";
     p->state = NODE_HTTP_PARSE_DONE;
     return HPE_PAUSED; /* one request per connection: the rest is not read */
 }

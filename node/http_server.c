@@ -39,6 +39,10 @@ static void apply_defaults(struct node_http_config *cfg)
         cfg->writer_conns = cfg->max_conns - 1;
     if (!cfg->stream_queue_bytes)
         cfg->stream_queue_bytes = 256 * 1024;
+    if (!cfg->defer_timeout_ms)
+        cfg->defer_timeout_ms = 60000;
+    if (!cfg->stall_timeout_ms)
+        cfg->stall_timeout_ms = 60000;
 }
 
 int node_http_server_new(uv_loop_t *loop, const struct node_http_config *cfg,
@@ -273,6 +277,24 @@ static int listener_fail(struct http_listener *hl, int rc)
     return rc;
 }
 
+/* The socket is bound here, not by uv_pipe_bind: libuv would unlink the path when the listener
+ * closes, whoever's socket is there by then. The path is the caller's to remove. */
+static int bind_unix(const char *path, int *out)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(fd, 64) != 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    *out = fd;
+    return 0;
+}
+
 int node_http_server_listen_unix(struct node_http_server *s, const char *path)
 {
     struct sockaddr_un sun;
@@ -280,14 +302,24 @@ int node_http_server_listen_unix(struct node_http_server *s, const char *path)
         return -ENAMETOOLONG; /* libuv would cut it silently */
     if (s->state != NODE_HTTP_SERVER_RUNNING)
         return BASE_ECLOSING;
+    int fd = -1, rc = bind_unix(path, &fd);
+    if (rc != 0)
+        return rc;
     struct http_listener *hl = listener_alloc(s, true);
-    if (!hl)
+    if (!hl) {
+        close(fd);
+        unlink(path);
         return -ENOMEM;
-    int rc = uv_pipe_bind(&hl->h.pipe, path);
+    }
+    rc = uv_pipe_open(&hl->h.pipe, fd);
+    if (rc != 0)
+        close(fd);
     if (rc == 0)
         rc = uv_listen(&hl->h.stream, 64, on_connection);
-    if (rc != 0)
+    if (rc != 0) {
+        unlink(path);
         return listener_fail(hl, rc);
+    }
     base_logf(&s->cfg.log, BASE_LOG_INFO, "event=http_listening server=%s path=%s", s->name, path);
     return 0;
 }

@@ -68,6 +68,10 @@ struct node_http_config {
     unsigned max_conns;        /* open connections, streams included; default 32 */
     unsigned writer_conns;     /* of max_conns, kept for callers with may_write; default 0 */
     size_t stream_queue_bytes; /* a stream's unsent bytes before its reader is dropped; 256 KiB */
+    unsigned defer_timeout_ms; /* a deferred answer's deadline, unless the handler gives one
+                                * (node_http_defer); default 60 s, then 504 */
+    unsigned stall_timeout_ms; /* a stream whose reader takes nothing while bytes wait, this
+                                * long, is dropped; default 60 s */
     struct base_logger log;    /* each request at debug: method, path, status, uid, pid */
 };
 
@@ -76,8 +80,9 @@ int node_http_server_new(uv_loop_t *loop, const struct node_http_config *cfg,
 /* Adds a route (before or after listening). 0, -EEXIST for the same method and path, -ENOMEM. */
 int node_http_server_route(struct node_http_server *s, const struct node_http_route *r);
 /* Listens on a unix socket at path, which must not exist (the caller removes a stale one and
- * sets its mode afterwards). Returns 0 or a negative error (-ENAMETOOLONG for a path longer
- * than a unix socket allows). */
+ * sets its mode afterwards). The file is the caller's: closing never unlinks it (libuv's
+ * would, whoever's socket is there by then). Returns 0 or a negative error (-EADDRINUSE when
+ * path exists, -ENAMETOOLONG for a path longer than a unix socket allows). */
 int node_http_server_listen_unix(struct node_http_server *s, const char *path);
 /* Listens on TCP; *bound (may be NULL) receives the address with the port the kernel chose. */
 int node_http_server_listen_tcp(struct node_http_server *s, const struct base_endpoint *ep,
@@ -100,14 +105,21 @@ void node_http_reply_error(struct node_http_conn *c, int status, const char *fmt
     __attribute__((format(printf, 3, 4)));
 
 /* ---- Answering later ----
- * Called from the handler: the answer comes later (a reply or a stream). on_gone runs at most
- * once, if the connection ends before the owner ended it (the client left, the server closes,
- * the read timeout): err is BASE_ECLOSING, -ECONNRESET, -ETIMEDOUT, ...; c is gone after it. */
+ * Called from the handler: the answer comes later (a reply or a stream), within timeout_ms
+ * (0: the server's defer_timeout_ms); a handler whose event never comes does not hold the
+ * connection longer: the owner hears on_gone(-ETIMEDOUT) and the client gets 504. on_gone
+ * runs at most once, if the connection ends before the owner ended it (the client left, the
+ * server closes, the deadline): err is BASE_ECLOSING, -ECONNRESET, -ETIMEDOUT, ...; c is gone
+ * after it. */
 typedef void (*node_http_gone_fn)(void *arg, struct node_http_conn *c, int err);
-void node_http_defer(struct node_http_conn *c, node_http_gone_fn on_gone, void *arg);
+void node_http_defer(struct node_http_conn *c, unsigned timeout_ms, node_http_gone_fn on_gone,
+                     void *arg);
 
 /* ---- Streams of lines (newline-delimited JSON for watchers) ----
- * Sends a 200 head with chunked transfer and keeps the connection open, without a timeout.
+ * Sends a 200 head with chunked transfer and keeps the connection open, as long as the owner
+ * wants, while the reader keeps up: one that takes nothing for stall_timeout_ms while bytes
+ * wait, or falls stream_queue_bytes behind, is dropped with a final error line (on_gone hears
+ * -ETIMEDOUT for the first).
  * Call from the handler or after node_http_defer; on_gone as for node_http_defer. Returns 0,
  * or a negative error when the connection is already over (the owner then forgets c; on_gone
  * does not run). content_type NULL: application/x-ndjson. */

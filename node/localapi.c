@@ -2,8 +2,9 @@
  * The local API's socket and routes (localapi.h). Flow: node_localapi_socket_path ->
  * node_localapi_check (is a node there? SO_PEERCRED names it; a stale socket is removed) ->
  * node_localapi_start -> prepare_dir -> node_http_server_listen_unix -> set_mode ->
- * add_routes; then the handlers (status, reload with the diff as JSON); node_localapi_close
- * unlinks the socket and closes the server.
+ * add_routes (a node that started on the path since the check is named: NODE_LOCALAPI_LIVE);
+ * then the handlers (status, reload with the diff as JSON); node_localapi_close unlinks the
+ * socket, if it is still ours (remove_socket), and closes the server.
  */
 #include <errno.h>
 #include <grp.h>
@@ -26,6 +27,8 @@ struct node_localapi {
     struct node_daemon *d;
     struct node_http_server *http;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    dev_t dev; /* the socket file we made: only that one is removed at close */
+    ino_t ino;
     struct timespec started;
     void (*on_closed)(void *arg);
     void *closed_arg;
@@ -291,13 +294,33 @@ static int listen_on(struct node_localapi *api, const char *group, char *err, si
     mode_t old = umask(0177); /* no moment with a wider mode than 0600 */
     int rc = node_http_server_listen_unix(api->http, api->path);
     umask(old);
+    pid_t pid = 0;
+    if (rc == -EADDRINUSE && probe(api->path, &pid) == 1) { /* one started since the check */
+        fail(err, errlen, "another node is running (PID %ld) on %s", (long)pid, api->path);
+        return NODE_LOCALAPI_LIVE;
+    }
     if (rc != 0)
         return fail(err, errlen, "local API socket %s: %s", api->path, base_strerror(rc));
+    struct stat st;
+    if (lstat(api->path, &st) == 0) {
+        api->dev = st.st_dev;
+        api->ino = st.st_ino;
+    }
     if (set_mode(api->path, group, gid, err, errlen) != 0) {
         unlink(api->path);
         return -1;
     }
     return 0;
+}
+
+/* Ours only: a socket another node put at the path since (after someone removed ours) is
+ * left alone. */
+static void remove_socket(const struct node_localapi *api)
+{
+    struct stat st;
+    if (lstat(api->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == api->dev &&
+        st.st_ino == api->ino)
+        unlink(api->path);
 }
 
 int node_localapi_start(struct node_daemon *d, const char *path, const char *group,
@@ -324,11 +347,12 @@ int node_localapi_start(struct node_daemon *d, const char *path, const char *gro
         free(api);
         return fail(err, errlen, "out of memory");
     }
-    if (add_routes(api) != 0 || listen_on(api, group, err, errlen) != 0) {
+    int rc = add_routes(api) != 0 ? -1 : listen_on(api, group, err, errlen);
+    if (rc != 0) {
         if (!err[0])
             fail(err, errlen, "out of memory");
         node_http_server_close(api->http, on_http_closed, api);
-        return -1;
+        return rc;
     }
     *out = api;
     return 0;
@@ -343,6 +367,6 @@ void node_localapi_close(struct node_localapi *api, void (*on_closed)(void *arg)
 {
     api->on_closed = on_closed;
     api->closed_arg = arg;
-    unlink(api->path);
+    remove_socket(api);
     node_http_server_close(api->http, on_http_closed, api);
 }

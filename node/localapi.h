@@ -33,11 +33,13 @@ int node_localapi_socket_path(const char *flag, const char *state_dir_flag, char
 int node_localapi_check(const char *path, char *err, size_t errlen);
 
 /* Listens on path (0600, or 0660 for group; its directory created 0700, or made reachable for
- * group), and serves the /v0/ routes of d. Returns 0, or -1 with the message in err. */
+ * group), and serves the /v0/ routes of d. Returns 0, NODE_LOCALAPI_LIVE when a node started
+ * on path since the check (its PID in err), or -1 with the message in err. */
 int node_localapi_start(struct node_daemon *d, const char *path, const char *group,
                         struct node_localapi **out, char *err, size_t errlen);
 struct node_http_server *node_localapi_server(struct node_localapi *api);
-/* Stops listening, removes the socket file, ends open requests; on_closed (may be NULL) once
+/* Stops listening, removes the socket file (only if it is still the one it made), ends open
+ * requests; on_closed (may be NULL) once
  * everything is freed. */
 void node_localapi_close(struct node_localapi *api, void (*on_closed)(void *arg), void *arg);
 

@@ -377,7 +377,10 @@ static void on_ping(void *arg, struct node_http_conn *c, const struct node_http_
         return;
     uv_timer_init(d->loop, &j->timer);
     j->timer.data = j;
-    node_http_defer(c, on_gone, j);
+    /* Each probe is bounded (PING_TIMEOUT_MS, then the interval): the server's deadline only
+     * catches a probe whose end never comes. */
+    unsigned deadline = (unsigned)j->count * (PING_INTERVAL_MS + PING_TIMEOUT_MS) + 5000;
+    node_http_defer(c, deadline, on_gone, j);
     send_next(j);
 }
 

@@ -94,8 +94,11 @@ int node_metrics_routes(struct node_http_server *s, struct node_daemon *d, bool 
  * netmap with its JSON path, 409 the configuration comes from a file) with *answer the JSON
  * body (the change, or {"error": ...}). */
 int node_netmap_put(struct node_daemon *d, const char *body, size_t len, json_t **answer);
-/* At start, for a node without a configuration file: the last netmap PUT, if any. Returns 0
- * (*found says whether one was loaded into d->cfg), or -1 with err naming the file. */
+/* At start, for a node without a configuration file: the last netmap PUT, if any. One that
+ * no longer parses is the node's own state gone bad, not the user's input: it is logged (file
+ * and JSON path), moved aside as netmap.json.corrupt-TIME (0600) and the node starts without
+ * it (NeedsConfig, until the next PUT). Returns 0 (*found says whether one was loaded into
+ * d->cfg), or -1 with err naming the file when it cannot be read or moved. */
 int node_netmap_resume(struct node_daemon *d, bool *found, char *err, size_t errlen);
 
 #endif

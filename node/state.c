@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -160,4 +161,37 @@ int node_state_save_port(const char *dir, uint16_t port, char *err, size_t errle
     char buf[16];
     int n = snprintf(buf, sizeof(buf), "%u\n", port);
     return node_state_write_file(dir, NODE_STATE_PORT_FILE, buf, (size_t)n, err, errlen);
+}
+
+int node_state_lock(const char *dir, int *fd, pid_t *holder, char *err, size_t errlen)
+{
+    char path[4200], buf[24];
+    snprintf(path, sizeof(path), "%s/%s", dir, NODE_STATE_LOCK_FILE);
+    *fd = -1;
+    *holder = 0;
+    if (node_state_make_dir(dir, err, errlen) != 0)
+        return -1;
+    int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lfd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        ssize_t n = e == EWOULDBLOCK ? pread(lfd, buf, sizeof(buf) - 1, 0) : -1;
+        close(lfd);
+        if (e != EWOULDBLOCK) {
+            snprintf(err, errlen, "%s: %s", path, strerror(e));
+            return -1;
+        }
+        buf[n > 0 ? n : 0] = '\0';
+        *holder = (pid_t)strtol(buf, NULL, 10);
+        return NODE_STATE_LOCKED;
+    }
+    int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+    if (ftruncate(lfd, 0) != 0 || pwrite(lfd, buf, (size_t)n, 0) != n) {
+        /* The lock holds all the same; only the next node's message lacks our pid. */
+    }
+    *fd = lfd;
+    return 0;
 }

@@ -8,12 +8,15 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base.h"
 #include "key.h"
 
 #define NODE_STATE_KEY_FILE "private.key"
 #define NODE_STATE_PORT_FILE "listen-port"
+#define NODE_STATE_LOCK_FILE "tunless.lock"
+#define NODE_STATE_LOCKED (-2)
 
 /* --state-dir, else $STATE_DIRECTORY (systemd), else $XDG_STATE_HOME/tunless, else
  * ~/.local/state/tunless. Returns -1 if no home can be found. */
@@ -36,5 +39,12 @@ int node_state_write_file(const char *dir, const char *name, const void *data, s
  * (or it is unreadable). save returns 0 or -1 with a message in err. */
 int node_state_load_port(const char *dir, uint16_t *port);
 int node_state_save_port(const char *dir, uint16_t port, char *err, size_t errlen);
+
+/* One node per state directory: takes an exclusive flock on dir/tunless.lock (created 0600,
+ * the directory too), held while *fd stays open (the node's life: the kernel drops it when the
+ * process ends, however it ends), and writes our pid in it for the next one's message.
+ * Returns 0, NODE_STATE_LOCKED when another process holds it (*holder its pid, 0 if unknown),
+ * or -1 with a message naming the path in err (a read-only directory, say). */
+int node_state_lock(const char *dir, int *fd, pid_t *holder, char *err, size_t errlen);
 
 #endif

@@ -5,11 +5,13 @@
  * Flow: dial -> connect_one -> on_connect -> report; then the ops; close -> handles closed ->
  * maybe_free -> on_close.
  */
+#include <assert.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "direct.h"
 
@@ -46,16 +48,22 @@ struct direct_write {
     proxy_write_cb cb;
     void *arg;
 };
+static_assert(sizeof(struct direct_write) + PROXY_MALLOC_SLACK <= PROXY_STREAM_WRITE_OVERHEAD,
+              "the pump counts a queued write's request at PROXY_STREAM_WRITE_OVERHEAD");
 
 /* Keepalive on every host connection: a far end that vanished without a FIN or RST (a host
- * that went down) does not hold the relay, and its other side, forever. */
+ * that went down) does not hold the relay, and its other side, forever. Set here, not with
+ * uv_tcp_keepalive, which sets an interval and count of its own first: two system calls more
+ * on every accepted client. */
 static void keepalive(uv_tcp_t *tcp)
 {
-    uv_tcp_keepalive(tcp, 1, PROXY_KEEPALIVE_IDLE_S);
     uv_os_fd_t fd;
     if (uv_fileno((uv_handle_t *)tcp, &fd) != 0)
         return;
-    int intvl = PROXY_KEEPALIVE_INTVL_S, cnt = PROXY_KEEPALIVE_CNT;
+    int on = 1, idle = PROXY_KEEPALIVE_IDLE_S, intvl = PROXY_KEEPALIVE_INTVL_S,
+        cnt = PROXY_KEEPALIVE_CNT;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
@@ -219,12 +227,22 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
     (void)status; /* a failed FIN shows up as a read or write error */
 }
 
+/* The FIN leaves at once when libuv holds no unwritten bytes: uv_shutdown would wait for the
+ * next loop turn, and a client that just read the last bytes would go to sleep before it sees
+ * the end (one more wake-up per request-response exchange). Behind queued bytes, libuv sends
+ * it once they are written. */
 static void ds_shutdown(struct proxy_stream *ps)
 {
     struct direct_stream *s = from_base(ps);
     if (s->state != DS_CONNECTED || s->shut_sent)
         return;
     s->shut_sent = true;
+    uv_os_fd_t fd;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) == 0 &&
+        uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0) {
+        shutdown(fd, SHUT_WR); /* a failed FIN shows up as a read or write error */
+        return;
+    }
     uv_shutdown(&s->shut, (uv_stream_t *)&s->tcp, shutdown_cb);
 }
 

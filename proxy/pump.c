@@ -3,24 +3,22 @@
  * when relaying -> writes with their completions driving backpressure and the FIN that
  * follows an EOF -> done; close -> on_close -> closed.
  */
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pump.h"
 
-struct pump_write {
-    struct proxy_pump_side *to;
-    unsigned gen;
-    size_t len;
-    size_t cost; /* charged to the budget */
-    uint8_t data[];
-};
-
 /* The high-water mark: lower as the budget fills, so a client that stops reading holds less. */
 static size_t high_water(const struct proxy_pump *p)
 {
     return base_budget_scale(p->budget, PROXY_PUMP_HIGH_WATER, PROXY_PUMP_HIGH_WATER_MIN);
+}
+
+/* What a queued write holds, counted against the water marks and charged to the budget: the
+ * allocator's view, not the payload's (see PROXY_PUMP_WRITE_OVERHEAD). */
+static size_t write_cost(size_t len)
+{
+    return len + PROXY_PUMP_WRITE_OVERHEAD;
 }
 
 static void charge(struct proxy_pump *p, size_t cost, bool add)
@@ -84,21 +82,22 @@ static void report_error(struct proxy_pump_side *x, int err)
 
 static void on_written(void *arg, int err)
 {
-    struct pump_write *w = arg;
+    struct proxy_pump_queued_write *w = arg;
     struct proxy_pump_side *x = w->to;
     bool current = w->gen == x->gen;
     size_t len = w->len;
-    charge(x->p, w->cost, false);
+    charge(x->p, write_cost(len), false);
     free(w);
     if (!current)
         return; /* the stream it went to is closed */
     x->pending -= len;
+    x->queued -= write_cost(len);
     if (err) {
         report_error(x, err);
         return;
     }
     struct proxy_pump_side *y = other(x);
-    if (y->paused && x->pending <= high_water(x->p) / 4) {
+    if (y->paused && x->queued <= high_water(x->p) / 4) {
         y->paused = false;
         sync_read(y);
     }
@@ -127,22 +126,21 @@ int proxy_pump_write(struct proxy_pump *p, int side, const void *data, size_t le
     }
     if (len == 0)
         return 0;
-    struct pump_write *w = malloc(sizeof(*w) + len);
+    struct proxy_pump_queued_write *w = malloc(sizeof(*w) + len);
     if (!w)
         return -ENOMEM;
-    *w = (struct pump_write){.to = x, .gen = x->gen, .len = len};
+    *w = (struct proxy_pump_queued_write){.to = x, .gen = x->gen, .len = len};
     memcpy(w->data, data, len);
-    w->cost = malloc_usable_size(w) + sizeof(size_t);
-    charge(p, w->cost, true);
     int err = x->s->ops->write(x->s, w->data, len, on_written, w);
     if (err) {
-        charge(p, w->cost, false);
         free(w);
         return err;
     }
+    charge(p, write_cost(len), true);
     x->pending += len;
+    x->queued += write_cost(len);
     struct proxy_pump_side *y = other(x);
-    if (x->pending > high_water(p) && !y->paused) {
+    if (x->queued > high_water(p) && !y->paused) {
         y->paused = true;
         sync_read(y);
     }
@@ -237,10 +235,10 @@ void proxy_pump_attach(struct proxy_pump *p, int side, struct proxy_stream *s, b
     struct proxy_pump_side *x = &p->side[side];
     x->s = s;
     x->state = connected ? PROXY_PUMP_CONNECTED : PROXY_PUMP_DIALING;
-    x->pending = 0;
+    x->pending = x->queued = 0;
     x->rx = x->tx = 0;
     x->want_read = x->reading = x->eof = x->shut = false;
-    x->paused = other(x)->pending > high_water(p);
+    x->paused = other(x)->queued > high_water(p);
 }
 
 void proxy_pump_read(struct proxy_pump *p, int side, bool want)
@@ -276,7 +274,7 @@ void proxy_pump_close(struct proxy_pump *p, int side, bool reset)
     x->s = NULL;
     x->state = PROXY_PUMP_NONE;
     x->gen++;
-    x->pending = 0;
+    x->pending = x->queued = 0;
     x->want_read = x->reading = x->paused = x->shut = false;
     if (y->paused) { /* held back by what waited for x */
         y->paused = false;
@@ -291,6 +289,11 @@ void proxy_pump_close(struct proxy_pump *p, int side, bool reset)
 size_t proxy_pump_pending(const struct proxy_pump *p, int side)
 {
     return p->side[side].pending;
+}
+
+size_t proxy_pump_queued(const struct proxy_pump *p, int side)
+{
+    return p->side[side].queued;
 }
 
 bool proxy_pump_eof(const struct proxy_pump *p, int side)

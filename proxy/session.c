@@ -211,8 +211,9 @@ int proxy_session_dial(struct proxy_session *s, const struct proxy_target *t)
 {
     const struct proxy_dialer *d = &s->env->cfg->dialer;
     char buf[PROXY_TARGET_STRLEN];
-    proxy_session_log(s, BASE_LOG_DEBUG, "proxy_dial", "proto=%s target=%s", s->ops->name,
-                      proxy_target_format(t, buf, sizeof(buf)));
+    if (base_log_enabled(&s->env->cfg->logger, BASE_LOG_DEBUG))
+        proxy_session_log(s, BASE_LOG_DEBUG, "proxy_dial", "proto=%s target=%s", s->ops->name,
+                          proxy_target_format(t, buf, sizeof(buf)));
     struct proxy_stream *up =
         d->dial(d->ctx, t, &proxy_pump_cbs, proxy_pump_ud(&s->pump, PROXY_PUMP_B));
     if (!up)

@@ -100,6 +100,8 @@ void proxy_session_up_connected(struct proxy_session *s, int err)
         return;
     }
     s->up.connected = true;
+    if (!base_log_enabled(&s->env->cfg->logger, BASE_LOG_INFO))
+        return; /* formatting costs microseconds on the way to the client's reply */
     char what[BASE_LOG_LINE_MAX / 2];
     describe(s, what, sizeof(what));
     proxy_session_log(s, BASE_LOG_INFO, "proxy_open", "%s", what);
@@ -137,6 +139,8 @@ void proxy_session_up_end(struct proxy_session *s)
     const struct proxy_pump_side *b = &s->pump.side[PROXY_PUMP_B];
     s->env->stats->bytes_up += b->tx;
     s->env->stats->bytes_down += b->rx;
+    if (!base_log_enabled(&s->env->cfg->logger, BASE_LOG_INFO))
+        return;
     char what[BASE_LOG_LINE_MAX / 2], answer[32] = "", error[320];
     describe(s, what, sizeof(what));
     if (u->answer >= 0)

@@ -2,7 +2,8 @@
 # The local API and `tunless status` / `reload` against `tunless up` with a stock wireguard-go
 # peer: after traffic the status has the peer's key, a fresh handshake and bytes both ways; no
 # key material in any output; as nobody with --socket-group reads work and a write gets 403,
-# without the group connecting is refused; a stale socket is replaced, a live one refused;
+# without the group connecting is refused; a stale socket is replaced, a live one refused (a
+# second node on the socket or the state directory fails; the first stays reachable);
 # whois names the peer for its tunnel address and, asked by a service behind --publish for
 # the caller it sees, the peer and the tunnel address and port the connection came from;
 # ping --wireguard times handshakes with the peer and reports no answer once it is gone.
@@ -96,6 +97,13 @@ keep "$out"
 "${NOBODY[@]}" "$T" ping --socket "$SOCK" -c 1 web >/dev/null || fail "a reader may ping"
 code=$("${NOBODY[@]}" curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" -X POST http://x/v0/reload)
 [ "$code" = 403 ] || fail "curl reload as nobody: $code"
+# Refused on its head: no "100 Continue" first, and the 403 comes without the body being read.
+head -c 500000 /dev/zero > "$TB_DIR/body"
+"${NOBODY[@]}" curl -sv --max-time 20 --expect100-timeout 15 -o /dev/null --unix-socket "$SOCK" \
+  -X POST -H 'Expect: 100-continue' --data-binary @- http://x/v0/reload \
+  < "$TB_DIR/body" 2> "$TB_DIR/expect.err" || true
+grep -q '^< HTTP/1.1 403' "$TB_DIR/expect.err" || fail "Expect: 100-continue as nobody: $(cat "$TB_DIR/expect.err")"
+! grep -q '^< HTTP/1.1 100' "$TB_DIR/expect.err" || fail "100 Continue before the 403"
 grep -q 'event=http_request server=localapi method=POST path=/v0/reload status=403 uid=65534' \
   "$TB_DIR/node.log" || fail "the request is not logged with uid"
 
@@ -130,9 +138,18 @@ write_conf ""
 curl -sS --max-time 20 --socks5 "$PROXY" http://100.64.0.2:8000/ | grep -q hello || fail "curl after reload"
 
 echo "== a live node is refused, with its PID"
-rc=0; out=$("$T" up --config "$TB_DIR/wg0.conf" --proxy off --socket "$SOCK" 2>&1) || rc=$?
-[ "$rc" = 2 ] && echo "$out" | grep -q "another node is running (PID $node_pid)" \
+# Same socket, another state directory: the socket check names the running node.
+rc=0; out=$("$T" up --config "$TB_DIR/wg0.conf" --proxy off --socket "$SOCK" \
+  --state-dir "$TB_DIR/state2" 2>&1) || rc=$?
+[ "$rc" = 2 ] && echo "$out" | grep -q "another node is running (PID $node_pid) on $SOCK" \
   || fail "second node: rc=$rc $out"
+# Same state directory, another socket (or two started at the same moment): its lock.
+rc=0; out=$("$T" up --config "$TB_DIR/wg0.conf" --proxy off --socket "$TB_DIR/run/other.sock" \
+  --state-dir "$TB_DIR/state" 2>&1) || rc=$?
+[ "$rc" = 2 ] && echo "$out" | grep -q "another node is running (PID $node_pid) with state directory" \
+  || fail "second node on the state directory: rc=$rc $out"
+[ ! -e "$TB_DIR/run/other.sock" ] || fail "the refused node listened"
+"$T" status --socket "$SOCK" > /dev/null || fail "the first node is unreachable after the second failed"
 
 echo "== without the group: nobody cannot connect"
 kill "$node_pid"; wait "$node_pid" || fail "node exit"

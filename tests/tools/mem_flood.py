@@ -9,15 +9,22 @@
   mem_flood.py flood HOST PORT N [--mss M] [--secs S]
       open N connections (TCP_MAXSEG M, no Nagle), send on each until the receiver's window
       is shut or S seconds pass, print "conns=N sent=BYTES", then hold them until killed
-  mem_flood.py stall PROXY HOST PORT N [--secs S]
+  mem_flood.py stall PROXY HOST PORT N [--secs S] [--mss M]
       N SOCKS5 connections asking HOST:PORT (a socks_bulk.py server) for an endless "DOWN 0",
-      never read, print "conns=N", then hold them until killed
+      never read, print "conns=N", then hold them until killed. --mss: each announces MSS M
+      and the smallest receive buffer in its SYN, so the proxy's socket towards it gets a small
+      send buffer (the kernel sizes it by the MSS and by the segments acknowledged) and takes
+      little before writes queue in the node
   mem_flood.py drip HOST PORT BYTES [--secs S]
       one connection (no Nagle) sending 1-byte segments: a byte goes only once the one before
       it left (nothing unsent in the socket, so the kernel cannot join them), until BYTES are
       acknowledged or the window stays shut for 5 s or S seconds pass; prints
       "sent=N acked=N segs=N" (segs: segments the kernel sent, from TCP_INFO), then holds the
       connection until killed
+  mem_flood.py dripserve HOST PORT BYTES [--secs S] [--prefix P] [--gap US]
+      listen, print "listening", and drip (as above) on the first connection accepted: first
+      P bytes at once (to fill the receiver's buffers; not counted), then each byte at least
+      US microseconds after the one before (so a receiver reads them one at a time)
 
 Every connection is nonblocking and driven by one select loop; the tool never reads data.
 """
@@ -127,8 +134,26 @@ def segs_out(s):
 
 
 def drip(host, port, total, secs):
-    s = socket.create_connection((host, port), timeout=10)
+    drip_on(socket.create_connection((host, port), timeout=10), total, secs, 0, 0)
+
+
+def drip_serve(host, port, total, secs, prefix, gap_us):
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, port))
+    ls.listen(1)
+    print("listening")
+    sys.stdout.flush()
+    s, _ = ls.accept()
+    drip_on(s, total, secs, prefix, gap_us)
+
+
+def drip_on(s, total, secs, prefix, gap_us):
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if prefix:
+        s.sendall(b"\xa5" * prefix)
+        while queued(s, SIOCOUTQ):  # acknowledged: the bytes below are counted alone
+            time.sleep(0.01)
     segs0 = segs_out(s)
     sent = 0
     deadline = time.monotonic() + secs
@@ -141,6 +166,8 @@ def drip(host, port, total, secs):
             s.send(b"\x5a")
             sent += 1
             progress = time.monotonic()
+            if gap_us:
+                time.sleep(gap_us / 1e6)
         elif time.monotonic() - progress > 5:
             break  # the window is shut
         else:
@@ -149,9 +176,16 @@ def drip(host, port, total, secs):
     hold()
 
 
-def stall_one(phost, pport, host, port, socks):
-    s = socket.create_connection((phost, int(pport)), timeout=30)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+def stall_one(phost, pport, host, port, socks, mss):
+    if mss:
+        s = socket.socket()
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)  # the kernel's least
+        s.settimeout(30)
+        s.connect((phost, int(pport)))
+    else:
+        s = socket.create_connection((phost, int(pport)), timeout=30)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.sendall(b"\x05\x01\x00")
     assert s.recv(2) == b"\x05\x00"
     s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(host) + struct.pack(">H", port))
@@ -163,12 +197,12 @@ def stall_one(phost, pport, host, port, socks):
     socks.append(s)
 
 
-def stall(proxy, host, port, n):
+def stall(proxy, host, port, n, mss):
     """Opens the n connections from 16 threads at a time: the node is busy meanwhile."""
     phost, pport = proxy.rsplit(":", 1)
     socks, threads = [], []
     for i in range(n):
-        t = threading.Thread(target=stall_one, args=(phost, pport, host, port, socks))
+        t = threading.Thread(target=stall_one, args=(phost, pport, host, port, socks, mss))
         t.start()
         threads.append(t)
         if len(threads) >= 16:
@@ -189,8 +223,11 @@ def main():
         deaf(sys.argv[2], int(sys.argv[3]))
     elif cmd == "drip":
         drip(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), arg("--secs", 60))
+    elif cmd == "dripserve":
+        drip_serve(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), arg("--secs", 60),
+                   arg("--prefix", 0), arg("--gap", 0))
     elif cmd == "stall":
-        stall(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        stall(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), arg("--mss", 0))
     else:
         raise SystemExit(__doc__)
 

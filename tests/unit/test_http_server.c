@@ -77,7 +77,7 @@ static void on_defer(void *arg, struct node_http_conn *c, const struct node_http
     (void)req;
     struct fixture *f = arg;
     f->held = c;
-    node_http_defer(c, on_gone, f);
+    node_http_defer(c, 0, on_gone, f);
 }
 
 static void on_stream(void *arg, struct node_http_conn *c, const struct node_http_request *req)
@@ -289,6 +289,9 @@ static void test_faults(void **state)
     assert_non_null(strstr(out, "HTTP/1.1 200"));
     free(out);
     close(fd);
+    /* ... but not for a path that has no route: the answer comes on the head, alone. */
+    expect_status(f, "POST /nope HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
+                  "HTTP/1.1 404", "no such endpoint: /nope");
     fixture_free(f);
 }
 
@@ -301,6 +304,9 @@ static const struct {
 } nobody_requests[] = {
     {"GET /hello HTTP/1.1\r\n\r\n", 200},
     {"POST /change HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 403},
+    /* Refused on its head: no "100 Continue", and the body it would send is never waited for. */
+    {"POST /change HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", 403},
+    {"POST /change HTTP/1.1\r\nContent-Length: 100000\r\n\r\n{\"a\":", 403},
     {"POST /change?x=1 HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 403},
     {"POST /change HTTP/1.0\r\nContent-Length: 0\r\n\r\n", 403},
     {"POST /change/ HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 404},
@@ -505,6 +511,56 @@ static void test_defer_gone_and_close(void **state)
     close(a);
 }
 
+/* A deferred answer whose event never comes: the owner hears -ETIMEDOUT, the client 504. */
+static void test_defer_deadline(void **state)
+{
+    (void)state;
+    struct node_http_config cfg = {.defer_timeout_ms = 200};
+    struct fixture *f = fixture_new(&cfg);
+    int fd = connect_pair(f);
+    assert_int_equal(send(fd, "GET /defer HTTP/1.1\r\n\r\n", 23, 0), 23);
+    char *out = read_until(f, fd, NULL);
+    if (!strstr(out, "HTTP/1.1 504") || !strstr(out, "gave no answer within 200 ms"))
+        fail_msg("want 504, got: %s", out);
+    free(out);
+    close(fd);
+    assert_null(f->held);
+    assert_int_equal(f->gone_calls, 1);
+    assert_int_equal(f->gone_err, -ETIMEDOUT);
+    fixture_free(f);
+}
+
+/* A stream's reader that takes nothing, with a queue large enough never to fill: dropped once
+ * it stalled for stall_timeout_ms, the owner told (-ETIMEDOUT), a last line for the reader. */
+static void test_stream_stall(void **state)
+{
+    (void)state;
+    struct node_http_config cfg = {.stream_queue_bytes = 64 << 20, .stall_timeout_ms = 200};
+    struct fixture *f = fixture_new(&cfg);
+    int fd = connect_pair(f);
+    const char *rq = "GET /stream HTTP/1.1\r\n\r\n";
+    assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
+    free(read_until(f, fd, "\r\n\r\n"));
+    char line[1001];
+    memset(line, 'x', sizeof(line) - 1);
+    line[sizeof(line) - 1] = '\n';
+    while (f->held && uv_stream_get_write_queue_size(&f->held->h.stream) == 0)
+        assert_int_equal(node_http_stream_write(f->held, line, sizeof(line)), 0);
+    double end = now_s() + 10;
+    while (f->held && now_s() < end) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        poll(NULL, 0, 2);
+    }
+    assert_null(f->held);
+    assert_int_equal(f->gone_calls, 1);
+    assert_int_equal(f->gone_err, -ETIMEDOUT);
+    char *out = read_until(f, fd, NULL);
+    assert_non_null(strstr(out, "{\"error\": \"dropped: the reader took nothing for 200 ms\"}"));
+    free(out);
+    close(fd);
+    fixture_free(f);
+}
+
 /* The child (nobody): holds n connections (nothing sent), says so, then what its third one
  * heard within 3 s (one line), and keeps them until the parent closes out. */
 static void reader_client(const struct passwd *pw, const char *path, int n, int out)
@@ -625,7 +681,8 @@ int main(void)
         cmocka_unit_test(test_routes_and_credentials), cmocka_unit_test(test_faults),
         cmocka_unit_test(test_writes_need_the_owner),  cmocka_unit_test(test_stream_and_drop),
         cmocka_unit_test(test_defer_gone_and_close),   cmocka_unit_test(test_accept_without_memory),
-        cmocka_unit_test(test_conns_kept_for_writers),
+        cmocka_unit_test(test_conns_kept_for_writers), cmocka_unit_test(test_defer_deadline),
+        cmocka_unit_test(test_stream_stall),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

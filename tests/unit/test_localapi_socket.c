@@ -4,7 +4,9 @@
  * group (the chmod is watched: this file's chmod stands in for libc's), it ends 0660 in that
  * group, every directory made for it 0710; without a group it is 0600 in 0700 directories; a
  * stale socket goes and a live one is refused (the group test needs root, to give the socket
- * to another group); a group that is no group is refused. The CLI's client keeps an answer's
+ * to another group); a group that is no group is refused; a second node on the socket, past
+ * its check at the same moment, is refused naming the first and leaves its socket alone, and a
+ * node removes only its own socket. The CLI's client keeps an answer's
  * body whole, a NUL in it included; `tunless set` prints fields an answer lacks as "?"; `tunless watch` takes a bad chunk size
  * for an error.
  */
@@ -164,6 +166,58 @@ static void test_bad_group(void **state)
     rmdir(dir);
 }
 
+/* 1 when something accepts a connection at path. */
+static int answers(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    int ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Two nodes on one socket, the second past its check before the first listened (both started
+ * at once): the second is refused naming the first, and its failure leaves the first's socket
+ * in place. A node closing removes its own socket only: one another node put at the path
+ * after ours was removed stays. */
+static void test_second_node_keeps_first_socket(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tunless-api-two-XXXXXX", path[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/api.sock", dir);
+    struct idle_node a, b;
+    idle_start(&a);
+    idle_start(&b);
+    assert_int_equal(node_localapi_check(path, err, sizeof(err)), 0);
+    assert_int_equal(node_localapi_check(path, err, sizeof(err)), 0);
+    if (node_localapi_start(&a.d, path, NULL, &a.api, err, sizeof(err)) != 0)
+        fail_msg("first: %s", err);
+    err[0] = '\0';
+    assert_int_equal(node_localapi_start(&b.d, path, NULL, &b.api, err, sizeof(err)),
+                     NODE_LOCALAPI_LIVE);
+    char want[160];
+    snprintf(want, sizeof(want), "another node is running (PID %ld) on %s", (long)getpid(), path);
+    if (!strstr(err, want))
+        fail_msg("want '%s', got '%s'", want, err);
+    idle_stop(&b);
+    assert_true(answers(path)); /* the first is still reachable */
+
+    /* Someone removed a's socket and another node listens there now: a's stop leaves it. */
+    assert_int_equal(unlink(path), 0);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    assert_int_equal(bind(l, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    assert_int_equal(listen(l, 1), 0);
+    idle_stop(&a);
+    assert_true(answers(path));
+    close(l);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* Something else answers on dir/api.sock (TUNLESS_SOCKET pointing elsewhere, another node's
  * version): one request gets answer (len bytes), then the connection closes. */
 static pid_t fake_node(char *dir, char *path, size_t cap, const char *answer, size_t len)
@@ -295,6 +349,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_socket),
         cmocka_unit_test(test_bad_group),
+        cmocka_unit_test(test_second_node_keeps_first_socket),
         cmocka_unit_test(test_client_body_with_nul),
         cmocka_unit_test(test_set_prints_missing_fields),
         cmocka_unit_test(test_watch_bad_chunk),

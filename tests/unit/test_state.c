@@ -1,5 +1,5 @@
 /* The generated key: created once with 0600 in a 0700 directory, reloaded unchanged, and
- * refused when others can read it. */
+ * refused when others can read it; the state directory's lock is held by one at a time. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -72,6 +72,33 @@ static void test_dir_resolution(void **state)
     assert_string_equal(out, "/given");
 }
 
+/* One node per state directory: a second lock on it (another open file, as another process
+ * would have) is refused naming the holder's pid, until the first is released. */
+static void test_lock(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/tunless-state-lock-XXXXXX", dir[128], path[160], err[256];
+    assert_non_null(mkdtemp(base));
+    snprintf(dir, sizeof(dir), "%s/state", base);
+    int a = -1, b = -1;
+    pid_t holder = -1;
+    assert_int_equal(node_state_lock(dir, &a, &holder, err, sizeof(err)), 0);
+    assert_true(a >= 0);
+    assert_int_equal(node_state_lock(dir, &b, &holder, err, sizeof(err)), NODE_STATE_LOCKED);
+    assert_int_equal(b, -1);
+    assert_int_equal(holder, getpid());
+    snprintf(path, sizeof(path), "%s/%s", dir, NODE_STATE_LOCK_FILE);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    close(a);
+    assert_int_equal(node_state_lock(dir, &b, &holder, err, sizeof(err)), 0);
+    close(b);
+    unlink(path);
+    rmdir(dir);
+    rmdir(base);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -79,6 +106,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_and_reload),
         cmocka_unit_test(test_dir_resolution),
+        cmocka_unit_test(test_lock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
