@@ -4,9 +4,9 @@
  * context is keyed once; per packet only the nonce is set, which also resets the Poly1305 state. */
 #include "keypair.h"
 
+#include <limits.h>
 #include <openssl/evp.h>
 #include <sodium.h>
-#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
