@@ -13,16 +13,15 @@
 #
 # It prints one line per profiled node: "ROW node=N bytes=B Ir=I Ir_per_GiB=J" (callgrind,
 # counted from the first byte to the last: the handshake and the warm-up are zeroed), or
-# "cpu_s_per_GiB=" (none), then the top of the profile. anchor-go's benchsrv and sockbuf come
-# from BUILD_DIR/anchor-go/bin (compare_anchor.sh builds them there).
+# "cpu_s_per_GiB=" (none), then the top of the profile. The HTTP server and sockbuf are the Go
+# reference's (bench/goref/select.sh builds them; ANCHOR_SRC=DIR as in compare_anchor.sh).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" && pwd)
 TB_BIN=$BUILD/tunless
 ROW=${ROW:-down} TOOL=${TOOL:-callgrind} WHO=${WHO:-n1}
 BYTES=${BYTES:-$((64 * 1024 * 1024))}
-ANCHOR=$BUILD/anchor-go/bin
-[ -x "$ANCHOR/benchsrv" ] || { echo "no $ANCHOR/benchsrv: run bench/compare_anchor.sh once"; exit 1; }
+. "$SRC/bench/goref/select.sh"
 
 . "$SRC/tests/support/testbed.sh"
 tb_init tlprof
@@ -45,7 +44,7 @@ wrap() {
 
 declare -A PID=()
 if [ "$ROW" = t2t ]; then
-  tb_bg - "$ANCHOR/benchsrv" -http "127.0.0.1:$SRV_PORT" -source '' -sink ''
+  tb_bg - "${GOREF_HTTPSRV[@]}" -http "127.0.0.1:$SRV_PORT"
   tb_wait_tcp - 127.0.0.1 "$SRV_PORT"
   n1_key=$("$TB_BIN" genkey); n1_pub=$(echo "$n1_key" | "$TB_BIN" pubkey)
   n2_key=$("$TB_BIN" genkey); n2_pub=$(echo "$n2_key" | "$TB_BIN" pubkey)
@@ -64,9 +63,9 @@ else
   tb_peer peer "$PEER_PORT" 100.64.0.2/10
   t_key=$("$TB_BIN" genkey); t_pub=$(echo "$t_key" | "$TB_BIN" pubkey)
   tb_peer_allow peer "$t_pub" 100.64.0.1/32 "127.0.0.1:$T_PORT"
-  tb_bg "$TB_NS_peer" "$ANCHOR/benchsrv" -http 100.64.0.2:8000 -source '' -sink ''
+  tb_bg "$TB_NS_peer" "${GOREF_HTTPSRV[@]}" -http 100.64.0.2:8000
   tb_wait_tcp "$TB_NS_peer" 100.64.0.2 8000
-  "$ANCHOR/sockbuf" -pid "$TB_WGPID_peer" >/dev/null
+  "$GOREF_SOCKBUF" -pid "$TB_WGPID_peer" >/dev/null
   tb_tunless_conf "$TB_DIR/t.conf" "$t_key" 100.64.0.1/32 "$T_PORT" "$TB_PUB_peer" \
     "127.0.0.1:$PEER_PORT" 100.64.0.0/10
   WHO=n1
