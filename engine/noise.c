@@ -13,9 +13,9 @@ static const uint8_t zero_nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
 
 const char *wg_noise_result_name(int result)
 {
-    static const char *const names[] = {"ok",     "no_identity", "bad_key",
-                                        "state",  "decrypt",     "unknown_peer",
-                                        "replay", "flood",       "malformed"};
+    static const char *const names[] = {"ok",        "no_identity",  "bad_key", "state",
+                                        "decrypt",   "unknown_peer", "replay",  "flood",
+                                        "malformed", "nomem"};
     if (result > 0 || -result >= (int)(sizeof(names) / sizeof(names[0])))
         return "unknown";
     return names[-result];
@@ -440,7 +440,12 @@ int wg_noise_derive_keypair(struct wg_handshake *hs, struct wg_keypair *kp, uint
     kp->created_ns = now_ns;
     kp->is_initiator = initiator;
     kp->rekey_after_messages = WG_REKEY_AFTER_MESSAGES;
+    /* Either way the handshake is spent: its chaining key must not derive keys twice. */
     wg_noise_handshake_clear(hs);
+    if (wg_keypair_init_aead(kp) != WG_KEYPAIR_OK) {
+        wg_keypair_clear(kp);
+        return WG_NOISE_ERR_NOMEM;
+    }
     return WG_NOISE_OK;
 }
 

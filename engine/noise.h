@@ -38,6 +38,7 @@ enum wg_noise_result {
     WG_NOISE_ERR_REPLAY = -6,       /* initiation timestamp not newer than the latest seen */
     WG_NOISE_ERR_FLOOD = -7,        /* initiation within WG_HANDSHAKE_INITIATION_RATE_NS */
     WG_NOISE_ERR_MALFORMED = -8,    /* wrong message type or reserved bytes */
+    WG_NOISE_ERR_NOMEM = -9,        /* derive: no memory for the transport cipher contexts */
 };
 
 /* A short name for logs: "decrypt", "replay", ...; "unknown" for anything else. */
@@ -156,7 +157,9 @@ int wg_noise_consume_response(struct wg_handshake *hs, const struct wg_static_id
  * Both sides, last step: hs CONSUMED_RESPONSE (we initiated) or CREATED_RESPONSE (we
  * responded). Fills kp (keys, indices, counters zero, empty replay window,
  * created_ns = now_ns, is_initiator from the state, rekey_after_messages =
- * WG_REKEY_AFTER_MESSAGES), then clears the handshake's secrets (wg_noise_handshake_clear).
+ * WG_REKEY_AFTER_MESSAGES, its cipher contexts: wg_keypair_init_aead()), then clears the
+ * handshake's secrets (wg_noise_handshake_clear). The caller owns kp and frees it with
+ * wg_keypair_clear(); on WG_NOISE_ERR_NOMEM kp is already cleared (the handshake is spent).
  * The responder must not send data on its keypair before it received the first transport
  * message from the initiator (whitepaper 5.4.7); that bookkeeping is the device's.
  */

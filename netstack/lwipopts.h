@@ -22,6 +22,8 @@
 #define MEMP_MEM_MALLOC 1
 #define MEM_ALIGNMENT 8
 #define MEM_SIZE (16 * 1024 * 1024)
+/* Received packets go into recycled custom pbufs (ns_rxpool.c), not a malloc each. */
+#define LWIP_SUPPORT_CUSTOM_PBUF 1
 
 /* ---- protocols ---- */
 #define LWIP_IPV4 1
@@ -68,6 +70,9 @@
 #define CHECKSUM_CHECK_TCP 0
 #define CHECKSUM_CHECK_ICMP 0
 #define CHECKSUM_CHECK_ICMP6 0
+/* lwIP's checksum adds 16 bits at a time; ns_chksum.c's 64 (the same sum). */
+#define LWIP_CHKSUM ns_chksum
+unsigned short ns_chksum(const void *data, int len);
 
 /* ---- TCP: large scaled windows, SACK, MSS from the tunnel MTU ---- */
 #define TCP_MSS (TUNLESS_TUNNEL_MTU - 40)

@@ -3,7 +3,8 @@
  * busy), ns_process checks the headers lwIP would check (so drops are counted, and so lwIP's
  * parsers never see what they read past), prepares what lwIP needs for a new flow (a listener
  * for a SYN, a flow for a datagram), takes the ICMP that is ours, and feeds the rest to lwIP
- * through the netif that holds the destination.
+ * through the netif that holds the destination, copied once into a recycled buffer
+ * (ns_rxpool.c): lwIP may keep it after this call, the engine's buffer it came in may not.
  */
 #include "ns_internal.h"
 
@@ -152,14 +153,10 @@ void ns_process(struct ns_stack *ns, const uint8_t *pkt, size_t len)
         consumed = ns_icmp_input(ns, pkt, len);
     }
     if (!consumed) {
-        /* Slack after the packet: defense in depth against lwIP parsers reading a byte too far. */
-        struct pbuf *p = pbuf_alloc(PBUF_LINK, (u16_t)(len + 64), PBUF_RAM);
+        struct pbuf *p = ns_rxpool_take(pkt, len);
         if (!p) {
             ns->ctr.drop_limit++;
         } else {
-            memset(p->payload, 0, len + 64);
-            pbuf_take(p, pkt, (u16_t)len);
-            p->len = p->tot_len = (u16_t)len;
             /* In through the netif that holds the destination, where its pcbs are bound. */
             struct netif *in = ns_netif_of(&pi.dst.addr);
             if (!in)

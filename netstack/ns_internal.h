@@ -170,6 +170,21 @@ struct ns_stack *ns_stack_current(void);
 void ns_stack_set_current(struct ns_stack *ns);
 void ns_queue_packet(struct ns_stack *ns, const uint8_t *pkt, size_t len);
 void ns_queue_purge(struct ns_stack *ns);
+
+/* ns_rxpool.c: recycled receive buffers (no malloc per packet on the steady path) */
+struct ns_rxpool_stats {
+    uint64_t allocated;   /* buffers malloc'd: the first ones, and when the free list ran dry */
+    uint64_t reused;      /* packets that took a buffer from the free list */
+    uint64_t outstanding; /* buffers lwIP holds now */
+    uint64_t cached;      /* buffers on the free list */
+};
+/* A pbuf holding a copy of pkt (len bytes, followed by zeroed slack), NULL when out of memory;
+ * lwIP's pbuf_free gives it back. */
+struct pbuf *ns_rxpool_take(const uint8_t *pkt, size_t len);
+/* Frees the free list (the last stack closed). */
+void ns_rxpool_trim(void);
+void ns_rxpool_stats(struct ns_rxpool_stats *out);
+
 /* Hands a whole packet to the stack's output, counting it; a no-route answer comes back as ICMP
  * unreachable on the next loop turn. */
 void ns_emit(struct ns_stack *ns, const uint8_t *pkt, size_t len);

@@ -96,8 +96,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)wg_cookie_check_mac2(&f.resp_checker, buf, size, data, size < 18 ? size : 18, 1);
         if (wg_noise_consume_initiation(&f.resp_id, msg, lookup, &f.resp_hs, 1, &found, &peer) ==
             0) {
-            if (wg_noise_create_response(found, 9, NULL, &resp) == 0)
-                (void)wg_noise_derive_keypair(found, &kp, 1);
+            if (wg_noise_create_response(found, 9, NULL, &resp) == 0 &&
+                wg_noise_derive_keypair(found, &kp, 1) == 0)
+                wg_keypair_clear(&kp);
         }
         /* Replaying the same bytes must never succeed twice. */
         if (found && wg_noise_consume_initiation(&f.resp_id, msg, lookup, &f.resp_hs,
@@ -109,8 +110,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct wg_keypair kp;
         (void)wg_cookie_check_mac1(&f.resp_checker, buf, size);
         if (wg_noise_consume_response(&f.ini_hs, &f.ini_id, (const struct wg_msg_response *)buf) ==
-            0)
-            (void)wg_noise_derive_keypair(&f.ini_hs, &kp, 1);
+                0 &&
+            wg_noise_derive_keypair(&f.ini_hs, &kp, 1) == 0)
+            wg_keypair_clear(&kp);
         break;
     }
     case WG_MSG_COOKIE_REPLY:

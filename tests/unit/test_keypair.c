@@ -31,6 +31,15 @@ static void make_pair(struct wg_keypair *a, struct wg_keypair *b)
     a->created_ns = b->created_ns = NOW;
     a->is_initiator = true;
     a->rekey_after_messages = b->rekey_after_messages = WG_REKEY_AFTER_MESSAGES;
+    assert_int_equal(wg_keypair_init_aead(a), WG_KEYPAIR_OK);
+    assert_int_equal(wg_keypair_init_aead(b), WG_KEYPAIR_OK);
+}
+
+/* Frees both pairs' cipher contexts (the sanitizer build checks none leak). */
+static void unpair(struct wg_keypair *a, struct wg_keypair *b)
+{
+    wg_keypair_clear(a);
+    wg_keypair_clear(b);
 }
 
 static void test_round_trip_and_padding(void **state)
@@ -63,6 +72,7 @@ static void test_round_trip_and_padding(void **state)
             assert_int_equal(out[i], 0);
     }
     assert_int_equal(a.send_counter, sizeof(pt) + 1);
+    unpair(&a, &b);
 }
 
 static void test_in_place_seal(void **state)
@@ -74,6 +84,7 @@ static void test_in_place_seal(void **state)
 
     make_pair(&a, &b);
     a2 = a;
+    assert_int_equal(wg_keypair_init_aead(&a2), WG_KEYPAIR_OK); /* its own contexts */
     randombytes_buf(msg, sizeof(msg));
     /* Caller writes the payload at buf + 16 and seals in place... */
     memcpy(buf + WG_MSG_TRANSPORT_HEADER_LEN, msg, 1419);
@@ -86,6 +97,8 @@ static void test_in_place_seal(void **state)
     assert_memory_equal(buf, ref, len);
     assert_int_equal(wg_keypair_open(&b, buf, len, &out, &out_len, NULL, NOW), WG_KEYPAIR_OK);
     assert_memory_equal(out, msg, 1419);
+    unpair(&a, &b);
+    wg_keypair_clear(&a2);
 }
 
 /* Padding stops at the MTU, as the kernel and wireguard-go pad. */
@@ -121,6 +134,7 @@ static void test_padding_capped_by_mtu(void **state)
             wg_keypair_seal_mtu(&a, pt, cases[i].len, cases[i].mtu, buf, want - 1, &len, NOW),
             WG_KEYPAIR_ERR_SPACE);
     }
+    unpair(&a, &b);
 }
 
 static void test_tamper_detection(void **state)
@@ -143,6 +157,8 @@ static void test_tamper_detection(void **state)
                 assert_int_equal(r, WG_KEYPAIR_ERR_MALFORMED); /* type/reserved/receiver */
             else
                 assert_int_equal(r, WG_KEYPAIR_ERR_AUTH); /* counter (nonce), data, tag */
+            if (i >= 8) /* decrypted in place before the tag failed: no plaintext left */
+                assert_true(sodium_is_zero(bad + 16, len - 32));
         }
     }
     /* Truncated by one byte (still a valid transport length): authentication fails. */
@@ -155,11 +171,14 @@ static void test_tamper_detection(void **state)
     memcpy(bad, msg, len);
     struct wg_keypair wrong = b;
     randombytes_buf(wrong.recv_key, 32);
+    assert_int_equal(wg_keypair_init_aead(&wrong), WG_KEYPAIR_OK);
     assert_int_equal(wg_keypair_open(&wrong, bad, len, &out, &out_len, NULL, NOW),
                      WG_KEYPAIR_ERR_AUTH);
+    wg_keypair_clear(&wrong);
     /* After all that, the genuine message still opens: failures did not touch the window. */
     assert_int_equal(wg_keypair_open(&b, msg, len, &out, &out_len, NULL, NOW), WG_KEYPAIR_OK);
     assert_memory_equal(out, pt, sizeof(pt));
+    unpair(&a, &b);
 }
 
 static void test_counter_reuse_and_forged_counter(void **state)
@@ -183,6 +202,7 @@ static void test_counter_reuse_and_forged_counter(void **state)
     /* The same authentic message again is a replay. */
     assert_int_equal(wg_keypair_open(&b, copy, len, &out, &out_len, NULL, NOW),
                      WG_KEYPAIR_ERR_REPLAY);
+    unpair(&a, &b);
 }
 
 static void test_limits(void **state)
@@ -215,7 +235,8 @@ static void test_limits(void **state)
     assert_int_equal(wg_keypair_open(&b, msg, len, &out, &out_len, NULL, NOW),
                      WG_KEYPAIR_ERR_REPLAY);
 
-    /* REJECT_AFTER_TIME, with injected time. */
+    /* REJECT_AFTER_TIME, with injected time. a2 shares a's contexts: only a is cleared. */
+    unpair(&a, &b);
     make_pair(&a, &b);
     uint64_t late = NOW + WG_REJECT_AFTER_TIME_NS;
     assert_int_equal(wg_keypair_seal(&a, pt, 16, msg, sizeof(msg), &len, late - 1), WG_KEYPAIR_OK);
@@ -225,6 +246,7 @@ static void test_limits(void **state)
                      WG_KEYPAIR_ERR_EXPIRED);
     assert_false(wg_keypair_expired(&a, late - 1));
     assert_true(wg_keypair_expired(&a, late));
+    unpair(&a, &b);
 }
 
 static void test_rekey_triggers(void **state)
@@ -249,6 +271,104 @@ static void test_rekey_triggers(void **state)
     assert_true(wg_keypair_should_rekey(&b, NOW));
     wg_keypair_clear(&b);
     assert_true(sodium_is_zero((uint8_t *)&b, sizeof(b)));
+    wg_keypair_clear(&a);
+}
+
+/* The AEAD itself against an independent implementation (libsodium's IETF ChaCha20-Poly1305,
+ * no AAD, nonce = 4 zero bytes || LE64 counter, as WireGuard uses it): our seal opens there,
+ * and its seal opens here, for every length class and counters past 2^32. */
+static const uint64_t kat_counters[] = {
+    0, 1, 0xffffffffULL, 0x100000000ULL, 0x123456789abcdefULL, WG_REJECT_AFTER_MESSAGES - 1};
+
+static void sodium_nonce(uint8_t nonce[12], uint64_t counter)
+{
+    memset(nonce, 0, 4);
+    wg_le64_write(nonce + 4, counter);
+}
+
+static void check_seal_opens_in_sodium(struct wg_keypair *a, const uint8_t *pt, size_t n,
+                                       uint64_t counter)
+{
+    static uint8_t buf[1600], dec[1600];
+    uint8_t nonce[12];
+    size_t len;
+
+    a->send_counter = counter;
+    assert_int_equal(wg_keypair_seal(a, pt, n, buf, sizeof(buf), &len, NOW), WG_KEYPAIR_OK);
+    size_t clen = len - 32;
+    sodium_nonce(nonce, counter);
+    assert_int_equal(crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+                         dec, NULL, buf + 16, clen, buf + 16 + clen, NULL, 0, nonce, a->send_key),
+                     0);
+    assert_memory_equal(dec, pt, n);
+}
+
+static void check_sodium_opens_here(struct wg_keypair *a, struct wg_keypair *b, const uint8_t *pt,
+                                    size_t n, uint64_t counter)
+{
+    static uint8_t buf[1600];
+    uint8_t nonce[12], *out;
+    size_t out_len;
+
+    memset(buf, 0, 16);
+    buf[0] = WG_MSG_TRANSPORT;
+    wg_le32_write(buf + 4, b->local_index);
+    wg_le64_write(buf + 8, counter);
+    sodium_nonce(nonce, counter);
+    crypto_aead_chacha20poly1305_ietf_encrypt_detached(buf + 16, buf + 16 + n, NULL, pt, n, NULL, 0,
+                                                       NULL, nonce, a->send_key);
+    wg_replay_init(&b->replay);
+    assert_int_equal(wg_keypair_open(b, buf, 32 + n, &out, &out_len, NULL, NOW), WG_KEYPAIR_OK);
+    assert_int_equal(out_len, n);
+    assert_memory_equal(out, pt, n);
+}
+
+static void test_aead_matches_libsodium(void **state)
+{
+    (void)state;
+    struct wg_keypair a, b;
+    static uint8_t pt[1500];
+
+    make_pair(&a, &b);
+    randombytes_buf(pt, sizeof(pt));
+    for (size_t n = 0; n <= sizeof(pt); n += (n < 80 ? 1 : 37)) {
+        uint64_t counter = kat_counters[n % (sizeof(kat_counters) / sizeof(kat_counters[0]))];
+        check_seal_opens_in_sodium(&a, pt, n, counter);
+        /* Openers see only padded lengths from peers, but any length must work. */
+        check_sodium_opens_here(&a, &b, pt, n, counter);
+    }
+    for (size_t i = 0; i < sizeof(kat_counters) / sizeof(kat_counters[0]); i++) {
+        check_seal_opens_in_sodium(&a, pt, 1420, kat_counters[i]);
+        check_sodium_opens_here(&a, &b, pt, 1420, kat_counters[i]);
+        check_sodium_opens_here(&a, &b, pt, 1500, kat_counters[i]);
+    }
+    unpair(&a, &b);
+}
+
+/* A flipped ciphertext or tag bit fails with AUTH and leaves zeros, not plaintext. */
+static void test_failed_open_wipes(void **state)
+{
+    (void)state;
+    struct wg_keypair a, b;
+    static uint8_t pt[1420], msg[1500], bad[1500];
+    uint8_t *out;
+    size_t len, out_len;
+
+    make_pair(&a, &b);
+    memset(pt, 'A', sizeof(pt));
+    assert_int_equal(wg_keypair_seal(&a, pt, sizeof(pt), msg, sizeof(msg), &len, NOW),
+                     WG_KEYPAIR_OK);
+    const size_t flips[] = {16, 700, len - 17, len - 16, len - 1};
+    for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+        memcpy(bad, msg, len);
+        bad[flips[i]] ^= 0x80;
+        assert_int_equal(wg_keypair_open(&b, bad, len, &out, &out_len, NULL, NOW),
+                         WG_KEYPAIR_ERR_AUTH);
+        assert_true(sodium_is_zero(bad + 16, len - 32));
+    }
+    assert_int_equal(wg_keypair_open(&b, msg, len, &out, &out_len, NULL, NOW), WG_KEYPAIR_OK);
+    assert_memory_equal(out, pt, sizeof(pt));
+    unpair(&a, &b);
 }
 
 int main(void)
@@ -261,6 +381,8 @@ int main(void)
         cmocka_unit_test(test_counter_reuse_and_forged_counter),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_rekey_triggers),
+        cmocka_unit_test(test_aead_matches_libsodium),
+        cmocka_unit_test(test_failed_open_wipes),
     };
     if (sodium_init() < 0)
         return 1;

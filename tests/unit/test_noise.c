@@ -236,6 +236,8 @@ static void test_kat_handshake(void **state)
     assert_true(sodium_is_zero(lookup_ctx.hs.chaining_key, 32));
 
     check_kat_transport(&ini_kp, &resp_kp);
+    wg_keypair_clear(&ini_kp);
+    wg_keypair_clear(&resp_kp);
     memcpy(&init, kat_initiation, sizeof(init));
     check_kat_cookie(&ini_maker, &resp_checker, &init);
 }
@@ -252,6 +254,8 @@ static void test_round_trip_no_psk(void **state)
     handshake(&a, &b, &ka, &kb, 1700000000, 1000);
     assert_transport_works(&ka, &kb, 1000);
     assert_transport_works(&kb, &ka, 1000);
+    wg_keypair_clear(&ka);
+    wg_keypair_clear(&kb);
 }
 
 static void test_round_trip_psk_and_rehandshake(void **state)
@@ -265,10 +269,14 @@ static void test_round_trip_psk_and_rehandshake(void **state)
     pair_up(&a, &b, NULL, NULL, psk, psk);
     handshake(&a, &b, &ka, &kb, 1700000000, 1000);
     assert_transport_works(&ka, &kb, 1000);
+    wg_keypair_clear(&ka);
+    wg_keypair_clear(&kb);
     /* The other direction, later (newer timestamp, past the flood interval). */
     handshake(&b, &a, &kb, &ka, 1700000001, 1000 + WG_REKEY_TIMEOUT_NS);
     assert_transport_works(&ka, &kb, 1000 + WG_REKEY_TIMEOUT_NS);
     assert_transport_works(&kb, &ka, 1000 + WG_REKEY_TIMEOUT_NS);
+    wg_keypair_clear(&ka);
+    wg_keypair_clear(&kb);
 }
 
 static void test_wrong_psk_fails_cleanly(void **state)
