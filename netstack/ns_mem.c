@@ -5,10 +5,12 @@
  * may still send, at the cost a full segment has), the received bytes it holds (at their real
  * allocation size), and its send queue. The receive window only reopens as the user consumes
  * bytes (ns_conn_consumed): under pressure ns_mem_repay gives back less than was consumed, so
- * the window shrinks and the peer slows down; what was held back is a debt that the repay
- * timeout pays while there is room again. Small received segments are copied into chunks so
- * that a byte held costs about a byte. The out-of-order queue is bounded per conn in segments
- * and bytes (lwipopts.h's hooks below), both shrinking with pressure.
+ * the window shrinks and the peer slows down, down to a floor of four segments (counting the
+ * bytes the conn holds unread, so a paused reader is not refilled over the budget); what was
+ * held back is a debt that the repay timeout pays while there is room again. Small received
+ * segments are copied into chunks so that a byte held costs about a byte. The out-of-order
+ * queue is bounded per conn in segments and bytes (lwipopts.h's hooks below), both shrinking
+ * with pressure.
  *
  * The flow through the file: costs, charges, coalescing of held bytes, window and send caps,
  * the repay of window debt, lwIP's out-of-order hooks.
@@ -156,11 +158,15 @@ static size_t rcv_room_cap(const struct ns_conn *c, bool first)
     return cap;
 }
 
-/* The same, never below four segments: a conn under pressure still moves. */
+/* The same, never below four segments counting what c holds unread: a conn under pressure still
+ * moves, while one whose user stopped reading already has its floor. Reopening the floor beside
+ * held bytes let the peer fill it again at every repay, over the budget, until every byte the
+ * conn had consumed was held again (200 paused conns held 50 MB over 64 MiB). */
 static size_t rcv_cap(const struct ns_conn *c, bool first)
 {
     size_t cap = rcv_room_cap(c, first);
     size_t fl = floor_wnd(c);
+    fl = fl > c->held_cost ? fl - c->held_cost : 0;
     return cap > fl ? cap : fl;
 }
 
@@ -217,9 +223,10 @@ void ns_mem_repay(struct ns_conn *c)
     struct tcp_pcb *pcb = c->pcb;
     if (!pcb || !c->debt)
         return;
-    /* Consumed bytes freed what they held, so they reopen up to the floor; growth (part of the
-     * debt since ns_tune.c) only from the budget's room, or every conn that grew and then
-     * stopped reading would refill its whole grown window, four segments a repay, over budget. */
+    /* Consumed bytes reopen up to the floor (less what the conn holds: rcv_cap), so a reader
+     * under pressure still moves; growth (part of the debt since ns_tune.c) only from the
+     * budget's room, or every conn that grew and then stopped reading would refill its whole
+     * grown window, four segments a repay, over budget. */
     size_t owed = c->debt - c->tune.grow;
     size_t room_cap = rcv_room_cap(c, false);
     size_t cap = rcv_cap(c, false);

@@ -8,7 +8,8 @@
  * queue stays bounded, and what it kept is delivered once the hole is filled); many conns
  * under a small budget (their windows shrink so that the sum fits), accepted and dialled;
  * autotuning (ns_tune.c): a window grows for a reader that keeps up with a sender filling it,
- * stays at its first 128 KiB for a slow sender and for 100 readers that never read. Time
+ * stays at its first 128 KiB for a slow sender and for 100 readers that never read; a conn that
+ * grew, or read under a full budget, and then stopped reading holds no more than the floor. Time
  * passes between rounds (a sleep, then uv_update_time): the checks are on windows, not time. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -435,6 +436,38 @@ static void test_grown_then_stalled_bounded(void **state)
     ns_conn_reset(g.conn);
 }
 
+/* A conn whose user read while the budget was full (another library held it all), then stopped
+ * reading: the bytes it consumed are a debt of its window, but what they freed went to others.
+ * Before, every repay reopened the four-segment floor beside the bytes held, until the whole
+ * debt was held again over the budget (integration.memory: 200 such conns, 50 MB over 64 MiB). */
+static void test_consumed_then_stalled_bounded(void **state)
+{
+    (void)state;
+    tn_close_stack(ns);
+    setup_limit(2u << 20);
+    static struct peer g;
+    handshake(&g, 4500);
+    size_t other = budget.limit; /* relay buffers, say */
+    base_budget_charge(&budget, other);
+    send_round(&g, 0); /* the first window, read as it comes */
+    assert_true(g.conn->debt > NS_RCV_WND_INIT / 2);
+    ns_conn_read_pause(g.conn, 1);
+    uint8_t data[1380];
+    memset(data, 0x5a, sizeof(data));
+    for (int k = 0; k < 2000; k++) {
+        ns_conn_consumed(g.conn, 0); /* what the repay timeout does */
+        if (g.conn->pcb->rcv_wnd < sizeof(data))
+            break;
+        send_seg(&g, g.snd_nxt, 0x18, data, sizeof(data));
+        g.snd_nxt += sizeof(data);
+    }
+    print_message("read under a full budget, then stalled: debt %zu, holds %zu bytes\n",
+                  g.conn->debt, g.conn->held_cost);
+    assert_true(g.conn->held_cost <= 6 * 1600); /* the floor, not the debt */
+    base_budget_release(&budget, other);
+    ns_conn_reset(g.conn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -446,6 +479,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_slow_sender_stays_small, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stalled_conns_small, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grown_then_stalled_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consumed_then_stalled_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, tn_group_setup, tn_group_teardown);
 }
