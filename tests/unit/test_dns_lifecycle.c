@@ -234,19 +234,30 @@ static void udp_roundtrip(uv_loop_t *loop, uint16_t port)
     assert_int_equal(info.hdr.ancount, 1);
 }
 
+/* A resolver on a fresh loop (db at 100.64.0.2) and its listener on an ephemeral port of
+ * 127.0.0.1 (lc keeps its config, for another try). */
+static struct dns_listener *listen_db(uv_loop_t *loop, struct dns_resolver **r,
+                                      struct dns_listener_config *lc)
+{
+    static struct base_addr a;
+    static struct dns_host host;
+    struct dns_config c = {0};
+    *r = start(loop, &c, &host, &a, "db", "100.64.0.2");
+    *lc = (struct dns_listener_config){.resolver = *r, .addr.addr = addr("127.0.0.1")};
+    struct dns_listener *l;
+    assert_int_equal(dns_listener_new(loop, lc, &l), 0);
+    return l;
+}
+
 /* A listener on an ephemeral port with its TCP twin (answering a datagram), and a stream
  * session: each close callback once, after its handles. */
 static void test_listener_and_stream_close(void **state)
 {
     (void)state;
     uv_loop_t loop;
-    struct base_addr a;
-    struct dns_host host;
-    struct dns_config c = {0};
-    struct dns_resolver *r = start(&loop, &c, &host, &a, "db", "100.64.0.2");
-    struct dns_listener_config lc = {.resolver = r, .addr.addr = addr("127.0.0.1")};
-    struct dns_listener *l;
-    assert_int_equal(dns_listener_new(&loop, &lc, &l), 0);
+    struct dns_resolver *r;
+    struct dns_listener_config lc;
+    struct dns_listener *l = listen_db(&loop, &r, &lc);
     assert_int_not_equal(dns_listener_port(l), 0);
     udp_roundtrip(&loop, dns_listener_port(l));
     struct dns_stream_config sc = {.ops = &s_ops};
@@ -383,13 +394,9 @@ static void test_tcp_queue_at_cost(void **state)
 {
     (void)state;
     uv_loop_t loop;
-    struct base_addr a;
-    struct dns_host host;
-    struct dns_config c = {0};
-    struct dns_resolver *r = start(&loop, &c, &host, &a, "db", "100.64.0.2");
-    struct dns_listener_config lc = {.resolver = r, .addr.addr = addr("127.0.0.1")};
-    struct dns_listener *l;
-    assert_int_equal(dns_listener_new(&loop, &lc, &l), 0);
+    struct dns_resolver *r;
+    struct dns_listener_config lc;
+    struct dns_listener *l = listen_db(&loop, &r, &lc);
     static struct client k;
     client_connect(&k, dns_listener_port(l));
     uv_stream_t *conn = NULL;

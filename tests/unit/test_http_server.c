@@ -392,6 +392,27 @@ static void test_writes_need_the_owner(void **state)
     rmdir(dir);
 }
 
+/* A stream's reader: a connection that asked for GET /stream and read the head. */
+static int stream_reader(struct fixture *f)
+{
+    int fd = connect_pair(f);
+    const char *rq = "GET /stream HTTP/1.1\r\n\r\n";
+    assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
+    free(read_until(f, fd, "\r\n\r\n"));
+    return fd;
+}
+
+/* 1000-byte lines to the reader, which takes none, until one waits in libuv's queue: the
+ * socket's buffer is full. */
+static void fill_socket(struct fixture *f)
+{
+    char line[1001];
+    memset(line, 'x', sizeof(line) - 1);
+    line[sizeof(line) - 1] = '\n';
+    while (f->held && uv_stream_get_write_queue_size(&f->held->h.stream) == 0)
+        assert_int_equal(node_http_stream_write(f->held, line, sizeof(line)), 0);
+}
+
 static void test_stream_and_drop(void **state)
 {
     (void)state;
@@ -420,9 +441,7 @@ static void test_stream_and_drop(void **state)
 
     /* More than the queue's bound in one turn of the loop, all taken by the kernel at once:
      * nobody fell behind, so nobody is dropped. */
-    fd = connect_pair(f);
-    assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
-    free(read_until(f, fd, "\r\n\r\n"));
+    fd = stream_reader(f);
     char burst[1000];
     memset(burst, 'y', sizeof(burst) - 1);
     burst[sizeof(burst) - 1] = '\n';
@@ -436,9 +455,7 @@ static void test_stream_and_drop(void **state)
     close(fd);
 
     /* A reader that does not read: the kernel's buffers fill, then the queue, then a drop. */
-    fd = connect_pair(f);
-    assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
-    free(read_until(f, fd, "\r\n\r\n"));
+    fd = stream_reader(f);
     char line[1001];
     memset(line, 'x', sizeof(line) - 1);
     line[sizeof(line) - 1] = '\n';
@@ -537,15 +554,8 @@ static void test_stream_stall(void **state)
     (void)state;
     struct node_http_config cfg = {.stream_queue_bytes = 64 << 20, .stall_timeout_ms = 200};
     struct fixture *f = fixture_new(&cfg);
-    int fd = connect_pair(f);
-    const char *rq = "GET /stream HTTP/1.1\r\n\r\n";
-    assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
-    free(read_until(f, fd, "\r\n\r\n"));
-    char line[1001];
-    memset(line, 'x', sizeof(line) - 1);
-    line[sizeof(line) - 1] = '\n';
-    while (f->held && uv_stream_get_write_queue_size(&f->held->h.stream) == 0)
-        assert_int_equal(node_http_stream_write(f->held, line, sizeof(line)), 0);
+    int fd = stream_reader(f);
+    fill_socket(f);
     double end = now_s() + 10;
     while (f->held && now_s() < end) {
         uv_run(&f->loop, UV_RUN_NOWAIT);
@@ -571,16 +581,9 @@ static void test_stream_tiny_lines_at_cost(void **state)
     (void)state;
     struct node_http_config cfg = {.stream_queue_bytes = 64 << 10};
     struct fixture *f = fixture_new(&cfg);
-    int fd = connect_pair(f);
-    const char *rq = "GET /stream HTTP/1.1\r\n\r\n";
-    assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
-    free(read_until(f, fd, "\r\n\r\n"));
-    char line[1001];
-    memset(line, 'x', sizeof(line) - 1);
-    line[sizeof(line) - 1] = '\n';
+    int fd = stream_reader(f);
     uv_stream_t *st = &f->held->h.stream;
-    while (uv_stream_get_write_queue_size(st) == 0)
-        assert_int_equal(node_http_stream_write(f->held, line, sizeof(line)), 0);
+    fill_socket(f);
     uv_run(&f->loop, UV_RUN_NOWAIT); /* the callbacks of what the kernel took */
     size_t bytes = uv_stream_get_write_queue_size(st);
     int rc = 0;
