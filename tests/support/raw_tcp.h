@@ -5,9 +5,9 @@
  * inside ns_stack_input, so its users check counts and bytes, never time.
  *
  * Use: tn_raw_stack_new (or tn_raw_init and a stack of one's own with .output = tn_raw_output,
- * .output_ctx = the tn_raw, in raw.ns); tn_raw_handshake per connection (the stack accepts it during the call, into
- * raw.accepting with tn_raw_cbs unless its on_accept is the user's), tn_raw_send per segment;
- * after each, raw.last holds the stack's latest TCP segment. IP and TCP checksums are left 0:
+ * .output_ctx = the tn_raw, in raw.ns); tn_raw_handshake per connection (the stack accepts it
+ * during the call: tn_raw_on_accept gives it to raw.accepting, with tn_raw_cbs), tn_raw_send per
+ * segment; after each, raw.last holds the stack's latest TCP segment. IP and TCP checksums are left 0:
  * the netstack does not check them (lwipopts.h).
  */
 #ifndef TUNLESS_TEST_RAW_TCP_H
