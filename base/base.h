@@ -255,6 +255,12 @@ struct base_budget {
     size_t mark; /* private: the high mark since the last on_fall */
 };
 #define BASE_BUDGET_FALL_MIN ((size_t)16 << 20)
+/* glibc malloc's cost per allocation beyond what was asked: the size word before the block and
+ * the rounding up to 16 bytes (8 on average). A queue of writes is counted at its bytes plus,
+ * for each write, its request, its header and this slack (proxy/pump.h, dns/listener.c,
+ * node/http_conn.c): a peer's 1-byte pieces, or a reader that never takes tiny replies, would
+ * otherwise hold some 250 bytes of heap for every byte counted. */
+#define BASE_MALLOC_SLACK (2 * sizeof(size_t))
 static inline void base_budget_charge(struct base_budget *b, size_t n)
 {
     if (!b)

@@ -21,45 +21,27 @@
 # medians, the ratios and the README's table from the results.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${1:-$SRC/build}
-BUILD=$(cd "$BUILD" && pwd)
-TB_BIN=$BUILD/tunless
+BUILD_ARG=${1:-}
 BYTES=${BYTES:-$((512 * 1024 * 1024))}
 WHO=${WHO:-tunless anchor} STREAMS=${STREAMS:-8} RR_N=${RR_N:-1000} IDLE_N=${IDLE_N:-10000}
 WAN_SECS=${WAN_SECS:-20} ROWS=${ROWS:-xfer rr idle wan kref} RR_ROUNDS=${RR_ROUNDS:-1}
 
-. "$SRC/bench/goref/select.sh"
+. "$SRC/bench/rig.sh"
+rig_init tlbench
 echo "Go reference: $GOREF_WHAT"
-. "$SRC/tests/support/testbed.sh"
-tb_init tlbench
 RES=$TB_DIR/results
 : > "$RES"
 keep_results() { [ -z "${RESULTS:-}" ] || cp "$RES" "$RESULTS"; }
 
 PEER_PORT=51871 T_PORT=51872 A_PORT=51873 N1_PORT=51874 N2_PORT=51875
 T_PROXY=127.0.0.1:18281 A_PROXY=127.0.0.1:18282 N_PROXY=127.0.0.1:18283 SRV_PORT=18284
-tb_peer peer "$PEER_PORT" 100.64.0.2/10
-t_key=$("$TB_BIN" genkey); t_pub=$(echo "$t_key" | "$TB_BIN" pubkey)
+rig_peer "$PEER_PORT" "$T_PORT"
 a_key=$(wg genkey); a_pub=$(echo "$a_key" | wg pubkey)
-tb_peer_allow peer "$t_pub" 100.64.0.1/32 "127.0.0.1:$T_PORT"
 tb_peer_allow peer "$a_pub" 100.64.0.3/32 "127.0.0.1:$A_PORT"
-tb_bg "$TB_NS_peer" "${GOREF_HTTPSRV[@]}" -http 100.64.0.2:8000
-tb_wait_tcp "$TB_NS_peer" 100.64.0.2 8000
-# The stock peer gets the same 7 MiB socket buffers as both proxies, or nothing compares.
-"$GOREF_SOCKBUF" -pid "$TB_WGPID_peer" >/dev/null
-# The tunless-to-tunless service, on the host, published by node 2.
-tb_bg - "${GOREF_HTTPSRV[@]}" -http "127.0.0.1:$SRV_PORT"
-tb_wait_tcp - 127.0.0.1 "$SRV_PORT"
-
-tb_tunless_conf "$TB_DIR/t.conf" "$t_key" 100.64.0.1/32 "$T_PORT" "$TB_PUB_peer" \
-  "127.0.0.1:$PEER_PORT" 100.64.0.0/10
 echo "$a_key" > "$TB_DIR/a.key"
-n1_key=$("$TB_BIN" genkey); n1_pub=$(echo "$n1_key" | "$TB_BIN" pubkey)
-n2_key=$("$TB_BIN" genkey); n2_pub=$(echo "$n2_key" | "$TB_BIN" pubkey)
-tb_tunless_conf "$TB_DIR/n1.conf" "$n1_key" 100.65.0.1/32 "$N1_PORT" "$n2_pub" \
-  "127.0.0.1:$N2_PORT" 100.65.0.2/32
-tb_tunless_conf "$TB_DIR/n2.conf" "$n2_key" 100.65.0.2/32 "$N2_PORT" "$n1_pub" \
-  "127.0.0.1:$N1_PORT" 100.65.0.1/32
+# The tunless-to-tunless service, on the host, published by node 2.
+rig_host_srv "$SRV_PORT"
+rig_pair_conf "$N1_PORT" "$N2_PORT"
 
 MAXCONN=()  # beyond the proxy's default of 1024 clients
 [ "$IDLE_N" -lt 1000 ] || MAXCONN=(--max-connections $((IDLE_N + 1000)))
@@ -78,12 +60,9 @@ start_anchor() {
 }
 # Node 1 (the proxy measured) and node 2 (publishing the host's httpsrv on its address).
 start_pair() {
-  "$TB_BIN" up --config "$TB_DIR/n2.conf" --proxy off --state-dir "$TB_DIR/state-n2" \
-    --publish "8000=127.0.0.1:$SRV_PORT" --log-level warn > "$TB_DIR/node2.log" 2>&1 &
-  NODE2_PID=$!; TB_PIDS+=("$NODE2_PID")
-  "$TB_BIN" up --config "$TB_DIR/n1.conf" --proxy "$N_PROXY" --state-dir "$TB_DIR/state-n1" \
-    --log-level warn > "$TB_DIR/node1.log" 2>&1 &
-  PROXY_PID=$!; TB_PIDS+=("$PROXY_PID"); PROXY_ADDR=$N_PROXY; TARGET=100.65.0.2:8000
+  rig_node2 "$SRV_PORT"
+  rig_node1 "$N_PROXY"
+  PROXY_PID=$NODE1_PID PROXY_ADDR=$N_PROXY TARGET=100.65.0.2:8000
   tb_wait_tcp - 127.0.0.1 "${N_PROXY##*:}"
 }
 stop_proxy() {
@@ -91,7 +70,6 @@ stop_proxy() {
   for p in "$PROXY_PID" ${NODE2_PID:-}; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
   NODE2_PID=
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 TICKS=$(getconf CLK_TCK)
@@ -103,18 +81,13 @@ row() { [[ " $ROWS " == *" $1 "* ]]; }
 measure() {
   local name=$1 start=$2; shift 2
   $start
-  # Warm-up: the handshake and first connection are not part of the transfer.
-  local i
-  for i in $(seq 20); do
-    curl -s -o /dev/null --max-time 2 -x "socks5://$PROXY_ADDR" "http://$TARGET/zero?n=1000" && break
-    sleep 0.25
-  done
+  rig_warm "$PROXY_ADDR" "$TARGET" 20 2
   local rss0 c0 c1 t0 t1 n0=0 n1=0
-  rss0=$(rss_kb "$PROXY_PID"); c0=$(cpu_ticks "$PROXY_PID"); t0=$(date +%s.%N)
-  [ -z "${NODE2_PID:-}" ] || n0=$(cpu_ticks "$NODE2_PID")
+  rss0=$(rss_kb "$PROXY_PID"); c0=$(rig_ticks "$PROXY_PID"); t0=$(date +%s.%N)
+  [ -z "${NODE2_PID:-}" ] || n0=$(rig_ticks "$NODE2_PID")
   "$@" > /dev/null 2>&1
-  t1=$(date +%s.%N); c1=$(cpu_ticks "$PROXY_PID")
-  [ -z "${NODE2_PID:-}" ] || n1=$(cpu_ticks "$NODE2_PID")
+  t1=$(date +%s.%N); c1=$(rig_ticks "$PROXY_PID")
+  [ -z "${NODE2_PID:-}" ] || n1=$(rig_ticks "$NODE2_PID")
   local hwm; hwm=$(hwm_kb "$PROXY_PID")
   local second=${NODE2_PID:-}
   stop_proxy

@@ -17,14 +17,11 @@
 # reference's (bench/goref/select.sh builds them; ANCHOR_SRC=DIR as in compare_anchor.sh).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$(cd "${1:-$SRC/build}" && pwd)
-TB_BIN=$BUILD/tunless
+BUILD_ARG=${1:-}
 ROW=${ROW:-down} TOOL=${TOOL:-callgrind} WHO=${WHO:-n1}
 BYTES=${BYTES:-$((64 * 1024 * 1024))}
-. "$SRC/bench/goref/select.sh"
-
-. "$SRC/tests/support/testbed.sh"
-tb_init tlprof
+. "$SRC/bench/rig.sh"
+rig_init tlprof
 OUT=${OUT:-$TB_DIR}
 mkdir -p "$OUT"
 
@@ -44,30 +41,14 @@ wrap() {
 
 declare -A PID=()
 if [ "$ROW" = t2t ]; then
-  tb_bg - "${GOREF_HTTPSRV[@]}" -http "127.0.0.1:$SRV_PORT"
-  tb_wait_tcp - 127.0.0.1 "$SRV_PORT"
-  n1_key=$("$TB_BIN" genkey); n1_pub=$(echo "$n1_key" | "$TB_BIN" pubkey)
-  n2_key=$("$TB_BIN" genkey); n2_pub=$(echo "$n2_key" | "$TB_BIN" pubkey)
-  tb_tunless_conf "$TB_DIR/n1.conf" "$n1_key" 100.65.0.1/32 "$N1_PORT" "$n2_pub" \
-    "127.0.0.1:$N2_PORT" 100.65.0.2/32
-  tb_tunless_conf "$TB_DIR/n2.conf" "$n2_key" 100.65.0.2/32 "$N2_PORT" "$n1_pub" \
-    "127.0.0.1:$N1_PORT" 100.65.0.1/32
-  wrap n2 "$TB_BIN" up --config "$TB_DIR/n2.conf" --proxy off --state-dir "$TB_DIR/state-n2" \
-    --publish "8000=127.0.0.1:$SRV_PORT" --log-level warn > "$TB_DIR/node2.log" 2>&1 &
-  PID[n2]=$!; TB_PIDS+=("$!")
-  wrap n1 "$TB_BIN" up --config "$TB_DIR/n1.conf" --proxy "$N_PROXY" \
-    --state-dir "$TB_DIR/state-n1" --log-level warn > "$TB_DIR/node1.log" 2>&1 &
-  PID[n1]=$!; TB_PIDS+=("$!")
+  rig_host_srv "$SRV_PORT"
+  rig_pair_conf "$N1_PORT" "$N2_PORT"
+  rig_node2 "$SRV_PORT" wrap n2
+  rig_node1 "$N_PROXY" wrap n1
+  PID[n2]=$NODE2_PID PID[n1]=$NODE1_PID
   PROXY=$N_PROXY TARGET=100.65.0.2:8000
 else
-  tb_peer peer "$PEER_PORT" 100.64.0.2/10
-  t_key=$("$TB_BIN" genkey); t_pub=$(echo "$t_key" | "$TB_BIN" pubkey)
-  tb_peer_allow peer "$t_pub" 100.64.0.1/32 "127.0.0.1:$T_PORT"
-  tb_bg "$TB_NS_peer" "${GOREF_HTTPSRV[@]}" -http 100.64.0.2:8000
-  tb_wait_tcp "$TB_NS_peer" 100.64.0.2 8000
-  "$GOREF_SOCKBUF" -pid "$TB_WGPID_peer" >/dev/null
-  tb_tunless_conf "$TB_DIR/t.conf" "$t_key" 100.64.0.1/32 "$T_PORT" "$TB_PUB_peer" \
-    "127.0.0.1:$PEER_PORT" 100.64.0.0/10
+  rig_peer "$PEER_PORT" "$T_PORT"
   WHO=n1
   wrap n1 "$TB_BIN" up --config "$TB_DIR/t.conf" --proxy "$T_PROXY" --state-dir "$TB_DIR/state" \
     --log-level warn > "$TB_DIR/node1.log" 2>&1 &
@@ -75,15 +56,10 @@ else
   PROXY=$T_PROXY TARGET=100.64.0.2:8000
 fi
 for i in $(seq 300); do (exec 3<>"/dev/tcp/${PROXY%:*}/${PROXY##*:}") 2>/dev/null && break; sleep 0.2; done
-# The handshake and the first connection are not part of the count.
-for i in $(seq 60); do
-  curl -s -o /dev/null --max-time 10 -x "socks5://$PROXY" "http://$TARGET/zero?n=100000" && break
-  sleep 0.5
-done
+rig_warm "$PROXY" "$TARGET" 60 10
 
 nodes=(n1)
 [ "$ROW" != t2t ] || case $WHO in both) nodes=(n1 n2) ;; n2) nodes=(n2) ;; esac
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 declare -A C0=()
 perf_pids=()
 for n in "${nodes[@]}"; do
@@ -92,7 +68,7 @@ for n in "${nodes[@]}"; do
     perf) perf record -e cpu-clock -F 2000 -p "${PID[$n]}" -o "$OUT/perf.$ROW.$n" \
             >/dev/null 2>&1 & perf_pids+=($!) ;;
   esac
-  C0[$n]=$(ticks "${PID[$n]}")
+  C0[$n]=$(rig_ticks "${PID[$n]}")
 done
 if [ "$ROW" = up ]; then
   head -c "$BYTES" /dev/zero | curl -sS -o /dev/null --max-time 900 -T - \
@@ -101,7 +77,7 @@ else
   curl -sS -o /dev/null --max-time 900 -x "socks5://$PROXY" "http://$TARGET/zero?n=$BYTES"
 fi
 for n in "${nodes[@]}"; do
-  c1=$(ticks "${PID[$n]}")
+  c1=$(rig_ticks "${PID[$n]}")
   awk -v r="$ROW" -v n="$n" -v b="$BYTES" -v c="$((c1 - C0[$n]))" -v tk="$(getconf CLK_TCK)" \
     'BEGIN { printf "%s node=%s bytes=%d cpu_s_per_GiB=%.2f (under %s)\n", r, n, b,
              c / tk / (b / 1073741824), ENVIRON["TOOL"] }'

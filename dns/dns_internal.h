@@ -161,6 +161,18 @@ void dns_socks_retry(struct dns_resolver *r);
 void dns_lookup_cancel(struct dns_request *req);
 void dns_lookup_free(struct dns_request *req);
 
+/* listener.c: one reply handed to libuv for a TCP client, the request and the copy of its
+ * bytes in one allocation. Replies libuv could not hand to the kernel at once wait in its queue;
+ * beyond DNS_LISTENER_QUEUE_MAX of them, counted at their cost (bytes plus
+ * DNS_LISTENER_WRITE_OVERHEAD each), the session waits for the client to read. */
+struct dns_listener_write {
+    uv_write_t req;
+    bool queued; /* counted in the connection's queued writes */
+    uint8_t data[];
+};
+#define DNS_LISTENER_WRITE_OVERHEAD (sizeof(struct dns_listener_write) + BASE_MALLOC_SLACK)
+#define DNS_LISTENER_QUEUE_MAX (64 * 1024)
+
 /* zone.c and upstream.c: a rejected config's reason, one line on the resolver's logger. */
 #define dns_config_invalid(log, ...) \
     base_logf((log), BASE_LOG_ERROR, "event=dns_config_invalid " __VA_ARGS__)

@@ -14,8 +14,6 @@
  * first bytes of each slot are ever touched, so the untouched pages cost no memory. */
 #define UDP_MMSG_SLOTS 16
 #define UDP_SLOT 65536
-/* libuv's queue of replies not yet in the kernel: beyond this the session waits. */
-#define TCP_WRITE_QUEUE_MAX (64 * 1024)
 #define TCP_READ_BUF 65536
 
 /* One UDP query given to the resolver: ASKING inside dns_resolver_handle (an answer there frees
@@ -42,6 +40,7 @@ struct tcp_conn {
     struct dns_stream *s; /* while OPEN */
     enum conn_state state;
     bool want_writable; /* the session waits for libuv's write queue to shrink */
+    unsigned queued;    /* replies (partly) in libuv's queue: dns_listener_write.queued */
 };
 
 /* LISTENING -> CLOSING (dns_listener_close, or a failed start) -> freed when its last handle
@@ -195,9 +194,19 @@ static void conn_close(struct tcp_conn *c, bool graceful)
     conn_handle_close(c);
 }
 
-static void tcp_written(uv_write_t *w, int status)
+/* What the replies libuv holds for the kernel cost: their bytes and, for each, its request and
+ * malloc's slack. Counting bytes alone, a client that pipelines tiny queries and never reads
+ * would make it hold 268 bytes of heap for each 52-byte reply counted (unit.dns_lifecycle). */
+static size_t queue_cost(const struct tcp_conn *c)
 {
-    struct tcp_conn *c = w->handle->data;
+    return c->tcp.write_queue_size + c->queued * DNS_LISTENER_WRITE_OVERHEAD;
+}
+
+static void tcp_written(uv_write_t *req, int status)
+{
+    struct tcp_conn *c = req->handle->data;
+    struct dns_listener_write *w = container_of(req, struct dns_listener_write, req);
+    c->queued -= w->queued;
     free(w);
     if (status < 0 && c->state == CONN_SHUTTING) /* broken while the FIN waited */
         conn_handle_close(c);
@@ -205,7 +214,7 @@ static void tcp_written(uv_write_t *w, int status)
         conn_close(c, false);
         return;
     }
-    if (c->want_writable && c->tcp.write_queue_size < TCP_WRITE_QUEUE_MAX) {
+    if (c->want_writable && queue_cost(c) < DNS_LISTENER_QUEUE_MAX) {
         c->want_writable = false;
         dns_stream_writable(c->s);
     }
@@ -214,20 +223,24 @@ static void tcp_written(uv_write_t *w, int status)
 static ssize_t op_write(void *ctx, const uint8_t *data, size_t len)
 {
     struct tcp_conn *c = ctx;
-    if (c->tcp.write_queue_size >= TCP_WRITE_QUEUE_MAX) {
+    if (queue_cost(c) >= DNS_LISTENER_QUEUE_MAX) {
         c->want_writable = true; /* the client is not reading: wait for it */
         return 0;
     }
-    uv_write_t *w = malloc(sizeof(*w) + len);
+    struct dns_listener_write *w = malloc(sizeof(*w) + len);
     if (!w)
         return -ENOMEM;
-    memcpy(w + 1, data, len);
-    uv_buf_t b = uv_buf_init((char *)(w + 1), (unsigned)len);
-    int rc = uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, tcp_written);
+    memcpy(w->data, data, len);
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
+    size_t before = c->tcp.write_queue_size;
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, tcp_written);
     if (rc < 0) {
         free(w);
         return rc;
     }
+    /* The kernel took it at once, or (part of) it waits in libuv's queue, which then grew. */
+    w->queued = c->tcp.write_queue_size > before;
+    c->queued += w->queued;
     return (ssize_t)len;
 }
 

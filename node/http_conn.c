@@ -79,18 +79,12 @@ static void maybe_shutdown(struct node_http_conn *c)
         conn_close(c, 0);
 }
 
-struct conn_write {
-    uv_write_t req;
-    struct node_http_conn *c;
-    size_t len;
-    char data[];
-};
-
 static void on_write(uv_write_t *req, int status)
 {
-    struct conn_write *w = container_of(req, struct conn_write, req);
+    struct node_http_write *w = container_of(req, struct node_http_write, req);
     struct node_http_conn *c = w->c;
     c->queued -= w->len;
+    c->unsent -= w->unsent;
     free(w);
     if (status < 0) {
         conn_close(c, status);
@@ -114,7 +108,7 @@ static int conn_write(struct node_http_conn *c, const char *body, size_t len, co
     va_start(ap, fmt);
     int hn = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    struct conn_write *w = hn < 0 ? NULL : malloc(sizeof(*w) + (size_t)hn + 1 + len);
+    struct node_http_write *w = hn < 0 ? NULL : malloc(sizeof(*w) + (size_t)hn + 1 + len);
     if (!w) {
         conn_close(c, -ENOMEM);
         return -ENOMEM;
@@ -127,6 +121,7 @@ static int conn_write(struct node_http_conn *c, const char *body, size_t len, co
     w->c = c;
     w->len = (size_t)hn + len;
     uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
+    size_t before = uv_stream_get_write_queue_size(&c->h.stream);
     int rc = uv_write(&w->req, &c->h.stream, &buf, 1, on_write);
     if (rc != 0) {
         free(w);
@@ -134,6 +129,9 @@ static int conn_write(struct node_http_conn *c, const char *body, size_t len, co
         return rc;
     }
     c->queued += w->len;
+    /* The kernel took it at once, or (part of) it waits in libuv's queue, which then grew. */
+    w->unsent = uv_stream_get_write_queue_size(&c->h.stream) > before;
+    c->unsent += w->unsent;
     return 0;
 }
 
@@ -445,8 +443,12 @@ int node_http_stream_write(struct node_http_conn *c, const char *data, size_t le
         return 0; /* an empty chunk would end the stream */
     /* Behind is what the kernel has not taken yet (libuv's queue), not c->queued: that also
      * counts bytes written at once whose callbacks wait for the next turn of the loop, and a
-     * burst of lines in one turn (a reload's events) would drop a reader that keeps up. */
-    size_t behind = uv_stream_get_write_queue_size(&c->h.stream);
+     * burst of lines in one turn (a reload's events) would drop a reader that keeps up. Each
+     * write waiting there counts at its cost: tiny lines to a reader that never reads would
+     * otherwise hold some 80 times what a count of bytes sees (two writes of ~230 bytes of
+     * heap for a 1-byte line's 6 bytes). */
+    size_t behind =
+        uv_stream_get_write_queue_size(&c->h.stream) + c->unsent * NODE_HTTP_WRITE_OVERHEAD;
     if (behind + len > c->s->cfg.stream_queue_bytes) {
         char why[96];
         snprintf(why, sizeof(why), "the reader fell %zu bytes behind (at most %zu)", behind,

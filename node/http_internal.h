@@ -100,6 +100,18 @@ union node_http_stream_handle {
     uv_tcp_t tcp;
 };
 
+/* One write of a connection: the request, the head and body copied after it, one allocation. A
+ * stream counts those libuv could not hand to the kernel at once at their cost: their bytes
+ * plus NODE_HTTP_WRITE_OVERHEAD each. */
+struct node_http_write {
+    uv_write_t req;
+    struct node_http_conn *c;
+    size_t len;
+    bool unsent; /* counted in c->unsent */
+    char data[];
+};
+#define NODE_HTTP_WRITE_OVERHEAD (sizeof(struct node_http_write) + BASE_MALLOC_SLACK)
+
 struct node_http_conn {
     struct base_list link;
     struct node_http_server *s;
@@ -116,6 +128,7 @@ struct node_http_conn {
     node_http_gone_fn on_gone;
     void *gone_arg;
     size_t queued;        /* bytes handed to uv_write and not yet written */
+    unsigned unsent;      /* writes (partly) in libuv's queue: node_http_write.unsent */
     unsigned deadline_ms; /* a deferred answer's (node_http_defer) */
     bool admitted;        /* counted in n_admitted (not answered 503) */
     char rbuf[4096];

@@ -67,7 +67,9 @@ struct node_http_config {
     unsigned read_timeout_ms;  /* the whole request, then the whole reply; default 10 s */
     unsigned max_conns;        /* open connections, streams included; default 32 */
     unsigned writer_conns;     /* of max_conns, kept for callers with may_write; default 0 */
-    size_t stream_queue_bytes; /* a stream's unsent bytes before its reader is dropped; 256 KiB */
+    size_t stream_queue_bytes; /* what a stream's unsent writes may cost (bytes plus
+                                  NODE_HTTP_WRITE_OVERHEAD each) before its reader is dropped;
+                                  256 KiB */
     unsigned defer_timeout_ms; /* a deferred answer's deadline, unless the handler gives one
                                 * (node_http_defer); default 60 s, then 504 */
     unsigned stall_timeout_ms; /* a stream whose reader takes nothing while bytes wait, this
@@ -118,8 +120,8 @@ void node_http_defer(struct node_http_conn *c, unsigned timeout_ms, node_http_go
 /* ---- Streams of lines (newline-delimited JSON for watchers) ----
  * Sends a 200 head with chunked transfer and keeps the connection open, as long as the owner
  * wants, while the reader keeps up: one that takes nothing for stall_timeout_ms while bytes
- * wait, or falls stream_queue_bytes behind, is dropped with a final error line (on_gone hears
- * -ETIMEDOUT for the first).
+ * wait, or falls stream_queue_bytes behind (the writes the kernel has not taken, each at its
+ * cost), is dropped with a final error line (on_gone hears -ETIMEDOUT for the first).
  * Call from the handler or after node_http_defer; on_gone as for node_http_defer. Returns 0,
  * or a negative error when the connection is already over (the owner then forgets c; on_gone
  * does not run). content_type NULL: application/x-ndjson. */

@@ -1,8 +1,13 @@
 /* What the dns library promises about its lifecycles and its errors: each close callback
  * runs once, after every handle is gone, with queries in flight, host sockets open, a listener
  * and a stream session; a rejected config says why on the logger and keeps the old one; a
- * lookup tells a missing name from a name without addresses of the family asked for. */
+ * lookup tells a missing name from a name without addresses of the family asked for; a TCP
+ * client of the listener that never reads holds no more than the listener's queue bound, its
+ * replies counted at their cost. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +20,7 @@
 #include <cmocka.h>
 
 #include "dns.h"
+#include "dns_internal.h"
 #include "dns_wire.h"
 
 #define PORT_SILENT 15357
@@ -228,19 +234,30 @@ static void udp_roundtrip(uv_loop_t *loop, uint16_t port)
     assert_int_equal(info.hdr.ancount, 1);
 }
 
+/* A resolver on a fresh loop (db at 100.64.0.2) and its listener on an ephemeral port of
+ * 127.0.0.1 (lc keeps its config, for another try). */
+static struct dns_listener *listen_db(uv_loop_t *loop, struct dns_resolver **r,
+                                      struct dns_listener_config *lc)
+{
+    static struct base_addr a;
+    static struct dns_host host;
+    struct dns_config c = {0};
+    *r = start(loop, &c, &host, &a, "db", "100.64.0.2");
+    *lc = (struct dns_listener_config){.resolver = *r, .addr.addr = addr("127.0.0.1")};
+    struct dns_listener *l;
+    assert_int_equal(dns_listener_new(loop, lc, &l), 0);
+    return l;
+}
+
 /* A listener on an ephemeral port with its TCP twin (answering a datagram), and a stream
  * session: each close callback once, after its handles. */
 static void test_listener_and_stream_close(void **state)
 {
     (void)state;
     uv_loop_t loop;
-    struct base_addr a;
-    struct dns_host host;
-    struct dns_config c = {0};
-    struct dns_resolver *r = start(&loop, &c, &host, &a, "db", "100.64.0.2");
-    struct dns_listener_config lc = {.resolver = r, .addr.addr = addr("127.0.0.1")};
-    struct dns_listener *l;
-    assert_int_equal(dns_listener_new(&loop, &lc, &l), 0);
+    struct dns_resolver *r;
+    struct dns_listener_config lc;
+    struct dns_listener *l = listen_db(&loop, &r, &lc);
     assert_int_not_equal(dns_listener_port(l), 0);
     udp_roundtrip(&loop, dns_listener_port(l));
     struct dns_stream_config sc = {.ops = &s_ops};
@@ -265,6 +282,151 @@ static void test_listener_and_stream_close(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The listener's accepted connection: the TCP handle with a peer. */
+static void find_accepted(uv_handle_t *h, void *arg)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (h->type == UV_TCP && uv_tcp_getpeername((uv_tcp_t *)h, (struct sockaddr *)&ss, &len) == 0)
+        *(uv_stream_t **)arg = (uv_stream_t *)h;
+}
+
+/* A client of the listener: N pipelined queries, sent as its socket takes them. */
+enum { N_QUERIES = 20000 };
+struct client {
+    int fd;
+    uint8_t qs[N_QUERIES * 40];
+    size_t len, off;
+};
+
+static void client_connect(struct client *k, uint16_t port)
+{
+    k->len = k->off = 0;
+    for (int i = 0; i < N_QUERIES; i++) {
+        size_t n = make_query(k->qs + k->len + 2, (uint16_t)i, "db.mesh.internal");
+        k->qs[k->len] = (uint8_t)(n >> 8);
+        k->qs[k->len + 1] = (uint8_t)n;
+        k->len += 2 + n;
+    }
+    k->fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096; /* a small window: the listener's replies soon wait */
+    assert_int_equal(setsockopt(k->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(k->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    fcntl(k->fd, F_SETFL, O_NONBLOCK);
+}
+
+/* Sends what the socket takes; returns whether it took anything. */
+static bool send_some(struct client *k)
+{
+    ssize_t n = k->off < k->len ? send(k->fd, k->qs + k->off, k->len - k->off, 0) : -1;
+    if (n <= 0)
+        return false;
+    k->off += (size_t)n;
+    return true;
+}
+
+/* Waits a little for the kernel (loopback's work may be deferred to softirq threads). */
+static void nap(int fd, short events)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    poll(&p, 1, 2);
+}
+
+/* Counts the length-prefixed replies in what fd has (buf keeps a partial one). */
+static size_t read_replies(int fd, uint8_t *buf, size_t *have, size_t cap)
+{
+    ssize_t n = recv(fd, buf + *have, cap - *have, 0);
+    if (n > 0)
+        *have += (size_t)n;
+    size_t count = 0, at = 0;
+    while (*have - at >= 2 && *have - at >= 2u + (size_t)(buf[at] << 8 | buf[at + 1])) {
+        at += 2u + (size_t)(buf[at] << 8 | buf[at + 1]);
+        count++;
+    }
+    memmove(buf, buf + at, *have - at);
+    *have -= at;
+    return count;
+}
+
+/* The client sends until the listener waits for it (neither moved for 100 naps); returns the
+ * bytes in libuv's queue. */
+static size_t fill(uv_loop_t *loop, struct client *k, uv_stream_t *conn)
+{
+    size_t bytes = 0;
+    for (int idle = 0; idle < 100;) {
+        bool sent = send_some(k);
+        uv_run(loop, UV_RUN_NOWAIT);
+        bool moved = sent || uv_stream_get_write_queue_size(conn) != bytes;
+        bytes = uv_stream_get_write_queue_size(conn);
+        idle = moved ? 0 : idle + 1;
+        if (!moved)
+            nap(k->fd, POLLOUT);
+    }
+    return bytes;
+}
+
+/* The client reads (and sends the rest) until every query is answered, or 30 s pass. */
+static void drain(uv_loop_t *loop, struct client *k)
+{
+    static uint8_t buf[1 << 16];
+    size_t have = 0, replies = 0;
+    uint64_t end = uv_hrtime() + 30 * (uint64_t)1000000000;
+    while (replies < N_QUERIES && uv_hrtime() < end) {
+        bool sent = send_some(k);
+        uv_run(loop, UV_RUN_NOWAIT);
+        size_t got = read_replies(k->fd, buf, &have, sizeof(buf));
+        replies += got;
+        if (!sent && !got)
+            nap(k->fd, POLLIN);
+    }
+    assert_int_equal(k->off, k->len);
+    assert_int_equal(replies, N_QUERIES);
+}
+
+/* A TCP client pipelines tiny MagicDNS queries and does not read: the replies libuv holds for
+ * it, counted at their cost (each reply's bytes, request and malloc's slack), stay within
+ * DNS_LISTENER_QUEUE_MAX (about 245 replies of 52 bytes, each 268 bytes of heap); counted as
+ * bytes, 1,200 replies held six times the bound. Then the client reads: every query is
+ * answered. */
+static void test_tcp_queue_at_cost(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct dns_resolver *r;
+    struct dns_listener_config lc;
+    struct dns_listener *l = listen_db(&loop, &r, &lc);
+    static struct client k;
+    client_connect(&k, dns_listener_port(l));
+    uv_stream_t *conn = NULL;
+    for (int i = 0; i < 1000 && !conn; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        uv_walk(&loop, find_accepted, &conn);
+    }
+    assert_non_null(conn);
+    int sndbuf = 4096; /* a small kernel buffer: the replies soon wait in libuv's queue */
+    assert_int_equal(uv_send_buffer_size((uv_handle_t *)conn, &sndbuf), 0);
+
+    size_t bytes = fill(&loop, &k, conn);
+    size_t writes = loop.active_reqs.count; /* the replies' requests, nothing else is pending */
+    size_t cost = bytes + writes * DNS_LISTENER_WRITE_OVERHEAD;
+    print_message("%zu replies queued (%zu bytes): cost %zu, bound %d\n", writes, bytes, cost,
+                  DNS_LISTENER_QUEUE_MAX);
+    assert_true(writes > 0 && bytes > 0);
+    /* Each write is let in while the cost is under the bound, and one may carry all the
+     * session holds (a flush once the client took some). */
+    assert_true(writes <= DNS_LISTENER_QUEUE_MAX / DNS_LISTENER_WRITE_OVERHEAD + 1);
+    assert_true(cost <
+                DNS_LISTENER_QUEUE_MAX + DNS_STREAM_OUT_MAX + 2 * DNS_LISTENER_WRITE_OVERHEAD);
+    drain(&loop, &k);
+    close(k.fd);
+    int closed = 0;
+    dns_listener_close(l, count, &closed);
+    finish(&loop, r);
+    assert_int_equal(closed, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_config_rejected),
         cmocka_unit_test(test_lookup_errors),
         cmocka_unit_test(test_listener_and_stream_close),
+        cmocka_unit_test(test_tcp_queue_at_cost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -392,6 +392,27 @@ static void test_writes_need_the_owner(void **state)
     rmdir(dir);
 }
 
+/* A stream's reader: a connection that asked for GET /stream and read the head. */
+static int stream_reader(struct fixture *f)
+{
+    int fd = connect_pair(f);
+    const char *rq = "GET /stream HTTP/1.1\r\n\r\n";
+    assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
+    free(read_until(f, fd, "\r\n\r\n"));
+    return fd;
+}
+
+/* 1000-byte lines to the reader, which takes none, until one waits in libuv's queue: the
+ * socket's buffer is full. */
+static void fill_socket(struct fixture *f)
+{
+    char line[1001];
+    memset(line, 'x', sizeof(line) - 1);
+    line[sizeof(line) - 1] = '\n';
+    while (f->held && uv_stream_get_write_queue_size(&f->held->h.stream) == 0)
+        assert_int_equal(node_http_stream_write(f->held, line, sizeof(line)), 0);
+}
+
 static void test_stream_and_drop(void **state)
 {
     (void)state;
@@ -420,9 +441,7 @@ static void test_stream_and_drop(void **state)
 
     /* More than the queue's bound in one turn of the loop, all taken by the kernel at once:
      * nobody fell behind, so nobody is dropped. */
-    fd = connect_pair(f);
-    assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
-    free(read_until(f, fd, "\r\n\r\n"));
+    fd = stream_reader(f);
     char burst[1000];
     memset(burst, 'y', sizeof(burst) - 1);
     burst[sizeof(burst) - 1] = '\n';
@@ -436,9 +455,7 @@ static void test_stream_and_drop(void **state)
     close(fd);
 
     /* A reader that does not read: the kernel's buffers fill, then the queue, then a drop. */
-    fd = connect_pair(f);
-    assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
-    free(read_until(f, fd, "\r\n\r\n"));
+    fd = stream_reader(f);
     char line[1001];
     memset(line, 'x', sizeof(line) - 1);
     line[sizeof(line) - 1] = '\n';
@@ -537,15 +554,8 @@ static void test_stream_stall(void **state)
     (void)state;
     struct node_http_config cfg = {.stream_queue_bytes = 64 << 20, .stall_timeout_ms = 200};
     struct fixture *f = fixture_new(&cfg);
-    int fd = connect_pair(f);
-    const char *rq = "GET /stream HTTP/1.1\r\n\r\n";
-    assert_int_equal(send(fd, rq, strlen(rq), 0), (ssize_t)strlen(rq));
-    free(read_until(f, fd, "\r\n\r\n"));
-    char line[1001];
-    memset(line, 'x', sizeof(line) - 1);
-    line[sizeof(line) - 1] = '\n';
-    while (f->held && uv_stream_get_write_queue_size(&f->held->h.stream) == 0)
-        assert_int_equal(node_http_stream_write(f->held, line, sizeof(line)), 0);
+    int fd = stream_reader(f);
+    fill_socket(f);
     double end = now_s() + 10;
     while (f->held && now_s() < end) {
         uv_run(&f->loop, UV_RUN_NOWAIT);
@@ -556,6 +566,48 @@ static void test_stream_stall(void **state)
     assert_int_equal(f->gone_err, -ETIMEDOUT);
     char *out = read_until(f, fd, NULL);
     assert_non_null(strstr(out, "{\"error\": \"dropped: the reader took nothing for 200 ms\"}"));
+    free(out);
+    close(fd);
+    fixture_free(f);
+}
+
+/* Tiny lines to a reader that takes nothing, once the socket's buffer is full: each waits in
+ * libuv's queue as two writes, 7 bytes and two requests of NODE_HTTP_WRITE_OVERHEAD, and the
+ * reader is dropped once that cost, not the bytes, would pass stream_queue_bytes (counting
+ * bytes it took some 9,000 lines, 4 MB of heap for a 64 KiB bound). The lines queued before the
+ * drop still reach the reader. */
+static void test_stream_tiny_lines_at_cost(void **state)
+{
+    (void)state;
+    struct node_http_config cfg = {.stream_queue_bytes = 64 << 10};
+    struct fixture *f = fixture_new(&cfg);
+    int fd = stream_reader(f);
+    uv_stream_t *st = &f->held->h.stream;
+    fill_socket(f);
+    uv_run(&f->loop, UV_RUN_NOWAIT); /* the callbacks of what the kernel took */
+    size_t bytes = uv_stream_get_write_queue_size(st);
+    int rc = 0;
+    size_t lines = 0;
+    while (rc == 0 && lines < 100000) {
+        rc = node_http_stream_write(f->held, "1\n", 2);
+        lines += rc == 0;
+    }
+    assert_int_equal(rc, BASE_ELIMIT);
+    size_t per_line = strlen("2\r\n1\n\r\n") + 2 * NODE_HTTP_WRITE_OVERHEAD;
+    print_message("%zu bytes queued, then %zu 2-byte lines (%zu bytes of heap each) until the "
+                  "drop\n",
+                  bytes, lines, per_line);
+    assert_true(bytes + lines * per_line <= cfg.stream_queue_bytes);
+    /* not dropped early: the next line would have crossed it (the first line's writes, each
+     * with its overhead, were queued before) */
+    assert_true(bytes + 2 * NODE_HTTP_WRITE_OVERHEAD + (lines + 1) * per_line >
+                cfg.stream_queue_bytes);
+    char *out = read_until(f, fd, NULL);
+    size_t got = 0;
+    for (const char *p = out; (p = strstr(p, "\r\n2\r\n1\n")); p++)
+        got++;
+    assert_int_equal(got, lines);
+    assert_non_null(strstr(out, "{\"error\": \"dropped: the reader fell"));
     free(out);
     close(fd);
     fixture_free(f);
@@ -678,11 +730,16 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as tunless's main: a client gone costs its connection */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routes_and_credentials), cmocka_unit_test(test_faults),
-        cmocka_unit_test(test_writes_need_the_owner),  cmocka_unit_test(test_stream_and_drop),
-        cmocka_unit_test(test_defer_gone_and_close),   cmocka_unit_test(test_accept_without_memory),
-        cmocka_unit_test(test_conns_kept_for_writers), cmocka_unit_test(test_defer_deadline),
+        cmocka_unit_test(test_routes_and_credentials),
+        cmocka_unit_test(test_faults),
+        cmocka_unit_test(test_writes_need_the_owner),
+        cmocka_unit_test(test_stream_and_drop),
+        cmocka_unit_test(test_defer_gone_and_close),
+        cmocka_unit_test(test_accept_without_memory),
+        cmocka_unit_test(test_conns_kept_for_writers),
+        cmocka_unit_test(test_defer_deadline),
         cmocka_unit_test(test_stream_stall),
+        cmocka_unit_test(test_stream_tiny_lines_at_cost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /* The netstack under its memory budget (netstack/ns_mem.c), driven by a raw TCP peer: the test
- * builds the peer's segments by hand (100.64.0.9 -> the stack's 100.64.0.2:80) and reads the
- * stack's answers from its output. Everything below happens inside ns_stack_input, so the
- * checks are on counts (bytes charged, segments queued), never on time.
+ * builds the peer's segments by hand (tests/support/raw_tcp.h: 100.64.0.9 -> the stack's
+ * 100.64.0.2:80) and reads the stack's answers from its output. Everything below happens inside
+ * ns_stack_input, so the checks are on counts (bytes charged, segments queued), never on time.
  *
  * Flow: a stack with a budget, a handshake, then: 1-byte segments held for a paused reader
  * (each must cost about a byte, not a buffer); 1-byte segments behind a hole (the out-of-order
@@ -20,7 +20,6 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -29,122 +28,29 @@
 #include "netstack.h"
 #include "ns_internal.h"
 #include "ns_pair.h"
-
-struct peer {
-    uint16_t port, dport;      /* the raw peer's, and the stack's (0: 80) */
-    uint32_t snd_nxt, rcv_nxt; /* the raw peer's sequence space */
-    struct ns_conn *conn;      /* the stack's side, once accepted */
-    uint8_t got[70000];        /* what the stack's user read */
-    size_t ngot;
-    int eof;
-};
+#include "raw_tcp.h"
 
 static struct ns_stack *ns;
 static struct base_budget budget;
-static struct base_addr peer_addr, our_addr;
-static uint32_t last_seq, last_ack, last_wnd; /* of the stack's latest segment */
-static uint16_t last_sport;
-static int last_flags;
-static struct peer *accepting;
-static int paused_on_accept;
+static struct tn_raw raw;
+static uint8_t got[70000]; /* what the stack's user read, for the conn that reads */
 
-static int out_fn(void *ctx, const uint8_t *pkt, size_t len)
+/* Conns that never read get no buffer: a byte delivered to them fails the test. */
+static void handshake(struct tn_raw_conn *p, uint16_t port, int reads)
 {
-    (void)ctx;
-    if (len < 40 || pkt[9] != 6)
-        return 0;
-    const uint8_t *t = pkt + (pkt[0] & 15) * 4;
-    memcpy(&last_seq, t + 4, 4);
-    memcpy(&last_ack, t + 8, 4);
-    last_seq = ntohl(last_seq);
-    last_ack = ntohl(last_ack);
-    last_flags = t[13];
-    last_sport = (uint16_t)(t[0] << 8 | t[1]);
-    last_wnd = (uint32_t)(t[14] << 8 | t[15]) << 7;
-    return 0;
-}
-
-/* One segment from the raw peer: SYN carries MSS 1380 and window scale 7. */
-static void send_seg(struct peer *p, uint32_t seq, uint8_t flags, const uint8_t *data, size_t n)
-{
-    uint8_t pkt[1500];
-    size_t opt = flags & 0x02 ? 8 : 0, hl = 20 + opt;
-    memset(pkt, 0, 20 + hl);
-    pkt[0] = 0x45;
-    pkt[2] = (uint8_t)((20 + hl + n) >> 8);
-    pkt[3] = (uint8_t)(20 + hl + n);
-    pkt[8] = 64;
-    pkt[9] = 6;
-    memcpy(pkt + 12, peer_addr.ip, 4);
-    memcpy(pkt + 16, our_addr.ip, 4);
-    uint8_t *t = pkt + 20;
-    t[0] = (uint8_t)(p->port >> 8);
-    t[1] = (uint8_t)p->port;
-    t[2] = (uint8_t)(p->dport >> 8);
-    t[3] = p->dport ? (uint8_t)p->dport : 80;
-    uint32_t s = htonl(seq), a = htonl(p->rcv_nxt);
-    memcpy(t + 4, &s, 4);
-    memcpy(t + 8, &a, 4);
-    t[12] = (uint8_t)((hl / 4) << 4);
-    t[13] = flags;
-    t[14] = t[15] = 0xff;
-    if (opt) {
-        const uint8_t o[8] = {2, 4, 0x05, 0x64, 1, 3, 3, 7};
-        memcpy(t + 20, o, 8);
-    }
-    if (n)
-        memcpy(pkt + 20 + hl, data, n);
-    ns_stack_input(ns, pkt, 20 + hl + n);
-}
-
-static void on_read(struct ns_conn *c, const uint8_t *d, size_t len)
-{
-    struct peer *p = ns_conn_data(c);
-    if (!d) {
-        p->eof = 1;
-        return;
-    }
-    assert_true(p->ngot + len <= sizeof(p->got));
-    memcpy(p->got + p->ngot, d, len);
-    p->ngot += len;
-    ns_conn_consumed(c, len);
-}
-
-static const struct ns_conn_cbs cbs = {.on_read = on_read};
-
-static void on_accept(void *ctx, struct ns_conn *c)
-{
-    (void)ctx;
-    assert_non_null(accepting);
-    accepting->conn = c;
-    ns_conn_set_cbs(c, &cbs, accepting);
-    if (paused_on_accept)
-        ns_conn_read_pause(c, 1);
-}
-
-static void handshake(struct peer *p, uint16_t port)
-{
-    memset(p, 0, sizeof(*p));
-    p->port = port;
-    p->snd_nxt = 1000;
-    send_seg(p, p->snd_nxt++, 0x02, NULL, 0);
-    assert_int_equal(last_flags & 0x12, 0x12);
-    p->rcv_nxt = last_seq + 1;
-    accepting = p;
-    send_seg(p, p->snd_nxt, 0x10, NULL, 0);
-    accepting = NULL;
+    *p = (struct tn_raw_conn){
+        .sport = port, .snd_nxt = 1000, .got = reads ? got : NULL, .cap = reads ? sizeof(got) : 0};
+    raw.accepting = p;
+    assert_int_equal(tn_raw_handshake(&raw, p), 0);
+    raw.accepting = NULL;
     assert_non_null(p->conn);
 }
 
 static int setup_limit(size_t limit)
 {
     budget = (struct base_budget){.limit = limit};
-    base_addr_parse(&peer_addr, "100.64.0.9", 10);
-    base_addr_parse(&our_addr, "100.64.0.2", 10);
-    struct ns_config cfg = {.addr4 = our_addr, .output = out_fn, .budget = &budget};
-    assert_int_equal(ns_stack_new(&tn_loop, &cfg, &ns), 0);
-    assert_int_equal(ns_stack_handle_tcp(ns, NULL, 80, on_accept, NULL), 0);
-    paused_on_accept = 0;
+    assert_int_equal(tn_raw_stack_new(&raw, &tn_loop, &budget), 0);
+    ns = raw.ns;
     return 0;
 }
 
@@ -168,14 +74,14 @@ static int teardown(void **state)
 static void test_small_segments_coalesced(void **state)
 {
     (void)state;
-    static struct peer p;
-    paused_on_accept = 1;
-    handshake(&p, 4000);
+    static struct tn_raw_conn p;
+    raw.pause_on_accept = 1;
+    handshake(&p, 4000, 1);
     enum { N = 20000 };
     size_t heap0 = mallinfo2().uordblks;
     for (int i = 0; i < N; i++) {
         uint8_t b = (uint8_t)(i * 7);
-        send_seg(&p, p.snd_nxt++, 0x18, &b, 1);
+        tn_raw_send(&raw, &p, p.snd_nxt++, 0x18, &b, 1);
     }
     size_t heap = mallinfo2().uordblks - heap0;
     const struct ns_counters *ctr = ns_stack_counters(ns);
@@ -196,8 +102,8 @@ static void test_small_segments_coalesced(void **state)
 static void test_ooseq_bounded(void **state)
 {
     (void)state;
-    static struct peer p;
-    handshake(&p, 4001);
+    static struct tn_raw_conn p;
+    handshake(&p, 4001, 1);
     enum { N = 5000 };
     uint32_t hole = p.snd_nxt;
     uint64_t t0 = uv_hrtime(), t_last = 0;
@@ -209,7 +115,7 @@ static void test_ooseq_bounded(void **state)
             fprintf(stderr, "i=%d %.1f us/seg\n", i, (double)(uv_hrtime() - t0) / 500 / 1000);
             t0 = uv_hrtime();
         }
-        send_seg(&p, hole + (uint32_t)i, 0x18, &b, 1);
+        tn_raw_send(&raw, &p, hole + (uint32_t)i, 0x18, &b, 1);
     }
     uint64_t t1 = uv_hrtime();
     /* Printed for the record only: the assertion is on the count. */
@@ -223,11 +129,28 @@ static void test_ooseq_bounded(void **state)
     assert_true(queued <= NS_OOSEQ_PBUFS_MAX);
     assert_true(queued >= NS_OOSEQ_PBUFS_MIN);
     uint8_t first = 0;
-    send_seg(&p, hole, 0x18, &first, 1);
+    tn_raw_send(&raw, &p, hole, 0x18, &first, 1);
     assert_int_equal(p.ngot, 1 + queued);
     for (unsigned i = 0; i <= queued; i++)
         assert_int_equal(p.got[i], (uint8_t)i);
     ns_conn_reset(p.conn);
+}
+
+/* Fills every window (at most segs full segments each): what is held stays within the budget
+ * plus the floors. Then resets the conns. */
+static void fill_windows(struct tn_raw_conn *ps, int n, int segs)
+{
+    uint8_t data[1380];
+    memset(data, 0x5a, sizeof(data));
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < segs && ps[i].conn->pcb->rcv_wnd >= sizeof(data); k++) {
+            tn_raw_send(&raw, &ps[i], ps[i].snd_nxt, 0x18, data, sizeof(data));
+            ps[i].snd_nxt += sizeof(data);
+        }
+    print_message("after filling: budget used %zu (peak %zu)\n", budget.used, budget.peak);
+    assert_true(budget.peak <= budget.limit + (size_t)n * 8 * 1500);
+    for (int i = 0; i < n; i++)
+        ns_conn_reset(ps[i].conn);
 }
 
 /* Conns that never read under a 2 MiB budget: the windows they are offered shrink as the
@@ -237,30 +160,19 @@ static void test_windows_shrink(void **state)
     (void)state;
     tn_close_stack(ns);
     setup_limit(2u << 20);
-    paused_on_accept = 1;
+    raw.pause_on_accept = 1;
     enum { CONNS = 16 };
-    static struct peer ps[CONNS];
+    static struct tn_raw_conn ps[CONNS];
     size_t sum = 0;
     for (int i = 0; i < CONNS; i++) {
-        handshake(&ps[i], (uint16_t)(5000 + i));
+        handshake(&ps[i], (uint16_t)(5000 + i), 0);
         sum += ps[i].conn->pcb->rcv_wnd;
     }
     print_message("%d conns: windows %zu bytes in all, budget used %zu of %zu\n", CONNS, sum,
                   budget.used, budget.limit);
     assert_int_equal(ps[0].conn->pcb->rcv_wnd, NS_RCV_WND_INIT); /* the first is not held back */
     assert_true(sum <= budget.limit + CONNS * 4 * 1380);
-    /* Fill every window: what is held stays within the budget plus the floors. */
-    uint8_t data[1380];
-    memset(data, 0x5a, sizeof(data));
-    for (int i = 0; i < CONNS; i++)
-        for (int k = 0; k < 2000 && ps[i].conn->pcb->rcv_wnd >= sizeof(data); k++) {
-            send_seg(&ps[i], ps[i].snd_nxt, 0x18, data, sizeof(data));
-            ps[i].snd_nxt += sizeof(data);
-        }
-    print_message("after filling: budget used %zu (peak %zu)\n", budget.used, budget.peak);
-    assert_true(budget.peak <= budget.limit + CONNS * 8 * 1500);
-    for (int i = 0; i < CONNS; i++)
-        ns_conn_reset(ps[i].conn);
+    fill_windows(ps, CONNS, 2000);
 }
 
 static void on_connect_paused(struct ns_conn *c, int status)
@@ -269,24 +181,24 @@ static void on_connect_paused(struct ns_conn *c, int status)
     ns_conn_read_pause(c, 1);
 }
 
-static const struct ns_conn_cbs out_cbs = {.on_connect = on_connect_paused, .on_read = on_read};
+static const struct ns_conn_cbs out_cbs = {.on_connect = on_connect_paused,
+                                           .on_read = tn_raw_on_read};
 
 /* The stack dials the raw peer, which answers with window scaling: lwIP then sets the whole
  * TCP_WND as the window, and the budget must still size it before the ACK announces it. */
-static void connect_to(struct peer *p, uint16_t port)
+static void connect_to(struct tn_raw_conn *p, uint16_t port)
 {
-    memset(p, 0, sizeof(*p));
-    p->port = port;
-    p->snd_nxt = 7000;
-    struct base_endpoint to = {.addr = peer_addr, .port = port};
+    *p = (struct tn_raw_conn){.sport = port, .snd_nxt = 7000};
+    struct base_endpoint to = {.addr = raw.peer, .port = port};
     assert_int_equal(ns_conn_connect(ns, &to, &out_cbs, p, &p->conn), 0);
-    assert_int_equal(last_flags & 0x12, 0x02);
-    p->dport = last_sport;
-    p->rcv_nxt = last_seq + 1;
-    send_seg(p, p->snd_nxt++, 0x12, NULL, 0);
-    assert_int_equal(last_flags & 0x12, 0x10);
+    assert_int_equal(raw.last.flags & 0x12, 0x02);
+    p->dport = raw.last.sport;
+    p->rcv_nxt = raw.last.seq + 1;
+    tn_raw_send(&raw, p, p->snd_nxt++, 0x12, NULL, 0);
+    assert_int_equal(raw.last.flags & 0x12, 0x10);
     assert_true(p->conn->pcb->flags & TF_WND_SCALE);
-    assert_true(last_wnd <= p->conn->pcb->rcv_wnd + (1u << 7)); /* the ACK announced no more */
+    /* the ACK announced no more (the stack's window scale is 7) */
+    assert_true((uint32_t)raw.last.win << 7 <= p->conn->pcb->rcv_wnd + (1u << 7));
 }
 
 /* Conns the stack dials, whose users never read (a proxy client that stopped reading), under
@@ -297,7 +209,7 @@ static void test_outbound_windows_shrink(void **state)
     tn_close_stack(ns);
     setup_limit(2u << 20);
     enum { CONNS = 16 };
-    static struct peer ps[CONNS];
+    static struct tn_raw_conn ps[CONNS];
     size_t sum = 0;
     for (int i = 0; i < CONNS; i++) {
         connect_to(&ps[i], (uint16_t)(6000 + i));
@@ -307,17 +219,7 @@ static void test_outbound_windows_shrink(void **state)
                   sum, budget.used, budget.limit);
     assert_int_equal(ps[0].conn->pcb->rcv_wnd, NS_RCV_WND_INIT);
     assert_true(sum <= budget.limit + CONNS * 4 * 1380);
-    uint8_t data[1380];
-    memset(data, 0x5a, sizeof(data));
-    for (int i = 0; i < CONNS; i++)
-        for (int k = 0; k < 4000 && ps[i].conn->pcb->rcv_wnd >= sizeof(data); k++) {
-            send_seg(&ps[i], ps[i].snd_nxt, 0x18, data, sizeof(data));
-            ps[i].snd_nxt += sizeof(data);
-        }
-    print_message("after filling: budget used %zu (peak %zu)\n", budget.used, budget.peak);
-    assert_true(budget.peak <= budget.limit + CONNS * 8 * 1500);
-    for (int i = 0; i < CONNS; i++)
-        ns_conn_reset(ps[i].conn);
+    fill_windows(ps, CONNS, 4000);
 }
 
 /* One round of a sender that sends per_round bytes (0: up to the edge the stack announced),

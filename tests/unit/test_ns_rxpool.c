@@ -1,5 +1,5 @@
 /* The netstack's receive buffers (netstack/ns_rxpool.c), driven by a raw TCP peer that builds
- * its segments by hand (100.64.0.9 -> the stack's 100.64.0.2:80). Everything happens inside
+ * its segments by hand (tests/support/raw_tcp.h: 100.64.0.9 -> the stack's 100.64.0.2:80). Everything happens inside
  * ns_stack_input, so the checks are on counts and bytes, never on time.
  *
  * Flow: in-order full segments for a reader that consumes (after a warm-up, not one buffer is
@@ -16,72 +16,17 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-
 #include "netstack.h"
 #include "ns_internal.h"
 #include "ns_pair.h"
+#include "raw_tcp.h"
 
 #define FULL 1380 /* payload of a full segment at the tunnel MTU */
 #define BIG 1440  /* a payload too large for a pool buffer */
 
-struct peer {
-    uint16_t port, dport;
-    uint32_t snd_nxt, rcv_nxt;
-    struct ns_conn *conn;
-    uint8_t *got; /* what the stack's user read */
-    size_t ngot, cap;
-};
-
 static struct ns_stack *ns;
 static struct base_budget budget;
-static struct base_addr peer_addr, our_addr;
-static uint32_t last_seq;
-static int last_flags;
-static struct peer *accepting;
-
-static int out_fn(void *ctx, const uint8_t *pkt, size_t len)
-{
-    (void)ctx;
-    if (len < 40 || pkt[9] != 6)
-        return 0;
-    const uint8_t *t = pkt + (pkt[0] & 15) * 4;
-    memcpy(&last_seq, t + 4, 4);
-    last_seq = ntohl(last_seq);
-    last_flags = t[13];
-    return 0;
-}
-
-static void send_seg(struct peer *p, uint32_t seq, uint8_t flags, const uint8_t *data, size_t n)
-{
-    uint8_t pkt[1600];
-    size_t opt = flags & 0x02 ? 8 : 0, hl = 20 + opt;
-    memset(pkt, 0, 20 + hl);
-    pkt[0] = 0x45;
-    pkt[2] = (uint8_t)((20 + hl + n) >> 8);
-    pkt[3] = (uint8_t)(20 + hl + n);
-    pkt[8] = 64;
-    pkt[9] = 6;
-    memcpy(pkt + 12, peer_addr.ip, 4);
-    memcpy(pkt + 16, our_addr.ip, 4);
-    uint8_t *t = pkt + 20;
-    t[0] = (uint8_t)(p->port >> 8);
-    t[1] = (uint8_t)p->port;
-    t[3] = p->dport ? (uint8_t)p->dport : 80;
-    uint32_t s = htonl(seq), a = htonl(p->rcv_nxt);
-    memcpy(t + 4, &s, 4);
-    memcpy(t + 8, &a, 4);
-    t[12] = (uint8_t)((hl / 4) << 4);
-    t[13] = flags;
-    t[14] = t[15] = 0xff;
-    if (opt) {
-        const uint8_t o[8] = {2, 4, 0x05, 0x64, 1, 3, 3, 7};
-        memcpy(t + 20, o, 8);
-    }
-    if (n)
-        memcpy(pkt + 20 + hl, data, n);
-    ns_stack_input(ns, pkt, 20 + hl + n);
-}
+static struct tn_raw raw;
 
 /* The byte at stream offset i. */
 static uint8_t pattern(size_t i)
@@ -90,53 +35,25 @@ static uint8_t pattern(size_t i)
 }
 
 /* n bytes of the pattern from stream offset off (relative to the first data byte). */
-static void send_data(struct peer *p, uint32_t base, size_t off, size_t n)
+static void send_data(struct tn_raw_conn *p, uint32_t base, size_t off, size_t n)
 {
     uint8_t d[BIG];
     for (size_t i = 0; i < n; i++)
         d[i] = pattern(off + i);
-    send_seg(p, base + (uint32_t)off, 0x18, d, n);
+    tn_raw_send(&raw, p, base + (uint32_t)off, 0x18, d, n);
 }
 
-static void on_read(struct ns_conn *c, const uint8_t *d, size_t len)
+static void handshake(struct tn_raw_conn *p, uint16_t port, size_t cap)
 {
-    struct peer *p = ns_conn_data(c);
-    if (!d)
-        return;
-    assert_true(p->ngot + len <= p->cap);
-    memcpy(p->got + p->ngot, d, len);
-    p->ngot += len;
-    ns_conn_consumed(c, len);
-}
-
-static const struct ns_conn_cbs cbs = {.on_read = on_read};
-
-static void on_accept(void *ctx, struct ns_conn *c)
-{
-    (void)ctx;
-    assert_non_null(accepting);
-    accepting->conn = c;
-    ns_conn_set_cbs(c, &cbs, accepting);
-}
-
-static void handshake(struct peer *p, uint16_t port, size_t cap)
-{
-    memset(p, 0, sizeof(*p));
-    p->got = malloc(cap);
+    *p = (struct tn_raw_conn){.sport = port, .snd_nxt = 1000, .got = malloc(cap), .cap = cap};
     assert_non_null(p->got);
-    p->cap = cap;
-    p->port = port;
-    p->snd_nxt = 1000;
-    send_seg(p, p->snd_nxt++, 0x02, NULL, 0);
-    assert_int_equal(last_flags & 0x12, 0x12);
-    p->rcv_nxt = last_seq + 1;
-    accepting = p;
-    send_seg(p, p->snd_nxt, 0x10, NULL, 0);
-    accepting = NULL;
+    raw.accepting = p;
+    assert_int_equal(tn_raw_handshake(&raw, p), 0);
+    raw.accepting = NULL;
     assert_non_null(p->conn);
 }
 
-static void check_got(const struct peer *p, size_t n)
+static void check_got(const struct tn_raw_conn *p, size_t n)
 {
     assert_int_equal(p->ngot, n);
     for (size_t i = 0; i < n; i++)
@@ -144,7 +61,7 @@ static void check_got(const struct peer *p, size_t n)
             fail_msg("byte %zu: got %u, sent %u", i, p->got[i], pattern(i));
 }
 
-static void finish(struct peer *p)
+static void finish(struct tn_raw_conn *p)
 {
     ns_conn_reset(p->conn);
     free(p->got);
@@ -161,11 +78,8 @@ static int setup(void **state)
 {
     (void)state;
     budget = (struct base_budget){.limit = 256u << 20};
-    base_addr_parse(&peer_addr, "100.64.0.9", 10);
-    base_addr_parse(&our_addr, "100.64.0.2", 10);
-    struct ns_config cfg = {.addr4 = our_addr, .output = out_fn, .budget = &budget};
-    assert_int_equal(ns_stack_new(&tn_loop, &cfg, &ns), 0);
-    assert_int_equal(ns_stack_handle_tcp(ns, NULL, 80, on_accept, NULL), 0);
+    assert_int_equal(tn_raw_stack_new(&raw, &tn_loop, &budget), 0);
+    ns = raw.ns;
     return 0;
 }
 
@@ -187,7 +101,7 @@ static int teardown(void **state)
 static void test_steady_no_malloc(void **state)
 {
     (void)state;
-    static struct peer p;
+    static struct tn_raw_conn p;
     enum { WARM = 64, N = 5000 };
     handshake(&p, 4000, (size_t)(WARM + N) * FULL);
     uint32_t base = p.snd_nxt;
@@ -214,7 +128,7 @@ static void test_steady_no_malloc(void **state)
 static void test_in_flight_integrity(void **state)
 {
     (void)state;
-    static struct peer p;
+    static struct tn_raw_conn p;
     enum { N = 48 };
     handshake(&p, 4001, (size_t)N * FULL + BIG);
     uint32_t base = p.snd_nxt;
@@ -242,7 +156,7 @@ static void test_in_flight_integrity(void **state)
 static void test_drop_paths(void **state)
 {
     (void)state;
-    static struct peer p, stranger;
+    static struct tn_raw_conn p, stranger;
     handshake(&p, 4002, 4 * FULL);
     uint32_t base = p.snd_nxt;
     send_data(&p, base, 0, FULL);
@@ -252,10 +166,10 @@ static void test_drop_paths(void **state)
     send_data(&p, base, (size_t)64 << 20, FULL); /* far beyond the window */
     assert_int_equal(stats().outstanding, 0);
     memset(&stranger, 0, sizeof(stranger));
-    stranger.port = 4003;
+    stranger.sport = 4003;
     stranger.dport = 81;
     send_data(&stranger, 5000, 0, FULL);
-    assert_int_equal(last_flags & 0x04, 0x04);
+    assert_int_equal(raw.last.flags & 0x04, 0x04);
     assert_int_equal(stats().outstanding, 0);
     ns_conn_reset(p.conn);
     send_data(&p, base, FULL, FULL);

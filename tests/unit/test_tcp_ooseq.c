@@ -1,5 +1,5 @@
 /* The patched lwIP's out-of-order queue (netstack/lwip-patches/0005-tcp-ooseq-tail.patch): a
- * raw peer (100.64.0.9) sends segments behind a hole to the stack (100.64.0.2:80), which
+ * raw peer (tests/support/raw_tcp.h, 100.64.0.9) sends segments behind a hole to the stack (100.64.0.2:80), which
  * queues them on pcb->ooseq. Costs are counted in segments visited on the queue
  * (tcp_ooseq_stat_steps), never in time.
  *
@@ -16,146 +16,50 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "netstack.h"
 #include "ns_internal.h"
 #include "ns_pair.h"
+#include "raw_tcp.h"
 
 #define MAX_GOT 20000
-
-struct peer {
-    uint16_t port;
-    int sack;
-    uint32_t isn, rcv_nxt; /* the raw peer's first seqno; the stack's next seqno */
-    struct ns_conn *conn;
-    uint8_t got[MAX_GOT]; /* what the stack's user read */
-    size_t ngot;
-};
+#define ISN 1000 /* the raw peer's first seqno: offset 0 is the byte after it */
 
 static struct ns_stack *ns;
-static struct base_addr peer_addr, our_addr;
-static uint32_t last_seq, last_ack;     /* of the stack's latest segment */
-static uint32_t sack_blocks[8], n_sack; /* its SACK blocks (left, right...) */
-static int last_flags;
-static struct peer *accepting;
-static struct peer *open_peer; /* its conn is reset by teardown if a test stops early */
+static struct tn_raw raw;
+static uint8_t got[MAX_GOT];          /* what the stack's user read */
+static struct tn_raw_conn *open_peer; /* its conn is reset by teardown if a test stops early */
 
 static uint8_t pattern(uint32_t off)
 {
     return (uint8_t)(off * 7 + off / 251 + 3);
 }
 
-static void parse_sack(const uint8_t *t, size_t hl)
+/* One segment of the peer at offset off carrying n pattern bytes. */
+static void send_seg(struct tn_raw_conn *p, uint32_t off, uint8_t flags, size_t n)
 {
-    n_sack = 0;
-    for (size_t i = 20; i < hl;) {
-        if (t[i] == 0)
-            break;
-        if (t[i] == 1) {
-            i++;
-            continue;
-        }
-        if (i + 1 >= hl || t[i + 1] < 2)
-            break;
-        if (t[i] == 5)
-            for (size_t b = i + 2; b + 8 <= i + t[i + 1] && n_sack < 4; b += 8, n_sack++) {
-                memcpy(&sack_blocks[2 * n_sack], t + b, 4);
-                memcpy(&sack_blocks[2 * n_sack + 1], t + b + 4, 4);
-                sack_blocks[2 * n_sack] = ntohl(sack_blocks[2 * n_sack]);
-                sack_blocks[2 * n_sack + 1] = ntohl(sack_blocks[2 * n_sack + 1]);
-            }
-        i += t[i + 1];
-    }
-}
-
-static int out_fn(void *ctx, const uint8_t *pkt, size_t len)
-{
-    (void)ctx;
-    if (len < 40 || pkt[9] != 6)
-        return 0;
-    const uint8_t *t = pkt + (pkt[0] & 15) * 4;
-    memcpy(&last_seq, t + 4, 4);
-    memcpy(&last_ack, t + 8, 4);
-    last_seq = ntohl(last_seq);
-    last_ack = ntohl(last_ack);
-    last_flags = t[13];
-    parse_sack(t, (size_t)(t[12] >> 4) * 4);
-    return 0;
-}
-
-/* One segment of the peer at offset off (bytes after the ISN + 1) carrying pattern bytes.
- * The SYN carries MSS 1380, window scale 7 and, with p->sack, SACK-permitted. */
-static void send_seg(struct peer *p, uint32_t off, uint8_t flags, size_t n)
-{
-    uint8_t pkt[1500];
-    size_t opt = flags & 0x02 ? 12 : 0, hl = 20 + opt;
-    memset(pkt, 0, sizeof(pkt));
-    pkt[0] = 0x45;
-    pkt[2] = (uint8_t)((20 + hl + n) >> 8);
-    pkt[3] = (uint8_t)(20 + hl + n);
-    pkt[8] = 64;
-    pkt[9] = 6;
-    memcpy(pkt + 12, peer_addr.ip, 4);
-    memcpy(pkt + 16, our_addr.ip, 4);
-    uint8_t *t = pkt + 20;
-    t[0] = (uint8_t)(p->port >> 8);
-    t[1] = (uint8_t)p->port;
-    t[3] = 80;
-    uint32_t s = htonl(p->isn + 1 + off - (flags & 0x02 ? 1 : 0)), a = htonl(p->rcv_nxt);
-    memcpy(t + 4, &s, 4);
-    memcpy(t + 8, &a, 4);
-    t[12] = (uint8_t)((hl / 4) << 4);
-    t[13] = flags;
-    t[14] = t[15] = 0xff;
-    const uint8_t o[12] = {2, 4, 0x05, 0x64, 1, 3, 3, 7, 1, 1, 4, 2};
-    memcpy(t + 20, o, opt == 12 && !p->sack ? 8 : opt);
+    uint8_t d[1000];
+    assert_true(n <= sizeof(d));
     for (size_t i = 0; i < n; i++)
-        pkt[20 + hl + i] = pattern(off + (uint32_t)i);
-    ns_stack_input(ns, pkt, 20 + hl + n);
+        d[i] = pattern(off + (uint32_t)i);
+    tn_raw_send(&raw, p, ISN + 1 + off, flags, d, n);
 }
 
-static void on_read(struct ns_conn *c, const uint8_t *d, size_t len)
+/* The SYN carries MSS 1380, window scale 7 and, with sack, SACK-permitted. */
+static void handshake(struct tn_raw_conn *p, uint16_t port, int sack)
 {
-    struct peer *p = ns_conn_data(c);
-    if (!d)
-        return;
-    assert_true(p->ngot + len <= sizeof(p->got));
-    memcpy(p->got + p->ngot, d, len);
-    p->ngot += len;
-    ns_conn_consumed(c, len);
-}
-
-static const struct ns_conn_cbs cbs = {.on_read = on_read};
-
-static void on_accept(void *ctx, struct ns_conn *c)
-{
-    (void)ctx;
-    assert_non_null(accepting);
-    accepting->conn = c;
-    ns_conn_set_cbs(c, &cbs, accepting);
-}
-
-static void handshake(struct peer *p, uint16_t port, int sack)
-{
-    memset(p, 0, sizeof(*p));
-    p->port = port;
-    p->sack = sack;
-    p->isn = 1000;
-    send_seg(p, 0, 0x02, 0);
-    assert_int_equal(last_flags & 0x12, 0x12);
-    p->rcv_nxt = last_seq + 1;
-    accepting = p;
-    send_seg(p, 0, 0x10, 0);
-    accepting = NULL;
+    *p = (struct tn_raw_conn){
+        .sport = port, .sack_ok = sack, .snd_nxt = ISN, .got = got, .cap = sizeof(got)};
+    raw.accepting = p;
+    assert_int_equal(tn_raw_handshake(&raw, p), 0);
+    raw.accepting = NULL;
     assert_non_null(p->conn);
     open_peer = p;
     assert_int_equal(!!(p->conn->pcb->flags & TF_SACK), sack);
 }
 
-static void reset_peer(struct peer *p)
+static void reset_peer(struct tn_raw_conn *p)
 {
     ns_conn_reset(p->conn);
     open_peer = NULL;
@@ -163,7 +67,7 @@ static void reset_peer(struct peer *p)
 
 /* The pcb's tail, run and totals against a walk of ->ooseq; the stack's SACK blocks against
  * what the queue holds. Returns the number of segments queued. */
-static unsigned check_queue(const struct peer *p)
+static unsigned check_queue(const struct tn_raw_conn *p)
 {
     const struct tcp_pcb *pcb = p->conn->pcb;
     const struct tcp_seg *s, *last = NULL;
@@ -183,9 +87,9 @@ static unsigned check_queue(const struct peer *p)
     assert_int_equal(pcb->ooseq_run, run);
     assert_int_equal(pcb->ooseq_bytes, bytes);
     assert_int_equal(pcb->ooseq_pbufs, pbufs);
-    for (uint32_t b = 0; p->sack && b < n_sack; b++) {
+    for (uint32_t b = 0; p->sack_ok && b < raw.last.n_sack; b++) {
         /* every block lies in queued data, and no queued segment straddles its edges */
-        uint32_t l = sack_blocks[2 * b], r = sack_blocks[2 * b + 1], covered = 0;
+        uint32_t l = raw.last.sack[b][0], r = raw.last.sack[b][1], covered = 0;
         for (s = pcb->ooseq; s; s = s->next) {
             uint32_t sl = s->tcphdr->seqno, sr = sl + s->len;
             if (TCP_SEQ_LEQ(sr, l) || TCP_SEQ_GEQ(sl, r))
@@ -200,10 +104,10 @@ static unsigned check_queue(const struct peer *p)
 
 /* Sends the bytes from the stack's ACK on, as a retransmission would, until it holds total
  * bytes; then each must have come out once and in order. */
-static void fill_and_check(struct peer *p, uint32_t total)
+static void fill_and_check(struct tn_raw_conn *p, uint32_t total)
 {
     for (int guard = 0; p->ngot < total && guard < 100000; guard++) {
-        uint32_t off = last_ack - (p->isn + 1), n = total - off;
+        uint32_t off = raw.last.ack - (ISN + 1), n = total - off;
         send_seg(p, off, 0x18, n > 1000 ? 1000 : n);
     }
     assert_int_equal(p->ngot, total);
@@ -216,11 +120,8 @@ static void fill_and_check(struct peer *p, uint32_t total)
 static int setup(void **state)
 {
     (void)state;
-    base_addr_parse(&peer_addr, "100.64.0.9", 10);
-    base_addr_parse(&our_addr, "100.64.0.2", 10);
-    struct ns_config cfg = {.addr4 = our_addr, .output = out_fn};
-    assert_int_equal(ns_stack_new(&tn_loop, &cfg, &ns), 0);
-    assert_int_equal(ns_stack_handle_tcp(ns, NULL, 80, on_accept, NULL), 0);
+    assert_int_equal(tn_raw_stack_new(&raw, &tn_loop, NULL), 0);
+    ns = raw.ns;
     return 0;
 }
 
@@ -239,7 +140,7 @@ static int teardown(void **state)
  * SACK block grows by each, the cap holds, and what was queued arrives in order. */
 static void behind_hole(int sack)
 {
-    static struct peer p;
+    static struct tn_raw_conn p;
     handshake(&p, (uint16_t)(4000 + sack), sack);
     enum { N = NS_OOSEQ_PBUFS_MAX + 500 };
     uint32_t max_steps = 0, total_steps = tcp_ooseq_stat_steps;
@@ -248,12 +149,12 @@ static void behind_hole(int sack)
         send_seg(&p, i, 0x18, 1);
         uint32_t steps = tcp_ooseq_stat_steps - before;
         max_steps = steps > max_steps ? steps : max_steps;
-        assert_int_equal(last_ack, p.isn + 1);
+        assert_int_equal(raw.last.ack, ISN + 1);
         if (sack) {
-            uint32_t queued_end = p.isn + 1 + (i < NS_OOSEQ_PBUFS_MAX ? i : NS_OOSEQ_PBUFS_MAX) + 1;
-            assert_true(n_sack >= 1);
-            assert_int_equal(sack_blocks[0], p.isn + 2);
-            assert_int_equal(sack_blocks[1], queued_end);
+            uint32_t queued_end = ISN + 1 + (i < NS_OOSEQ_PBUFS_MAX ? i : NS_OOSEQ_PBUFS_MAX) + 1;
+            assert_true(raw.last.n_sack >= 1);
+            assert_int_equal(raw.last.sack[0][0], ISN + 2);
+            assert_int_equal(raw.last.sack[0][1], queued_end);
         }
         if (i % 97 == 0 || i >= NS_OOSEQ_PBUFS_MAX - 2)
             assert_int_equal(check_queue(&p), i < NS_OOSEQ_PBUFS_MAX ? i : NS_OOSEQ_PBUFS_MAX);
@@ -285,16 +186,16 @@ static void test_behind_hole_sack(void **state)
 static void test_runs_sack(void **state)
 {
     (void)state;
-    static struct peer p;
+    static struct tn_raw_conn p;
     handshake(&p, 4010, 1);
     for (uint32_t i = 0; i < 3000; i++) {
         uint32_t off = 2 + i / 3 * 4 + i % 3; /* runs at 2..4, 6..8, ... */
         uint32_t before = tcp_ooseq_stat_steps;
         send_seg(&p, off, 0x18, 1);
         assert_true(tcp_ooseq_stat_steps - before <= 2);
-        assert_true(n_sack >= 1);
-        assert_int_equal(sack_blocks[0], p.isn + 1 + off - i % 3);
-        assert_int_equal(sack_blocks[1], p.isn + 1 + off + 1);
+        assert_true(raw.last.n_sack >= 1);
+        assert_int_equal(raw.last.sack[0][0], ISN + 1 + off - i % 3);
+        assert_int_equal(raw.last.sack[0][1], ISN + 1 + off + 1);
         if (i % 101 == 0)
             check_queue(&p);
     }
@@ -308,7 +209,7 @@ static void test_runs_sack(void **state)
  * the bytes arrive intact. */
 static void random_segments(int sack)
 {
-    static struct peer p;
+    static struct tn_raw_conn p;
     handshake(&p, (uint16_t)(4020 + sack), sack);
     enum { SPAN = 12000, OPS = 9000 };
     uint32_t rnd = 12345u + (uint32_t)sack;
@@ -344,7 +245,7 @@ static void test_random_sack(void **state)
 static void test_fin_bins_queue(void **state)
 {
     (void)state;
-    static struct peer p;
+    static struct tn_raw_conn p;
     handshake(&p, 4030, 1);
     for (uint32_t off = 2; off < 50; off += 2)
         send_seg(&p, off, 0x18, 1);
