@@ -225,16 +225,17 @@ static void test_outbound_windows_shrink(void **state)
 /* One round of a sender that sends per_round bytes (0: up to the edge the stack announced),
  * then the time a round trip takes passes. The reader consumes as bytes come (on_read). The
  * first round sends the first window (the SYN-ACK's window is not scaled: no edge from it). */
-static void send_round(struct peer *p, uint32_t per_round)
+static void send_round(struct tn_raw_conn *p, uint32_t per_round)
 {
     static uint8_t data[1380];
-    if (!per_round && last_flags & 0x02)
+    if (!per_round && raw.last.flags & 0x02)
         per_round = NS_RCV_WND_INIT;
-    uint32_t edge = per_round ? p->snd_nxt + per_round : last_ack + last_wnd;
+    uint32_t edge =
+        per_round ? p->snd_nxt + per_round : raw.last.ack + ((uint32_t)raw.last.win << 7);
     uint32_t end = per_round ? p->snd_nxt + per_round : edge;
     while ((int32_t)(end - p->snd_nxt) > 0 && (int32_t)(edge - p->snd_nxt) > 0) {
         uint32_t n = end - p->snd_nxt < sizeof(data) ? end - p->snd_nxt : sizeof(data);
-        send_seg(p, p->snd_nxt, 0x18, data, n);
+        tn_raw_send(&raw, p, p->snd_nxt, 0x18, data, n);
         p->snd_nxt += n;
         p->ngot = 0; /* the bytes are not checked here */
     }
@@ -247,16 +248,17 @@ static void send_round(struct peer *p, uint32_t per_round)
 static void test_window_grows(void **state)
 {
     (void)state;
-    static struct peer p;
-    handshake(&p, 4100);
+    static struct tn_raw_conn p;
+    handshake(&p, 4100, 1);
     assert_int_equal(p.conn->tune.wnd, NS_RCV_WND_INIT);
     for (int i = 0; i < 6; i++)
         send_round(&p, 0);
     const struct ns_counters *ctr = ns_stack_counters(ns);
     print_message("after 6 full windows: window %u, announced %u, grown %llu times\n",
-                  p.conn->tune.wnd, last_wnd, (unsigned long long)ctr->tcp_wnd_grown);
+                  p.conn->tune.wnd, (uint32_t)raw.last.win << 7,
+                  (unsigned long long)ctr->tcp_wnd_grown);
     assert_true(p.conn->tune.wnd >= 4 * NS_RCV_WND_INIT);
-    assert_true(last_wnd > NS_RCV_WND_INIT);
+    assert_true((uint32_t)raw.last.win << 7 > NS_RCV_WND_INIT);
     assert_true(ctr->tcp_wnd_grown > 0);
     assert_true(ctr->tcp_wnd_largest >= p.conn->tune.wnd);
     assert_true(p.conn->tune.wnd <= NS_TCP_WND_MAX);
@@ -267,8 +269,8 @@ static void test_window_grows(void **state)
 static void test_slow_sender_stays_small(void **state)
 {
     (void)state;
-    static struct peer p;
-    handshake(&p, 4200);
+    static struct tn_raw_conn p;
+    handshake(&p, 4200, 1);
     for (int i = 0; i < 6; i++)
         send_round(&p, 16384);
     print_message("16 KiB per round: window %u\n", p.conn->tune.wnd);
@@ -282,11 +284,11 @@ static void test_slow_sender_stays_small(void **state)
 static void test_stalled_conns_small(void **state)
 {
     (void)state;
-    paused_on_accept = 1;
+    raw.pause_on_accept = 1;
     enum { CONNS = 100 };
-    static struct peer ps[CONNS];
+    static struct tn_raw_conn ps[CONNS];
     for (int i = 0; i < CONNS; i++) {
-        handshake(&ps[i], (uint16_t)(7000 + i));
+        handshake(&ps[i], (uint16_t)(7000 + i), 0);
         send_round(&ps[i], 0);
     }
     print_message("%d stalled conns: budget used %zu (peak %zu)\n", CONNS, budget.used,
@@ -307,17 +309,17 @@ static void test_grown_then_stalled_bounded(void **state)
     (void)state;
     tn_close_stack(ns);
     setup_limit(2u << 20);
-    static struct peer g;
-    handshake(&g, 4300);
+    static struct tn_raw_conn g;
+    handshake(&g, 4300, 1);
     for (int i = 0; i < 6; i++)
         send_round(&g, 0);
     assert_true(g.conn->tune.wnd > NS_RCV_WND_INIT);
     ns_conn_read_pause(g.conn, 1);
-    paused_on_accept = 1;
+    raw.pause_on_accept = 1;
     enum { CONNS = 16 };
-    static struct peer ps[CONNS];
+    static struct tn_raw_conn ps[CONNS];
     for (int i = 0; i < CONNS; i++) {
-        handshake(&ps[i], (uint16_t)(4400 + i));
+        handshake(&ps[i], (uint16_t)(4400 + i), 0);
         send_round(&ps[i], 0);
     }
     size_t before = budget.used;
@@ -327,7 +329,7 @@ static void test_grown_then_stalled_bounded(void **state)
         ns_conn_consumed(g.conn, 0); /* what the repay timeout does */
         if (g.conn->pcb->rcv_wnd < sizeof(data))
             break;
-        send_seg(&g, g.snd_nxt, 0x18, data, sizeof(data));
+        tn_raw_send(&raw, &g, g.snd_nxt, 0x18, data, sizeof(data));
         g.snd_nxt += sizeof(data);
     }
     print_message("grown %u then stalled: budget used %zu -> %zu (limit %zu)\n", g.conn->tune.wnd,
@@ -347,8 +349,8 @@ static void test_consumed_then_stalled_bounded(void **state)
     (void)state;
     tn_close_stack(ns);
     setup_limit(2u << 20);
-    static struct peer g;
-    handshake(&g, 4500);
+    static struct tn_raw_conn g;
+    handshake(&g, 4500, 1);
     size_t other = budget.limit; /* relay buffers, say */
     base_budget_charge(&budget, other);
     send_round(&g, 0); /* the first window, read as it comes */
@@ -360,7 +362,7 @@ static void test_consumed_then_stalled_bounded(void **state)
         ns_conn_consumed(g.conn, 0); /* what the repay timeout does */
         if (g.conn->pcb->rcv_wnd < sizeof(data))
             break;
-        send_seg(&g, g.snd_nxt, 0x18, data, sizeof(data));
+        tn_raw_send(&raw, &g, g.snd_nxt, 0x18, data, sizeof(data));
         g.snd_nxt += sizeof(data);
     }
     print_message("read under a full budget, then stalled: debt %zu, holds %zu bytes\n",
