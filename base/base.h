@@ -56,11 +56,15 @@ struct base_logger {
     base_log_fn fn; /* NULL: nothing is logged */
     void *arg;
     enum base_log_level level;
+    /* The owner's level of the moment, read at every line instead of level when set, so that
+     * a level changed at run time reaches every copy of the logger and a line the owner would
+     * drop is never formatted. */
+    const enum base_log_level *live;
 };
 #define BASE_LOG_LINE_MAX 1024
 static inline bool base_log_enabled(const struct base_logger *l, enum base_log_level level)
 {
-    return l && l->fn && level <= l->level;
+    return l && l->fn && level <= (l->live ? *l->live : l->level);
 }
 /* Formats one line (cut at BASE_LOG_LINE_MAX) and hands it to l->fn when the level passes. */
 void base_logf(const struct base_logger *l, enum base_log_level level, const char *fmt, ...)

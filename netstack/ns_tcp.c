@@ -58,14 +58,16 @@ static void conn_free(struct ns_conn *c)
     ns_stack_maybe_done(ns);
 }
 
-/* Lets go of a graceful pcb: lwIP answers a close with unread bytes by RST, and the user has
- * read all it wants. ERR_ABRT when the pcb had to be aborted. */
+/* Lets go of a graceful pcb: lwIP takes a window short of its whole as a sign of unread bytes
+ * and answers the close by RST, while ours is short by design (the budget) and the user has
+ * read all it wants. So the window is made whole here, and announced once, by the FIN:
+ * tcp_recved takes at most 64 KiB a call and announces every eighth of TCP_WND, which cost
+ * seven window updates through the peer per closed conn, queued before the next conn's SYN.
+ * ERR_ABRT when the pcb had to be aborted. */
 static err_t close_pcb(struct tcp_pcb *pcb)
 {
-    while (pcb->rcv_wnd < TCP_WND_MAX(pcb)) {
-        u32_t gap = TCP_WND_MAX(pcb) - pcb->rcv_wnd;
-        tcp_recved(pcb, (u16_t)(gap > 0xffff ? 0xffff : gap));
-    }
+    pcb->rcv_wnd = TCP_WND_MAX(pcb);
+    pcb->rcv_ann_wnd = pcb->rcv_wnd;
     if (tcp_close(pcb) == ERR_OK)
         return ERR_OK;
     tcp_abort(pcb);

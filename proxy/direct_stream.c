@@ -380,6 +380,11 @@ static void peer_ends(uv_tcp_t *tcp, struct base_endpoint *peer, struct base_end
     }
 }
 
+bool proxy_direct_accept_keepalive(const struct base_endpoint *client)
+{
+    return !base_addr_is_loopback(&client->addr);
+}
+
 struct proxy_stream *proxy_stream_accept(uv_stream_t *server, const struct proxy_stream_cbs *cbs,
                                          void *ud, struct base_endpoint *peer,
                                          struct base_endpoint *local)
@@ -398,8 +403,12 @@ struct proxy_stream *proxy_stream_accept(uv_stream_t *server, const struct proxy
     }
     s->state = DS_CONNECTED; /* no on_connect */
     uv_tcp_nodelay(&s->tcp, 1);
-    keepalive(&s->tcp);
-    peer_ends(&s->tcp, peer, local);
+    struct base_endpoint from;
+    peer_ends(&s->tcp, &from, local);
+    if (proxy_direct_accept_keepalive(&from))
+        keepalive(&s->tcp);
+    if (peer)
+        *peer = from;
     return &s->base;
 }
 

@@ -216,7 +216,7 @@ struct proxy_stream *proxy_race_dial(uv_loop_t *loop, const struct proxy_race_co
 
 /* ---- Direct dialer: host sockets ---- */
 /* ---- Direct dialer: host sockets ----
- * Every host TCP connection (dialed or accepted) has keepalive on: probes after
+ * Every host TCP connection (dialed, or accepted from another host) has keepalive on: probes after
  * PROXY_KEEPALIVE_IDLE_S of silence, every PROXY_KEEPALIVE_INTVL_S, PROXY_KEEPALIVE_CNT unanswered
  * ones end it. */
 #define PROXY_KEEPALIVE_IDLE_S 60

@@ -67,6 +67,7 @@ int tn_raw_output(void *ctx, const uint8_t *pkt, size_t len)
         return 0;
     const uint8_t *t = pkt + (pkt[0] & 15) * 4;
     struct tn_raw_seen *s = &r->last;
+    r->nseg++;
     s->seq = get32(t + 4);
     s->ack = get32(t + 8);
     s->flags = t[13];

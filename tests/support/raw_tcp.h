@@ -44,6 +44,7 @@ struct tn_raw {
     struct ns_stack *ns;
     struct base_addr peer, stack; /* 100.64.0.9, 100.64.0.2 */
     struct tn_raw_seen last;
+    unsigned nseg;                 /* TCP segments the stack has sent */
     struct tn_raw_conn *accepting; /* whom tn_raw_on_accept gives the next conn */
     int pause_on_accept;           /* tn_raw_on_accept pauses its reading */
 };

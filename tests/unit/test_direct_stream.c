@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "direct.h"
 #include "proxy.h"
 
 static struct {
@@ -182,18 +183,89 @@ static int sockopt(int fd, int level, int name)
     return v;
 }
 
-static void test_accepted_keepalive(void **state)
+/* The test's client is on loopback: no keepalive, so none of its four system calls. */
+static void test_accepted_loopback_options(void **state)
 {
     (void)state;
     rig_open();
     int fd = accepted_fd();
     assert_true(fd >= 0);
+    assert_int_equal(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
+    assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_NODELAY), 1);
+    rig_close();
+}
+
+static void cb_connect(void *ud, int err, const struct base_endpoint *local)
+{
+    (void)local;
+    assert_int_equal(err, 0);
+    *(bool *)ud = true;
+}
+
+/* A connection the direct dialer makes (to the rig's listener): keepalive with our options. */
+static void test_dialed_keepalive(void **state)
+{
+    (void)state;
+    rig_open();
+    struct proxy_stream *first = g.s;
+    g.s = NULL;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    assert_int_equal(uv_tcp_getsockname(&g.listener, (struct sockaddr *)&ss, &len), 0);
+    struct proxy_target t = {.proto = PROXY_TCP};
+    base_endpoint_from_sockaddr(&t.ep, (struct sockaddr *)&ss);
+    struct proxy_direct d;
+    proxy_direct_init(&d, &g.loop);
+    struct proxy_dialer dialer = proxy_direct_dialer(&d);
+    const struct proxy_stream_cbs out_cbs = {.on_connect = cb_connect,
+                                             .on_read = cb_read,
+                                             .on_eof = cb_void,
+                                             .on_error = cb_error,
+                                             .on_close = cb_void};
+    bool connected = false;
+    struct proxy_stream *out = dialer.dial(dialer.ctx, &t, &out_cbs, &connected);
+    assert_non_null(out);
+    while (!connected || !g.s)
+        uv_run(&g.loop, UV_RUN_ONCE);
+    int fd = -1;
+    for (int i = 3; i < 1024 && fd < 0; i++) {
+        struct sockaddr_in far;
+        socklen_t flen = sizeof(far);
+        if (i != g.client && getpeername(i, (struct sockaddr *)&far, &flen) == 0 &&
+            far.sin_port == ((struct sockaddr_in *)&ss)->sin_port)
+            fd = i;
+    }
+    assert_true(fd >= 0);
     assert_int_equal(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
     assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE), PROXY_KEEPALIVE_IDLE_S);
     assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL), PROXY_KEEPALIVE_INTVL_S);
     assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_KEEPCNT), PROXY_KEEPALIVE_CNT);
-    assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_NODELAY), 1);
+    out->ops->close(out);
+    g.s->ops->close(g.s);
+    uv_run(&g.loop, UV_RUN_NOWAIT);
+    g.s = first;
+    g.closed = 0;
     rig_close();
+}
+
+/* A client from another host gets it (the options themselves: test_dialed_keepalive). */
+static void test_accept_keepalive_choice(void **state)
+{
+    (void)state;
+    static const char *const want[] = {"192.0.2.7:4000", "[2001:db8::7]:4000",
+                                       "[::ffff:10.0.0.1]:1"};
+    static const char *const skip[] = {"127.0.0.1:4000", "127.9.9.9:1", "[::1]:4000"};
+    struct base_endpoint ep;
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        assert_int_equal(base_endpoint_parse(&ep, want[i], strlen(want[i])), 0);
+        assert_true(proxy_direct_accept_keepalive(&ep));
+    }
+    for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++) {
+        assert_int_equal(base_endpoint_parse(&ep, skip[i], strlen(skip[i])), 0);
+        assert_false(proxy_direct_accept_keepalive(&ep));
+    }
+    memset(&ep, 0, sizeof(ep)); /* getpeername failed: keepalive, the safe side */
+    assert_true(proxy_direct_accept_keepalive(&ep));
 }
 
 int main(void)
@@ -202,7 +274,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fin_leaves_within_the_call),
         cmocka_unit_test(test_fin_waits_for_queued_bytes),
-        cmocka_unit_test(test_accepted_keepalive),
+        cmocka_unit_test(test_accepted_loopback_options),
+        cmocka_unit_test(test_accept_keepalive_choice),
+        cmocka_unit_test(test_dialed_keepalive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -125,12 +125,17 @@ static void test_stop_and_resume(void **state)
     assert_int_equal(c.reply, 0);
     assert_true(c.echoed);
 
-    /* The log level applies at once, to the node's libraries too. */
+    /* The log level applies at once, to the node's libraries too: their copies of the logger
+     * (lib, made before the change) ask it before formatting a line. */
+    struct base_logger lib = node_log_logger(&a->log);
     struct node_prefs want = a->life.prefs;
     char err[256];
     want.log_level = BASE_LOG_ERROR;
     assert_int_equal(node_lifecycle_set_prefs(a, &want, NODE_PREF_LOG_LEVEL, err, sizeof(err)), 0);
     assert_int_equal(a->log.level, BASE_LOG_ERROR);
+    assert_true(base_log_enabled(&lib, BASE_LOG_ERROR));
+    assert_false(base_log_enabled(&lib, BASE_LOG_WARN));
+    assert_false(base_log_enabled(&lib, BASE_LOG_INFO));
 
     /* What was set is in prefs.json (the pair's state directory must be left empty). */
     struct node_prefs stored;

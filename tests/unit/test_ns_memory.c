@@ -372,6 +372,33 @@ static void test_consumed_then_stalled_bounded(void **state)
     ns_conn_reset(g.conn);
 }
 
+/* Closing a conn: its window is short of its whole by design (the budget), which lwIP takes for
+ * unread bytes and answers with RST, so the close makes it whole first. That must cost the FIN
+ * alone: made whole 64 KiB a tcp_recved, it cost a window update per eighth of TCP_WND, seven
+ * packets through the peer per conn. Both orders: after the peer's FIN, and first. */
+static void test_close_sends_fin_alone(void **state)
+{
+    (void)state;
+    enum { FIN = 0x01, RST = 0x04, ACK = 0x10 };
+    static struct tn_raw_conn p, q;
+    handshake(&p, 4000, 1);
+    tn_raw_send(&raw, &p, p.snd_nxt, FIN | ACK, NULL, 0);
+    p.snd_nxt++;
+    assert_int_equal(p.eof, 1);
+    unsigned n0 = raw.nseg;
+    ns_conn_close(p.conn);
+    assert_int_equal(raw.nseg - n0, 1);
+    assert_int_equal(raw.last.flags & (FIN | RST), FIN);
+
+    handshake(&q, 4001, 1);
+    n0 = raw.nseg;
+    ns_conn_close(q.conn);
+    assert_int_equal(raw.nseg - n0, 1);
+    assert_int_equal(raw.last.flags & (FIN | RST), FIN);
+    /* The peer may still send after our FIN: the FIN announced the whole window. */
+    assert_int_equal((uint32_t)raw.last.win << 7, TCP_WND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +411,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stalled_conns_small, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grown_then_stalled_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumed_then_stalled_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_sends_fin_alone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, tn_group_setup, tn_group_teardown);
 }
