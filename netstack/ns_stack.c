@@ -68,6 +68,7 @@ int ns_stack_new(uv_loop_t *loop, const struct ns_config *cfg, struct ns_stack *
     base_list_init(&ns->handlers);
     base_list_init(&ns->listeners);
     base_list_init(&ns->conns);
+    base_list_init(&ns->acks_held);
     base_list_init(&ns->udps);
     base_list_init(&ns->pings);
     base_list_init(&ns->watches);

@@ -14,6 +14,7 @@
 
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
+#include "lwip/timeouts.h"
 
 static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err);
 static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len);
@@ -50,6 +51,8 @@ static void conn_free(struct ns_conn *c)
 {
     struct ns_stack *ns = c->ns;
     free_held(c);
+    if (base_list_linked(&c->ack_link))
+        base_list_remove(&c->ack_link);
     c->pcb = NULL;
     ns_mem_sync(c);
     base_list_remove(&c->link);
@@ -280,6 +283,54 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
     return after_cb(c);
 }
 
+/* ---- the handshake's last ACK ----
+ * A conn we dialled sends the ACK of the SYN-ACK with its first data segment (lwIP patch
+ * 0007), as Linux does when a write is pending: the proxy's client sends its request within a
+ * fraction of a millisecond of the success reply, and a lone ACK was one packet in ten of a
+ * short connection through the peer. When no data follows (a server that speaks first waits
+ * for the ACK), it leaves alone after NS_HANDSHAKE_ACK_HOLD_MS: one timeout for all the conns
+ * held, so one held just before it fires waits less. */
+
+static void send_held_acks(void *arg)
+{
+    struct ns_stack *ns = arg;
+    ns->acks_armed = false;
+    struct base_list *pos;
+    while ((pos = base_list_first(&ns->acks_held))) {
+        struct ns_conn *c = container_of(pos, struct ns_conn, ack_link);
+        base_list_remove(pos);
+        if (c->pcb && (c->pcb->flags & TF_ACK_DELAY)) { /* no segment carried it yet */
+            tcp_ack_now(c->pcb);
+            tcp_output(c->pcb);
+        }
+    }
+}
+
+int ns_hook_hold_handshake_ack(struct tcp_pcb *pcb)
+{
+    struct ns_conn *c = pcb->callback_arg; /* NULL when released in on_connect */
+    if (!c || c->state != NS_CONN_OPEN || base_list_linked(&c->ack_link))
+        return 0;
+    struct ns_stack *ns = c->ns;
+    base_list_push_back(&ns->acks_held, &c->ack_link);
+    if (!ns->acks_armed) {
+        ns->acks_armed = true;
+        sys_timeout(NS_HANDSHAKE_ACK_HOLD_MS, send_held_acks, ns);
+    }
+    return 1;
+}
+
+/* The stack is going: held ACKs no longer matter. */
+static void forget_held_acks(struct ns_stack *ns)
+{
+    if (ns->acks_armed)
+        sys_untimeout(send_held_acks, ns);
+    ns->acks_armed = false;
+    struct base_list *pos;
+    while ((pos = base_list_first(&ns->acks_held)))
+        base_list_remove(pos);
+}
+
 static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
 {
     struct ns_listener *l = arg;
@@ -438,6 +489,7 @@ void ns_tcp_icmp_error(struct ns_stack *ns, const struct base_endpoint *local,
  * A callback may release any conn, so the list is taken apart one conn at a time. */
 void ns_tcp_stack_closing(struct ns_stack *ns)
 {
+    forget_held_acks(ns);
     struct base_list todo, *first;
     ns_list_take_all(&todo, &ns->conns);
     while ((first = base_list_first(&todo))) {

@@ -194,7 +194,11 @@ static void connect_to(struct tn_raw_conn *p, uint16_t port)
     assert_int_equal(raw.last.flags & 0x12, 0x02);
     p->dport = raw.last.sport;
     p->rcv_nxt = raw.last.seq + 1;
+    unsigned before = raw.nseg;
     tn_raw_send(&raw, p, p->snd_nxt++, 0x12, NULL, 0);
+    assert_int_equal(raw.nseg, before); /* the ACK waits for data (ns_tcp.c) */
+    while (raw.nseg == before)          /* none comes: it leaves alone */
+        uv_run(&tn_loop, UV_RUN_ONCE);
     assert_int_equal(raw.last.flags & 0x12, 0x10);
     assert_true(p->conn->pcb->flags & TF_WND_SCALE);
     /* the ACK announced no more (the stack's window scale is 7) */

@@ -1,0 +1,129 @@
+/* The last ACK of a handshake the stack starts (netstack/ns_tcp.c, lwIP patch 0007), driven by
+ * a raw TCP peer (tests/support/raw_tcp.h) that the stack dials. The checks count the segments
+ * the stack sends and read their flags and numbers; time only passes where the hold must end.
+ *
+ * Flow: the SYN-ACK gets no answer of its own at once; the first data segment carries the ACK
+ * (one packet instead of two) and nothing follows it; with no data the ACK leaves alone once
+ * the hold ends; a conn closed while holding sends its FIN with the ACK and nothing after. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <unistd.h>
+
+#include "netstack.h"
+#include "ns_internal.h"
+#include "ns_pair.h"
+#include "raw_tcp.h"
+
+enum { FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10 };
+
+static struct ns_stack *ns;
+static struct tn_raw raw;
+static struct ns_conn *open_conn; /* released by teardown when a check failed before the test did */
+
+static int setup(void **state)
+{
+    (void)state;
+    assert_int_equal(tn_raw_stack_new(&raw, &tn_loop, NULL), 0);
+    ns = raw.ns;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (open_conn)
+        ns_conn_close(open_conn);
+    open_conn = NULL;
+    tn_close_stack(ns);
+    ns = NULL;
+    return 0;
+}
+
+static const struct ns_conn_cbs out_cbs = {.on_read = tn_raw_on_read};
+
+/* The stack dials the raw peer, which answers SYN-ACK: the stack sends nothing back yet. */
+static void dial(struct tn_raw_conn *p, uint16_t port)
+{
+    *p = (struct tn_raw_conn){.sport = port, .snd_nxt = 7000};
+    struct base_endpoint to = {.addr = raw.peer, .port = port};
+    assert_int_equal(ns_conn_connect(ns, &to, &out_cbs, p, &p->conn), 0);
+    open_conn = p->conn;
+    assert_int_equal(raw.last.flags & (SYN | ACK), SYN);
+    p->dport = raw.last.sport;
+    p->rcv_nxt = raw.last.seq + 1;
+    unsigned before = raw.nseg;
+    tn_raw_send(&raw, p, p->snd_nxt++, SYN | ACK, NULL, 0);
+    assert_int_equal(raw.nseg, before);
+}
+
+/* Lets more than the hold pass, running the stack's timers. */
+static void pass_hold(void)
+{
+    usleep((NS_HANDSHAKE_ACK_HOLD_MS + 2) * 1000);
+    uv_update_time(&tn_loop);
+    uv_run(&tn_loop, UV_RUN_NOWAIT);
+}
+
+static void test_ack_rides_on_data(void **state)
+{
+    (void)state;
+    static struct tn_raw_conn p;
+    dial(&p, 5000);
+    unsigned before = raw.nseg;
+    assert_int_equal(ns_conn_write(p.conn, (const uint8_t *)"GET /", 5), 5);
+    assert_int_equal(raw.nseg, before + 1);
+    assert_int_equal(raw.last.flags & (SYN | ACK | FIN | RST), ACK);
+    assert_int_equal(raw.last.ack, p.snd_nxt); /* past the peer's SYN */
+    pass_hold();
+    assert_int_equal(raw.nseg, before + 1); /* no lone ACK after it */
+    ns_conn_close(p.conn);
+    open_conn = NULL;
+}
+
+static void test_ack_alone_without_data(void **state)
+{
+    (void)state;
+    static struct tn_raw_conn p;
+    dial(&p, 5001);
+    unsigned before = raw.nseg;
+    while (raw.nseg == before) /* the hold ends: a server that speaks first waits no longer */
+        uv_run(&tn_loop, UV_RUN_ONCE);
+    assert_int_equal(raw.nseg, before + 1);
+    assert_int_equal(raw.last.flags, ACK);
+    assert_int_equal(raw.last.ack, p.snd_nxt); /* past the peer's SYN */
+    pass_hold();
+    assert_int_equal(raw.nseg, before + 1);
+    ns_conn_close(p.conn);
+    open_conn = NULL;
+}
+
+static void test_ack_on_fin(void **state)
+{
+    (void)state;
+    static struct tn_raw_conn p;
+    dial(&p, 5002);
+    unsigned before = raw.nseg;
+    ns_conn_close(p.conn);
+    open_conn = NULL;
+    assert_int_equal(raw.nseg, before + 1);
+    assert_int_equal(raw.last.flags & (FIN | ACK | RST), FIN | ACK);
+    assert_int_equal(raw.last.ack, p.snd_nxt); /* past the peer's SYN */
+    pass_hold();                               /* the released conn left the held list */
+    assert_int_equal(raw.nseg, before + 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ack_rides_on_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_alone_without_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_on_fin, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, tn_group_setup, tn_group_teardown);
+}
