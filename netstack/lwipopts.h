@@ -123,8 +123,10 @@ unsigned short ns_chksum(const void *data, int len);
 #define LWIP_HOOK_IP6_ROUTE(src, dest) ns_hook_ip6_route((src), (dest))
 #define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port) \
     ns_hook_tcp_isn((local_ip), (local_port), (remote_ip), (remote_port))
-/* lwIP patch 0007: a conn we dialled sends its handshake ACK with its first data (ns_tcp.c). */
-#define LWIP_HOOK_TCP_HOLD_HANDSHAKE_ACK(pcb) ns_hook_hold_handshake_ack(pcb)
+/* lwIP patches 0007, 0008: the handshake's last ACK waits for the first data, and the ACK of
+ * a peer's FIN for our own FIN (ns_tcp.c). */
+#define LWIP_HOOK_TCP_HOLD_HANDSHAKE_ACK(pcb) ns_hook_hold_ack(pcb)
+#define LWIP_HOOK_TCP_HOLD_FIN_ACK(pcb) ns_hook_hold_ack(pcb)
 
 /* ---- statistics: counters for status and metrics ---- */
 #define LWIP_STATS 1

@@ -17,7 +17,7 @@ u32_t ns_hook_tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr
 /* The out-of-order queue's bounds per pcb (ns_mem.c): payload bytes and segments. */
 u32_t ns_hook_ooseq_bytes(const struct tcp_pcb *pcb);
 u16_t ns_hook_ooseq_pbufs(const struct tcp_pcb *pcb);
-/* Whether the handshake's last ACK waits for the first data segment (ns_tcp.c). */
-int ns_hook_hold_handshake_ack(struct tcp_pcb *pcb);
+/* Whether an ACK lwIP would send alone waits for a segment that carries it (ns_tcp.c). */
+int ns_hook_hold_ack(struct tcp_pcb *pcb);
 
 #endif

@@ -24,9 +24,10 @@
 #define NS_RCV_WND_INIT (128u * 1024)
 #define NS_RTT_FLOOR_MS 4u
 #define NS_SND_CAP_MIN (64u * 1024)
-/* How long the handshake's last ACK of a conn we dialled waits for the first data segment to
- * carry it (ns_tcp.c, lwIP patch 0007), at most: a server that speaks first waits this long. */
-#define NS_HANDSHAKE_ACK_HOLD_MS 1
+/* How long an ACK waits for a segment to carry it (ns_tcp.c, lwIP patches 0007 and 0008), at
+ * most: the handshake's last ACK for the first data (a server that speaks first waits this
+ * long), the ACK of a peer's FIN for our own FIN. */
+#define NS_ACK_HOLD_MS 1
 
 struct ns_handler {
     struct base_list link;  /* in ns->handlers */
@@ -70,7 +71,7 @@ struct ns_stack {
     unsigned ping_timers;       /* ping timers not yet closed (pending or done) */
     uint16_t ping_id;
     bool repay_armed;            /* ns_mem.c's repay timeout is pending */
-    struct base_list acks_held;  /* conns whose handshake ACK waits for data (ns_tcp.c) */
+    struct base_list acks_held;  /* conns whose ACK waits for a segment to carry it */
     bool acks_armed;             /* the timeout that sends them alone is pending */
     struct base_list stack_link; /* in the process-wide list lwIP's hooks search */
     uint8_t *scratch;            /* one outgoing packet, flattened */
@@ -101,7 +102,7 @@ struct ns_tune {
 
 struct ns_conn {
     struct base_list link;     /* in ns->conns */
-    struct base_list ack_link; /* in ns->acks_held while its handshake ACK waits */
+    struct base_list ack_link; /* in ns->acks_held while an ACK of its waits */
     struct ns_stack *ns;
     enum ns_conn_state state;
     enum ns_conn_release release; /* how to let go of the pcb, once RELEASED */

@@ -283,13 +283,15 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
     return after_cb(c);
 }
 
-/* ---- the handshake's last ACK ----
- * A conn we dialled sends the ACK of the SYN-ACK with its first data segment (lwIP patch
- * 0007), as Linux does when a write is pending: the proxy's client sends its request within a
- * fraction of a millisecond of the success reply, and a lone ACK was one packet in ten of a
- * short connection through the peer. When no data follows (a server that speaks first waits
- * for the ACK), it leaves alone after NS_HANDSHAKE_ACK_HOLD_MS: one timeout for all the conns
- * held, so one held just before it fires waits less. */
+/* ---- ACKs that wait for a segment to carry them ----
+ * Two ACKs lwIP would send alone wait instead (lwIP patches 0007 and 0008), as Linux's do:
+ * the handshake's last ACK of a conn we dialled, for its first data segment (the proxy's
+ * client sends its request within a fraction of a millisecond of the success reply), and the
+ * ACK of a peer's FIN, for our own FIN (the user closes once it has seen the end). Each lone
+ * ACK was one packet in ten of a short connection through the peer. One that nothing carried
+ * leaves alone after NS_ACK_HOLD_MS (a server that speaks first waits that long for the
+ * handshake): one timeout for all the conns held, so one held just before it fires waits
+ * less. */
 
 static void send_held_acks(void *arg)
 {
@@ -306,16 +308,17 @@ static void send_held_acks(void *arg)
     }
 }
 
-int ns_hook_hold_handshake_ack(struct tcp_pcb *pcb)
+int ns_hook_hold_ack(struct tcp_pcb *pcb)
 {
-    struct ns_conn *c = pcb->callback_arg; /* NULL when released in on_connect */
-    if (!c || c->state != NS_CONN_OPEN || base_list_linked(&c->ack_link))
+    struct ns_conn *c = pcb->callback_arg; /* NULL once the user let go */
+    if (!c || c->state != NS_CONN_OPEN)
         return 0;
     struct ns_stack *ns = c->ns;
-    base_list_push_back(&ns->acks_held, &c->ack_link);
+    if (!base_list_linked(&c->ack_link))
+        base_list_push_back(&ns->acks_held, &c->ack_link);
     if (!ns->acks_armed) {
         ns->acks_armed = true;
-        sys_timeout(NS_HANDSHAKE_ACK_HOLD_MS, send_held_acks, ns);
+        sys_timeout(NS_ACK_HOLD_MS, send_held_acks, ns);
     }
     return 1;
 }

@@ -526,7 +526,7 @@ static void test_many_connections(void **state)
         }
         tn_run_until_n(&many_connected, w + 100);
         /* B accepts each once A's handshake ACK arrives: held for data, it leaves alone
-         * within NS_HANDSHAKE_ACK_HOLD_MS. Until then each is half-open on B. */
+         * within NS_ACK_HOLD_MS. Until then each is half-open on B. */
         tn_run_until_n(&many_server_open, w + 100);
     }
     assert_int_equal(ns_stack_counters(tn_a.ns)->tcp_open, MANY);

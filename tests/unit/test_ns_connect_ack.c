@@ -1,10 +1,13 @@
-/* The last ACK of a handshake the stack starts (netstack/ns_tcp.c, lwIP patch 0007), driven by
- * a raw TCP peer (tests/support/raw_tcp.h) that the stack dials. The checks count the segments
- * the stack sends and read their flags and numbers; time only passes where the hold must end.
+/* ACKs that wait for a segment to carry them (netstack/ns_tcp.c, lwIP patches 0007 and 0008),
+ * driven by a raw TCP peer (tests/support/raw_tcp.h) that the stack dials or that connects to
+ * it. The checks count the segments the stack sends and read their flags and numbers; time
+ * only passes where the hold must end.
  *
  * Flow: the SYN-ACK gets no answer of its own at once; the first data segment carries the ACK
  * (one packet instead of two) and nothing follows it; with no data the ACK leaves alone once
- * the hold ends; a conn closed while holding sends its FIN with the ACK and nothing after. */
+ * the hold ends; a conn closed while holding sends its FIN with the ACK and nothing after.
+ * Then the peer's FIN: the user's close carries its ACK, or it leaves alone after the hold
+ * while the user keeps writing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -65,7 +68,7 @@ static void dial(struct tn_raw_conn *p, uint16_t port)
 /* Lets more than the hold pass, running the stack's timers. */
 static void pass_hold(void)
 {
-    usleep((NS_HANDSHAKE_ACK_HOLD_MS + 2) * 1000);
+    usleep((NS_ACK_HOLD_MS + 2) * 1000);
     uv_update_time(&tn_loop);
     uv_run(&tn_loop, UV_RUN_NOWAIT);
 }
@@ -118,12 +121,65 @@ static void test_ack_on_fin(void **state)
     assert_int_equal(raw.nseg, before + 1);
 }
 
+/* A conn the peer connected to (no handshake ACK of ours to hold). */
+static void accept_from(struct tn_raw_conn *p, uint16_t port)
+{
+    *p = (struct tn_raw_conn){.sport = port, .snd_nxt = 9000};
+    raw.accepting = p;
+    assert_int_equal(tn_raw_handshake(&raw, p), 0);
+    raw.accepting = NULL;
+    assert_non_null(p->conn);
+    open_conn = p->conn;
+}
+
+/* The peer's FIN: no ACK of its own; the user's close sends FIN+ACK, one segment. */
+static void test_fin_ack_rides_on_fin(void **state)
+{
+    (void)state;
+    static struct tn_raw_conn p;
+    accept_from(&p, 4000);
+    unsigned before = raw.nseg;
+    tn_raw_send(&raw, &p, p.snd_nxt++, FIN | ACK, NULL, 0);
+    assert_int_equal(p.eof, 1);
+    assert_int_equal(raw.nseg, before);
+    ns_conn_close(p.conn);
+    open_conn = NULL;
+    assert_int_equal(raw.nseg, before + 1);
+    assert_int_equal(raw.last.flags & (FIN | ACK | RST), FIN | ACK);
+    assert_int_equal(raw.last.ack, p.snd_nxt);
+    pass_hold();
+    assert_int_equal(raw.nseg, before + 1);
+}
+
+/* A user that keeps its half open: the FIN is acknowledged alone once the hold ends, and the
+ * user can still send. */
+static void test_fin_ack_alone_half_open(void **state)
+{
+    (void)state;
+    static struct tn_raw_conn p;
+    accept_from(&p, 4001);
+    unsigned before = raw.nseg;
+    tn_raw_send(&raw, &p, p.snd_nxt++, FIN | ACK, NULL, 0);
+    assert_int_equal(raw.nseg, before);
+    while (raw.nseg == before)
+        uv_run(&tn_loop, UV_RUN_ONCE);
+    assert_int_equal(raw.last.flags, ACK);
+    assert_int_equal(raw.last.ack, p.snd_nxt);
+    assert_int_equal(ns_conn_write(p.conn, (const uint8_t *)"late", 4), 4);
+    assert_int_equal(raw.nseg, before + 2);
+    assert_int_equal(raw.last.flags & (FIN | RST), 0);
+    ns_conn_close(p.conn);
+    open_conn = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ack_rides_on_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_alone_without_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_on_fin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fin_ack_rides_on_fin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fin_ack_alone_half_open, setup, teardown),
     };
     return cmocka_run_group_tests(tests, tn_group_setup, tn_group_teardown);
 }
