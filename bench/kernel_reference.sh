@@ -8,8 +8,8 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 tb_init tlkref
 T=${SECONDS_PER_RUN:-10}
 
-tb_peer a 51881 100.64.1.1/24
-tb_peer b 51882 100.64.1.2/24
+tb_peer a 29881 100.64.1.1/24
+tb_peer b 29882 100.64.1.2/24
 # 7 MiB UDP buffers, as every path in bench/ gets (the Go reference's sockbuf, built here
 # unless SOCKBUF names one).
 if [ -z "${SOCKBUF:-}" ]; then
@@ -21,8 +21,8 @@ if [ -x "$SOCKBUF" ]; then
 else
   echo "note: $SOCKBUF missing: kernel default socket buffers (slower)"
 fi
-tb_peer_allow a "$TB_PUB_b" 100.64.1.2/32 127.0.0.1:51882
-tb_peer_allow b "$TB_PUB_a" 100.64.1.1/32 127.0.0.1:51881
+tb_peer_allow a "$TB_PUB_b" 100.64.1.2/32 127.0.0.1:29882
+tb_peer_allow b "$TB_PUB_a" 100.64.1.1/32 127.0.0.1:29881
 tb_bg "$TB_NS_b" iperf3 -s -B 100.64.1.2 -1 > /dev/null
 sleep 0.5
 tb_ns a iperf3 -c 100.64.1.2 -t "$T" -f m | awk '/receiver/ {print "kernel->kernel via 2x wireguard-go:", $(NF-2), $(NF-1)}'

@@ -26,7 +26,7 @@ OUT=${OUT:-$TB_DIR}
 mkdir -p "$OUT"
 
 # Ports apart from compare_anchor.sh's, so both can run on one machine.
-PEER_PORT=51971 T_PORT=51972 N1_PORT=51974 N2_PORT=51975
+PEER_PORT=29971 T_PORT=29972 N1_PORT=29974 N2_PORT=29975
 T_PROXY=127.0.0.1:18381 N_PROXY=127.0.0.1:18383 SRV_PORT=18384
 
 # wrap NODE CMD...: CMD under TOOL when NODE is one WHO names (exec: $! is the node's pid).

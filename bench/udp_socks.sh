@@ -15,7 +15,7 @@ ECHO=(python3 "$SRC/tests/tools/udp_probe.py" serve)
 
 . "$SRC/tests/support/testbed.sh"
 tb_init tlubench
-PEER_PORT=51891 NODE_PORT=51892 PROXY=127.0.0.1:18291 FWD=18292 LOCAL_ECHO=18293
+PEER_PORT=29891 NODE_PORT=29892 PROXY=127.0.0.1:18291 FWD=18292 LOCAL_ECHO=18293
 tb_peer peer "$PEER_PORT" 100.64.0.2/10
 key=$("$TB_BIN" genkey); pub=$(echo "$key" | "$TB_BIN" pubkey)
 tb_peer_allow peer "$pub" 100.64.0.1/32 "127.0.0.1:$NODE_PORT"

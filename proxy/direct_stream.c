@@ -48,7 +48,7 @@ struct direct_write {
     proxy_write_cb cb;
     void *arg;
 };
-static_assert(sizeof(struct direct_write) + PROXY_MALLOC_SLACK <= PROXY_STREAM_WRITE_OVERHEAD,
+static_assert(sizeof(struct direct_write) + BASE_MALLOC_SLACK <= PROXY_STREAM_WRITE_OVERHEAD,
               "the pump counts a queued write's request at PROXY_STREAM_WRITE_OVERHEAD");
 
 /* Keepalive on every host connection: a far end that vanished without a FIN or RST (a host

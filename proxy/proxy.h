@@ -64,13 +64,10 @@ struct proxy_route {
 };
 typedef void (*proxy_write_cb)(void *arg, int err);
 
-/* glibc malloc's cost per allocation beyond what was asked: the size word before the block
- * and the rounding up to 16 bytes (8 on average). */
-#define PROXY_MALLOC_SLACK (2 * sizeof(size_t))
 /* The most one outstanding write() may hold besides its bytes, so that its user can count
  * queued writes at what they cost: the direct stream's request (a uv_write_t with the
  * callback and its argument) is the largest; a stream's own must not be larger. */
-#define PROXY_STREAM_WRITE_OVERHEAD (sizeof(uv_write_t) + 2 * sizeof(void *) + PROXY_MALLOC_SLACK)
+#define PROXY_STREAM_WRITE_OVERHEAD (sizeof(uv_write_t) + 2 * sizeof(void *) + BASE_MALLOC_SLACK)
 
 struct proxy_stream_ops {
     /* Queue len bytes; data must stay valid until cb(arg, err), which is called exactly once,

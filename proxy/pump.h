@@ -37,7 +37,7 @@ struct proxy_pump_queued_write {
  * read would hold that many times what a count of bytes sees, so the water marks and the
  * budget count it. */
 #define PROXY_PUMP_WRITE_OVERHEAD \
-    (sizeof(struct proxy_pump_queued_write) + PROXY_MALLOC_SLACK + PROXY_STREAM_WRITE_OVERHEAD)
+    (sizeof(struct proxy_pump_queued_write) + BASE_MALLOC_SLACK + PROXY_STREAM_WRITE_OVERHEAD)
 
 enum { PROXY_PUMP_A = 0, PROXY_PUMP_B = 1 };
 

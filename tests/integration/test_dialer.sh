@@ -14,7 +14,7 @@ set -euo pipefail
 . "$TB_SRC/tests/support/testbed.sh"
 tb_init tldial
 
-PEER_PORT=51941 NODE_PORT=51942 PROXY=127.0.0.1:18941 SERVICE_PORT=18943
+PEER_PORT=29941 NODE_PORT=29942 PROXY=127.0.0.1:18941 SERVICE_PORT=18943
 PROBE=(python3 "$TB_SRC/tests/tools/socks_probe.py" "$PROXY")
 RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 

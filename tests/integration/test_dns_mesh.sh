@@ -13,7 +13,7 @@ for bin in dig dnsmasq curl python3; do
   command -v "$bin" >/dev/null 2>&1 || { echo "skip: $bin not installed"; exit 77; }
 done
 
-PEER_PORT=51871 NODE_PORT=51872 PROXY=127.0.0.1:18191 DNS_PORT=15409
+PEER_PORT=29871 NODE_PORT=29872 PROXY=127.0.0.1:18191 DNS_PORT=15409
 
 fail() { echo "FAIL: $*"; exit 1; }
 pass() { echo "ok: $*"; }

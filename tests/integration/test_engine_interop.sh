@@ -11,7 +11,7 @@ TOOL_BIN="${TB_TOOLS:?}/wg_engine_tool"
 [ -x "$TOOL_BIN" ] || { echo "skip: $TOOL_BIN not built"; exit 77; }
 
 tb_init tldev
-PEER_PORT=51820 OUR_PORT=51821 PEER_PORT2=51822
+PEER_PORT=29820 OUR_PORT=29821 PEER_PORT2=29822
 OUR_ADDR=100.64.0.1 PEER_ADDR=100.64.0.2
 OUR_KEY=$(wg genkey)
 OUR_PUB=$(wg pubkey <<<"$OUR_KEY")

@@ -9,7 +9,7 @@ set -euo pipefail
 . "$TB_SRC/tests/support/testbed.sh"
 tb_init tlfds
 
-NODE_PORT=51995 FWD=19651 SINK=19652
+NODE_PORT=29995 FWD=19651 SINK=19652
 # The service reads and closes when its client does: a relay whose client left frees its fds.
 tb_bg - python3 -c '
 import socket, sys, threading
@@ -25,7 +25,7 @@ tb_wait_tcp - 127.0.0.1 "$SINK"
 node_key=$("$TB_BIN" genkey)
 other=$("$TB_BIN" genkey | "$TB_BIN" pubkey)
 tb_tunless_conf "$TB_DIR/wg0.conf" "$node_key" 100.64.0.1/32 "$NODE_PORT" "$other" \
-  127.0.0.1:51996 100.64.0.2/32
+  127.0.0.1:29996 100.64.0.2/32
 # 64 descriptors: the node's own take about 20, each forwarded connection two, 32 are reserved.
 bash -c 'ulimit -n 64 && exec "$@"' - "$TB_BIN" up --config "$TB_DIR/wg0.conf" --proxy off \
   --forward "tcp:127.0.0.1:$FWD=127.0.0.1:$SINK" --state-dir "$TB_DIR" > "$TB_DIR/node.log" 2>&1 &

@@ -10,7 +10,7 @@ set -euo pipefail
 . "$TB_SRC/tests/support/testbed.sh"
 tb_init tllc
 
-PEER_PORT=51951 PROXY=127.0.0.1:18951
+PEER_PORT=29951 PROXY=127.0.0.1:18951
 RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 HELPER=(python3 "$TB_SRC/tests/tools/lifecycle_helper.py")
 STATE=$TB_DIR/state SOCK=$TB_DIR/state/tunless.sock NOTIFY="@tunless-tllc-$$"

@@ -12,7 +12,7 @@ set -euo pipefail
 . "$TB_SRC/tests/support/testbed.sh"
 tb_init tlapi
 
-PEER_PORT=51941 NODE_PORT=51942 PROXY=127.0.0.1:18941 SERVICE_PORT=18943
+PEER_PORT=29941 NODE_PORT=29942 PROXY=127.0.0.1:18941 SERVICE_PORT=18943
 NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 T=$TB_BIN
 fail() { echo "FAIL: $*"; exit 1; }
@@ -74,7 +74,7 @@ echo "$json" | jq -e '.peers[0].last_handshake_seconds_ago < 60' >/dev/null || f
 echo "$json" | jq -e '.peers[0].rx_bytes > 0 and .peers[0].tx_bytes > 0' >/dev/null || fail "rx/tx"
 echo "$json" | jq -e '.peers[0].last_handshake | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T")' >/dev/null \
   || fail "RFC 3339 handshake time"
-echo "$json" | jq -e --arg k "$node_pub" '.node.public_key == $k and .node.listen_port == 51942' \
+echo "$json" | jq -e --arg k "$node_pub" '.node.public_key == $k and .node.listen_port == 29942' \
   >/dev/null || fail "node key / port"
 echo "$json" | jq -e '.netstack.tcp_connected > 0 and .peers[0].session == true' >/dev/null \
   || fail "netstack counters / session"
@@ -82,7 +82,7 @@ echo "$json" | jq -e '.node.listeners[0].counters | .accepted >= 1 and .socks5_r
   >/dev/null || fail "proxy counters"
 table=$("$T" status --socket "$SOCK")
 keep "$table"
-echo "$table" | grep -E '^100\.64\.0\.2/32 +web +127\.0\.0\.1:51941 +[0-9]+s ago' >/dev/null \
+echo "$table" | grep -E '^100\.64\.0\.2/32 +web +127\.0\.0\.1:29941 +[0-9]+s ago' >/dev/null \
   || fail "the table has no line for peer web"
 
 echo "== the same through the environment"

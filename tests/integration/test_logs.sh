@@ -10,7 +10,7 @@ set -euo pipefail
 . "$TB_SRC/tests/support/testbed.sh"
 tb_init tllogs
 
-PEER_PORT=51661 NODE_PORT=51662 PROXY=127.0.0.1:18661 DIRECT_PORT=18662 CLOSED_PORT=18663
+PEER_PORT=29661 NODE_PORT=29662 PROXY=127.0.0.1:18661 DIRECT_PORT=18662 CLOSED_PORT=18663
 LOGCHECK=(python3 "$TB_SRC/tests/tools/logcheck.py")
 fail() { echo "FAIL: $*"; exit 1; }
 

@@ -14,7 +14,7 @@ PY=/usr/bin/python3 # Debian's, with Debian's python3-prometheus-client
 [ -x "$PY" ] || PY=python3
 "$PY" -c 'import prometheus_client' 2>/dev/null || { echo "skip: python3-prometheus-client not installed"; exit 77; }
 
-PEER_PORT=52641 NODE_PORT=52642 PROXY=127.0.0.1:18641 METRICS=127.0.0.1:18649
+PEER_PORT=28641 NODE_PORT=28642 PROXY=127.0.0.1:18641 METRICS=127.0.0.1:18649
 RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 
 # The node starts keyless from its state directory (NeedsConfig); its key and port are

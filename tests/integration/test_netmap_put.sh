@@ -10,7 +10,7 @@ set -euo pipefail
 tb_init tlnmput
 command -v curl >/dev/null || { echo "skip: curl not installed"; exit 77; }
 
-P1_PORT=52651 P2_PORT=52652 NODE_PORT=52653 PROXY=127.0.0.1:18651
+P1_PORT=28651 P2_PORT=28652 NODE_PORT=28653 PROXY=127.0.0.1:18651
 RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 STATE="$TB_DIR/state"
 SOCK="$STATE/tunless.sock"

@@ -11,7 +11,7 @@ TOOL_BIN="${TB_TOOLS:?}/ns_peer_tool"
 command -v python3 >/dev/null || { echo "skip: python3 not installed"; exit 77; }
 
 tb_init tlns
-PEER_PORT=51830 OUR_PORT=51831
+PEER_PORT=29830 OUR_PORT=29831
 OUR_ADDR=100.64.0.1 PEER_ADDR=100.64.0.2
 OUR_KEY=$(wg genkey)
 OUR_PUB=$(wg pubkey <<<"$OUR_KEY")

@@ -8,7 +8,7 @@ set -euo pipefail
 . "$TB_SRC/tests/support/testbed.sh"
 tb_init tlpconn
 
-PEER_PORT=52651 NODE_PORT=52652 FWD=19662
+PEER_PORT=28651 NODE_PORT=28652 FWD=19662
 STREAMS=(python3 "$TB_SRC/tests/support/streams.py")
 fail() { echo "FAIL: $*"; exit 1; }
 

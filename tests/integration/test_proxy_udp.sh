@@ -8,7 +8,7 @@ set -euo pipefail
 . "$TB_SRC/tests/support/testbed.sh"
 tb_init tlpu
 
-PEER_PORT=51881 NODE_PORT=51882 PROXY_PORT=18201 FWD_PORT=18202 HOST_ECHO=18203
+PEER_PORT=29881 NODE_PORT=29882 PROXY_PORT=18201 FWD_PORT=18202 HOST_ECHO=18203
 PROBE=(python3 "$TB_SRC/tests/tools/udp_probe.py")
 RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 

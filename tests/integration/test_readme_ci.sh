@@ -9,7 +9,7 @@ tb_init tlreadme
 # The block uses the default proxy port: skip rather than fight whatever holds it here.
 if (exec 3<>/dev/tcp/127.0.0.1/1080) 2>/dev/null; then echo "skip: 127.0.0.1:1080 is taken"; exit 77; fi
 
-PEER_PORT=51881 NODE_PORT=51882
+PEER_PORT=29881 NODE_PORT=29882
 tb_peer staging "$PEER_PORT" 100.64.0.2/10
 node_key=$("$TB_BIN" genkey)
 node_pub=$(printf '%s\n' "$node_key" | "$TB_BIN" pubkey)

@@ -8,7 +8,7 @@ set -euo pipefail
 . "$TB_SRC/tests/support/testbed.sh"
 tb_init tlsig
 
-PEER_PORT=52641 NODE_PORT=52642 PROXY=127.0.0.1:19641
+PEER_PORT=28641 NODE_PORT=28642 PROXY=127.0.0.1:19641
 STREAMS=(python3 "$TB_SRC/tests/support/streams.py")
 fail() { echo "FAIL: $*"; exit 1; }
 

@@ -16,7 +16,7 @@ for t in python3 nstat sha256sum curl jq; do
 done
 
 tb_init tltcploss
-PEER_PORT=51891 T_PORT=51892 RELAY_A=51893 RELAY_B=51894 PROXY=127.0.0.1:18295
+PEER_PORT=29891 T_PORT=29892 RELAY_A=29893 RELAY_B=29894 PROXY=127.0.0.1:18295
 UP_BYTES=$((12 * 1024 * 1024)) DOWN_BYTES=$((8 * 1024 * 1024))
 fail() { echo "FAIL: $*"; exit 1; }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }

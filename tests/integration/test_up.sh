@@ -6,7 +6,7 @@ set -euo pipefail
 . "$TB_SRC/tests/support/testbed.sh"
 tb_init tlup
 
-PEER_PORT=51861 NODE_PORT=51862 PROXY=127.0.0.1:18181 DNS_PORT=15399
+PEER_PORT=29861 NODE_PORT=29862 PROXY=127.0.0.1:18181 DNS_PORT=15399
 RUN_AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 
 tb_peer peer "$PEER_PORT" 100.64.0.2/10 fd7a:115c:a1e0::2/48

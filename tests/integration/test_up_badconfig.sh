@@ -65,14 +65,14 @@ AS=()
 # A port someone else holds: the WireGuard UDP port, then the proxy's TCP port.
 python3 -c '
 import socket, sys, time
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", 51499))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", 29499))
 t = socket.socket(); t.bind(("127.0.0.1", 18482)); t.listen()
 print("ready", flush=True); time.sleep(60)' > "$dir/holder.out" &
 holder=$!
 for _ in $(seq 50); do grep -q ready "$dir/holder.out" 2>/dev/null && break; sleep 0.1; done
 conf port.conf "${good/Address = 100.64.0.1\/32/Address = 100.64.0.1/32
-ListenPort = 51499}"
-expect_fail "UDP listen port in use" "51499" --config "$dir/port.conf"
+ListenPort = 29499}"
+expect_fail "UDP listen port in use" "29499" --config "$dir/port.conf"
 # A low port as an unprivileged user: the message gives the bind's own reason.
 if [ "$(id -u)" = 0 ] && [ "$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)" -gt 80 ]; then
   conf low.conf "${good/Address = 100.64.0.1\/32/Address = 100.64.0.1/32

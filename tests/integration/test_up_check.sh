@@ -20,7 +20,7 @@ Address = 100.64.0.1/10
 [Peer]
 # Name = db
 PublicKey = $peer
-Endpoint = localhost:51820
+Endpoint = localhost:29820
 AllowedIPs = 100.64.0.2/32
 CONF
 chmod 600 "$dir/wg.conf"
@@ -33,7 +33,7 @@ grep -qx "warning: TUNLESS_PROXYY: no option reads this variable; did you mean T
 grep -q "^warning: --proxy 0.0.0.0:18771: bound beyond the loopback without credentials" "$dir/out" || fail "no proxy warning"
 grep -q "^warning: --forward 0.0.0.0:18772: bound beyond the loopback" "$dir/out" || fail "no forward warning"
 grep -q "^warning: --proxy 0.0.0.0:18771 and --dns-listen 127.0.0.1:18771: the same local port" "$dir/out" || fail "no duplicate warning"
-grep -qx "peer db key=${peer:0:8} endpoint=localhost:51820 allowed_ips=100.64.0.2/32" "$dir/out" || fail "no peer line"
+grep -qx "peer db key=${peer:0:8} endpoint=localhost:29820 allowed_ips=100.64.0.2/32" "$dir/out" || fail "no peer line"
 grep -qx "listener proxy 0.0.0.0:18771" "$dir/out" || fail "no listener line"
 grep -qx "forward tcp 0.0.0.0:18772 -> db:53" "$dir/out" || fail "no forward line"
 grep -qx "publish tcp 22 -> 127.0.0.1:22" "$dir/out" || fail "no publish line"

@@ -8,7 +8,7 @@ set -euo pipefail
 . "$TB_SRC/tests/support/testbed.sh"
 tb_init tlka
 
-PEER_PORT=51893 NODE_PORT=51894
+PEER_PORT=29893 NODE_PORT=29894
 tb_peer peer "$PEER_PORT" 100.64.0.2/10
 node_key=$("$TB_BIN" genkey)
 node_pub=$(printf '%s\n' "$node_key" | "$TB_BIN" pubkey)

@@ -37,7 +37,7 @@ tb_wait_tcp - 127.0.0.1 18582
 curl -sS --max-time 10 --socks5 "$PROXY" http://127.0.0.1:18582/wg0.conf | cmp - "$TB_SRC/examples/wg0.conf"
 
 echo "== a configuration dropped into the state directory (as printed) is picked up on SIGHUP"
-tb_peer peer 51591 100.64.0.2/10
+tb_peer peer 29591 100.64.0.2/10
 tb_peer_allow peer "$pub" 100.64.0.1/32 "127.0.0.1:$port"
 tb_bg "$TB_NS_peer" python3 -m http.server --bind 100.64.0.2 8000 --directory "$TB_SRC/examples" \
   > "$TB_DIR/http.log" 2>&1
@@ -48,7 +48,7 @@ PrivateKeyFile = private.key
 Address = 100.64.0.1/32
 [Peer]
 PublicKey = $TB_PUB_peer
-Endpoint = 127.0.0.1:51591
+Endpoint = 127.0.0.1:29591
 AllowedIPs = 100.64.0.2/32
 CONF
 chown nobody "$state/tunless.conf" && chmod 600 "$state/tunless.conf"
