@@ -40,9 +40,10 @@ def socks_connect(proxy, host, port):
     return s
 
 
-def recv_all(read, deadline=None):
-    """Read with read(n) to EOF (or the deadline): the receiver's count, hash and time."""
-    h, n, t0 = hashlib.sha256(), 0, None
+def recv_all(read, deadline=None, t0=None):
+    """Read with read(n) to EOF (or the deadline): the receiver's count, hash and time (from t0,
+    or from the first byte)."""
+    h, n = hashlib.sha256(), 0
     while True:
         if deadline is not None and time.monotonic() >= deadline:
             break
@@ -113,9 +114,12 @@ def up(proxy, host, port, args):
 def down(proxy, host, port, args):
     s = socks_connect(proxy, host, port)
     n, secs = opt(args, "--bytes"), opt(args, "--secs")
+    t0 = time.monotonic()
     s.sendall(b"DOWN %d\n" % (int(n) if n else 0))
-    deadline = time.monotonic() + float(secs) if secs else None
-    print(recv_all(s.recv, deadline))
+    # Over a time window, the time counts from the request: a first byte that came late (a
+    # lost segment and a timeout) must not leave a few bytes in "0.0 s" at the deadline.
+    deadline = t0 + float(secs) if secs else None
+    print(recv_all(s.recv, deadline, t0 if secs else None))
     s.close()
 
 

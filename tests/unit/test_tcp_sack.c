@@ -36,7 +36,8 @@ struct path {
     uint32_t drop_rexmit_seq;
     int rexmit_dropped;
     int first_sent, rexmits;
-    uint32_t high_end; /* highest sequence end sent so far */
+    uint32_t high_end;  /* highest sequence end sent so far */
+    uint32_t first_seq; /* the first data byte's */
     int started;
 };
 
@@ -63,6 +64,11 @@ static uint64_t total, received, bad;
 static int done, deadline_hit;
 static uint64_t delay_ms;
 static int drop_every; /* drop every Nth first transmission (0: none) */
+/* drop_every spares the transfer's last spare_tail bytes. A lost tail has nothing after it to
+ * SACK and waits for the retransmission timeout (no tail loss probe yet, docs/lwip-patches.md),
+ * and where the Nth segment falls depends on how writes were cut into segments: without it a
+ * case that counts timeouts could count one or none from run to run. */
+static uint64_t spare_tail;
 static struct delayed *dq_head, **dq_tail = &dq_head;
 static uv_timer_t dq_timer;
 
@@ -91,10 +97,13 @@ static int path_drops(struct path *p, const uint8_t *pkt, size_t len)
         }
         return 0;
     }
+    if (!p->started)
+        p->first_seq = seq;
     p->started = 1;
     p->high_end = end;
     int idx = p->first_sent++;
-    if (drop_every && idx % drop_every == drop_every / 2)
+    if (drop_every && idx % drop_every == drop_every / 2 &&
+        (uint64_t)(end - p->first_seq) + spare_tail <= total)
         return 1;
     for (int i = 0; i < MAX_DROPS && p->drop_first[i] >= 0; i++) {
         if (p->drop_first[i] == idx) {
@@ -184,6 +193,7 @@ static int setup(void **state)
         path.drop_first[i] = -1;
     received = bad = 0;
     done = 0;
+    spare_tail = 0;
     delay_ms = 0;
     drop_every = 0;
     uv_timer_init(&loop, &dq_timer);
@@ -407,6 +417,7 @@ static void test_rate_floor(void **state)
     (void)state;
     delay_ms = 20;
     drop_every = 40;
+    spare_tail = 64u * 1024;
     run_case(8u << 20);
     assert_true(seen.recoveries >= 3);
     assert_int_equal(seen.rto, 0);
