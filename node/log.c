@@ -62,7 +62,7 @@ static void library_line(void *arg, enum base_log_level level, const char *line)
 
 /* The libraries keep a copy of the logger: it reads the node's level of the moment, so
  * `tunless set --log-level` reaches them too, and a line below it is not even formatted (the
- * proxy's two lines per connection cost about a tenth of the node's instructions per connect
+ * proxy's two lines per connection were about a fifth of the node's instructions per connect
  * when formatted and dropped). */
 struct base_logger node_log_logger(struct node_log *log)
 {
