@@ -47,12 +47,13 @@ static void detach(struct tcp_pcb *pcb)
     tcp_err(pcb, NULL);
 }
 
+static void unhold_ack(struct ns_conn *c);
+
 static void conn_free(struct ns_conn *c)
 {
     struct ns_stack *ns = c->ns;
     free_held(c);
-    if (base_list_linked(&c->ack_link))
-        base_list_remove(&c->ack_link);
+    unhold_ack(c);
     c->pcb = NULL;
     ns_mem_sync(c);
     base_list_remove(&c->link);
@@ -321,6 +322,28 @@ int ns_hook_hold_ack(struct tcp_pcb *pcb)
         sys_timeout(NS_ACK_HOLD_MS, send_held_acks, ns);
     }
     return 1;
+}
+
+/* The conn's held ACK no longer waits: a segment carried it, or the conn is going. The
+ * timeout goes with the last one, so that a node that goes idle once its ACKs have all left
+ * with data does not wake 1 ms later for nothing. */
+static void unhold_ack(struct ns_conn *c)
+{
+    if (!base_list_linked(&c->ack_link))
+        return;
+    base_list_remove(&c->ack_link);
+    struct ns_stack *ns = c->ns;
+    if (ns->acks_armed && base_list_empty(&ns->acks_held)) {
+        sys_untimeout(send_held_acks, ns);
+        ns->acks_armed = false;
+    }
+}
+
+/* After our own output: whether it carried the conn's held ACK. */
+static void ack_maybe_sent(struct ns_conn *c)
+{
+    if (!c->pcb || !(c->pcb->flags & TF_ACK_DELAY))
+        unhold_ack(c);
 }
 
 /* The stack is going: held ACKs no longer matter. */
@@ -655,6 +678,7 @@ ssize_t ns_conn_write(struct ns_conn *c, const void *data, size_t len)
         c->want_writable = true;
     c->ns->ctr.tcp_bytes_tx += done;
     tcp_output(c->pcb);
+    ack_maybe_sent(c);
     ns_mem_sync(c);
     ns_leave();
     return (ssize_t)done;
@@ -688,6 +712,7 @@ int ns_conn_shutdown(struct ns_conn *c)
         return c->dead_err ? c->dead_err : -EPIPE;
     ns_enter();
     err_t e = tcp_shutdown(c->pcb, 0, 1);
+    ack_maybe_sent(c);
     ns_leave();
     return e == ERR_OK ? 0 : -EPIPE;
 }

@@ -13,7 +13,7 @@ BUILD_PKGS=(build-essential cmake pkg-config libsodium-dev libuv1-dev libjansson
             libc-ares-dev libssl-dev libcmocka-dev node-llhttp dpkg-dev patch)
 TEST_PKGS=(wireguard-go wireguard-tools iproute2 curl dnsutils iperf3 python3 python3-nacl clang
            libclang-rt-14-dev procps util-linux dnsmasq dnsperf iputils-ping clang-format
-           prometheus python3-prometheus-client)
+           prometheus python3-prometheus-client tcpdump)
 
 say() { printf 'deps: %s\n' "$*"; }
 

@@ -7,9 +7,11 @@
  * (one packet instead of two) and nothing follows it; with no data the ACK leaves alone once
  * the hold ends; a conn closed while holding sends its FIN with the ACK and nothing after.
  * Then the peer's FIN: the user's close carries its ACK, or it leaves alone after the hold
- * while the user keeps writing. */
+ * while the user keeps writing. The hold's timeout goes as soon as no ACK waits, so the loop
+ * does not wake for nothing, and stays while one still does. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -83,6 +85,7 @@ static void test_ack_rides_on_data(void **state)
     assert_int_equal(raw.nseg, before + 1);
     assert_int_equal(raw.last.flags & (SYN | ACK | FIN | RST), ACK);
     assert_int_equal(raw.last.ack, p.snd_nxt); /* past the peer's SYN */
+    assert_false(ns->acks_armed);              /* nothing left to send: no wake-up 1 ms later */
     pass_hold();
     assert_int_equal(raw.nseg, before + 1); /* no lone ACK after it */
     ns_conn_close(p.conn);
@@ -117,8 +120,32 @@ static void test_ack_on_fin(void **state)
     assert_int_equal(raw.nseg, before + 1);
     assert_int_equal(raw.last.flags & (FIN | ACK | RST), FIN | ACK);
     assert_int_equal(raw.last.ack, p.snd_nxt); /* past the peer's SYN */
-    pass_hold();                               /* the released conn left the held list */
+    assert_false(ns->acks_armed);
+    pass_hold(); /* the released conn left the held list */
     assert_int_equal(raw.nseg, before + 1);
+}
+
+/* Two conns hold their ACKs: the first one's data carries its own, and the timeout stays for
+ * the second, whose ACK leaves alone when the hold ends. */
+static void test_timeout_stays_for_the_last(void **state)
+{
+    (void)state;
+    static struct tn_raw_conn p1, p2;
+    dial(&p1, 5003);
+    struct ns_conn *c1 = p1.conn;
+    dial(&p2, 5004);
+    assert_true(ns->acks_armed);
+    assert_int_equal(ns_conn_write(c1, (const uint8_t *)"GET /", 5), 5);
+    assert_true(ns->acks_armed);
+    unsigned before = raw.nseg;
+    while (raw.nseg == before)
+        uv_run(&tn_loop, UV_RUN_ONCE);
+    assert_int_equal(raw.last.flags, ACK);
+    assert_int_equal(raw.last.ack, p2.snd_nxt);
+    assert_false(ns->acks_armed);
+    ns_conn_close(c1);
+    ns_conn_close(p2.conn);
+    open_conn = NULL;
 }
 
 /* A conn the peer connected to (no handshake ACK of ours to hold). */
@@ -132,23 +159,45 @@ static void accept_from(struct tn_raw_conn *p, uint16_t port)
     open_conn = p->conn;
 }
 
-/* The peer's FIN: no ACK of its own; the user's close sends FIN+ACK, one segment. */
+/* The peer's FIN: no ACK of its own; the user's FIN carries it, one segment, and the hold's
+ * timeout goes with it. The user ends by closing, or by a shutdown (as the proxy passes its
+ * client's FIN on) that keeps the conn open. */
+static void fin_ack_rides(struct tn_raw_conn *p, uint16_t port, bool by_shutdown)
+{
+    accept_from(p, port);
+    unsigned before = raw.nseg;
+    tn_raw_send(&raw, p, p->snd_nxt++, FIN | ACK, NULL, 0);
+    assert_int_equal(p->eof, 1);
+    assert_int_equal(raw.nseg, before);
+    assert_true(ns->acks_armed);
+    if (by_shutdown) {
+        assert_int_equal(ns_conn_shutdown(p->conn), 0);
+    } else {
+        ns_conn_close(p->conn);
+        open_conn = NULL;
+    }
+    assert_int_equal(raw.nseg, before + 1);
+    assert_int_equal(raw.last.flags & (FIN | ACK | RST), FIN | ACK);
+    assert_int_equal(raw.last.ack, p->snd_nxt);
+    assert_false(ns->acks_armed);
+    pass_hold();
+    assert_int_equal(raw.nseg, before + 1);
+}
+
 static void test_fin_ack_rides_on_fin(void **state)
 {
     (void)state;
     static struct tn_raw_conn p;
-    accept_from(&p, 4000);
-    unsigned before = raw.nseg;
-    tn_raw_send(&raw, &p, p.snd_nxt++, FIN | ACK, NULL, 0);
-    assert_int_equal(p.eof, 1);
-    assert_int_equal(raw.nseg, before);
+    fin_ack_rides(&p, 4000, false);
+}
+
+static void test_fin_ack_rides_on_shutdown(void **state)
+{
+    (void)state;
+    static struct tn_raw_conn p;
+    fin_ack_rides(&p, 4002, true);
     ns_conn_close(p.conn);
     open_conn = NULL;
-    assert_int_equal(raw.nseg, before + 1);
-    assert_int_equal(raw.last.flags & (FIN | ACK | RST), FIN | ACK);
-    assert_int_equal(raw.last.ack, p.snd_nxt);
-    pass_hold();
-    assert_int_equal(raw.nseg, before + 1);
 }
 
 /* A user that keeps its half open: the FIN is acknowledged alone once the hold ends, and the
@@ -178,7 +227,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ack_rides_on_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_alone_without_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_on_fin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_stays_for_the_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fin_ack_rides_on_fin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fin_ack_rides_on_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fin_ack_alone_half_open, setup, teardown),
     };
     return cmocka_run_group_tests(tests, tn_group_setup, tn_group_teardown);
