@@ -33,8 +33,8 @@ RES=$TB_DIR/results
 : > "$RES"
 keep_results() { [ -z "${RESULTS:-}" ] || cp "$RES" "$RESULTS"; }
 
-PEER_PORT=29871 T_PORT=29872 A_PORT=29873 N1_PORT=29874 N2_PORT=29875
-T_PROXY=127.0.0.1:18281 A_PROXY=127.0.0.1:18282 N_PROXY=127.0.0.1:18283 SRV_PORT=18284
+rig_ports
+T_PROXY=127.0.0.1:$T_PROXY_PORT A_PROXY=127.0.0.1:$A_PROXY_PORT N_PROXY=127.0.0.1:$N_PROXY_PORT
 rig_peer "$PEER_PORT" "$T_PORT"
 a_key=$(wg genkey); a_pub=$(echo "$a_key" | wg pubkey)
 tb_peer_allow peer "$a_pub" 100.64.0.3/32 "127.0.0.1:$A_PORT"

@@ -1,6 +1,6 @@
 # Sourced by bench/compare_anchor.sh and bench/profile_path.sh: the set-up they share, on
-# tests/support/testbed.sh. With SRC set and BUILD_ARG the build directory given (default
-# $SRC/build):
+# tests/support/testbed.sh (bench/rr_timeline.sh takes only rig_ports). With SRC set and
+# BUILD_ARG the build directory given (default $SRC/build):
 #
 #   rig_init PREFIX          BUILD, TB_BIN, the Go reference built and named (goref/select.sh),
 #                            tb_init PREFIX (work dir $TB_DIR, cleanup on exit, root only)
@@ -20,6 +20,15 @@
 #                            one works: the handshake and the first connection are not part of
 #                            what is measured
 #   rig_ticks PID            its CPU time (user + system) in clock ticks
+#   rig_ports                compare_anchor.sh's ports, which rr_timeline.sh captures on: UDP
+#                            PEER_PORT, T_PORT (tunless), A_PORT (the reference), N1_PORT and
+#                            N2_PORT (the pair); TCP T_PROXY_PORT, A_PROXY_PORT, N_PROXY_PORT
+#                            (the proxies' listeners) and SRV_PORT (the host service)
+
+rig_ports() {
+  PEER_PORT=29871 T_PORT=29872 A_PORT=29873 N1_PORT=29874 N2_PORT=29875
+  T_PROXY_PORT=18281 A_PROXY_PORT=18282 N_PROXY_PORT=18283 SRV_PORT=18284
+}
 
 rig_init() {
   BUILD=$(cd "${BUILD_ARG:-$SRC/build}" && pwd)

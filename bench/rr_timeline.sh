@@ -13,9 +13,10 @@ CAP=${CAP:-$TMP/rr.pcap}
 trap 'rm -rf "$TMP"' EXIT
 
 # compare_anchor.sh's ports: the proxies' SOCKS5 listeners and their WireGuard UDP ports.
-T_PROXY=18281 A_PROXY=18282 T_UDP=29872 A_UDP=29873
+. "$SRC/bench/rig.sh"
+rig_ports
 tcpdump -i lo -n -B 65536 -s 128 -w "$CAP" \
-  "tcp port $T_PROXY or tcp port $A_PROXY or udp port $T_UDP or udp port $A_UDP" \
+  "tcp port $T_PROXY_PORT or tcp port $A_PROXY_PORT or udp port $T_PORT or udp port $A_PORT" \
   2> "$TMP/tcpdump.log" &
 TD=$!
 sleep 1
@@ -26,8 +27,8 @@ tail -1 "$TMP/tcpdump.log"  # "0 packets dropped by kernel", or the capture is s
 WHO=${WHO:-tunless anchor}
 for who in $WHO; do
   case $who in
-    tunless) ports="$T_PROXY $T_UDP" ;;
-    anchor) ports="$A_PROXY $A_UDP" ;;
+    tunless) ports="$T_PROXY_PORT $T_PORT" ;;
+    anchor) ports="$A_PROXY_PORT $A_PORT" ;;
     *) continue ;;
   esac
   echo "== $who"

@@ -39,6 +39,8 @@ struct ns_global {
     struct base_list queue;   /* struct ns_qpkt */
     size_t qbytes;
     uint8_t isn_key[crypto_shorthash_KEYBYTES];
+    uint16_t ports[64]; /* random draws for ns_random_port, used from the end */
+    unsigned ports_left;
 };
 static struct ns_global g = {.stacks = {&g.stacks, &g.stacks}, .queue = {&g.queue, &g.queue}};
 
@@ -122,10 +124,20 @@ void ns_addr_to_lwip(ip_addr_t *out, const struct base_addr *a)
     }
 }
 
+/* RFC 6056 algorithm 1: uniformly random over the whole non-privileged range (draws past its
+ * size are rejected). The draws come 64 at a time: a getrandom(2) of its own was one system
+ * call in 33 of a short connection's, on the way from the CONNECT to the SYN. */
 uint16_t ns_random_port(void)
 {
-    /* RFC 6056 algorithm 1: uniformly random over the whole non-privileged range. */
-    return (uint16_t)(1024 + randombytes_uniform(65536 - 1024));
+    for (;;) {
+        if (!g.ports_left) {
+            randombytes_buf(g.ports, sizeof(g.ports));
+            g.ports_left = sizeof(g.ports) / sizeof(g.ports[0]);
+        }
+        uint16_t r = g.ports[--g.ports_left];
+        if (r < 65536 - 1024)
+            return (uint16_t)(1024 + r);
+    }
 }
 
 /* ---- lwIP's clock and hooks ---- */

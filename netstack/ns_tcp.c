@@ -349,12 +349,9 @@ static void ack_maybe_sent(struct ns_conn *c)
 /* The stack is going: held ACKs no longer matter. */
 static void forget_held_acks(struct ns_stack *ns)
 {
-    if (ns->acks_armed)
-        sys_untimeout(send_held_acks, ns);
-    ns->acks_armed = false;
     struct base_list *pos;
     while ((pos = base_list_first(&ns->acks_held)))
-        base_list_remove(pos);
+        unhold_ack(container_of(pos, struct ns_conn, ack_link));
 }
 
 static err_t on_accept(void *arg, struct tcp_pcb *newpcb, err_t err)

@@ -8,7 +8,8 @@
  * the hold ends; a conn closed while holding sends its FIN with the ACK and nothing after.
  * Then the peer's FIN: the user's close carries its ACK, or it leaves alone after the hold
  * while the user keeps writing. The hold's timeout goes as soon as no ACK waits, so the loop
- * does not wake for nothing, and stays while one still does. */
+ * does not wake for nothing, and stays while one still does. Last, the source ports of the
+ * stack's connects: random over 1024-65535, drawn in batches that never repeat a draw. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -221,6 +222,28 @@ static void test_fin_ack_alone_half_open(void **state)
     open_conn = NULL;
 }
 
+static void test_source_ports_random(void **state)
+{
+    (void)state;
+    enum { N = 200 }; /* three batches of draws and part of a fourth */
+    static uint16_t seen[N];
+    unsigned distinct = 0;
+    for (int i = 0; i < N; i++) {
+        struct ns_conn *c;
+        struct base_endpoint to = {.addr = raw.peer, .port = 6000};
+        assert_int_equal(ns_conn_connect(ns, &to, &out_cbs, NULL, &c), 0);
+        assert_int_equal(raw.last.flags & (SYN | ACK), SYN);
+        seen[i] = raw.last.sport;
+        ns_conn_close(c);
+        assert_true(seen[i] >= 1024);
+        bool fresh = true;
+        for (int j = 0; j < i; j++)
+            fresh = fresh && seen[j] != seen[i];
+        distinct += fresh;
+    }
+    assert_true(distinct >= N - 5); /* about 0.3 repeats are expected among 64512 ports */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +254,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fin_ack_rides_on_fin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fin_ack_rides_on_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fin_ack_alone_half_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_source_ports_random, setup, teardown),
     };
     return cmocka_run_group_tests(tests, tn_group_setup, tn_group_teardown);
 }
