@@ -10,7 +10,8 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 TMP=$(mktemp -d /tmp/tunless-rrtl-XXXXXX)
 CAP=${CAP:-$TMP/rr.pcap}
-trap 'rm -rf "$TMP"' EXIT
+TD=
+trap '[ -z "$TD" ] || kill "$TD" 2>/dev/null; rm -rf "$TMP"' EXIT  # the capture, if cut short
 
 # compare_anchor.sh's ports: the proxies' SOCKS5 listeners and their WireGuard UDP ports.
 . "$SRC/bench/rig.sh"
@@ -23,6 +24,7 @@ sleep 1
 ROWS=rr RR_ROUNDS=1 bash "$SRC/bench/compare_anchor.sh" "$@" | grep ' rr n=' || true
 kill "$TD"
 wait "$TD" 2>/dev/null || true
+TD=
 tail -1 "$TMP/tcpdump.log"  # "0 packets dropped by kernel", or the capture is short
 WHO=${WHO:-tunless anchor}
 for who in $WHO; do
